@@ -1,0 +1,70 @@
+// swift-tools-version: 6.2
+//
+// swift-offheap: lock-free, off-heap allocators with safe memory reclamation.
+//
+// Layers (each a folder, bottom to top):
+//   COffHeapShims      platform shims (C): mmap family, pthread, TLS slot, clocks
+//   OffHeap            virtual memory → allocators → reclamation → lock-free structures
+//                      (Embedded-clean: compiles for aarch64-none-none-elf)
+//   OffHeapWorkloads   stress hammer and workloads (Embedded-clean)
+//   OffHeapReports     hosted only: JSON documents via Codable
+//   offheap            hosted only: the command line
+import PackageDescription
+
+let strictSwift: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "swift-offheap",
+    products: [
+        .library(name: "OffHeap", targets: ["OffHeap"]),
+        .library(name: "OffHeapWorkloads", targets: ["OffHeapWorkloads"]),
+        .executable(name: "offheap", targets: ["offheap"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .target(
+            name: "COffHeapShims",
+            
+        ),
+        .target(
+            name: "OffHeap",
+            dependencies: ["COffHeapShims"],
+            swiftSettings: strictSwift
+        ),
+        .target(
+            name: "OffHeapWorkloads",
+            dependencies: ["OffHeap", "COffHeapShims"],
+            swiftSettings: strictSwift
+        ),
+        .target(
+            name: "OffHeapReports",
+            dependencies: ["OffHeap", "OffHeapWorkloads"],
+            swiftSettings: strictSwift
+        ),
+        .executableTarget(
+            name: "offheap",
+            dependencies: [
+                "OffHeap", "OffHeapWorkloads", "OffHeapReports",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictSwift
+        ),
+        // The aarch64 smoke program: built by ci/build-aarch64.sh in Embedded Swift and
+        // run under qemu-aarch64-static; built here too so it never rots.
+        .executableTarget(
+            name: "offheap-smoke",
+            dependencies: ["OffHeap", "OffHeapWorkloads"],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
+            name: "OffHeapTests",
+            dependencies: ["OffHeap", "COffHeapShims"],
+            swiftSettings: strictSwift
+        ),
+    ]
+)

@@ -1,0 +1,196 @@
+// COffHeapShims: the platform layer of swift-offheap.
+//
+// Every libc/kernel facility the allocators and workloads use goes through this header, so
+// the same `import COffHeapShims` works in the hosted build (SwiftPM, glibc) and in the
+// Embedded Swift build for aarch64-none-none-elf (linked against Debian's arm64 glibc),
+// where no Glibc Swift module exists. Functions are thin `static inline` wrappers so they
+// inline into Swift callers; only state that must be unique per process (the thread-local
+// slots) lives in shims.c.
+#ifndef COFFHEAPSHIMS_H
+#define COFFHEAPSHIMS_H
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <stdint.h>
+#include <stdbool.h>
+#include <errno.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <pthread.h>
+#include <sched.h>
+#include <time.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/utsname.h>
+#include <sys/resource.h>
+
+#ifndef MAP_HUGETLB
+#define MAP_HUGETLB 0x40000
+#endif
+#ifndef MADV_HUGEPAGE
+#define MADV_HUGEPAGE 14
+#endif
+#ifndef MADV_FREE
+#define MADV_FREE 8
+#endif
+#ifndef MAP_NORESERVE
+#define MAP_NORESERVE 0x4000
+#endif
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+
+#if __has_feature(nullability)
+#pragma clang assume_nonnull begin
+#endif
+
+// MARK: - errno
+
+static inline int offheap_errno(void) { return errno; }
+static inline void offheap_set_errno(int value) { errno = value; }
+
+// MARK: - Virtual memory
+
+/// Protection values, re-exported as plain ints so Swift need not see the macros.
+static const int OFFHEAP_PROT_NONE = PROT_NONE;
+static const int OFFHEAP_PROT_READ_WRITE = PROT_READ | PROT_WRITE;
+
+/// Flags for `offheap_mmap_anonymous`.
+enum {
+    OFFHEAP_MAP_NORESERVE = 1 << 0,
+    OFFHEAP_MAP_HUGETLB = 1 << 1,
+    OFFHEAP_MAP_POPULATE = 1 << 2,
+    OFFHEAP_MAP_FIXED_NOREPLACE = 1 << 3,
+};
+
+/// Anonymous private mapping. Returns NULL (not MAP_FAILED) on failure; errno is set.
+static inline void *_Nullable offheap_mmap_anonymous(void *_Nullable hint, size_t length,
+                                                     int prot, int flags) {
+    int f = MAP_PRIVATE | MAP_ANONYMOUS;
+    if (flags & OFFHEAP_MAP_NORESERVE) f |= MAP_NORESERVE;
+    if (flags & OFFHEAP_MAP_HUGETLB) f |= MAP_HUGETLB;
+    if (flags & OFFHEAP_MAP_POPULATE) f |= MAP_POPULATE;
+    if (flags & OFFHEAP_MAP_FIXED_NOREPLACE) f |= MAP_FIXED_NOREPLACE;
+    void *p = mmap(hint, length, prot, f, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static inline int offheap_munmap(void *address, size_t length) {
+    return munmap(address, length);
+}
+
+static inline int offheap_mprotect(void *address, size_t length, int prot) {
+    return mprotect(address, length, prot);
+}
+
+enum {
+    OFFHEAP_MADV_DONTNEED = MADV_DONTNEED,
+    OFFHEAP_MADV_FREE = MADV_FREE,
+    OFFHEAP_MADV_HUGEPAGE = MADV_HUGEPAGE,
+};
+
+static inline int offheap_madvise(void *address, size_t length, int advice) {
+    return madvise(address, length, advice);
+}
+
+static inline long offheap_page_size(void) { return sysconf(_SC_PAGESIZE); }
+static inline long offheap_online_cpus(void) { return sysconf(_SC_NPROCESSORS_ONLN); }
+
+// MARK: - Files (the probe reads /proc and /sys)
+
+/// Reads up to `capacity` bytes of a file into `buffer`; returns the count or -1 (errno).
+long offheap_read_file(const char *path, void *buffer, size_t capacity);
+
+/// Kernel release and machine name (uname); returns 0 on success.
+int offheap_uname(char *release, size_t releaseCapacity, char *machine, size_t machineCapacity);
+
+// MARK: - Time
+
+/// CLOCK_MONOTONIC in nanoseconds.
+static inline uint64_t offheap_monotonic_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/// CLOCK_REALTIME in seconds since the epoch.
+static inline int64_t offheap_wall_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec;
+}
+
+static inline void offheap_sleep_ns(uint64_t ns) {
+    struct timespec ts = { (time_t)(ns / 1000000000ull), (long)(ns % 1000000000ull) };
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+}
+
+static inline void offheap_yield(void) { sched_yield(); }
+
+/// The CPU the caller runs on, or -1.
+int offheap_current_cpu(void);
+
+/// Maximum resident set size of this process so far, in KiB (getrusage).
+static inline long offheap_max_rss_kib(void) {
+    struct rusage usage;
+    if (getrusage(RUSAGE_SELF, &usage) != 0) return -1;
+    return usage.ru_maxrss;
+}
+
+// MARK: - Threads
+
+typedef void (*offheap_thread_body)(void *_Nullable context);
+
+/// Starts a joinable thread running `body(context)`. Returns 0 or an errno value.
+int offheap_thread_start(uint64_t *handle, offheap_thread_body body, void *_Nullable context,
+                         size_t stackSize);
+/// Joins a thread started with offheap_thread_start. Returns 0 or an errno value.
+int offheap_thread_join(uint64_t handle);
+
+/// A small kernel-independent id of the calling thread (unique while it lives).
+static inline uint64_t offheap_thread_self(void) { return (uint64_t)pthread_self(); }
+
+/// Thread-exit hooks: a pthread key whose destructor runs `destructor(value)` when a thread
+/// that set a non-NULL value exits. Returns 0 or an errno value.
+int offheap_tls_key_create(uint32_t *key, void (*destructor)(void *));
+int offheap_tls_key_delete(uint32_t key);
+int offheap_tls_key_set(uint32_t key, const void *_Nullable value);
+void *_Nullable offheap_tls_key_get(uint32_t key);
+
+// MARK: - Fast thread-local slots
+
+/// Number of pointer-sized thread-local slots (see `ThreadLocalSlot` in Swift for owners).
+#define OFFHEAP_TLS_SLOT_COUNT 8
+
+/// Initial-exec TLS: one `mov %fs:OFF` on x86-64, `mrs tpidr_el0` + load on aarch64.
+/// Not `pthread_getspecific`: the thread caches read this on every allocation.
+extern __thread void *_Nullable offheap_tls_slots[OFFHEAP_TLS_SLOT_COUNT]
+    __attribute__((tls_model("initial-exec")));
+
+static inline void *_Nullable offheap_tls_get(unsigned slot) {
+    return offheap_tls_slots[slot];
+}
+
+static inline void offheap_tls_set(unsigned slot, void *_Nullable value) {
+    offheap_tls_slots[slot] = value;
+}
+
+// MARK: - Process
+
+static inline void offheap_abort(void) { abort(); }
+/// Installs SIGINT/SIGTERM handlers that only set a flag; returns 0 or -1 (errno).
+int offheap_install_stop_signal_handlers(void);
+/// 1 once SIGINT or SIGTERM arrived after offheap_install_stop_signal_handlers.
+int offheap_stop_requested(void);
+static inline int offheap_isatty(int fd) { return isatty(fd); }
+static inline long offheap_write(int fd, const void *buffer, size_t count) {
+    return write(fd, buffer, count);
+}
+/// Value of an environment variable or NULL.
+const char *_Nullable offheap_getenv(const char *name);
+
+#if __has_feature(nullability)
+#pragma clang assume_nonnull end
+#endif
+
+#endif

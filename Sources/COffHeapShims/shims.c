@@ -1,0 +1,116 @@
+// The few shim functions that need a single definition per process.
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "COffHeapShims.h"
+#include <stdlib.h>
+#include <string.h>
+
+__thread void *offheap_tls_slots[OFFHEAP_TLS_SLOT_COUNT] __attribute__((tls_model("initial-exec")));
+
+long offheap_read_file(const char *path, void *buffer, size_t capacity) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    size_t total = 0;
+    while (total < capacity) {
+        ssize_t n = read(fd, (char *)buffer + total, capacity - total);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            int saved = errno;
+            close(fd);
+            errno = saved;
+            return -1;
+        }
+        if (n == 0) break;
+        total += (size_t)n;
+    }
+    close(fd);
+    return (long)total;
+}
+
+int offheap_uname(char *release, size_t releaseCapacity, char *machine, size_t machineCapacity) {
+    struct utsname u;
+    if (uname(&u) != 0) return -1;
+    if (releaseCapacity > 0) {
+        strncpy(release, u.release, releaseCapacity - 1);
+        release[releaseCapacity - 1] = 0;
+    }
+    if (machineCapacity > 0) {
+        strncpy(machine, u.machine, machineCapacity - 1);
+        machine[machineCapacity - 1] = 0;
+    }
+    return 0;
+}
+
+struct offheap_thread_start_box {
+    offheap_thread_body body;
+    void *context;
+};
+
+static void *offheap_thread_trampoline(void *raw) {
+    struct offheap_thread_start_box box = *(struct offheap_thread_start_box *)raw;
+    free(raw);
+    box.body(box.context);
+    return NULL;
+}
+
+int offheap_thread_start(uint64_t *handle, offheap_thread_body body, void *context,
+                         size_t stackSize) {
+    struct offheap_thread_start_box *box = malloc(sizeof *box);
+    if (!box) return ENOMEM;
+    box->body = body;
+    box->context = context;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    if (stackSize > 0) pthread_attr_setstacksize(&attr, stackSize);
+    pthread_t thread;
+    int rc = pthread_create(&thread, &attr, offheap_thread_trampoline, box);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        free(box);
+        return rc;
+    }
+    *handle = (uint64_t)thread;
+    return 0;
+}
+
+int offheap_thread_join(uint64_t handle) {
+    return pthread_join((pthread_t)handle, NULL);
+}
+
+int offheap_tls_key_create(uint32_t *key, void (*destructor)(void *)) {
+    pthread_key_t k;
+    int rc = pthread_key_create(&k, destructor);
+    if (rc == 0) *key = (uint32_t)k;
+    return rc;
+}
+
+int offheap_tls_key_delete(uint32_t key) { return pthread_key_delete((pthread_key_t)key); }
+
+int offheap_tls_key_set(uint32_t key, const void *value) {
+    return pthread_setspecific((pthread_key_t)key, value);
+}
+
+void *offheap_tls_key_get(uint32_t key) { return pthread_getspecific((pthread_key_t)key); }
+
+static volatile sig_atomic_t offheap_stop_flag;
+
+static void offheap_stop_handler(int signo) {
+    (void)signo;
+    offheap_stop_flag = 1;
+}
+
+int offheap_install_stop_signal_handlers(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = offheap_stop_handler;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGINT, &sa, NULL) != 0) return -1;
+    return sigaction(SIGTERM, &sa, NULL);
+}
+
+int offheap_stop_requested(void) { return offheap_stop_flag ? 1 : 0; }
+
+const char *offheap_getenv(const char *name) { return getenv(name); }
+
+int offheap_current_cpu(void) { return sched_getcpu(); }

@@ -1,0 +1,114 @@
+/// Every way an off-heap allocator can refuse a request.
+///
+/// All allocator APIs use typed throws (`throws(OffHeapError)`), so misuse is reported as a
+/// value, never as a trap, and the allocator stays usable afterwards. The core is
+/// Embedded-clean, so the error carries only plain values.
+///
+/// ```swift
+/// do {
+///     try pool.deallocate(pointer)
+/// } catch .doubleFree {
+///     // `pointer` was already free; the pool is unchanged.
+/// } catch {
+///     print("rejected: \(error)")
+/// }
+/// ```
+public enum OffHeapError: Error, Equatable, Sendable {
+    /// A configuration value is out of range; `reason` names it.
+    case invalidConfiguration(reason: StaticString)
+    /// A size of zero where the API does not define one.
+    case zeroSize
+    /// A request larger than the allocator can ever serve.
+    case sizeTooLarge(requested: Int, limit: Int)
+    /// An alignment that is not a power of two or exceeds what the allocator supports.
+    case invalidAlignment(Int)
+    /// Every slot or byte is in use; freeing memory makes the allocator usable again.
+    case exhausted
+    /// The kernel refused a mapping (`mmap`, `mprotect`, `madvise`); `errno` says why.
+    case mappingFailed(errno: Int32)
+    /// The pointer does not belong to this allocator.
+    case foreignPointer
+    /// The pointer lies inside an allocation but not at its start.
+    case interiorPointer
+    /// The pointer is not aligned as this allocator hands out pointers.
+    case misalignedPointer
+    /// The allocation is already free.
+    case doubleFree
+    /// The handle or pointer predates a `reset()` of its allocator.
+    case useAfterReset
+    /// `reset()` raced with another operation on the same allocator.
+    case concurrentReset
+    /// The domain or allocator was destroyed.
+    case destroyed
+    /// A thread could not be started (`pthread_create` failed with `errno`).
+    case threadStartFailed(errno: Int32)
+}
+
+extension OffHeapError: CustomStringConvertible {
+    public var description: String {
+        switch self {
+        case .invalidConfiguration(let reason): return "invalid configuration: \(reason.description)"
+        case .zeroSize: return "zero-byte request"
+        case .sizeTooLarge(let requested, let limit):
+            return "request of \(requested) bytes exceeds the limit of \(limit) bytes"
+        case .invalidAlignment(let alignment): return "invalid alignment \(alignment)"
+        case .exhausted: return "allocator exhausted"
+        case .mappingFailed(let errno): return "mapping failed (errno \(errno))"
+        case .foreignPointer: return "pointer not owned by this allocator"
+        case .interiorPointer: return "interior pointer"
+        case .misalignedPointer: return "misaligned pointer"
+        case .doubleFree: return "double free"
+        case .useAfterReset: return "use after reset"
+        case .concurrentReset: return "reset raced with another operation"
+        case .destroyed: return "allocator or domain destroyed"
+        case .threadStartFailed(let errno): return "thread start failed (errno \(errno))"
+        }
+    }
+}
+
+extension OffHeapError {
+    public static func == (lhs: OffHeapError, rhs: OffHeapError) -> Bool {
+        switch (lhs, rhs) {
+        case (.invalidConfiguration(let a), .invalidConfiguration(let b)):
+            return a.description == b.description
+        case (.zeroSize, .zeroSize), (.exhausted, .exhausted), (.foreignPointer, .foreignPointer),
+            (.interiorPointer, .interiorPointer), (.misalignedPointer, .misalignedPointer),
+            (.doubleFree, .doubleFree), (.useAfterReset, .useAfterReset),
+            (.concurrentReset, .concurrentReset), (.destroyed, .destroyed):
+            return true
+        case (.sizeTooLarge(let a, let b), .sizeTooLarge(let c, let d)): return a == c && b == d
+        case (.invalidAlignment(let a), .invalidAlignment(let b)): return a == b
+        case (.mappingFailed(let a), .mappingFailed(let b)): return a == b
+        case (.threadStartFailed(let a), .threadStartFailed(let b)): return a == b
+        default: return false
+        }
+    }
+
+    /// The case without its payload, for tests and counters: `.sizeTooLarge(1, 2)` and
+    /// `.sizeTooLarge(3, 4)` are the same kind.
+    public var kind: Kind {
+        switch self {
+        case .invalidConfiguration: return .invalidConfiguration
+        case .zeroSize: return .zeroSize
+        case .sizeTooLarge: return .sizeTooLarge
+        case .invalidAlignment: return .invalidAlignment
+        case .exhausted: return .exhausted
+        case .mappingFailed: return .mappingFailed
+        case .foreignPointer: return .foreignPointer
+        case .interiorPointer: return .interiorPointer
+        case .misalignedPointer: return .misalignedPointer
+        case .doubleFree: return .doubleFree
+        case .useAfterReset: return .useAfterReset
+        case .concurrentReset: return .concurrentReset
+        case .destroyed: return .destroyed
+        case .threadStartFailed: return .threadStartFailed
+        }
+    }
+
+    /// Payload-free cases of ``OffHeapError``.
+    public enum Kind: UInt8, Sendable, CaseIterable {
+        case invalidConfiguration, zeroSize, sizeTooLarge, invalidAlignment, exhausted
+        case mappingFailed, foreignPointer, interiorPointer, misalignedPointer, doubleFree
+        case useAfterReset, concurrentReset, destroyed, threadStartFailed
+    }
+}
