@@ -66,5 +66,11 @@ let package = Package(
             dependencies: ["OffHeap", "COffHeapShims"],
             swiftSettings: strictSwift
         ),
+        // XCTest twins of core tests for the valgrind cell (valgrind cannot run Swift Testing).
+        .testTarget(
+            name: "OffHeapXCTests",
+            dependencies: ["OffHeap"],
+            swiftSettings: strictSwift
+        ),
     ]
 )
