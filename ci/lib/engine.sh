@@ -1,0 +1,183 @@
+# shellcheck shell=bash
+# Container engines for the matrix: detection, a private dockerd started and stopped by PID,
+# binfmt for arm64, offline base images (debootstrap + import) and the cell images.
+# Sourced after common.sh.
+
+# State of a private engine (socket, data root, pid file). Kept between runs so images are
+# built once; override with OFFHEAP_ENGINE_STATE.
+ENGINE_STATE="${OFFHEAP_ENGINE_STATE:-/var/tmp/offheap-engine}"
+ROOTFS_CACHE="${OFFHEAP_ROOTFS_CACHE:-/var/tmp/offheap-rootfs}"
+ENGINE_STARTED_PID=""
+BINFMT_MOUNTED_BY_US=0
+
+# Docker talks to our private daemon when its socket exists and DOCKER_HOST is unset.
+engine_docker_env() {
+    if [ -z "${DOCKER_HOST:-}" ] && [ -S "$ENGINE_STATE/docker.sock" ]; then
+        export DOCKER_HOST="unix://$ENGINE_STATE/docker.sock"
+    fi
+}
+
+docker_answers() { engine_docker_env; timeout 10 docker info >/dev/null 2>&1; }
+
+# podman with the flags this machine needs (crun fails on this cgroup setup).
+podman_cmd() { podman --runtime runc --storage-driver overlay "$@"; }
+
+# The command prefix for ENGINE (docker|podman).
+engine_cli() {
+    case "$1" in
+        docker) echo docker ;;
+        podman) echo podman_cmd ;;
+        *) die "no CLI for engine $1" ;;
+    esac
+}
+
+# auto → docker when a daemon answers, else host (containers are opt-in).
+detect_engine() {
+    if command -v docker >/dev/null 2>&1 && docker_answers; then echo docker; else echo host; fi
+}
+
+# Starts a private dockerd (overlay2, no iptables, no bridge) and waits for it.
+start_private_dockerd() {
+    command -v dockerd >/dev/null 2>&1 || die "dockerd missing (apt-get install docker.io)"
+    mkdir -p "$ENGINE_STATE/data" "$ENGINE_STATE/exec"
+    if [ -S "$ENGINE_STATE/docker.sock" ] && DOCKER_HOST="unix://$ENGINE_STATE/docker.sock" \
+        timeout 5 docker info >/dev/null 2>&1; then
+        say "private dockerd already running at $ENGINE_STATE/docker.sock (not ours to stop)"
+        export DOCKER_HOST="unix://$ENGINE_STATE/docker.sock"
+        return 0
+    fi
+    rm -f "$ENGINE_STATE/docker.sock" "$ENGINE_STATE/dockerd.pid"
+    dockerd --storage-driver=overlay2 --iptables=false --ip6tables=false --bridge=none \
+        --data-root "$ENGINE_STATE/data" --exec-root "$ENGINE_STATE/exec" \
+        --pidfile "$ENGINE_STATE/dockerd.pid" -H "unix://$ENGINE_STATE/docker.sock" \
+        >"$ENGINE_STATE/dockerd.log" 2>&1 &
+    ENGINE_STARTED_PID=$!
+    export DOCKER_HOST="unix://$ENGINE_STATE/docker.sock"
+    local i
+    for i in $(seq 1 60); do
+        if timeout 5 docker info >/dev/null 2>&1; then
+            say "private dockerd pid $ENGINE_STARTED_PID up after ${i}s"
+            return 0
+        fi
+        kill -0 "$ENGINE_STARTED_PID" 2>/dev/null || break
+        sleep 1
+    done
+    tail -20 "$ENGINE_STATE/dockerd.log" >&2 || true
+    die "private dockerd did not come up (log: $ENGINE_STATE/dockerd.log)"
+}
+
+# Stops the daemon we started (by its PID only) and unmounts what it left mounted.
+stop_private_dockerd() {
+    [ -n "$ENGINE_STARTED_PID" ] || return 0
+    say "stopping private dockerd pid $ENGINE_STARTED_PID"
+    kill -TERM "$ENGINE_STARTED_PID" 2>/dev/null || true
+    local i
+    for i in $(seq 1 30); do
+        kill -0 "$ENGINE_STARTED_PID" 2>/dev/null || break
+        sleep 1
+    done
+    kill -0 "$ENGINE_STARTED_PID" 2>/dev/null && kill -KILL "$ENGINE_STARTED_PID" 2>/dev/null
+    wait "$ENGINE_STARTED_PID" 2>/dev/null || true
+    ENGINE_STARTED_PID=""
+    # Mounts under our exec/data roots (netns, overlay layers), deepest first.
+    local mount_point
+    while read -r mount_point; do
+        umount "$mount_point" 2>/dev/null || umount -l "$mount_point" 2>/dev/null || true
+    done < <(awk -v a="$ENGINE_STATE/exec" -v b="$ENGINE_STATE/data" \
+        'index($2, a) == 1 || index($2, b) == 1 { print $2 }' /proc/mounts | sort -r)
+    rm -f "$ENGINE_STATE/docker.sock"
+    unset DOCKER_HOST
+}
+
+# arm64 containers run through binfmt_misc + qemu-user-static (flag F).
+ensure_binfmt() {
+    if [ ! -e /proc/sys/fs/binfmt_misc/register ]; then
+        mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+        BINFMT_MOUNTED_BY_US=1
+    fi
+    if [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
+        update-binfmts --enable qemu-aarch64 >&2 || die "update-binfmts --enable qemu-aarch64 failed"
+    fi
+}
+
+release_binfmt() {
+    if [ "$BINFMT_MOUNTED_BY_US" = 1 ]; then
+        umount /proc/sys/fs/binfmt_misc 2>/dev/null || true
+        BINFMT_MOUNTED_BY_US=0
+    fi
+}
+
+# Debian architecture and image names for a matrix arch.
+deb_arch() { case "$1" in x86_64) echo amd64 ;; aarch64) echo arm64 ;; *) die "arch $1" ;; esac; }
+base_image() { echo "offheap-base:bookworm-$(deb_arch "$1")"; }
+cell_image() { echo "offheap-matrix:$1"; }
+dockerfile_for() { case "$1" in x86_64) echo Dockerfile.x86_64 ;; aarch64) echo Dockerfile.arm64 ;; esac; }
+
+engine_has_image() {
+    local engine="$1" image="$2" cli
+    cli="$(engine_cli "$engine")"
+    $cli image inspect "$image" >/dev/null 2>&1
+}
+
+# Builds the minbase rootfs for ARCH once (cached in ROOTFS_CACHE).
+build_rootfs() {
+    local arch="$1" debarch dir
+    debarch="$(deb_arch "$arch")"
+    dir="$ROOTFS_CACHE/bookworm-$debarch"
+    if [ -f "$dir/.complete" ]; then echo "$dir"; return 0; fi
+    rm -rf "$dir"; mkdir -p "$dir"
+    local mirror="${OFFHEAP_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+    if [ "$debarch" = amd64 ]; then
+        say "debootstrap bookworm amd64 → $dir"
+        debootstrap --variant=minbase bookworm "$dir" "$mirror" >&2
+    else
+        ensure_binfmt
+        say "debootstrap bookworm arm64 (foreign + second stage under QEMU) → $dir"
+        debootstrap --arch=arm64 --foreign --variant=minbase bookworm "$dir" "$mirror" >&2
+        chroot "$dir" /debootstrap/debootstrap --second-stage >&2
+    fi
+    rm -rf "$dir/var/cache/apt/archives/"*.deb
+    touch "$dir/.complete"
+    echo "$dir"
+}
+
+# Imports the rootfs as the base image. Docker 20.10 ignores `import --platform`, so an
+# arm64 base is imported with podman (--arch arm64) and moved over with save | load.
+import_base() {
+    local engine="$1" arch="$2" image dir
+    image="$(base_image "$arch")"
+    engine_has_image "$engine" "$image" && return 0
+    dir="$(build_rootfs "$arch")"
+    local tar_args=(--numeric-owner --exclude=./.complete -C "$dir" -c .)
+    if [ "$engine" = podman ]; then
+        tar "${tar_args[@]}" | podman_cmd import --arch "$(deb_arch "$arch")" - "$image" >&2
+    elif [ "$arch" = aarch64 ] && command -v podman >/dev/null 2>&1; then
+        tar "${tar_args[@]}" | podman_cmd import --arch arm64 - "$image" >&2
+        podman_cmd save "$image" | docker load >&2
+    else
+        [ "$arch" = aarch64 ] && say "warning: podman missing; $image is tagged with the host arch"
+        tar "${tar_args[@]}" | docker import --platform "linux/$(deb_arch "$arch")" - "$image" >&2
+    fi
+}
+
+# Builds offheap-matrix:ARCH from docker/Dockerfile.* on top of the base image.
+build_cell_image() {
+    local engine="$1" arch="$2" rebuild="${3:-0}" image cli
+    image="$(cell_image "$arch")"
+    if [ "$rebuild" = 0 ] && engine_has_image "$engine" "$image"; then return 0; fi
+    [ "$arch" = aarch64 ] && ensure_binfmt
+    import_base "$engine" "$arch"
+    cli="$(engine_cli "$engine")"
+    say "building $image with $engine"
+    local platform=()
+    [ "$arch" = aarch64 ] && platform=(--platform linux/arm64)
+    if [ "$engine" = docker ]; then
+        DOCKER_BUILDKIT=0 docker build --network=host "${platform[@]}" \
+            --build-arg "BASE=$(base_image "$arch")" \
+            -f "$MATRIX_ROOT/docker/$(dockerfile_for "$arch")" -t "$image" "$MATRIX_ROOT/docker" >&2
+    else
+        $cli build --network=host "${platform[@]}" --ulimit nofile=20000:20000 \
+            --build-arg "BASE=$(base_image "$arch")" \
+            -f "$MATRIX_ROOT/docker/$(dockerfile_for "$arch")" -t "$image" "$MATRIX_ROOT/docker" >&2
+    fi
+}

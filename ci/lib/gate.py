@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""The merge gate: reads a matrix report and exits non-zero when it must block a merge.
+
+    python3 ci/lib/gate.py [REPORT] [--baseline reports/baseline.json] [--threshold 0.25]
+                           [--require-pass CELL,...]
+
+REPORT is a run directory, its summary.json, or a run id under reports/runs/ (default:
+reports/latest). It fails on: a failed cell, a sanitizer or valgrind finding, corruption, a
+failed recovery, a CLI document with ok=false, a missing/invalid summary, or a native benchmark
+ratio worse than reports/baseline.json beyond the threshold. Skipped cells are listed but do
+not fail unless named in --require-pass. Emulated (QEMU) figures are never gated on ratios.
+The output fits one screen: the verdict, then one line per reason.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def locate(report: str | None) -> str:
+    candidates = []
+    if report is None:
+        candidates.append(os.path.join(ROOT, "reports", "latest", "summary.json"))
+    else:
+        candidates += [report, os.path.join(report, "summary.json"),
+                       os.path.join(ROOT, "reports", "runs", report, "summary.json")]
+    for path in candidates:
+        if os.path.isfile(path):
+            return path
+    raise FileNotFoundError(f"no summary.json at {report or 'reports/latest'}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="swift-offheap merge gate")
+    parser.add_argument("report", nargs="?")
+    parser.add_argument("--baseline", default=os.path.join(ROOT, "reports", "baseline.json"))
+    parser.add_argument("--threshold", type=float, help="override the baseline's threshold")
+    parser.add_argument("--require-pass", default="", help="cells (arch/cell or cell) that must pass")
+    args = parser.parse_args()
+
+    problems: list[str] = []
+    warnings: list[str] = []
+    try:
+        path = locate(args.report)
+        with open(path, encoding="utf-8") as handle:
+            summary = json.load(handle)
+    except (OSError, ValueError) as error:
+        print(f"GATE FAIL: cannot read the report: {error}")
+        return 1
+    if summary.get("schema") != "offheap.matrix/1":
+        problems.append(f"report schema {summary.get('schema')!r} is not offheap.matrix/1")
+    cells = summary.get("cells") or []
+    if not cells:
+        problems.append("the report has no cells")
+
+    required = {r.strip() for r in args.require_pass.split(",") if r.strip()}
+    for cell in cells:
+        cid = cell.get("id", "?")
+        log = os.path.join(os.path.dirname(path), cell.get("log", ""))
+        if cell.get("status") == "fail":
+            problems.append(f"{cid}: FAILED — {cell.get('reason') or 'no reason'} (log: {log})")
+        elif cell.get("status") == "skipped":
+            msg = f"{cid}: skipped — {cell.get('reason')}"
+            if cid in required or cell.get("cell") in required:
+                problems.append(msg + " (required to pass)")
+            else:
+                warnings.append(msg)
+        elif cell.get("status") != "pass":
+            problems.append(f"{cid}: unknown status {cell.get('status')!r}")
+        if int(cell.get("findings") or 0) > 0:
+            problems.append(f"{cid}: {cell['findings']} sanitizer/valgrind finding(s) (log: {log})")
+        if int(cell.get("corruption") or 0) > 0:
+            problems.append(f"{cid}: corruption detected ({cell['corruption']})")
+        if int(cell.get("failedRecoveries") or 0) > 0:
+            problems.append(f"{cid}: {cell['failedRecoveries']} failed recovery(ies)")
+        for name, doc in ((cell.get("figures") or {}).get("documents") or {}).items():
+            if doc.get("documentError"):
+                problems.append(f"{cid}: unreadable {name}: {doc['documentError']}")
+            elif not doc.get("ok", False) and cell.get("status") == "pass":
+                problems.append(f"{cid}: {name} says ok=false (errors {doc.get('errors')})")
+    for arch in required:
+        if "/" in arch and not any(c.get("id") == arch for c in cells):
+            problems.append(f"{arch}: required but not in the report")
+
+    # Benchmark ratios against the baseline (native figures only).
+    baseline = {}
+    if os.path.exists(args.baseline):
+        with open(args.baseline, encoding="utf-8") as handle:
+            baseline = json.load(handle)
+    threshold = args.threshold if args.threshold is not None else float(baseline.get("threshold", 0.25))
+    measured = {}
+    for r in summary.get("ratios") or []:
+        if not r.get("emulated"):
+            measured[f"{r['arch']}/{r['workload']}/{r['threads']}/{r['allocator']}:{r['peer']}"] = r["ratio"]
+    checked = 0
+    for key, expected in sorted((baseline.get("ratios") or {}).items()):
+        if key not in measured:
+            if measured:
+                warnings.append(f"baseline ratio {key} not measured in this run")
+            continue
+        checked += 1
+        floor = expected * (1 - threshold)
+        if measured[key] < floor:
+            problems.append(f"benchmark {key}: ratio {measured[key]:.2f} < baseline {expected:.2f} "
+                            f"-{threshold:.0%} (floor {floor:.2f})")
+
+    totals = summary.get("totals") or {}
+    head = (f"{summary.get('runId')} ({summary.get('profile')}, git {((summary.get('git') or {}).get('short'))}): "
+            f"{totals.get('pass', 0)} pass, {totals.get('fail', 0)} fail, {totals.get('skipped', 0)} skipped; "
+            f"{checked} benchmark ratios checked against the baseline")
+    if problems:
+        print(f"GATE FAIL — {head}")
+        for p in problems[:25]:
+            print(f"  ✗ {p}")
+        if len(problems) > 25:
+            print(f"  … and {len(problems) - 25} more (see {path})")
+    else:
+        print(f"GATE PASS — {head}")
+    for w in warnings[:15]:
+        print(f"  · {w}")
+    if len(warnings) > 15:
+        print(f"  · … and {len(warnings) - 15} more")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

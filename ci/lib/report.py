@@ -1,0 +1,610 @@
+#!/usr/bin/env python3
+"""Builds a matrix run's summary.json, REPORT.md and SVG charts from its cell directories.
+
+    python3 ci/lib/report.py RUN_DIR [--engine ENGINE]      # write the report
+    python3 ci/lib/report.py RUN_DIR --copy-to reports/sample  # publish a copy (logs trimmed)
+
+Cells (ci/lib/cell.sh) leave raw artifacts: log.txt, result (key=value), reason, and JSON from
+the `offheap` CLI (offheap.run/1). Every figure is derived here, on the host, from those
+artifacts; nothing is hard-coded. The schema is documented in reports/SCHEMA.md.
+Standard library only (python3 >= 3.9).
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import html
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+
+SCHEMA = "offheap.matrix/1"
+PEERS = ("glibc", "jemalloc", "mimalloc", "tcmalloc")
+CELL_ORDER = {
+    "x86_64": ["debug-tests", "release-tests", "tsan", "asan", "valgrind", "stress", "la57",
+               "embedded", "bench", "lint"],
+    "aarch64": ["build", "smoke", "stress", "race", "la57", "bench"],
+}
+# Rows of the arch x cell table: the same concept on both arches shares a row.
+ROWS = ["debug-tests", "release-tests", "tsan", "asan", "valgrind", "build", "smoke", "race",
+        "stress", "la57", "embedded", "bench", "lint"]
+ROW_TITLES = {
+    "debug-tests": "tests (debug)", "release-tests": "tests (release)",
+    "tsan": "TSan + race loop", "asan": "ASan + LSan", "valgrind": "valgrind memcheck",
+    "build": "Embedded cross build", "smoke": "smoke (QEMU)", "race": "race loop (QEMU)",
+    "stress": "stress hammer", "la57": "LA57 probe", "embedded": "Embedded check",
+    "bench": "benchmarks vs peers", "lint": "lint",
+}
+STATUS_ICON = {"pass": "✅ pass", "fail": "❌ FAIL", "skipped": "⏭️ skipped"}
+COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+          "#7f7f7f", "#bcbd22", "#17becf"]
+
+
+# --------------------------------------------------------------------------- reading
+
+def read_env(path: str) -> dict[str, str]:
+    values: dict[str, str] = {}
+    if os.path.exists(path):
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                key, sep, value = line.rstrip("\n").partition("=")
+                if sep:
+                    values[key] = value
+    return values
+
+
+def read_text(path: str, limit: int = 50_000_000) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return handle.read(limit)
+    except OSError:
+        return ""
+
+
+def read_json(path: str):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except (OSError, ValueError) as error:
+        return {"_unreadable": f"{os.path.basename(path)}: {error}"} if os.path.exists(path) else None
+
+
+def run(cmd: list[str]) -> str:
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+# --------------------------------------------------------------------------- figures
+
+def test_counts(text: str) -> dict:
+    figures: dict = {}
+    runs = re.findall(r"Test run with (\d+) tests?(?: in \d+ suites?)? (passed|failed)"
+                      r"(?: after [\d.]+ seconds)?(?: with (\d+) issues?)?", text)
+    if runs:
+        figures["swiftTestingTests"] = sum(int(count) for count, _, _ in runs)
+        figures["swiftTestingIssues"] = sum(int(issues or 0) for _, _, issues in runs)
+    executed = re.findall(r"Executed (\d+) tests?, with (\d+) failures?", text)
+    if executed:
+        # XCTest prints one line per suite level; the last one is the whole run.
+        figures["xctestTests"] = int(executed[-1][0])
+        figures["xctestFailures"] = int(executed[-1][1])
+    return figures
+
+
+def cli_document_figures(doc: dict) -> dict:
+    """Corruption/error totals of an offheap.run/1 document."""
+    if not isinstance(doc, dict):
+        return {}
+    if "_unreadable" in doc:
+        return {"documentError": doc["_unreadable"], "corruption": 0}
+    totals = doc.get("totals") or {}
+    figures = {
+        "ok": bool(doc.get("ok", False)),
+        "errors": int(totals.get("errors", 0) or 0),
+        "corruption": int(totals.get("corruption", 0) or 0),
+        "failedRecoveries": int(totals.get("failedRecoveries", 0) or 0),
+        "emulated": bool(doc.get("emulated", False)),
+    }
+    if doc.get("schema") != "offheap.run/1":
+        figures["schemaWarning"] = f"unexpected schema {doc.get('schema')!r}"
+    return figures
+
+
+def sanitizer_findings(text: str, pattern: str, summary: str) -> tuple[int, list[str]]:
+    count = len(re.findall(pattern, text))
+    summaries = sorted(set(re.findall(summary, text)))[:20]
+    return count, summaries
+
+
+def valgrind_figures(cell_dir: str) -> dict:
+    runs = []
+    for path in sorted(glob.glob(os.path.join(cell_dir, "valgrind-*.log"))):
+        text = read_text(path)
+        errors = re.findall(r"ERROR SUMMARY: ([\d,]+) errors?", text)
+        definite = re.findall(r"definitely lost: ([\d,]+) bytes", text)
+        possible = re.findall(r"possibly lost: ([\d,]+) bytes", text)
+        runs.append({
+            "log": os.path.basename(path),
+            "errors": int(errors[-1].replace(",", "")) if errors else None,
+            "definitelyLostBytes": int(definite[-1].replace(",", "")) if definite else 0,
+            "possiblyLostBytes": int(possible[-1].replace(",", "")) if possible else 0,
+        })
+    findings = sum((r["errors"] or 0) for r in runs)
+    findings += sum(1 for r in runs if r["errors"] is None)  # a run that died has no summary
+    return {"runs": runs, "findings": findings}
+
+
+def cell_figures(arch: str, cell: str, cell_dir: str, log: str) -> dict:
+    figures: dict = {}
+    if cell in ("debug-tests", "release-tests"):
+        figures.update(test_counts(log))
+    elif cell == "tsan":
+        text = "".join(read_text(p) for p in glob.glob(os.path.join(cell_dir, "tsan-*.log")))
+        count, summaries = sanitizer_findings(
+            text, r"WARNING: ThreadSanitizer", r"SUMMARY: ThreadSanitizer: [^\n]+")
+        figures.update(findings=count, summaries=summaries,
+                       repetitions=int(read_text(os.path.join(cell_dir, "repetitions")) or 0),
+                       **test_counts(read_text(os.path.join(cell_dir, "tsan-race.log"))))
+    elif cell == "asan":
+        text = "".join(read_text(p) for p in glob.glob(os.path.join(cell_dir, "asan-*.log")))
+        count, summaries = sanitizer_findings(
+            text, r"ERROR: (?:AddressSanitizer|LeakSanitizer)",
+            r"SUMMARY: (?:AddressSanitizer|LeakSanitizer): [^\n]+")
+        figures.update(findings=count, summaries=summaries, **test_counts(text))
+    elif cell == "valgrind":
+        figures.update(valgrind_figures(cell_dir))
+        if os.path.exists(os.path.join(cell_dir, "partial")):
+            figures["partial"] = read_text(os.path.join(cell_dir, "partial")).strip()
+    elif cell == "race":
+        figures["repetitions"] = int(read_text(os.path.join(cell_dir, "repetitions")) or 0)
+        failures = read_text(os.path.join(cell_dir, "failures")).strip()
+        figures["failures"] = int(failures) if failures else None
+        figures["command"] = read_text(os.path.join(cell_dir, "race-command")).strip()
+    elif cell == "la57":
+        host = read_env(os.path.join(cell_dir, "host-va.txt"))
+        if host:
+            figures["host"] = host
+        probe = read_json(os.path.join(cell_dir, "probe.json"))
+        if probe is not None:
+            figures["probe"] = probe
+    # Every CLI document a cell left behind is checked for corruption.
+    for name in ("stress.json", "bench.json", "probe.json", "valgrind-stress.json"):
+        doc = read_json(os.path.join(cell_dir, name))
+        if doc is not None:
+            figures.setdefault("documents", {})[name] = cli_document_figures(doc)
+    if arch == "aarch64":
+        figures["emulated"] = platform.machine() != "aarch64"
+    return figures
+
+
+def results_of(doc, arch: str, source: str) -> list[dict]:
+    rows = []
+    if not isinstance(doc, dict):
+        return rows
+    for result in doc.get("results") or []:
+        if not isinstance(result, dict):
+            continue
+        row = {key: result.get(key) for key in (
+            "workload", "allocator", "threads", "operations", "seconds", "opsPerSecond",
+            "nsPerOp", "p50Ns", "p99Ns", "errors", "corruption", "recovered")}
+        row.update(arch=arch, source=source, emulated=bool(doc.get("emulated", arch == "aarch64")))
+        rows.append(row)
+    return rows
+
+
+def benchmark_ratios(rows: list[dict]) -> list[dict]:
+    """ours.opsPerSecond / peer.opsPerSecond per (arch, workload, threads): > 1 is faster."""
+    ratios = []
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["arch"], row.get("workload"), row.get("threads")), []).append(row)
+    for (arch, workload, threads), group in sorted(groups.items(), key=lambda kv: str(kv[0])):
+        peers = [r for r in group if r.get("allocator") in PEERS and (r.get("opsPerSecond") or 0) > 0]
+        ours = [r for r in group if r.get("allocator") not in PEERS and (r.get("opsPerSecond") or 0) > 0]
+        for mine in ours:
+            for peer in peers:
+                ratios.append({
+                    "arch": arch, "workload": workload, "threads": threads,
+                    "allocator": mine["allocator"], "peer": peer["allocator"],
+                    "ratio": round(mine["opsPerSecond"] / peer["opsPerSecond"], 4),
+                    "emulated": mine.get("emulated", False),
+                })
+    return ratios
+
+
+def machine_info(engine: str) -> dict:
+    cpuinfo = read_text("/proc/cpuinfo")
+    model = re.search(r"model name\s*:\s*(.+)", cpuinfo)
+    flags = re.search(r"flags\s*:\s*(.+)", cpuinfo)
+    mem = re.search(r"MemTotal:\s*(\d+) kB", read_text("/proc/meminfo"))
+    swift = run(["swift", "--version"]).splitlines()
+    os_name = read_env("/etc/os-release").get("PRETTY_NAME", "").strip('"')
+    return {
+        "arch": platform.machine(),
+        "kernel": platform.release(),
+        "os": os_name,
+        "cpuModel": model.group(1).strip() if model else None,
+        "cores": os.cpu_count(),
+        "memoryBytes": int(mem.group(1)) * 1024 if mem else None,
+        "la57": bool(flags and "la57" in flags.group(1).split()),
+        "swiftVersion": next((line for line in swift if "Swift version" in line), None),
+        "engine": engine,
+    }
+
+
+def git_info(root: str) -> dict:
+    revision = run(["git", "-C", root, "rev-parse", "HEAD"])
+    return {
+        "revision": revision or None,
+        "short": revision[:12] if revision else None,
+        "branch": run(["git", "-C", root, "rev-parse", "--abbrev-ref", "HEAD"]) or None,
+        "dirty": bool(run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no"])),
+    }
+
+
+def build_summary(run_dir: str, engine: str | None) -> dict:
+    meta = read_env(os.path.join(run_dir, "run.env"))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    cells = []
+    bench_rows: list[dict] = []
+    stress_runs: list[dict] = []
+    la57: dict = {}
+    for result_path in sorted(glob.glob(os.path.join(run_dir, "cells", "*", "result"))):
+        cell_dir = os.path.dirname(result_path)
+        result = read_env(result_path)
+        arch, cell = result.get("arch", "?"), result.get("cell", "?")
+        log_rel = os.path.relpath(os.path.join(cell_dir, "log.txt"), run_dir)
+        log = read_text(os.path.join(cell_dir, "log.txt"))
+        try:
+            seconds = round(float(result["end"]) - float(result["start"]), 1)
+        except (KeyError, ValueError):
+            seconds = None
+        figures = cell_figures(arch, cell, cell_dir, log)
+        documents = figures.get("documents", {})
+        corruption = sum(d.get("corruption", 0) for d in documents.values())
+        failed_recoveries = sum(d.get("failedRecoveries", 0) for d in documents.values())
+        entry = {
+            "id": f"{arch}/{cell}", "arch": arch, "cell": cell,
+            "status": result.get("status", "fail"),
+            "reason": result.get("reason") or None,
+            "exitStatus": int(result.get("exit", "1") or 1),
+            "seconds": seconds,
+            "where": result.get("where", "host"),
+            "log": log_rel,
+            "artifacts": sorted(os.path.relpath(p, run_dir) for p in glob.glob(os.path.join(cell_dir, "*"))
+                                if os.path.basename(p) not in ("result", "pid")),
+            "findings": int(figures.get("findings", 0) or 0),
+            "corruption": corruption,
+            "failedRecoveries": failed_recoveries,
+            "emulated": arch == "aarch64" and platform.machine() != "aarch64",
+            "figures": figures,
+        }
+        cells.append(entry)
+        if cell == "bench":
+            bench_rows += results_of(read_json(os.path.join(cell_dir, "bench.json")), arch, entry["id"])
+        if cell == "stress":
+            doc = read_json(os.path.join(cell_dir, "stress.json"))
+            if isinstance(doc, dict) and "_unreadable" not in doc:
+                stress_runs.append({
+                    "arch": arch, "emulated": entry["emulated"],
+                    "config": doc.get("config"), "totals": doc.get("totals"), "ok": doc.get("ok"),
+                    "results": results_of(doc, arch, entry["id"]),
+                    "timeline": [t for t in (doc.get("timeline") or []) if isinstance(t, dict)],
+                })
+        if cell == "la57":
+            la57[arch] = {"status": entry["status"], "reason": entry["reason"],
+                          "host": figures.get("host"), "probe": figures.get("probe")}
+    order = {(arch, cell): i for arch, names in CELL_ORDER.items() for i, cell in enumerate(names)}
+    cells.sort(key=lambda c: (c["arch"] != "x86_64", order.get((c["arch"], c["cell"]), 99), c["cell"]))
+    totals = {status: sum(1 for c in cells if c["status"] == status) for status in ("pass", "fail", "skipped")}
+    totals["cells"] = len(cells)
+    return {
+        "schema": SCHEMA,
+        "runId": meta.get("run_id", os.path.basename(run_dir.rstrip("/"))),
+        "profile": meta.get("profile"),
+        "command": meta.get("command"),
+        "engine": engine or meta.get("engine"),
+        "started": meta.get("started"),
+        "finished": meta.get("finished"),
+        "wallSeconds": int(meta["wall_seconds"]) if meta.get("wall_seconds", "").isdigit() else None,
+        "raceRepetitions": int(meta.get("race_repetitions") or 0) or None,
+        "git": git_info(root),
+        "machine": machine_info(engine or meta.get("engine", "host")),
+        "totals": totals,
+        "cells": cells,
+        "benchmarks": bench_rows,
+        "ratios": benchmark_ratios(bench_rows),
+        "stress": stress_runs,
+        "la57": la57,
+    }
+
+
+# --------------------------------------------------------------------------- SVG
+
+def svg_text(x, y, text, size=12, anchor="start", weight="normal", fill="#222"):
+    return (f'<text x="{x:.1f}" y="{y:.1f}" font-family="DejaVu Sans, Arial, sans-serif" '
+            f'font-size="{size}" text-anchor="{anchor}" font-weight="{weight}" fill="{fill}">'
+            f'{html.escape(str(text))}</text>')
+
+
+def fmt_ops(value: float) -> str:
+    if value >= 1e9:
+        return f"{value / 1e9:.2f} G"
+    if value >= 1e6:
+        return f"{value / 1e6:.2f} M"
+    if value >= 1e3:
+        return f"{value / 1e3:.1f} k"
+    return f"{value:.0f}"
+
+
+def bench_svg(rows: list[dict], title: str) -> str:
+    """Grouped horizontal bars: one group per workload/threads, one bar per allocator."""
+    groups: dict[str, list[dict]] = {}
+    for row in rows:
+        if (row.get("opsPerSecond") or 0) > 0:
+            groups.setdefault(f"{row.get('workload')} ×{row.get('threads')}", []).append(row)
+    allocators = sorted({r["allocator"] for g in groups.values() for r in g},
+                        key=lambda a: (a in PEERS, a))
+    color = {a: COLORS[i % len(COLORS)] for i, a in enumerate(allocators)}
+    bar, gap, left, width = 16, 14, 190, 520
+    height = 70 + sum(len(g) * bar + gap for g in groups.values()) + 30
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 150}" height="{height}">',
+             '<rect width="100%" height="100%" fill="white"/>',
+             svg_text(12, 24, title, 15, weight="bold"),
+             svg_text(12, 42, "operations per second (longer is better); bars scaled per workload", 11, fill="#555")]
+    y = 60
+    for name, group in groups.items():
+        top = max(r["opsPerSecond"] for r in group)
+        parts.append(svg_text(left - 8, y + len(group) * bar / 2 + 4, name, 12, "end", "bold"))
+        for row in sorted(group, key=lambda r: (r["allocator"] in PEERS, r["allocator"])):
+            length = max(1.0, width * row["opsPerSecond"] / top)
+            parts.append(f'<rect x="{left}" y="{y}" width="{length:.1f}" height="{bar - 3}" '
+                         f'fill="{color[row["allocator"]]}"/>')
+            parts.append(svg_text(left + length + 4, y + bar - 5,
+                                  f'{row["allocator"]}  {fmt_ops(row["opsPerSecond"])}ops/s', 11))
+            y += bar
+        y += gap
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def stress_svg(runs: list[dict], title: str) -> str:
+    """Throughput over time, one line per stress run."""
+    series = [(f'{r["arch"]}', [(float(p.get("t", 0)), float(p.get("opsPerSecond", 0)))
+                                for p in r["timeline"]]) for r in runs if r["timeline"]]
+    left, top, width, height = 80, 50, 640, 260
+    xmax = max((x for _, pts in series for x, _ in pts), default=1.0) or 1.0
+    ymax = max((y for _, pts in series for _, y in pts), default=1.0) or 1.0
+    ymax *= 1.1
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 40}" height="{top + height + 60}">',
+             '<rect width="100%" height="100%" fill="white"/>',
+             svg_text(12, 24, title, 15, weight="bold"),
+             f'<line x1="{left}" y1="{top + height}" x2="{left + width}" y2="{top + height}" stroke="#333"/>',
+             f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + height}" stroke="#333"/>']
+    for i in range(5):
+        value = ymax * i / 4
+        y = top + height - height * i / 4
+        parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + width}" y2="{y:.1f}" stroke="#ddd"/>')
+        parts.append(svg_text(left - 6, y + 4, fmt_ops(value), 10, "end"))
+        t = xmax * i / 4
+        x = left + width * i / 4
+        parts.append(svg_text(x, top + height + 16, f"{t:.0f}s", 10, "middle"))
+    parts.append(svg_text(left + width / 2, top + height + 36, "time since start (s)", 11, "middle"))
+    parts.append(svg_text(14, top - 10, "ops/s", 11))
+    for index, (name, points) in enumerate(series):
+        coords = " ".join(f"{left + width * x / xmax:.1f},{top + height - height * y / ymax:.1f}"
+                          for x, y in points)
+        parts.append(f'<polyline fill="none" stroke="{COLORS[index % len(COLORS)]}" '
+                     f'stroke-width="2" points="{coords}"/>')
+        parts.append(svg_text(left + width - 4, top + 14 + 14 * index, name, 11, "end",
+                              fill=COLORS[index % len(COLORS)]))
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+# --------------------------------------------------------------------------- REPORT.md
+
+def md_cell(entry: dict | None) -> str:
+    if entry is None:
+        return "—"
+    text = STATUS_ICON.get(entry["status"], entry["status"])
+    if entry["seconds"] is not None:
+        text += f" {entry['seconds']:.0f}s"
+    return f"[{text}]({entry['log']})"
+
+
+def write_report(run_dir: str, summary: dict) -> None:
+    by_id = {c["id"]: c for c in summary["cells"]}
+    arches = [a for a in ("x86_64", "aarch64") if any(c["arch"] == a for c in summary["cells"])]
+    machine, git = summary["machine"], summary["git"]
+    totals = summary["totals"]
+    lines = [
+        f"# swift-offheap matrix — {summary['runId']}",
+        "",
+        f"- profile **{summary['profile']}**, engine **{summary['engine']}**, "
+        f"wall time **{summary['wallSeconds']} s**, started {summary['started']}",
+        f"- git {git['short']} ({git['branch']}{', dirty' if git['dirty'] else ''})",
+        f"- machine: {machine['cpuModel']}, {machine['cores']} cores, "
+        f"{(machine['memoryBytes'] or 0) / 2**30:.0f} GiB, {machine['os']}, kernel {machine['kernel']}, "
+        f"{machine['swiftVersion']}",
+        f"- cells: **{totals['pass']} pass, {totals['fail']} fail, {totals['skipped']} skipped** "
+        f"of {totals['cells']}; gate: `ci/gate.sh {summary['runId']}`",
+        "",
+        "## Matrix",
+        "",
+        "| cell | " + " | ".join(arches) + " |",
+        "|---|" + "---|" * len(arches),
+    ]
+    for row in ROWS:
+        entries = [by_id.get(f"{arch}/{row}") for arch in arches]
+        if any(entries):
+            lines.append(f"| {ROW_TITLES.get(row, row)} | " + " | ".join(md_cell(e) for e in entries) + " |")
+    lines += ["", "aarch64 cells run under QEMU user mode (emulated): their figures are never "
+              "compared with native ones, and QEMU does not reproduce Arm's weak memory ordering.", ""]
+
+    notes = [c for c in summary["cells"] if c["status"] != "pass"]
+    if notes:
+        lines += ["## Failures and skips", ""]
+        for c in notes:
+            lines.append(f"- **{c['id']}** {c['status']}: {c['reason'] or 'no reason recorded'} "
+                         f"([log]({c['log']}))")
+        lines.append("")
+
+    lines += ["## Sanitizers and valgrind", ""]
+    for c in summary["cells"]:
+        if c["cell"] not in ("tsan", "asan", "valgrind", "race"):
+            continue
+        f = c["figures"]
+        if c["status"] == "skipped":
+            lines.append(f"- {c['id']}: skipped — {c['reason']}")
+            continue
+        if c["cell"] == "tsan":
+            lines.append(f"- {c['id']}: {f.get('findings', 0)} ThreadSanitizer warnings; race loop "
+                         f"{f.get('swiftTestingTests', 0)} test runs (×{f.get('repetitions')}) "
+                         f"([log]({c['log']}))")
+        elif c["cell"] == "asan":
+            lines.append(f"- {c['id']}: {f.get('findings', 0)} ASan/LSan errors over "
+                         f"{f.get('swiftTestingTests', 0)} Swift Testing + {f.get('xctestTests', 0)} "
+                         f"XCTest tests ([log]({c['log']}))")
+        elif c["cell"] == "valgrind":
+            lines.append(f"- {c['id']}: {f.get('findings', 0)} memcheck errors (definite leaks count)")
+            for r in f.get("runs", []):
+                link = os.path.join(os.path.dirname(c["log"]), r["log"])
+                lines.append(f"  - [{r['log']}]({link}): errors {r['errors']}, definitely lost "
+                             f"{r['definitelyLostBytes']} B, possibly lost {r['possiblyLostBytes']} B")
+            if f.get("partial"):
+                lines.append(f"  - partial: {f['partial']}")
+        elif c["cell"] == "race":
+            lines.append(f"- {c['id']}: `{f.get('command')}` ×{f.get('repetitions')}: "
+                         f"{f.get('failures')} failed ([log]({c['log']}))")
+        for s in f.get("summaries", []):
+            lines.append(f"  - `{s}`")
+    lines.append("")
+
+    lines += ["## Stress", ""]
+    if summary["stress"]:
+        lines += ["| arch | allocator | threads | seconds | operations | ops/s | errors | corruption | recovered |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for s in summary["stress"]:
+            for r in s["results"]:
+                lines.append(f"| {s['arch']}{' (emulated)' if s['emulated'] else ''} | {r['allocator']} | "
+                             f"{r['threads']} | {r['seconds']} | {r['operations']} | "
+                             f"{fmt_ops(r['opsPerSecond'] or 0)} | {r['errors']} | {r['corruption']} | "
+                             f"{r['recovered']} |")
+        lines.append("")
+        for s in summary["stress"]:
+            lines.append(f"- {s['arch']} totals: `{json.dumps(s['totals'])}`, ok: {s['ok']}")
+        for arch in arches:
+            if os.path.exists(os.path.join(run_dir, "charts", f"stress-{arch}.svg")):
+                lines.append(f"\n![stress throughput {arch}](charts/stress-{arch}.svg)")
+    else:
+        lines.append("No stress figures (cells skipped or failed before producing JSON).")
+    lines.append("")
+
+    lines += ["## LA57 / virtual address width", ""]
+    for arch in arches:
+        info = summary["la57"].get(arch)
+        if not info:
+            continue
+        host = info.get("host") or {}
+        lines.append(f"- **{arch}**: {info['status']}{' — ' + info['reason'] if info.get('reason') else ''}; "
+                     f"host cpu la57={host.get('cpu_la57', '?')}, {host.get('address_sizes', '')}")
+        if info.get("probe") is not None:
+            lines.append(f"  - probe: `{json.dumps(info['probe'].get('results', info['probe']) if isinstance(info['probe'], dict) else info['probe'])[:600]}`")
+    lines.append("")
+
+    lines += ["## Benchmarks against peers", ""]
+    if summary["benchmarks"]:
+        lines += ["| arch | workload | threads | allocator | ops/s | ns/op | p50 ns | p99 ns |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for r in summary["benchmarks"]:
+            lines.append(f"| {r['arch']}{' (emulated)' if r['emulated'] else ''} | {r['workload']} | "
+                         f"{r['threads']} | {r['allocator']} | {fmt_ops(r['opsPerSecond'] or 0)} | "
+                         f"{r['nsPerOp']} | {r['p50Ns']} | {r['p99Ns']} |")
+        if summary["ratios"]:
+            lines += ["", "Ratios (ours ÷ peer, ops/s; > 1 means faster than the peer):", "",
+                      "| arch | workload | threads | allocator | peer | ratio |", "|---|---|---|---|---|---|"]
+            for r in summary["ratios"]:
+                lines.append(f"| {r['arch']} | {r['workload']} | {r['threads']} | {r['allocator']} | "
+                             f"{r['peer']} | {r['ratio']:.2f} |")
+        for arch in arches:
+            if os.path.exists(os.path.join(run_dir, "charts", f"bench-{arch}.svg")):
+                lines.append(f"\n![benchmarks {arch}](charts/bench-{arch}.svg)")
+    else:
+        lines.append("No benchmark figures (cells skipped or failed before producing JSON).")
+    lines += ["", f"Schema: `{SCHEMA}` (reports/SCHEMA.md). Raw data: [summary.json](summary.json).", ""]
+    with open(os.path.join(run_dir, "REPORT.md"), "w", encoding="utf-8") as handle:
+        handle.write("\n".join(lines))
+
+
+def write_charts(run_dir: str, summary: dict) -> None:
+    charts = os.path.join(run_dir, "charts")
+    os.makedirs(charts, exist_ok=True)
+    for arch in ("x86_64", "aarch64"):
+        rows = [r for r in summary["benchmarks"] if r["arch"] == arch]
+        if rows:
+            note = " (QEMU, emulated)" if any(r["emulated"] for r in rows) else ""
+            with open(os.path.join(charts, f"bench-{arch}.svg"), "w", encoding="utf-8") as handle:
+                handle.write(bench_svg(rows, f"{arch}{note}: swift-offheap vs peers"))
+        runs = [s for s in summary["stress"] if s["arch"] == arch and s["timeline"]]
+        if runs:
+            note = " (QEMU, emulated)" if any(s["emulated"] for s in runs) else ""
+            with open(os.path.join(charts, f"stress-{arch}.svg"), "w", encoding="utf-8") as handle:
+                handle.write(stress_svg(runs, f"{arch}{note}: stress throughput over time"))
+
+
+def copy_trimmed(run_dir: str, dest: str, limit: int = 256 * 1024) -> None:
+    """Copies a run, trimming big logs to their head and tail so the copy can be committed."""
+    if os.path.exists(dest):
+        shutil.rmtree(dest)
+    for folder, _, files in os.walk(run_dir):
+        target = os.path.join(dest, os.path.relpath(folder, run_dir))
+        os.makedirs(target, exist_ok=True)
+        for name in files:
+            if name == "pid":
+                continue
+            source = os.path.join(folder, name)
+            if os.path.getsize(source) > limit and name.endswith((".log", ".txt", ".md")):
+                with open(source, "rb") as handle:
+                    head = handle.read(limit // 4)
+                    handle.seek(-limit // 2, os.SEEK_END)
+                    tail = handle.read()
+                with open(os.path.join(target, name), "wb") as handle:
+                    handle.write(head + b"\n\n[... trimmed for the committed sample ...]\n\n" + tail)
+            else:
+                shutil.copy2(source, os.path.join(target, name))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir")
+    parser.add_argument("--engine")
+    parser.add_argument("--copy-to")
+    args = parser.parse_args()
+    run_dir = os.path.abspath(args.run_dir)
+    if args.copy_to:
+        copy_trimmed(run_dir, os.path.abspath(args.copy_to))
+        print(f"copied {run_dir} → {args.copy_to}")
+        return 0
+    summary = build_summary(run_dir, args.engine)
+    write_charts(run_dir, summary)
+    with open(os.path.join(run_dir, "summary.json"), "w", encoding="utf-8") as handle:
+        json.dump(summary, handle, indent=2, sort_keys=False)
+        handle.write("\n")
+    write_report(run_dir, summary)
+    t = summary["totals"]
+    print(f"{summary['runId']}: {t['pass']} pass, {t['fail']} fail, {t['skipped']} skipped "
+          f"→ {os.path.join(run_dir, 'REPORT.md')}")
+    for c in summary["cells"]:
+        print(f"  {c['id']:<24} {c['status']:<8} {c['seconds'] or 0:>7.1f}s  {c['reason'] or ''}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

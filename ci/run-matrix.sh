@@ -1,0 +1,261 @@
+#!/usr/bin/env bash
+# The swift-offheap verification matrix.
+#
+#   ci/run-matrix.sh [--quick | --soak DURATION] [--cells LIST] [--arch LIST]
+#                    [--engine docker|podman|host] [--start-engine] [--install | --no-install]
+#                    [--out DIR] [--jobs N] [--race-repetitions N] [--sample] [--list]
+#
+# Profiles: --quick (every cell briefly, <= 10 min on 2 cores; what .ci/run uses), default
+# (<= 45 min), --soak 1h (long stress hammer). --cells picks cells by name (tsan,stress or
+# x86_64/tsan), --arch picks x86_64 and/or aarch64. Each cell gets a status (pass, fail,
+# skipped + reason), a duration, a log and figures; a cell whose subject does not exist yet
+# is "skipped: not built", never green.
+#
+# Containers: --engine docker|podman runs each cell in its arch's image (docker/); the default
+# is docker when a daemon already answers, else host. --start-engine starts a private dockerd
+# and stops it by PID at exit. Images are built offline on first use (docker/build-images.sh).
+#
+# Output: reports/runs/<run-id>/ (or --out DIR): summary.json, REPORT.md, charts/*.svg,
+# cells/<arch>-<cell>/log.txt; reports/latest points at the newest run. --sample also copies
+# the run to reports/sample/. The exit status is 0 when the report was written: ci/gate.sh
+# decides whether it passes.
+set -euo pipefail
+# shellcheck source=ci/lib/common.sh
+source "$(dirname "$0")/lib/common.sh"
+# shellcheck source=ci/lib/engine.sh
+source "$MATRIX_ROOT/ci/lib/engine.sh"
+cd "$MATRIX_ROOT"
+
+# Hosted cells need the Swift toolchain and run for the host's own arch (x86_64 here; aarch64
+# on an arm64 CI runner). Embedded cells run the Embedded Swift cross build for aarch64 under
+# QEMU user mode on an x86-64 host (natively on an arm64 host, where the hosted cells already
+# cover stress, la57 and bench).
+HOST_ARCH="$(uname -m)"
+HOSTED_CELLS=(debug-tests release-tests tsan asan valgrind la57 embedded lint stress bench)
+if [ "$HOST_ARCH" = aarch64 ]; then EMBEDDED_CELLS=(build smoke race)
+else EMBEDDED_CELLS=(build smoke race la57 stress bench); fi
+TIMED_CELLS=" stress bench "            # run alone, after everything else
+HOST_ONLY_CELLS=" lint build "   # need host-side tools (linters, the cross toolchain)
+
+profile=default; soak=""; cells_arg=""; arch_arg="x86_64,aarch64"; engine=""; start_engine=0
+install_mode=auto; out=""; jobs=2; race_reps=50; sample=0; list_only=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --quick) profile=quick; shift ;;
+        --soak) profile=soak; soak="$2"; shift 2 ;;
+        --cells) cells_arg="$2"; shift 2 ;;
+        --arch) arch_arg="$2"; shift 2 ;;
+        --engine) engine="$2"; shift 2 ;;
+        --start-engine) start_engine=1; shift ;;
+        --install) install_mode=install; shift ;;
+        --no-install) install_mode=print; shift ;;
+        --out) out="$2"; shift 2 ;;
+        --jobs) jobs="$2"; shift 2 ;;
+        --race-repetitions) race_reps="$2"; shift 2 ;;
+        --sample) sample=1; shift ;;
+        --list) list_only=1; shift ;;
+        -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) die "unknown option: $1 (see --help)" ;;
+    esac
+done
+if [ "$install_mode" = auto ]; then
+    if is_root; then install_mode=install; else install_mode=print; fi
+fi
+soak_seconds=""
+[ "$profile" = soak ] && soak_seconds="$(duration_seconds "$soak")"
+case "$engine" in ""|docker|podman|host) ;; *) die "--engine must be docker, podman or host" ;; esac
+[[ "$jobs" =~ ^[1-9][0-9]*$ ]] || die "--jobs must be a positive integer"
+[[ "$race_reps" =~ ^[1-9][0-9]*$ ]] || die "--race-repetitions must be a positive integer"
+
+# ------------------------------------------------------------------------ cell selection
+IFS=, read -r -a arches <<<"$arch_arg"
+IFS=, read -r -a wanted <<<"$cells_arg"
+selected=()
+for arch in "${arches[@]}"; do
+    all=()
+    case "$arch" in
+        x86_64|aarch64) ;;
+        *) die "unknown arch $arch (x86_64, aarch64)" ;;
+    esac
+    [ "$arch" = "$HOST_ARCH" ] && all+=("${HOSTED_CELLS[@]}")
+    [ "$arch" = aarch64 ] && all+=("${EMBEDDED_CELLS[@]}")
+    [ "${#all[@]}" -gt 0 ] || die "no $arch cells on a $HOST_ARCH host (x86_64 cells need an x86_64 host)"
+    for cell in "${all[@]}"; do
+        if [ -z "$cells_arg" ]; then selected+=("$arch/$cell"); continue; fi
+        for w in "${wanted[@]}"; do
+            if [ "$w" = "$cell" ] || [ "$w" = "$arch/$cell" ]; then selected+=("$arch/$cell"); break; fi
+        done
+    done
+done
+[ "${#selected[@]}" -gt 0 ] || die "no cell matches --cells '$cells_arg' --arch '$arch_arg'"
+if [ "$list_only" = 1 ]; then printf '%s\n' "${selected[@]}"; exit 0; fi
+
+# ------------------------------------------------------------------------ prerequisites
+have_arch() { [[ " ${arches[*]} " == *" $1 "* ]]; }
+ensure_debs "$install_mode" "${MATRIX_PKGS_BASE[@]}" || true
+if have_arch aarch64; then ensure_debs "$install_mode" "${MATRIX_PKGS_AARCH64[@]}" || true; fi
+if [[ " ${selected[*]} " == *" x86_64/lint "* ]]; then
+    ensure_pip "$install_mode" "${MATRIX_PIP_LINT[@]}" || true
+fi
+
+cleanup_done=0
+run_dir=""
+cleanup() {
+    [ "$cleanup_done" = 1 ] && return 0
+    cleanup_done=1
+    local pid_file
+    if [ -n "$run_dir" ]; then
+        # Cells still running (interrupted run): stop their timeout wrappers by PID.
+        for pid_file in "$run_dir"/cells/*/pid; do
+            if [ -f "$pid_file" ]; then kill -TERM "$(cat "$pid_file")" 2>/dev/null || true; fi
+        done
+    fi
+    stop_private_dockerd
+    release_binfmt
+}
+trap cleanup EXIT
+trap 'say "interrupted"; exit 130' INT TERM
+
+if [ -z "$engine" ]; then
+    if [ "$start_engine" = 1 ]; then
+        if command -v dockerd >/dev/null 2>&1 || [ "$install_mode" = install ]; then engine=docker; else engine=podman; fi
+    else
+        engine="$(detect_engine)"
+    fi
+fi
+if [ "$engine" = docker ]; then
+    ensure_debs "$install_mode" "${MATRIX_PKGS_DOCKER[@]}" || die "docker engine needs: ${MATRIX_PKGS_DOCKER[*]}"
+    if ! docker_answers; then
+        [ "$start_engine" = 1 ] || die "no docker daemon answers (DOCKER_HOST=${DOCKER_HOST:-unset}); pass --start-engine"
+        start_private_dockerd
+    fi
+elif [ "$engine" = podman ]; then
+    ensure_debs "$install_mode" "${MATRIX_PKGS_PODMAN[@]}" || die "podman engine needs: ${MATRIX_PKGS_PODMAN[*]}"
+fi
+if [ "$engine" != host ]; then
+    for arch in "${arches[@]}"; do build_cell_image "$engine" "$arch"; done
+    have_arch aarch64 && ensure_binfmt
+fi
+
+# ------------------------------------------------------------------------ run directory
+git_rev="$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
+run_id="$(date -u +%Y%m%dT%H%M%SZ)-$profile-$git_rev"
+if [ -n "$out" ]; then run_dir="$out"; else run_dir="$MATRIX_ROOT/reports/runs/$run_id"; fi
+mkdir -p "$run_dir/cells"
+run_dir="$(cd "$run_dir" && pwd)"
+started="$(date -u +%FT%TZ)"; t0="$(date +%s)"
+{
+    echo "run_id=$run_id"; echo "profile=$profile"; echo "soak_seconds=$soak_seconds"
+    echo "engine=$engine"; echo "arches=${arches[*]}"; echo "cells=${selected[*]}"
+    echo "jobs=$jobs"; echo "race_repetitions=$race_reps"; echo "started=$started"
+    echo "command=ci/run-matrix.sh $*"
+} >"$run_dir/run.env"
+say "run $run_id: ${#selected[@]} cells, profile $profile, engine $engine → $run_dir"
+
+# Cell timeouts (safety nets; a cell that hits one fails with "timeout").
+case "$profile" in
+    quick) cell_timeout=900 ;;
+    soak) cell_timeout=$((soak_seconds + 1800)) ;;
+    *) cell_timeout=2400 ;;
+esac
+
+where_for() {   # host | <engine>:<image>
+    local arch="$1" cell="$2"
+    if [ "$engine" = host ] || [[ "$HOST_ONLY_CELLS" == *" $cell "* ]]; then echo host
+    else echo "$engine:$(cell_image "$arch")"; fi
+}
+
+# Runs one cell to completion and writes its result file; never fails the script.
+run_cell() {
+    local arch="$1" cell="$2" where dir rc=0 start end cmd=()
+    where="$(where_for "$arch" "$cell")"
+    dir="$run_dir/cells/$arch-$cell"
+    mkdir -p "$dir"; rm -f "$dir/reason" "$dir/result"
+    local env_args=(MATRIX_PROFILE="$profile" MATRIX_SOAK_SECONDS="$soak_seconds"
+        MATRIX_RACE_REPETITIONS="$race_reps")
+    local name="offheap-matrix-$$-$arch-$cell"
+    if [ "$where" = host ]; then
+        cmd=(env "${env_args[@]}" MATRIX_IN_CONTAINER=0 bash ci/lib/cell.sh "$arch" "$cell" "$dir")
+    else
+        local cli run_args=(run --rm --name "$name" --network none --init
+            --security-opt seccomp=unconfined --cap-add SYS_PTRACE
+            -v /opt/swift:/opt/swift:ro -v /opt/swift-packages:/opt/swift-packages:ro
+            -v "$MATRIX_ROOT:/src" -v "$run_dir:/out" -w /src)
+        cli="$(engine_cli "$engine")"
+        [ "$engine" = podman ] && run_args+=(--ulimit nofile=20000:20000 --ulimit nproc=32768:32768)
+        [ "$arch" = aarch64 ] && run_args+=(--platform linux/arm64)
+        local e
+        for e in "${env_args[@]}" MATRIX_IN_CONTAINER=1 "MATRIX_SCRATCH_SUFFIX=-ctr-$arch"; do
+            run_args+=(-e "$e")
+        done
+        cmd=("$cli" "${run_args[@]}" "$(cell_image "$arch")" bash ci/lib/cell.sh "$arch" "$cell" "/out/cells/$arch-$cell")
+    fi
+    say "start $arch/$cell ($where)"
+    start="$(date +%s.%N)"
+    # timeout runs in its own process group and kills the whole cell on expiry; its PID is
+    # kept so an interrupted run can stop exactly the cells it started.
+    timeout -k 30 "$cell_timeout" "${cmd[@]}" >"$dir/log.txt" 2>&1 </dev/null &
+    echo "$!" >"$dir/pid"
+    wait "$!" || rc=$?
+    rm -f "$dir/pid"
+    end="$(date +%s.%N)"
+    if [ "$where" != host ] && { [ "$rc" = 124 ] || [ "$rc" = 137 ]; }; then
+        "$(engine_cli "$engine")" rm -f "$name" >/dev/null 2>&1 || true
+    fi
+    local status reason=""
+    [ -f "$dir/reason" ] && reason="$(head -c 500 "$dir/reason")"
+    case "$rc" in
+        0) status=pass ;;
+        3) status=skipped ;;
+        124|137) status=fail; reason="timeout after ${cell_timeout}s" ;;
+        *) status=fail; [ -n "$reason" ] || reason="exit status $rc" ;;
+    esac
+    {
+        echo "arch=$arch"; echo "cell=$cell"; echo "status=$status"; echo "exit=$rc"
+        echo "where=$where"; echo "start=$start"; echo "end=$end"
+        echo "timeout=$cell_timeout"; echo "reason=${reason//$'\n'/ }"
+    } >"$dir/result"
+    say "done  $arch/$cell: $status$([ -n "$reason" ] && echo " ($reason)") in $(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.0f", b - a }')s"
+}
+
+# Runs "$@" (arch/cell items) with at most $jobs at a time.
+run_parallel() {
+    local item running=()
+    for item in "$@"; do
+        while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
+        run_cell "${item%%/*}" "${item#*/}" &
+        running+=("$!")
+    done
+    local pid
+    for pid in "${running[@]}"; do wait "$pid" || true; done
+}
+
+# Phase 1: untimed cells that need nothing built by another cell, in parallel.
+# Phase 2: untimed aarch64 cells that use the cross build, in parallel.
+# Phase 3: timed cells (stress, bench), one at a time with nothing else running.
+phase1=(); phase2=(); phase3=()
+for item in "${selected[@]}"; do
+    cell="${item#*/}"
+    if [[ "$TIMED_CELLS" == *" $cell "* ]]; then phase3+=("$item")
+    elif [[ " smoke race la57 " == *" $cell "* ]] && [ "${item%%/*}" = aarch64 ] \
+        && [ "$HOST_ARCH" != aarch64 ]; then phase2+=("$item")
+    else phase1+=("$item"); fi
+done
+[ "${#phase1[@]}" -gt 0 ] && run_parallel "${phase1[@]}"
+[ "${#phase2[@]}" -gt 0 ] && run_parallel "${phase2[@]}"
+for item in "${phase3[@]}"; do run_cell "${item%%/*}" "${item#*/}"; done
+
+{
+    echo "finished=$(date -u +%FT%TZ)"; echo "wall_seconds=$(( $(date +%s) - t0 ))"
+} >>"$run_dir/run.env"
+
+# ------------------------------------------------------------------------ report
+python3 ci/lib/report.py "$run_dir" --engine "$engine"
+case "$run_dir" in
+    "$MATRIX_ROOT/reports/"*) ln -sfn "$(realpath --relative-to="$MATRIX_ROOT/reports" "$run_dir")" "$MATRIX_ROOT/reports/latest" ;;
+    *) ln -sfn "$run_dir" "$MATRIX_ROOT/reports/latest" ;;
+esac
+if [ "$sample" = 1 ]; then
+    python3 ci/lib/report.py "$run_dir" --copy-to "$MATRIX_ROOT/reports/sample"
+fi
+say "report: $run_dir/REPORT.md (wall $(( $(date +%s) - t0 ))s); gate with: ci/gate.sh $run_dir"
