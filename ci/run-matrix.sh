@@ -20,8 +20,8 @@
 # the run to reports/sample/. The exit status is 0 when the report was written: ci/gate.sh
 # decides whether it passes.
 set -euo pipefail
-# shellcheck source=ci/lib/common.sh
-source "$(dirname "$0")/lib/common.sh"
+# shellcheck source=ci/lib/matrix-common.sh
+source "$(dirname "$0")/lib/matrix-common.sh"
 # shellcheck source=ci/lib/engine.sh
 source "$MATRIX_ROOT/ci/lib/engine.sh"
 cd "$MATRIX_ROOT"

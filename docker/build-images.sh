@@ -7,8 +7,8 @@
 #
 # With --start-engine a private dockerd is started for the build and stopped (by PID) after.
 set -euo pipefail
-# shellcheck source=ci/lib/common.sh
-source "$(dirname "$0")/../ci/lib/common.sh"
+# shellcheck source=ci/lib/matrix-common.sh
+source "$(dirname "$0")/../ci/lib/matrix-common.sh"
 # shellcheck source=ci/lib/engine.sh
 source "$MATRIX_ROOT/ci/lib/engine.sh"
 
