@@ -261,6 +261,8 @@ cell_lint() {
     hadolint --config .hadolint.yaml docker/Dockerfile.* || rc=1
     step "python3 -m py_compile ci/lib/*.py"
     python3 -m py_compile ci/lib/*.py || rc=1
+    step "report generator and gate self-test (ci/lib/test_tools.py)"
+    python3 ci/lib/test_tools.py || rc=1
     [ "$rc" = 0 ] || fail "lint findings"
     echo "lint clean"
 }

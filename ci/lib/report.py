@@ -394,7 +394,7 @@ def stress_svg(runs: list[dict], title: str) -> str:
         parts.append(svg_text(left - 6, y + 4, fmt_ops(value), 10, "end"))
         t = xmax * i / 4
         x = left + width * i / 4
-        parts.append(svg_text(x, top + height + 16, f"{t:.0f}s", 10, "middle"))
+        parts.append(svg_text(x, top + height + 16, f"{t:.3g}s", 10, "middle"))
     parts.append(svg_text(left + width / 2, top + height + 36, "time since start (s)", 11, "middle"))
     parts.append(svg_text(14, top - 10, "ops/s", 11))
     for index, (name, points) in enumerate(series):
@@ -434,7 +434,7 @@ def write_report(run_dir: str, summary: dict) -> None:
         f"{(machine['memoryBytes'] or 0) / 2**30:.0f} GiB, {machine['os']}, kernel {machine['kernel']}, "
         f"{machine['swiftVersion']}",
         f"- cells: **{totals['pass']} pass, {totals['fail']} fail, {totals['skipped']} skipped** "
-        f"of {totals['cells']}; gate: `ci/gate.sh {summary['runId']}`",
+        f"of {totals['cells']}; gate: `ci/gate.sh <this directory>`",
         "",
         "## Matrix",
         "",
