@@ -151,6 +151,9 @@ started="$(date -u +%FT%TZ)"; t0="$(date +%s)"
     echo "command=ci/run-matrix.sh $*"
 } >"$run_dir/run.env"
 say "run $run_id: ${#selected[@]} cells, profile $profile, engine $engine → $run_dir"
+# Cells run from a snapshot of cell.sh taken now: editing the checkout during a run (bash
+# reads scripts lazily) cannot change cells that have not started yet.
+cp ci/lib/cell.sh "$run_dir/cell.sh"
 
 # Cell timeouts (safety nets; a cell that hits one fails with "timeout").
 case "$profile" in
@@ -175,7 +178,8 @@ run_cell() {
         MATRIX_RACE_REPETITIONS="$race_reps")
     local name="offheap-matrix-$$-$arch-$cell"
     if [ "$where" = host ]; then
-        cmd=(env "${env_args[@]}" MATRIX_IN_CONTAINER=0 bash ci/lib/cell.sh "$arch" "$cell" "$dir")
+        cmd=(env "${env_args[@]}" MATRIX_IN_CONTAINER=0 "MATRIX_ROOT=$MATRIX_ROOT"
+            bash "$run_dir/cell.sh" "$arch" "$cell" "$dir")
     else
         local cli run_args=(run --rm --name "$name" --network none --init
             --security-opt seccomp=unconfined --cap-add SYS_PTRACE
@@ -185,10 +189,10 @@ run_cell() {
         [ "$engine" = podman ] && run_args+=(--ulimit nofile=20000:20000 --ulimit nproc=32768:32768)
         [ "$arch" = aarch64 ] && run_args+=(--platform linux/arm64)
         local e
-        for e in "${env_args[@]}" MATRIX_IN_CONTAINER=1 "MATRIX_SCRATCH_SUFFIX=-ctr-$arch"; do
+        for e in "${env_args[@]}" MATRIX_IN_CONTAINER=1 "MATRIX_SCRATCH_SUFFIX=-ctr-$arch" MATRIX_ROOT=/src; do
             run_args+=(-e "$e")
         done
-        cmd=("$cli" "${run_args[@]}" "$(cell_image "$arch")" bash ci/lib/cell.sh "$arch" "$cell" "/out/cells/$arch-$cell")
+        cmd=("$cli" "${run_args[@]}" "$(cell_image "$arch")" bash /out/cell.sh "$arch" "$cell" "/out/cells/$arch-$cell")
     fi
     say "start $arch/$cell ($where)"
     start="$(date +%s.%N)"

@@ -12,7 +12,9 @@
 set -euo pipefail
 
 ARCH="$1"; CELL="$2"; OUT="$3"
-cd "$(dirname "$0")/../.."
+# run-matrix.sh runs a snapshot of this file from the run directory and says where the
+# checkout is; run directly, the checkout is two levels up.
+cd "${MATRIX_ROOT:-$(dirname "$0")/../..}"
 ROOT="$(pwd)"
 mkdir -p "$OUT"
 PROFILE="${MATRIX_PROFILE:-default}"
@@ -216,7 +218,7 @@ cell_la57() {
 cell_embedded() {
     if [ -x ci/check-embedded.sh ]; then
         step "ci/check-embedded.sh"
-        ci/check-embedded.sh
+        ci/check-embedded.sh --scratch-path "$EMBEDDED_SCRATCH"
     else
         step "inline Embedded check: OffHeapWorkloads (and OffHeap) with -enable-experimental-feature Embedded"
         swift build -c release --target OffHeapWorkloads -Xswiftc -enable-experimental-feature \

@@ -153,7 +153,11 @@ import_base() {
         tar "${tar_args[@]}" | podman_cmd import --arch "$(deb_arch "$arch")" - "$image" >&2
     elif [ "$arch" = aarch64 ] && command -v podman >/dev/null 2>&1; then
         tar "${tar_args[@]}" | podman_cmd import --arch arm64 - "$image" >&2
-        podman_cmd save "$image" | docker load >&2
+        # podman names it localhost/<image>; docker needs the plain name.
+        podman_cmd save "localhost/$image" | docker load >&2
+        docker tag "localhost/$image" "$image" >&2
+        docker rmi "localhost/$image" >/dev/null 2>&1 || true
+        podman_cmd rmi "localhost/$image" >/dev/null 2>&1 || true
     else
         [ "$arch" = aarch64 ] && say "warning: podman missing; $image is tagged with the host arch"
         tar "${tar_args[@]}" | docker import --platform "linux/$(deb_arch "$arch")" - "$image" >&2
