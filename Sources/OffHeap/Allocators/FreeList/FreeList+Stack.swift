@@ -176,12 +176,17 @@ extension FreeList {
         accountedSlots.pointee.store(UInt64(new), ordering: .relaxed)
     }
 
-    /// First-time initialisation of the side-table entries of never-published slots.
+    /// Resets the side-table entries of never-published slots.
+    ///
+    /// The metadata mapping is fresh anonymous memory, so every entry already holds zero,
+    /// the bit pattern of `Atomic(0)`: the tables are bound once in `init` and only ever
+    /// accessed through atomic operations. A stale batch-pop walk may read a link word
+    /// concurrently with these writes, hence atomic stores rather than `initialize(to:)`.
     @usableFromInline
     internal func initializeSlots(_ range: Range<Int>) {
         for index in range {
-            (links + index).initialize(to: Atomic(0))
-            if checked { (states + index).initialize(to: Atomic(0)) }
+            links[index].store(0, ordering: .relaxed)
+            if checked { states[index].store(0, ordering: .relaxed) }
         }
     }
 
