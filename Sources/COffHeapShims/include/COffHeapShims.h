@@ -24,6 +24,16 @@
 #include <sys/utsname.h>
 #include <sys/resource.h>
 
+// The aarch64 cross build compiles shims.c with aarch64-linux-gnu-gcc, which knows neither
+// clang's nullability qualifiers nor __has_feature: make both vanish there.
+#ifndef __has_feature
+#define __has_feature(x) 0
+#endif
+#if !defined(__clang__)
+#define _Nullable
+#define _Nonnull
+#endif
+
 #ifndef MAP_HUGETLB
 #define MAP_HUGETLB 0x40000
 #endif
