@@ -188,6 +188,8 @@ static inline void offheap_tls_set(unsigned slot, void *_Nullable value) {
 // MARK: - Process
 
 static inline void offheap_abort(void) { abort(); }
+/// Flushes stdio and ends the process with `status` (programs report failure this way).
+static inline void offheap_exit(int status) { exit(status); }
 /// Installs SIGINT/SIGTERM handlers that only set a flag; returns 0 or -1 (errno).
 int offheap_install_stop_signal_handlers(void);
 /// 1 once SIGINT or SIGTERM arrived after offheap_install_stop_signal_handlers.
