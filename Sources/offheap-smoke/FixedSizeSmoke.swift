@@ -33,6 +33,13 @@ func smokeFixedSizeConcurrent<Pool: FixedSizeAllocator>(
                 }
             }
             churn(pool, owner: thread, round: round, count: perThread, check: check, report)
+            if SmokeFault.current == .corruptSlot, thread == 0, round == 1 {
+                // Take a published slot and write over it as a second owner would.
+                if let slot = mailbox.take(at: 0) {
+                    pattern(0, threads, round).write(to: slot, byteCount: pool.slotSize)
+                    mailbox.publish(slot, at: 0)
+                }
+            }
             barrier.wait()
             for index in 0..<perThread {
                 let cell = neighbour * perThread + index

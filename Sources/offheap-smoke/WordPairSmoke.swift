@@ -29,6 +29,10 @@ func smokeWordPairConcurrent(
         }
         report.count(increments)
     }
+    if SmokeFault.current == .loseWordPairUpdate {
+        let old = counter.pair.load(ordering: .acquiring)
+        counter.pair.store(WordPair(first: old.first &- 1, second: old.second), ordering: .releasing)
+    }
     let final = counter.pair.load(ordering: .acquiring)
     let expected = UInt(threads * increments)
     if final.first != expected || final.second != 3 &* expected {

@@ -46,7 +46,12 @@ func runSmoke() -> Bool {
     }
     smokeStep("FreeList exhaustion, recovery, bad inputs", report) { () throws(OffHeapError) in
         let pool = try SmokeAllocators.freeList(slotSize: 48, capacity: 100)
-        smokeFixedSizeLimits("FreeList", pool, capacity: 100, report: report)
+        if SmokeFault.current == .swallowDoubleFree {
+            smokeFixedSizeLimits(
+                "FreeList", DoubleFreeSwallowingAllocator(pool), capacity: 100, report: report)
+        } else {
+            smokeFixedSizeLimits("FreeList", pool, capacity: 100, report: report)
+        }
     }
     smokeStep("SlabPool 4 threads cross-thread verify", report) { () throws(OffHeapError) in
         let pool = try SmokeAllocators.slabPool(blocksPerClass: 2048)
