@@ -52,9 +52,10 @@ SWIFT_FEATURES=(-enable-upcoming-feature ExistentialAny)
 # ---------------------------------------------------------------------------------------
 
 TARGET_TRIPLE="aarch64-none-none-elf"
-CROSS_CC="aarch64-linux-gnu-gcc"
-CROSS_SYSROOT_INCLUDE="/usr/aarch64-linux-gnu/include"
-QEMU="qemu-aarch64-static"
+# Tools and paths; the environment may override them (AARCH64_CC, AARCH64_INCLUDE, QEMU).
+CROSS_CC="${AARCH64_CC:-aarch64-linux-gnu-gcc}"
+CROSS_SYSROOT_INCLUDE="${AARCH64_INCLUDE:-/usr/aarch64-linux-gnu/include}"
+QEMU="${QEMU:-qemu-aarch64-static}"
 APT_PACKAGES=(qemu-user-static binfmt-support gcc-aarch64-linux-gnu libc6-dev:arm64)
 INSTALL_COMMAND="dpkg --add-architecture arm64 && apt-get update && apt-get install -y ${APT_PACKAGES[*]}"
 

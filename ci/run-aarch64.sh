@@ -7,6 +7,7 @@
 # PROGRAM is a path, or a name looked up in .build-aarch64/bin (override the build root with
 # AARCH64_OUT=DIR). The program's exit status is passed through; 124 means it was killed
 # after --timeout seconds (default 600), 3 that QEMU is missing, 2 a usage error.
+# QEMU=PATH overrides the emulator.
 #
 # No `-L /usr/aarch64-linux-gnu` is passed to QEMU on purpose: the binaries are static PIEs,
 # and mixing that glibc with the static one makes pthread_create hang.
@@ -16,7 +17,7 @@ SCRIPT_NAME="run-aarch64"
 # shellcheck source=ci/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-QEMU="qemu-aarch64-static"
+QEMU="${QEMU:-qemu-aarch64-static}"
 run_timeout=600
 
 while [[ $# -gt 0 ]]; do
