@@ -63,9 +63,22 @@ func smokeArenaLimits<Arena: SmokeResettableAllocator>(
     if !sawExhausted { report.failed(check, "never reported .exhausted") }
     if allocated > capacity { report.failed(check, "served \(allocated) > \(capacity) bytes") }
     do throws(OffHeapError) {
+        // Recovery: a reset makes the whole capacity available again.
         try arena.smokeReset()
+        let stale = try arena.allocate(byteCount: 8, alignment: 8)
+        try arena.deallocate(stale)  // accepted as a no-op: arenas free in bulk
+        try arena.smokeReset()
+        report.count(4)
+        report.expect(name + " free after reset", .useAfterReset) { () throws(OffHeapError) in
+            try arena.deallocate(stale)
+        }
+        let foreign = try VirtualMemory.reserve(byteCount: VirtualMemory.pageSize, committed: true)
+        report.expectRejectedPointer(name + " foreign pointer") { () throws(OffHeapError) in
+            try arena.deallocate(foreign.base)
+        }
+        try VirtualMemory.release(foreign)
         _ = try arena.allocate(byteCount: 64, alignment: 16)
-        report.count(2)
+        report.count()
     } catch {
         report.failed(name + " recovery after reset", error)
     }

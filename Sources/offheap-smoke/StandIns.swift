@@ -131,8 +131,11 @@ final class StandInArena: VariableSizeAllocator, @unchecked Sendable {
         }
     }
 
+    /// A no-op for blocks of the current generation; a pointer at or past the bump offset
+    /// can only be a block from before a reset.
     func deallocate(_ pointer: UnsafeMutableRawPointer) throws(OffHeapError) {
         guard region.contains(pointer) else { throw .foreignPointer }
+        guard pointer - region.base < offset.load(ordering: .relaxed) else { throw .useAfterReset }
     }
 
     func reset() { offset.store(0, ordering: .relaxed) }
