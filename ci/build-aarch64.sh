@@ -15,7 +15,8 @@
 #                    package prints the exact install command and exits 3.
 #   --out DIR        build root (default .build-aarch64): binaries in DIR/bin, objects in
 #                    DIR/obj.
-#   --program NAME   build only NAME (repeatable; default: every entry of PROGRAMS below).
+#   --program NAME   build only NAME (repeatable; default: every entry of PROGRAMS below
+#                    that exists under Sources/).
 #   --clean          rebuild everything (otherwise unchanged modules are reused).
 #   --run            after building, run the first selected program under
 #                    qemu-aarch64-static with PROGRAM-ARGS (see ci/run-aarch64.sh).
@@ -36,14 +37,15 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 # ---------------------------------------------------------------------------------------
 # What gets built. Library modules are compiled in this order (each may import the ones
 # before it); every program links all of them. To add a program, add one line to PROGRAMS
-# naming its folder under Sources/ (its main.swift holds top-level code).
+# naming its folder under Sources/ (its main.swift holds top-level code). By default the
+# programs whose folder exists are built; naming a missing one with --program is an error.
 LIBRARY_MODULES=(
     OffHeap
     OffHeapWorkloads
 )
 PROGRAMS=(
-    offheap-smoke
-    # offheap-engine    # the workloads engine (stress, workloads, probe), when it lands
+    offheap-smoke  # allocator smoke checks, 4 threads
+    offheap-engine # the workload engine: stress, workloads, probe (same options as `offheap`)
 )
 # The C shim: every .c file under it is compiled; its include/ holds module.modulemap.
 SHIM_DIR="Sources/COffHeapShims"
@@ -64,7 +66,7 @@ usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
 install=0
 clean=0
 run=0
-out_dir=".build-aarch64"
+out_dir="$REPO_ROOT/.build-aarch64"
 run_timeout=600
 selected=()
 program_args=()
@@ -103,8 +105,19 @@ while [[ $# -gt 0 ]]; do
     shift
 done
 
+# --out is relative to the caller's directory; the default lives in the repository.
+[[ "$out_dir" == /* ]] || out_dir="$PWD/$out_dir"
 cd "$REPO_ROOT"
-[[ ${#selected[@]} -gt 0 ]] || selected=("${PROGRAMS[@]}")
+if [[ ${#selected[@]} -eq 0 ]]; then
+    for program in "${PROGRAMS[@]}"; do
+        if [[ -f "Sources/$program/main.swift" ]]; then
+            selected+=("$program")
+        else
+            log "note: skipping $program (no Sources/$program/main.swift yet)"
+        fi
+    done
+    [[ ${#selected[@]} -gt 0 ]] || die "none of the programs (${PROGRAMS[*]}) exists" 2
+fi
 for program in "${selected[@]}"; do
     [[ -f "Sources/$program/main.swift" ]] ||
         die "program '$program' has no Sources/$program/main.swift" 2
