@@ -3,7 +3,7 @@ import OffHeap
 // The only place that names concrete allocator types: wiring a different FreeList, Arena or
 // SlabPool into the smoke program means editing the few lines below.
 
-/// A variable-size allocator that frees everything at once (an arena).
+/// A variable-size allocator that frees everything at once (`Arena`, `SlabPool`).
 protocol SmokeResettableAllocator: VariableSizeAllocator {
     /// Frees every block; later allocations reuse the memory.
     func smokeReset() throws(OffHeapError)
@@ -16,17 +16,24 @@ enum SmokeAllocators {
     }
 
     /// A bump arena of `capacity` bytes.
-    static func arena(capacity: Int) throws(OffHeapError) -> StandInArena {
-        try StandInArena(capacity: capacity)
+    static func arena(capacity: Int) throws(OffHeapError) -> Arena {
+        try Arena(capacity: capacity)
     }
 
-    /// A slab pool for blocks up to 1 KiB with room for about `blocksPerClass` blocks per size
-    /// class.
-    static func slabPool(blocksPerClass: Int) throws(OffHeapError) -> StandInSlabPool {
-        try StandInSlabPool(blocksPerClass: blocksPerClass)
+    /// A slab pool of at most `maximumSlabs` slabs of `slabSize` bytes and `maximumLarge`
+    /// large (individually mapped) blocks.
+    static func slabPool(
+        slabSize: Int, maximumSlabs: Int, maximumLarge: Int
+    ) throws(OffHeapError) -> SlabPool {
+        try SlabPool(
+            slabSize: slabSize, maximumSlabs: maximumSlabs, maximumLargeAllocations: maximumLarge)
     }
 }
 
-extension StandInArena: SmokeResettableAllocator {
-    func smokeReset() throws(OffHeapError) { reset() }
+extension Arena: SmokeResettableAllocator {
+    func smokeReset() throws(OffHeapError) { try reset() }
+}
+
+extension SlabPool: SmokeResettableAllocator {
+    func smokeReset() throws(OffHeapError) { try reset() }
 }

@@ -1,9 +1,9 @@
 import OffHeap
 import Synchronization
 
-// Minimal stand-ins for FreeList, Arena and SlabPool, used until the real types land on main;
-// they exist so the aarch64 pipeline (cross build → link → QEMU, 4 threads) is exercised end
-// to end now. They are deliberately simple, and are not part of the library.
+// A minimal stand-in for FreeList, used until the real type lands on main;
+// it exists so the aarch64 pipeline (cross build → link → QEMU, 4 threads) is exercised end
+// to end now. It is deliberately simple, and is not part of the library.
 
 /// A lock-free pool of fixed-size slots (a Treiber stack of slot indices).
 ///
@@ -96,77 +96,5 @@ final class StandInSlotPool: FixedSizeAllocator, @unchecked Sendable {
             if exchanged { return }
             old = current
         }
-    }
-}
-
-/// A bump arena: one atomic offset into a committed mapping.
-///
-/// Invariant: `offset` only grows between resets, by CAS, so concurrent allocations get
-/// disjoint ranges; `reset()` must not race with allocations (callers separate them).
-final class StandInArena: VariableSizeAllocator, @unchecked Sendable {
-    let capacity: Int
-    private let region: VirtualRegion
-    private let offset = Atomic<Int>(0)
-
-    init(capacity: Int) throws(OffHeapError) {
-        self.capacity = capacity
-        region = try VirtualMemory.reserve(byteCount: capacity, committed: true)
-    }
-
-    deinit { _ = try? VirtualMemory.release(region) }
-
-    func allocate(byteCount: Int, alignment: Int) throws(OffHeapError) -> UnsafeMutableRawPointer {
-        guard byteCount > 0 else { throw .zeroSize }
-        guard alignment > 0, alignment & (alignment - 1) == 0, alignment <= VirtualMemory.pageSize
-        else { throw .invalidAlignment(alignment) }
-        guard byteCount <= capacity else { throw .sizeTooLarge(requested: byteCount, limit: capacity) }
-        var old = offset.load(ordering: .relaxed)
-        while true {
-            let start = VirtualMemory.roundUp(old, to: alignment)
-            guard start + byteCount <= capacity else { throw .exhausted }
-            let (exchanged, current) = offset.compareExchange(
-                expected: old, desired: start + byteCount, ordering: .relaxed)
-            if exchanged { return region.base + start }
-            old = current
-        }
-    }
-
-    /// A no-op for blocks of the current generation; a pointer at or past the bump offset
-    /// can only be a block from before a reset.
-    func deallocate(_ pointer: UnsafeMutableRawPointer) throws(OffHeapError) {
-        guard region.contains(pointer) else { throw .foreignPointer }
-        guard pointer - region.base < offset.load(ordering: .relaxed) else { throw .useAfterReset }
-    }
-
-    func reset() { offset.store(0, ordering: .relaxed) }
-}
-
-/// A slab pool: one ``StandInSlotPool`` per size class (64, 256, 1024 bytes, 64-aligned).
-///
-/// Invariant: a block belongs to the class whose mapping contains it; classes are fixed at
-/// construction, so routing a free needs no synchronisation beyond the class's own.
-final class StandInSlabPool: VariableSizeAllocator, @unchecked Sendable {
-    private let classes: [StandInSlotPool]
-
-    init(blocksPerClass: Int) throws(OffHeapError) {
-        var classes: [StandInSlotPool] = []
-        for size in [64, 256, 1024] {
-            classes.append(try StandInSlotPool(slotSize: size, alignment: 64, capacity: blocksPerClass))
-        }
-        self.classes = classes
-    }
-
-    func allocate(byteCount: Int, alignment: Int) throws(OffHeapError) -> UnsafeMutableRawPointer {
-        guard byteCount > 0 else { throw .zeroSize }
-        guard alignment > 0, alignment & (alignment - 1) == 0, alignment <= 64 else {
-            throw .invalidAlignment(alignment)
-        }
-        for pool in classes where byteCount <= pool.slotSize { return try pool.allocate() }
-        throw .sizeTooLarge(requested: byteCount, limit: 1024)
-    }
-
-    func deallocate(_ pointer: UnsafeMutableRawPointer) throws(OffHeapError) {
-        for pool in classes where pool.owns(pointer) { return try pool.deallocate(pointer) }
-        throw .foreignPointer
     }
 }

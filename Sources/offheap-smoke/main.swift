@@ -53,19 +53,24 @@ func runSmoke() -> Bool {
             smokeFixedSizeLimits("FreeList", pool, capacity: 100, report: report)
         }
     }
-    smokeStep("SlabPool 4 threads cross-thread verify", report) { () throws(OffHeapError) in
-        let pool = try SmokeAllocators.slabPool(blocksPerClass: 2048)
-        try smokeVariableSizeConcurrent(
-            "SlabPool", pool, threads: smokeThreads, perThread: 64, rounds: 40, report: report)
+    smokeStep("SlabPool 4 threads cross-thread verify + reset", report) { () throws(OffHeapError) in
+        let pool = try SmokeAllocators.slabPool(
+            slabSize: 64 << 10, maximumSlabs: 64, maximumLarge: 64)
+        try smokeBulkResetConcurrent(
+            "SlabPool", pool, threads: smokeThreads, perThread: 64, rounds: 40,
+            largeEvery: 16, largeSize: 40_000, report: report)
     }
-    smokeStep("SlabPool exhaustion, recovery, bad inputs", report) { () throws(OffHeapError) in
-        let pool = try SmokeAllocators.slabPool(blocksPerClass: 64)
+    smokeStep("SlabPool exhaustion, reset, bad inputs", report) { () throws(OffHeapError) in
+        let slabSize = 16 * VirtualMemory.pageSize
+        let pool = try SmokeAllocators.slabPool(slabSize: slabSize, maximumSlabs: 4, maximumLarge: 8)
         smokeVariableSizeBadRequests("SlabPool", pool, report: report)
-        smokeSlabPoolLimits("SlabPool", pool, report: report)
+        try pool.smokeReset()
+        smokeSlabPoolLimits(
+            "SlabPool", pool, slabSize: slabSize, maximumSlabs: 4, maximumLarge: 8, report: report)
     }
     smokeStep("Arena 4 threads cross-thread verify + reset", report) { () throws(OffHeapError) in
         let arena = try SmokeAllocators.arena(capacity: 1 << 20)
-        try smokeArenaConcurrent(
+        try smokeBulkResetConcurrent(
             "Arena", arena, threads: smokeThreads, perThread: 64, rounds: 40, report: report)
     }
     smokeStep("Arena exhaustion, reset, bad inputs", report) { () throws(OffHeapError) in
