@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs an aarch64 program built by ci/build-aarch64.sh under qemu-aarch64-static.
+# Runs an aarch64 program built by ci/build-aarch64.sh under qemu-aarch64-static (natively
+# on an aarch64 host).
 #
 # Usage:
 #   ci/run-aarch64.sh [--timeout SECONDS] PROGRAM [ARGS...]
@@ -42,13 +43,18 @@ if [[ "$program" != */* ]]; then
     program="${AARCH64_OUT:-$REPO_ROOT/.build-aarch64}/bin/$program"
 fi
 [[ -x "$program" ]] || die "no executable at $program (build it with ci/build-aarch64.sh)" 2
-has_command "$QEMU" ||
-    die "$QEMU not found; install with: apt-get install -y qemu-user-static binfmt-support" 3
+# On an aarch64 host (or in an arm64 container) the program runs natively.
+launcher=()
+if [[ "$(uname -m)" != aarch64 ]]; then
+    has_command "$QEMU" ||
+        die "$QEMU not found; install with: apt-get install -y qemu-user-static binfmt-support" 3
+    launcher=("$QEMU")
+fi
 
-log "running $program under $QEMU${*:+ with: $*}"
+log "running $program ${launcher[*]:+under ${launcher[*]} }${*:+with: $*}"
 start="$(now_ns)"
 status=0
-timeout --kill-after=10 "$run_timeout" "$QEMU" "$program" "$@" || status=$?
+timeout --kill-after=10 "$run_timeout" "${launcher[@]}" "$program" "$@" || status=$?
 elapsed="$(elapsed_ms "$start")"
 if [[ $status -eq 124 ]]; then
     log "error: $program timed out after ${run_timeout} s"
