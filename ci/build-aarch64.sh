@@ -22,6 +22,10 @@
 #                    qemu-aarch64-static with PROGRAM-ARGS (see ci/run-aarch64.sh).
 #   --timeout SEC    kill a --run that takes longer (default 600).
 #
+# Environment: AARCH64_SWIFTFLAGS adds swiftc flags (e.g. "-target-cpu neoverse-n1");
+# AARCH64_CC, AARCH64_INCLUDE and QEMU override the cross compiler, its headers and the
+# emulator.
+#
 # Exit status: 0 success, 1 build/run failure, 2 usage error, 3 missing dependency,
 # otherwise the program's own exit status under --run.
 #
@@ -187,6 +191,11 @@ SWIFT_FLAGS=(
     -Xcc -I"$CROSS_SYSROOT_INCLUDE" -Xcc -D__linux__ -Xcc -D__unix__
     -module-cache-path "$obj_dir/module-cache"
 )
+# Extra swiftc flags, e.g. AARCH64_SWIFTFLAGS="-target-cpu neoverse-n1" (LSE atomics).
+if [[ -n "${AARCH64_SWIFTFLAGS:-}" ]]; then
+    read -r -a extra_swift_flags <<<"$AARCH64_SWIFTFLAGS"
+    SWIFT_FLAGS+=("${extra_swift_flags[@]}")
+fi
 CC_FLAGS=(-O2 -fPIE -std=gnu99 -Wall -Werror -I "$shim_include")
 
 # Sorted list of files under DIR matching a find -name PATTERN.
