@@ -24,6 +24,7 @@ export NO_COLOR=1   # plain Swift Testing output in logs
 
 DEBUG_SCRATCH=".build$SUFFIX"
 RELEASE_SCRATCH=".build-release$SUFFIX"
+RELEASE_TESTS_SCRATCH=".build-release-tests$SUFFIX"
 TSAN_SCRATCH=".build-tsan$SUFFIX"
 ASAN_SCRATCH=".build-asan$SUFFIX"
 EMBEDDED_SCRATCH=".build-embedded$SUFFIX"
@@ -80,11 +81,13 @@ cell_debug_tests() {
     swift test --skip-build --scratch-path "$DEBUG_SCRATCH"
 }
 
+# Tests use @testable imports, so the release test build needs -enable-testing. It gets its
+# own scratch path: the release CLI that stress and bench measure is built without it.
 cell_release_tests() {
-    step "swift build --build-tests -c release"
-    swift build -c release --build-tests --scratch-path "$RELEASE_SCRATCH"
+    step "swift build --build-tests -c release -Xswiftc -enable-testing"
+    swift build -c release --build-tests -Xswiftc -enable-testing --scratch-path "$RELEASE_TESTS_SCRATCH"
     step "swift test -c release"
-    swift test -c release --skip-build --scratch-path "$RELEASE_SCRATCH"
+    swift test -c release --skip-build -Xswiftc -enable-testing --scratch-path "$RELEASE_TESTS_SCRATCH"
 }
 
 cell_tsan() {
