@@ -5,6 +5,8 @@
 #                    [--engine docker|podman|host] [--start-engine] [--install | --no-install]
 #                    [--out DIR] [--jobs N] [--race-repetitions N] [--sample] [--list]
 #
+# --race-repetitions: TSan / aarch64 race loop repetitions (default 50; quick 10; soak 200).
+#
 # Profiles: --quick (every cell briefly, <= 10 min on 2 cores; what .ci/run uses), default
 # (<= 45 min), --soak 1h (long stress hammer). --cells picks cells by name (tsan,stress or
 # x86_64/tsan), --arch picks x86_64 and/or aarch64. Each cell gets a status (pass, fail,
@@ -20,6 +22,9 @@
 # the run to reports/sample/. The exit status is 0 when the report was written: ci/gate.sh
 # decides whether it passes.
 set -euo pipefail
+# The whole script is one brace group, parsed before it runs: editing this file during a run
+# (bash reads scripts lazily) cannot derail the run.
+{
 # shellcheck source=ci/lib/matrix-common.sh
 source "$(dirname "$0")/lib/matrix-common.sh"
 # shellcheck source=ci/lib/engine.sh
@@ -38,7 +43,7 @@ TIMED_CELLS=" stress bench "            # run alone, after everything else
 HOST_ONLY_CELLS=" lint build "   # need host-side tools (linters, the cross toolchain)
 
 profile=default; soak=""; cells_arg=""; arch_arg="x86_64,aarch64"; engine=""; start_engine=0
-install_mode=auto; out=""; jobs=2; race_reps=50; sample=0; list_only=0
+install_mode=auto; out=""; jobs=2; race_reps=""; sample=0; list_only=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) profile=quick; shift ;;
@@ -65,6 +70,11 @@ soak_seconds=""
 [ "$profile" = soak ] && soak_seconds="$(duration_seconds "$soak")"
 case "$engine" in ""|docker|podman|host) ;; *) die "--engine must be docker, podman or host" ;; esac
 [[ "$jobs" =~ ^[1-9][0-9]*$ ]] || die "--jobs must be a positive integer"
+# Race loops: x50 by default; the quick profile repeats 10x to stay within its 10 minutes on
+# 2 cores (every concurrent test runs each repetition under TSan); soak repeats 200x.
+if [ -z "$race_reps" ]; then
+    case "$profile" in quick) race_reps=10 ;; soak) race_reps=200 ;; *) race_reps=50 ;; esac
+fi
 [[ "$race_reps" =~ ^[1-9][0-9]*$ ]] || die "--race-repetitions must be a positive integer"
 
 # ------------------------------------------------------------------------ cell selection
@@ -100,6 +110,7 @@ fi
 
 cleanup_done=0
 run_dir=""
+# shellcheck disable=SC2317  # invoked by the EXIT trap
 cleanup() {
     [ "$cleanup_done" = 1 ] && return 0
     cleanup_done=1
@@ -263,3 +274,5 @@ if [ "$sample" = 1 ]; then
     python3 ci/lib/report.py "$run_dir" --copy-to "$MATRIX_ROOT/reports/sample"
 fi
 say "report: $run_dir/REPORT.md (wall $(( $(date +%s) - t0 ))s); gate with: ci/gate.sh $run_dir"
+exit 0
+}
