@@ -235,13 +235,18 @@ run_cell() {
 
 # Runs "$@" (arch/cell items) with at most $jobs at a time.
 run_parallel() {
-    local item running=()
+    local item running=() active pid
     for item in "$@"; do
-        while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
+        # Count only our cells (a private dockerd is a background job of this shell too).
+        while :; do
+            active=0
+            for pid in "${running[@]}"; do kill -0 "$pid" 2>/dev/null && active=$((active + 1)); done
+            [ "$active" -lt "$jobs" ] && break
+            sleep 1
+        done
         run_cell "${item%%/*}" "${item#*/}" &
         running+=("$!")
     done
-    local pid
     for pid in "${running[@]}"; do wait "$pid" || true; done
 }
 
