@@ -28,7 +28,10 @@ RELEASE_TESTS_SCRATCH=".build-release-tests$SUFFIX"
 TSAN_SCRATCH=".build-tsan$SUFFIX"
 ASAN_SCRATCH=".build-asan$SUFFIX"
 EMBEDDED_SCRATCH=".build-embedded$SUFFIX"
-TEST_BUNDLE="swift-offheapPackageTests.xctest"
+# Sanitizer and release test builds build only the test product: --build-tests would also
+# build every executable, ArgumentParser's plugin tools included (minutes on 2 cores).
+TEST_PRODUCT="swift-offheapPackageTests"
+TEST_BUNDLE="$TEST_PRODUCT.xctest"
 OFFHEAP_CLI="$ROOT/$RELEASE_SCRATCH/release/offheap"
 A64_BIN="$ROOT/.build-aarch64/bin"
 
@@ -84,15 +87,15 @@ cell_debug_tests() {
 # Tests use @testable imports, so the release test build needs -enable-testing. It gets its
 # own scratch path: the release CLI that stress and bench measure is built without it.
 cell_release_tests() {
-    step "swift build --build-tests -c release -Xswiftc -enable-testing"
-    swift build -c release --build-tests -Xswiftc -enable-testing --scratch-path "$RELEASE_TESTS_SCRATCH"
+    step "swift build -c release --product $TEST_PRODUCT -Xswiftc -enable-testing"
+    swift build -c release --product "$TEST_PRODUCT" -Xswiftc -enable-testing --scratch-path "$RELEASE_TESTS_SCRATCH"
     step "swift test -c release"
     swift test -c release --skip-build -Xswiftc -enable-testing --scratch-path "$RELEASE_TESTS_SCRATCH"
 }
 
 cell_tsan() {
-    step "swift build --build-tests --sanitize=thread"
-    swift build --build-tests --sanitize=thread --scratch-path "$TSAN_SCRATCH"
+    step "swift build --product $TEST_PRODUCT --sanitize=thread"
+    swift build --product "$TEST_PRODUCT" --sanitize=thread --scratch-path "$TSAN_SCRATCH"
     local bundle="$TSAN_SCRATCH/debug/$TEST_BUNDLE" rc=0
     if [ "$PROFILE" != quick ]; then
         step "whole suite once under TSan"
@@ -112,8 +115,8 @@ cell_tsan() {
 }
 
 cell_asan() {
-    step "swift build --build-tests --sanitize=address"
-    swift build --build-tests --sanitize=address --scratch-path "$ASAN_SCRATCH"
+    step "swift build --product $TEST_PRODUCT --sanitize=address"
+    swift build --product "$TEST_PRODUCT" --sanitize=address --scratch-path "$ASAN_SCRATCH"
     local bundle="$ASAN_SCRATCH/debug/$TEST_BUNDLE" rc=0
     export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1"
     export LSAN_OPTIONS="suppressions=$ROOT/ci/lib/lsan.supp:print_suppressions=0"

@@ -16,6 +16,7 @@ import sys
 import tempfile
 
 LIB = os.path.dirname(os.path.abspath(__file__))
+os.environ.setdefault("MATRIX_SWIFT_VERSION", "Swift version (self-test)")
 FAILURES: list[str] = []
 
 
