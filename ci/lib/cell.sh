@@ -144,7 +144,7 @@ cell_valgrind() {
     # under valgrind).
     local classes
     classes="$(grep -h -o -E 'final class [A-Za-z0-9_]+: XCTestCase' Tests/OffHeapXCTests/*.swift 2>/dev/null \
-        | awk '{print $3}' | tr -d ':' | sort -u)"
+        | awk '{print $3}' | tr -d ':' | sort -u || true)"
     for name in $classes; do
         step "valgrind XCTest OffHeapXCTests.$name"
         runs=$((runs + 1))
@@ -236,10 +236,10 @@ cell_bench() {
     build_release_cli
     local ran=0
     if has_subcommand "$OFFHEAP_CLI" bench; then
-        step "offheap bench --workload all --peers all"
+        step "offheap bench --workload all --allocator all --peers all --duration $BENCH_DURATION"
         ran=1
         local rc=0
-        "$OFFHEAP_CLI" bench --workload all --peers all --duration "$BENCH_DURATION" \
+        "$OFFHEAP_CLI" bench --workload all --allocator all --peers all --duration "$BENCH_DURATION" \
             --json "$OUT/bench.json" || rc=$?
         [ "$rc" = 0 ] || fail "offheap bench exited $rc"
     fi
@@ -340,7 +340,7 @@ cell_a64_bench() {
     a64_require offheap-engine
     step "offheap-engine bench (emulated: never compared with native figures)"
     local rc=0
-    a64_run "$A64_BIN/offheap-engine" bench --workload all --duration "$BENCH_DURATION" \
+    a64_run "$A64_BIN/offheap-engine" bench --workload all --allocator all --duration "$BENCH_DURATION" \
         --json "$OUT/bench.json" || rc=$?
     [ "$rc" = 0 ] || fail "offheap-engine bench exited $rc"
 }

@@ -24,6 +24,8 @@ import sys
 
 SCHEMA = "offheap.matrix/1"
 PEERS = ("glibc", "jemalloc", "mimalloc", "tcmalloc")
+# Results that are not ours: the peers, and the engine's pass-through to malloc ("system").
+NOT_OURS = PEERS + ("system",)
 CELL_ORDER = {
     "x86_64": ["debug-tests", "release-tests", "tsan", "asan", "valgrind", "stress", "la57",
                "embedded", "bench", "lint"],
@@ -171,8 +173,10 @@ def cell_figures(arch: str, cell: str, cell_dir: str, log: str) -> dict:
         if host:
             figures["host"] = host
         probe = read_json(os.path.join(cell_dir, "probe.json"))
-        if probe is not None:
-            figures["probe"] = probe
+        if isinstance(probe, dict):
+            # offheap.run/1 probe documents carry the facts in machine.probe.
+            facts = (probe.get("machine") or {}).get("probe") or probe.get("probe")
+            figures["probe"] = facts if isinstance(facts, dict) else probe
     # Every CLI document a cell left behind is checked for corruption.
     for name in ("stress.json", "bench.json", "probe.json", "valgrind-stress.json"):
         doc = read_json(os.path.join(cell_dir, name))
@@ -206,7 +210,7 @@ def benchmark_ratios(rows: list[dict]) -> list[dict]:
         groups.setdefault((row["arch"], row.get("workload"), row.get("threads")), []).append(row)
     for (arch, workload, threads), group in sorted(groups.items(), key=lambda kv: str(kv[0])):
         peers = [r for r in group if r.get("allocator") in PEERS and (r.get("opsPerSecond") or 0) > 0]
-        ours = [r for r in group if r.get("allocator") not in PEERS and (r.get("opsPerSecond") or 0) > 0]
+        ours = [r for r in group if r.get("allocator") not in NOT_OURS and (r.get("opsPerSecond") or 0) > 0]
         for mine in ours:
             for peer in peers:
                 ratios.append({
@@ -342,6 +346,10 @@ def fmt_ops(value: float) -> str:
     if value >= 1e3:
         return f"{value / 1e3:.1f} k"
     return f"{value:.0f}"
+
+
+def fmt_num(value) -> str:
+    return f"{value:.1f}" if isinstance(value, float) else str(value)
 
 
 def bench_svg(rows: list[dict], title: str) -> str:
@@ -495,7 +503,7 @@ def write_report(run_dir: str, summary: dict) -> None:
         for s in summary["stress"]:
             for r in s["results"]:
                 lines.append(f"| {s['arch']}{' (emulated)' if s['emulated'] else ''} | {r['allocator']} | "
-                             f"{r['threads']} | {r['seconds']} | {r['operations']} | "
+                             f"{r['threads']} | {fmt_num(r['seconds'])} | {r['operations']} | "
                              f"{fmt_ops(r['opsPerSecond'] or 0)} | {r['errors']} | {r['corruption']} | "
                              f"{r['recovered']} |")
         lines.append("")
@@ -516,8 +524,12 @@ def write_report(run_dir: str, summary: dict) -> None:
         host = info.get("host") or {}
         lines.append(f"- **{arch}**: {info['status']}{' — ' + info['reason'] if info.get('reason') else ''}; "
                      f"host cpu la57={host.get('cpu_la57', '?')}, {host.get('address_sizes', '')}")
-        if info.get("probe") is not None:
-            lines.append(f"  - probe: `{json.dumps(info['probe'].get('results', info['probe']) if isinstance(info['probe'], dict) else info['probe'])[:600]}`")
+        probe = info.get("probe")
+        if isinstance(probe, dict):
+            keys = ("la57", "la57Flag", "virtualAddressBits", "userAddressBits", "cpuVirtualAddressBits",
+                    "highAddressesGranted", "pageSize", "hugePageSize", "transparentHugePages")
+            shown = ", ".join(f"{k}={probe[k]}" for k in keys if k in probe)
+            lines.append(f"  - probe: {shown or json.dumps(probe)[:600]}")
     lines.append("")
 
     lines += ["## Benchmarks against peers", ""]
@@ -527,7 +539,7 @@ def write_report(run_dir: str, summary: dict) -> None:
         for r in summary["benchmarks"]:
             lines.append(f"| {r['arch']}{' (emulated)' if r['emulated'] else ''} | {r['workload']} | "
                          f"{r['threads']} | {r['allocator']} | {fmt_ops(r['opsPerSecond'] or 0)} | "
-                         f"{r['nsPerOp']} | {r['p50Ns']} | {r['p99Ns']} |")
+                         f"{fmt_num(r['nsPerOp'])} | {r['p50Ns']} | {r['p99Ns']} |")
         if summary["ratios"]:
             lines += ["", "Ratios (ours ÷ peer, ops/s; > 1 means faster than the peer):", "",
                       "| arch | workload | threads | allocator | peer | ratio |", "|---|---|---|---|---|---|"]
