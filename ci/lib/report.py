@@ -363,7 +363,7 @@ def bench_svg(rows: list[dict], title: str) -> str:
     color = {a: COLORS[i % len(COLORS)] for i, a in enumerate(allocators)}
     bar, gap, left, width = 16, 14, 190, 520
     height = 70 + sum(len(g) * bar + gap for g in groups.values()) + 30
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 150}" height="{height}">',
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 200}" height="{height}">',
              '<rect width="100%" height="100%" fill="white"/>',
              svg_text(12, 24, title, 15, weight="bold"),
              svg_text(12, 42, "operations per second (longer is better); bars scaled per workload", 11, fill="#555")]
@@ -385,7 +385,12 @@ def bench_svg(rows: list[dict], title: str) -> str:
 
 def stress_svg(runs: list[dict], title: str) -> str:
     """Throughput over time, one line per stress run."""
-    series = [(f'{r["arch"]}', [(float(p.get("t", 0)), float(p.get("opsPerSecond", 0)))
+    def label(run: dict) -> str:
+        config = run.get("config") or {}
+        allocators = ",".join(config.get("allocators") or []) or "?"
+        return f'{run["arch"]} {allocators} ×{config.get("threads", "?")}'
+
+    series = [(label(r), [(float(p.get("t", 0)), float(p.get("opsPerSecond", 0)))
                                 for p in r["timeline"]]) for r in runs if r["timeline"]]
     left, top, width, height = 80, 50, 640, 260
     xmax = max((x for _, pts in series for x, _ in pts), default=1.0) or 1.0
