@@ -25,7 +25,7 @@ internal final class ShardedGlobalList: @unchecked Sendable {
 
     @usableFromInline internal let region: VirtualRegion
     @usableFromInline internal let base: UnsafeMutableRawPointer
-    @usableFromInline internal let stride: Int
+    @usableFromInline internal let stride: UInt
     @usableFromInline internal let capacity: Int
     @usableFromInline internal let head: UnsafeMutablePointer<Atomic<UInt64>>
     @usableFromInline internal let links: UnsafeMutablePointer<Atomic<UInt64>>
@@ -37,7 +37,7 @@ internal final class ShardedGlobalList: @unchecked Sendable {
         let region = try VirtualMemory.reserve(byteCount: slotBytes + linkBytes, committed: true)
         self.region = region
         self.base = region.base
-        self.stride = stride
+        self.stride = UInt(stride)
         self.capacity = capacity
         // Fresh anonymous memory is zero-filled, which is the representation of
         // `Atomic<UInt64>(0)`; each word is still initialised in place below.
@@ -55,45 +55,47 @@ internal final class ShardedGlobalList: @unchecked Sendable {
         try? VirtualMemory.release(region)
     }
 
-    /// Number of successful CASes on the head so far (mod 2³²).
-    internal var operationCount: UInt32 {
-        UInt32(truncatingIfNeeded: head.pointee.load(ordering: .acquiring) >> 32)
-    }
+    /// Reset epoch (this list never resets).
+    internal var currentEpoch: UInt64 { 0 }
 
     /// The next index below `index` in a chain the caller owns.
     @inlinable @inline(__always)
-    internal func next(of index: UInt32) -> UInt32 {
+    internal func nextIndex(after index: UInt32) -> UInt32 {
         UInt32(truncatingIfNeeded: links[Int(index)].load(ordering: .relaxed))
     }
 
     /// Links `index` → `next` in a chain the caller owns (published by ``pushChain``).
     @inlinable @inline(__always)
-    internal func setNext(of index: UInt32, to next: UInt32) {
+    internal func setNextIndex(of index: UInt32, to next: UInt32) {
         links[Int(index)].store(UInt64(next), ordering: .relaxed)
     }
 
     /// Pops up to `limit` slots with one successful CAS. Returns the first index of the
     /// popped chain (linked through ``next(of:)``) and its length; `count == 0` when empty.
+    /// Same shape as `FreeList.popChain(upTo:)`: this list never grows or resets, so it
+    /// throws only ``OffHeapError/exhausted`` and the epoch is always 0.
     @usableFromInline
-    internal func popChain(upTo limit: Int) -> (first: UInt32, count: Int) {
+    internal func popChain(
+        upTo limit: Int
+    ) throws(OffHeapError) -> (first: UInt32, count: Int, epoch: UInt64) {
         var current = head.pointee.load(ordering: .acquiring)
         while true {
             let first = UInt32(truncatingIfNeeded: current)
-            if first == Self.nilIndex { return (first, 0) }
+            if first == Self.nilIndex { throw .exhausted }
             var last = first
             var count = 1
-            var below = next(of: last)
+            var below = nextIndex(after: last)
             while count < limit, below != Self.nilIndex {
                 last = below
                 count += 1
-                below = next(of: last)
+                below = nextIndex(after: last)
             }
             let tag = (current >> 32) &+ 1
             let desired = (tag << 32) | UInt64(below)
             let (exchanged, original) = head.pointee.compareExchange(
                 expected: current, desired: desired, successOrdering: .acquiringAndReleasing,
                 failureOrdering: .acquiring)
-            if exchanged { return (first, count) }
+            if exchanged { return (first, count, 0) }
             current = original
         }
     }
@@ -101,10 +103,12 @@ internal final class ShardedGlobalList: @unchecked Sendable {
     /// Pushes the chain `first` → … → `last` (already linked by the caller) with one
     /// successful CAS.
     @usableFromInline
-    internal func pushChain(first: UInt32, last: UInt32, count: Int) {
+    internal func pushChain(
+        first: UInt32, last: UInt32, count: Int, epoch: UInt64
+    ) throws(OffHeapError) {
         var current = head.pointee.load(ordering: .relaxed)
         while true {
-            setNext(of: last, to: UInt32(truncatingIfNeeded: current))
+            setNextIndex(of: last, to: UInt32(truncatingIfNeeded: current))
             let tag = (current >> 32) &+ 1
             let desired = (tag << 32) | UInt64(first)
             let (exchanged, original) = head.pointee.compareExchange(

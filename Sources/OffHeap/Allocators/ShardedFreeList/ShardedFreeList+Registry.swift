@@ -49,7 +49,7 @@ internal struct ShardedRegistry: @unchecked Sendable {
     }
 
     /// Claims a free row for `list`; returns its id and new generation (never 0).
-    func claim(list: ShardedGlobalList) throws(OffHeapError) -> (id: Int, generation: UInt32) {
+    func claim(list: ShardedFreeList.GlobalList) throws(OffHeapError) -> (id: Int, generation: UInt32) {
         for id in 0..<ShardedFreeList.maximumLiveInstances {
             var current = state(id).pointee.load(ordering: .acquiring)
             while current & (Self.activeBit | Self.pinMask) == 0 {
@@ -77,7 +77,7 @@ internal struct ShardedRegistry: @unchecked Sendable {
 
     /// Pins row `id` if it is still active with `generation`; returns the pool's global list.
     /// Balance with ``unpin(_:)``.
-    func pin(_ id: Int, generation: UInt32) -> Unmanaged<ShardedGlobalList>? {
+    func pin(_ id: Int, generation: UInt32) -> Unmanaged<ShardedFreeList.GlobalList>? {
         var current = state(id).pointee.load(ordering: .acquiring)
         while current & Self.activeBit != 0,
             UInt32(truncatingIfNeeded: current >> 32) == generation
@@ -87,7 +87,7 @@ internal struct ShardedRegistry: @unchecked Sendable {
             if exchanged {
                 let bits = list(id).pointee.load(ordering: .acquiring)
                 let raw = UnsafeMutableRawPointer(bitPattern: UInt(bits))!
-                return Unmanaged<ShardedGlobalList>.fromOpaque(raw)
+                return Unmanaged<ShardedFreeList.GlobalList>.fromOpaque(raw)
             }
             current = original
         }

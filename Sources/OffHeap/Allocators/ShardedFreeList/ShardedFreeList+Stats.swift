@@ -1,3 +1,5 @@
+import Synchronization
+
 extension ShardedFreeList {
     /// Counters of a ``ShardedFreeList``, summed over live threads' caches and the folded
     /// counters of exited threads.
@@ -50,7 +52,7 @@ extension ShardedFreeList {
             stats.cachedSlots += count
             stats.maximumThreadOccupancy = max(stats.maximumThreadOccupancy, count)
         }
-        stats.sharedListOperations = global.operationCount
+        stats.sharedListOperations = Self.operationCount(of: global)
         return stats
     }
 

@@ -224,14 +224,16 @@ internal final class ShardedRuntime: @unchecked Sendable {
     /// successful CAS.
     @usableFromInline
     internal static func flush(
-        _ cache: ShardedThreadCache, from start: Int, count: Int, into list: ShardedGlobalList
+        _ cache: ShardedThreadCache, from start: Int, count: Int,
+        into list: ShardedFreeList.GlobalList
     ) {
         guard count > 0 else { return }
         let magazine = cache.magazine
         for offset in start..<(start + count - 1) {
-            list.setNext(of: magazine[offset], to: magazine[offset + 1])
+            list.setNextIndex(of: magazine[offset], to: magazine[offset + 1])
         }
-        list.pushChain(first: magazine[start], last: magazine[start + count - 1], count: count)
+        ShardedFreeList.pushChain(
+            list, first: magazine[start], last: magazine[start + count - 1], count: count)
     }
 
     /// The pthread key destructor: runs on the exiting thread, after its last use of any pool.

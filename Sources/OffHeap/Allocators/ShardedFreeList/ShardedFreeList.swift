@@ -55,7 +55,7 @@ public final class ShardedFreeList: FixedSizeAllocator, @unchecked Sendable {
     /// Number of slots.
     public var capacity: Int { configuration.capacity }
 
-    @usableFromInline internal let global: ShardedGlobalList
+    @usableFromInline internal let global: GlobalList
     @usableFromInline internal let runtime: ShardedRuntime
     @usableFromInline internal let base: UnsafeMutableRawPointer
     @usableFromInline internal let stride: Int
@@ -81,8 +81,8 @@ public final class ShardedFreeList: FixedSizeAllocator, @unchecked Sendable {
     public init(configuration: Configuration) throws(OffHeapError) {
         try configuration.validate()
         guard let runtime = ShardedRuntime.shared else { throw .mappingFailed(errno: 12) }
-        let stride = configuration.slotStride
-        let global = try ShardedGlobalList(stride: stride, capacity: configuration.capacity)
+        let global = try Self.makeGlobalList(configuration)
+        let stride = Int(global.stride)
         if configuration.checked {
             let region = try VirtualMemory.reserve(byteCount: configuration.capacity, committed: true)
             // Zero-filled: every slot starts free (0).
@@ -105,7 +105,7 @@ public final class ShardedFreeList: FixedSizeAllocator, @unchecked Sendable {
         self.base = global.base
         self.stride = stride
         self.strideShift = stride & (stride - 1) == 0 ? stride.trailingZeroBitCount : -1
-        self.byteSpan = UInt(stride * configuration.capacity)
+        self.byteSpan = UInt(stride) * UInt(configuration.capacity)
         self.alignmentMask = UInt(configuration.slotAlignment - 1)
         self.magazineSize = configuration.magazineSize
         self.refillCount = max(1, configuration.magazineSize / 2)
@@ -214,15 +214,12 @@ public final class ShardedFreeList: FixedSizeAllocator, @unchecked Sendable {
     @usableFromInline @inline(never)
     internal func allocateSlow() throws(OffHeapError) -> UnsafeMutableRawPointer {
         guard let cache = callingThreadCache() else {
-            let (first, count) = global.popChain(upTo: 1)
-            guard count == 1 else { throw .exhausted }
-            return handOut(first)
+            return handOut(try Self.popChain(global, upTo: 1).first)
         }
         var count = cache.count
         if count == 0 {
             cache.bump(3)
-            let (first, popped) = global.popChain(upTo: refillCount)
-            guard popped > 0 else { throw .exhausted }
+            let (first, popped) = try Self.popChain(global, upTo: refillCount)
             cache.bump(4)
             // The chain is ours now: its links are stable. Store it so the first popped slot
             // is handed out first (it sits on top of the magazine).
@@ -231,7 +228,7 @@ public final class ShardedFreeList: FixedSizeAllocator, @unchecked Sendable {
             var position = popped - 1
             while position >= 0 {
                 magazine[position] = index
-                index = global.next(of: index)
+                index = global.nextIndex(after: index)
                 position -= 1
             }
             count = popped
@@ -246,7 +243,7 @@ public final class ShardedFreeList: FixedSizeAllocator, @unchecked Sendable {
     @usableFromInline @inline(never)
     internal func deallocateSlow(_ index: UInt32) {
         guard let cache = callingThreadCache() else {
-            global.pushChain(first: index, last: index, count: 1)
+            Self.pushChain(global, first: index, last: index, count: 1)
             return
         }
         var count = cache.count
