@@ -178,9 +178,10 @@ internal final class ShardedRuntime: @unchecked Sendable {
         ShardedThreadRecord(records.base + Int(index) * ShardedThreadRecord.stride)
     }
 
-    /// Number of records ever handed out (stats readers scan these).
+    /// Number of records ever handed out (stats readers scan these). Clamped: a failed
+    /// fetch-add in ``acquireRecord()`` overshoots `highWater` until it undoes itself.
     var recordCount: Int {
-        Int(highWater.pointee.load(ordering: .acquiring))
+        min(Int(highWater.pointee.load(ordering: .acquiring)), Self.maximumThreadRecords)
     }
 
     func acquireRecord() -> ShardedThreadRecord? {
