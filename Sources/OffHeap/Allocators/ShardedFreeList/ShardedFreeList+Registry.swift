@@ -85,8 +85,13 @@ internal struct ShardedRegistry: @unchecked Sendable {
             let (exchanged, original) = state(id).pointee.compareExchange(
                 expected: current, desired: current + 1, ordering: .acquiringAndReleasing)
             if exchanged {
+                // Set before the pool's init returned, so before any cache carried this
+                // generation; checked anyway rather than trusted.
                 let bits = list(id).pointee.load(ordering: .acquiring)
-                let raw = UnsafeMutableRawPointer(bitPattern: UInt(bits))!
+                guard let raw = UnsafeMutableRawPointer(bitPattern: UInt(bits)) else {
+                    unpin(id)
+                    return nil
+                }
                 return Unmanaged<ShardedFreeList.GlobalList>.fromOpaque(raw)
             }
             current = original

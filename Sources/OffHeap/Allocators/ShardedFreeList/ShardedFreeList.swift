@@ -61,6 +61,8 @@ public final class ShardedFreeList: FixedSizeAllocator, @unchecked Sendable {
     @usableFromInline internal let stride: Int
     /// `log2(stride)` when the stride is a power of two, else -1.
     @usableFromInline internal let strideShift: Int
+    /// `stride - 1` (meaningful when the stride is a power of two).
+    @usableFromInline internal let strideMask: UInt
     @usableFromInline internal let byteSpan: UInt
     @usableFromInline internal let alignmentMask: UInt
     @usableFromInline internal let magazineSize: Int
@@ -70,6 +72,8 @@ public final class ShardedFreeList: FixedSizeAllocator, @unchecked Sendable {
     let statesRegion: VirtualRegion?
     /// Registry row.
     @usableFromInline internal let id: Int
+    /// Byte offset of this pool's column in every thread record.
+    @usableFromInline internal let cacheOffset: Int
     /// Registry generation, as stamped on this pool's thread caches.
     @usableFromInline internal let stamp: UInt64
 
@@ -105,6 +109,8 @@ public final class ShardedFreeList: FixedSizeAllocator, @unchecked Sendable {
         self.base = global.base
         self.stride = stride
         self.strideShift = stride & (stride - 1) == 0 ? stride.trailingZeroBitCount : -1
+        self.strideMask = UInt(stride - 1)
+        self.cacheOffset = ShardedThreadRecord.headerBytes + row.id * ShardedThreadCache.stride
         self.byteSpan = UInt(stride) * UInt(configuration.capacity)
         self.alignmentMask = UInt(configuration.slotAlignment - 1)
         self.magazineSize = configuration.magazineSize
@@ -135,7 +141,7 @@ public final class ShardedFreeList: FixedSizeAllocator, @unchecked Sendable {
     @inlinable
     public func allocate() throws(OffHeapError) -> UnsafeMutableRawPointer {
         if let raw = ThreadLocalSlot.shardedFreeListCaches.value {
-            let cache = ShardedThreadRecord(raw).cache(id)
+            let cache = ShardedThreadCache(raw + cacheOffset)
             let count = cache.count
             if cache.stamp == stamp, count > 0 {
                 let index = cache.magazine[count &- 1]
@@ -162,7 +168,7 @@ public final class ShardedFreeList: FixedSizeAllocator, @unchecked Sendable {
             state.pointee.store(0, ordering: .relaxed)
         }
         if let raw = ThreadLocalSlot.shardedFreeListCaches.value {
-            let cache = ShardedThreadRecord(raw).cache(id)
+            let cache = ShardedThreadCache(raw + cacheOffset)
             let count = cache.count
             if cache.stamp == stamp, count < magazineSize {
                 cache.magazine[count] = index
@@ -175,17 +181,40 @@ public final class ShardedFreeList: FixedSizeAllocator, @unchecked Sendable {
     }
 
     /// The slot index of `pointer`, by O(1) range arithmetic.
+    ///
+    /// Fast path (power-of-two stride): one subtract, one compare, one mask test, one shift.
+    /// The base is page-aligned and the stride a multiple of the alignment, so a pointer at
+    /// a slot start is aligned; errors are classified out of line.
     @inlinable @inline(__always)
     internal func slotIndex(of pointer: UnsafeMutableRawPointer) throws(OffHeapError) -> UInt32 {
         let offset = UInt(bitPattern: pointer) &- UInt(bitPattern: base)
-        guard offset < byteSpan else { throw .foreignPointer }
-        guard UInt(bitPattern: pointer) & alignmentMask == 0 else { throw .misalignedPointer }
         if strideShift >= 0 {
-            guard offset & UInt(stride &- 1) == 0 else { throw .interiorPointer }
+            guard offset < byteSpan, offset & strideMask == 0 else {
+                throw rejection(of: pointer)
+            }
             return UInt32(truncatingIfNeeded: offset &>> UInt(strideShift))
         }
+        return try slotIndexDividing(pointer)
+    }
+
+    /// Why `pointer` is not a slot start of this pool.
+    @usableFromInline @inline(never)
+    internal func rejection(of pointer: UnsafeMutableRawPointer) -> OffHeapError {
+        let offset = UInt(bitPattern: pointer) &- UInt(bitPattern: base)
+        if offset >= byteSpan { return .foreignPointer }
+        if UInt(bitPattern: pointer) & alignmentMask != 0 { return .misalignedPointer }
+        return .interiorPointer
+    }
+
+    /// ``slotIndex(of:)`` for a stride that is not a power of two.
+    @usableFromInline @inline(never)
+    internal func slotIndexDividing(
+        _ pointer: UnsafeMutableRawPointer
+    ) throws(OffHeapError) -> UInt32 {
+        let offset = UInt(bitPattern: pointer) &- UInt(bitPattern: base)
+        guard offset < byteSpan else { throw .foreignPointer }
         let (quotient, remainder) = offset.quotientAndRemainder(dividingBy: UInt(stride))
-        guard remainder == 0 else { throw .interiorPointer }
+        guard remainder == 0 else { throw rejection(of: pointer) }
         return UInt32(truncatingIfNeeded: quotient)
     }
 
