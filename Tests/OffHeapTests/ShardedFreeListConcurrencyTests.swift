@@ -15,7 +15,7 @@ struct ShardedFreeListConcurrencyTests {
         let pool = try ShardedFreeList(
             configuration: .init(
                 slotSize: 32, capacity: threads * (perThread + 16), magazineSize: 16))
-        let words = SharedWords(count: threads * perThread)
+        let words = ShardedTestWords(count: threads * perThread)
         let failures = Atomic<Int>(0)
         try PlatformThread.run(count: threads) { thread in
             for round in 0..<perThread {
@@ -101,10 +101,8 @@ struct ShardedFreeListConcurrencyTests {
         let pools = Pools()
         pools.first = try ShardedFreeList(
             configuration: .init(slotSize: 64, capacity: 1024, magazineSize: 32))
-        let firstID = pools.first!.id
-        let firstRange = UInt(bitPattern: pools.first!.base)
-        let gate = SpinGate()
-        let words = SharedWords(count: threads * perThread)
+        let gate = ShardedSpinGate()
+        let words = ShardedTestWords(count: threads * perThread)
         let failures = Atomic<Int>(0)
 
         @Sendable func useFirst(_ pool: ShardedFreeList) throws(OffHeapError) {
@@ -139,8 +137,6 @@ struct ShardedFreeListConcurrencyTests {
         for worker in workers { worker.join() }
 
         #expect(failures.load(ordering: .relaxed) == 0)
-        _ = firstID
-        _ = firstRange
         var seen = Set<UInt>()
         for thread in stride(from: 1, to: threads, by: 2) {
             for round in 0..<perThread {
@@ -162,8 +158,8 @@ struct ShardedFreeListConcurrencyTests {
     @Test func concurrentOccupancyOfParkedThreadsIsReported() throws {
         let pool = try ShardedFreeList(
             configuration: .init(slotSize: 8, capacity: 512, magazineSize: 32))
-        let gate = SpinGate()
-        let release = SpinGate()
+        let gate = ShardedSpinGate()
+        let release = ShardedSpinGate()
         let workers = try (0..<8).map { thread throws(OffHeapError) in
             try PlatformThread {
                 var held: [UnsafeMutableRawPointer] = []

@@ -5,7 +5,7 @@ import Testing
 /// Test-only shared scratch: a fixed array of words threads write into, published to the
 /// joining thread by `join` (happens-before). `@unchecked Sendable`: each element is written
 /// by one thread and read only after that thread was joined (or through `Atomic`s).
-final class SharedWords: @unchecked Sendable {
+final class ShardedTestWords: @unchecked Sendable {
     let words: UnsafeMutableBufferPointer<UInt>
     init(count: Int) {
         words = .allocate(capacity: count)
@@ -19,7 +19,7 @@ final class SharedWords: @unchecked Sendable {
 }
 
 /// A spin barrier on an `Atomic` (no Mutex: TSan reports Synchronization.Mutex falsely).
-final class SpinGate: Sendable {
+final class ShardedSpinGate: Sendable {
     let arrived = Atomic<Int>(0)
     let phase = Atomic<Int>(0)
     func arrive() { arrived.wrappingAdd(1, ordering: .acquiringAndReleasing) }
@@ -118,7 +118,7 @@ struct ShardedFreeListTests {
 
     @Test func concurrentSequentialDoubleFreeAcrossThreadsIsDetected() throws {
         let pool = try ShardedFreeList(slotSize: 32, capacity: 1024)
-        let words = SharedWords(count: 8)
+        let words = ShardedTestWords(count: 8)
         let rejected = Atomic<Int>(0)
         // Thread i frees slot i, then thread (i+1) % 8 frees it again after a join: ordered,
         // so every second free must be refused.

@@ -7,7 +7,7 @@ extension ShardedFreeList {
     /// let pool = try ShardedFreeList(configuration: configuration)
     /// ```
     public struct Configuration: Sendable, Equatable {
-        /// Bytes usable in every slot (at least 1).
+        /// Bytes usable in every slot (at least 8, like ``FreeList``).
         public var slotSize: Int
         /// Alignment of every slot (a power of two, at least 1, at most the page size).
         public var slotAlignment: Int
@@ -41,7 +41,9 @@ extension ShardedFreeList {
 
         /// Throws ``OffHeapError/invalidConfiguration(reason:)`` for values out of range.
         public func validate() throws(OffHeapError) {
-            guard slotSize > 0 else { throw .invalidConfiguration(reason: "slotSize must be > 0") }
+            guard slotSize >= 8 else {
+                throw .invalidConfiguration(reason: "slotSize must be at least 8 bytes")
+            }
             guard slotAlignment > 0, slotAlignment & (slotAlignment - 1) == 0,
                 slotAlignment <= VirtualMemory.pageSize
             else {

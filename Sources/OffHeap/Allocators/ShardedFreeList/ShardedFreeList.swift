@@ -22,7 +22,7 @@ import Synchronization
 /// Invariants (who owns what):
 /// - Every slot is in exactly one place: the shared list, exactly one thread's magazine for
 ///   this pool, or the caller's hands. Magazines move whole chains with one CAS
-///   (``ShardedGlobalList``), so no slot is lost or duplicated between threads.
+///   (``FreeList``'s chain primitives), so no slot is lost or duplicated between threads.
 /// - A thread's cache for this pool is valid only while its `stamp` equals this pool's
 ///   registry generation; the thread-exit hook flushes it only while pinning the registry
 ///   row (see ``ShardedRegistry``), and `deinit` unpublishes the row and waits for pins
