@@ -229,13 +229,13 @@ struct ArenaTests {
 
     @Test func concurrentAllocationsAcross8ThreadsAreDisjointAndKeepTheirPatterns() throws {
         let threads = 8
-        let perThread = 1500
+        let perThread = 700
         let arena = try Arena(capacity: 8 << 20)
         let log = BlockLog(threads: threads, rowsPerThread: perThread)
         let failures = Atomic<Int>(0)
         try PlatformThread.run(count: threads) { thread in
             for index in 0..<perThread {
-                let byteCount = 1 + (index * 37 + thread * 11) % 300
+                let byteCount = 1 + (index * 37 + thread * 11) % 160
                 let alignment = 1 << ((index + thread) % 7)
                 let seed = UInt64(thread) << 32 | UInt64(index)
                 do throws(OffHeapError) {

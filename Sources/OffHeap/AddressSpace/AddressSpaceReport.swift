@@ -41,6 +41,9 @@ public struct AddressSpaceReport: Sendable, Equatable {
     /// Where the hinted mapping landed (the highest of the attempts); 0 when every attempt
     /// was refused.
     public var hintedMappingAddress: Int
+    /// Whether the hint experiment ran; it is skipped under ThreadSanitizer (whose mmap
+    /// interceptor drops high hints), and then the verdicts below assume a narrow space.
+    public var hintExperimentRan: Bool
     /// Where an ordinary, unhinted mapping landed.
     public var defaultMappingAddress: Int
     /// Whether the kernel granted a user address above the classic limit of the
@@ -60,7 +63,8 @@ public struct AddressSpaceReport: Sendable, Equatable {
         pageSize: Int, transparentHugePageSize: Int, transparentHugePageMode: String,
         hugeTLBPagesTotal: Int, hugeTLBPageSize: Int, la57Flag: Bool,
         cpuVirtualAddressBits: Int, cpuPhysicalAddressBits: Int, hintAddress: Int,
-        hintedMappingAddress: Int, defaultMappingAddress: Int, highAddressesGranted: Bool,
+        hintedMappingAddress: Int, defaultMappingAddress: Int, hintExperimentRan: Bool,
+        highAddressesGranted: Bool,
         la57Active: Bool, userAddressBits: Int, effectiveVABits: Int
     ) {
         self.architecture = architecture
@@ -78,6 +82,7 @@ public struct AddressSpaceReport: Sendable, Equatable {
         self.hintAddress = hintAddress
         self.hintedMappingAddress = hintedMappingAddress
         self.defaultMappingAddress = defaultMappingAddress
+        self.hintExperimentRan = hintExperimentRan
         self.highAddressesGranted = highAddressesGranted
         self.la57Active = la57Active
         self.userAddressBits = userAddressBits
@@ -120,11 +125,15 @@ extension AddressSpaceReport {
             cpuVirtualAddressBits > 0
                 ? "\(cpuPhysicalAddressBits) bits physical, \(cpuVirtualAddressBits) bits virtual"
                 : "not reported")
-        line(
-            "hint experiment",
-            "asked 0x\(String(UInt(bitPattern: hintAddress), radix: 16)), got "
-                + (hintedMappingAddress == 0
-                    ? "refused" : "0x\(String(UInt(bitPattern: hintedMappingAddress), radix: 16))"))
+        if !hintExperimentRan {
+            line("hint experiment", "skipped (ThreadSanitizer drops high mmap hints)")
+        } else {
+            line(
+                "hint experiment",
+                "asked 0x\(String(UInt(bitPattern: hintAddress), radix: 16)), got "
+                    + (hintedMappingAddress == 0
+                        ? "refused" : "0x\(String(UInt(bitPattern: hintedMappingAddress), radix: 16))"))
+        }
         line("default mapping", "0x\(String(UInt(bitPattern: defaultMappingAddress), radix: 16))")
         line("high addresses granted", yesNo(highAddressesGranted))
         if architecture == "x86_64" { line("la57 active", yesNo(la57Active)) }
