@@ -35,7 +35,7 @@ public enum AddressSpaceProbe {
 
     /// The raw material of a report, so parsing and the decision logic can be tested with
     /// any machine's texts (e.g. an LA57 machine's, which this host cannot produce).
-    public struct Inputs: Sendable, Equatable {
+    public struct Inputs: Sendable {
         /// Contents of `/proc/cpuinfo` (the first processor's block suffices).
         public var cpuinfo: [UInt8]
         /// Contents of `/proc/meminfo`.
@@ -153,7 +153,7 @@ public enum AddressSpaceProbe {
     public static func analyze(inputs: Inputs) -> AddressSpaceReport {
         let cpu = ProcText(inputs.cpuinfo)
         let mem = ProcText(inputs.meminfo)
-        let isX86 = inputs.machine == "x86_64"
+        let isX86 = AddressSpaceProbe.isX86(inputs.machine)
 
         let flags = cpu.value(of: "flags") ?? []
         let la57Flag = isX86 && ProcText.containsWord("la57", in: flags)
@@ -202,6 +202,13 @@ public enum AddressSpaceProbe {
             hintExperimentRan: inputs.hintExperimentRan,
             highAddressesGranted: highGranted, la57Active: la57Active,
             userAddressBits: userBits, effectiveVABits: effectiveBits)
+    }
+
+    /// Byte comparison, not `String ==`: that would pull Unicode normalisation tables into
+    /// the Embedded aarch64 link for nothing.
+    @usableFromInline
+    internal static func isX86(_ machine: String) -> Bool {
+        machine.utf8.elementsEqual("x86_64".utf8)
     }
 
     @usableFromInline

@@ -91,6 +91,28 @@ public struct AddressSpaceReport: Sendable, Equatable {
 }
 
 extension AddressSpaceReport {
+    /// Field-by-field equality. Written out so texts compare as UTF-8 bytes: the synthesised
+    /// `String ==` pulls Unicode normalisation tables into the Embedded aarch64 link.
+    public static func == (lhs: AddressSpaceReport, rhs: AddressSpaceReport) -> Bool {
+        lhs.architecture.utf8.elementsEqual(rhs.architecture.utf8)
+            && lhs.kernelRelease.utf8.elementsEqual(rhs.kernelRelease.utf8)
+            && lhs.cpuModel.utf8.elementsEqual(rhs.cpuModel.utf8)
+            && lhs.transparentHugePageMode.utf8.elementsEqual(rhs.transparentHugePageMode.utf8)
+            && lhs.onlineCPUs == rhs.onlineCPUs && lhs.pageSize == rhs.pageSize
+            && lhs.transparentHugePageSize == rhs.transparentHugePageSize
+            && lhs.hugeTLBPagesTotal == rhs.hugeTLBPagesTotal
+            && lhs.hugeTLBPageSize == rhs.hugeTLBPageSize && lhs.la57Flag == rhs.la57Flag
+            && lhs.cpuVirtualAddressBits == rhs.cpuVirtualAddressBits
+            && lhs.cpuPhysicalAddressBits == rhs.cpuPhysicalAddressBits
+            && lhs.hintAddress == rhs.hintAddress
+            && lhs.hintedMappingAddress == rhs.hintedMappingAddress
+            && lhs.defaultMappingAddress == rhs.defaultMappingAddress
+            && lhs.hintExperimentRan == rhs.hintExperimentRan
+            && lhs.highAddressesGranted == rhs.highAddressesGranted
+            && lhs.la57Active == rhs.la57Active && lhs.userAddressBits == rhs.userAddressBits
+            && lhs.effectiveVABits == rhs.effectiveVABits
+    }
+
     /// A human-readable summary, one fact per line (what `offheap probe` prints).
     ///
     /// ```swift
@@ -115,7 +137,8 @@ extension AddressSpaceReport {
                 ? "\(transparentHugePageSize) bytes, mode \(transparentHugePageMode.isEmpty ? "unknown" : transparentHugePageMode)"
                 : "unavailable")
         line("hugetlb pages", "\(hugeTLBPagesTotal) reserved of \(hugeTLBPageSize) bytes")
-        if architecture == "x86_64" {
+        let isX86 = AddressSpaceProbe.isX86(architecture)
+        if isX86 {
             line("la57 cpu flag", yesNo(la57Flag))
         } else {
             line("la57 cpu flag", "n/a on \(architecture)")
@@ -136,10 +159,10 @@ extension AddressSpaceReport {
         }
         line("default mapping", "0x\(String(UInt(bitPattern: defaultMappingAddress), radix: 16))")
         line("high addresses granted", yesNo(highAddressesGranted))
-        if architecture == "x86_64" { line("la57 active", yesNo(la57Active)) }
+        if isX86 { line("la57 active", yesNo(la57Active)) }
         line("user address bits", "\(userAddressBits)")
         line("effective VA bits", "\(effectiveVABits)")
-        if la57Flag != la57Active && architecture == "x86_64" {
+        if la57Flag != la57Active && isX86 {
             line("note", la57Flag
                 ? "cpu has la57 but the kernel gave no high address (4-level paging)"
                 : "high address without the la57 flag")
