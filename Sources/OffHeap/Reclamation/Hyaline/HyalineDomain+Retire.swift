@@ -142,7 +142,7 @@ extension HyalineDomain {
             }
         }
         word(Layout.batches).pointee.add(1, ordering: .relaxed)
-        let before = recordWord(first, Layout.recordRefs).pointee.add(
+        let before = recordWord(first, Layout.recordRefs).pointee.wrappingAdd(
             inserted, ordering: .acquiringAndReleasing
         ).oldValue
         if before &+ inserted == 0 { freeBatch(first) }

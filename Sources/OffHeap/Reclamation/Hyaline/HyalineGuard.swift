@@ -152,7 +152,7 @@ extension HyalineDomain {
             // Read the link before the decrement: the decrement may free this batch.
             let next = recordWord(current, Layout.recordSlotNext).pointee.load(ordering: .relaxed)
             let batch = recordWord(current, Layout.recordBatch).pointee.load(ordering: .relaxed)
-            let old = recordWord(batch, Layout.recordRefs).pointee.subtract(
+            let old = recordWord(batch, Layout.recordRefs).pointee.wrappingSubtract(
                 1, ordering: .acquiringAndReleasing
             ).oldValue
             if old == 1 { freeBatch(batch) }
