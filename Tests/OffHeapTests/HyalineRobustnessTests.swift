@@ -42,6 +42,7 @@ struct HyalineRobustnessTests {
         for index in 0..<cellCount {
             let node = try pool.allocate()
             node.storeBytes(of: UInt64(index), as: UInt64.self)
+            node.storeBytes(of: domain.currentEra, toByteOffset: 8, as: UInt64.self)
             cells[index].pointee.store(
                 UInt64(UInt(bitPattern: node)), ordering: .sequentiallyConsistent)
         }
@@ -81,12 +82,14 @@ struct HyalineRobustnessTests {
                 do {
                     let node = try pool.allocate()
                     node.storeBytes(of: random, as: UInt64.self)
-                    let birth = domain.currentEra
+                    node.storeBytes(of: domain.currentEra, toByteOffset: 8, as: UInt64.self)
                     let guardian = try domain.enter()
                     let old = cells[Int(random % UInt64(cellCount))].pointee.exchange(
                         UInt64(UInt(bitPattern: node)), ordering: .sequentiallyConsistent)
+                    // Retire the unlinked node with its own birth era.
+                    let oldNode = UnsafeMutableRawPointer(bitPattern: UInt(old))!
                     try guardian.retire(
-                        UnsafeMutableRawPointer(bitPattern: UInt(old))!, birthEra: birth,
+                        oldNode, birthEra: oldNode.load(fromByteOffset: 8, as: UInt64.self),
                         reclaimer: id)
                 } catch {
                     failures.add(1, ordering: .relaxed)

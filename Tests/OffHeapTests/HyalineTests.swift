@@ -154,7 +154,7 @@ struct HyalineTests {
     /// At the end every retired node was reclaimed exactly once and no live node was lost.
     @Test func concurrentReplaceAndReadAcross8Threads() throws {
         let cellCount = 16
-        let pool = try TestSlotPool(slotSize: 16, capacity: 4096)
+        let pool = try TestSlotPool(slotSize: 32, capacity: 4096)
         let reclaimer = PoisoningReclaimer(pool)
         let domain = try HyalineDomain(.init(maxReaders: 16, batchThreshold: 32, stripes: 4))
         let id = try domain.register(reclaimer)
@@ -162,6 +162,7 @@ struct HyalineTests {
         for index in 0..<cellCount {
             let node = try pool.allocate()
             writeNode(node, UInt64(index))
+            node.storeBytes(of: domain.currentEra, toByteOffset: 16, as: UInt64.self)
             cells[index].pointee.store(UInt64(UInt(bitPattern: node)), ordering: .sequentiallyConsistent)
         }
         let corrupt = Atomic<Int>(0)
@@ -177,11 +178,14 @@ struct HyalineTests {
                     if worker < 4 {
                         let node = try pool.allocate()
                         writeNode(node, UInt64(worker << 32 | step))
-                        let birth = domain.currentEra
+                        node.storeBytes(
+                            of: domain.currentEra, toByteOffset: 16, as: UInt64.self)
                         let old = cells[cell].pointee.exchange(
                             UInt64(UInt(bitPattern: node)), ordering: .sequentiallyConsistent)
+                        // The unlinked node is ours now: retire it with ITS birth era.
+                        let oldNode = UnsafeMutableRawPointer(bitPattern: UInt(old))!
                         try guardian.retire(
-                            UnsafeMutableRawPointer(bitPattern: UInt(old))!, birthEra: birth,
+                            oldNode, birthEra: oldNode.load(fromByteOffset: 16, as: UInt64.self),
                             reclaimer: id)
                     } else {
                         let bits = guardian.protect(cells[cell])
