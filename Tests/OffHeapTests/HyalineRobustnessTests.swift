@@ -29,7 +29,7 @@ struct HyalineRobustnessTests {
         let cellCount = 8
         let threshold = 32
         let stripes = 4
-        let retires = stressRetires(default: 7 * 8000)
+        let retires = stressRetires(default: 7 * 5000)
         let perWorker = retires / workers
         let batchBound = max(threshold + workers, 16 + 1)
         let bound = (cellCount + workers) * batchBound + stripes * batchBound + workers

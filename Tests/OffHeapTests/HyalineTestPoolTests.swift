@@ -13,6 +13,7 @@ final class TestSlotPool: FixedSizeAllocator, @unchecked Sendable {
     let capacity: Int
     let region: VirtualRegion
     private let control: VirtualRegion
+    private let inUse = Atomic<Int>(0)
     private var head: UnsafeMutablePointer<Atomic<UInt64>> {
         control.base.assumingMemoryBound(to: Atomic<UInt64>.self)
     }
@@ -34,6 +35,7 @@ final class TestSlotPool: FixedSizeAllocator, @unchecked Sendable {
             nexts.advanced(by: index).initialize(to: Atomic(0))
         }
         for index in 0..<capacity { try deallocate(region.base + index * self.slotSize) }
+        inUse.store(0, ordering: .relaxed)
     }
 
     deinit {
@@ -54,6 +56,7 @@ final class TestSlotPool: FixedSizeAllocator, @unchecked Sendable {
                 ordering: .acquiringAndReleasing)
             if done {
                 states[Int(ref - 1)].store(1, ordering: .relaxed)
+                inUse.add(1, ordering: .relaxed)
                 return region.base + Int(ref - 1) * slotSize
             }
             old = seen
@@ -68,6 +71,7 @@ final class TestSlotPool: FixedSizeAllocator, @unchecked Sendable {
         let (wasAllocated, _) = states[index].compareExchange(
             expected: 1, desired: 0, ordering: .relaxed)
         guard wasAllocated else { throw .doubleFree }
+        inUse.subtract(1, ordering: .relaxed)
         var old = head.pointee.load(ordering: .relaxed)
         while true {
             nexts[index].store(old & 0xFFFF_FFFF, ordering: .relaxed)
@@ -80,9 +84,7 @@ final class TestSlotPool: FixedSizeAllocator, @unchecked Sendable {
     }
 
     /// Slots currently allocated.
-    var allocatedCount: Int {
-        (0..<capacity).reduce(0) { $0 + Int(states[$1].load(ordering: .relaxed)) }
-    }
+    var allocatedCount: Int { inUse.load(ordering: .relaxed) }
 }
 
 /// Poisons every node before returning it to the pool, so a reader that touches a

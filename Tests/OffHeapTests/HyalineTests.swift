@@ -167,7 +167,7 @@ struct HyalineTests {
         }
         let corrupt = Atomic<Int>(0)
         let failures = Atomic<Int>(0)
-        let iterations = 3000
+        let iterations = 2000
         try PlatformThread.run(count: 8) { worker in
             var random = UInt64(worker + 1) &* 0x9E37_79B9_7F4A_7C15
             for step in 0..<iterations {

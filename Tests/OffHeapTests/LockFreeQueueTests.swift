@@ -5,45 +5,45 @@ import Testing
 @Suite("LockFreeQueue")
 struct LockFreeQueueTests {
     @Test func enqueueDequeueIsFirstInFirstOut() throws {
-        let pool = try TestSlotPool(slotSize: 32, capacity: 256)
-        let queue = try LockFreeQueue<UInt64, TestSlotPool>(
-            pool: pool, capacity: 256, ownedRange: pool.region)
+        let pool = try FreeList(.init(slotSize: 32, alignment: 16, capacity: 256))
+        let queue = try LockFreeQueue<UInt64, FreeList>(
+            pool: pool, capacity: 256, owns: { pool.contains($0) })
         #expect(try queue.isEmpty())
         for value in 1...100 as ClosedRange<UInt64> { try queue.enqueue(value * 5) }
         #expect(try !queue.isEmpty())
         for value in 1...100 as ClosedRange<UInt64> { #expect(try queue.dequeue() == value * 5) }
         #expect(try queue.dequeue() == nil)
         try queue.domain.destroy()
-        #expect(pool.allocatedCount == 1, "only the dummy node remains")
+        #expect(pool.stats.inUse == 1, "only the dummy node remains")
     }
 
     @Test func badPoolAndDestroyedDomainAreTypedErrors() throws {
-        let small = try TestSlotPool(slotSize: 16, capacity: 8)
+        let small = try FreeList(.init(slotSize: 16, alignment: 16, capacity: 8))
         #expect(throws: OffHeapError.self) {
-            _ = try LockFreeQueue<UInt64, TestSlotPool>(pool: small, capacity: 8)
+            _ = try LockFreeQueue<UInt64, FreeList>(pool: small, capacity: 8)
         }
-        let pool = try TestSlotPool(slotSize: 32, capacity: 4)
-        let queue = try LockFreeQueue<UInt64, TestSlotPool>(pool: pool, capacity: 4)
+        let pool = try FreeList(.init(slotSize: 32, alignment: 16, capacity: 4))
+        let queue = try LockFreeQueue<UInt64, FreeList>(pool: pool, capacity: 4)
         for value in 1...3 as ClosedRange<UInt64> { try queue.enqueue(value) }
         #expect(throws: OffHeapError.exhausted) { try queue.enqueue(4) }
         #expect(try queue.dequeue() == 1)
         try queue.enqueue(4)  // flushes the retired dummy and reuses it
         #expect(try queue.dequeue() == 2)
         try queue.domain.destroy()
-        #expect(pool.allocatedCount == 3, "destroy reclaimed the retired node")
+        #expect(pool.stats.inUse == 3, "destroy reclaimed the retired node")
         #expect(throws: OffHeapError.destroyed) { _ = try queue.dequeue() }
         #expect(throws: OffHeapError.destroyed) { try queue.enqueue(5) }
-        #expect(pool.allocatedCount == 3, "a failed enqueue returns its node")
+        #expect(pool.stats.inUse == 3, "a failed enqueue returns its node")
     }
 
     /// 4 producers and 4 consumers: every value arrives exactly once, and each consumer
     /// sees each producer's values in the order they were enqueued.
     @Test func concurrentProducersConsumersAcross8Threads() throws {
         let producers = 4
-        let perProducer = 3000
-        let pool = try TestSlotPool(slotSize: 32, capacity: 8192)
-        let queue = try LockFreeQueue<UInt64, TestSlotPool>(
-            pool: pool, capacity: 8192, ownedRange: pool.region)
+        let perProducer = 1500
+        let pool = try FreeList(.init(slotSize: 32, alignment: 16, capacity: 8192))
+        let queue = try LockFreeQueue<UInt64, FreeList>(
+            pool: pool, capacity: 8192, owns: { pool.contains($0) })
         let results = ResultRows(rows: 2 * producers, width: producers * perProducer)
         let consumed = Atomic<Int>(0)
         let failures = Atomic<Int>(0)
@@ -98,6 +98,6 @@ struct LockFreeQueueTests {
         #expect(seen == expected, "every enqueued value dequeued exactly once")
         #expect(try queue.dequeue() == nil)
         try queue.domain.destroy()
-        #expect(pool.allocatedCount == 1)
+        #expect(pool.stats.inUse == 1)
     }
 }

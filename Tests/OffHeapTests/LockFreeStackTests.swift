@@ -33,9 +33,9 @@ final class ResultRows: @unchecked Sendable {
 @Suite("LockFreeStack")
 struct LockFreeStackTests {
     @Test func pushPopIsLastInFirstOut() throws {
-        let pool = try TestSlotPool(slotSize: 32, capacity: 256)
-        let stack = try LockFreeStack<UInt64, TestSlotPool>(
-            pool: pool, capacity: 256, ownedRange: pool.region)
+        let pool = try FreeList(.init(slotSize: 32, alignment: 16, capacity: 256))
+        let stack = try LockFreeStack<UInt64, FreeList>(
+            pool: pool, capacity: 256, owns: { pool.contains($0) })
         #expect(stack.isEmpty)
         for value in 1...100 as ClosedRange<UInt64> { try stack.push(value * 3) }
         for value in (1...100 as ClosedRange<UInt64>).reversed() {
@@ -43,24 +43,24 @@ struct LockFreeStackTests {
         }
         #expect(try stack.pop() == nil)
         try stack.domain.destroy()
-        #expect(pool.allocatedCount == 0, "every popped node went back to the pool")
+        #expect(pool.stats.inUse == 0, "every popped node went back to the pool")
     }
 
     @Test func structElementsRoundTrip() throws {
         struct Pair: BitwiseCopyable, Equatable { var a: Int32; var b: Double }
-        let pool = try TestSlotPool(slotSize: 32, capacity: 8)
-        let stack = try LockFreeStack<Pair, TestSlotPool>(pool: pool, capacity: 8)
+        let pool = try FreeList(.init(slotSize: 32, alignment: 16, capacity: 8))
+        let stack = try LockFreeStack<Pair, FreeList>(pool: pool, capacity: 8)
         try stack.push(Pair(a: -4, b: 2.5))
         #expect(try stack.pop() == Pair(a: -4, b: 2.5))
     }
 
     @Test func badPoolAndExhaustionAreTypedErrors() throws {
-        let small = try TestSlotPool(slotSize: 16, capacity: 8)
+        let small = try FreeList(.init(slotSize: 16, alignment: 16, capacity: 8))
         #expect(throws: OffHeapError.self) {
-            _ = try LockFreeStack<UInt64, TestSlotPool>(pool: small, capacity: 8)
+            _ = try LockFreeStack<UInt64, FreeList>(pool: small, capacity: 8)
         }
-        let pool = try TestSlotPool(slotSize: 32, capacity: 4)
-        let stack = try LockFreeStack<UInt64, TestSlotPool>(pool: pool, capacity: 4)
+        let pool = try FreeList(.init(slotSize: 32, alignment: 16, capacity: 4))
+        let stack = try LockFreeStack<UInt64, FreeList>(pool: pool, capacity: 4)
         for value in 0..<4 as Range<UInt64> { try stack.push(value) }
         #expect(throws: OffHeapError.exhausted) { try stack.push(9) }
         #expect(try stack.pop() == 3)
@@ -70,8 +70,8 @@ struct LockFreeStackTests {
     }
 
     @Test func destroyedDomainIsATypedError() throws {
-        let pool = try TestSlotPool(slotSize: 32, capacity: 8)
-        let stack = try LockFreeStack<UInt64, TestSlotPool>(pool: pool, capacity: 8)
+        let pool = try FreeList(.init(slotSize: 32, alignment: 16, capacity: 8))
+        let stack = try LockFreeStack<UInt64, FreeList>(pool: pool, capacity: 8)
         try stack.push(1)
         try stack.domain.destroy()
         #expect(throws: OffHeapError.destroyed) { _ = try stack.pop() }
@@ -80,10 +80,10 @@ struct LockFreeStackTests {
     /// 8 threads push distinct values and pop; every value comes out exactly once.
     @Test func concurrentPushPopAcross8Threads() throws {
         let threads = 8
-        let perThread = 2000
-        let pool = try TestSlotPool(slotSize: 32, capacity: 8192)
-        let stack = try LockFreeStack<UInt64, TestSlotPool>(
-            pool: pool, capacity: 8192, ownedRange: pool.region)
+        let perThread = 1200
+        let pool = try FreeList(.init(slotSize: 32, alignment: 16, capacity: 8192))
+        let stack = try LockFreeStack<UInt64, FreeList>(
+            pool: pool, capacity: 8192, owns: { pool.contains($0) })
         let results = ResultRows(rows: threads + 1, width: perThread * 2)
         let failures = Atomic<Int>(0)
         try PlatformThread.run(count: threads) { worker in
@@ -107,6 +107,6 @@ struct LockFreeStackTests {
         #expect(seen.count == expected.count)
         #expect(seen == expected, "every pushed value popped exactly once")
         try stack.domain.destroy()
-        #expect(pool.allocatedCount == 0)
+        #expect(pool.stats.inUse == 0)
     }
 }

@@ -36,15 +36,15 @@ public final class LockFreeQueue<Element: BitwiseCopyable, Pool: FixedSizeAlloca
 
     /// Creates an empty queue (one dummy node is taken from `pool`).
     ///
-    /// - Parameters: as ``LockFreeStack/init(pool:capacity:ownedRange:domain:)``.
+    /// - Parameters: as ``LockFreeStack/init(pool:capacity:owns:domain:)``.
     /// - Throws: ``OffHeapError/invalidConfiguration(reason:)``, ``OffHeapError/exhausted``
     ///   when the pool cannot give the dummy node, mapping errors.
     public init(
-        pool: Pool, capacity: Int, ownedRange: VirtualRegion? = nil,
+        pool: Pool, capacity: Int, owns: (@Sendable (UnsafeMutableRawPointer) -> Bool)? = nil,
         domain: HyalineDomain? = nil
     ) throws(OffHeapError) {
         storage = try OffHeapNodes(
-            pool: pool, capacity: capacity, ownedRange: ownedRange, domain: domain)
+            pool: pool, capacity: capacity, owns: owns, domain: domain)
         control = try VirtualMemory.reserve(byteCount: VirtualMemory.pageSize, committed: true)
         let dummy: UInt64
         do {

@@ -37,16 +37,17 @@ public final class LockFreeStack<Element: BitwiseCopyable, Pool: FixedSizeAlloca
     /// - Parameters:
     ///   - capacity: slots in `pool` (used for the controller's free fraction and to size
     ///     a private domain's retire records).
-    ///   - ownedRange: the pool's address range, when known, to reject foreign nodes.
+    ///   - owns: whether a pointer is one of the pool's slots (e.g. `{ pool.contains($0) }`),
+    ///     to reject foreign nodes at retire.
     ///   - domain: a shared Hyaline domain; by default the stack creates its own.
     /// - Throws: ``OffHeapError/invalidConfiguration(reason:)`` when the pool's slots are
     ///   too small or misaligned; mapping errors.
     public init(
-        pool: Pool, capacity: Int, ownedRange: VirtualRegion? = nil,
+        pool: Pool, capacity: Int, owns: (@Sendable (UnsafeMutableRawPointer) -> Bool)? = nil,
         domain: HyalineDomain? = nil
     ) throws(OffHeapError) {
         storage = try OffHeapNodes(
-            pool: pool, capacity: capacity, ownedRange: ownedRange, domain: domain)
+            pool: pool, capacity: capacity, owns: owns, domain: domain)
         control = try VirtualMemory.reserve(byteCount: VirtualMemory.pageSize, committed: true)
         control.base.assumingMemoryBound(to: Atomic<UInt64>.self).initialize(to: Atomic(0))
     }

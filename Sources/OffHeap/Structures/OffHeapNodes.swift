@@ -18,7 +18,7 @@ internal struct OffHeapNodes<Element: BitwiseCopyable, Pool: FixedSizeAllocator>
     @usableFromInline static var nodeSize: Int { valueOffset + MemoryLayout<Element>.size }
 
     init(
-        pool: Pool, capacity: Int, ownedRange: VirtualRegion?, domain: HyalineDomain?
+        pool: Pool, capacity: Int, owns: (@Sendable (UnsafeMutableRawPointer) -> Bool)?, domain: HyalineDomain?
     ) throws(OffHeapError) {
         guard pool.slotSize >= Self.nodeSize else {
             throw .invalidConfiguration(reason: "pool slots are too small for the node")
@@ -35,7 +35,7 @@ internal struct OffHeapNodes<Element: BitwiseCopyable, Pool: FixedSizeAllocator>
                 .init(recordCapacity: max(1 << 12, 2 * capacity + 8192)))
             ownsDomain = true
         }
-        nodes = HyalinePoolReclaimer(pool, capacity: capacity, ownedRange: ownedRange)
+        nodes = HyalinePoolReclaimer(pool, capacity: capacity, owns: owns)
         reclaimer = try self.domain.register(nodes)
     }
 

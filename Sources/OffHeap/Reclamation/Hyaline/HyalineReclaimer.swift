@@ -37,13 +37,13 @@ public struct HyalineReclaimerID: Hashable, Sendable {
 
 /// Returns reclaimed nodes to a ``FixedSizeAllocator`` and tracks how full that pool is.
 ///
-/// Ownership is checked by range: the pool's slots must come from `ownedRange` (give the
-/// pool's region) or, when `ownedRange` is `nil`, every pointer is accepted. The in-use count
+/// Ownership is checked by `owns` (for example `{ pool.contains($0) }`); when it is `nil`,
+/// every pointer is accepted. The in-use count
 /// is maintained by ``allocate()`` (+1) and ``reclaim(_:)`` / ``deallocate(_:)`` (−1), so
 /// allocate through this wrapper to let the PI controller see the pool's pressure.
 ///
 /// ```swift
-/// let nodes = HyalinePoolReclaimer(pool, capacity: 4096, ownedRange: region)
+/// let nodes = HyalinePoolReclaimer(pool, capacity: 4096, owns: { pool.contains($0) })
 /// let id = try domain.register(nodes)
 /// let node = try nodes.allocate()
 /// ```
@@ -54,16 +54,19 @@ public final class HyalinePoolReclaimer<Pool: FixedSizeAllocator>: HyalineReclai
     public let pool: Pool
     /// Slots in the pool (the denominator of ``freeFraction``).
     public let capacity: Int
-    @usableFromInline internal let ownedRange: VirtualRegion?
+    @usableFromInline internal let ownership: (@Sendable (UnsafeMutableRawPointer) -> Bool)?
     @usableFromInline internal let inUse: UnsafeMutablePointer<Atomic<Int>>
 
     /// - Parameters:
     ///   - capacity: slots in `pool`, > 0.
-    ///   - ownedRange: the address range the pool hands out, used to reject foreign pointers.
-    public init(_ pool: Pool, capacity: Int, ownedRange: VirtualRegion? = nil) {
+    ///   - owns: whether a pointer is one of the pool's slots; `retire` rejects the others.
+    public init(
+        _ pool: Pool, capacity: Int,
+        owns: (@Sendable (UnsafeMutableRawPointer) -> Bool)? = nil
+    ) {
         self.pool = pool
         self.capacity = max(1, capacity)
-        self.ownedRange = ownedRange
+        self.ownership = owns
         inUse = .allocate(capacity: 1)
         inUse.initialize(to: Atomic(0))
         super.init()
@@ -93,8 +96,8 @@ public final class HyalinePoolReclaimer<Pool: FixedSizeAllocator>: HyalineReclai
     }
 
     public override func owns(_ pointer: UnsafeMutableRawPointer) -> Bool {
-        guard let ownedRange else { return true }
-        return ownedRange.contains(pointer)
+        guard let ownership else { return true }
+        return ownership(pointer)
     }
 
     public override func reclaim(_ pointer: UnsafeMutableRawPointer) {
