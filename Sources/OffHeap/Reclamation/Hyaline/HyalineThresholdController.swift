@@ -106,6 +106,7 @@ public final class HyalineThresholdController: @unchecked Sendable {
     internal let stopFlag = Atomic<Bool>(false)
     internal let tickCount = Atomic<UInt64>(0)
     internal let flushCount = Atomic<UInt64>(0)
+    internal let lowest = Atomic<Int>(Int.max)
 
     internal init(_ configuration: Configuration) {
         law = HyalinePILaw(configuration)
@@ -115,6 +116,8 @@ public final class HyalineThresholdController: @unchecked Sendable {
     public var ticks: UInt64 { tickCount.load(ordering: .relaxed) }
     /// Ticks that forced a flush.
     public var forcedFlushes: UInt64 { flushCount.load(ordering: .relaxed) }
+    /// The lowest threshold the controller has set (`Int.max` before the first tick).
+    public var lowestThreshold: Int { lowest.load(ordering: .relaxed) }
 
     internal func stop() { stopFlag.store(true, ordering: .releasing) }
 
@@ -126,6 +129,9 @@ public final class HyalineThresholdController: @unchecked Sendable {
             if stopFlag.load(ordering: .acquiring) { break }
             let step = law.update(freeFraction: domain.tightestFreeFraction, seconds: seconds)
             domain.setBatchThreshold(step.threshold)
+            if step.threshold < lowest.load(ordering: .relaxed) {
+                lowest.store(step.threshold, ordering: .relaxed)
+            }
             if step.flush {
                 domain.reclaimPending()
                 flushCount.add(1, ordering: .relaxed)
