@@ -10,6 +10,7 @@ import PackageDescription
 
 let areas = [
     "FreeListBenchmarks",
+    "HyalineBenchmarks",
 ]
 
 let package = Package(

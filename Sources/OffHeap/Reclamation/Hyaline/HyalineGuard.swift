@@ -29,6 +29,9 @@ public struct HyalineGuard: ~Copyable {
         domain.leave(slot: slot)
     }
 
+    /// The reader slot this guard leases (for diagnostics).
+    @inlinable public var slotIndex: Int { slot }
+
     /// Leaves the domain now (the same as letting the guard go out of scope).
     @inlinable
     public consuming func leave() {}
