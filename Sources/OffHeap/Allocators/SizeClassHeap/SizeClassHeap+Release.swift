@@ -135,6 +135,12 @@ extension HeapCore {
                 committedBytes.wrappingSubtract(SegmentLayout.unitSize, ordering: .relaxed)
             }
             header.pointee.dirtyMask = 0
+            // Racing refills can each map a segment and all carve from one of them, so a
+            // linked segment may be entirely free without a page release having seen it.
+            if header.pointee.freeMask == SegmentLayout.usableUnitsMask {
+                unlink(segment)
+                cache(segment)
+            }
         }
         var evicted = enforceCachePolicy(now: configuration.clock(), releaseAll: true)
         evicted.append(contentsOf: hugeCache)
