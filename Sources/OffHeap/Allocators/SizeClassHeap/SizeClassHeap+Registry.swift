@@ -23,9 +23,9 @@ import Synchronization
 public final class SegmentRegistry: @unchecked Sendable {
     // @unchecked Sendable: the tables are raw mappings accessed only through atomics; writes
     // are serialised by `lock`.
-    @usableFromInline static let chunkShift = 38
-    @usableFromInline static let levelOneCount = 1 << (57 - 38)
-    @usableFromInline static let chunkEntries = 1 << (chunkShift - SegmentLayout.segmentShift)
+    @inlinable static var chunkShift: Int { 38 }
+    @inlinable static var levelOneCount: Int { 1 << (57 - 38) }
+    @inlinable static var chunkEntries: Int { 1 << (chunkShift - SegmentLayout.segmentShift) }
 
     /// The process-wide registry.
     public static let shared = SegmentRegistry()

@@ -12,22 +12,23 @@ import Synchronization
 /// Huge segments (one large allocation each) have only the header; the block follows it.
 @usableFromInline
 internal enum SegmentLayout {
-    @usableFromInline static let segmentShift = 22
-    @usableFromInline static let segmentSize = 1 << segmentShift
-    @usableFromInline static let segmentMask = UInt(segmentSize - 1)
-    @usableFromInline static let unitShift = 16
-    @usableFromInline static let unitSize = 1 << unitShift
-    @usableFromInline static let unitCount = 64
-    @usableFromInline static let metadataUnits = 2
+    @inlinable static var segmentShift: Int { 22 }
+    @inlinable static var segmentSize: Int { 1 << segmentShift }
+    @inlinable static var segmentMask: UInt { UInt(segmentSize - 1) }
+    @inlinable static var unitShift: Int { 16 }
+    @inlinable static var unitSize: Int { 1 << unitShift }
+    @inlinable static var unitCount: Int { 64 }
+    @inlinable static var metadataUnits: Int { 2 }
     /// Bits of the units pages may use (2…63).
-    @usableFromInline static let usableUnitsMask: UInt64 = ~UInt64(0b11)
-    @usableFromInline static let bitmapBytesPerUnit = 1024
-    @usableFromInline static let magic: UInt64 = 0x5348_4541_5053_4547  // "SHEAPSEG"
-    @usableFromInline static let kindSmall: UInt8 = 0
-    @usableFromInline static let kindHuge: UInt8 = 1
+    @inlinable static var usableUnitsMask: UInt64 { ~UInt64(0b11) }
+    @inlinable static var bitmapBytesPerUnit: Int { 1024 }
+    @inlinable static var magic: UInt64 { 0x5348_4541_5053_4547 }  // "SHEAPSEG"
+    @inlinable static var kindSmall: UInt8 { 0 }
+    @inlinable static var kindHuge: UInt8 { 1 }
 
-    @usableFromInline static let pageMetaOffset =
+    @inlinable static var pageMetaOffset: Int {
         (MemoryLayout<SegmentHeader>.stride + 63) & ~63
+    }
 
     @inlinable @inline(__always)
     static func header(_ segment: UnsafeMutableRawPointer) -> UnsafeMutablePointer<SegmentHeader> {
@@ -129,10 +130,10 @@ internal struct PageMeta: ~Copyable {
     /// Head of the remote-free stack (a block address), 0 when empty.
     @usableFromInline let threadFree: Atomic<UInt>
 
-    @usableFromInline static let inNoList: UInt8 = 0
-    @usableFromInline static let inActive: UInt8 = 1
-    @usableFromInline static let inFull: UInt8 = 2
-    @usableFromInline static let inAbandoned: UInt8 = 3
+    @inlinable static var inNoList: UInt8 { 0 }
+    @inlinable static var inActive: UInt8 { 1 }
+    @inlinable static var inFull: UInt8 { 2 }
+    @inlinable static var inAbandoned: UInt8 { 3 }
 
     @inlinable
     init(unit: UInt8) {

@@ -11,9 +11,9 @@
 /// ```
 public enum SizeClassTable {
     /// Number of classes.
-    public static let classCount = 80
+    @inlinable public static var classCount: Int { 80 }
     /// Largest request served from a page; larger ones get their own mapping.
-    public static let maxSmallSize = 32 << 10
+    @inlinable public static var maxSmallSize: Int { 32 << 10 }
 
     /// The class serving `byteCount` bytes (`1...maxSmallSize`).
     @inlinable @inline(__always)

@@ -19,9 +19,10 @@ internal struct ThreadHeap: ~Copyable {
     /// Frees this thread pushed onto other threads' pages.
     @usableFromInline let remoteFrees: Atomic<UInt64>
 
-    @usableFromInline static let queuesOffset = (MemoryLayout<ThreadHeap>.stride + 63) & ~63
-    @usableFromInline static let byteCount =
+    @inlinable static var queuesOffset: Int { (MemoryLayout<ThreadHeap>.stride + 63) & ~63 }
+    @inlinable static var byteCount: Int {
         (queuesOffset + SizeClassTable.classCount * MemoryLayout<ClassQueue>.stride + 63) & ~63
+    }
 
     @inlinable
     init(heapID: UInt64) {
@@ -82,8 +83,8 @@ internal struct ThreadRecordEntry {
 
 @usableFromInline
 internal enum ThreadRecord {
-    @usableFromInline static let entryCount = 64
-    @usableFromInline static let slot = ThreadLocalSlot.sizeClassHeap
+    @inlinable static var entryCount: Int { 64 }
+    @inlinable static var slot: ThreadLocalSlot { .sizeClassHeap }
 
     /// The calling thread's `ThreadHeap` for `heapID`, without creating anything.
     @inlinable @inline(__always)

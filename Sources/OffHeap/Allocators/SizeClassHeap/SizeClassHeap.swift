@@ -38,9 +38,9 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
     // thread-owned records reached through thread-local storage.
 
     /// Largest `byteCount` accepted (64 TiB).
-    public static let maxByteCount = 1 << 46
+    @inlinable public static var maxByteCount: Int { 1 << 46 }
     /// Largest alignment accepted (1 MiB).
-    public static let maxAlignment = 1 << 20
+    @inlinable public static var maxAlignment: Int { 1 << 20 }
 
     /// Tunables of one heap.
     public struct Configuration: Sendable {
@@ -99,6 +99,8 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
     }
 
     @usableFromInline let core: HeapCore
+    /// The process-wide registry, held here so the free path needs no global-init check.
+    @usableFromInline let registry: SegmentRegistry
     @usableFromInline let id: UInt64
     @usableFromInline let checked: Bool
 
@@ -108,6 +110,7 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
     public init(configuration: Configuration = Configuration()) throws(OffHeapError) {
         try configuration.validate()
         id = HeapDirectory.shared.makeID()
+        registry = SegmentRegistry.shared
         checked = configuration.checked
         core = HeapCore(id: id, configuration: configuration)
         HeapDirectory.shared.insert(core)
@@ -206,7 +209,7 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
         let address = UInt(bitPattern: pointer)
         guard address & 7 == 0 else { throw .misalignedPointer }
         let base = address & ~SegmentLayout.segmentMask
-        guard SegmentRegistry.shared.owner(ofSegment: base) == id else { throw .foreignPointer }
+        guard registry.owner(ofSegment: base) == id else { throw .foreignPointer }
         let segment = UnsafeMutableRawPointer(bitPattern: base)!
         guard SegmentLayout.header(segment).pointee.kind == SegmentLayout.kindSmall else {
             if free { try core.freeHuge(segment, pointer) }
@@ -261,13 +264,13 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
         return (SegmentLayout.bitmap(segment, Int(page.pointee.leader)), offset, index)
     }
 
-    @inlinable
+    @inlinable @inline(__always)
     static func markAllocated(_ page: PagePointer, _ block: UnsafeMutableRawPointer) {
         let (bitmap, _, index) = bitmapIndex(page, block)
         bitmap[index &>> 6].bitwiseOr(UInt64(1) &<< UInt64(index & 63), ordering: .relaxed)
     }
 
-    @inlinable
+    @inlinable @inline(__always)
     static func markFreed(_ page: PagePointer, _ block: UnsafeMutableRawPointer)
         throws(OffHeapError)
     {
