@@ -164,3 +164,27 @@ struct SizeClassHeapTests {
         #expect(heap.statistics().committedBytes == 0)
     }
 }
+
+@Suite("SizeClassHeap alignment")
+struct SizeClassHeapAlignmentTests {
+    @Test func sixteenByteAlignmentHoldsForEverySmallSize() throws {
+        let heap = try SizeClassHeap()
+        var blocks: [UnsafeMutableRawPointer] = []
+        for byteCount in 0...700 {
+            let block = try heap.allocate(byteCount: byteCount, alignment: 16)
+            #expect(Int(bitPattern: block) % 16 == 0)
+            #expect(try heap.usableSize(of: block) >= byteCount)
+            blocks.append(block)
+        }
+        // Several blocks per class, so more than the first block of each page is checked.
+        for byteCount in stride(from: 64, through: 130, by: 1) {
+            for _ in 0..<5 {
+                let block = try heap.allocate(byteCount: byteCount, alignment: 16)
+                #expect(Int(bitPattern: block) % 16 == 0)
+                blocks.append(block)
+            }
+        }
+        for block in blocks { try heap.deallocate(block) }
+        #expect(heap.statistics().inUseBytes == 0)
+    }
+}

@@ -132,11 +132,14 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
         -> UnsafeMutableRawPointer
     {
         guard UInt(bitPattern: byteCount) <= UInt(SizeClassTable.maxSmallSize),
-            UInt(bitPattern: alignment &- 1) < 8, alignment & (alignment &- 1) == 0
+            UInt(bitPattern: alignment &- 1) < 16, alignment & (alignment &- 1) == 0
         else {
             return try allocateUncommon(byteCount: byteCount, alignment: alignment)
         }
-        let cls = SizeClassTable.classIndex(forByteCount: byteCount | Int(byteCount == 0 ? 1 : 0))
+        // Up to 16-byte alignment, rounding the size to the alignment lands on a class whose
+        // size is a multiple of it (classes step by 8 up to 128 B, by ≥ 16 above).
+        let rounded = (byteCount &+ alignment &- 1) & ~(alignment &- 1)
+        let cls = SizeClassTable.classIndex(forByteCount: rounded | Int(rounded == 0 ? 1 : 0))
         return try allocate(inClass: cls)
     }
 
