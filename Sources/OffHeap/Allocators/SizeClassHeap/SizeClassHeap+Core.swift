@@ -48,6 +48,8 @@ internal final class HeapCore: @unchecked Sendable {
     let cachedSegmentsCount = Atomic<Int>(0)
 
     init(id: UInt64, configuration: SizeClassHeap.Configuration) {
+        // `SegmentLayout.pageStart` relies on one descriptor per cache line.
+        precondition(MemoryLayout<PageMeta>.stride == 64)
         self.id = id
         self.checked = configuration.checked
         self.configuration = configuration
@@ -180,7 +182,8 @@ internal final class HeapCore: @unchecked Sendable {
     /// time, so a fresh page is touched gradually).
     static func carve(_ page: PagePointer) {
         let remaining = Int(page.pointee.capacity - page.pointee.carved)
-        guard remaining > 0, let start = page.pointee.start else { return }
+        guard remaining > 0 else { return }
+        let start = SegmentLayout.pageStart(page)
         let size = Int(page.pointee.blockSize)
         let count = min(remaining, max(4, 4096 / size))
         let first = start + Int(page.pointee.carved) * size
@@ -364,7 +367,6 @@ internal final class HeapCore: @unchecked Sendable {
         for unit in first..<(first + units) {
             SegmentLayout.pageMeta(segment, unit).pointee.leader = UInt8(first)
         }
-        page.pointee.start = segment + first * SegmentLayout.unitSize
         page.pointee.localFree = nil
         page.pointee.blockSize = Int32(size)
         page.pointee.capacity = Int32(bytes / size)
@@ -372,7 +374,7 @@ internal final class HeapCore: @unchecked Sendable {
         page.pointee.used = 0
         page.pointee.classIndex = UInt8(cls)
         page.pointee.unitCount = UInt8(units)
-        page.pointee.divisor = ((UInt64(1) << 40) + UInt64(size) - 1) / UInt64(size)
+        page.pointee.divisor = UInt32(((UInt64(1) << 33) + UInt64(size) - 1) / UInt64(size))
         page.pointee.next = nil
         page.pointee.prev = nil
         page.pointee.listState = PageMeta.inNoList
@@ -383,7 +385,7 @@ internal final class HeapCore: @unchecked Sendable {
     /// Returns an empty page (used == 0, in no list, no remote frees pending) to its segment.
     @usableFromInline
     func releasePage(_ page: PagePointer) {
-        let start = page.pointee.start!
+        let start = SegmentLayout.pageStart(page)
         let segment = UnsafeMutableRawPointer(
             bitPattern: UInt(bitPattern: start) & ~SegmentLayout.segmentMask)!
         let first = Int(page.pointee.leader)
@@ -392,7 +394,6 @@ internal final class HeapCore: @unchecked Sendable {
         page.pointee.blockSize = 0
         page.pointee.capacity = 0
         page.pointee.localFree = nil
-        page.pointee.start = nil
         for unit in first..<(first + units) {
             SegmentLayout.pageMeta(segment, unit).pointee.leader = UInt8(unit)
         }

@@ -40,6 +40,15 @@ internal enum SegmentLayout {
         (segment + pageMetaOffset).assumingMemoryBound(to: PageMeta.self) + unit
     }
 
+    /// First byte of the page whose descriptor is `page` (descriptors are 64 bytes apart).
+    @inlinable @inline(__always)
+    static func pageStart(_ page: PagePointer) -> UnsafeMutableRawPointer {
+        let address = UInt(bitPattern: page)
+        let segment = address & ~segmentMask
+        let unit = ((address & segmentMask) &- UInt(pageMetaOffset)) &>> 6
+        return UnsafeMutableRawPointer(bitPattern: segment | (unit &<< UInt(unitShift)))!
+    }
+
     @inlinable @inline(__always)
     static func bitmap(_ segment: UnsafeMutableRawPointer, _ unit: Int)
         -> UnsafeMutablePointer<Atomic<UInt64>>
@@ -104,31 +113,32 @@ internal struct SegmentHeader: ~Copyable {
 /// the links it then reads were written before the pushes it observed. `used` counts blocks
 /// handed out and not yet returned *to the owner*: remote frees lower it only when collected,
 /// so a page can look busier than it is (its release is postponed), never emptier.
-/// `blockSize`, `leader`, `start`, `capacity` and `divisor` are set when the page is
+/// `blockSize`, `leader`, `capacity` and `divisor` are set when the page is
 /// formatted, before any block of it exists, and constant while blocks are live.
 @usableFromInline
 internal struct PageMeta: ~Copyable {
+    // 64 bytes, one cache line: the fields a free touches share the line.
     @usableFromInline var localFree: UnsafeMutableRawPointer?
-    @usableFromInline var start: UnsafeMutableRawPointer?
     @usableFromInline var next: PagePointer?
     @usableFromInline var prev: PagePointer?
-    /// `(offset * divisor) >> 40 == offset / blockSize` for every offset in the page.
-    @usableFromInline var divisor: UInt64
+    /// Address of the owning `ThreadHeap`, 0 when abandoned or free.
+    @usableFromInline let owner: Atomic<UInt>
+    /// Head of the remote-free stack (a block address), 0 when empty.
+    @usableFromInline let threadFree: Atomic<UInt>
     @usableFromInline var used: Int32
     @usableFromInline var carved: Int32
     @usableFromInline var capacity: Int32
     /// 0 when this unit does not start a page.
     @usableFromInline var blockSize: Int32
+    /// `(offset * divisor) >> 33 == offset / blockSize` for every offset in the page
+    /// (exact because offset < 2^18 and blockSize < 2^15).
+    @usableFromInline var divisor: UInt32
     @usableFromInline var classIndex: UInt8
     @usableFromInline var unitCount: UInt8
     /// Index of the first unit of the page this unit belongs to.
     @usableFromInline var leader: UInt8
     /// One of `PageMeta.inNoList`, `inActive`, `inFull`, `inAbandoned`.
     @usableFromInline var listState: UInt8
-    /// Address of the owning `ThreadHeap`, 0 when abandoned or free.
-    @usableFromInline let owner: Atomic<UInt>
-    /// Head of the remote-free stack (a block address), 0 when empty.
-    @usableFromInline let threadFree: Atomic<UInt>
 
     @inlinable static var inNoList: UInt8 { 0 }
     @inlinable static var inActive: UInt8 { 1 }
@@ -138,7 +148,6 @@ internal struct PageMeta: ~Copyable {
     @inlinable
     init(unit: UInt8) {
         localFree = nil
-        start = nil
         next = nil
         prev = nil
         divisor = 0

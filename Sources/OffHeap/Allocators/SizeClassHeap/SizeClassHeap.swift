@@ -259,9 +259,10 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
     static func bitmapIndex(_ page: PagePointer, _ block: UnsafeMutableRawPointer)
         -> (UnsafeMutablePointer<Atomic<UInt64>>, offset: Int, index: Int)
     {
-        let start = page.pointee.start!
+        let start = SegmentLayout.pageStart(page)
         let offset = block - start
-        let index = Int(truncatingIfNeeded: (UInt64(offset) &* page.pointee.divisor) &>> 40)
+        let index = Int(truncatingIfNeeded:
+            (UInt64(truncatingIfNeeded: offset) &* UInt64(page.pointee.divisor)) &>> 33)
         let segment = UnsafeMutableRawPointer(
             bitPattern: UInt(bitPattern: start) & ~SegmentLayout.segmentMask)!
         return (SegmentLayout.bitmap(segment, Int(page.pointee.leader)), offset, index)
