@@ -18,6 +18,35 @@ struct SizeClassHeapBadInputTests {
         #expect(heap.statistics().inUseBytes == 0)
     }
 
+    @Test func concurrentRemoteDoubleFreeIsATypedError() throws {
+        let heap = try SizeClassHeap()
+        let keep = try heap.allocate(byteCount: 48, alignment: 8)
+        let block = try heap.allocate(byteCount: 48, alignment: 8)
+        let address = UInt(bitPattern: block)
+        let outcomes = AtomicWords(count: 3)
+        try PlatformThread.run(count: 1) { _ in
+            let block = UnsafeMutableRawPointer(bitPattern: address)!
+            outcomes[0] = (try? heap.deallocate(block)) == nil ? 0 : 1
+            do throws(OffHeapError) { try heap.deallocate(block) } catch { outcomes[1] = error == .doubleFree ? 1 : 0 }
+            do throws(OffHeapError) { _ = try heap.usableSize(of: block) } catch {
+                outcomes[2] = error == .doubleFree ? 1 : 0
+            }
+        }
+        #expect(outcomes[0] == 1 && outcomes[1] == 1 && outcomes[2] == 1)
+        // The owner sees it too, before and after collecting the remote free.
+        #expect(throws: OffHeapError.doubleFree) { try heap.deallocate(block) }
+        var fresh: [UnsafeMutableRawPointer] = []
+        while !fresh.contains(block) {
+            fresh.append(try heap.allocate(byteCount: 48, alignment: 8))
+            #expect(fresh.count < 10_000)
+        }
+        for p in fresh { try heap.deallocate(p) }
+        #expect(throws: OffHeapError.doubleFree) { try heap.deallocate(block) }
+        try heap.deallocate(keep)
+        #expect(heap.statistics().inUseBytes == 0)
+        #expect(heap.statistics().remoteFrees == 1)
+    }
+
     @Test func interiorAndMisalignedPointersAreRejected() throws {
         let heap = try SizeClassHeap()
         let block = try heap.allocate(byteCount: 256, alignment: 8)

@@ -10,7 +10,7 @@ final class ManualClock: Sendable {
 
 @Suite("SizeClassHeap release")
 struct SizeClassHeapReleaseTests {
-    /// 8 KiB blocks: 8 per unit, 62 units per segment → 496 per segment.
+    /// 8 KiB blocks: 8 per unit, 61 units per segment → 488 per segment.
     static func fillSegments(_ heap: SizeClassHeap, blocks: Int) throws -> [UnsafeMutableRawPointer] {
         var result: [UnsafeMutableRawPointer] = []
         for index in 0..<blocks {
@@ -25,7 +25,7 @@ struct SizeClassHeapReleaseTests {
         let clock = ManualClock()
         let heap = try SizeClassHeap(configuration: .init(
             maxCachedSegmentAge: 10_000_000_000, clock: { clock.now.load(ordering: .relaxed) }))
-        let blocks = try Self.fillSegments(heap, blocks: 496 * 3)
+        let blocks = try Self.fillSegments(heap, blocks: 488 * 3)
         #expect(heap.statistics().mappedSegments == 3)
         // Free in reverse: the segment holding the current page empties last and stays.
         for block in blocks.reversed() { try heap.deallocate(block) }
@@ -49,14 +49,14 @@ struct SizeClassHeapReleaseTests {
 
     @Test func cacheCountAndByteBoundsHold() throws {
         let byCount = try SizeClassHeap(configuration: .init(maxCachedSegments: 1))
-        for block in try Self.fillSegments(byCount, blocks: 496 * 4).reversed() {
+        for block in try Self.fillSegments(byCount, blocks: 488 * 4).reversed() {
             try byCount.deallocate(block)
         }
         #expect(byCount.statistics().cachedSegments == 1)
         #expect(byCount.statistics().mappedSegments == 2)
 
         let byBytes = try SizeClassHeap(configuration: .init(maxCachedSegmentBytes: 8 << 20))
-        for block in try Self.fillSegments(byBytes, blocks: 496 * 5).reversed() {
+        for block in try Self.fillSegments(byBytes, blocks: 488 * 5).reversed() {
             try byBytes.deallocate(block)
         }
         #expect(byBytes.statistics().cachedSegments == 2)
@@ -64,11 +64,11 @@ struct SizeClassHeapReleaseTests {
 
     @Test func cachedSegmentIsReusedBeforeMappingAnother() throws {
         let heap = try SizeClassHeap()
-        for block in try Self.fillSegments(heap, blocks: 496 * 2).reversed() {
+        for block in try Self.fillSegments(heap, blocks: 488 * 2).reversed() {
             try heap.deallocate(block)
         }
         #expect(heap.statistics().cachedSegments == 1)
-        let blocks = try Self.fillSegments(heap, blocks: 496 * 2)
+        let blocks = try Self.fillSegments(heap, blocks: 488 * 2)
         let stats = heap.statistics()
         #expect(stats.cachedSegments == 0)
         #expect(stats.mappedSegments == 2)

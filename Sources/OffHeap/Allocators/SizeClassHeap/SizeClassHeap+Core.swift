@@ -162,15 +162,17 @@ internal final class HeapCore: @unchecked Sendable {
     /// Moves the page's remote-free stack onto its local list (owner, or lock holder for an
     /// abandoned page). Returns the number of blocks taken.
     @discardableResult
-    static func collect(_ page: PagePointer) -> Int {
+    static func collect(_ page: PagePointer, checked: Bool) -> Int {
         guard page.pointee.threadFree.load(ordering: .relaxed) != 0 else { return 0 }
         let head = page.pointee.threadFree.exchange(0, ordering: .acquiring)
         guard head != 0 else { return 0 }
         var count = 1
         var tail = UnsafeMutableRawPointer(bitPattern: head)!
+        if checked { SizeClassHeap.clearCollected(page, tail) }
         while let next = tail.load(as: UnsafeMutableRawPointer?.self) {
             tail = next
             count += 1
+            if checked { SizeClassHeap.clearCollected(page, tail) }
         }
         tail.storeBytes(of: page.pointee.localFree, as: UnsafeMutableRawPointer?.self)
         page.pointee.localFree = UnsafeMutableRawPointer(bitPattern: head)
@@ -229,7 +231,7 @@ internal final class HeapCore: @unchecked Sendable {
     }
 
     private func prepare(_ page: PagePointer, _ queue: UnsafeMutablePointer<ClassQueue>) -> Bool {
-        queue.pointee.frees.ownerAdd(UInt64(HeapCore.collect(page)))
+        queue.pointee.frees.ownerAdd(UInt64(HeapCore.collect(page, checked: checked)))
         if page.pointee.localFree == nil { HeapCore.carve(page) }
         return page.pointee.localFree != nil
     }
@@ -252,7 +254,7 @@ internal final class HeapCore: @unchecked Sendable {
         var found: PagePointer?
         while let page = cursor {
             cursor = page.pointee.next
-            queue.pointee.frees.ownerAdd(UInt64(HeapCore.collect(page)))
+            queue.pointee.frees.ownerAdd(UInt64(HeapCore.collect(page, checked: checked)))
             if page.pointee.localFree != nil {
                 HeapCore.unlink(page, &queue.pointee.full)
                 if page.pointee.used == 0 && found != nil {
@@ -499,7 +501,7 @@ internal final class HeapCore: @unchecked Sendable {
                     } else {
                         HeapCore.unlink(page, &queue.pointee.active)
                     }
-                    queue.pointee.frees.ownerAdd(UInt64(HeapCore.collect(page)))
+                    queue.pointee.frees.ownerAdd(UInt64(HeapCore.collect(page, checked: checked)))
                     if page.pointee.used == 0 {
                         releasePage(page)
                     } else {

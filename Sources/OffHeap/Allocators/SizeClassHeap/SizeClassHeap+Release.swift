@@ -91,7 +91,7 @@ extension HeapCore {
                     var cursor = listIsFull ? queue.pointee.full : queue.pointee.active
                     while let page = cursor {
                         cursor = page.pointee.next
-                        queue.pointee.frees.ownerAdd(UInt64(HeapCore.collect(page)))
+                        queue.pointee.frees.ownerAdd(UInt64(HeapCore.collect(page, checked: checked)))
                         if page.pointee.used == 0 {
                             HeapCore.unlink(page, from: queue)
                             releasePage(page)
@@ -108,7 +108,7 @@ extension HeapCore {
             var cursor = abandoned[cls]
             while let page = cursor {
                 cursor = page.pointee.next
-                unownedFrees[cls] &+= UInt64(HeapCore.collect(page))
+                unownedFrees[cls] &+= UInt64(HeapCore.collect(page, checked: checked))
                 if page.pointee.used == 0 {
                     HeapCore.unlink(page, &abandoned[cls])
                     abandonedCount -= 1

@@ -4,8 +4,9 @@ import Synchronization
 ///
 /// ```
 /// unit 0        SegmentHeader, then 64 PageMeta descriptors (one per unit)
-/// unit 1        checked-mode allocation bitmaps, 1 KiB per unit
-/// units 2…63    pages: one size class each, 1 or 4 units long
+/// unit 1        checked mode: allocated-block bitmaps, 1 KiB per unit (owner-written)
+/// unit 2        checked mode: remotely-freed bitmaps, 1 KiB per unit (atomic OR)
+/// units 3…63    pages: one size class each, 1 or 4 units long
 /// ```
 /// A block's page is found with no lookup: mask the address to the segment base, shift the
 /// offset to a unit index, and follow that unit's `leader` to the page's first descriptor.
@@ -18,9 +19,9 @@ internal enum SegmentLayout {
     @inlinable static var unitShift: Int { 16 }
     @inlinable static var unitSize: Int { 1 << unitShift }
     @inlinable static var unitCount: Int { 64 }
-    @inlinable static var metadataUnits: Int { 2 }
-    /// Bits of the units pages may use (2…63).
-    @inlinable static var usableUnitsMask: UInt64 { ~UInt64(0b11) }
+    @inlinable static var metadataUnits: Int { 3 }
+    /// Bits of the units pages may use (3…63).
+    @inlinable static var usableUnitsMask: UInt64 { ~UInt64(0b111) }
     @inlinable static var bitmapBytesPerUnit: Int { 1024 }
     @inlinable static var magic: UInt64 { 0x5348_4541_5053_4547 }  // "SHEAPSEG"
     @inlinable static var kindSmall: UInt8 { 0 }
@@ -49,12 +50,20 @@ internal enum SegmentLayout {
         return UnsafeMutableRawPointer(bitPattern: segment | (unit &<< UInt(unitShift)))!
     }
 
+    /// 64-bit words of the allocated bitmaps; unit `u`'s 128 words start at `u * 128`.
     @inlinable @inline(__always)
-    static func bitmap(_ segment: UnsafeMutableRawPointer, _ unit: Int)
+    static func allocatedBitmap(_ segment: UnsafeMutableRawPointer)
         -> UnsafeMutablePointer<Atomic<UInt64>>
     {
-        (segment + unitSize + unit * bitmapBytesPerUnit).assumingMemoryBound(
-            to: Atomic<UInt64>.self)
+        (segment + unitSize).assumingMemoryBound(to: Atomic<UInt64>.self)
+    }
+
+    /// 64-bit words of the remotely-freed bitmaps, indexed like `allocatedBitmap`.
+    @inlinable @inline(__always)
+    static func remoteBitmap(_ segment: UnsafeMutableRawPointer)
+        -> UnsafeMutablePointer<Atomic<UInt64>>
+    {
+        (segment + 2 * unitSize).assumingMemoryBound(to: Atomic<UInt64>.self)
     }
 }
 

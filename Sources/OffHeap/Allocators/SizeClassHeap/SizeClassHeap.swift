@@ -125,8 +125,8 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
 
     /// A block of at least `byteCount` bytes aligned to `alignment` (a power of two ≤ 1 MiB).
     ///
-    /// The fast path is TLS → thread heap → class queue → page → pop: no atomics (one relaxed
-    /// RMW on the bitmap in checked mode), no lookup.
+    /// The fast path is TLS → thread heap → class queue → page → pop: no atomic
+    /// read-modify-write (checked mode adds a bitmap load and store), no lookup.
     @inlinable
     public func allocate(byteCount: Int, alignment: Int = 8) throws(OffHeapError)
         -> UnsafeMutableRawPointer
@@ -183,15 +183,16 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
     /// Returns a block from ``allocate(byteCount:alignment:)`` of this heap, from any thread.
     ///
     /// - Throws: `.misalignedPointer`, `.foreignPointer`; in checked mode also
-    ///   `.interiorPointer` and `.doubleFree`. A rejected call changes nothing.
+    ///   `.interiorPointer` and `.doubleFree` (and `.foreignPointer` for the unused tail of a
+    ///   page). A rejected call changes nothing.
     @inlinable
     public func deallocate(_ pointer: UnsafeMutableRawPointer) throws(OffHeapError) {
         let page = try validPage(pointer)
         guard let page else { return }  // a huge block, already freed
-        if checked { try SizeClassHeap.markFreed(page, pointer) }
         if let heap = ThreadRecord.lookup(id),
             page.pointee.owner.load(ordering: .relaxed) == UInt(bitPattern: heap)
         {
+            if checked { try SizeClassHeap.markFreedByOwner(page, pointer) }
             pointer.storeBytes(of: page.pointee.localFree, as: UnsafeMutableRawPointer?.self)
             page.pointee.localFree = pointer
             page.pointee.used &-= 1
@@ -200,6 +201,7 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
             if page.pointee.used == 0 { pageEmptied(queue, page) }
             return
         }
+        if checked { try SizeClassHeap.markFreedRemotely(page, pointer) }
         freeRemote(page, pointer)
     }
 
@@ -254,47 +256,83 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
     }
 
     // MARK: - Checked mode
+    //
+    // Two bitmaps per page (see `SegmentLayout`). The *allocated* bitmap is written only by
+    // the page's owner, with relaxed atomic load + store (plain moves, no lock prefix), so the
+    // owner's allocate and free stay RMW-free; others only read it. The *remote* bitmap
+    // marks blocks freed by other threads and not yet collected: a remote free sets its bit
+    // with one atomic OR (which also catches a second remote free of the same block); the
+    // owner clears both bits when it collects the block. A block is live exactly when its
+    // allocated bit is set and its remote bit is clear. Sequential double frees are caught
+    // in every combination of threads; two threads freeing the same block at the same
+    // instant is a race in the caller that the bitmaps may miss.
 
     @inlinable @inline(__always)
     static func bitmapIndex(_ page: PagePointer, _ block: UnsafeMutableRawPointer)
-        -> (UnsafeMutablePointer<Atomic<UInt64>>, offset: Int, index: Int)
+        throws(OffHeapError) -> (UnsafeMutableRawPointer, word: Int, bit: UInt64)
     {
         let start = SegmentLayout.pageStart(page)
         let offset = block - start
         let index = Int(truncatingIfNeeded:
             (UInt64(truncatingIfNeeded: offset) &* UInt64(page.pointee.divisor)) &>> 33)
-        let segment = UnsafeMutableRawPointer(
-            bitPattern: UInt(bitPattern: start) & ~SegmentLayout.segmentMask)!
-        return (SegmentLayout.bitmap(segment, Int(page.pointee.leader)), offset, index)
-    }
-
-    @inlinable @inline(__always)
-    static func markAllocated(_ page: PagePointer, _ block: UnsafeMutableRawPointer) {
-        let (bitmap, _, index) = bitmapIndex(page, block)
-        bitmap[index &>> 6].bitwiseOr(UInt64(1) &<< UInt64(index & 63), ordering: .relaxed)
-    }
-
-    @inlinable @inline(__always)
-    static func markFreed(_ page: PagePointer, _ block: UnsafeMutableRawPointer)
-        throws(OffHeapError)
-    {
-        let (bitmap, offset, index) = bitmapIndex(page, block)
         guard offset >= 0, index < Int(page.pointee.capacity) else { throw .foreignPointer }
         guard index &* Int(page.pointee.blockSize) == offset else { throw .interiorPointer }
-        let bit = UInt64(1) &<< UInt64(index & 63)
-        let old = bitmap[index &>> 6].bitwiseAnd(~bit, ordering: .relaxed).oldValue
-        guard old & bit != 0 else { throw .doubleFree }
+        let segment = UnsafeMutableRawPointer(
+            bitPattern: UInt(bitPattern: start) & ~SegmentLayout.segmentMask)!
+        return (segment, Int(page.pointee.leader) &* 128 &+ (index &>> 6),
+                UInt64(1) &<< UInt64(index & 63))
+    }
+
+    /// Owner: sets the block's allocated bit.
+    @inlinable @inline(__always)
+    static func markAllocated(_ page: PagePointer, _ block: UnsafeMutableRawPointer) {
+        guard let (segment, word, bit) = try? bitmapIndex(page, block) else { return }
+        let allocated = SegmentLayout.allocatedBitmap(segment) + word
+        allocated.pointee.store(allocated.pointee.load(ordering: .relaxed) | bit, ordering: .relaxed)
+    }
+
+    /// Owner: checks the block is live and clears its allocated bit.
+    @inlinable @inline(__always)
+    static func markFreedByOwner(_ page: PagePointer, _ block: UnsafeMutableRawPointer)
+        throws(OffHeapError)
+    {
+        let (segment, word, bit) = try bitmapIndex(page, block)
+        let allocated = SegmentLayout.allocatedBitmap(segment) + word
+        let current = allocated.pointee.load(ordering: .relaxed)
+        guard current & bit != 0,
+            SegmentLayout.remoteBitmap(segment)[word].load(ordering: .relaxed) & bit == 0
+        else { throw .doubleFree }
+        allocated.pointee.store(current & ~bit, ordering: .relaxed)
+    }
+
+    /// Any other thread: checks the block is live and marks it remotely freed.
+    @inlinable @inline(__always)
+    static func markFreedRemotely(_ page: PagePointer, _ block: UnsafeMutableRawPointer)
+        throws(OffHeapError)
+    {
+        let (segment, word, bit) = try bitmapIndex(page, block)
+        guard SegmentLayout.allocatedBitmap(segment)[word].load(ordering: .relaxed) & bit != 0,
+            SegmentLayout.remoteBitmap(segment)[word].bitwiseOr(bit, ordering: .relaxed)
+                .oldValue & bit == 0
+        else { throw .doubleFree }
+    }
+
+    /// Owner (or the heap-lock holder for an abandoned page): a collected remote free.
+    static func clearCollected(_ page: PagePointer, _ block: UnsafeMutableRawPointer) {
+        guard let (segment, word, bit) = try? bitmapIndex(page, block) else { return }
+        SegmentLayout.remoteBitmap(segment)[word].bitwiseAnd(~bit, ordering: .relaxed)
+        let allocated = SegmentLayout.allocatedBitmap(segment) + word
+        allocated.pointee.store(allocated.pointee.load(ordering: .relaxed) & ~bit, ordering: .relaxed)
     }
 
     @inlinable
     static func isAllocated(_ page: PagePointer, _ block: UnsafeMutableRawPointer)
         throws(OffHeapError)
     {
-        let (bitmap, offset, index) = bitmapIndex(page, block)
-        guard offset >= 0, index < Int(page.pointee.capacity) else { throw .foreignPointer }
-        guard index &* Int(page.pointee.blockSize) == offset else { throw .interiorPointer }
-        let bit = UInt64(1) &<< UInt64(index & 63)
-        guard bitmap[index &>> 6].load(ordering: .relaxed) & bit != 0 else { throw .doubleFree }
+        let (segment, word, bit) = try bitmapIndex(page, block)
+        guard SegmentLayout.allocatedBitmap(segment)[word].load(ordering: .relaxed) & bit != 0,
+            SegmentLayout.remoteBitmap(segment)[word].load(ordering: .relaxed) & bit == 0
+        else { throw .doubleFree }
     }
 
     // MARK: - Size queries and reallocation
