@@ -188,3 +188,42 @@ struct SizeClassHeapAlignmentTests {
         #expect(heap.statistics().inUseBytes == 0)
     }
 }
+
+@Suite("SizeClassHeap thread table")
+struct SizeClassHeapThreadTableTests {
+    /// Heaps come and go; the thread's 64-entry table must evict destroyed heaps and keep
+    /// each live heap findable, so frees by the allocating thread stay local.
+    @Test func destroyedHeapsAreEvictedAndFreesStayLocal() throws {
+        var window: [SizeClassHeap] = []
+        for _ in 0..<200 {
+            window.append(try SizeClassHeap())
+            if window.count > 30 { window.removeFirst() }
+            for heap in window.suffix(6) {
+                let block = try heap.allocate(byteCount: 32, alignment: 8)
+                try heap.deallocate(block)
+            }
+        }
+        for heap in window {
+            let stats = heap.statistics()
+            #expect(stats.remoteFrees == 0)
+            #expect(stats.inUseBytes == 0)
+        }
+    }
+
+    @Test func aThreadUsesAtMost64LiveHeaps() throws {
+        let heaps = try (0..<65).map { _ in try SizeClassHeap() }
+        var blocks: [(SizeClassHeap, UnsafeMutableRawPointer)] = []
+        var refused = 0
+        for heap in heaps {
+            do throws(OffHeapError) {
+                blocks.append((heap, try heap.allocate(byteCount: 16, alignment: 8)))
+            } catch {
+                #expect(error == .exhausted)
+                refused += 1
+            }
+        }
+        #expect(refused == 1)
+        for (heap, block) in blocks { try heap.deallocate(block) }
+        for heap in heaps { #expect(heap.statistics().inUseBytes == 0) }
+    }
+}

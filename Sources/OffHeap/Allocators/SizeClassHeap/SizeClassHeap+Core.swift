@@ -59,36 +59,40 @@ internal final class HeapCore: @unchecked Sendable {
 
     // MARK: - Thread attach
 
-    /// The calling thread's `ThreadHeap`, created on first use.
+    /// The calling thread's `ThreadHeap`, created on first use, and always left in its home
+    /// slot (`id & 63`) of the thread's table so the next fast-path lookup hits.
     @usableFromInline
     func attachThread() throws(OffHeapError) -> ThreadHeapPointer {
         if let heap = ThreadRecord.lookup(id) { return heap }
         let entries = try ThreadRecord.current()
-        let home = Int(truncatingIfNeeded: id & 63)
-        // Already attached in a probed slot?
-        for step in 0..<ThreadRecord.entryCount {
-            let entry = entries + ((home + step) & 63)
-            if entry.pointee.heapID == id, let heap = entry.pointee.heap { return heap }
+        let home = entries + Int(truncatingIfNeeded: id & 63)
+        // Attached before but displaced from home: swap it back.
+        for index in 0..<ThreadRecord.entryCount where entries[index].heapID == id {
+            let entry = entries[index]
+            entries[index] = home.pointee
+            home.pointee = entry
+            return entry.heap!
         }
-        var target: UnsafeMutablePointer<ThreadRecordEntry>?
-        for step in 0..<ThreadRecord.entryCount {
-            let entry = entries + ((home + step) & 63)
-            if entry.pointee.heapID == 0 { target = entry; break }
-        }
-        if target == nil {
-            // Full: drop entries of destroyed heaps (their records died with them).
-            for index in 0..<ThreadRecord.entryCount
-            where !HeapDirectory.shared.isLive(heapID: entries[index].heapID) {
-                entries[index] = ThreadRecordEntry(heapID: 0, heap: nil)
+        if home.pointee.heapID != 0, HeapDirectory.shared.isLive(heapID: home.pointee.heapID) {
+            // A live heap sits at home: move it to a free slot (or one of a destroyed heap).
+            var spare: UnsafeMutablePointer<ThreadRecordEntry>?
+            for index in 0..<ThreadRecord.entryCount where entries[index].heapID == 0 {
+                spare = entries + index
+                break
             }
-            for step in 0..<ThreadRecord.entryCount {
-                let entry = entries + ((home + step) & 63)
-                if entry.pointee.heapID == 0 { target = entry; break }
+            if spare == nil {
+                for index in 0..<ThreadRecord.entryCount
+                where !HeapDirectory.shared.isLive(heapID: entries[index].heapID) {
+                    spare = entries + index
+                    break
+                }
             }
+            guard let spare else { throw .exhausted }
+            spare.pointee = home.pointee
         }
-        guard let target else { throw .exhausted }
+        // Home is now free, or held by a destroyed heap whose record died with it.
         let heap = try makeRecord()
-        target.pointee = ThreadRecordEntry(heapID: id, heap: heap)
+        home.pointee = ThreadRecordEntry(heapID: id, heap: heap)
         return heap
     }
 

@@ -189,20 +189,43 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
     public func deallocate(_ pointer: UnsafeMutableRawPointer) throws(OffHeapError) {
         let page = try validPage(pointer)
         guard let page else { return }  // a huge block, already freed
-        if let heap = ThreadRecord.lookup(id),
-            page.pointee.owner.load(ordering: .relaxed) == UInt(bitPattern: heap)
-        {
-            if checked { try SizeClassHeap.markFreedByOwner(page, pointer) }
-            pointer.storeBytes(of: page.pointee.localFree, as: UnsafeMutableRawPointer?.self)
-            page.pointee.localFree = pointer
-            page.pointee.used &-= 1
-            let queue = ThreadHeap.queue(heap, Int(page.pointee.classIndex))
-            queue.pointee.frees.ownerAdd(1)
-            if page.pointee.used == 0 { pageEmptied(queue, page) }
-            return
+        guard let heap = ThreadRecord.lookup(id) else {
+            return try deallocateUnattached(page, pointer)
+        }
+        if page.pointee.owner.load(ordering: .relaxed) == UInt(bitPattern: heap) {
+            try freeLocal(heap, page, pointer)
+        } else {
+            if checked { try SizeClassHeap.markFreedRemotely(page, pointer) }
+            freeRemote(heap, page, pointer)
+        }
+    }
+
+    /// Owner path: push on the page's local list; no atomic read-modify-write.
+    @inlinable @inline(__always)
+    internal func freeLocal(
+        _ heap: ThreadHeapPointer, _ page: PagePointer, _ pointer: UnsafeMutableRawPointer
+    ) throws(OffHeapError) {
+        if checked { try SizeClassHeap.markFreedByOwner(page, pointer) }
+        pointer.storeBytes(of: page.pointee.localFree, as: UnsafeMutableRawPointer?.self)
+        page.pointee.localFree = pointer
+        page.pointee.used &-= 1
+        let queue = ThreadHeap.queue(heap, Int(page.pointee.classIndex))
+        queue.pointee.frees.ownerAdd(1)
+        if page.pointee.used == 0 { pageEmptied(queue, page) }
+    }
+
+    /// The calling thread has no fast-path entry for this heap: attach (which also repairs
+    /// a displaced entry), then free as owner or remotely.
+    @usableFromInline
+    internal func deallocateUnattached(_ page: PagePointer, _ pointer: UnsafeMutableRawPointer)
+        throws(OffHeapError)
+    {
+        let heap = try? core.attachThread()
+        if let heap, page.pointee.owner.load(ordering: .relaxed) == UInt(bitPattern: heap) {
+            return try freeLocal(heap, page, pointer)
         }
         if checked { try SizeClassHeap.markFreedRemotely(page, pointer) }
-        freeRemote(page, pointer)
+        freeRemote(heap, page, pointer)
     }
 
     /// The page of a small block after the registry and descriptor checks; `nil` after
@@ -238,7 +261,9 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
 
     /// Pushes `block` on the page's remote-free stack (release CAS; see ``PageMeta``).
     @usableFromInline
-    internal func freeRemote(_ page: PagePointer, _ block: UnsafeMutableRawPointer) {
+    internal func freeRemote(
+        _ heap: ThreadHeapPointer?, _ page: PagePointer, _ block: UnsafeMutableRawPointer
+    ) {
         var head = page.pointee.threadFree.load(ordering: .relaxed)
         while true {
             block.storeBytes(of: head, as: UInt.self)
@@ -248,7 +273,7 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
             if exchanged { break }
             head = original
         }
-        if let heap = ThreadRecord.lookup(id) ?? (try? core.attachThread()) {
+        if let heap {
             heap.pointee.remoteFrees.ownerAdd(1)
         } else {
             core.unattachedRemoteFrees.wrappingAdd(1, ordering: .relaxed)
