@@ -11,6 +11,7 @@ import PackageDescription
 let areas = [
     "FreeListBenchmarks",
     "ShardedBenchmarks",
+    "HyalineBenchmarks",
 ]
 
 let package = Package(
