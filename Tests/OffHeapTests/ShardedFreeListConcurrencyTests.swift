@@ -154,6 +154,51 @@ struct ShardedFreeListConcurrencyTests {
         try ShardedFreeListTests.drainAndRefill(second)
     }
 
+    /// Threads without a cache record (more than `maximumThreadRecords` alive) go straight
+    /// to the shared list; mixed with cached threads, no slot is lost or handed out twice.
+    @Test func concurrentUncachedAndCachedThreadsShareSlots() throws {
+        let threads = 8
+        let perThread = 64
+        let pool = try ShardedFreeList(
+            configuration: .init(slotSize: 16, capacity: threads * (perThread + 8), magazineSize: 8))
+        let words = ShardedTestWords(count: threads * perThread)
+        let failures = Atomic<Int>(0)
+        try PlatformThread.run(count: threads) { thread in
+            let uncached = thread % 2 == 0
+            for round in 0..<perThread {
+                do throws(OffHeapError) {
+                    let slot = uncached ? try pool.allocateUncached() : try pool.allocate()
+                    slot.storeBytes(of: UInt64(thread << 32 | round), as: UInt64.self)
+                    words[thread * perThread + round] = UInt(bitPattern: slot)
+                } catch { failures.wrappingAdd(1, ordering: .relaxed) }
+            }
+        }
+        #expect(failures.load(ordering: .relaxed) == 0)
+        #expect(Set((0..<threads * perThread).map { words[$0] }).count == threads * perThread)
+        try PlatformThread.run(count: threads) { thread in
+            let owner = (thread + 1) % threads
+            for round in 0..<perThread {
+                let slot = UnsafeMutableRawPointer(bitPattern: words[owner * perThread + round])!
+                if slot.load(as: UInt64.self) != UInt64(owner << 32 | round) {
+                    failures.wrappingAdd(1, ordering: .relaxed)
+                }
+                do throws(OffHeapError) {
+                    if thread % 2 == 0 {
+                        // Validation and the double-free check stay with the caller.
+                        let index = try pool.slotIndex(of: slot)
+                        pool.states![Int(index)].store(0, ordering: .relaxed)
+                        pool.deallocateUncached(index)
+                    } else {
+                        try pool.deallocate(slot)
+                    }
+                } catch { failures.wrappingAdd(1, ordering: .relaxed) }
+            }
+        }
+        #expect(failures.load(ordering: .relaxed) == 0)
+        #expect(pool.stats.misses >= UInt64(threads / 2 * perThread * 2))
+        try ShardedFreeListTests.drainAndRefill(pool)
+    }
+
     /// Per-thread occupancy is visible from another thread while the owner is parked.
     @Test func concurrentOccupancyOfParkedThreadsIsReported() throws {
         let pool = try ShardedFreeList(
