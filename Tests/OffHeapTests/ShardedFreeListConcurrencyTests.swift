@@ -199,6 +199,57 @@ struct ShardedFreeListConcurrencyTests {
         try ShardedFreeListTests.drainAndRefill(pool)
     }
 
+    /// Stats are read while 8 threads churn (and waves of threads exit, recycling their
+    /// records); the snapshots stay within bounds, and once every worker has exited the
+    /// counters are exact: every operation was either a hit or a miss.
+    @Test func concurrentStatsReadWhileThreadsChurnAndExit() throws {
+        let capacity = 8 * (32 + 16)
+        let pool = try ShardedFreeList(
+            configuration: .init(slotSize: 32, capacity: capacity, magazineSize: 16))
+        let stop = Atomic<Bool>(false)
+        let badSnapshots = Atomic<Int>(0)
+        let failures = Atomic<Int>(0)
+        let reader = try PlatformThread {
+            while !stop.load(ordering: .acquiring) {
+                let stats = pool.stats
+                var occupied = 0
+                pool.forEachThreadOccupancy { occupied += $0 }
+                if stats.cachedSlots > capacity || stats.maximumThreadOccupancy > 16
+                    || occupied > capacity || stats.threadCaches > 9
+                {
+                    badSnapshots.wrappingAdd(1, ordering: .relaxed)
+                }
+            }
+        }
+        let waves = 4
+        let rounds = 50
+        for _ in 0..<waves {
+            try PlatformThread.run(count: 8) { thread in
+                var held: [UnsafeMutableRawPointer] = []
+                held.reserveCapacity(32)
+                for round in 0..<rounds {
+                    do throws(OffHeapError) {
+                        for _ in 0..<(1 + (round + thread) % 32) { held.append(try pool.allocate()) }
+                        for slot in held { try pool.deallocate(slot) }
+                    } catch { failures.wrappingAdd(1, ordering: .relaxed) }
+                    held.removeAll(keepingCapacity: true)
+                }
+            }
+        }
+        stop.store(true, ordering: .releasing)
+        reader.join()
+        #expect(failures.load(ordering: .relaxed) == 0)
+        #expect(badSnapshots.load(ordering: .relaxed) == 0)
+        var operations: UInt64 = 0
+        for thread in 0..<8 {
+            for round in 0..<rounds { operations += UInt64(2 * (1 + (round + thread) % 32)) }
+        }
+        let stats = pool.stats
+        #expect(stats.hits + stats.misses == operations * UInt64(waves))
+        #expect(stats.threadCaches == 0)
+        try ShardedFreeListTests.drainAndRefill(pool)
+    }
+
     /// Per-thread occupancy is visible from another thread while the owner is parked.
     @Test func concurrentOccupancyOfParkedThreadsIsReported() throws {
         let pool = try ShardedFreeList(
