@@ -225,9 +225,10 @@ struct FreeListTests {
         #expect(pool.stats.inUse == 0)
         // The pushed chain has correct depths: the free count is exact.
         #expect(pool.stats.publishedSlots - pool.stats.inUse == 100)
-        // Pushed in buffer order: the first pointer of the batch is on top.
-        #expect(try pool.allocate() == buffer[0])
-        #expect(Set(try drain(pool)).count == 99)
+        // Pushed as if freed one by one in buffer order: the last pointer is on top.
+        #expect(try pool.allocate() == buffer[31])
+        #expect(try pool.allocate() == buffer[30])
+        #expect(Set(try drain(pool)).count == 98)
     }
 
     @Test func batchAllocateIsPartialNearExhaustionThenThrows() throws {

@@ -20,9 +20,12 @@ extension FreeList {
     ///
     /// - Throws: ``OffHeapError/exhausted``, ``OffHeapError/mappingFailed(errno:)``,
     ///   ``OffHeapError/concurrentReset`` (nothing was taken).
+    /// `visit(position, index)` is called for every node of each attempt's walk (again from
+    /// position 0 when a CAS fails), so a caller can record the chain in one pass.
     @inlinable
     internal func popChain(
-        upTo maxCount: Int
+        upTo maxCount: Int,
+        visiting visit: (_ position: Int, _ index: UInt32) -> Void = { _, _ in }
     ) throws(OffHeapError) -> (first: UInt32, count: Int, epoch: UInt64) {
         var current = Head(raw: head.pointee.load(ordering: .acquiring))
         while true {
@@ -35,12 +38,14 @@ extension FreeList {
             }
             let observedEpoch = epoch.pointee.load(ordering: .relaxed)
             var link = Link(raw: links[Int(first)].load(ordering: .relaxed))
+            visit(0, first)
             var count = 1
             while count < maxCount {
                 let next = link.next
                 // A stale walk may meet any index ever written; the CAS below rejects it.
                 guard Int(next) < geometry.capacity else { break }
                 link = Link(raw: links[Int(next)].load(ordering: .relaxed))
+                visit(count, next)
                 count += 1
             }
             let (exchanged, original) = head.pointee.compareExchange(
@@ -66,14 +71,18 @@ extension FreeList {
     /// when the observed free count changed). `epoch` is the reset epoch the caller's slots
     /// belong to (from ``popChain(upTo:)`` or read before validating them).
     ///
+    /// `linkedBelow` says the chain's depths are already written for that free count below
+    /// it (a caller that linked the chain against a head it loaded); the default rewrites.
+    ///
     /// - Throws: ``OffHeapError/concurrentReset`` when a reset is running or ran since
     ///   `epoch`; nothing was pushed (the reset made every slot free anyway).
     @inlinable
     internal func pushChain(
-        first: UInt32, last: UInt32, count: Int, epoch expectedEpoch: UInt64
+        first: UInt32, last: UInt32, count: Int, epoch expectedEpoch: UInt64,
+        linkedBelow alreadyLinked: UInt32 = .max
     ) throws(OffHeapError) {
         var current = Head(raw: head.pointee.load(ordering: .acquiring))
-        var linkedBelow = UInt32.max
+        var linkedBelow = alreadyLinked
         while true {
             let top = current.index
             if top == Head.lockedIndex { throw .concurrentReset }
@@ -101,6 +110,12 @@ extension FreeList {
             casRetries.pointee.add(1, ordering: .relaxed)
             current = Head(raw: original)
         }
+    }
+
+    /// The free count while `top` is the head index.
+    @inlinable @inline(__always)
+    internal func freeCount(below top: UInt32) -> UInt32 {
+        top >= Head.lockedIndex ? 0 : Link(raw: links[Int(top)].load(ordering: .relaxed)).depth
     }
 
     /// The next index in a chain linked through the side table.
