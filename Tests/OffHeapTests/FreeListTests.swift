@@ -360,20 +360,40 @@ struct FreeListTests {
     @Test func resetIsGuardedByTheLockedHead() throws {
         let pool = try pool(capacity: 32, growth: .preallocate(populate: false))
         let p = try pool.allocate()
-        // Simulate a reset in progress: what another thread would observe.
+        // What other threads observe while a reset runs: growLock held, head locked.
         let saved = pool.head.pointee.load(ordering: .relaxed)
+        pool.growLock.pointee.store(1, ordering: .relaxed)
         pool.head.pointee.store(
             FreeList.Head(raw: saved).replacing(index: FreeList.Head.lockedIndex).raw,
             ordering: .relaxed)
+        #expect(!pool.needsReset)
         #expect(throws: OffHeapError.concurrentReset) { _ = try pool.allocate() }
         #expect(throws: OffHeapError.concurrentReset) { try pool.deallocate(p) }
         #expect(throws: OffHeapError.concurrentReset) { try pool.reset() }
-        pool.head.pointee.store(saved, ordering: .relaxed)
-        // The pool works again; a real reset relists every slot (including `p`, whose free
-        // was refused after its state was already cleared).
+        // A locked head with no reset running is the poisoned state: only reset() cures it.
+        pool.growLock.pointee.store(0, ordering: .relaxed)
+        #expect(pool.needsReset)
+        #expect(throws: OffHeapError.concurrentReset) { _ = try pool.allocate() }
         try pool.reset()
+        #expect(!pool.needsReset)
         #expect(Set(try drain(pool)) == Set(0..<32))
-        #expect(pool.contains(p))
+    }
+
+    @Test func pushThatRacedAResetPoisonsUntilTheNextReset() throws {
+        let pool = try pool(capacity: 16, growth: .preallocate(populate: false))
+        let p = try pool.allocate()
+        #expect(!pool.needsReset)
+        pool.poisonAfterStaleLinkWrite()
+        #expect(pool.needsReset)
+        pool.poisonAfterStaleLinkWrite()  // idempotent, returns at once
+        #expect(throws: OffHeapError.concurrentReset) { _ = try pool.allocate() }
+        #expect(throws: OffHeapError.concurrentReset) { try pool.deallocate(p) }
+        let buffer = UnsafeMutableBufferPointer<UnsafeMutableRawPointer>.allocate(capacity: 2)
+        defer { buffer.deallocate() }
+        #expect(throws: OffHeapError.concurrentReset) { _ = try pool.allocate(into: buffer) }
+        try pool.reset()
+        #expect(!pool.needsReset)
+        #expect(Set(try drain(pool)) == Set(0..<16))
     }
 
     // MARK: Typed access and owned handles

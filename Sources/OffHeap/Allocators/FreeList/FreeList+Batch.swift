@@ -75,6 +75,8 @@ extension FreeList {
         let published = validSlots.pointee.load(ordering: .relaxed)
         // Link against the current head; `pushChain` relinks only if the free count moved.
         let top = Head(raw: head.pointee.load(ordering: .acquiring)).index
+        guard top != Head.lockedIndex, epoch.pointee.load(ordering: .relaxed) == currentEpoch
+        else { throw .concurrentReset }
         let below = freeCount(below: top)
         // Chain: pointers[n-1] → … → pointers[0] → top; depth of pointers[i] = below + i + 1.
         var previous = top
