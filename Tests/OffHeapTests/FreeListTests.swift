@@ -435,6 +435,27 @@ struct FreeListTests {
         #expect(pool.stats.inUse == 0)
     }
 
+    // MARK: Protocol use
+
+    func churn(_ allocator: some FixedSizeAllocator, rounds: Int) throws(OffHeapError) -> Int {
+        var distinct = Set<UInt>()
+        for round in 0..<rounds {
+            let p = try allocator.allocate()
+            p.storeBytes(of: UInt64(round), as: UInt64.self)
+            #expect(p.load(as: UInt64.self) == UInt64(round))
+            distinct.insert(UInt(bitPattern: p))
+            try allocator.deallocate(p)
+        }
+        return distinct.count
+    }
+
+    @Test func worksThroughFixedSizeAllocator() throws {
+        let pool = try pool(slotSize: 24, alignment: 8, capacity: 4)
+        #expect(try churn(pool, rounds: 50) == 1)  // LIFO: the same slot every time
+        #expect(pool.slotSize == 24)
+        #expect(pool.stats.inUse == 0)
+    }
+
     // MARK: Statistics
 
     @Test func statsAreExactWhenQuiescent() throws {
