@@ -246,19 +246,9 @@ public final class ShardedFreeList: FixedSizeAllocator, @unchecked Sendable {
         var count = cache.count
         if count == 0 {
             cache.bump(3)
-            let (first, popped) = try Self.popChain(global, upTo: refillCount)
+            // The magazine is empty and thread-owned: the list's walk writes it directly.
+            count = try Self.popChain(global, upTo: refillCount, into: cache.magazine)
             cache.bump(4)
-            // The chain is ours now: its links are stable. Store it so the first popped slot
-            // is handed out first (it sits on top of the magazine).
-            let magazine = cache.magazine
-            var index = first
-            var position = popped - 1
-            while position >= 0 {
-                magazine[position] = index
-                index = global.nextIndex(after: index)
-                position -= 1
-            }
-            count = popped
         } else {
             cache.bump(2)
         }
