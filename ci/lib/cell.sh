@@ -40,6 +40,23 @@ fail() { printf '%s\n' "$*" >"$OUT/reason"; echo "FAILED: $*"; exit 1; }
 note() { printf '%s\n' "$*" >"$OUT/reason"; }
 step() { printf '\n==> %s\n' "$*"; }
 
+# A one-line reason from a test log: failed Swift Testing tests, failed XCTest cases, or the
+# crashing frame of a crash report (the Swift runtime's backtracer).
+test_failure_reason() {
+    local log="$1" failed crash
+    failed="$(grep -a -o -E '✘ Test [^ (]+\(\)[^✘]* failed after' "$log" 2>/dev/null \
+        | sed -E 's/✘ Test ([^ (]+)\(\).*/\1/' | sort -u | head -5 | paste -sd, - || true)"
+    [ -n "$failed" ] || failed="$(grep -a -o -E "Test Case '[^']+' failed" "$log" 2>/dev/null \
+        | sed -E "s/Test Case '([^']+)' failed/\1/" | sort -u | head -5 | paste -sd, - || true)"
+    crash="$(grep -a -A3 -E '^Thread [0-9]+ .*crashed:' "$log" 2>/dev/null | grep -a -E '^ *1 ' \
+        | sed -E 's/^ *1 +(\[[a-z]+\] +)*0x[0-9a-f]+ +//; s/ in [^ ]+ at .*//' | head -1 || true)"
+    if [ -n "$crash" ]; then
+        echo "crashed ($(grep -a -m1 -o 'Program crashed: [^*]*' "$log" | sed 's/Program crashed: //; s/ *$//')) in $crash${failed:+; failed: $failed}"
+    elif [ -n "$failed" ]; then
+        echo "failed: $failed"
+    fi
+}
+
 # Profile knobs.
 case "$PROFILE" in
     quick) STRESS_SECONDS=10; STRESS_THREADS=2; A64_STRESS_SECONDS=5; BENCH_DURATION=250ms ;;
@@ -81,7 +98,8 @@ cell_debug_tests() {
     step "swift build --build-tests (debug)"
     swift build --build-tests --scratch-path "$DEBUG_SCRATCH"
     step "swift test (debug)"
-    swift test --skip-build --scratch-path "$DEBUG_SCRATCH"
+    swift test --skip-build --scratch-path "$DEBUG_SCRATCH" 2>&1 | tee "$OUT/tests.log" \
+        || fail "swift test: $(test_failure_reason "$OUT/tests.log" || true)"
 }
 
 # Tests use @testable imports, so the release test build needs -enable-testing. It gets its
@@ -90,7 +108,8 @@ cell_release_tests() {
     step "swift build -c release --product $TEST_PRODUCT -Xswiftc -enable-testing"
     swift build -c release --product "$TEST_PRODUCT" -Xswiftc -enable-testing --scratch-path "$RELEASE_TESTS_SCRATCH"
     step "swift test -c release"
-    swift test -c release --skip-build -Xswiftc -enable-testing --scratch-path "$RELEASE_TESTS_SCRATCH"
+    swift test -c release --skip-build -Xswiftc -enable-testing --scratch-path "$RELEASE_TESTS_SCRATCH" \
+        2>&1 | tee "$OUT/tests.log" || fail "swift test -c release: $(test_failure_reason "$OUT/tests.log" || true)"
 }
 
 cell_tsan() {
@@ -110,7 +129,7 @@ cell_tsan() {
         && ! grep -q 'WARNING: ThreadSanitizer' "$OUT/tsan-race.log"; then
         skip "not built: no test named 'concurrent' exists yet"
     fi
-    [ "$rc" = 0 ] || fail "TSan run exited non-zero (see findings in the log)"
+    [ "$rc" = 0 ] || fail "TSan run exited non-zero: $(cat "$OUT"/tsan-*.log | test_failure_reason /dev/stdin || true)"
     if grep -q 'WARNING: ThreadSanitizer' "$OUT"/tsan-*.log; then fail "ThreadSanitizer reported"; fi
 }
 
@@ -127,7 +146,7 @@ cell_asan() {
     if grep -q -E 'ERROR: (AddressSanitizer|LeakSanitizer)' "$OUT"/asan-*.log; then
         fail "AddressSanitizer/LeakSanitizer reported"
     fi
-    [ "$rc" = 0 ] || fail "ASan test run exited non-zero"
+    [ "$rc" = 0 ] || fail "ASan test run exited non-zero: $(cat "$OUT"/asan-*.log | test_failure_reason /dev/stdin || true)"
 }
 
 # valgrind memcheck: any error or definite leak fails (exit 99).
