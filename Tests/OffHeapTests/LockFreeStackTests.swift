@@ -109,4 +109,19 @@ struct LockFreeStackTests {
         try stack.domain.destroy()
         #expect(pool.stats.inUse == 0)
     }
+
+    /// The benchmark baseline's lock: 8 threads increment a plain counter under it.
+    @Test func concurrentPlatformMutexCounterAcross8Threads() throws {
+        final class Counter: @unchecked Sendable {
+            // @unchecked Sendable: `value` is only touched with `mutex` held.
+            let mutex: PlatformMutex
+            var value = 0
+            init() throws { mutex = try PlatformMutex() }
+        }
+        let counter = try Counter()
+        try PlatformThread.run(count: 8) { _ in
+            for _ in 0..<2000 { counter.mutex.withLock { counter.value += 1 } }
+        }
+        #expect(counter.mutex.withLock { counter.value } == 16_000)
+    }
 }
