@@ -104,7 +104,7 @@ public final class HyalineDomain: @unchecked Sendable {
         /// Dummy records added to reach k + 1.
         public var padding: UInt64
         /// Retired and not yet reclaimed.
-        public var unreclaimed: UInt64 { retired &- reclaimed }
+        public var unreclaimed: UInt64 { retired > reclaimed ? retired - reclaimed : 0 }
     }
 
     public let configuration: Configuration
@@ -252,13 +252,16 @@ public final class HyalineDomain: @unchecked Sendable {
 
     /// Counters for tests, benchmarks and the controller.
     public var statistics: Statistics {
+        // Reclaimed first: every reclaimed node was counted as retired before it was
+        // published, so this order never shows more reclaimed than retired nodes.
+        let reclaimed = word(Layout.reclaimed).pointee.load(ordering: .acquiring)
         var retired: UInt64 = 0
         for stripe in 0...stripeMask {
-            retired &+= stripeWord(stripe, Layout.stripeRetired).pointee.load(ordering: .relaxed)
+            retired &+= stripeWord(stripe, Layout.stripeRetired).pointee.load(ordering: .acquiring)
         }
         return Statistics(
             retired: retired,
-            reclaimed: word(Layout.reclaimed).pointee.load(ordering: .relaxed),
+            reclaimed: reclaimed,
             batches: word(Layout.batches).pointee.load(ordering: .relaxed),
             padding: word(Layout.padding).pointee.load(ordering: .relaxed))
     }
