@@ -114,3 +114,20 @@ int offheap_stop_requested(void) { return offheap_stop_flag ? 1 : 0; }
 const char *offheap_getenv(const char *name) { return getenv(name); }
 
 int offheap_current_cpu(void) { return sched_getcpu(); }
+
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define OFFHEAP_TSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define OFFHEAP_TSAN 1
+#endif
+
+int offheap_thread_sanitizer_enabled(void) {
+#ifdef OFFHEAP_TSAN
+    return 1;
+#else
+    return 0;
+#endif
+}

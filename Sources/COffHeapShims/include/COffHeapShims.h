@@ -215,6 +215,8 @@ static inline int offheap_isatty(int fd) { return isatty(fd); }
 static inline long offheap_write(int fd, const void *buffer, size_t count) {
     return write(fd, buffer, count);
 }
+/// 1 when this build runs under ThreadSanitizer (timing figures are then meaningless).
+int offheap_thread_sanitizer_enabled(void);
 /// Value of an environment variable or NULL.
 const char *_Nullable offheap_getenv(const char *name);
 
