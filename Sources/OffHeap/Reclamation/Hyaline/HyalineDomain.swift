@@ -175,8 +175,7 @@ public final class HyalineDomain: @unchecked Sendable {
 
     deinit {
         stopController()
-        // Reclaim what is still pending; no guard can be alive (a guard must not outlive
-        // the domain's last reference).
+        // Reclaim what is still pending; no guard is alive (each guard holds a reference).
         if word(Layout.destroyed).pointee.load(ordering: .acquiring) == 0 {
             reclaimEverything()
         }

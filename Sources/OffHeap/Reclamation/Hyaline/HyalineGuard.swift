@@ -5,8 +5,8 @@ import Synchronization
 ///
 /// The guard is `~Copyable`: it cannot be duplicated, and its end — ``leave()`` (consuming)
 /// or the end of its scope (deinit) — leaves the domain exactly once. A missing or double
-/// leave does not compile. It must not outlive the domain's last reference and is meant to
-/// stay on the thread that entered (it is not `Sendable`).
+/// leave does not compile. It keeps its domain alive and is meant to stay on the thread
+/// that entered (it is not `Sendable`).
 ///
 /// ```swift
 /// let guard = try domain.enter()
@@ -15,7 +15,10 @@ import Synchronization
 /// guard.leave()                   // or just let it go out of scope
 /// ```
 public struct HyalineGuard: ~Copyable {
-    @usableFromInline internal unowned(unsafe) let domain: HyalineDomain
+    /// Strong: Swift may end the caller's own reference to the domain at its last use,
+    /// before the guard's deinit runs, so the guard keeps the domain alive itself (one
+    /// retain/release per guard — the price of a guard that cannot dangle).
+    @usableFromInline internal let domain: HyalineDomain
     /// The leased slot.
     @usableFromInline internal let slot: Int
 
