@@ -115,19 +115,10 @@ const char *offheap_getenv(const char *name) { return getenv(name); }
 
 int offheap_current_cpu(void) { return sched_getcpu(); }
 
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define OFFHEAP_TSAN 1
-#endif
-#endif
-#if defined(__SANITIZE_THREAD__)
-#define OFFHEAP_TSAN 1
-#endif
+/* Weak reference: resolves to the TSan runtime's entry point when it is linked in, to 0
+   otherwise (also in static links). */
+extern void __tsan_init(void) __attribute__((weak));
 
-int offheap_thread_sanitizer_enabled(void) {
-#ifdef OFFHEAP_TSAN
-    return 1;
-#else
-    return 0;
-#endif
+int offheap_thread_sanitizer_active(void) {
+    return __tsan_init != 0;
 }

@@ -204,6 +204,11 @@ static inline void offheap_tls_set(unsigned slot, void *_Nullable value) {
 
 // MARK: - Process
 
+/// 1 when the ThreadSanitizer runtime is linked into the process. Its mmap interceptor
+/// drops address hints outside the application range (and aborts on mappings it does not
+/// expect), so the address-space probe skips its hint experiment under TSan.
+int offheap_thread_sanitizer_active(void);
+
 static inline void offheap_abort(void) { abort(); }
 /// Flushes stdio and ends the process with `status` (programs report failure this way).
 static inline void offheap_exit(int status) { exit(status); }
@@ -215,8 +220,6 @@ static inline int offheap_isatty(int fd) { return isatty(fd); }
 static inline long offheap_write(int fd, const void *buffer, size_t count) {
     return write(fd, buffer, count);
 }
-/// 1 when this build runs under ThreadSanitizer (timing figures are then meaningless).
-int offheap_thread_sanitizer_enabled(void);
 /// Value of an environment variable or NULL.
 const char *_Nullable offheap_getenv(const char *name);
 
