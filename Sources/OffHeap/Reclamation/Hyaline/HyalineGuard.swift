@@ -15,21 +15,32 @@ import Synchronization
 /// guard.leave()                   // or just let it go out of scope
 /// ```
 public struct HyalineGuard: ~Copyable {
-    /// Strong: Swift may end the caller's own reference to the domain at its last use,
-    /// before the guard's deinit runs, so the guard keeps the domain alive itself (one
-    /// retain/release per guard — the price of a guard that cannot dangle).
-    @usableFromInline internal let domain: HyalineDomain
+    /// The domain, retained by the guard when entered through the public ``HyalineDomain/enter()``:
+    /// Swift may end the caller's own reference at its last use, before the guard's deinit
+    /// runs, so the guard keeps the domain alive itself. The structures, which own their
+    /// domain for as long as any of their methods runs, enter without the retain (two
+    /// fewer contended read-modify-writes on the domain's reference count per operation).
+    @usableFromInline internal let owner: Unmanaged<HyalineDomain>
+    @usableFromInline internal let retained: Bool
     /// The leased slot.
     @usableFromInline internal let slot: Int
+    /// The slot's line (access era) and the domain's header (global era), for `protect`.
+    @usableFromInline internal let slotLine: UnsafeMutableRawPointer
+    @usableFromInline internal let header: UnsafeMutableRawPointer
 
     @inlinable
-    internal init(domain: HyalineDomain, slot: Int) {
-        self.domain = domain
+    internal init(domain: HyalineDomain, slot: Int, retained: Bool) {
+        owner = retained ? Unmanaged.passRetained(domain) : Unmanaged.passUnretained(domain)
+        self.retained = retained
         self.slot = slot
+        slotLine = domain.slots + slot &* HyalineDomain.Layout.line
+        header = domain.header
     }
 
     deinit {
-        domain.leave(slot: slot)
+        let slot = slot
+        owner._withUnsafeGuaranteedRef { $0.leave(slot: slot) }
+        if retained { owner.release() }
     }
 
     /// The reader slot this guard leases (for diagnostics).
@@ -48,8 +59,8 @@ public struct HyalineGuard: ~Copyable {
     /// through `protect`.
     @inlinable
     public func protect(_ link: UnsafeMutablePointer<Atomic<UInt64>>) -> UInt64 {
-        let access = domain.slotWord(slot, HyalineDomain.Layout.slotAccess)
-        let era = domain.word(HyalineDomain.Layout.era)
+        let access = HyalineDomain.word(slotLine, HyalineDomain.Layout.slotAccess)
+        let era = HyalineDomain.word(header, HyalineDomain.Layout.era)
         var published = access.pointee.load(ordering: .relaxed)
         while true {
             let value = link.pointee.load(ordering: .sequentiallyConsistent)
@@ -76,13 +87,22 @@ public struct HyalineGuard: ~Copyable {
     public func retire(
         _ pointer: UnsafeMutableRawPointer, birthEra: UInt64, reclaimer: HyalineReclaimerID
     ) throws(OffHeapError) {
-        try domain.retire(pointer, birthEra: birthEra, reclaimer: reclaimer, slot: slot)
+        let slot = slot
+        var failure: OffHeapError?
+        owner._withUnsafeGuaranteedRef { domain in
+            do throws(OffHeapError) {
+                try domain.retire(pointer, birthEra: birthEra, reclaimer: reclaimer, slot: slot)
+            } catch {
+                failure = error
+            }
+        }
+        if let failure { throw failure }
     }
 
     /// Flushes every pending retire stripe now, padding short batches with dummy records,
     /// so that nodes become reclaimable as soon as current readers leave.
     public func flushPending() {
-        domain.flushAllStripes()
+        owner._withUnsafeGuaranteedRef { $0.flushAllStripes() }
     }
 }
 
@@ -96,6 +116,13 @@ extension HyalineDomain {
     ///   when `maxReaders` guards are already alive.
     @inlinable
     public func enter() throws(OffHeapError) -> HyalineGuard {
+        try enter(retaining: true)
+    }
+
+    /// Enter without retaining the domain: only for callers that keep the domain alive
+    /// until the guard ends (the structures, from inside their own methods).
+    @inlinable
+    internal func enter(retaining: Bool) throws(OffHeapError) -> HyalineGuard {
         let slot = try leaseSlot()
         slotWord(slot, Layout.slotHead).pointee.store(0, ordering: .sequentiallyConsistent)
         if word(Layout.destroyed).pointee.load(ordering: .sequentiallyConsistent) != 0 {
@@ -103,7 +130,7 @@ extension HyalineDomain {
             slotWord(slot, Layout.slotOwner).pointee.store(0, ordering: .sequentiallyConsistent)
             throw .destroyed
         }
-        return HyalineGuard(domain: self, slot: slot)
+        return HyalineGuard(domain: self, slot: slot, retained: retaining)
     }
 
     @inlinable
