@@ -8,11 +8,11 @@ import Synchronization
 /// let domain = try HyalineDomain()
 /// let nodes = try domain.register(HyalinePoolReclaimer(pool, capacity: 1024))
 /// do {
-///     let guard = try domain.enter()
-///     let top = guard.protect(stackTop)           // era-checked load of a shared link
+///     let guardian = try domain.enter()
+///     let top = guardian.protect(stackTop)        // era-checked load of a shared link
 ///     // … unlink `top` with a CAS …
-///     try guard.retire(node, birthEra: birth, reclaimer: nodes)
-/// }                                               // guard ends: leave
+///     try guardian.retire(node, birthEra: birth, reclaimer: nodes)
+/// }                                               // guardian ends: leave
 /// ```
 ///
 /// ## Design and invariants

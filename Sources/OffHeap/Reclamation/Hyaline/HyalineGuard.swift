@@ -9,10 +9,10 @@ import Synchronization
 /// that entered (it is not `Sendable`).
 ///
 /// ```swift
-/// let guard = try domain.enter()
-/// let top = guard.protect(headLink)
+/// let guardian = try domain.enter()
+/// let top = guardian.protect(headLink)
 /// // … read the node at `top` …
-/// guard.leave()                   // or just let it go out of scope
+/// guardian.leave()                // or just let it go out of scope
 /// ```
 public struct HyalineGuard: ~Copyable {
     /// The domain, retained by the guard when entered through the public ``HyalineDomain/enter()``:
@@ -110,7 +110,8 @@ extension HyalineDomain {
     /// Enters the domain; the returned guard leaves when it ends.
     ///
     /// Cost: a CAS on the slot's owner word (uncontended: the thread's previous slot is
-    /// tried first) and a sequentially consistent store of the slot head.
+    /// tried first), a sequentially consistent store of the slot head, and a retain of the
+    /// domain (released when the guard ends).
     ///
     /// - Throws: ``OffHeapError/destroyed`` after ``destroy()``; ``OffHeapError/exhausted``
     ///   when `maxReaders` guards are already alive.
