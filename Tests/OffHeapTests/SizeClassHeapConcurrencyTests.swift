@@ -174,6 +174,23 @@ struct SizeClassHeapConcurrencyTests {
         #expect(heap.statistics().committedBytes == 0)
     }
 
+    /// 57-bit (LA57) user addresses are covered: the registry indexes the full address, it
+    /// never assumes 47 bits or uses spare pointer bits.
+    @Test func registryCoversFiftySevenBitAddresses() throws {
+        let registry = SegmentRegistry.shared
+        let high: UInt = (1 << 56) + (5 << 22)
+        #expect(registry.owner(ofSegment: high) == 0)
+        try registry.publish(segmentBase: high, heapID: 4242)
+        #expect(registry.owner(ofSegment: high + 100) == 4242)
+        #expect(registry.owner(ofSegment: high - (1 << 47)) == 0)
+        registry.unpublish(segmentBase: high)
+        #expect(registry.owner(ofSegment: high) == 0)
+        #expect(registry.owner(ofSegment: 1 << 57) == 0)
+        #expect(throws: OffHeapError.foreignPointer) {
+            try registry.publish(segmentBase: 1 << 58, heapID: 1)
+        }
+    }
+
     @Test func concurrentRegistryPublishUnpublish() throws {
         let registry = SegmentRegistry.shared
         let threads = 8, iterations = 2000
