@@ -79,6 +79,29 @@ func runSmoke() -> Bool {
         smokeVariableSizeBadRequests("Arena", arena, report: report)
         smokeArenaLimits("Arena", arena, capacity: capacity, report: report)
     }
+    // The thread-caching allocators: their per-thread state lives behind the initial-exec
+    // TLS slots and pthread-key exit hooks, which these steps exercise on the target too.
+    smokeStep("ShardedFreeList 4 threads cross-thread verify", report) { () throws(OffHeapError) in
+        let pool = try SmokeAllocators.shardedFreeList(slotSize: 64, capacity: 4096)
+        try smokeFixedSizeConcurrent(
+            "ShardedFreeList", pool, threads: smokeThreads, perThread: 64, rounds: 40,
+            report: report)
+    }
+    smokeStep("ShardedFreeList exhaustion, recovery, bad inputs", report) { () throws(OffHeapError) in
+        let pool = try SmokeAllocators.shardedFreeList(slotSize: 48, capacity: 100)
+        smokeFixedSizeLimits("ShardedFreeList", pool, capacity: 100, report: report)
+    }
+    smokeStep("SizeClassHeap 4 threads cross-thread verify", report) { () throws(OffHeapError) in
+        let heap = try SmokeAllocators.sizeClassHeap()
+        try smokeIndividualFreeConcurrent(
+            "SizeClassHeap", heap, threads: smokeThreads, perThread: 64, rounds: 40,
+            report: report)
+    }
+    smokeStep("SizeClassHeap bad inputs", report) { () throws(OffHeapError) in
+        let heap = try SmokeAllocators.sizeClassHeap()
+        smokeVariableSizeBadRequests("SizeClassHeap", heap, zeroSizeIsError: false, report: report)
+        smokeIndividualFreeBadPointers("SizeClassHeap", heap, report: report)
+    }
     smokeStep("Atomic<WordPair> 128-bit CAS, 4 threads", report) { () throws(OffHeapError) in
         try smokeWordPairConcurrent(threads: smokeThreads, increments: 20_000, report: report)
     }
