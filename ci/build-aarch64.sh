@@ -5,7 +5,8 @@
 # There is no aarch64 Swift SDK on the build machine. Instead the Swift code is compiled in
 # Embedded Swift for `aarch64-none-none-elf` (the toolchain ships that stdlib), the C shim
 # with aarch64-linux-gnu-gcc, and everything is linked against Debian's arm64 glibc as a
-# static PIE. See ../shared/TOOLCHAIN-NOTES.md ("aarch64") for the recipe and its traps.
+# static PIE (-lm -lpthread). See ../shared/TOOLCHAIN-NOTES.md ("aarch64") for the recipe
+# and its traps.
 #
 # Usage:
 #   ci/build-aarch64.sh [--install] [--out DIR] [--program NAME]... [--clean]
@@ -197,6 +198,8 @@ if [[ -n "${AARCH64_SWIFTFLAGS:-}" ]]; then
     SWIFT_FLAGS+=("${extra_swift_flags[@]}")
 fi
 CC_FLAGS=(-O2 -fPIE -std=gnu99 -Wall -Werror -I "$shim_include")
+# Libraries after the objects: libm (sqrtf and friends in the workloads), pthreads.
+LINK_LIBS=(-lm -lpthread)
 
 # Sorted list of files under DIR matching a find -name PATTERN.
 list_sources() { find "$1" -type f -name "$2" | LC_ALL=C sort; }
@@ -289,14 +292,14 @@ for program in "${selected[@]}"; do
     module="${program//-/_}"
     compile_swift "$module" "Sources/$program" program "$dep_digest"
     binary="$bin_dir/$program"
-    link_digest="$(digest "$module_digest_out" "$cc_version" </dev/null)"
+    link_digest="$(digest "$module_digest_out" "$cc_version" "${LINK_LIBS[*]}" </dev/null)"
     if ! up_to_date "$obj_dir/$program.link-stamp" "$link_digest" "$binary"; then
         log "linking $binary (static PIE, arm64 glibc)"
         rm -f "$obj_dir/$program.link-stamp"
         run_logged "$obj_dir/$program.link.log" \
             "$CROSS_CC" -static-pie -o "$binary" \
             "$obj_dir/$module.o" "${library_objects[@]}" "${shim_objects[@]}" \
-            "$unicode_tables" -lpthread ||
+            "$unicode_tables" "${LINK_LIBS[@]}" ||
             die "linking $program failed (full log: $obj_dir/$program.link.log)"
         echo "$link_digest" >"$obj_dir/$program.link-stamp"
         compiled+=("$program(link)")
