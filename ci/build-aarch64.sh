@@ -273,6 +273,10 @@ compile_swift() {
             swiftc "${SWIFT_FLAGS[@]}" -module-name "$module" "${extra[@]}" \
             -c "${sources[@]}" -o "$obj_dir/$module.o" ||
             die "compiling $module failed (full log: $obj_dir/$module.log)"
+        if grep -q 'warning:' "$obj_dir/$module.log"; then
+            log "warnings in $module (full log: $obj_dir/$module.log):"
+            grep 'warning:' "$obj_dir/$module.log" | sort -u >&2
+        fi
         echo "$module_digest" >"$obj_dir/$module.stamp"
         compiled+=("$module")
     fi
