@@ -18,9 +18,10 @@ enum SmokeAllocators {
 
     /// A fixed-size allocator with per-thread magazines.
     static func shardedFreeList(
-        slotSize: Int, capacity: Int
+        slotSize: Int, capacity: Int, magazineSize: Int
     ) throws(OffHeapError) -> ShardedFreeList {
-        try ShardedFreeList(slotSize: slotSize, capacity: capacity)
+        try ShardedFreeList(
+            configuration: .init(slotSize: slotSize, capacity: capacity, magazineSize: magazineSize))
     }
 
     /// A general-purpose thread-caching heap (checked: double frees are typed errors).
