@@ -175,6 +175,24 @@ static inline void offheap_tls_set(unsigned slot, void *_Nullable value) {
     offheap_tls_slots[slot] = value;
 }
 
+// MARK: - System allocator (the workloads' baseline and the LD_PRELOAD peers)
+
+/// `malloc`; NULL on failure. Whatever allocator is interposed (LD_PRELOAD) serves it.
+static inline void *_Nullable offheap_malloc(size_t size) { return malloc(size); }
+/// `posix_memalign`; NULL on failure.
+static inline void *_Nullable offheap_aligned_malloc(size_t size, size_t alignment) {
+    void *p = NULL;
+    if (alignment < sizeof(void *)) alignment = sizeof(void *);
+    return posix_memalign(&p, alignment, size) == 0 ? p : NULL;
+}
+static inline void offheap_free(void *_Nullable pointer) { free(pointer); }
+
+/// Creates or truncates `path` for writing (0644); returns a descriptor or -1 (errno).
+static inline int offheap_create_file(const char *path) {
+    return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+}
+static inline int offheap_close(int fd) { return close(fd); }
+
 // MARK: - Process
 
 static inline void offheap_abort(void) { abort(); }
