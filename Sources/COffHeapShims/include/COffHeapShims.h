@@ -196,6 +196,8 @@ static inline int offheap_close(int fd) { return close(fd); }
 // MARK: - Process
 
 static inline void offheap_abort(void) { abort(); }
+/// Flushes stdio and exits with `status`.
+static inline void offheap_exit(int status) { exit(status); }
 /// Installs SIGINT/SIGTERM handlers that only set a flag; returns 0 or -1 (errno).
 int offheap_install_stop_signal_handlers(void);
 /// 1 once SIGINT or SIGTERM arrived after offheap_install_stop_signal_handlers.

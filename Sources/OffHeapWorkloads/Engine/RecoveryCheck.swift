@@ -62,7 +62,7 @@ public enum RecoveryCheck {
     ) -> Bool {
         var failures = 0
         while slots.count < bound {
-            do {
+            do throws(OffHeapError) {
                 let p = try allocator.allocate()
                 slots.append(UInt(bitPattern: p))
             } catch {
@@ -100,7 +100,7 @@ public enum RecoveryCheck {
             }
         }
         for address in slots {
-            do {
+            do throws(OffHeapError) {
                 try allocator.deallocate(UnsafeMutableRawPointer(bitPattern: address)!)
             } catch {
                 outcome.errors += 1

@@ -244,7 +244,7 @@ public enum WorkerGroup {
         threads.reserveCapacity(control.lanes)
         var failure: OffHeapError?
         for lane in 0..<control.lanes {
-            do {
+            do throws(OffHeapError) {
                 threads.append(try PlatformThread {
                     control.awaitStart()
                     let tally = body(lane)

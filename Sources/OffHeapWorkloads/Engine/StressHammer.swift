@@ -112,7 +112,7 @@ internal struct StressWorker<A: FixedSizeAllocator> {
     @inline(__always)
     mutating func verifyAndFree(_ pointer: UnsafeMutableRawPointer, expecting pattern: SlotPattern) {
         if !pattern.matches(pointer, byteCount: slotSize) { tally.corruption &+= 1 }
-        do { try allocator.deallocate(pointer) } catch { tally.count(error) }
+        do throws(OffHeapError) { try allocator.deallocate(pointer) } catch { tally.count(error) }
     }
 
     /// Allocate, write, verify, free; ops checked against the quota every 64.
@@ -125,7 +125,7 @@ internal struct StressWorker<A: FixedSizeAllocator> {
                 let timed = done & sampleMask == 0
                 let start = timed ? Clock.nanoseconds : 0
                 let pattern = nextPattern(slot: done)
-                do {
+                do throws(OffHeapError) {
                     let p = try allocator.allocate()
                     pattern.write(to: p, byteCount: slotSize)
                     verifyAndFree(p, expecting: pattern)
@@ -159,7 +159,7 @@ internal struct StressWorker<A: FixedSizeAllocator> {
             let start = timed ? Clock.nanoseconds : 0
             var count = 0
             while count < want {
-                do {
+                do throws(OffHeapError) {
                     let p = try allocator.allocate()
                     let pattern = nextPattern(slot: UInt64(count))
                     pattern.write(to: p, byteCount: slotSize)
@@ -206,7 +206,7 @@ internal struct StressWorker<A: FixedSizeAllocator> {
                     verifyAndFree(old, expecting: patterns[head])
                     ring[head] = nil
                 }
-                do {
+                do throws(OffHeapError) {
                     let p = try allocator.allocate()
                     let pattern = nextPattern(slot: UInt64(head))
                     pattern.write(to: p, byteCount: slotSize)
@@ -241,14 +241,14 @@ internal struct StressWorker<A: FixedSizeAllocator> {
                 let timed = done & sampleMask == 0
                 let start = timed ? Clock.nanoseconds : 0
                 let global = rank * cells + cell
-                do {
+                do throws(OffHeapError) {
                     let p = try allocator.allocate()
                     generation &+= 1
                     let pattern = SlotPattern(slot: UInt64(global), owner: owner, generation: generation)
                     pattern.write(to: p, byteCount: slotSize)
                     if let displaced = board.publish(p, cell: global) {
                         checkPublished(displaced, cell: global, board: board)
-                        do { try allocator.deallocate(displaced) } catch { tally.count(error) }
+                        do throws(OffHeapError) { try allocator.deallocate(displaced) } catch { tally.count(error) }
                     }
                     done &+= 1
                 } catch {
@@ -288,7 +288,7 @@ internal struct StressWorker<A: FixedSizeAllocator> {
                     let timed = taken & sampleMask == 0
                     let start = timed ? Clock.nanoseconds : 0
                     checkPublished(p, cell: cell, board: board)
-                    do { try allocator.deallocate(p) } catch { tally.count(error) }
+                    do throws(OffHeapError) { try allocator.deallocate(p) } catch { tally.count(error) }
                     taken &+= 1
                     found = true
                     if timed { tally.latency.record(Clock.nanoseconds &- start) }
@@ -369,7 +369,7 @@ internal final class Mailboxes: @unchecked Sendable {
                     tally.corruption &+= 1
                 }
             }
-            do { try allocator.deallocate(p) } catch { tally.count(error) }
+            do throws(OffHeapError) { try allocator.deallocate(p) } catch { tally.count(error) }
         }
     }
 }
