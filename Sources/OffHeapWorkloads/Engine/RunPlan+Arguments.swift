@@ -50,7 +50,7 @@ extension RunPlan {
             switch option {
             case "--allocator": plan.allocators = try AllocatorChoice.parseList(value)
             case "--threads":
-                let n = try integer(value, in: 1...4096)
+                let n = try integer(value, in: 1...4096, "--threads must be an integer in 1...4096")
                 plan.stress.threads = n
                 plan.workload.threads = n
             case "--duration":
@@ -59,41 +59,41 @@ extension RunPlan {
                 plan.workload.limit = limit
                 sawDuration = true
             case "--operations":
-                let limit = RunLimit.operations(UInt64(try integer(value, in: 1...Int.max)))
+                let limit = RunLimit.operations(UInt64(try integer(value, in: 1...Int.max, "--operations must be a positive integer")))
                 plan.stress.limit = limit
                 plan.workload.limit = limit
                 sawOperations = true
             case "--workload": plan.workloads = try WorkloadKind.parseList(value)
             case "--json": jsonPath = value
-            case "--slot-size": plan.slotSize = try integer(value, in: 8...(1 << 20))
-            case "--capacity": plan.capacity = try integer(value, in: 1...(1 << 28))
+            case "--slot-size": plan.slotSize = try integer(value, in: 8...(1 << 20), "--slot-size must be an integer in 8...1048576")
+            case "--capacity": plan.capacity = try integer(value, in: 1...(1 << 28), "--capacity must be an integer in 1...268435456")
             case "--roles": plan.stress.roles = try StressRole.parseList(value)
             case "--seed":
-                let seed = UInt64(try integer(value, in: 0...Int.max))
+                let seed = UInt64(try integer(value, in: 0...Int.max, "--seed must be a non-negative integer"))
                 plan.stress.seed = seed
                 plan.workload.seed = seed
-            case "--burst-size": plan.stress.burstSize = try integer(value, in: 1...(1 << 16))
-            case "--retire-depth": plan.stress.retireDepth = try integer(value, in: 1...(1 << 20))
-            case "--mailbox-size": plan.stress.mailboxSize = try integer(value, in: 1...(1 << 16))
+            case "--burst-size": plan.stress.burstSize = try integer(value, in: 1...(1 << 16), "--burst-size must be an integer in 1...65536")
+            case "--retire-depth": plan.stress.retireDepth = try integer(value, in: 1...(1 << 20), "--retire-depth must be an integer in 1...1048576")
+            case "--mailbox-size": plan.stress.mailboxSize = try integer(value, in: 1...(1 << 16), "--mailbox-size must be an integer in 1...65536")
             case "--sample-every":
-                let n = try integer(value, in: 1...(1 << 20))
+                let n = try integer(value, in: 1...(1 << 20), "--sample-every must be an integer in 1...1048576")
                 plan.stress.sampleEvery = n
                 plan.workload.sampleEvery = n
             case "--interval-ms":
-                plan.stress.intervalNanoseconds = UInt64(try integer(value, in: 1...60_000)) * 1_000_000
-            case "--min-size": plan.workload.minSize = try integer(value, in: 8...(1 << 30))
-            case "--max-size": plan.workload.maxSize = try integer(value, in: 8...(1 << 30))
-            case "--working-set": plan.workload.workingSet = try integer(value, in: 1...(1 << 24))
-            case "--rag-dimensions": plan.workload.ragDimensions = try integer(value, in: 1...(1 << 16))
-            case "--rag-vectors": plan.workload.ragVectors = try integer(value, in: 1...(1 << 24))
-            case "--rag-queries": plan.workload.ragQueries = try integer(value, in: 0...(1 << 24))
-            case "--rag-top-k": plan.workload.ragTopK = try integer(value, in: 1...(1 << 16))
-            case "--larson-blocks": plan.workload.larsonBlocks = try integer(value, in: 1...(1 << 24))
-            case "--larson-rounds": plan.workload.larsonRounds = try integer(value, in: 1...(1 << 30))
-            case "--ring-size": plan.workload.ringSize = try integer(value, in: 1...(1 << 20))
-            case "--churn-blocks": plan.workload.churnBlocks = try integer(value, in: 2...(1 << 24))
-            case "--scratch-size": plan.workload.scratchSize = try integer(value, in: 8...4096)
-            case "--scratch-writes": plan.workload.scratchWrites = try integer(value, in: 1...(1 << 24))
+                plan.stress.intervalNanoseconds = UInt64(try integer(value, in: 1...60_000, "--interval-ms must be an integer in 1...60000")) * 1_000_000
+            case "--min-size": plan.workload.minSize = try integer(value, in: 8...(1 << 30), "--min-size must be an integer in 8...1073741824")
+            case "--max-size": plan.workload.maxSize = try integer(value, in: 8...(1 << 30), "--max-size must be an integer in 8...1073741824")
+            case "--working-set": plan.workload.workingSet = try integer(value, in: 1...(1 << 24), "--working-set must be an integer in 1...16777216")
+            case "--rag-dimensions": plan.workload.ragDimensions = try integer(value, in: 1...(1 << 16), "--rag-dimensions must be an integer in 1...65536")
+            case "--rag-vectors": plan.workload.ragVectors = try integer(value, in: 1...(1 << 24), "--rag-vectors must be an integer in 1...16777216")
+            case "--rag-queries": plan.workload.ragQueries = try integer(value, in: 0...(1 << 24), "--rag-queries must be an integer in 0...16777216")
+            case "--rag-top-k": plan.workload.ragTopK = try integer(value, in: 1...(1 << 16), "--rag-top-k must be an integer in 1...65536")
+            case "--larson-blocks": plan.workload.larsonBlocks = try integer(value, in: 1...(1 << 24), "--larson-blocks must be an integer in 1...16777216")
+            case "--larson-rounds": plan.workload.larsonRounds = try integer(value, in: 1...(1 << 30), "--larson-rounds must be an integer in 1...1073741824")
+            case "--ring-size": plan.workload.ringSize = try integer(value, in: 1...(1 << 20), "--ring-size must be an integer in 1...1048576")
+            case "--churn-blocks": plan.workload.churnBlocks = try integer(value, in: 2...(1 << 24), "--churn-blocks must be an integer in 2...16777216")
+            case "--scratch-size": plan.workload.scratchSize = try integer(value, in: 8...4096, "--scratch-size must be an integer in 8...4096")
+            case "--scratch-writes": plan.workload.scratchWrites = try integer(value, in: 1...(1 << 24), "--scratch-writes must be an integer in 1...16777216")
             default: throw .invalidConfiguration(reason: "unknown option (see usage)")
             }
         }
@@ -105,9 +105,11 @@ extension RunPlan {
     }
 
     /// A decimal integer in `range`, or `.invalidConfiguration`.
-    public static func integer(_ text: String, in range: ClosedRange<Int>) throws(OffHeapError) -> Int {
+    public static func integer(
+        _ text: String, in range: ClosedRange<Int>, _ reason: StaticString
+    ) throws(OffHeapError) -> Int {
         guard let value = Int(text), range.contains(value) else {
-            throw .invalidConfiguration(reason: "a numeric option is not an integer in its range")
+            throw .invalidConfiguration(reason: reason)
         }
         return value
     }

@@ -21,8 +21,12 @@ public struct MachineFacts: Equatable, Sendable {
     public var kernel: String
     public var pageSize: Int
     public var hugePageSize: Int
-    /// Virtual address bits from /proc/cpuinfo (`address sizes`); 48 when not reported.
+    /// User virtual address bits in effect: 57 with LA57 paging, else at most 48 (x86-64
+    /// 4-level paging; aarch64 kernels commonly use 48 as well).
     public var virtualAddressBits: Int
+    /// Virtual address bits the CPU reports in /proc/cpuinfo (`address sizes`; 0 if absent).
+    /// A CPU can report 57 while the kernel runs 4-level paging.
+    public var cpuVirtualAddressBits: Int
     /// Whether the CPU advertises 5-level paging (`la57`).
     public var la57: Bool
     /// The bracketed mode of /sys/kernel/mm/transparent_hugepage/enabled, or "".
@@ -32,7 +36,8 @@ public struct MachineFacts: Equatable, Sendable {
 
     public init(
         arch: String, emulated: Bool, cpuModel: String, cores: Int, kernel: String,
-        pageSize: Int, hugePageSize: Int, virtualAddressBits: Int, la57: Bool,
+        pageSize: Int, hugePageSize: Int, virtualAddressBits: Int, cpuVirtualAddressBits: Int,
+        la57: Bool,
         transparentHugePages: String, hugePagesTotal: Int
     ) {
         self.arch = arch
@@ -43,6 +48,7 @@ public struct MachineFacts: Equatable, Sendable {
         self.pageSize = pageSize
         self.hugePageSize = hugePageSize
         self.virtualAddressBits = virtualAddressBits
+        self.cpuVirtualAddressBits = cpuVirtualAddressBits
         self.la57 = la57
         self.transparentHugePages = transparentHugePages
         self.hugePagesTotal = hugePagesTotal
@@ -66,12 +72,13 @@ public struct MachineFacts: Equatable, Sendable {
         if model.isEmpty { model = TextFile.value(of: "CPU part", in: cpuinfo) }
         if model.isEmpty { model = "unknown" }
         let flags = TextFile.value(of: "flags", in: cpuinfo)
-        var vaBits = 48
+        var vaBits = 0
         let sizes = TextFile.value(of: "address sizes", in: cpuinfo)   // "46 bits physical, 48 bits virtual"
         if let comma = sizes.utf8.firstIndex(of: UInt8(ascii: ",")) {
             let tail = Substring(sizes.utf8[sizes.utf8.index(after: comma)...])
             if let bits = TextFile.leadingInteger(tail), bits > 0 { vaBits = bits }
         }
+        let la57 = TextFile.containsWord("la57", in: flags)
         let hostIsX86 = !TextFile.value(of: "vendor_id", in: cpuinfo).isEmpty
         let build = buildArch
         var emulated = (build == "aarch64" && hostIsX86)
@@ -95,7 +102,8 @@ public struct MachineFacts: Equatable, Sendable {
             arch: build, emulated: emulated, cpuModel: model,
             cores: Int(offheap_online_cpus()), kernel: kernel,
             pageSize: VirtualMemory.pageSize, hugePageSize: VirtualMemory.hugePageSize ?? 0,
-            virtualAddressBits: vaBits, la57: TextFile.containsWord("la57", in: flags),
+            virtualAddressBits: la57 ? 57 : (vaBits > 0 && vaBits < 48 ? vaBits : 48),
+            cpuVirtualAddressBits: vaBits, la57: la57,
             transparentHugePages: thp, hugePagesTotal: hugeTotal)
     }
 }

@@ -117,6 +117,7 @@ public struct RunDocument: Sendable {
         j.key("probe")
         j.beginObject()
         j.key("virtualAddressBits"); j.int(m.virtualAddressBits)
+        j.key("cpuVirtualAddressBits"); j.int(m.cpuVirtualAddressBits)
         j.key("la57"); j.bool(m.la57)
         j.key("pageSize"); j.int(m.pageSize)
         j.key("hugePageSize"); j.int(m.hugePageSize)
