@@ -66,12 +66,14 @@ public struct LatencyHistogram: Sendable {
     }
 
     /// The value at `percent` (0...100): the midpoint of the bucket holding that rank,
-    /// clamped to the recorded minimum and maximum; 0 when empty.
+    /// clamped to the recorded minimum and maximum (the maximum itself for the top rank);
+    /// 0 when empty.
     public func percentile(_ percent: Double) -> UInt64 {
         guard totalCount > 0 else { return 0 }
         let clamped = percent < 0 ? 0 : (percent > 100 ? 100 : percent)
         var rank = UInt64((clamped / 100 * Double(totalCount)).rounded(.up))
         if rank == 0 { rank = 1 }
+        if rank >= totalCount { return maximum }
         var seen: UInt64 = 0
         for index in 0..<counts.count where counts[index] != 0 {
             seen &+= counts[index]
