@@ -101,6 +101,12 @@ public struct RunReport: Codable, Equatable, Sendable {
         public var errors: UInt64
         public var corruption: UInt64
         public var failedRecoveries: Int
+
+        public init(errors: UInt64, corruption: UInt64, failedRecoveries: Int) {
+            self.errors = errors
+            self.corruption = corruption
+            self.failedRecoveries = failedRecoveries
+        }
     }
 
     /// A `config` value: integer, string, boolean or list of strings.
