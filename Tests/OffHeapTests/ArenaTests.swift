@@ -1,0 +1,326 @@
+@_spi(Testing) import OffHeap
+import Synchronization
+import Testing
+
+/// Per-thread result records of a concurrent test: each worker writes only its own rows,
+/// the checking thread reads them after `join` (which orders the writes before the reads).
+final class BlockLog: @unchecked Sendable {
+    struct Entry { var address: UInt; var byteCount: Int; var alignment: Int; var seed: UInt64 }
+    let rowsPerThread: Int
+    let threads: Int
+    let entries: UnsafeMutablePointer<Entry>
+    let counts: UnsafeMutablePointer<Int>
+
+    init(threads: Int, rowsPerThread: Int) {
+        self.threads = threads
+        self.rowsPerThread = rowsPerThread
+        entries = .allocate(capacity: threads * rowsPerThread)
+        counts = .allocate(capacity: threads)
+        counts.initialize(repeating: 0, count: threads)
+    }
+
+    deinit {
+        entries.deallocate()
+        counts.deallocate()
+    }
+
+    func append(thread: Int, _ entry: Entry) {
+        entries[thread * rowsPerThread + counts[thread]] = entry
+        counts[thread] += 1
+    }
+
+    var all: [Entry] {
+        var result: [Entry] = []
+        for thread in 0..<threads {
+            for row in 0..<counts[thread] { result.append(entries[thread * rowsPerThread + row]) }
+        }
+        return result
+    }
+}
+
+/// A byte pattern that differs per block and per byte, so a block overwritten by another
+/// owner, shifted, or zeroed is detected.
+@inline(__always)
+func patternByte(_ seed: UInt64, _ index: Int) -> UInt8 {
+    var h = (seed &+ UInt64(index)) &* 0x9E37_79B9_7F4A_7C15
+    h ^= h >> 29
+    return UInt8(truncatingIfNeeded: h) | 1  // never 0: a zeroed page is always caught
+}
+
+func fillPattern(_ pointer: UnsafeMutableRawPointer, _ byteCount: Int, seed: UInt64) {
+    for index in 0..<byteCount {
+        pointer.storeBytes(of: patternByte(seed, index), toByteOffset: index, as: UInt8.self)
+    }
+}
+
+func patternIntact(_ pointer: UnsafeRawPointer, _ byteCount: Int, seed: UInt64) -> Bool {
+    for index in 0..<byteCount
+    where pointer.load(fromByteOffset: index, as: UInt8.self) != patternByte(seed, index) {
+        return false
+    }
+    return true
+}
+
+/// Checks that the logged blocks are pairwise disjoint, aligned, and still hold their
+/// patterns; returns the number of problems found.
+func verifyDisjointBlocks(_ entries: [BlockLog.Entry]) -> Int {
+    var problems = 0
+    let sorted = entries.sorted { $0.address < $1.address }
+    for (index, entry) in sorted.enumerated() {
+        if entry.address % UInt(entry.alignment) != 0 { problems += 1 }
+        if index > 0 {
+            let previous = sorted[index - 1]
+            if previous.address + UInt(previous.byteCount) > entry.address { problems += 1 }
+        }
+        let pointer = UnsafeRawPointer(bitPattern: entry.address)!
+        if !patternIntact(pointer, entry.byteCount, seed: entry.seed) { problems += 1 }
+    }
+    return problems
+}
+
+@Suite("Arena")
+struct ArenaTests {
+    @Test func allocatesAlignedBlocksInOrder() throws {
+        let arena = try Arena(capacity: 1 << 16)
+        #expect(arena.capacity == 1 << 16)
+        #expect(arena.remaining == 1 << 16)
+        let a = try arena.allocate(byteCount: 3, alignment: 1)
+        let b = try arena.allocate(byteCount: 8, alignment: 64)
+        #expect(Int(bitPattern: b) % 64 == 0)
+        #expect(b - a >= 3)
+        #expect(arena.used == (b - a) + 8)
+        #expect(arena.remaining == arena.capacity - arena.used)
+        let page = try arena.allocate(byteCount: 1, alignment: VirtualMemory.pageSize)
+        #expect(Int(bitPattern: page) % VirtualMemory.pageSize == 0)
+    }
+
+    @Test func typedHelperBindsAlignedBuffer() throws {
+        let arena = try Arena(capacity: 1 << 16)
+        _ = try arena.allocate(byteCount: 1, alignment: 1)
+        let values = try arena.allocate(UInt64.self, count: 100)
+        #expect(values.count == 100)
+        #expect(Int(bitPattern: values.baseAddress!) % MemoryLayout<UInt64>.alignment == 0)
+        for index in values.indices { values[index] = UInt64(index) * 3 }
+        let sum: UInt64 = values.reduce(0, +)
+        let expected: UInt64 = 3 * (99 * 100 / 2)
+        #expect(sum == expected)
+        let single = try arena.allocate(SIMD4<Float>.self)
+        #expect(single.count == 1)
+        #expect(Int(bitPattern: single.baseAddress!) % 16 == 0)
+        #expect(throws: OffHeapError.zeroSize) { _ = try arena.allocate(UInt32.self, count: 0) }
+        #expect(throws: OffHeapError.self) { _ = try arena.allocate(UInt64.self, count: Int.max / 2) }
+    }
+
+    @Test func badRequestsAreTypedErrorsAndChangeNothing() throws {
+        let arena = try Arena(capacity: 8192)
+        #expect(throws: OffHeapError.zeroSize) { _ = try arena.allocate(byteCount: 0) }
+        #expect(throws: OffHeapError.zeroSize) { _ = try arena.allocate(byteCount: -5) }
+        #expect(throws: OffHeapError.sizeTooLarge(requested: 8193, limit: 8192)) {
+            _ = try arena.allocate(byteCount: 8193)
+        }
+        for alignment in [0, -8, 3, 24, VirtualMemory.pageSize * 2] {
+            #expect(throws: OffHeapError.invalidAlignment(alignment)) {
+                _ = try arena.allocate(byteCount: 8, alignment: alignment)
+            }
+        }
+        #expect(arena.used == 0)
+        _ = try arena.allocate(byteCount: 8192, alignment: 8)
+        #expect(arena.remaining == 0)
+    }
+
+    @Test func badConfigurationIsATypedError() {
+        #expect(throws: OffHeapError.invalidConfiguration(reason: "capacity must be positive")) {
+            _ = try Arena(capacity: 0)
+        }
+        #expect(throws: OffHeapError.self) { _ = try Arena(capacity: Arena.maximumCapacity + 1) }
+    }
+
+    @Test func exhaustionIsTypedAndResetMakesItUsable() throws {
+        let arena = try Arena(capacity: 4096)
+        var blocks: [UnsafeMutableRawPointer] = []
+        while true {
+            do {
+                blocks.append(try arena.allocate(byteCount: 100, alignment: 4))
+            } catch {
+                #expect(error == .exhausted)
+                break
+            }
+        }
+        #expect(blocks.count == 4096 / 100)
+        // Exhaustion left the offset alone: a request that still fits succeeds.
+        let tail = try arena.allocate(byteCount: 4096 - 100 * blocks.count, alignment: 1)
+        #expect(tail == blocks[0] + 100 * blocks.count)
+        #expect(throws: OffHeapError.exhausted) { _ = try arena.allocate(byteCount: 1, alignment: 1) }
+        let generation = arena.generation
+        try arena.reset()
+        #expect(arena.generation == generation + 1)
+        #expect(arena.remaining == 4096)
+        let again = try arena.allocate(byteCount: 100, alignment: 4)
+        #expect(again == blocks[0])
+        let stats = arena.statistics
+        #expect(stats == Arena.Statistics(capacity: 4096, used: 100, peak: 4096, resets: 1))
+    }
+
+    @Test func resetWithDecommitZeroesTheUsedPages() throws {
+        let arena = try Arena(capacity: 1 << 16)
+        let block = try arena.allocate(byteCount: 3 * 4096 + 10, alignment: 8)
+        fillPattern(block, 3 * 4096 + 10, seed: 7)
+        try arena.reset(decommit: true)
+        let again = try arena.allocate(byteCount: 3 * 4096 + 10, alignment: 8)
+        #expect(again == block)
+        #expect(again.load(as: UInt64.self) == 0)
+        #expect(again.load(fromByteOffset: 3 * 4096, as: UInt64.self) == 0)
+    }
+
+    @Test func deallocateIsANoOpForOwnBlocksAndRejectsOthers() throws {
+        let arena = try Arena(capacity: 1 << 16)
+        let other = try Arena(capacity: 1 << 16)
+        let block = try arena.allocate(byteCount: 64)
+        let foreign = try other.allocate(byteCount: 64)
+        try arena.deallocate(block)
+        try arena.deallocate(block)  // bulk-free arena: a no-op, twice is fine
+        #expect(arena.used == 64)
+        #expect(throws: OffHeapError.foreignPointer) { try arena.deallocate(foreign) }
+        var local = 0
+        _ = withUnsafeMutablePointer(to: &local) { pointer in
+            #expect(throws: OffHeapError.foreignPointer) {
+                try arena.deallocate(UnsafeMutableRawPointer(pointer))
+            }
+        }
+        // Beyond the bump offset: no live block starts there.
+        #expect(throws: OffHeapError.useAfterReset) { try arena.deallocate(block + 4096) }
+        try arena.reset()
+        #expect(throws: OffHeapError.useAfterReset) { try arena.deallocate(block) }
+        _ = try arena.allocate(byteCount: 64)
+        try arena.deallocate(block)
+    }
+
+    @Test func resetGuardRejectsConcurrentUseWhileResetting() throws {
+        let arena = try Arena(capacity: 1 << 16)
+        let block = try arena.allocate(byteCount: 256)
+        fillPattern(block, 256, seed: 1)
+        var insideErrors: [OffHeapError?] = []
+        let fromOtherThreads = Atomic<Int>(0)
+        try arena.reset(decommit: false) {
+            do throws(OffHeapError) {
+                _ = try arena.allocate(byteCount: 8)
+                insideErrors.append(nil)
+            } catch {
+                insideErrors.append(error)
+            }
+            do throws(OffHeapError) {
+                try arena.reset()
+                insideErrors.append(nil)
+            } catch {
+                insideErrors.append(error)
+            }
+            // Eight other threads see the same typed error while the reset holds the arena.
+            try? PlatformThread.run(count: 8) { _ in
+                do throws(OffHeapError) { _ = try arena.allocate(byteCount: 8) } catch {
+                    if error == .concurrentReset { fromOtherThreads.add(1, ordering: .relaxed) }
+                }
+            }
+        }
+        #expect(insideErrors == [.concurrentReset, .concurrentReset])
+        #expect(fromOtherThreads.load(ordering: .relaxed) == 8)
+        #expect(arena.statistics.resets == 1)
+        #expect(try arena.allocate(byteCount: 8) == block)
+    }
+
+    @Test func concurrentAllocationsAcross8ThreadsAreDisjointAndKeepTheirPatterns() throws {
+        let threads = 8
+        let perThread = 1500
+        let arena = try Arena(capacity: 8 << 20)
+        let log = BlockLog(threads: threads, rowsPerThread: perThread)
+        let failures = Atomic<Int>(0)
+        try PlatformThread.run(count: threads) { thread in
+            for index in 0..<perThread {
+                let byteCount = 1 + (index * 37 + thread * 11) % 300
+                let alignment = 1 << ((index + thread) % 7)
+                let seed = UInt64(thread) << 32 | UInt64(index)
+                do throws(OffHeapError) {
+                    let block = try arena.allocate(byteCount: byteCount, alignment: alignment)
+                    fillPattern(block, byteCount, seed: seed)
+                    log.append(
+                        thread: thread,
+                        .init(address: UInt(bitPattern: block), byteCount: byteCount,
+                              alignment: alignment, seed: seed))
+                } catch {
+                    failures.add(1, ordering: .relaxed)
+                }
+            }
+        }
+        #expect(failures.load(ordering: .relaxed) == 0)
+        let entries = log.all
+        #expect(entries.count == threads * perThread)
+        // Checked by this (non-worker) thread after join: no overlap, every pattern intact.
+        #expect(verifyDisjointBlocks(entries) == 0)
+        let total = entries.reduce(0) { $0 + $1.byteCount }
+        #expect(arena.used >= total)
+        for entry in entries {
+            #expect(arena.owns(UnsafeRawPointer(bitPattern: entry.address)!))
+        }
+    }
+
+    @Test func concurrentAllocationUntilExhaustedThenReset() throws {
+        let threads = 8
+        let arena = try Arena(capacity: 64 << 10)
+        let log = BlockLog(threads: threads, rowsPerThread: 4096)
+        let unexpected = Atomic<Int>(0)
+        for round in 0..<3 {
+            try PlatformThread.run(count: threads) { thread in
+                var index = 0
+                while true {
+                    let byteCount = 8 + (index * 13 + thread) % 120
+                    let seed = UInt64(round) << 48 | UInt64(thread) << 32 | UInt64(index)
+                    do throws(OffHeapError) {
+                        let block = try arena.allocate(byteCount: byteCount, alignment: 8)
+                        fillPattern(block, byteCount, seed: seed)
+                        log.append(
+                            thread: thread,
+                            .init(address: UInt(bitPattern: block), byteCount: byteCount,
+                                  alignment: 8, seed: seed))
+                    } catch {
+                        if error != .exhausted { unexpected.add(1, ordering: .relaxed) }
+                        break
+                    }
+                    index += 1
+                }
+            }
+            #expect(unexpected.load(ordering: .relaxed) == 0)
+            let entries = log.all
+            #expect(verifyDisjointBlocks(entries) == 0)
+            #expect(arena.remaining < 128 + 8)
+            for thread in 0..<threads { log.counts[thread] = 0 }
+            try arena.reset()
+        }
+        #expect(arena.statistics.resets == 3)
+        #expect(arena.statistics.peak > (64 << 10) - 136)
+    }
+
+    @Test func concurrentResetsAndAllocationsOnlyFailWithTypedErrors() throws {
+        let arena = try Arena(capacity: 16 << 10)
+        let unexpected = Atomic<Int>(0)
+        let resets = Atomic<Int>(0)
+        try PlatformThread.run(count: 8) { thread in
+            for index in 0..<400 {
+                do throws(OffHeapError) {
+                    if thread < 2 && index % 8 == 0 {
+                        try arena.reset()
+                        resets.add(1, ordering: .relaxed)
+                    } else {
+                        _ = try arena.allocate(byteCount: 64, alignment: 16)
+                    }
+                } catch {
+                    if error != .exhausted && error != .concurrentReset {
+                        unexpected.add(1, ordering: .relaxed)
+                    }
+                }
+            }
+        }
+        #expect(unexpected.load(ordering: .relaxed) == 0)
+        #expect(arena.statistics.resets == resets.load(ordering: .relaxed))
+        try arena.reset()
+        #expect(arena.remaining == arena.capacity)
+    }
+}
