@@ -28,10 +28,13 @@ public enum RecoveryCheck {
         public var recovered: Bool?
     }
 
+    /// - Parameter reclaim: called before each pass; allocators that free only in bulk
+    ///   (`Arena`, `SlabPool`) reset here. Returns false when the reset failed (an error).
     public static func run<A: FixedSizeAllocator>(
-        _ allocator: A, expectedCapacity: Int?, limit: Int
+        _ allocator: A, expectedCapacity: Int?, limit: Int, reclaim: () -> Bool = { true }
     ) -> Outcome {
         var outcome = Outcome()
+        if !reclaim() { outcome.errors += 1 }
         let bound = min(limit, expectedCapacity.map { $0 + 1 } ?? limit)
         var slots: [UInt] = []
         slots.reserveCapacity(min(bound, 1 << 20))
@@ -39,9 +42,11 @@ public enum RecoveryCheck {
         outcome.firstPass = slots.count
         let firstExhausted = first
         checkAndFree(allocator, slots: &slots, outcome: &outcome)
+        if !reclaim() { outcome.errors += 1 }
         let second = pass(allocator, bound: bound, slots: &slots, outcome: &outcome)
         outcome.secondPass = slots.count
         checkAndFree(allocator, slots: &slots, outcome: &outcome)
+        if !reclaim() { outcome.errors += 1 }
         outcome.reachedExhaustion = firstExhausted && second
         let clean = outcome.corrupted == 0 && outcome.errors == 0
         if let expected = expectedCapacity {

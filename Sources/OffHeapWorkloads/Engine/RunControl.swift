@@ -187,13 +187,33 @@ public struct WorkerTally: Sendable {
     public var corruption: UInt64 = 0
     public var exhausted: UInt64 = 0
     public var latency = LatencyHistogram()
+    /// `.exhausted` refusals since the last successful allocation.
+    public var consecutiveExhausted = 0
     public init() {}
+
+    /// A lane gives up after this many `.exhausted` refusals in a row (an allocator that
+    /// frees only in bulk, like `Arena`, never recovers during a run), so an operation-limited
+    /// run still ends.
+    public static let giveUpAfter = 1 << 16
+
+    /// Whether this lane stopped retrying an exhausted allocator.
+    @inlinable
+    public var gaveUp: Bool { consecutiveExhausted >= WorkerTally.giveUpAfter }
 
     /// Counts a typed error: `.exhausted` is expected under pressure, the rest are errors.
     @inlinable
     public mutating func count(_ error: OffHeapError) {
-        if error.kind == .exhausted { exhausted &+= 1 } else { errors &+= 1 }
+        if error.kind == .exhausted {
+            exhausted &+= 1
+            consecutiveExhausted &+= 1
+        } else {
+            errors &+= 1
+        }
     }
+
+    /// Records a successful allocation (resets the exhaustion streak).
+    @inlinable @inline(__always)
+    public mutating func allocated() { consecutiveExhausted = 0 }
 
     public mutating func merge(_ other: WorkerTally) {
         operations &+= other.operations

@@ -28,6 +28,8 @@ public struct RunPlan: Sendable {
     /// Slots (fixed-size allocators) or live blocks (system) the stress allocator holds;
     /// the recovery phase expects exactly this many.
     public var capacity: Int = 1 << 16
+    /// Bytes a bulk-free allocator (arena, slabpool) may use per workload in `bench`.
+    public var bulkBytes: Int = 256 << 20
     /// Name the system allocator's rows carry: `glibc`, or the peer preloaded.
     public var systemName: String = "glibc"
 
@@ -50,7 +52,7 @@ public struct RunPlan: Sendable {
             throw .invalidConfiguration(reason: "capacity must be in 1...268435456")
         }
         for choice in allocators where !choice.isAvailable {
-            throw .invalidConfiguration(reason: "that allocator is not in this build yet (available: system)")
+            throw .invalidConfiguration(reason: "that allocator is not in this build yet (available: system, arena, slabpool)")
         }
         switch command {
         case .stress: try stress.validate()
@@ -150,8 +152,29 @@ public struct RunPlan: Sendable {
         case .system:
             let allocator = try SystemAllocator(slotSize: slotSize, capacity: capacity)
             return try StressHammer.run(allocator, allocatorName: name, config: config, tick: tick)
-        case .freelist, .sharded, .arena, .slabpool, .heap:
-            throw .invalidConfiguration(reason: "that allocator is not in this build yet (available: system)")
+        case .arena:
+            // Bulk-free: frees are no-ops, so the arena holds `capacity` slots in all and the
+            // workers count `exhausted` once they are used; recovery resets it between passes
+            // and expects the same count twice.
+            let arena = try Arena(capacity: capacity * slotSize)
+            var bulk = config
+            bulk.expectedCapacity = nil
+            bulk.recoveryLimit = arena.capacity / slotSize + 1
+            return try StressHammer.run(
+                try VariableSizeAdapter(arena, slotSize: slotSize), allocatorName: name,
+                config: bulk, reclaim: { RunPlan.reset(arena) }, tick: tick)
+        case .slabpool:
+            let slab = 1 << 20
+            let pool = try SlabPool(
+                slabSize: slab, maximumSlabs: max(1, (capacity * slotSize + slab - 1) / slab))
+            var bulk = config
+            bulk.expectedCapacity = nil
+            bulk.recoveryLimit = pool.maximumSlabs * (slab / slotSize) + 1
+            return try StressHammer.run(
+                try VariableSizeAdapter(pool, slotSize: slotSize), allocatorName: name,
+                config: bulk, reclaim: { RunPlan.reset(pool) }, tick: tick)
+        case .freelist, .sharded, .heap:
+            throw .invalidConfiguration(reason: "that allocator is not in this build yet (available: system, arena, slabpool)")
         }
     }
 
@@ -162,9 +185,29 @@ public struct RunPlan: Sendable {
         case .system:
             let allocator = try SystemAllocator(slotSize: workload.maxRequest(kind))
             return try Workloads.run(kind, on: allocator, allocatorName: name, config: workload)
-        case .freelist, .sharded, .arena, .slabpool, .heap:
-            throw .invalidConfiguration(reason: "that allocator is not in this build yet (available: system)")
+        case .arena:
+            // Frees are no-ops: the run uses at most `bulkBytes` and then counts `exhausted`.
+            let arena = try Arena(capacity: bulkBytes)
+            return try Workloads.run(kind, on: arena, allocatorName: name, config: workload)
+        case .slabpool:
+            let slab = 1 << 20
+            let pool = try SlabPool(slabSize: slab, maximumSlabs: max(1, bulkBytes / slab))
+            return try Workloads.run(kind, on: pool, allocatorName: name, config: workload)
+        case .freelist, .sharded, .heap:
+            throw .invalidConfiguration(reason: "that allocator is not in this build yet (available: system, arena, slabpool)")
         }
+    }
+}
+
+extension RunPlan {
+    static func reset(_ arena: Arena) -> Bool {
+        do throws(OffHeapError) { try arena.reset() } catch { return false }
+        return true
+    }
+
+    static func reset(_ pool: SlabPool) -> Bool {
+        do throws(OffHeapError) { try pool.reset() } catch { return false }
+        return true
     }
 }
 

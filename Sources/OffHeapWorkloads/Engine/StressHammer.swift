@@ -20,6 +20,7 @@ import Synchronization
 public enum StressHammer {
     public static func run<A: FixedSizeAllocator>(
         _ allocator: A, allocatorName: String, config: StressConfig,
+        reclaim: () -> Bool = { true },
         tick: (UInt64, UInt64) -> Void = { _, _ in }
     ) throws(OffHeapError) -> WorkloadResult {
         try config.validate()
@@ -70,7 +71,8 @@ public enum StressHammer {
         result.summariseLatency()
         if config.recovery {
             let check = RecoveryCheck.run(
-                allocator, expectedCapacity: config.expectedCapacity, limit: config.recoveryLimit)
+                allocator, expectedCapacity: config.expectedCapacity, limit: config.recoveryLimit,
+                reclaim: reclaim)
             result.recovered = check.recovered
             result.recoveredSlots = check.firstPass
             result.corruption &+= UInt64(check.corrupted)
@@ -119,7 +121,7 @@ internal struct StressWorker<A: FixedSizeAllocator> {
     mutating func bounce() {
         var done: UInt64 = 0
         var budget = control.remaining(lane: lane, done: 0)
-        while budget > 0 {
+        while budget > 0 && !tally.gaveUp {
             let chunk = budget < 64 ? budget : 64
             for _ in 0..<chunk {
                 let timed = done & sampleMask == 0
@@ -127,6 +129,7 @@ internal struct StressWorker<A: FixedSizeAllocator> {
                 let pattern = nextPattern(slot: done)
                 do throws(OffHeapError) {
                     let p = try allocator.allocate()
+                    tally.allocated()
                     pattern.write(to: p, byteCount: slotSize)
                     verifyAndFree(p, expecting: pattern)
                     done &+= 1
@@ -153,7 +156,7 @@ internal struct StressWorker<A: FixedSizeAllocator> {
         var done: UInt64 = 0
         var bursts: UInt64 = 0
         var budget = control.remaining(lane: lane, done: 0)
-        while budget > 0 {
+        while budget > 0 && !tally.gaveUp {
             let want = budget < UInt64(size) ? Int(budget) : size
             let timed = bursts & sampleMask == 0
             let start = timed ? Clock.nanoseconds : 0
@@ -161,6 +164,7 @@ internal struct StressWorker<A: FixedSizeAllocator> {
             while count < want {
                 do throws(OffHeapError) {
                     let p = try allocator.allocate()
+                    tally.allocated()
                     let pattern = nextPattern(slot: UInt64(count))
                     pattern.write(to: p, byteCount: slotSize)
                     (held + count).initialize(to: p)
@@ -197,7 +201,7 @@ internal struct StressWorker<A: FixedSizeAllocator> {
         var done: UInt64 = 0
         var head = 0
         var budget = control.remaining(lane: lane, done: 0)
-        while budget > 0 {
+        while budget > 0 && !tally.gaveUp {
             let chunk = budget < 64 ? budget : 64
             for _ in 0..<chunk {
                 let timed = done & sampleMask == 0
@@ -208,6 +212,7 @@ internal struct StressWorker<A: FixedSizeAllocator> {
                 }
                 do throws(OffHeapError) {
                     let p = try allocator.allocate()
+                    tally.allocated()
                     let pattern = nextPattern(slot: UInt64(head))
                     pattern.write(to: p, byteCount: slotSize)
                     ring[head] = p
@@ -235,7 +240,7 @@ internal struct StressWorker<A: FixedSizeAllocator> {
         var cell = 0
         let cells = board.cellsPerPublisher
         var budget = control.remaining(lane: lane, done: 0)
-        while budget > 0 {
+        while budget > 0 && !tally.gaveUp {
             let chunk = budget < 64 ? budget : 64
             for _ in 0..<chunk {
                 let timed = done & sampleMask == 0
@@ -243,6 +248,7 @@ internal struct StressWorker<A: FixedSizeAllocator> {
                 let global = rank * cells + cell
                 do throws(OffHeapError) {
                     let p = try allocator.allocate()
+                    tally.allocated()
                     generation &+= 1
                     let pattern = SlotPattern(slot: UInt64(global), owner: owner, generation: generation)
                     pattern.write(to: p, byteCount: slotSize)

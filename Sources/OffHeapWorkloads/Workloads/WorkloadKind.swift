@@ -153,6 +153,7 @@ extension WorkerTally {
     ) -> LiveBlock? {
         do throws(OffHeapError) {
             let p = try allocator.allocate(byteCount: size, alignment: alignment)
+            allocated()
             pattern.write(to: p, byteCount: size)
             return LiveBlock(address: UInt(bitPattern: p), size: size, pattern: pattern)
         } catch {

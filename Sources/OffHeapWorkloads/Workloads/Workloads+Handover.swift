@@ -37,6 +37,7 @@ extension Workloads {
             var done: UInt64 = 0
             for round in 0..<rounds {
                 if round & 255 == 0, offheap_stop_requested() != 0, config.observeSignals { break }
+                if tally.gaveUp { break }
                 let index = random.next(below: count)
                 let bytes = size(&random, config)
                 let timed = done & mask == 0

@@ -27,10 +27,10 @@ extension Workloads {
             var cell = 0
             if lane & 1 == 0 {
                 var budget = control.remaining(lane: lane, done: 0)
-                while budget > 0 {
+                while budget > 0 && !tally.gaveUp {
                     let chunk = budget < 64 ? budget : 64
                     var produced: UInt64 = 0
-                    while produced < chunk {
+                    while produced < chunk && !tally.gaveUp {
                         if !rings.isEmpty(pair: pair, cell: cell) {
                             if control.isStopping { break }
                             offheap_yield()
@@ -41,6 +41,7 @@ extension Workloads {
                         let start = timed ? Clock.nanoseconds : 0
                         let pattern = SlotPattern(slot: sequence, owner: producerLane, generation: sequence)
                         guard let block = tally.allocateBlock(allocator, size: bytes, pattern: pattern) else {
+                            if control.isStopping { break }
                             offheap_yield()
                             // Keep the consumer's replay in step: this sequence number is skipped.
                             rings.put(pair: pair, cell: cell, address: 1)

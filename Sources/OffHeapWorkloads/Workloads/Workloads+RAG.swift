@@ -94,7 +94,7 @@ extension Workloads {
             var v = lane
             var done: UInt64 = 0
             var budget = control.remaining(lane: lane, done: 0)
-            while budget > 0 {
+            while budget > 0 && !tally.gaveUp {
                 let chunk = budget < 64 ? budget : 64
                 for _ in 0..<chunk {
                     let timed = done & mask == 0
@@ -151,7 +151,11 @@ extension Workloads {
     static func allocateVector<A: VariableSizeAllocator>(
         _ allocator: A, bytes: Int, tally: inout WorkerTally
     ) -> UnsafeMutableRawPointer? {
-        do throws(OffHeapError) { return try allocator.allocate(byteCount: bytes, alignment: 16) } catch {
+        do throws(OffHeapError) {
+            let p = try allocator.allocate(byteCount: bytes, alignment: 16)
+            tally.allocated()
+            return p
+        } catch {
             tally.count(error)
             return nil
         }

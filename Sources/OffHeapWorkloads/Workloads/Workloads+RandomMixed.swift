@@ -25,7 +25,7 @@ extension Workloads {
             let mask = UInt64(config.sampleEvery - 1)
             var done: UInt64 = 0
             var budget = control.remaining(lane: lane, done: 0)
-            while budget > 0 {
+            while budget > 0 && !tally.gaveUp {
                 let chunk = budget < 64 ? budget : 64
                 for _ in 0..<chunk {
                     let index = random.next(below: count)
@@ -38,7 +38,7 @@ extension Workloads {
                         allocator, size: bytes,
                         pattern: SlotPattern(slot: UInt64(index), owner: UInt64(lane), generation: generation))
                     if timed { tally.latency.record(Clock.nanoseconds &- start) }
-                    done &+= 1
+                    if set[index] != nil { done &+= 1 }
                 }
                 budget = control.remaining(lane: lane, done: done)
             }
@@ -82,13 +82,14 @@ extension Workloads {
             let words = size / 8
             var done: UInt64 = 0
             var budget = control.remaining(lane: lane, done: 0)
-            while budget > 0 {
+            while budget > 0 && !tally.gaveUp {
                 let chunk = budget < 16 ? budget : 16
                 for _ in 0..<chunk {
                     let timed = done & mask == 0
                     let start = timed ? Clock.nanoseconds : 0
                     do throws(OffHeapError) {
                         let p = try allocator.allocate(byteCount: size, alignment: 8)
+                        tally.allocated()
                         let cells = p.bindMemory(to: UInt64.self, capacity: words)
                         for w in 0..<words { cells[w] = 0 }
                         for round in 0..<config.scratchWrites {
