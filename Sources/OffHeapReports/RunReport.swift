@@ -37,6 +37,9 @@ public struct RunReport: Codable, Equatable, Sendable {
         public var virtualAddressBits: Int
         public var cpuVirtualAddressBits: Int?
         public var la57: Bool
+        public var la57Flag: Bool?
+        public var highAddressesGranted: Bool?
+        public var userAddressBits: Int?
         public var pageSize: Int
         public var hugePageSize: Int
         public var transparentHugePages: String
@@ -151,6 +154,8 @@ extension RunReport {
             probe: Probe(
                 virtualAddressBits: m.virtualAddressBits,
                 cpuVirtualAddressBits: m.cpuVirtualAddressBits, la57: m.la57,
+                la57Flag: m.la57Flag, highAddressesGranted: m.highAddressesGranted,
+                userAddressBits: m.userAddressBits,
                 pageSize: m.pageSize, hugePageSize: m.hugePageSize,
                 transparentHugePages: m.transparentHugePages, hugePagesTotal: m.hugePagesTotal))
         var config: [String: ConfigField] = [:]

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import OffHeap
 import OffHeapReports
 import OffHeapWorkloads
 
@@ -24,21 +25,7 @@ struct ProbeCommand: ParsableCommand {
             }
             try data.write(to: URL(fileURLWithPath: json))
         }
-        print(ProbeCommand.render(machine))
-    }
-
-    static func render(_ m: MachineFacts) -> String {
-        """
-        arch                 \(m.arch)\(m.emulated ? " (emulated)" : "")
-        cpu                  \(m.cpuModel)
-        cores                \(m.cores)
-        kernel               \(m.kernel)
-        la57                 \(m.la57 ? "yes (5-level paging)" : "no")
-        virtual address bits \(m.virtualAddressBits) in use (CPU reports \(m.cpuVirtualAddressBits))
-        page size            \(m.pageSize)
-        huge page size       \(m.hugePageSize)
-        transparent huge     \(m.transparentHugePages.isEmpty ? "unavailable" : m.transparentHugePages)
-        hugetlb pages        \(m.hugePagesTotal)
-        """
+        print(AddressSpaceProbe.run().render())
+        if machine.emulated { print("emulated             yes (QEMU user mode)") }
     }
 }

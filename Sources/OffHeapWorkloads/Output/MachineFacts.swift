@@ -21,18 +21,23 @@ public struct MachineFacts: Equatable, Sendable {
     public var kernel: String
     public var pageSize: Int
     public var hugePageSize: Int
-    /// User virtual address bits in effect: 57 with LA57 paging, else at most 48 (x86-64
-    /// 4-level paging; aarch64 kernels commonly use 48 as well).
+    /// User virtual address bits in effect (``AddressSpaceReport/effectiveVABits``).
     public var virtualAddressBits: Int
     /// Virtual address bits the CPU reports in /proc/cpuinfo (`address sizes`; 0 if absent).
     /// A CPU can report 57 while the kernel runs 4-level paging.
     public var cpuVirtualAddressBits: Int
-    /// Whether the CPU advertises 5-level paging (`la57`).
+    /// Whether this process runs with 5-level paging (``AddressSpaceReport/la57Active``).
     public var la57: Bool
     /// The bracketed mode of /sys/kernel/mm/transparent_hugepage/enabled, or "".
     public var transparentHugePages: String
     /// HugePages_Total from /proc/meminfo (pre-allocated hugetlbfs pages).
     public var hugePagesTotal: Int
+    /// Whether the CPU flags list `la57` (the kernel may still run 4-level paging).
+    public var la57Flag = false
+    /// Whether the probe's hinted mmap landed above the architecture's classic limit.
+    public var highAddressesGranted = false
+    /// Bits of the highest user address the probe obtained.
+    public var userAddressBits = 0
 
     public init(
         arch: String, emulated: Bool, cpuModel: String, cores: Int, kernel: String,
@@ -65,46 +70,28 @@ public struct MachineFacts: Equatable, Sendable {
         #endif
     }
 
-    /// Reads the facts of the running machine.
+    /// Reads the facts of the running machine: ``AddressSpaceProbe`` (VA bits from its mmap
+    /// hint experiment, LA57, page sizes, CPU) plus the emulation check.
     public static func current() -> MachineFacts {
+        let probe = AddressSpaceProbe.run()
         let cpuinfo = TextFile.read("/proc/cpuinfo", capacity: 32 << 10)
-        var model = TextFile.value(of: "model name", in: cpuinfo)
-        if model.isEmpty { model = TextFile.value(of: "CPU part", in: cpuinfo) }
-        if model.isEmpty { model = "unknown" }
-        let flags = TextFile.value(of: "flags", in: cpuinfo)
-        var vaBits = 0
-        let sizes = TextFile.value(of: "address sizes", in: cpuinfo)   // "46 bits physical, 48 bits virtual"
-        if let comma = sizes.utf8.firstIndex(of: UInt8(ascii: ",")) {
-            let tail = Substring(sizes.utf8[sizes.utf8.index(after: comma)...])
-            if let bits = TextFile.leadingInteger(tail), bits > 0 { vaBits = bits }
-        }
-        let la57 = TextFile.containsWord("la57", in: flags)
         let hostIsX86 = !TextFile.value(of: "vendor_id", in: cpuinfo).isEmpty
         let build = buildArch
         var emulated = (build == "aarch64" && hostIsX86)
         if let flag = TextFile.environment("OFFHEAP_EMULATED") { emulated = flag == "1" }
-        var release = [CChar](repeating: 0, count: 256)
-        var machine = [CChar](repeating: 0, count: 64)
-        var kernel = "unknown"
-        if offheap_uname(&release, release.count, &machine, machine.count) == 0 {
-            kernel = TextFile.string(cString: release)
-        }
-        var thp = ""
-        let thpText = TextFile.read("/sys/kernel/mm/transparent_hugepage/enabled", capacity: 256)
-        if let open = thpText.firstIndex(of: UInt8(ascii: "[")),
-            let close = thpText[open...].firstIndex(of: UInt8(ascii: "]"))
-        {
-            thp = TextFile.string(bytes: thpText[(open + 1)..<close])
-        }
-        let meminfo = TextFile.read("/proc/meminfo", capacity: 8 << 10)
-        let hugeTotal = TextFile.leadingInteger(Substring(TextFile.value(of: "HugePages_Total", in: meminfo))) ?? 0
-        return MachineFacts(
-            arch: build, emulated: emulated, cpuModel: model,
-            cores: Int(offheap_online_cpus()), kernel: kernel,
-            pageSize: VirtualMemory.pageSize, hugePageSize: VirtualMemory.hugePageSize ?? 0,
-            virtualAddressBits: la57 ? 57 : (vaBits > 0 && vaBits < 48 ? vaBits : 48),
-            cpuVirtualAddressBits: vaBits, la57: la57,
-            transparentHugePages: thp, hugePagesTotal: hugeTotal)
+        var facts = MachineFacts(
+            arch: build, emulated: emulated,
+            cpuModel: probe.cpuModel.isEmpty ? "unknown" : probe.cpuModel,
+            cores: probe.onlineCPUs, kernel: probe.kernelRelease.isEmpty ? "unknown" : probe.kernelRelease,
+            pageSize: probe.pageSize, hugePageSize: probe.transparentHugePageSize,
+            virtualAddressBits: probe.effectiveVABits,
+            cpuVirtualAddressBits: probe.cpuVirtualAddressBits, la57: probe.la57Active,
+            transparentHugePages: probe.transparentHugePageMode,
+            hugePagesTotal: probe.hugeTLBPagesTotal)
+        facts.la57Flag = probe.la57Flag
+        facts.highAddressesGranted = probe.highAddressesGranted
+        facts.userAddressBits = probe.userAddressBits
+        return facts
     }
 }
 
