@@ -114,3 +114,23 @@ int offheap_stop_requested(void) { return offheap_stop_flag ? 1 : 0; }
 const char *offheap_getenv(const char *name) { return getenv(name); }
 
 int offheap_current_cpu(void) { return sched_getcpu(); }
+
+// MARK: - Command line (Embedded Swift has no CommandLine)
+
+static int offheap_saved_argc;
+static char **offheap_saved_argv;
+
+// glibc calls ELF constructors with (argc, argv, envp), in dynamic and static-pie programs.
+__attribute__((constructor)) static void offheap_capture_arguments(int argc, char **argv,
+                                                                   char **envp) {
+    (void)envp;
+    offheap_saved_argc = argc;
+    offheap_saved_argv = argv;
+}
+
+int offheap_argument_count(void) { return offheap_saved_argv ? offheap_saved_argc : 0; }
+
+const char *offheap_argument(int index) {
+    if (!offheap_saved_argv || index < 0 || index >= offheap_saved_argc) return NULL;
+    return offheap_saved_argv[index];
+}

@@ -7,7 +7,19 @@ import OffHeap
 import OffHeapWorkloads
 
 func engineMain() -> Int32 {
-    let arguments = Array(CommandLine.arguments.dropFirst())
+    var arguments: [String] = []
+    let count = offheap_argument_count()
+    if count > 1 {
+        for index in 1..<count {
+            guard var p = offheap_argument(index) else { continue }
+            var bytes: [UInt8] = []
+            while p.pointee != 0 {
+                bytes.append(UInt8(bitPattern: p.pointee))
+                p += 1
+            }
+            arguments.append(String(decoding: bytes, as: UTF8.self))
+        }
+    }
     let invocation: RunPlan.Invocation
     do throws(OffHeapError) {
         invocation = try RunPlan.parse(arguments)

@@ -206,6 +206,11 @@ static inline int offheap_isatty(int fd) { return isatty(fd); }
 static inline long offheap_write(int fd, const void *buffer, size_t count) {
     return write(fd, buffer, count);
 }
+/// The process's command line, captured by an ELF constructor (glibc passes argc/argv to
+/// constructors): Embedded Swift has no `CommandLine`.
+int offheap_argument_count(void);
+/// Argument `index` (0 = program name) or NULL.
+const char *_Nullable offheap_argument(int index);
 /// Value of an environment variable or NULL.
 const char *_Nullable offheap_getenv(const char *name);
 
