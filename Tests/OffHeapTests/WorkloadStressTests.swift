@@ -105,3 +105,56 @@ struct WorkloadStressTests {
         #expect(unbounded.recovered == nil)
     }
 }
+
+@Suite("Stress hammer on our allocators")
+struct WorkloadStressAllocatorTests {
+    @Test func concurrentStressFreeListAllRolesAcross8Threads() throws {
+        var plan = RunPlan(command: .stress)
+        plan.allocators = [.freelist]
+        plan.capacity = 1024
+        plan.stress = WorkloadStressTests.config(
+            threads: 8, roles: [.bounce, .publisher, .reader, .burst, .retire, .reader, .bounce, .publisher],
+            operations: 20_000, capacity: 1024)
+        let document = try plan.run()
+        let result = try #require(document.results.first)
+        #expect(result.allocator == "freelist")
+        #expect(result.operations == 20_000)
+        #expect(result.corruption == 0 && result.errors == 0)
+        #expect(result.recovered == true)
+        #expect(result.recoveredSlots == 1024)
+        #expect(document.ok)
+    }
+
+    @Test func concurrentBulkAllocatorsRecoverAfterReset() throws {
+        var plan = RunPlan(command: .stress)
+        plan.allocators = [.arena, .slabpool]
+        plan.capacity = 4096
+        plan.stress = WorkloadStressTests.config(
+            threads: 8, roles: [.bounce, .burst, .retire, .publisher, .reader],
+            operations: 2_000, capacity: 4096)
+        let document = try plan.run()
+        #expect(document.results.map(\.allocator) == ["arena", "slabpool"])
+        for result in document.results {
+            #expect(result.corruption == 0 && result.errors == 0)
+            #expect(result.recovered == true)
+            #expect((result.recoveredSlots ?? 0) >= 4096)
+        }
+    }
+
+    @Test func concurrentBenchOnFreeListAndBulkAllocators() throws {
+        var plan = RunPlan(command: .bench)
+        plan.allocators = [.freelist, .arena, .slabpool, .system]
+        plan.workloads = [.randomMixed, .producerConsumer, .rag]
+        plan.workload = WorkloadSuiteTests.smallConfig()
+        plan.workload.limit = .operations(4_000)
+        plan.bulkBytes = 64 << 20
+        let document = try plan.run()
+        #expect(document.results.count == 12)
+        for result in document.results {
+            #expect(result.corruption == 0, "\(result.workload)/\(result.allocator)")
+            #expect(result.errors == 0, "\(result.workload)/\(result.allocator)")
+            #expect(result.operations >= 4_000, "\(result.workload)/\(result.allocator)")
+        }
+        #expect(document.relativeToBaseline(document.results[0]) != nil)
+    }
+}

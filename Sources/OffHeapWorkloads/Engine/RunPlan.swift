@@ -52,7 +52,7 @@ public struct RunPlan: Sendable {
             throw .invalidConfiguration(reason: "capacity must be in 1...268435456")
         }
         for choice in allocators where !choice.isAvailable {
-            throw .invalidConfiguration(reason: "that allocator is not in this build yet (available: system, arena, slabpool)")
+            throw .invalidConfiguration(reason: "that allocator is not in this build yet (available: system, freelist, arena, slabpool)")
         }
         switch command {
         case .stress: try stress.validate()
@@ -173,8 +173,14 @@ public struct RunPlan: Sendable {
             return try StressHammer.run(
                 try VariableSizeAdapter(pool, slotSize: slotSize), allocatorName: name,
                 config: bulk, reclaim: { RunPlan.reset(pool) }, tick: tick)
-        case .freelist, .sharded, .heap:
-            throw .invalidConfiguration(reason: "that allocator is not in this build yet (available: system, arena, slabpool)")
+        case .freelist:
+            let pool = try FreeList(FreeList.Configuration(
+                slotSize: slotSize, alignment: 16, capacity: capacity))
+            var exact = config
+            exact.expectedCapacity = pool.capacity
+            return try StressHammer.run(pool, allocatorName: name, config: exact, tick: tick)
+        case .sharded, .heap:
+            throw .invalidConfiguration(reason: "that allocator is not in this build yet (available: system, freelist, arena, slabpool)")
         }
     }
 
@@ -193,8 +199,14 @@ public struct RunPlan: Sendable {
             let slab = 1 << 20
             let pool = try SlabPool(slabSize: slab, maximumSlabs: max(1, bulkBytes / slab))
             return try Workloads.run(kind, on: pool, allocatorName: name, config: workload)
-        case .freelist, .sharded, .heap:
-            throw .invalidConfiguration(reason: "that allocator is not in this build yet (available: system, arena, slabpool)")
+        case .freelist:
+            // Fixed-size slots as large as the workload's largest request.
+            let pool = try FreeList(FreeList.Configuration(
+                slotSize: workload.maxRequest(kind), alignment: 16,
+                capacity: workload.liveBound(kind)))
+            return try Workloads.run(kind, on: FixedSizeAdapter(pool), allocatorName: name, config: workload)
+        case .sharded, .heap:
+            throw .invalidConfiguration(reason: "that allocator is not in this build yet (available: system, freelist, arena, slabpool)")
         }
     }
 }
