@@ -83,7 +83,7 @@ public struct WorkloadConfig: Sendable {
 
     public init() {}
 
-    /// Bytes of one RAG vector allocation: the floats plus a 32-byte pattern trailer.
+    /// Bytes of one RAG vector allocation: a 32-byte pattern header plus the floats.
     public var ragVectorBytes: Int { ragDimensions * 4 + SlotPattern.byteCount }
 
     /// Largest request `kind` makes (the slot size a fixed-size allocator needs).
