@@ -10,6 +10,8 @@ import PackageDescription
 
 let areas = [
     "FreeListBenchmarks",
+    "ShardedBenchmarks",
+    "HyalineBenchmarks",
 ]
 
 let package = Package(

@@ -27,11 +27,11 @@
 # emulator.
 #
 # Exit status: 0 success, 1 build/run failure, 2 usage error, 3 missing dependency,
-# otherwise the program's own exit status under --run.
+# otherwise the program's own exit status under --run (124: it timed out).
 #
 # Examples:
 #   ci/build-aarch64.sh --run
-#   ci/build-aarch64.sh --program offheap-smoke --out /tmp/a64 --run -- --json
+#   ci/build-aarch64.sh --out /tmp/a64 --program offheap-engine --run -- stress --threads 4
 set -euo pipefail
 
 SCRIPT_NAME="build-aarch64"

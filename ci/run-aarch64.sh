@@ -51,7 +51,7 @@ if [[ "$(uname -m)" != aarch64 ]]; then
     launcher=("$QEMU")
 fi
 
-log "running $program ${launcher[*]:+under ${launcher[*]} }${*:+with: $*}"
+log "running $program${launcher[*]:+ under ${launcher[*]}}${*:+ with: $*}"
 start="$(now_ns)"
 status=0
 timeout --kill-after=10 "$run_timeout" "${launcher[@]}" "$program" "$@" || status=$?

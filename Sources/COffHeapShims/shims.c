@@ -115,6 +115,14 @@ const char *offheap_getenv(const char *name) { return getenv(name); }
 
 int offheap_current_cpu(void) { return sched_getcpu(); }
 
+/* Weak reference: resolves to the TSan runtime's entry point when it is linked in, to 0
+   otherwise (also in static links). */
+extern void __tsan_init(void) __attribute__((weak));
+
+int offheap_thread_sanitizer_active(void) {
+    return __tsan_init != 0;
+}
+
 // MARK: - Command line (Embedded Swift has no CommandLine)
 
 static int offheap_saved_argc;

@@ -85,15 +85,16 @@ private func pattern(_ cell: Int, _ owner: Int, _ round: Int) -> SlotPattern {
     SlotPattern(slot: UInt64(cell), owner: UInt64(owner), generation: UInt64(round))
 }
 
-/// Exhaustion, recovery and bad inputs on a small fixed-size allocator of `capacity` slots.
+/// Exhaustion (after exactly `capacity` slots), recovery and bad inputs on a small
+/// fixed-size allocator.
 func smokeFixedSizeLimits<Pool: FixedSizeAllocator>(
     _ name: String, _ pool: Pool, capacity: Int, report: SmokeReport
 ) {
     let check = name + " exhaustion"
     var held: [UnsafeMutableRawPointer] = []
     var sawExhausted = false
-    // Allow some slack: an allocator may round its capacity up to whole pages.
-    let limit = capacity * 2 + 64
+    // Stop a little past `capacity` so that an allocator that overshoots is caught.
+    let limit = capacity + 8
     while held.count < limit {
         do throws(OffHeapError) {
             let slot = try pool.allocate()
@@ -106,7 +107,9 @@ func smokeFixedSizeLimits<Pool: FixedSizeAllocator>(
         }
     }
     if !sawExhausted { report.failed(check, "never reported .exhausted") }
-    if held.count < capacity { report.failed(check, "exhausted after \(held.count) < \(capacity) slots") }
+    if held.count != capacity {
+        report.failed(check, "\(held.count) slots served, capacity is \(capacity)")
+    }
     for (index, slot) in held.enumerated()
     where !pattern(index, 0, 7).matches(slot, byteCount: pool.slotSize) {
         report.corrupted(check, slot: index)

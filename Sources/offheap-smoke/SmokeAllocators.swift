@@ -11,8 +11,8 @@ protocol SmokeResettableAllocator: VariableSizeAllocator {
 
 enum SmokeAllocators {
     /// A fixed-size allocator of `capacity` slots of `slotSize` bytes.
-    static func freeList(slotSize: Int, capacity: Int) throws(OffHeapError) -> StandInSlotPool {
-        try StandInSlotPool(slotSize: slotSize, alignment: 16, capacity: capacity)
+    static func freeList(slotSize: Int, capacity: Int) throws(OffHeapError) -> FreeList {
+        try FreeList(FreeList.Configuration(slotSize: slotSize, alignment: 16, capacity: capacity))
     }
 
     /// A bump arena of `capacity` bytes.

@@ -123,6 +123,17 @@ struct AddressSpaceProbeTests {
         #expect(narrow.render().contains("refused"))
     }
 
+    @Test func skippedHintExperimentIsReported() {
+        let report = AddressSpaceProbe.analyze(
+            inputs: .init(
+                cpuinfo: bytes(x86CPUInfo), meminfo: [], transparentHugePageEnabled: [],
+                machine: "x86_64", kernelRelease: "6.1", hintedMappingAddress: 0,
+                hintExperimentRan: false, defaultMappingAddress: 0x7FFF_0000_0000))
+        #expect(!report.hintExperimentRan)
+        #expect(!report.la57Active)
+        #expect(report.render().contains("skipped"))
+    }
+
     @Test func emptyOrGarbageInputsGiveUnknownsNotCrashes() {
         let garbage: [UInt8] = [0xFF, 0x3A, 0x0A, 0x3A, 0x3A, 0x5B, 0x00, 0x0A]
         let report = AddressSpaceProbe.analyze(
@@ -153,6 +164,11 @@ struct AddressSpaceProbeTests {
             #expect(report.cpuVirtualAddressBits >= 48)
         }
         #expect(report.userAddressBits >= 32)
+        if report.hintExperimentRan {
+            // Linux either honours the hint exactly or places the page elsewhere; it never
+            // reports success without a mapping.
+            #expect(report.hintedMappingAddress != 0)
+        }
         #expect(report.render().contains("effective VA bits"))
         // The experiment unmapped its pages: running it again gets the same answer.
         #expect(AddressSpaceProbe.run().la57Active == report.la57Active)

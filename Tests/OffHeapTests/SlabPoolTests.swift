@@ -194,22 +194,22 @@ struct SlabPoolTests {
 
     @Test func concurrentMixedSizesAcross8ThreadsAreDisjointAndKeepTheirPatterns() throws {
         let threads = 8
-        let perThread = 600
+        let perThread = 400
         let pool = try SlabPool(slabSize: 64 << 10, maximumSlabs: 256, maximumLargeAllocations: 256)
         let log = BlockLog(threads: threads, rowsPerThread: perThread)
         let failures = Atomic<Int>(0)
         try PlatformThread.run(count: threads) { thread in
             for index in 0..<perThread {
                 let large = index % 40 == 7
-                let byteCount = large ? 33_000 + index * 3 : 1 + (index * 53 + thread * 7) % 700
+                let byteCount = large ? 33_000 + index * 3 : 1 + (index * 53 + thread * 7) % 500
                 let alignment = 1 << ((index + thread) % 8)
                 let seed = UInt64(thread) << 32 | UInt64(index)
                 do throws(OffHeapError) {
                     let block = try pool.allocate(byteCount: byteCount, alignment: alignment)
-                    // Large blocks: pattern the first and last 512 bytes (keeps the test fast).
+                    // Large blocks: pattern the first and last 256 bytes (keeps the test fast).
                     if large {
-                        fillPattern(block, 512, seed: seed)
-                        fillPattern(block + (byteCount - 512), 512, seed: ~seed)
+                        fillPattern(block, 256, seed: seed)
+                        fillPattern(block + (byteCount - 256), 256, seed: ~seed)
                     } else {
                         fillPattern(block, byteCount, seed: seed)
                     }
@@ -235,8 +235,8 @@ struct SlabPoolTests {
             }
             let pointer = UnsafeMutableRawPointer(bitPattern: entry.address)!
             if entry.byteCount > pool.largeThreshold {
-                if !patternIntact(pointer, 512, seed: entry.seed)
-                    || !patternIntact(pointer + (entry.byteCount - 512), 512, seed: ~entry.seed)
+                if !patternIntact(pointer, 256, seed: entry.seed)
+                    || !patternIntact(pointer + (entry.byteCount - 256), 256, seed: ~entry.seed)
                 {
                     problems += 1
                 }

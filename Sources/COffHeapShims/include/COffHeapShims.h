@@ -167,6 +167,23 @@ int offheap_tls_key_delete(uint32_t key);
 int offheap_tls_key_set(uint32_t key, const void *_Nullable value);
 void *_Nullable offheap_tls_key_get(uint32_t key);
 
+// MARK: - Mutex (baselines for benchmarks; the allocators never lock)
+
+/// Bytes a pthread mutex needs; the caller provides that much storage (e.g. from mmap).
+static inline size_t offheap_mutex_size(void) { return sizeof(pthread_mutex_t); }
+static inline int offheap_mutex_init(void *storage) {
+    return pthread_mutex_init((pthread_mutex_t *)storage, NULL);
+}
+static inline int offheap_mutex_lock(void *storage) {
+    return pthread_mutex_lock((pthread_mutex_t *)storage);
+}
+static inline int offheap_mutex_unlock(void *storage) {
+    return pthread_mutex_unlock((pthread_mutex_t *)storage);
+}
+static inline int offheap_mutex_destroy(void *storage) {
+    return pthread_mutex_destroy((pthread_mutex_t *)storage);
+}
+
 // MARK: - Fast thread-local slots
 
 /// Number of pointer-sized thread-local slots (see `ThreadLocalSlot` in Swift for owners).
@@ -204,6 +221,11 @@ static inline int offheap_create_file(const char *path) {
 static inline int offheap_close(int fd) { return close(fd); }
 
 // MARK: - Process
+
+/// 1 when the ThreadSanitizer runtime is linked into the process. Its mmap interceptor
+/// drops address hints outside the application range (and aborts on mappings it does not
+/// expect), so the address-space probe skips its hint experiment under TSan.
+int offheap_thread_sanitizer_active(void);
 
 static inline void offheap_abort(void) { abort(); }
 /// Flushes stdio and ends the process with `status` (programs report failure this way).

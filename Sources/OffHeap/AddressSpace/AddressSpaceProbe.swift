@@ -35,7 +35,7 @@ public enum AddressSpaceProbe {
 
     /// The raw material of a report, so parsing and the decision logic can be tested with
     /// any machine's texts (e.g. an LA57 machine's, which this host cannot produce).
-    public struct Inputs: Sendable, Equatable {
+    public struct Inputs: Sendable {
         /// Contents of `/proc/cpuinfo` (the first processor's block suffices).
         public var cpuinfo: [UInt8]
         /// Contents of `/proc/meminfo`.
@@ -50,6 +50,9 @@ public enum AddressSpaceProbe {
         public var hintAddress: UInt
         /// The highest address the hint experiment obtained; 0 when all attempts failed.
         public var hintedMappingAddress: UInt
+        /// Whether the hint experiment ran (it is skipped under ThreadSanitizer, whose mmap
+        /// interceptor drops high hints).
+        public var hintExperimentRan: Bool
         /// Address of an ordinary mapping; 0 when unknown.
         public var defaultMappingAddress: UInt
         /// Base page size in bytes.
@@ -62,7 +65,8 @@ public enum AddressSpaceProbe {
         public init(
             cpuinfo: [UInt8], meminfo: [UInt8], transparentHugePageEnabled: [UInt8],
             machine: String, kernelRelease: String, hintAddress: UInt = AddressSpaceProbe.hintAddress,
-            hintedMappingAddress: UInt, defaultMappingAddress: UInt = 0, pageSize: Int = 4096,
+            hintedMappingAddress: UInt, hintExperimentRan: Bool = true,
+            defaultMappingAddress: UInt = 0, pageSize: Int = 4096,
             transparentHugePageSize: Int = 0, onlineCPUs: Int = 1
         ) {
             self.cpuinfo = cpuinfo
@@ -72,6 +76,7 @@ public enum AddressSpaceProbe {
             self.kernelRelease = kernelRelease
             self.hintAddress = hintAddress
             self.hintedMappingAddress = hintedMappingAddress
+            self.hintExperimentRan = hintExperimentRan
             self.defaultMappingAddress = defaultMappingAddress
             self.pageSize = pageSize
             self.transparentHugePageSize = transparentHugePageSize
@@ -94,7 +99,8 @@ public enum AddressSpaceProbe {
                 offheap_uname(r.baseAddress!, r.count, m.baseAddress!, m.count) == 0
             }
         }
-        let (hinted, fallback) = hintExperiment()
+        let ran = offheap_thread_sanitizer_active() == 0
+        let (hinted, fallback) = hintExperiment(hints: ran)
         return Inputs(
             cpuinfo: readFile("/proc/cpuinfo", capacity: 64 << 10),
             meminfo: readFile("/proc/meminfo", capacity: 16 << 10),
@@ -104,6 +110,7 @@ public enum AddressSpaceProbe {
             kernelRelease: unameOK ? string(fromCString: release) : "",
             hintAddress: hintAddress,
             hintedMappingAddress: hinted,
+            hintExperimentRan: ran,
             defaultMappingAddress: fallback,
             pageSize: VirtualMemory.pageSize,
             transparentHugePageSize: VirtualMemory.hugePageSize ?? 0,
@@ -112,8 +119,8 @@ public enum AddressSpaceProbe {
 
     /// Maps one page at each hint (exact placement first, then as a plain hint) and one
     /// page without a hint; unmaps all of them. Returns the highest hinted address obtained
-    /// (0 if none) and the unhinted address.
-    public static func hintExperiment() -> (hinted: UInt, unhinted: UInt) {
+    /// (0 if none, or when `hints` is false) and the unhinted address.
+    public static func hintExperiment(hints: Bool = true) -> (hinted: UInt, unhinted: UInt) {
         let page = VirtualMemory.pageSize
         var highest: UInt = 0
         func attempt(_ hint: UInt, _ flags: Int32) {
@@ -124,7 +131,7 @@ public enum AddressSpaceProbe {
             _ = offheap_munmap(mapped, page)
         }
         let noReserve = Int32(OFFHEAP_MAP_NORESERVE)
-        for hint in [hintAddress, secondaryHintAddress] {
+        for hint in [hintAddress, secondaryHintAddress] where hints {
             attempt(hint, noReserve | Int32(OFFHEAP_MAP_FIXED_NOREPLACE))
             attempt(hint, noReserve)
         }
@@ -146,7 +153,7 @@ public enum AddressSpaceProbe {
     public static func analyze(inputs: Inputs) -> AddressSpaceReport {
         let cpu = ProcText(inputs.cpuinfo)
         let mem = ProcText(inputs.meminfo)
-        let isX86 = inputs.machine == "x86_64"
+        let isX86 = AddressSpaceProbe.isX86(inputs.machine)
 
         let flags = cpu.value(of: "flags") ?? []
         let la57Flag = isX86 && ProcText.containsWord("la57", in: flags)
@@ -192,8 +199,16 @@ public enum AddressSpaceProbe {
             hintAddress: Int(bitPattern: inputs.hintAddress),
             hintedMappingAddress: Int(bitPattern: hinted),
             defaultMappingAddress: Int(bitPattern: inputs.defaultMappingAddress),
+            hintExperimentRan: inputs.hintExperimentRan,
             highAddressesGranted: highGranted, la57Active: la57Active,
             userAddressBits: userBits, effectiveVABits: effectiveBits)
+    }
+
+    /// Byte comparison, not `String ==`: that would pull Unicode normalisation tables into
+    /// the Embedded aarch64 link for nothing.
+    @usableFromInline
+    internal static func isX86(_ machine: String) -> Bool {
+        machine.utf8.elementsEqual("x86_64".utf8)
     }
 
     @usableFromInline

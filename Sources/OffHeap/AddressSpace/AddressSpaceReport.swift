@@ -41,6 +41,9 @@ public struct AddressSpaceReport: Sendable, Equatable {
     /// Where the hinted mapping landed (the highest of the attempts); 0 when every attempt
     /// was refused.
     public var hintedMappingAddress: Int
+    /// Whether the hint experiment ran; it is skipped under ThreadSanitizer (whose mmap
+    /// interceptor drops high hints), and then the verdicts below assume a narrow space.
+    public var hintExperimentRan: Bool
     /// Where an ordinary, unhinted mapping landed.
     public var defaultMappingAddress: Int
     /// Whether the kernel granted a user address above the classic limit of the
@@ -60,7 +63,8 @@ public struct AddressSpaceReport: Sendable, Equatable {
         pageSize: Int, transparentHugePageSize: Int, transparentHugePageMode: String,
         hugeTLBPagesTotal: Int, hugeTLBPageSize: Int, la57Flag: Bool,
         cpuVirtualAddressBits: Int, cpuPhysicalAddressBits: Int, hintAddress: Int,
-        hintedMappingAddress: Int, defaultMappingAddress: Int, highAddressesGranted: Bool,
+        hintedMappingAddress: Int, defaultMappingAddress: Int, hintExperimentRan: Bool,
+        highAddressesGranted: Bool,
         la57Active: Bool, userAddressBits: Int, effectiveVABits: Int
     ) {
         self.architecture = architecture
@@ -78,6 +82,7 @@ public struct AddressSpaceReport: Sendable, Equatable {
         self.hintAddress = hintAddress
         self.hintedMappingAddress = hintedMappingAddress
         self.defaultMappingAddress = defaultMappingAddress
+        self.hintExperimentRan = hintExperimentRan
         self.highAddressesGranted = highAddressesGranted
         self.la57Active = la57Active
         self.userAddressBits = userAddressBits
@@ -86,6 +91,28 @@ public struct AddressSpaceReport: Sendable, Equatable {
 }
 
 extension AddressSpaceReport {
+    /// Field-by-field equality. Written out so texts compare as UTF-8 bytes: the synthesised
+    /// `String ==` pulls Unicode normalisation tables into the Embedded aarch64 link.
+    public static func == (lhs: AddressSpaceReport, rhs: AddressSpaceReport) -> Bool {
+        lhs.architecture.utf8.elementsEqual(rhs.architecture.utf8)
+            && lhs.kernelRelease.utf8.elementsEqual(rhs.kernelRelease.utf8)
+            && lhs.cpuModel.utf8.elementsEqual(rhs.cpuModel.utf8)
+            && lhs.transparentHugePageMode.utf8.elementsEqual(rhs.transparentHugePageMode.utf8)
+            && lhs.onlineCPUs == rhs.onlineCPUs && lhs.pageSize == rhs.pageSize
+            && lhs.transparentHugePageSize == rhs.transparentHugePageSize
+            && lhs.hugeTLBPagesTotal == rhs.hugeTLBPagesTotal
+            && lhs.hugeTLBPageSize == rhs.hugeTLBPageSize && lhs.la57Flag == rhs.la57Flag
+            && lhs.cpuVirtualAddressBits == rhs.cpuVirtualAddressBits
+            && lhs.cpuPhysicalAddressBits == rhs.cpuPhysicalAddressBits
+            && lhs.hintAddress == rhs.hintAddress
+            && lhs.hintedMappingAddress == rhs.hintedMappingAddress
+            && lhs.defaultMappingAddress == rhs.defaultMappingAddress
+            && lhs.hintExperimentRan == rhs.hintExperimentRan
+            && lhs.highAddressesGranted == rhs.highAddressesGranted
+            && lhs.la57Active == rhs.la57Active && lhs.userAddressBits == rhs.userAddressBits
+            && lhs.effectiveVABits == rhs.effectiveVABits
+    }
+
     /// A human-readable summary, one fact per line (what `offheap probe` prints).
     ///
     /// ```swift
@@ -110,7 +137,8 @@ extension AddressSpaceReport {
                 ? "\(transparentHugePageSize) bytes, mode \(transparentHugePageMode.isEmpty ? "unknown" : transparentHugePageMode)"
                 : "unavailable")
         line("hugetlb pages", "\(hugeTLBPagesTotal) reserved of \(hugeTLBPageSize) bytes")
-        if architecture == "x86_64" {
+        let isX86 = AddressSpaceProbe.isX86(architecture)
+        if isX86 {
             line("la57 cpu flag", yesNo(la57Flag))
         } else {
             line("la57 cpu flag", "n/a on \(architecture)")
@@ -120,17 +148,21 @@ extension AddressSpaceReport {
             cpuVirtualAddressBits > 0
                 ? "\(cpuPhysicalAddressBits) bits physical, \(cpuVirtualAddressBits) bits virtual"
                 : "not reported")
-        line(
-            "hint experiment",
-            "asked 0x\(String(UInt(bitPattern: hintAddress), radix: 16)), got "
-                + (hintedMappingAddress == 0
-                    ? "refused" : "0x\(String(UInt(bitPattern: hintedMappingAddress), radix: 16))"))
+        if !hintExperimentRan {
+            line("hint experiment", "skipped (ThreadSanitizer drops high mmap hints)")
+        } else {
+            line(
+                "hint experiment",
+                "asked 0x\(String(UInt(bitPattern: hintAddress), radix: 16)), got "
+                    + (hintedMappingAddress == 0
+                        ? "refused" : "0x\(String(UInt(bitPattern: hintedMappingAddress), radix: 16))"))
+        }
         line("default mapping", "0x\(String(UInt(bitPattern: defaultMappingAddress), radix: 16))")
         line("high addresses granted", yesNo(highAddressesGranted))
-        if architecture == "x86_64" { line("la57 active", yesNo(la57Active)) }
+        if isX86 { line("la57 active", yesNo(la57Active)) }
         line("user address bits", "\(userAddressBits)")
         line("effective VA bits", "\(effectiveVABits)")
-        if la57Flag != la57Active && architecture == "x86_64" {
+        if la57Flag != la57Active && isX86 {
             line("note", la57Flag
                 ? "cpu has la57 but the kernel gave no high address (4-level paging)"
                 : "high address without the la57 flag")

@@ -70,7 +70,9 @@ extension OffHeapError {
     public static func == (lhs: OffHeapError, rhs: OffHeapError) -> Bool {
         switch (lhs, rhs) {
         case (.invalidConfiguration(let a), .invalidConfiguration(let b)):
-            return a.description == b.description
+            // Byte-wise: `String ==` would pull Unicode normalisation tables into the
+            // Embedded aarch64 link.
+            return a.withUTF8Buffer { x in b.withUTF8Buffer { y in x.elementsEqual(y) } }
         case (.zeroSize, .zeroSize), (.exhausted, .exhausted), (.foreignPointer, .foreignPointer),
             (.interiorPointer, .interiorPointer), (.misalignedPointer, .misalignedPointer),
             (.doubleFree, .doubleFree), (.useAfterReset, .useAfterReset),

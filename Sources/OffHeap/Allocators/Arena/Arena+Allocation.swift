@@ -3,7 +3,9 @@ import Synchronization
 extension Arena {
     /// A block of `byteCount` bytes whose address is a multiple of `alignment`.
     ///
-    /// Lock-free: one relaxed load and one compare-exchange when uncontended.
+    /// Lock-free. Requests up to ``fastPathLimit`` bytes with an alignment up to
+    /// ``granule`` take the fast path: a single fetch-add on the state word. Others take one
+    /// relaxed load and one compare-exchange. Every block is rounded up to ``granule`` bytes.
     ///
     /// ```swift
     /// let block = try arena.allocate(byteCount: 100, alignment: 16)
@@ -12,8 +14,8 @@ extension Arena {
     ///   ``OffHeapError/sizeTooLarge(requested:limit:)`` when it exceeds ``capacity``,
     ///   ``OffHeapError/invalidAlignment(_:)`` unless `alignment` is a power of two no larger
     ///   than ``maximumAlignment``, ``OffHeapError/exhausted`` when the rest of the arena is
-    ///   too small (nothing changes; ``reset(decommit:)`` makes room), and
-    ///   ``OffHeapError/concurrentReset`` while a reset is in progress.
+    ///   too small (``reset(decommit:)`` makes room), and ``OffHeapError/concurrentReset``
+    ///   while a reset is in progress.
     @inlinable
     public func allocate(
         byteCount: Int, alignment: Int = 16
@@ -24,14 +26,52 @@ extension Arena {
         }
         guard alignment > 0, alignment & (alignment &- 1) == 0, alignment <= maximumAlignment
         else { throw .invalidAlignment(alignment) }
+        let size = (UInt64(byteCount) &+ Arena.granuleMask) & ~Arena.granuleMask
+        if alignment <= Arena.granule && byteCount <= Arena.fastPathLimit {
+            // Offsets are always multiples of the granule, so the old offset is aligned.
+            let old = state.wrappingAdd(size, ordering: .acquiring).oldValue
+            let start = old & Arena.offsetMask
+            if old & Arena.resettingBit == 0 && start &+ size <= UInt64(capacity) {
+                return region.base + Int(start)
+            }
+            try fastPathFailed(old: old)
+        }
+        return try allocateAligned(size: size, alignment: alignment)
+    }
+
+    /// After a fast-path fetch-add that did not yield a block: report why, and pull an
+    /// offset pushed past the end back to `capacity` so failed requests never accumulate
+    /// toward the generation bits. Lowering an offset that exceeds `capacity` to `capacity`
+    /// is safe in any generation: no block ever ends beyond `capacity`.
+    @usableFromInline
+    internal func fastPathFailed(old: UInt64) throws(OffHeapError) -> Never {
+        // During a reset the reset owns the word and overwrites it when done.
+        if old & Arena.resettingBit != 0 { throw .concurrentReset }
+        let limit = UInt64(capacity)
+        var current = state.load(ordering: .relaxed)
+        while current & Arena.resettingBit == 0 && current & Arena.offsetMask > limit {
+            let (exchanged, original) = state.compareExchange(
+                expected: current, desired: (current & ~Arena.offsetMask) | limit,
+                ordering: .relaxed)
+            if exchanged { break }
+            current = original
+        }
+        throw .exhausted
+    }
+
+    /// The compare-exchange path: large requests and alignments above the granule.
+    @usableFromInline
+    internal func allocateAligned(
+        size: UInt64, alignment: Int
+    ) throws(OffHeapError) -> UnsafeMutableRawPointer {
         let mask = UInt64(alignment &- 1)
-        let size = UInt64(byteCount)
         let limit = UInt64(capacity)
         var current = state.load(ordering: .relaxed)
         while true {
             if current & Arena.resettingBit != 0 { throw .concurrentReset }
             let offset = current & Arena.offsetMask
-            // offset ≤ 2^47 and mask < 2^47: no overflow, the result stays in 48 bits.
+            guard offset <= limit else { throw .exhausted }
+            // offset ≤ 2^47, mask < 2^47, size ≤ 2^47: the sum stays inside 48 bits.
             let start = (offset &+ mask) & ~mask
             let end = start &+ size
             guard end <= limit else { throw .exhausted }
@@ -73,9 +113,8 @@ extension Arena {
     ///   (no block of the current generation starts there, so it predates a reset).
     public func deallocate(_ pointer: UnsafeMutableRawPointer) throws(OffHeapError) {
         guard region.contains(pointer) else { throw .foreignPointer }
-        let offset = UInt64(pointer - region.base)
-        let current = state.load(ordering: .relaxed)
-        if offset >= current & Arena.offsetMask { throw .useAfterReset }
+        let offset = pointer - region.base
+        if offset >= used { throw .useAfterReset }
     }
 
     /// Whether `pointer` lies inside the arena's region.

@@ -37,7 +37,7 @@ extension Arena {
         }
         // The region is ours until the release store below.
         body()
-        let used = Int(current & Arena.offsetMask)
+        let used = min(Int(current & Arena.offsetMask), capacity)
         var failure: OffHeapError?
         if decommit && used > 0 {
             let length = min(VirtualMemory.roundUp(used, to: VirtualMemory.pageSize), capacity)

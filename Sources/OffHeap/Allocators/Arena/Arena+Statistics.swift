@@ -38,7 +38,10 @@ extension Arena {
 
     /// Bytes consumed in the current generation, alignment padding included.
     @inlinable
-    public var used: Int { Int(state.load(ordering: .relaxed) & Arena.offsetMask) }
+    public var used: Int {
+        // A failed fast-path request may leave the offset briefly beyond `capacity`.
+        min(Int(state.load(ordering: .relaxed) & Arena.offsetMask), capacity)
+    }
 
     /// Bytes still free (an aligned request may get fewer).
     @inlinable

@@ -15,23 +15,45 @@ import Synchronization
 ///
 /// One atomic word, `state`, owns the arena's free space. It packs
 /// `offset (bits 0..<48) | generation (bits 48..<63) | resetting (bit 63)`:
-/// - Bytes `[0, offset)` of the region belong to blocks handed out in the current
-///   generation; bytes `[offset, capacity)` belong to nobody. A block is owned by the thread
-///   whose compare-exchange moved `offset` past it, and the only way to move `offset` is a
-///   successful compare-exchange on `state`, so no two blocks of one generation overlap.
-/// - `offset` only grows within a generation. `reset` is the only writer that lowers it, and
-///   it does so by storing `offset 0` with `generation + 1` (a *release* store); allocations
-///   compare-exchange with *acquiring* success ordering, so the bytes a block held in an
-///   earlier generation (last written before the caller invoked `reset`) happen-before the
-///   new owner's writes. The generation also means a compare-exchange prepared against the
-///   old generation can never succeed after a reset, even when `offset` has climbed back
-///   to the same value (ABA).
+/// - Let `end = min(offset, capacity)`. Bytes `[0, end)` of the region belong to blocks
+///   handed out in the current generation; bytes `[end, capacity)` belong to nobody. The only
+///   way to move `offset` up is an atomic read-modify-write on `state` (the fast path's
+///   fetch-add or the slow path's compare-exchange), and a block belongs to the thread whose
+///   read-modify-write moved `offset` from the block's start (or below it) to its end, with
+///   that end ≤ `capacity`. Each such RMW claims a distinct range, so no two blocks of one
+///   generation overlap. A fetch-add whose end lands beyond `capacity` claims nothing; the
+///   failing thread pulls `offset` back to `capacity` (never below: no block ends past
+///   `capacity`, so this is safe in any interleaving), which bounds the offset far below
+///   2^48 and keeps the generation bits intact.
+/// - `offset` is always a multiple of ``granule`` (every block is rounded up to it), so the
+///   fast path's fetch-add returns an offset already aligned for alignments ≤ ``granule``.
+/// - `offset` only grows within a generation, except for the pull-back above. `reset` is
+///   the only writer that lowers it: it stores `offset 0` with `generation + 1` (a
+///   *release* store); allocations read-modify-write with *acquiring* ordering, so the bytes
+///   a block held in an earlier generation (last written before the caller invoked `reset`)
+///   happen-before the new owner's writes. The generation also means a compare-exchange
+///   prepared against the old generation can never succeed after a reset, even when
+///   `offset` has climbed back to the same value (ABA).
 /// - While `resetting` is set, `reset` owns the whole region (it may be decommitting it):
-///   allocations and a second `reset` fail with ``OffHeapError/concurrentReset`` instead of
-///   touching memory that is being given back.
+///   allocations and a second `reset` fail with ``OffHeapError/concurrentReset`` without
+///   touching memory. (A fast-path fetch-add may still bump the offset of the word during a
+///   reset; that RMW sees the bit, claims nothing, and the reset's final store discards it.)
 /// The offset is a byte offset, not a pointer: no pointer bits are ever used for tags. The
 /// 48-bit field is why capacity is capped at ``maximumCapacity`` (2^47): an offset plus a
 /// request (each ≤ 2^47) then never leaves the field.
+///
+/// ## Why a fetch-add fast path
+///
+/// Measured on the project VM (2 vCPU Xeon at 2 GHz, single thread, best of 400 × 50 000):
+/// a bare `Atomic` fetch-add costs ~6.5 ns and a bare relaxed load + compare-exchange
+/// ~11 ns; `allocate` costs ~9 ns on the fetch-add path and ~13 ns on the CAS path. So small
+/// requests (≤ ``fastPathLimit`` bytes, alignment ≤ ``granule``) use one fetch-add and the
+/// rest use load + CAS. The price: when a fast-path request does not fit, the tail it
+/// overshot (< ``fastPathLimit`` bytes) is forfeited until the next reset — a CAS cannot
+/// safely undo a fetch-add once other threads may have added after it (a generation wrap
+/// could make the undo lower the offset below live blocks). Exhaustion is therefore sticky
+/// for requests larger than the lost tail. Note that one uncontended locked RMW alone costs
+/// more than 3 ns on this VM; going below that needs per-thread chunks (not done here).
 ///
 /// ## Memory commitment
 ///
@@ -40,8 +62,8 @@ import Synchronization
 /// of the bump pointer in large steps — needs a committed-watermark check (another shared
 /// load) on the hot path and a slow path that must serialise concurrent commits; it only
 /// pays off under `vm.overcommit_memory=2`, where `MAP_NORESERVE` is ignored and the whole
-/// capacity is charged at creation. With the chosen scheme the fast path is exactly one
-/// relaxed load and one compare-exchange.
+/// capacity is charged at creation. With the chosen scheme the hot path is exactly one
+/// fetch-add (small requests) or one relaxed load and one compare-exchange (the rest).
 ///
 /// ## Freeing
 ///
@@ -60,6 +82,12 @@ public final class Arena: VariableSizeAllocator, @unchecked Sendable {
     @usableFromInline internal static let generationShift: UInt64 = 48
     @usableFromInline internal static let generationMask: UInt64 = (1 << 15) - 1
     @usableFromInline internal static let resettingBit: UInt64 = 1 << 63
+
+    /// Every block is rounded up to this many bytes, and every offset is a multiple of it.
+    public static let granule = 16
+    @usableFromInline internal static let granuleMask: UInt64 = 15
+    /// Requests up to this size (and alignment up to ``granule``) take the fetch-add path.
+    public static let fastPathLimit = 4096
 
     /// The reserved region; `base` is page-aligned.
     @usableFromInline internal let region: VirtualRegion

@@ -74,10 +74,22 @@ extension SlabPool {
             expected: current, desired: desired,
             successOrdering: .acquiringAndReleasing, failureOrdering: .relaxed)
         if exchanged {
-            retiredTails.wrappingAdd(slabSize - Int(offset), ordering: .relaxed)
+            addRetiredTail(UInt64(slabSize) - offset, generation: current >> SlabPool.generationShift)
             return nil
         }
         return original
+    }
+
+    /// Adds a left-behind slab tail to the counter of `generation` (resetting bit included:
+    /// it is clear for any cursor that allocated), unless a reset has moved on.
+    internal func addRetiredTail(_ bytes: UInt64, generation: UInt64) {
+        var current = retiredTails.load(ordering: .relaxed)
+        while current >> SlabPool.generationShift == generation {
+            let (exchanged, original) = retiredTails.compareExchange(
+                expected: current, desired: current &+ bytes, ordering: .relaxed)
+            if exchanged { return }
+            current = original
+        }
     }
 
     /// Makes slab `index` readable and writable if it is not yet (see the type's invariant:

@@ -141,6 +141,12 @@ extension SlabPool {
                     }
                     if target > base && target - base < size { throw .interiorPointer }
                 } else if base == target {
+                    if phase == LargePhase.freeing {
+                        // Another thread is freeing this very block right now.
+                        let resetting =
+                            cursor.load(ordering: .relaxed) & SlabPool.resettingBit != 0
+                        verdict = resetting ? .concurrentReset : .doubleFree
+                    }
                     if phase == LargePhase.freed { verdict = .doubleFree }
                     if phase == LargePhase.releasedByReset && verdict != .doubleFree {
                         verdict = .useAfterReset

@@ -79,9 +79,9 @@ extension SlabPool {
         } else {
             touchedSlabs.store(touched, ordering: .relaxed)
         }
-        retiredTails.store(0, ordering: .relaxed)
         resetCount.wrappingAdd(1, ordering: .relaxed)
         let generation = ((current >> SlabPool.generationShift) &+ 1) & SlabPool.generationMask
+        retiredTails.store(generation << SlabPool.generationShift, ordering: .relaxed)
         cursor.store(generation << SlabPool.generationShift, ordering: .releasing)
         if let failure { throw failure }
     }

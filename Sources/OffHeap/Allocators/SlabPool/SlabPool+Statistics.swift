@@ -47,7 +47,11 @@ extension SlabPool {
         let largeBytes = liveLargeBytes.load(ordering: .relaxed)
         let reached = index > 0 || offset > 0 ? index + 1 : 0
         let touched = max(touchedSlabs.load(ordering: .relaxed), reached)
-        let slabUsed = index * slabSize + offset - retiredTails.load(ordering: .relaxed)
+        let tails = retiredTails.load(ordering: .relaxed)
+        let retired =
+            tails >> SlabPool.generationShift == current >> SlabPool.generationShift
+            ? Int(tails & ((1 << SlabPool.generationShift) - 1)) : 0
+        let slabUsed = max(index * slabSize + offset - retired, 0)
         return Statistics(
             slabs: slabs,
             reservedBytes: slabs * slabSize + largeBytes,

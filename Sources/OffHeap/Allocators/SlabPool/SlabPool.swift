@@ -92,8 +92,10 @@ public final class SlabPool: VariableSizeAllocator, @unchecked Sendable {
     @usableFromInline internal let committedSlabs: Atomic<Int>
     /// Slabs that may hold pages from before the current generation (set by `reset`).
     @usableFromInline internal let touchedSlabs: Atomic<Int>
-    /// Unused tails of slabs the cursor left in this generation.
-    @usableFromInline internal let retiredTails: Atomic<Int>
+    /// Unused tails of slabs the cursor left, as `generation << 56 | bytes`: an update
+    /// prepared in an older generation finds a different generation and is dropped, so a
+    /// slab switch racing with `reset` cannot leak its tail into the new generation.
+    @usableFromInline internal let retiredTails: Atomic<UInt64>
     @usableFromInline internal let liveLargeCount: Atomic<Int>
     @usableFromInline internal let liveLargeBytes: Atomic<Int>
     @usableFromInline internal let resetCount: Atomic<Int>

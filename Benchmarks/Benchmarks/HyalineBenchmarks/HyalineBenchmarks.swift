@@ -1,0 +1,172 @@
+// Hyaline reclamation and the lock-free structures built on it.
+//
+//   cd Benchmarks && swift package benchmark --target HyalineBenchmarks --format markdown
+//
+// Single-thread benchmarks run `scalingFactor` (1 000) operations per measured iteration:
+// read them per operation with `--scale`. Targets (issue): enter+leave uncontended ≤ 10 ns,
+// retire amortised ≤ 30 ns. The two-thread structure benchmarks do 2 × 50 000 push+pop
+// pairs per iteration (thread start included, ~50 µs) and are reported next to the same
+// work on a pthread-mutex-protected array measured in the same run.
+import Benchmark
+import OffHeap
+import Synchronization
+
+let benchmarks: @Sendable () -> Void = {
+    Benchmark.defaultConfiguration = .init(
+        metrics: [.wallClock, .throughput],
+        scalingFactor: .kilo,
+        maxDuration: .seconds(2),
+        maxIterations: 100_000
+    )
+
+    Benchmark("Hyaline enter+leave (uncontended)") { benchmark in
+        let domain = try HyalineDomain()
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            let guardian = try domain.enter()
+            blackHole(guardian.slotIndex)
+        }
+        benchmark.stopMeasurement()
+    }
+
+    Benchmark("Hyaline enter+protect+leave (uncontended)") { benchmark in
+        let domain = try HyalineDomain()
+        let cell = try VirtualMemory.reserve(byteCount: 4096, committed: true)
+        let link = cell.base.assumingMemoryBound(to: Atomic<UInt64>.self)
+        link.initialize(to: Atomic(42))
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            let guardian = try domain.enter()
+            blackHole(guardian.protect(link))
+        }
+        benchmark.stopMeasurement()
+    }
+
+    Benchmark("Hyaline retire, amortised (1 thread, batch 64)") { benchmark in
+        let pool = try FreeList(.init(slotSize: 32, alignment: 16, capacity: 1 << 16))
+        let domain = try HyalineDomain(.init(batchThreshold: 64))
+        let nodes = HyalinePoolReclaimer(pool, capacity: 1 << 16)
+        let id = try domain.register(nodes)
+        let guardian = try domain.enter()
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            let node = try pool.allocate()
+            try guardian.retire(node, birthEra: domain.currentEra, reclaimer: id)
+        }
+        benchmark.stopMeasurement()
+    }
+
+    Benchmark("FreeList allocate+deallocate (reference for the retire figure)") { benchmark in
+        let pool = try FreeList(.init(slotSize: 32, alignment: 16, capacity: 1 << 16))
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            let node = try pool.allocate()
+            try pool.deallocate(node)
+        }
+        benchmark.stopMeasurement()
+    }
+
+    let pairs = 50_000
+    let twoThreads = Benchmark.Configuration(
+        metrics: [.wallClock], scalingFactor: .one, maxDuration: .seconds(3),
+        maxIterations: 50)
+
+    Benchmark("LockFreeStack push+pop, 2 threads × 50k", configuration: twoThreads) {
+        benchmark in
+        let pool = try FreeList(.init(slotSize: 32, alignment: 16, capacity: 1 << 14))
+        let stack = try LockFreeStack<UInt64, FreeList>(pool: pool, capacity: 1 << 14)
+        benchmark.startMeasurement()
+        try PlatformThread.run(count: 2) { worker in
+            for index in 0..<pairs {
+                try? stack.push(UInt64(worker << 32 | index))
+                blackHole(try? stack.pop())
+            }
+        }
+        benchmark.stopMeasurement()
+    }
+
+    Benchmark("Mutex array push+pop, 2 threads × 50k (baseline)", configuration: twoThreads) {
+        benchmark in
+        let array = try MutexArray(capacity: 1 << 14)
+        benchmark.startMeasurement()
+        try PlatformThread.run(count: 2) { worker in
+            for index in 0..<pairs {
+                array.push(UInt64(worker << 32 | index))
+                blackHole(array.popLast())
+            }
+        }
+        benchmark.stopMeasurement()
+    }
+
+    Benchmark("LockFreeQueue enqueue+dequeue, 2 threads × 50k", configuration: twoThreads) {
+        benchmark in
+        let pool = try FreeList(.init(slotSize: 32, alignment: 16, capacity: 1 << 14))
+        let queue = try LockFreeQueue<UInt64, FreeList>(pool: pool, capacity: 1 << 14)
+        benchmark.startMeasurement()
+        try PlatformThread.run(count: 2) { worker in
+            for index in 0..<pairs {
+                try? queue.enqueue(UInt64(worker << 32 | index))
+                blackHole(try? queue.dequeue())
+            }
+        }
+        benchmark.stopMeasurement()
+    }
+
+    Benchmark("Mutex ring enqueue+dequeue, 2 threads × 50k (baseline)", configuration: twoThreads)
+    { benchmark in
+        let ring = try MutexArray(capacity: 1 << 14)
+        benchmark.startMeasurement()
+        try PlatformThread.run(count: 2) { worker in
+            for index in 0..<pairs {
+                ring.push(UInt64(worker << 32 | index))
+                blackHole(ring.popFirst())
+            }
+        }
+        benchmark.stopMeasurement()
+    }
+}
+
+/// The baseline: a fixed-capacity array (LIFO end and FIFO ring) behind a pthread mutex.
+final class MutexArray: @unchecked Sendable {
+    // @unchecked Sendable: every access to the storage holds `mutex`.
+    let mutex: PlatformMutex
+    let region: VirtualRegion
+    let capacity: Int
+    var start = 0
+    var count = 0
+    var storage: UnsafeMutablePointer<UInt64> { region.base.assumingMemoryBound(to: UInt64.self) }
+
+    init(capacity: Int) throws {
+        mutex = try PlatformMutex()
+        self.capacity = capacity
+        region = try VirtualMemory.reserve(byteCount: capacity * 8, committed: true)
+    }
+
+    deinit { try? VirtualMemory.release(region) }
+
+    func push(_ value: UInt64) {
+        mutex.withLock {
+            guard count < capacity else { return }
+            storage[(start + count) & (capacity - 1)] = value
+            count += 1
+        }
+    }
+
+    func popLast() -> UInt64? {
+        mutex.withLock {
+            guard count > 0 else { return nil }
+            count -= 1
+            return storage[(start + count) & (capacity - 1)]
+        }
+    }
+
+    func popFirst() -> UInt64? {
+        mutex.withLock {
+            guard count > 0 else { return nil }
+            let value = storage[start]
+            start = (start + 1) & (capacity - 1)
+            count -= 1
+            return value
+        }
+    }
+}

@@ -1,0 +1,126 @@
+import COffHeapShims
+import Synchronization
+
+/// Process-wide map from 4 MiB segment base to the id of the heap that owns it.
+///
+/// Two levels, both anonymous mappings that stay zero (unbacked) until written: the first
+/// indexed by `address >> 38` (covering 57-bit addresses, so LA57 user space works), the
+/// second a 64 Ki-entry chunk per 256 GiB of address space. Lookups are lock-free: two
+/// acquiring loads, no hashing, no probing. Writers take a spinlock.
+///
+/// Invariant: a segment's header is fully written before its entry is stored (release), and
+/// its entry is cleared (release) before the segment is unmapped; a chunk is initialised
+/// before its first-level slot is published (release), and chunks are never freed. So a
+/// reader that sees an entry equal to its heap id may read that segment's header, and a
+/// pointer into memory this heap never mapped (or already unmapped) reads 0: a typed
+/// `foreignPointer`, not a fault.
+///
+/// ```swift
+/// SegmentRegistry.shared.publish(segmentBase: base, heapID: 7)
+/// SegmentRegistry.shared.owner(ofSegment: base)   // 7
+/// SegmentRegistry.shared.unpublish(segmentBase: base)
+/// ```
+public final class SegmentRegistry: @unchecked Sendable {
+    // @unchecked Sendable: the tables are raw mappings accessed only through atomics; writes
+    // are serialised by `lock`.
+    @inlinable static var chunkShift: Int { 38 }
+    @inlinable static var levelOneCount: Int { 1 << (57 - 38) }
+    @inlinable static var chunkEntries: Int { 1 << (chunkShift - SegmentLayout.segmentShift) }
+
+    /// The process-wide registry.
+    public static let shared = SegmentRegistry()
+
+    /// `nil` only if the first level could not be mapped; then nothing can be published and
+    /// every lookup answers 0.
+    @usableFromInline let levelOne: UnsafeMutablePointer<Atomic<UInt>>?
+    private let lock = Atomic<UInt32>(0)
+
+    private init() {
+        let bytes = SegmentRegistry.levelOneCount * MemoryLayout<UInt>.stride
+        // Zero-filled and unbacked until touched; a zero word is a valid `Atomic<UInt>(0)`.
+        let region = try? VirtualMemory.reserve(byteCount: bytes, committed: true)
+        levelOne = region?.base.assumingMemoryBound(to: Atomic<UInt>.self)
+    }
+
+    /// The heap id registered for the segment containing `address`, or 0.
+    @inlinable @inline(__always)
+    public func owner(ofSegment address: UInt) -> UInt64 {
+        let top = address &>> SegmentRegistry.chunkShift
+        guard top < UInt(SegmentRegistry.levelOneCount), let levelOne else { return 0 }
+        let chunk = levelOne[Int(top)].load(ordering: .acquiring)
+        guard chunk != 0 else { return 0 }
+        let index = Int((address &>> UInt(SegmentLayout.segmentShift))
+            & UInt(SegmentRegistry.chunkEntries - 1))
+        let entries = UnsafeMutablePointer<Atomic<UInt>>(bitPattern: chunk)!
+        return UInt64(entries[index].load(ordering: .acquiring))
+    }
+
+    /// Registers `segmentBase` (4 MiB-aligned) for `heapID`, after its header is written.
+    public func publish(segmentBase: UInt, heapID: UInt64) throws(OffHeapError) {
+        let top = Int(segmentBase &>> SegmentRegistry.chunkShift)
+        guard top < SegmentRegistry.levelOneCount else { throw .foreignPointer }
+        guard let levelOne else { throw .mappingFailed(errno: 12) }
+        acquire()
+        defer { release() }
+        var chunk = levelOne[top].load(ordering: .relaxed)
+        if chunk == 0 {
+            let bytes = SegmentRegistry.chunkEntries * MemoryLayout<UInt>.stride
+            let region = try VirtualMemory.reserve(byteCount: bytes, committed: true)
+            chunk = UInt(bitPattern: region.base)
+            levelOne[top].store(chunk, ordering: .releasing)
+        }
+        let entries = UnsafeMutablePointer<Atomic<UInt>>(bitPattern: chunk)!
+        let index = Int((segmentBase &>> UInt(SegmentLayout.segmentShift))
+            & UInt(SegmentRegistry.chunkEntries - 1))
+        entries[index].store(UInt(heapID), ordering: .releasing)
+    }
+
+    /// Clears the entry of `segmentBase`; call before unmapping it.
+    public func unpublish(segmentBase: UInt) {
+        let top = Int(segmentBase &>> SegmentRegistry.chunkShift)
+        guard top < SegmentRegistry.levelOneCount, let levelOne else { return }
+        acquire()
+        defer { release() }
+        let chunk = levelOne[top].load(ordering: .relaxed)
+        guard chunk != 0 else { return }
+        let entries = UnsafeMutablePointer<Atomic<UInt>>(bitPattern: chunk)!
+        let index = Int((segmentBase &>> UInt(SegmentLayout.segmentShift))
+            & UInt(SegmentRegistry.chunkEntries - 1))
+        entries[index].store(0, ordering: .releasing)
+    }
+
+    private func acquire() {
+        var spins = 0
+        while lock.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged == false {
+            spins += 1
+            if spins > 64 { offheap_yield() }
+        }
+    }
+
+    private func release() { lock.store(0, ordering: .releasing) }
+}
+
+/// A test-and-test-and-set lock on an `Atomic` (not `Synchronization.Mutex`: that one is not
+/// Embedded-clean and TSan misreports it). Held only on slow paths, for short sections.
+@usableFromInline
+internal final class SpinLock: @unchecked Sendable {
+    // @unchecked Sendable: the only state is an Atomic.
+    @usableFromInline let word = Atomic<UInt32>(0)
+
+    @usableFromInline init() {}
+
+    @usableFromInline func lock() {
+        var spins = 0
+        while true {
+            if word.load(ordering: .relaxed) == 0,
+                word.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged
+            {
+                return
+            }
+            spins += 1
+            if spins > 32 { offheap_yield() }
+        }
+    }
+
+    @usableFromInline func unlock() { word.store(0, ordering: .releasing) }
+}

@@ -1,0 +1,259 @@
+import Synchronization
+
+extension HeapCore {
+    // MARK: - Segment cache (lock held unless noted)
+
+    /// Parks an empty segment: its committed free units are decommitted, it stays mapped and
+    /// published (stale pointers into it still read as this heap's and are rejected by their
+    /// page descriptor), stamped with the time it became empty.
+    func cache(_ segment: UnsafeMutableRawPointer) {
+        let header = SegmentLayout.header(segment)
+        var dirty = header.pointee.dirtyMask
+        while dirty != 0 {
+            let unit = dirty.trailingZeroBitCount
+            dirty &= dirty - 1
+            try? VirtualMemory.decommit(
+                segment + unit * SegmentLayout.unitSize, byteCount: SegmentLayout.unitSize,
+                mode: .dontNeed)
+            dirtyBytes -= SegmentLayout.unitSize
+            committedBytes.wrappingSubtract(SegmentLayout.unitSize, ordering: .relaxed)
+        }
+        header.pointee.dirtyMask = 0
+        header.pointee.cachedAt = configuration.clock()
+        header.pointee.prev = nil
+        header.pointee.next = cachedHead
+        if let head = cachedHead { SegmentLayout.header(head).pointee.prev = segment }
+        cachedHead = segment
+        if cachedTail == nil { cachedTail = segment }
+        cachedCount += 1
+        cachedSegmentsCount.store(cachedCount, ordering: .relaxed)
+    }
+
+    /// The most recently cached segment, unlinked from the cache.
+    func takeCachedSegment() -> UnsafeMutableRawPointer? {
+        guard let segment = cachedHead else { return nil }
+        removeCached(segment)
+        return segment
+    }
+
+    private func removeCached(_ segment: UnsafeMutableRawPointer) {
+        let header = SegmentLayout.header(segment)
+        if let prev = header.pointee.prev {
+            SegmentLayout.header(prev).pointee.next = header.pointee.next
+        } else {
+            cachedHead = header.pointee.next
+        }
+        if let next = header.pointee.next {
+            SegmentLayout.header(next).pointee.prev = header.pointee.prev
+        } else {
+            cachedTail = header.pointee.prev
+        }
+        header.pointee.next = nil
+        header.pointee.prev = nil
+        cachedCount -= 1
+        cachedSegmentsCount.store(cachedCount, ordering: .relaxed)
+    }
+
+    /// Removes from the cache, oldest first, every segment beyond the count or byte bound or
+    /// older than the age bound; returns them for unmapping outside the lock.
+    func enforceCachePolicy(now: UInt64, releaseAll: Bool = false) -> [UnsafeMutableRawPointer] {
+        var evicted: [UnsafeMutableRawPointer] = []
+        while let oldest = cachedTail {
+            let age = now &- SegmentLayout.header(oldest).pointee.cachedAt
+            let overCount = cachedCount > configuration.maxCachedSegments
+            let overBytes = cachedCount * SegmentLayout.segmentSize > configuration.maxCachedSegmentBytes
+            let expired = now >= SegmentLayout.header(oldest).pointee.cachedAt
+                && age >= configuration.maxCachedSegmentAge
+            guard releaseAll || overCount || overBytes || expired else { break }
+            removeCached(oldest)
+            evicted.append(oldest)
+        }
+        return evicted
+    }
+
+    /// Applies the segment-cache bounds now (no lock held).
+    func releaseExpired() {
+        lock.lock()
+        let evicted = enforceCachePolicy(now: configuration.clock())
+        lock.unlock()
+        for segment in evicted { unmapSegment(segment) }
+    }
+
+    // MARK: - Trim
+
+    /// Returns every byte that is free to return: the calling thread's empty pages, empty
+    /// abandoned pages, committed free units, cached segments and cached huge blocks.
+    func trim() {
+        if let heap = ThreadRecord.lookup(id) {
+            for cls in 0..<SizeClassTable.classCount {
+                let queue = ThreadHeap.queue(heap, cls)
+                for listIsFull in [false, true] {
+                    var cursor = listIsFull ? queue.pointee.full : queue.pointee.active
+                    while let page = cursor {
+                        cursor = page.pointee.next
+                        queue.pointee.frees.ownerAdd(UInt64(HeapCore.collect(page, checked: checked)))
+                        if page.pointee.used == 0 {
+                            HeapCore.unlink(page, from: queue)
+                            releasePage(page)
+                        }
+                    }
+                }
+                queue.pointee.current = queue.pointee.active
+            }
+        }
+        // Abandoned pages: collect under the lock (they have no owner); release empty ones.
+        lock.lock()
+        var empty: [PagePointer] = []
+        for cls in 0..<SizeClassTable.classCount {
+            var cursor = abandoned[cls]
+            while let page = cursor {
+                cursor = page.pointee.next
+                unownedFrees[cls] &+= UInt64(HeapCore.collect(page, checked: checked))
+                if page.pointee.used == 0 {
+                    HeapCore.unlink(page, &abandoned[cls])
+                    abandonedCount -= 1
+                    empty.append(page)
+                }
+            }
+        }
+        lock.unlock()
+        for page in empty { releasePage(page) }
+
+        lock.lock()
+        var cursor = segments
+        while let segment = cursor {
+            let header = SegmentLayout.header(segment)
+            cursor = header.pointee.next
+            var dirty = header.pointee.dirtyMask
+            while dirty != 0 {
+                let unit = dirty.trailingZeroBitCount
+                dirty &= dirty - 1
+                try? VirtualMemory.decommit(
+                    segment + unit * SegmentLayout.unitSize, byteCount: SegmentLayout.unitSize,
+                    mode: .dontNeed)
+                dirtyBytes -= SegmentLayout.unitSize
+                committedBytes.wrappingSubtract(SegmentLayout.unitSize, ordering: .relaxed)
+            }
+            header.pointee.dirtyMask = 0
+            // Racing refills can each map a segment and all carve from one of them, so a
+            // linked segment may be entirely free without a page release having seen it.
+            if header.pointee.freeMask == SegmentLayout.usableUnitsMask {
+                unlink(segment)
+                cache(segment)
+            }
+        }
+        var evicted = enforceCachePolicy(now: configuration.clock(), releaseAll: true)
+        evicted.append(contentsOf: hugeCache)
+        for segment in hugeCache {
+            hugeCachedBytes.wrappingSubtract(
+                SegmentLayout.header(segment).pointee.reservedBytes, ordering: .relaxed)
+        }
+        hugeCache.removeAll()
+        lock.unlock()
+        for segment in evicted { unmapSegment(segment) }
+    }
+
+    // MARK: - Huge blocks
+
+    /// A block of its own mapping: header page, then the block at `max(page, alignment)`.
+    func allocateHuge(byteCount: Int, alignment: Int) throws(OffHeapError) -> UnsafeMutableRawPointer {
+        let offset = max(VirtualMemory.pageSize, alignment)
+        let (total, overflow) = byteCount.addingReportingOverflow(offset)
+        guard !overflow, total <= SizeClassHeap.maxByteCount else {
+            throw .sizeTooLarge(requested: byteCount, limit: SizeClassHeap.maxByteCount)
+        }
+        let bytes = VirtualMemory.roundUp(total, to: VirtualMemory.pageSize)
+        var segment: UnsafeMutableRawPointer?
+        lock.lock()
+        if let index = hugeCache.firstIndex(where: {
+            let reserved = SegmentLayout.header($0).pointee.reservedBytes
+            return reserved >= bytes && reserved / 2 <= bytes
+        }) {
+            segment = hugeCache.remove(at: index)
+            hugeCachedBytes.wrappingSubtract(
+                SegmentLayout.header(segment!).pointee.reservedBytes, ordering: .relaxed)
+        }
+        lock.unlock()
+        if segment == nil {
+            let region = try VirtualMemory.reserve(
+                byteCount: bytes, alignment: SegmentLayout.segmentSize, committed: true)
+            SegmentLayout.header(region.base).initialize(
+                to: SegmentHeader(heapID: id, kind: SegmentLayout.kindHuge,
+                                  reservedBytes: region.byteCount))
+            do {
+                try SegmentRegistry.shared.publish(
+                    segmentBase: UInt(bitPattern: region.base), heapID: id)
+            } catch {
+                try? VirtualMemory.release(region)
+                throw error
+            }
+            committedBytes.wrappingAdd(region.byteCount, ordering: .relaxed)
+            segment = region.base
+        }
+        let header = SegmentLayout.header(segment!)
+        lock.lock()
+        liveHuge.insert(UInt(bitPattern: segment!))
+        lock.unlock()
+        header.pointee.hugeOffset = offset
+        header.pointee.hugeLive.store(1, ordering: .releasing)
+        hugeLiveBytes.wrappingAdd(header.pointee.reservedBytes - offset, ordering: .relaxed)
+        hugeLiveCount.wrappingAdd(1, ordering: .relaxed)
+        hugeAllocations.wrappingAdd(1, ordering: .relaxed)
+        return segment! + offset
+    }
+
+    /// Frees a huge block; at most `hugeCacheCount` recent ones stay mapped for reuse.
+    @usableFromInline
+    func freeHuge(_ segment: UnsafeMutableRawPointer, _ pointer: UnsafeMutableRawPointer)
+        throws(OffHeapError)
+    {
+        let header = SegmentLayout.header(segment)
+        guard pointer == segment + header.pointee.hugeOffset else { throw .interiorPointer }
+        guard header.pointee.hugeLive.exchange(0, ordering: .acquiringAndReleasing) == 1 else {
+            throw .doubleFree
+        }
+        let reserved = header.pointee.reservedBytes
+        hugeLiveBytes.wrappingSubtract(reserved - header.pointee.hugeOffset, ordering: .relaxed)
+        hugeLiveCount.wrappingSubtract(1, ordering: .relaxed)
+        lock.lock()
+        liveHuge.remove(UInt(bitPattern: segment))
+        var keep = false
+        if hugeCache.count < configuration.hugeCacheCount
+            && hugeCachedBytes.load(ordering: .relaxed) + reserved <= configuration.hugeCacheBytes
+        {
+            hugeCache.append(segment)
+            hugeCachedBytes.wrappingAdd(reserved, ordering: .relaxed)
+            keep = true
+        }
+        lock.unlock()
+        if !keep { unmapSegment(segment) }
+    }
+
+    // MARK: - Shutdown
+
+    /// Unmaps everything (the heap's last reference is gone; no thread may use it now).
+    func shutdown() {
+        HeapDirectory.shared.remove(heapID: id)
+        lock.lock()
+        var all: [UnsafeMutableRawPointer] = []
+        var cursor = segments
+        while let segment = cursor {
+            cursor = SegmentLayout.header(segment).pointee.next
+            all.append(segment)
+        }
+        segments = nil
+        all.append(contentsOf: enforceCachePolicy(now: configuration.clock(), releaseAll: true))
+        all.append(contentsOf: hugeCache)
+        hugeCache.removeAll()
+        for address in liveHuge { all.append(UnsafeMutableRawPointer(bitPattern: address)!) }
+        liveHuge.removeAll()
+        let chunks = recordChunks
+        recordChunks.removeAll()
+        records.removeAll()
+        freeRecords = nil
+        isShutDown = true
+        lock.unlock()
+        for segment in all { unmapSegment(segment) }
+        for chunk in chunks { try? VirtualMemory.release(chunk) }
+    }
+}

@@ -1,0 +1,188 @@
+import COffHeapShims
+import Synchronization
+
+@usableFromInline typealias ThreadHeapPointer = UnsafeMutablePointer<ThreadHeap>
+
+/// One thread's share of one ``SizeClassHeap``: per size class, the page it allocates from
+/// and the pages it owns. Lives in off-heap chunks owned by the heap; a thread finds it
+/// through its ``ThreadRecord`` (the shim's initial-exec TLS slot `.sizeClassHeap`).
+///
+/// Invariant: only the thread that attached a `ThreadHeap` reads or writes its queues' page
+/// links; the counters are `Atomic` only so that `statistics()` may read them from another
+/// thread: the owner updates them with a relaxed load and store (plain moves, no RMW). A
+/// record is recycled only after its thread abandoned every page (under the heap lock), so
+/// no page's `owner` can still name a recycled record.
+@usableFromInline
+internal struct ThreadHeap: ~Copyable {
+    @usableFromInline var heapID: UInt64
+    @usableFromInline var nextFree: ThreadHeapPointer?
+    /// Frees this thread pushed onto other threads' pages.
+    @usableFromInline let remoteFrees: Atomic<UInt64>
+
+    @inlinable static var queuesOffset: Int { (MemoryLayout<ThreadHeap>.stride + 63) & ~63 }
+    @inlinable static var byteCount: Int {
+        (queuesOffset + SizeClassTable.classCount * MemoryLayout<ClassQueue>.stride + 63) & ~63
+    }
+
+    @inlinable
+    init(heapID: UInt64) {
+        self.heapID = heapID
+        nextFree = nil
+        remoteFrees = Atomic(0)
+    }
+
+    @inlinable @inline(__always)
+    static func queue(_ heap: ThreadHeapPointer, _ classIndex: Int)
+        -> UnsafeMutablePointer<ClassQueue>
+    {
+        (UnsafeMutableRawPointer(heap) + queuesOffset).assumingMemoryBound(to: ClassQueue.self)
+            + classIndex
+    }
+}
+
+/// A thread's pages of one size class. `current` is the head of `active` (pages that may
+/// have free blocks); exhausted pages wait in `full` until a refill finds none elsewhere.
+@usableFromInline
+internal struct ClassQueue: ~Copyable {
+    @usableFromInline var current: PagePointer?
+    @usableFromInline var active: PagePointer?
+    @usableFromInline var full: PagePointer?
+    @usableFromInline let allocations: Atomic<UInt64>
+    @usableFromInline let frees: Atomic<UInt64>
+
+    @inlinable
+    init() {
+        current = nil
+        active = nil
+        full = nil
+        allocations = Atomic(0)
+        frees = Atomic(0)
+    }
+}
+
+extension Atomic where Value == UInt64 {
+    /// Single-writer increment: a relaxed load and store, no read-modify-write.
+    @inlinable @inline(__always)
+    func ownerAdd(_ delta: UInt64) {
+        store(load(ordering: .relaxed) &+ delta, ordering: .relaxed)
+    }
+}
+
+/// The per-thread table behind `ThreadLocalSlot.sizeClassHeap`: heap id → `ThreadHeap`,
+/// 64 entries, direct-mapped by `id & 63` (ids are never reused, so a stale entry of a
+/// destroyed heap never matches; it is evicted when the table fills).
+///
+/// Choice: a table by heap id rather than one global default heap, so every
+/// `SizeClassHeap` instance is a full heap with its own pages and statistics, and a thread
+/// reaches its share of any heap with one TLS load, one indexed load and one compare.
+@usableFromInline
+internal struct ThreadRecordEntry {
+    @usableFromInline var heapID: UInt64
+    @usableFromInline var heap: ThreadHeapPointer?
+}
+
+@usableFromInline
+internal enum ThreadRecord {
+    @inlinable static var entryCount: Int { 64 }
+    @inlinable static var slot: ThreadLocalSlot { .sizeClassHeap }
+
+    /// The calling thread's `ThreadHeap` for `heapID`, without creating anything.
+    @inlinable @inline(__always)
+    static func lookup(_ heapID: UInt64) -> ThreadHeapPointer? {
+        guard let raw = slot.value else { return nil }
+        let entry = raw.assumingMemoryBound(to: ThreadRecordEntry.self)
+            + Int(truncatingIfNeeded: heapID & 63)
+        return entry.pointee.heapID == heapID ? entry.pointee.heap : nil
+    }
+
+    /// The calling thread's table, created (and hooked to thread exit) on first use.
+    static func current() throws(OffHeapError) -> UnsafeMutablePointer<ThreadRecordEntry> {
+        if let raw = slot.value { return raw.assumingMemoryBound(to: ThreadRecordEntry.self) }
+        let hook = ThreadExitHook.shared
+        guard hook.valid else { throw .threadStartFailed(errno: hook.error) }
+        let region = try VirtualMemory.reserve(
+            byteCount: entryCount * MemoryLayout<ThreadRecordEntry>.stride, committed: true)
+        let entries = region.base.bindMemory(to: ThreadRecordEntry.self, capacity: entryCount)
+        entries.initialize(repeating: ThreadRecordEntry(heapID: 0, heap: nil), count: entryCount)
+        slot.value = region.base
+        _ = offheap_tls_key_set(hook.key, region.base)
+        return entries
+    }
+}
+
+/// The pthread key whose destructor abandons an exiting thread's pages.
+internal final class ThreadExitHook: @unchecked Sendable {
+    // @unchecked Sendable: immutable after init.
+    static let shared = ThreadExitHook()
+    let key: UInt32
+    let valid: Bool
+    let error: Int32
+
+    private init() {
+        var key: UInt32 = 0
+        let rc = offheap_tls_key_create(&key) { raw in ThreadExitHook.threadExited(raw) }
+        self.key = key
+        valid = rc == 0
+        error = rc
+    }
+
+    /// Runs on the exiting thread: every heap it used adopts nothing, it abandons its pages.
+    static func threadExited(_ raw: UnsafeMutableRawPointer) {
+        let entries = raw.assumingMemoryBound(to: ThreadRecordEntry.self)
+        for index in 0..<ThreadRecord.entryCount {
+            let entry = entries[index]
+            guard entry.heapID != 0, let heap = entry.heap else { continue }
+            HeapDirectory.shared.detach(heapID: entry.heapID, threadHeap: heap)
+        }
+        if ThreadRecord.slot.value == raw { ThreadRecord.slot.value = nil }
+        _ = offheap_munmap(
+            raw, VirtualMemory.roundUp(
+                ThreadRecord.entryCount * MemoryLayout<ThreadRecordEntry>.stride,
+                to: VirtualMemory.pageSize))
+    }
+}
+
+/// Live heaps by id, so a thread-exit hook reaches only heaps that still exist.
+///
+/// Invariant: an entry holds a +1 reference on its core; `detach` runs the abandonment
+/// while holding the directory lock, and `remove` takes the same lock, so a heap is never
+/// torn down while an exiting thread is handing its pages back.
+internal final class HeapDirectory: @unchecked Sendable {
+    // @unchecked Sendable: `entries` is only touched under `lock`.
+    static let shared = HeapDirectory()
+    private let lock = SpinLock()
+    private var entries: [(id: UInt64, core: Unmanaged<HeapCore>)] = []
+    private let nextID = Atomic<UInt64>(1)
+
+    func makeID() -> UInt64 { nextID.wrappingAdd(1, ordering: .relaxed).oldValue }
+
+    func insert(_ core: HeapCore) {
+        lock.lock()
+        entries.append((core.id, Unmanaged.passRetained(core)))
+        lock.unlock()
+    }
+
+    func remove(heapID: UInt64) {
+        lock.lock()
+        var removed: Unmanaged<HeapCore>?
+        if let index = entries.firstIndex(where: { $0.id == heapID }) {
+            removed = entries[index].core
+            entries.remove(at: index)
+        }
+        lock.unlock()
+        removed?.release()
+    }
+
+    func isLive(heapID: UInt64) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return entries.contains { $0.id == heapID }
+    }
+
+    func detach(heapID: UInt64, threadHeap: ThreadHeapPointer) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let entry = entries.first(where: { $0.id == heapID }) else { return }
+        entry.core.takeUnretainedValue().abandon(threadHeap)
+    }
+}

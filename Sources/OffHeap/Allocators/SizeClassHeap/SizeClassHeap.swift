@@ -1,0 +1,416 @@
+import Synchronization
+
+/// A general-purpose, thread-caching allocator in the mimalloc style: memory comes from
+/// 4 MiB segments split into 64 KiB pages, each page serves one size class and belongs to
+/// one thread, which allocates and frees on it with no atomics; other threads free into the
+/// page's atomic remote-free stack, which the owner takes whole when its local list runs dry.
+///
+/// ```swift
+/// let heap = try SizeClassHeap()
+/// let block = try heap.allocate(byteCount: 100, alignment: 8)
+/// try heap.usableSize(of: block)            // 104
+/// let bigger = try heap.reallocate(block, byteCount: 1000, alignment: 8)
+/// try heap.deallocate(bigger)
+/// heap.trim()                               // give free memory back to the kernel now
+/// ```
+///
+/// - Sizes: 1 B … 32 KiB are served from pages (80 classes, ≤ 12.5 % rounding above 64 B);
+///   larger requests (and alignments no class satisfies, up to 1 MiB) get their own mapping,
+///   and a few recently freed ones are kept for reuse. `byteCount == 0` returns a distinct
+///   8-byte block (like `malloc(0)`), which must be deallocated. A negative `byteCount`, or
+///   more than ``maxByteCount``, throws `.sizeTooLarge`.
+/// - Bad input: a pointer into memory no segment of this heap covers is `.foreignPointer` in
+///   every mode (the process-wide ``SegmentRegistry`` is consulted, nothing is dereferenced
+///   before it answers), a pointer not 8-aligned is `.misalignedPointer`. In checked mode
+///   (the default) a per-page bitmap also rejects `.doubleFree` and `.interiorPointer`;
+///   unchecked mode skips the bitmap and trusts the caller for those two.
+/// - Threads: each thread gets its share of the heap on first use; when it exits, its pages
+///   are abandoned to the heap and adopted by the next thread that needs a page of that
+///   class (or released by ``trim()`` once empty). Freeing from a thread that did not
+///   allocate is always allowed.
+/// - Release: empty pages are released to their segment (up to
+///   ``Configuration/retainedEmptyPageBytes`` stay committed, the rest are decommitted at
+///   once); empty segments wait in a cache bounded by count, bytes and age, then are
+///   unmapped. ``trim()`` returns everything free now; it can collect only the calling
+///   thread's pages and abandoned ones (pages of live threads are theirs).
+public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
+    // @unchecked Sendable: all shared state is in `HeapCore` (lock + atomics) or in
+    // thread-owned records reached through thread-local storage.
+
+    /// Largest `byteCount` accepted (64 TiB).
+    @inlinable public static var maxByteCount: Int { 1 << 46 }
+    /// Largest alignment accepted (1 MiB).
+    @inlinable public static var maxAlignment: Int { 1 << 20 }
+
+    /// Tunables of one heap.
+    public struct Configuration: Sendable {
+        /// Keep per-page allocation bitmaps so double frees and interior pointers are typed
+        /// errors (one relaxed atomic RMW per allocate and free).
+        public var checked: Bool
+        /// Empty segments kept mapped at most (the seeds used 256).
+        public var maxCachedSegments: Int
+        /// Bytes of empty segments kept mapped at most (512 MiB).
+        public var maxCachedSegmentBytes: Int
+        /// Nanoseconds an empty segment may wait before it is unmapped (60 s).
+        public var maxCachedSegmentAge: UInt64
+        /// Bytes of empty pages left committed for quick reuse; beyond this, pages are
+        /// decommitted as soon as they empty.
+        public var retainedEmptyPageBytes: Int
+        /// Freed huge blocks kept mapped for reuse, by count and bytes.
+        public var hugeCacheCount: Int
+        public var hugeCacheBytes: Int
+        /// Monotonic nanoseconds; injectable so tests can age the cache instantly.
+        public var clock: @Sendable () -> UInt64
+
+        public init(
+            checked: Bool = true,
+            maxCachedSegments: Int = 256,
+            maxCachedSegmentBytes: Int = 512 << 20,
+            maxCachedSegmentAge: UInt64 = 60_000_000_000,
+            retainedEmptyPageBytes: Int = 4 << 20,
+            hugeCacheCount: Int = 8,
+            hugeCacheBytes: Int = 64 << 20,
+            clock: @escaping @Sendable () -> UInt64 = { Clock.nanoseconds }
+        ) {
+            self.checked = checked
+            self.maxCachedSegments = maxCachedSegments
+            self.maxCachedSegmentBytes = maxCachedSegmentBytes
+            self.maxCachedSegmentAge = maxCachedSegmentAge
+            self.retainedEmptyPageBytes = retainedEmptyPageBytes
+            self.hugeCacheCount = hugeCacheCount
+            self.hugeCacheBytes = hugeCacheBytes
+            self.clock = clock
+        }
+
+        func validate() throws(OffHeapError) {
+            guard maxCachedSegments >= 0 else {
+                throw .invalidConfiguration(reason: "maxCachedSegments < 0")
+            }
+            guard maxCachedSegmentBytes >= 0 else {
+                throw .invalidConfiguration(reason: "maxCachedSegmentBytes < 0")
+            }
+            guard retainedEmptyPageBytes >= 0 else {
+                throw .invalidConfiguration(reason: "retainedEmptyPageBytes < 0")
+            }
+            guard hugeCacheCount >= 0, hugeCacheBytes >= 0 else {
+                throw .invalidConfiguration(reason: "huge cache bounds < 0")
+            }
+        }
+    }
+
+    @usableFromInline let core: HeapCore
+    /// The process-wide registry, held here so the free path needs no global-init check.
+    @usableFromInline let registry: SegmentRegistry
+    @usableFromInline let id: UInt64
+    @usableFromInline let checked: Bool
+
+    /// A new, empty heap. Nothing is mapped until the first allocation.
+    ///
+    /// - Throws: `.invalidConfiguration` for a negative bound.
+    public init(configuration: Configuration = Configuration()) throws(OffHeapError) {
+        try configuration.validate()
+        id = HeapDirectory.shared.makeID()
+        registry = SegmentRegistry.shared
+        checked = configuration.checked
+        core = HeapCore(id: id, configuration: configuration)
+        HeapDirectory.shared.insert(core)
+    }
+
+    deinit { core.shutdown() }
+
+    /// The configuration this heap was made with.
+    public var configuration: Configuration { core.configuration }
+
+    // MARK: - Allocate
+
+    /// A block of at least `byteCount` bytes aligned to `alignment` (a power of two ≤ 1 MiB).
+    ///
+    /// The fast path is TLS → thread heap → class queue → page → pop: no atomic
+    /// read-modify-write (checked mode adds a bitmap load and store), no lookup.
+    @inlinable
+    public func allocate(byteCount: Int, alignment: Int = 8) throws(OffHeapError)
+        -> UnsafeMutableRawPointer
+    {
+        guard UInt(bitPattern: byteCount) <= UInt(SizeClassTable.maxSmallSize),
+            UInt(bitPattern: alignment &- 1) < 16, alignment & (alignment &- 1) == 0
+        else {
+            return try allocateUncommon(byteCount: byteCount, alignment: alignment)
+        }
+        // Up to 16-byte alignment, rounding the size to the alignment lands on a class whose
+        // size is a multiple of it (classes step by 8 up to 128 B, by ≥ 16 above).
+        let rounded = (byteCount &+ alignment &- 1) & ~(alignment &- 1)
+        let cls = SizeClassTable.classIndex(forByteCount: rounded | Int(rounded == 0 ? 1 : 0))
+        return try allocate(inClass: cls)
+    }
+
+    @inlinable @inline(__always)
+    internal func allocate(inClass cls: Int) throws(OffHeapError) -> UnsafeMutableRawPointer {
+        guard let heap = ThreadRecord.lookup(id) else {
+            return try core.allocateSlow(core.attachThread(), cls)
+        }
+        let queue = ThreadHeap.queue(heap, cls)
+        if let page = queue.pointee.current, let block = page.pointee.localFree {
+            page.pointee.localFree = block.load(as: UnsafeMutableRawPointer?.self)
+            page.pointee.used &+= 1
+            queue.pointee.allocations.ownerAdd(1)
+            if checked { SizeClassHeap.markAllocated(page, block) }
+            return block
+        }
+        return try core.allocateSlow(heap, cls)
+    }
+
+    @usableFromInline
+    internal func allocateUncommon(byteCount: Int, alignment: Int) throws(OffHeapError)
+        -> UnsafeMutableRawPointer
+    {
+        guard alignment > 0, alignment & (alignment - 1) == 0,
+            alignment <= SizeClassHeap.maxAlignment
+        else { throw .invalidAlignment(alignment) }
+        guard byteCount >= 0, byteCount <= SizeClassHeap.maxByteCount else {
+            throw .sizeTooLarge(requested: byteCount, limit: SizeClassHeap.maxByteCount)
+        }
+        let size = max(byteCount, 1)
+        let cls = alignment <= 8
+            ? (size <= SizeClassTable.maxSmallSize
+                ? SizeClassTable.classIndex(forByteCount: size) : -1)
+            : SizeClassTable.classIndex(forByteCount: size, alignment: alignment)
+        if cls < 0 { return try core.allocateHuge(byteCount: size, alignment: alignment) }
+        return try allocate(inClass: cls)
+    }
+
+    // MARK: - Free
+
+    /// Returns a block from ``allocate(byteCount:alignment:)`` of this heap, from any thread.
+    ///
+    /// - Throws: `.misalignedPointer`, `.foreignPointer`; in checked mode also
+    ///   `.interiorPointer` and `.doubleFree` (and `.foreignPointer` for the unused tail of a
+    ///   page). A rejected call changes nothing.
+    @inlinable
+    public func deallocate(_ pointer: UnsafeMutableRawPointer) throws(OffHeapError) {
+        let page = try validPage(pointer)
+        guard let page else { return }  // a huge block, already freed
+        guard let heap = ThreadRecord.lookup(id) else {
+            return try deallocateUnattached(page, pointer)
+        }
+        if page.pointee.owner.load(ordering: .relaxed) == UInt(bitPattern: heap) {
+            try freeLocal(heap, page, pointer)
+        } else {
+            if checked { try SizeClassHeap.markFreedRemotely(page, pointer) }
+            freeRemote(heap, page, pointer)
+        }
+    }
+
+    /// Owner path: push on the page's local list; no atomic read-modify-write.
+    @inlinable @inline(__always)
+    internal func freeLocal(
+        _ heap: ThreadHeapPointer, _ page: PagePointer, _ pointer: UnsafeMutableRawPointer
+    ) throws(OffHeapError) {
+        if checked { try SizeClassHeap.markFreedByOwner(page, pointer) }
+        pointer.storeBytes(of: page.pointee.localFree, as: UnsafeMutableRawPointer?.self)
+        page.pointee.localFree = pointer
+        page.pointee.used &-= 1
+        let queue = ThreadHeap.queue(heap, Int(page.pointee.classIndex))
+        queue.pointee.frees.ownerAdd(1)
+        if page.pointee.used == 0 { pageEmptied(queue, page) }
+    }
+
+    /// The calling thread has no fast-path entry for this heap: attach (which also repairs
+    /// a displaced entry), then free as owner or remotely.
+    @usableFromInline
+    internal func deallocateUnattached(_ page: PagePointer, _ pointer: UnsafeMutableRawPointer)
+        throws(OffHeapError)
+    {
+        let heap = try? core.attachThread()
+        if let heap, page.pointee.owner.load(ordering: .relaxed) == UInt(bitPattern: heap) {
+            return try freeLocal(heap, page, pointer)
+        }
+        if checked { try SizeClassHeap.markFreedRemotely(page, pointer) }
+        freeRemote(heap, page, pointer)
+    }
+
+    /// The page of a small block after the registry and descriptor checks; `nil` after
+    /// freeing a huge block.
+    @inlinable @inline(__always)
+    internal func validPage(_ pointer: UnsafeMutableRawPointer, free: Bool = true)
+        throws(OffHeapError) -> PagePointer?
+    {
+        let address = UInt(bitPattern: pointer)
+        guard address & 7 == 0 else { throw .misalignedPointer }
+        let base = address & ~SegmentLayout.segmentMask
+        guard registry.owner(ofSegment: base) == id else { throw .foreignPointer }
+        let segment = UnsafeMutableRawPointer(bitPattern: base)!
+        guard SegmentLayout.header(segment).pointee.kind == SegmentLayout.kindSmall else {
+            if free { try core.freeHuge(segment, pointer) }
+            return nil
+        }
+        let unit = Int(truncatingIfNeeded: (address & SegmentLayout.segmentMask)
+            &>> UInt(SegmentLayout.unitShift))
+        let page = SegmentLayout.pageMeta(
+            segment, Int(SegmentLayout.pageMeta(segment, unit).pointee.leader))
+        guard page.pointee.blockSize != 0 else { throw .foreignPointer }
+        return page
+    }
+
+    @usableFromInline
+    internal func pageEmptied(_ queue: UnsafeMutablePointer<ClassQueue>, _ page: PagePointer) {
+        // Keep the page being allocated from (it would be refilled at once); release others.
+        guard queue.pointee.current != page else { return }
+        HeapCore.unlink(page, from: queue)
+        core.releasePage(page)
+    }
+
+    /// Pushes `block` on the page's remote-free stack (release CAS; see ``PageMeta``).
+    @usableFromInline
+    internal func freeRemote(
+        _ heap: ThreadHeapPointer?, _ page: PagePointer, _ block: UnsafeMutableRawPointer
+    ) {
+        var head = page.pointee.threadFree.load(ordering: .relaxed)
+        while true {
+            block.storeBytes(of: head, as: UInt.self)
+            let (exchanged, original) = page.pointee.threadFree.compareExchange(
+                expected: head, desired: UInt(bitPattern: block),
+                successOrdering: .releasing, failureOrdering: .relaxed)
+            if exchanged { break }
+            head = original
+        }
+        if let heap {
+            heap.pointee.remoteFrees.ownerAdd(1)
+        } else {
+            core.unattachedRemoteFrees.wrappingAdd(1, ordering: .relaxed)
+        }
+    }
+
+    // MARK: - Checked mode
+    //
+    // Two bitmaps per page (see `SegmentLayout`). The *allocated* bitmap is written only by
+    // the page's owner, with relaxed atomic load + store (plain moves, no lock prefix), so the
+    // owner's allocate and free stay RMW-free; others only read it. The *remote* bitmap
+    // marks blocks freed by other threads and not yet collected: a remote free sets its bit
+    // with one atomic OR (which also catches a second remote free of the same block); the
+    // owner clears both bits when it collects the block. A block is live exactly when its
+    // allocated bit is set and its remote bit is clear. Sequential double frees are caught
+    // in every combination of threads; two threads freeing the same block at the same
+    // instant is a race in the caller that the bitmaps may miss.
+
+    @inlinable @inline(__always)
+    static func bitmapIndex(_ page: PagePointer, _ block: UnsafeMutableRawPointer)
+        throws(OffHeapError) -> (UnsafeMutableRawPointer, word: Int, bit: UInt64)
+    {
+        let start = SegmentLayout.pageStart(page)
+        let offset = block - start
+        let index = Int(truncatingIfNeeded:
+            (UInt64(truncatingIfNeeded: offset) &* UInt64(page.pointee.divisor)) &>> 33)
+        guard offset >= 0, index < Int(page.pointee.capacity) else { throw .foreignPointer }
+        guard index &* Int(page.pointee.blockSize) == offset else { throw .interiorPointer }
+        let segment = UnsafeMutableRawPointer(
+            bitPattern: UInt(bitPattern: start) & ~SegmentLayout.segmentMask)!
+        return (segment, Int(page.pointee.leader) &* 128 &+ (index &>> 6),
+                UInt64(1) &<< UInt64(index & 63))
+    }
+
+    /// Owner: sets the block's allocated bit.
+    @inlinable @inline(__always)
+    static func markAllocated(_ page: PagePointer, _ block: UnsafeMutableRawPointer) {
+        guard let (segment, word, bit) = try? bitmapIndex(page, block) else { return }
+        let allocated = SegmentLayout.allocatedBitmap(segment) + word
+        allocated.pointee.store(allocated.pointee.load(ordering: .relaxed) | bit, ordering: .relaxed)
+    }
+
+    /// Owner: checks the block is live and clears its allocated bit.
+    @inlinable @inline(__always)
+    static func markFreedByOwner(_ page: PagePointer, _ block: UnsafeMutableRawPointer)
+        throws(OffHeapError)
+    {
+        let (segment, word, bit) = try bitmapIndex(page, block)
+        let allocated = SegmentLayout.allocatedBitmap(segment) + word
+        let current = allocated.pointee.load(ordering: .relaxed)
+        guard current & bit != 0,
+            SegmentLayout.remoteBitmap(segment)[word].load(ordering: .relaxed) & bit == 0
+        else { throw .doubleFree }
+        allocated.pointee.store(current & ~bit, ordering: .relaxed)
+    }
+
+    /// Any other thread: checks the block is live and marks it remotely freed.
+    @inlinable @inline(__always)
+    static func markFreedRemotely(_ page: PagePointer, _ block: UnsafeMutableRawPointer)
+        throws(OffHeapError)
+    {
+        let (segment, word, bit) = try bitmapIndex(page, block)
+        guard SegmentLayout.allocatedBitmap(segment)[word].load(ordering: .relaxed) & bit != 0,
+            SegmentLayout.remoteBitmap(segment)[word].bitwiseOr(bit, ordering: .relaxed)
+                .oldValue & bit == 0
+        else { throw .doubleFree }
+    }
+
+    /// Owner (or the heap-lock holder for an abandoned page): a collected remote free.
+    static func clearCollected(_ page: PagePointer, _ block: UnsafeMutableRawPointer) {
+        guard let (segment, word, bit) = try? bitmapIndex(page, block) else { return }
+        SegmentLayout.remoteBitmap(segment)[word].bitwiseAnd(~bit, ordering: .relaxed)
+        let allocated = SegmentLayout.allocatedBitmap(segment) + word
+        allocated.pointee.store(allocated.pointee.load(ordering: .relaxed) & ~bit, ordering: .relaxed)
+    }
+
+    @inlinable
+    static func isAllocated(_ page: PagePointer, _ block: UnsafeMutableRawPointer)
+        throws(OffHeapError)
+    {
+        let (segment, word, bit) = try bitmapIndex(page, block)
+        guard SegmentLayout.allocatedBitmap(segment)[word].load(ordering: .relaxed) & bit != 0,
+            SegmentLayout.remoteBitmap(segment)[word].load(ordering: .relaxed) & bit == 0
+        else { throw .doubleFree }
+    }
+
+    // MARK: - Size queries and reallocation
+
+    /// Bytes usable in the block at `pointer` (its class size, or its mapping's length).
+    ///
+    /// - Throws: as ``deallocate(_:)`` for a pointer that is not a live block.
+    public func usableSize(of pointer: UnsafeMutableRawPointer) throws(OffHeapError) -> Int {
+        guard let page = try validPage(pointer, free: false) else {
+            let segment = UnsafeMutableRawPointer(
+                bitPattern: UInt(bitPattern: pointer) & ~SegmentLayout.segmentMask)!
+            let header = SegmentLayout.header(segment)
+            guard pointer == segment + header.pointee.hugeOffset else { throw .interiorPointer }
+            guard header.pointee.hugeLive.load(ordering: .acquiring) == 1 else {
+                throw .doubleFree
+            }
+            return header.pointee.reservedBytes - header.pointee.hugeOffset
+        }
+        if checked { try SizeClassHeap.isAllocated(page, pointer) }
+        return Int(page.pointee.blockSize)
+    }
+
+    /// Resizes a block: the same pointer when it already fits, else a new block holding the
+    /// old contents (the old one is freed). `nil` allocates.
+    public func reallocate(
+        _ pointer: UnsafeMutableRawPointer?, byteCount: Int, alignment: Int = 8
+    ) throws(OffHeapError) -> UnsafeMutableRawPointer {
+        guard let pointer else { return try allocate(byteCount: byteCount, alignment: alignment) }
+        let usable = try usableSize(of: pointer)
+        if byteCount >= 0, byteCount <= usable, byteCount >= usable / 4 || usable <= 64,
+            alignment > 0, alignment & (alignment - 1) == 0,
+            Int(bitPattern: pointer) & (alignment - 1) == 0
+        {
+            return pointer
+        }
+        let fresh = try allocate(byteCount: byteCount, alignment: alignment)
+        fresh.copyMemory(from: pointer, byteCount: min(usable, max(byteCount, 0)))
+        do {
+            try deallocate(pointer)
+        } catch {
+            try? deallocate(fresh)
+            throw error
+        }
+        return fresh
+    }
+
+    // MARK: - Release
+
+    /// Returns all free memory now: the calling thread's empty pages, empty abandoned pages,
+    /// committed free pages, cached segments and cached huge blocks.
+    public func trim() { core.trim() }
+
+    /// Applies the segment-cache bounds (count, bytes, age) now; the heap also applies them
+    /// whenever a segment empties.
+    public func releaseExpiredSegments() { core.releaseExpired() }
+}

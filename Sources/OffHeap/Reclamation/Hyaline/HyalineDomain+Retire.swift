@@ -1,0 +1,246 @@
+import Synchronization
+
+// Retirement: pending stripes, batch flushes, batch frees, and the record free stack.
+extension HyalineDomain {
+    @usableFromInline static let lowMask: UInt64 = 0xFFFF_FFFF
+
+    @usableFromInline
+    internal func retire(
+        _ pointer: UnsafeMutableRawPointer, birthEra: UInt64, reclaimer: HyalineReclaimerID,
+        slot: Int
+    ) throws(OffHeapError) {
+        guard let owner = reclaimerReference(reclaimer) else {
+            throw .invalidConfiguration(reason: "unknown reclaimer id")
+        }
+        let owned = owner._withUnsafeGuaranteedRef { $0.owns(pointer) }
+        guard owned else { throw .foreignPointer }
+        let record = try allocateRecord()
+        recordWord(record, Layout.recordPointer).pointee.store(
+            UInt64(UInt(bitPattern: pointer)), ordering: .relaxed)
+        recordWord(record, Layout.recordBirth).pointee.store(birthEra, ordering: .relaxed)
+        recordWord(record, Layout.recordReclaimer).pointee.store(
+            UInt64(reclaimer.rawValue), ordering: .relaxed)
+
+        let stripe = slot & stripeMask
+        let head = stripeWord(stripe, Layout.stripeHead)
+        var old = head.pointee.load(ordering: .relaxed)
+        var new: UInt64
+        while true {
+            recordWord(record, Layout.recordBatchNext).pointee.store(
+                old & Self.lowMask, ordering: .relaxed)
+            new = ((old >> 32) &+ 1) << 32 | record
+            let (done, seen) = head.pointee.compareExchange(
+                expected: old, desired: new, ordering: .acquiringAndReleasing)
+            if done { break }
+            old = seen
+        }
+        stripeWord(stripe, Layout.stripeRetired).pointee.add(1, ordering: .relaxed)
+        let count = Int(truncatingIfNeeded: new >> 32)
+        if count >= batchThreshold && count > readerHighWater {
+            // Detach only if the head is still exactly (count, record): the list then has
+            // exactly `count` records.
+            let (detached, _) = head.pointee.compareExchange(
+                expected: new, desired: 0, ordering: .acquiringAndReleasing)
+            if detached { flush(record, count: count, stripe: stripe) }
+        }
+    }
+
+    @inlinable
+    internal func reclaimerReference(_ id: HyalineReclaimerID) -> Unmanaged<HyalineReclaimer>? {
+        guard Int(id.rawValue) < Layout.maxReclaimers else { return nil }
+        let bits = word(Layout.reclaimers + Int(id.rawValue) * 8).pointee.load(
+            ordering: .acquiring)
+        guard let raw = UnsafeMutableRawPointer(bitPattern: UInt(bits)) else { return nil }
+        return Unmanaged<HyalineReclaimer>.fromOpaque(raw)
+    }
+
+    /// Detaches and flushes every stripe (short batches are padded). Used by the
+    /// controller and by callers relieving pool pressure.
+    @usableFromInline
+    internal func flushAllStripes() {
+        for stripe in 0...stripeMask {
+            let head = stripeWord(stripe, Layout.stripeHead)
+            let detached = head.pointee.exchange(0, ordering: .acquiringAndReleasing)
+            let first = detached & Self.lowMask
+            if first != 0 {
+                flush(first, count: Int(truncatingIfNeeded: detached >> 32), stripe: stripe)
+            }
+        }
+    }
+
+    /// Enters, flushes every stripe, leaves: nodes retired so far become reclaimable as soon
+    /// as the readers inside now have left. Call it when an allocation finds the pool
+    /// exhausted. Returns `false` when the domain is destroyed or has no free slot.
+    @discardableResult
+    public func reclaimPending() -> Bool {
+        do {
+            let guardian = try enter()
+            guardian.flushPending()
+            return true
+        } catch {
+            return false
+        }
+    }
+
+    /// Inserts a detached list of `count` records (linked by `batchNext`) as one batch.
+    @usableFromInline
+    internal func flush(_ list: UInt64, count: Int, stripe: Int) {
+        var first = list
+        var total = count
+        // k is read (sequentially consistent) before the scan: a slot leased later was
+        // entered after the nodes were unlinked and cannot hold them.
+        let k = readerHighWater
+        var padded = 0
+        while total < k + 1 {
+            guard let dummy = try? allocateRecord() else {
+                // No record for padding: give the list back to its stripe unflushed.
+                pushBack(first, count: total, stripe: stripe)
+                return
+            }
+            recordWord(dummy, Layout.recordPointer).pointee.store(0, ordering: .relaxed)
+            recordWord(dummy, Layout.recordBirth).pointee.store(.max, ordering: .relaxed)
+            recordWord(dummy, Layout.recordBatchNext).pointee.store(first, ordering: .relaxed)
+            first = dummy
+            total += 1
+            padded += 1
+        }
+        if padded > 0 { word(Layout.padding).pointee.add(UInt64(padded), ordering: .relaxed) }
+
+        // Record 0 carries the count; every record points at it.
+        var minBirth = UInt64.max
+        var current = first
+        while current != 0 {
+            recordWord(current, Layout.recordBatch).pointee.store(first, ordering: .relaxed)
+            minBirth = min(
+                minBirth, recordWord(current, Layout.recordBirth).pointee.load(ordering: .relaxed))
+            current = recordWord(current, Layout.recordBatchNext).pointee.load(ordering: .relaxed)
+        }
+        recordWord(first, Layout.recordRefs).pointee.store(0, ordering: .relaxed)
+        word(Layout.era).pointee.add(1, ordering: .sequentiallyConsistent)
+
+        var insert = recordWord(first, Layout.recordBatchNext).pointee.load(ordering: .relaxed)
+        var inserted: UInt64 = 0
+        for slot in 0..<min(k, maxReaders) where insert != 0 {
+            let head = slotWord(slot, Layout.slotHead)
+            var old = head.pointee.load(ordering: .sequentiallyConsistent)
+            if old == Layout.inactive { continue }
+            let access = slotWord(slot, Layout.slotAccess).pointee.load(
+                ordering: .sequentiallyConsistent)
+            if access < minBirth { continue }
+            let following = recordWord(insert, Layout.recordBatchNext).pointee.load(
+                ordering: .relaxed)
+            while old != Layout.inactive {
+                recordWord(insert, Layout.recordSlotNext).pointee.store(old, ordering: .relaxed)
+                let (done, seen) = head.pointee.compareExchange(
+                    expected: old, desired: insert, ordering: .sequentiallyConsistent)
+                if done {
+                    inserted += 1
+                    insert = following
+                    break
+                }
+                old = seen
+            }
+        }
+        word(Layout.batches).pointee.add(1, ordering: .relaxed)
+        let before = recordWord(first, Layout.recordRefs).pointee.wrappingAdd(
+            inserted, ordering: .acquiringAndReleasing
+        ).oldValue
+        if before &+ inserted == 0 { freeBatch(first) }
+    }
+
+    internal func pushBack(_ first: UInt64, count: Int, stripe: Int) {
+        var last = first
+        while true {
+            let next = recordWord(last, Layout.recordBatchNext).pointee.load(ordering: .relaxed)
+            if next == 0 { break }
+            last = next
+        }
+        let head = stripeWord(stripe, Layout.stripeHead)
+        var old = head.pointee.load(ordering: .relaxed)
+        while true {
+            recordWord(last, Layout.recordBatchNext).pointee.store(
+                old & Self.lowMask, ordering: .relaxed)
+            let desired = ((old >> 32) &+ UInt64(count)) << 32 | first
+            let (done, seen) = head.pointee.compareExchange(
+                expected: old, desired: desired, ordering: .acquiringAndReleasing)
+            if done { return }
+            old = seen
+        }
+    }
+
+    /// Hands every user pointer of a batch (or of a pending list: both are linked by
+    /// `batchNext`) to its reclaimer and returns the records to the free stack.
+    @usableFromInline
+    internal func freeBatch(_ first: UInt64) {
+        var current = first
+        var last = first
+        var reclaimed: UInt64 = 0
+        while current != 0 {
+            let next = recordWord(current, Layout.recordBatchNext).pointee.load(ordering: .relaxed)
+            let bits = recordWord(current, Layout.recordPointer).pointee.load(ordering: .relaxed)
+            if let pointer = UnsafeMutableRawPointer(bitPattern: UInt(bits)) {
+                let id = HyalineReclaimerID(
+                    rawValue: UInt32(truncatingIfNeeded: recordWord(
+                        current, Layout.recordReclaimer
+                    ).pointee.load(ordering: .relaxed)))
+                if let owner = reclaimerReference(id) {
+                    owner._withUnsafeGuaranteedRef { $0.reclaim(pointer) }
+                }
+                reclaimed += 1
+            }
+            recordWord(current, Layout.recordFreeNext).pointee.store(next, ordering: .relaxed)
+            last = current
+            current = next
+        }
+        word(Layout.reclaimed).pointee.add(reclaimed, ordering: .relaxed)
+        // Push the whole chain onto the free stack with one CAS.
+        let free = word(Layout.recordFree)
+        var old = free.pointee.load(ordering: .relaxed)
+        while true {
+            recordWord(last, Layout.recordFreeNext).pointee.store(
+                old & Self.lowMask, ordering: .relaxed)
+            let desired = ((old >> 32) &+ 1) << 32 | first
+            let (done, seen) = free.pointee.compareExchange(
+                expected: old, desired: desired, ordering: .acquiringAndReleasing)
+            if done { return }
+            old = seen
+        }
+    }
+
+    /// A free record (`index + 1`). The free stack's head packs `(tag << 32) | ref`; the
+    /// tag changes on every successful CAS, so a pop that read a stale `freeNext` fails.
+    /// Records never return to the kernel while the domain lives, so reading `freeNext` of a
+    /// record that another thread just popped is harmless.
+    @usableFromInline
+    internal func allocateRecord() throws(OffHeapError) -> UInt64 {
+        let free = word(Layout.recordFree)
+        var old = free.pointee.load(ordering: .acquiring)
+        while true {
+            let first = old & Self.lowMask
+            if first == 0 { break }
+            let next = recordWord(first, Layout.recordFreeNext).pointee.load(ordering: .relaxed)
+            let desired = ((old >> 32) &+ 1) << 32 | next
+            let (done, seen) = free.pointee.compareExchange(
+                expected: old, desired: desired, ordering: .acquiringAndReleasing)
+            if done { return first }
+            old = seen
+        }
+        let index = word(Layout.recordBump).pointee.add(1, ordering: .relaxed).oldValue
+        guard index < UInt64(recordCapacity) else { throw .exhausted }
+        let ref = index + 1
+        for offset in stride(from: 0, to: Layout.line, by: 8) {
+            recordWord(ref, offset).initialize(to: Atomic(0))
+        }
+        return ref
+    }
+
+    /// Frees every pending record and every unreclaimed batch. Only with no reader inside.
+    internal func reclaimEverything() {
+        for stripe in 0...stripeMask {
+            let detached = stripeWord(stripe, Layout.stripeHead).pointee.exchange(
+                0, ordering: .acquiringAndReleasing)
+            let first = detached & Self.lowMask
+            if first != 0 { freeBatch(first) }
+        }
+    }
+}

@@ -1,0 +1,360 @@
+import COffHeapShims
+import Synchronization
+
+/// A Hyaline safe-memory-reclamation domain (Nikolaev & Ravindran, PLDI 2021), in the
+/// Hyaline-1S form: one single-width head per slot, birth/access eras for robustness.
+///
+/// ```swift
+/// let domain = try HyalineDomain()
+/// let nodes = try domain.register(HyalinePoolReclaimer(pool, capacity: 1024))
+/// do {
+///     let guard = try domain.enter()
+///     let top = guard.protect(stackTop)           // era-checked load of a shared link
+///     // … unlink `top` with a CAS …
+///     try guard.retire(node, birthEra: birth, reclaimer: nodes)
+/// }                                               // guard ends: leave
+/// ```
+///
+/// ## Design and invariants
+/// - **Slots are leased, never shared.** `enter` claims a free slot with a CAS on its owner
+///   word (starting at the thread's last slot, so a thread keeps "its" slot) and the guard
+///   gives it back at leave. A slot therefore has at most one reader at a time, which is
+///   exactly the case in which Hyaline's single-width head (Hyaline-1) is sound; the
+///   multi-reader head of full Hyaline (HRef + HPtr, double width) is not needed. There is
+///   no per-thread registration and so no thread-exit hook: a thread that exits simply has
+///   no lease.
+/// - **Slot head** (one `UInt64`): `inactive` (all ones) when the slot is free or between
+///   guards; `0` ("null") when its reader is active with an empty list; otherwise
+///   `record index + 1` of the newest retire record inserted into the slot. Only the leaser
+///   stores `0` (enter) and exchanges `inactive` (leave); retirers only CAS a non-`inactive`
+///   head to a new record whose `slotNext` is the old head. Records are indices, never
+///   tagged pointers (no spare pointer bits are used anywhere).
+/// - **Retire records** (64 bytes each, in this domain's own mmap region) carry all of
+///   Hyaline's per-node metadata — slot link, batch link, reference count, birth era,
+///   reclaimer — so user nodes need no header. A *batch* is ≥ k + 1 records where k is the
+///   slot high-water mark at flush time: record 0 carries the batch's reference count, and
+///   records 1…k are inserted one per active slot. Batches shorter than k + 1 are padded
+///   with dummy records (no user pointer) and never flushed short.
+/// - **Reference counting.** A flush inserts into every active slot whose access era is at
+///   least the batch's minimum birth era, then adds the number of insertions to the
+///   count; each leaving reader subtracts one per record in its detached list. Whoever
+///   brings the count to zero frees the batch (the count may go transiently negative).
+///   `slotNext` is read before the decrement, so a batch freed by that decrement is never
+///   touched again.
+/// - **Hyaline-S eras.** ``HyalineGuard/protect(_:)`` publishes the global era in the
+///   slot's access era before returning a pointer, so a reader has only seen nodes born at
+///   or before its access era. A flush skips slots whose access era is older than every
+///   node of the batch: a reader that stalls forever keeps only batches containing a node
+///   born before it stalled. Deviation from the reference C (which advances the era every
+///   `freq` allocations): the era advances once per flushed batch, so allocation paths
+///   touch no shared counter; the robustness argument only needs the era to keep growing
+///   while retirement goes on, which it does.
+/// - **Ordering.** Publishing a slot (`enter` stores `0`), protect's loads and store of the
+///   access era, the flush's loads of heads/access eras/high-water mark, and the data
+///   structure's unlinking CAS are all sequentially consistent: the store→load
+///   (store-buffering) pattern between a reader entering and a retirer scanning needs a
+///   single total order. `leave`'s exchange acquires the inserted records' fields (released
+///   by the inserting CAS); the batch count uses acquire-release so the freeing thread sees
+///   every reader's last access.
+/// - **Retired-but-pending records** wait in striped push-only stacks whose head packs
+///   `(count << 32) | (record + 1)`. A push adds one to the count; a retirer whose push made
+///   the count reach the threshold detaches the stack with a CAS that only succeeds if the
+///   head is still its own `(count, record)`: the count is always the exact length of the
+///   list the head names, so a detached batch is never shorter than the threshold, even
+///   after ABA.
+public final class HyalineDomain: @unchecked Sendable {
+    // @unchecked Sendable: all shared state is in the off-heap region and accessed only
+    // through atomics following the invariants above; the stored properties are immutable
+    // after init except the controller thread handle (only touched by init/destroy/deinit).
+
+    /// Sizes and policies of a domain.
+    public struct Configuration: Sendable {
+        /// Maximum readers inside the domain at once (slots). `enter` beyond it throws
+        /// ``OffHeapError/exhausted``.
+        public var maxReaders: Int
+        /// Retire records (nodes retired and not yet reclaimed, plus padding).
+        public var recordCapacity: Int
+        /// Batch size used until the controller adjusts it (raised to k + 1 if smaller).
+        public var batchThreshold: Int
+        /// Pending-stack stripes (power of two).
+        public var stripes: Int
+        /// The adaptive threshold controller, or `nil` for a fixed threshold.
+        public var controller: HyalineThresholdController.Configuration?
+
+        public init(
+            maxReaders: Int = 64, recordCapacity: Int = 1 << 18, batchThreshold: Int = 64,
+            stripes: Int = 8, controller: HyalineThresholdController.Configuration? = nil
+        ) {
+            self.maxReaders = maxReaders
+            self.recordCapacity = recordCapacity
+            self.batchThreshold = batchThreshold
+            self.stripes = stripes
+            self.controller = controller
+        }
+    }
+
+    /// Counters, read without stopping the domain (approximate under concurrency).
+    public struct Statistics: Sendable, Equatable {
+        /// Nodes retired so far.
+        public var retired: UInt64
+        /// Nodes reclaimed (handed to their reclaimer) so far.
+        public var reclaimed: UInt64
+        /// Batches flushed into the slots.
+        public var batches: UInt64
+        /// Dummy records added to reach k + 1.
+        public var padding: UInt64
+        /// Retired and not yet reclaimed.
+        public var unreclaimed: UInt64 { retired &- reclaimed }
+    }
+
+    public let configuration: Configuration
+    @usableFromInline internal let region: VirtualRegion
+    @usableFromInline internal let header: UnsafeMutableRawPointer
+    @usableFromInline internal let slots: UnsafeMutableRawPointer
+    @usableFromInline internal let records: UnsafeMutableRawPointer
+    @usableFromInline internal let maxReaders: Int
+    @usableFromInline internal let recordCapacity: Int
+    @usableFromInline internal let stripeMask: Int
+    internal var controllerThread: PlatformThread?
+    internal let controllerState: HyalineThresholdController?
+
+    /// Creates a domain; its bookkeeping is one mmap region (never malloc).
+    ///
+    /// - Throws: ``OffHeapError/invalidConfiguration(reason:)`` for out-of-range sizes,
+    ///   ``OffHeapError/mappingFailed(errno:)``, ``OffHeapError/threadStartFailed(errno:)``.
+    public init(_ configuration: Configuration = .init()) throws(OffHeapError) {
+        guard configuration.maxReaders >= 1, configuration.maxReaders <= 4096 else {
+            throw .invalidConfiguration(reason: "maxReaders must be in 1...4096")
+        }
+        guard configuration.recordCapacity >= 2 * (configuration.maxReaders + 1),
+            configuration.recordCapacity < 1 << 31
+        else {
+            throw .invalidConfiguration(
+                reason: "recordCapacity must be in 2 * (maxReaders + 1) ..< 2^31")
+        }
+        guard configuration.batchThreshold >= 1, configuration.batchThreshold < 1 << 20 else {
+            throw .invalidConfiguration(reason: "batchThreshold must be in 1 ..< 2^20")
+        }
+        let stripes = configuration.stripes
+        guard stripes >= 1, stripes <= Layout.maxStripes, stripes & (stripes - 1) == 0 else {
+            throw .invalidConfiguration(reason: "stripes must be a power of two in 1...16")
+        }
+        if let controller = configuration.controller { try controller.validate() }
+        self.configuration = configuration
+        maxReaders = configuration.maxReaders
+        recordCapacity = configuration.recordCapacity
+        stripeMask = stripes - 1
+        let slotBytes = maxReaders * Layout.line
+        let total = Layout.headerBytes + slotBytes + recordCapacity * Layout.line
+        region = try VirtualMemory.reserve(byteCount: total, committed: true)
+        header = region.base
+        slots = region.base + Layout.headerBytes
+        records = slots + slotBytes
+        for offset in stride(from: 0, to: Layout.headerBytes, by: 8) {
+            Self.word(header, offset).initialize(to: Atomic(0))
+        }
+        for slot in 0..<maxReaders {
+            let line = slots + slot * Layout.line
+            for word in 0..<8 { Self.word(line, word * 8).initialize(to: Atomic(0)) }
+            Self.word(line, Layout.slotHead).pointee.store(Layout.inactive, ordering: .relaxed)
+        }
+        Self.word(region.base, Layout.threshold).pointee.store(
+            UInt64(configuration.batchThreshold), ordering: .relaxed)
+        Self.word(region.base, Layout.era).pointee.store(1, ordering: .relaxed)
+        if let controller = configuration.controller {
+            let state = HyalineThresholdController(controller)
+            controllerState = state
+            let domain = Unmanaged.passUnretained(self)
+            controllerThread = try PlatformThread {
+                state.run(domain: domain.takeUnretainedValue())
+            }
+        } else {
+            controllerState = nil
+        }
+    }
+
+    deinit {
+        stopController()
+        // Reclaim what is still pending; no guard can be alive (a guard must not outlive
+        // the domain's last reference).
+        if word(Layout.destroyed).pointee.load(ordering: .acquiring) == 0 {
+            reclaimEverything()
+        }
+        releaseReclaimers()
+        try? VirtualMemory.release(region)
+    }
+
+    /// Destroys the domain: new `enter`s and `register`s throw ``OffHeapError/destroyed``,
+    /// the controller thread stops, readers still inside are waited for, and every pending
+    /// node is reclaimed. The memory stays mapped until the last reference goes away, so a
+    /// late call fails with a typed error instead of touching freed memory.
+    ///
+    /// - Throws: ``OffHeapError/destroyed`` when already destroyed.
+    public func destroy() throws(OffHeapError) {
+        let (exchanged, _) = word(Layout.destroyed).pointee.compareExchange(
+            expected: 0, desired: 1, ordering: .sequentiallyConsistent)
+        guard exchanged else { throw .destroyed }
+        stopController()
+        // Wait for leases: an enter that raced with the flag sees it after taking its slot
+        // (both sides sequentially consistent) and gives the slot back.
+        for slot in 0..<maxReaders {
+            let owner = slotWord(slot, Layout.slotOwner)
+            while owner.pointee.load(ordering: .sequentiallyConsistent) != 0 {
+                PlatformThread.yield()
+            }
+        }
+        reclaimEverything()
+    }
+
+    /// Whether ``destroy()`` was called.
+    public var isDestroyed: Bool {
+        word(Layout.destroyed).pointee.load(ordering: .acquiring) != 0
+    }
+
+    /// Registers where retired nodes go; returns the id to pass to `retire`. Up to 64
+    /// reclaimers per domain. The domain keeps `reclaimer` alive until it is deinitialised.
+    public func register(_ reclaimer: HyalineReclaimer) throws(OffHeapError)
+        -> HyalineReclaimerID
+    {
+        guard !isDestroyed else { throw .destroyed }
+        let index = word(Layout.reclaimerCount).pointee.add(1, ordering: .relaxed).oldValue
+        guard index < UInt64(Layout.maxReclaimers) else {
+            word(Layout.reclaimerCount).pointee.subtract(1, ordering: .relaxed)
+            throw .invalidConfiguration(reason: "more than 64 reclaimers in one domain")
+        }
+        let bits = UInt64(UInt(bitPattern: Unmanaged.passRetained(reclaimer).toOpaque()))
+        word(Layout.reclaimers + Int(index) * 8).pointee.store(bits, ordering: .releasing)
+        return HyalineReclaimerID(rawValue: UInt32(index))
+    }
+
+    /// The era new nodes are born in: store it in the node (or keep it next to it) when the
+    /// node is allocated, and pass it to `retire`.
+    @inlinable
+    public var currentEra: UInt64 {
+        word(Layout.era).pointee.load(ordering: .sequentiallyConsistent)
+    }
+
+    /// The batch size at which retirers flush (never below k + 1).
+    public var batchThreshold: Int {
+        Int(word(Layout.threshold).pointee.load(ordering: .relaxed))
+    }
+
+    /// Sets the batch threshold (the controller does this; clamped to `1...2^20`).
+    public func setBatchThreshold(_ value: Int) {
+        word(Layout.threshold).pointee.store(
+            UInt64(min(max(value, 1), 1 << 20)), ordering: .relaxed)
+    }
+
+    /// Slots ever leased (k); batches hold at least k + 1 records.
+    public var readerHighWater: Int {
+        Int(word(Layout.highWater).pointee.load(ordering: .sequentiallyConsistent))
+    }
+
+    /// Counters for tests, benchmarks and the controller.
+    public var statistics: Statistics {
+        var retired: UInt64 = 0
+        for stripe in 0...stripeMask {
+            retired &+= stripeWord(stripe, Layout.stripeRetired).pointee.load(ordering: .relaxed)
+        }
+        return Statistics(
+            retired: retired,
+            reclaimed: word(Layout.reclaimed).pointee.load(ordering: .relaxed),
+            batches: word(Layout.batches).pointee.load(ordering: .relaxed),
+            padding: word(Layout.padding).pointee.load(ordering: .relaxed))
+    }
+
+    internal func stopController() {
+        guard let thread = controllerThread, let state = controllerState else { return }
+        state.stop()
+        thread.join()
+        controllerThread = nil
+    }
+
+    internal func releaseReclaimers() {
+        let count = min(
+            Int(word(Layout.reclaimerCount).pointee.load(ordering: .acquiring)),
+            Layout.maxReclaimers)
+        for index in 0..<count {
+            let bits = word(Layout.reclaimers + index * 8).pointee.exchange(
+                0, ordering: .acquiringAndReleasing)
+            if bits != 0, let raw = UnsafeMutableRawPointer(bitPattern: UInt(bits)) {
+                Unmanaged<HyalineReclaimer>.fromOpaque(raw).release()
+            }
+        }
+    }
+}
+
+// MARK: - Layout
+
+extension HyalineDomain {
+    /// Byte offsets inside the domain's region. Every contended word has its own line.
+    @usableFromInline
+    internal enum Layout {
+        @usableFromInline static let line = 64
+        @usableFromInline static let maxStripes = 16
+        @usableFromInline static let maxReclaimers = 64
+        // Header lines.
+        @usableFromInline static let era = 0 * 64
+        @usableFromInline static let destroyed = 1 * 64
+        @usableFromInline static let highWater = 2 * 64
+        @usableFromInline static let threshold = 3 * 64
+        @usableFromInline static let recordFree = 4 * 64
+        @usableFromInline static let recordBump = 5 * 64
+        @usableFromInline static let slotHint = 6 * 64
+        @usableFromInline static let reclaimed = 7 * 64
+        @usableFromInline static let reclaimerCount = 8 * 64
+        @usableFromInline static let batches = 9 * 64
+        @usableFromInline static let padding = 10 * 64
+        @usableFromInline static let stripesBase = 16 * 64
+        @usableFromInline static let reclaimers = stripesBase + maxStripes * 64
+        @usableFromInline static let headerBytes = 4096
+        // Stripe line words.
+        @usableFromInline static let stripeHead = 0
+        @usableFromInline static let stripeRetired = 8
+        // Slot line words.
+        @usableFromInline static let slotHead = 0
+        @usableFromInline static let slotAccess = 8
+        @usableFromInline static let slotOwner = 16
+        // Record words.
+        @usableFromInline static let recordSlotNext = 0
+        @usableFromInline static let recordBatch = 8
+        @usableFromInline static let recordRefs = 16
+        @usableFromInline static let recordPointer = 24
+        @usableFromInline static let recordBirth = 32
+        @usableFromInline static let recordReclaimer = 40
+        @usableFromInline static let recordBatchNext = 48
+        @usableFromInline static let recordFreeNext = 56
+        /// Slot head of a slot without an active reader.
+        @usableFromInline static let inactive = UInt64.max
+    }
+
+    @inlinable @inline(__always)
+    internal static func word(
+        _ base: UnsafeMutableRawPointer, _ offset: Int
+    ) -> UnsafeMutablePointer<Atomic<UInt64>> {
+        (base + offset).assumingMemoryBound(to: Atomic<UInt64>.self)
+    }
+
+    @inlinable @inline(__always)
+    internal func word(_ offset: Int) -> UnsafeMutablePointer<Atomic<UInt64>> {
+        Self.word(header, offset)
+    }
+
+    @inlinable @inline(__always)
+    internal func slotWord(_ slot: Int, _ offset: Int) -> UnsafeMutablePointer<Atomic<UInt64>> {
+        Self.word(slots + slot &* Layout.line, offset)
+    }
+
+    @inlinable @inline(__always)
+    internal func stripeWord(
+        _ stripe: Int, _ offset: Int
+    ) -> UnsafeMutablePointer<Atomic<UInt64>> {
+        Self.word(header + Layout.stripesBase + stripe &* Layout.line, offset)
+    }
+
+    /// Word `offset` of record `ref` (`index + 1`, never 0).
+    @inlinable @inline(__always)
+    internal func recordWord(_ ref: UInt64, _ offset: Int) -> UnsafeMutablePointer<Atomic<UInt64>> {
+        Self.word(records + Int(truncatingIfNeeded: ref &- 1) &* Layout.line, offset)
+    }
+}

@@ -1,0 +1,165 @@
+import Synchronization
+
+/// Proof that the calling thread is inside a ``HyalineDomain``: while it lives, nodes the
+/// thread loaded with ``protect(_:)`` are not reclaimed.
+///
+/// The guard is `~Copyable`: it cannot be duplicated, and its end — ``leave()`` (consuming)
+/// or the end of its scope (deinit) — leaves the domain exactly once. A missing or double
+/// leave does not compile. It must not outlive the domain's last reference and is meant to
+/// stay on the thread that entered (it is not `Sendable`).
+///
+/// ```swift
+/// let guard = try domain.enter()
+/// let top = guard.protect(headLink)
+/// // … read the node at `top` …
+/// guard.leave()                   // or just let it go out of scope
+/// ```
+public struct HyalineGuard: ~Copyable {
+    @usableFromInline internal unowned(unsafe) let domain: HyalineDomain
+    /// The leased slot.
+    @usableFromInline internal let slot: Int
+
+    @inlinable
+    internal init(domain: HyalineDomain, slot: Int) {
+        self.domain = domain
+        self.slot = slot
+    }
+
+    deinit {
+        domain.leave(slot: slot)
+    }
+
+    /// The reader slot this guard leases (for diagnostics).
+    @inlinable public var slotIndex: Int { slot }
+
+    /// Leaves the domain now (the same as letting the guard go out of scope).
+    @inlinable
+    public consuming func leave() {}
+
+    /// Loads a shared link (a word holding a pointer's bit pattern or an index) so that the
+    /// node it names stays allocated until this guard ends.
+    ///
+    /// Hyaline-S: before returning, the slot's access era is raised to the global era seen
+    /// *after* the load, so every retire batch that might contain the node is inserted into
+    /// this slot. Every load of a link that a concurrent thread may unlink and retire must go
+    /// through `protect`.
+    @inlinable
+    public func protect(_ link: UnsafeMutablePointer<Atomic<UInt64>>) -> UInt64 {
+        let access = domain.slotWord(slot, HyalineDomain.Layout.slotAccess)
+        let era = domain.word(HyalineDomain.Layout.era)
+        var published = access.pointee.load(ordering: .relaxed)
+        while true {
+            let value = link.pointee.load(ordering: .sequentiallyConsistent)
+            let current = era.pointee.load(ordering: .sequentiallyConsistent)
+            if current <= published { return value }
+            access.pointee.store(current, ordering: .sequentiallyConsistent)
+            published = current
+        }
+    }
+
+    /// Hands `pointer` to the domain: it is passed to the reclaimer `reclaimer` once no
+    /// reader can still hold it. Call it after the node was unlinked (no new reader can
+    /// reach it), exactly once per node.
+    ///
+    /// - Parameters:
+    ///   - birthEra: ``HyalineDomain/currentEra`` read when the node was allocated (before
+    ///     it was published). Passing 0 is safe but makes the node wait for every reader,
+    ///     including stalled ones.
+    /// - Throws: ``OffHeapError/foreignPointer`` when the reclaimer does not own `pointer`;
+    ///   ``OffHeapError/invalidConfiguration(reason:)`` for an unknown reclaimer;
+    ///   ``OffHeapError/exhausted`` when the domain has no free retire record. On error the
+    ///   node is not retired and the domain is unchanged.
+    @inlinable
+    public func retire(
+        _ pointer: UnsafeMutableRawPointer, birthEra: UInt64, reclaimer: HyalineReclaimerID
+    ) throws(OffHeapError) {
+        try domain.retire(pointer, birthEra: birthEra, reclaimer: reclaimer, slot: slot)
+    }
+
+    /// Flushes every pending retire stripe now, padding short batches with dummy records,
+    /// so that nodes become reclaimable as soon as current readers leave.
+    public func flushPending() {
+        domain.flushAllStripes()
+    }
+}
+
+extension HyalineDomain {
+    /// Enters the domain; the returned guard leaves when it ends.
+    ///
+    /// Cost: a CAS on the slot's owner word (uncontended: the thread's previous slot is
+    /// tried first) and a sequentially consistent store of the slot head.
+    ///
+    /// - Throws: ``OffHeapError/destroyed`` after ``destroy()``; ``OffHeapError/exhausted``
+    ///   when `maxReaders` guards are already alive.
+    @inlinable
+    public func enter() throws(OffHeapError) -> HyalineGuard {
+        let slot = try leaseSlot()
+        slotWord(slot, Layout.slotHead).pointee.store(0, ordering: .sequentiallyConsistent)
+        if word(Layout.destroyed).pointee.load(ordering: .sequentiallyConsistent) != 0 {
+            slotWord(slot, Layout.slotHead).pointee.store(Layout.inactive, ordering: .releasing)
+            slotWord(slot, Layout.slotOwner).pointee.store(0, ordering: .sequentiallyConsistent)
+            throw .destroyed
+        }
+        return HyalineGuard(domain: self, slot: slot)
+    }
+
+    @inlinable
+    internal func leaseSlot() throws(OffHeapError) -> Int {
+        var hint = Int(bitPattern: ThreadLocalSlot.hyaline.value)
+        if hint == 0 {
+            hint = Int(truncatingIfNeeded: word(Layout.slotHint).pointee.add(
+                1, ordering: .relaxed).newValue)
+        }
+        var slot = (hint &- 1) % maxReaders
+        for _ in 0..<maxReaders {
+            let (claimed, _) = slotWord(slot, Layout.slotOwner).pointee.compareExchange(
+                expected: 0, desired: 1, ordering: .sequentiallyConsistent)
+            if claimed {
+                if slot &+ 1 != hint {
+                    ThreadLocalSlot.hyaline.value = UnsafeMutableRawPointer(bitPattern: slot &+ 1)
+                }
+                raiseHighWater(to: slot &+ 1)
+                return slot
+            }
+            slot = slot &+ 1 == maxReaders ? 0 : slot &+ 1
+        }
+        throw .exhausted
+    }
+
+    @inlinable
+    internal func raiseHighWater(to count: Int) {
+        let highWater = word(Layout.highWater)
+        var current = highWater.pointee.load(ordering: .sequentiallyConsistent)
+        while current < UInt64(count) {
+            let (done, seen) = highWater.pointee.compareExchange(
+                expected: current, desired: UInt64(count), ordering: .sequentiallyConsistent)
+            if done { return }
+            current = seen
+        }
+    }
+
+    /// Leave: detach the slot's list, give the lease back, release one reference per
+    /// detached record.
+    @usableFromInline
+    internal func leave(slot: Int) {
+        let list = slotWord(slot, Layout.slotHead).pointee.exchange(
+            Layout.inactive, ordering: .acquiringAndReleasing)
+        slotWord(slot, Layout.slotOwner).pointee.store(0, ordering: .sequentiallyConsistent)
+        if list != 0 { traverse(list) }
+    }
+
+    @usableFromInline
+    internal func traverse(_ list: UInt64) {
+        var current = list
+        while current != 0 {
+            // Read the link before the decrement: the decrement may free this batch.
+            let next = recordWord(current, Layout.recordSlotNext).pointee.load(ordering: .relaxed)
+            let batch = recordWord(current, Layout.recordBatch).pointee.load(ordering: .relaxed)
+            let old = recordWord(batch, Layout.recordRefs).pointee.wrappingSubtract(
+                1, ordering: .acquiringAndReleasing
+            ).oldValue
+            if old == 1 { freeBatch(batch) }
+            current = next
+        }
+    }
+}

@@ -1,0 +1,117 @@
+import Synchronization
+
+/// Where a retired node goes once no reader can hold it: usually back to its pool.
+///
+/// Subclass and override ``owns(_:)`` and ``reclaim(_:)``; register the instance with
+/// ``HyalineDomain/register(_:)`` and pass the returned id to
+/// ``HyalineGuard/retire(_:birthEra:reclaimer:)``. ``HyalinePoolReclaimer`` does this for any
+/// ``FixedSizeAllocator``.
+///
+/// A class, not a protocol: the domain keeps reclaimers as unmanaged references in its
+/// off-heap table (indexed by ``HyalineReclaimerID``), and a class reference converts to and
+/// from raw bits without a dynamic cast (which the Embedded core cannot use).
+///
+/// `@unchecked Sendable`: stateless here; subclasses must be thread-safe because reclamation
+/// runs on whichever thread frees the last reference to a batch.
+open class HyalineReclaimer: @unchecked Sendable {
+    public init() {}
+
+    /// Whether `pointer` is a node this reclaimer may receive. `retire` rejects other
+    /// pointers with ``OffHeapError/foreignPointer``.
+    open func owns(_ pointer: UnsafeMutableRawPointer) -> Bool { true }
+
+    /// Frees `pointer`; no thread holds it any more. Must not throw or trap.
+    open func reclaim(_ pointer: UnsafeMutableRawPointer) {}
+
+    /// Fraction of the backing pool that is free, in `0...1` (`1` when unknown). The
+    /// adaptive threshold controller reads this.
+    open var freeFraction: Double { 1 }
+}
+
+/// A registered ``HyalineReclaimer``: a small index into its domain's table.
+@frozen
+public struct HyalineReclaimerID: Hashable, Sendable {
+    public let rawValue: UInt32
+    @inlinable public init(rawValue: UInt32) { self.rawValue = rawValue }
+}
+
+/// Returns reclaimed nodes to a ``FixedSizeAllocator`` and tracks how full that pool is.
+///
+/// Ownership is checked by `owns` (for example `{ pool.contains($0) }`); when it is `nil`,
+/// every pointer is accepted. The in-use count
+/// is maintained by ``allocate()`` (+1) and ``reclaim(_:)`` / ``deallocate(_:)`` (−1), so
+/// allocate through this wrapper to let the PI controller see the pool's pressure.
+///
+/// ```swift
+/// let nodes = HyalinePoolReclaimer(pool, capacity: 4096, owns: { pool.contains($0) })
+/// let id = try domain.register(nodes)
+/// let node = try nodes.allocate()
+/// ```
+public final class HyalinePoolReclaimer<Pool: FixedSizeAllocator>: HyalineReclaimer,
+    @unchecked Sendable
+{
+    /// The pool nodes come from and return to.
+    public let pool: Pool
+    /// Slots in the pool (the denominator of ``freeFraction``).
+    public let capacity: Int
+    @usableFromInline internal let ownership: (@Sendable (UnsafeMutableRawPointer) -> Bool)?
+    @usableFromInline internal let inUse: UnsafeMutablePointer<Atomic<Int>>
+
+    /// - Parameters:
+    ///   - capacity: slots in `pool`, > 0.
+    ///   - owns: whether a pointer is one of the pool's slots; `retire` rejects the others.
+    public init(
+        _ pool: Pool, capacity: Int,
+        owns: (@Sendable (UnsafeMutableRawPointer) -> Bool)? = nil
+    ) {
+        self.pool = pool
+        self.capacity = max(1, capacity)
+        self.ownership = owns
+        inUse = .allocate(capacity: 1)
+        inUse.initialize(to: Atomic(0))
+        super.init()
+    }
+
+    deinit {
+        inUse.deinitialize(count: 1)
+        inUse.deallocate()
+    }
+
+    /// Slots currently allocated through this wrapper and not yet reclaimed.
+    public var allocatedCount: Int { inUse.pointee.load(ordering: .relaxed) }
+
+    /// A node from the pool.
+    @inlinable
+    public func allocate() throws(OffHeapError) -> UnsafeMutableRawPointer {
+        let pointer = try pool.allocate()
+        inUse.pointee.add(1, ordering: .relaxed)
+        return pointer
+    }
+
+    /// Returns a node that was never published (no reader can hold it) straight to the pool.
+    @inlinable
+    public func deallocate(_ pointer: UnsafeMutableRawPointer) throws(OffHeapError) {
+        try pool.deallocate(pointer)
+        inUse.pointee.subtract(1, ordering: .relaxed)
+    }
+
+    public override func owns(_ pointer: UnsafeMutableRawPointer) -> Bool {
+        guard let ownership else { return true }
+        return ownership(pointer)
+    }
+
+    public override func reclaim(_ pointer: UnsafeMutableRawPointer) {
+        // The pointer passed `owns` at retire and Hyaline frees each retired node once, so
+        // the pool cannot reject it; a rejection would mean a bug, which we refuse to hide
+        // by trapping in a reclamation path: the slot is then leaked, not reused.
+        do {
+            try pool.deallocate(pointer)
+            inUse.pointee.subtract(1, ordering: .relaxed)
+        } catch {}
+    }
+
+    public override var freeFraction: Double {
+        let used = inUse.pointee.load(ordering: .relaxed)
+        return max(0, 1 - Double(used) / Double(capacity))
+    }
+}

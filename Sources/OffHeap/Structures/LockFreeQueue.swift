@@ -1,0 +1,145 @@
+import Synchronization
+
+/// A lock-free FIFO queue (Michael & Scott, PODC 1996) of `BitwiseCopyable` elements in
+/// off-heap nodes, with Hyaline safe memory reclamation.
+///
+/// ```swift
+/// let pool = try FreeList(.init(slotSize: 32, alignment: 16, capacity: 1024))
+/// let queue = try LockFreeQueue<Int, FreeList>(pool: pool, capacity: 1024)
+/// try queue.enqueue(1)
+/// try queue.enqueue(2)
+/// let first = try queue.dequeue()   // Optional(1)
+/// ```
+///
+/// Invariant: `head` names the dummy node (its value already consumed); the elements are
+/// the values of the nodes after it. `tail` names the last node or the one before it (it
+/// lags by at most one, and is helped forward by anyone who sees it lag). A node's link is
+/// 0 until a single successful CAS appends its successor, after which it never changes.
+/// Every shared load of `head`, `tail` or a link goes through
+/// ``HyalineGuard/protect(_:)``; the dequeuer that moves `head` past the old dummy retires
+/// it. `head` never moves past `tail` (a dequeuer that sees `head == tail` with a
+/// successor first swings `tail`), so `tail` never names a retired node. All CASes are
+/// sequentially consistent (Hyaline's unlink-then-retire ordering).
+public final class LockFreeQueue<Element: BitwiseCopyable, Pool: FixedSizeAllocator>:
+    @unchecked Sendable
+{
+    // @unchecked Sendable: shared state is `head`/`tail` (off-heap atomics, own cache
+    // lines) and the nodes, accessed as stated above; stored properties are immutable.
+    @usableFromInline internal let storage: OffHeapNodes<Element, Pool>
+    @usableFromInline internal let control: VirtualRegion
+    @usableFromInline internal var head: UnsafeMutablePointer<Atomic<UInt64>> {
+        control.base.assumingMemoryBound(to: Atomic<UInt64>.self)
+    }
+    @usableFromInline internal var tail: UnsafeMutablePointer<Atomic<UInt64>> {
+        (control.base + 128).assumingMemoryBound(to: Atomic<UInt64>.self)
+    }
+
+    /// Creates an empty queue (one dummy node is taken from `pool`).
+    ///
+    /// - Parameters: as ``LockFreeStack/init(pool:capacity:owns:domain:)``.
+    /// - Throws: ``OffHeapError/invalidConfiguration(reason:)``, ``OffHeapError/exhausted``
+    ///   when the pool cannot give the dummy node, mapping errors.
+    public init(
+        pool: Pool, capacity: Int, owns: (@Sendable (UnsafeMutableRawPointer) -> Bool)? = nil,
+        domain: HyalineDomain? = nil
+    ) throws(OffHeapError) {
+        storage = try OffHeapNodes(
+            pool: pool, capacity: capacity, owns: owns, domain: domain)
+        control = try VirtualMemory.reserve(byteCount: VirtualMemory.pageSize, committed: true)
+        let dummy: UInt64
+        do {
+            dummy = try storage.makeDummyNode()
+        } catch {
+            try? VirtualMemory.release(control)
+            throw error
+        }
+        control.base.assumingMemoryBound(to: Atomic<UInt64>.self).initialize(to: Atomic(dummy))
+        (control.base + 128).assumingMemoryBound(to: Atomic<UInt64>.self).initialize(
+            to: Atomic(dummy))
+    }
+
+    deinit {
+        var node = head.pointee.load(ordering: .acquiring)
+        while node != 0 {
+            let next = OffHeapNodes<Element, Pool>.link(node).pointee.load(ordering: .relaxed)
+            try? storage.nodes.deallocate(OffHeapNodes<Element, Pool>.raw(node))
+            node = next
+        }
+        if storage.ownsDomain { try? storage.domain.destroy() }
+        try? VirtualMemory.release(control)
+    }
+
+    /// The Hyaline domain protecting the nodes.
+    public var domain: HyalineDomain { storage.domain }
+
+    /// Appends `value`.
+    ///
+    /// - Throws: ``OffHeapError/exhausted`` (pool empty after a flush, or no reader slot),
+    ///   ``OffHeapError/destroyed``. On error nothing was enqueued.
+    @inlinable
+    public func enqueue(_ value: Element) throws(OffHeapError) {
+        let node = try storage.makeNode(value)
+        let guardian: HyalineGuard
+        do {
+            guardian = try storage.domain.enter()
+        } catch {
+            try? storage.nodes.deallocate(OffHeapNodes<Element, Pool>.raw(node))
+            throw error
+        }
+        while true {
+            let last = guardian.protect(tail)
+            let lastLink = OffHeapNodes<Element, Pool>.link(last)
+            let next = guardian.protect(lastLink)
+            guard last == tail.pointee.load(ordering: .sequentiallyConsistent) else { continue }
+            if next == 0 {
+                let (linked, _) = lastLink.pointee.compareExchange(
+                    expected: 0, desired: node, ordering: .sequentiallyConsistent)
+                if linked {
+                    _ = tail.pointee.compareExchange(
+                        expected: last, desired: node, ordering: .sequentiallyConsistent)
+                    return
+                }
+            } else {
+                _ = tail.pointee.compareExchange(
+                    expected: last, desired: next, ordering: .sequentiallyConsistent)
+            }
+        }
+    }
+
+    /// Removes and returns the oldest element, or `nil` when the queue is empty.
+    ///
+    /// - Throws: ``OffHeapError/destroyed``; ``OffHeapError/exhausted`` (no reader slot).
+    @inlinable
+    public func dequeue() throws(OffHeapError) -> Element? {
+        let guardian = try storage.domain.enter()
+        while true {
+            let first = guardian.protect(head)
+            let last = guardian.protect(tail)
+            let next = guardian.protect(OffHeapNodes<Element, Pool>.link(first))
+            guard first == head.pointee.load(ordering: .sequentiallyConsistent) else { continue }
+            if first == last {
+                if next == 0 { return nil }
+                _ = tail.pointee.compareExchange(
+                    expected: last, desired: next, ordering: .sequentiallyConsistent)
+            } else {
+                // Read before the CAS: afterwards another dequeuer may retire `next`.
+                let value = OffHeapNodes<Element, Pool>.value(of: next)
+                let (moved, _) = head.pointee.compareExchange(
+                    expected: first, desired: next, ordering: .sequentiallyConsistent)
+                if moved {
+                    storage.retire(first, in: guardian)
+                    return value
+                }
+            }
+        }
+    }
+
+    /// Whether the queue was empty at the moment of the loads.
+    ///
+    /// - Throws: ``OffHeapError/destroyed``; ``OffHeapError/exhausted`` (no reader slot).
+    public func isEmpty() throws(OffHeapError) -> Bool {
+        let guardian = try storage.domain.enter()
+        let first = guardian.protect(head)
+        return guardian.protect(OffHeapNodes<Element, Pool>.link(first)) == 0
+    }
+}

@@ -1,0 +1,114 @@
+import Synchronization
+
+/// A lock-free LIFO stack (Treiber) of `BitwiseCopyable` elements in off-heap nodes,
+/// with Hyaline safe memory reclamation.
+///
+/// ```swift
+/// let pool = try FreeList(.init(slotSize: 32, alignment: 16, capacity: 1024))
+/// let stack = try LockFreeStack<Int, FreeList>(pool: pool, capacity: 1024)
+/// try stack.push(7)
+/// let top = try stack.pop()      // Optional(7)
+/// ```
+///
+/// Invariant: `top` holds the address of the newest node (or 0); each node's link is
+/// written once, before the node is published by the sequentially consistent CAS on
+/// `top`, and never changes while the node is reachable. `pop` reads `top` with
+/// ``HyalineGuard/protect(_:)``, so the node it dereferences and CASes against cannot be
+/// reclaimed — and therefore cannot be reused — while the guard lives: this is what rules
+/// out ABA without tags. The popper that wins the CAS retires the node; the pool gets it
+/// back after every reader that could hold it has left.
+///
+/// Nodes come from any ``FixedSizeAllocator`` whose slots hold `16 + size of Element`
+/// bytes (rounded up to the element alignment). Every node is conserved: pushed values
+/// come out exactly once.
+public final class LockFreeStack<Element: BitwiseCopyable, Pool: FixedSizeAllocator>:
+    @unchecked Sendable
+{
+    // @unchecked Sendable: shared state is the off-heap `top` word and the nodes, accessed
+    // through atomics and Hyaline as stated above; the stored properties are immutable.
+    @usableFromInline internal let storage: OffHeapNodes<Element, Pool>
+    @usableFromInline internal let control: VirtualRegion
+    @usableFromInline internal var top: UnsafeMutablePointer<Atomic<UInt64>> {
+        control.base.assumingMemoryBound(to: Atomic<UInt64>.self)
+    }
+
+    /// Creates an empty stack whose nodes come from `pool`.
+    ///
+    /// - Parameters:
+    ///   - capacity: slots in `pool` (used for the controller's free fraction and to size
+    ///     a private domain's retire records).
+    ///   - owns: whether a pointer is one of the pool's slots (e.g. `{ pool.contains($0) }`),
+    ///     to reject foreign nodes at retire.
+    ///   - domain: a shared Hyaline domain; by default the stack creates its own.
+    /// - Throws: ``OffHeapError/invalidConfiguration(reason:)`` when the pool's slots are
+    ///   too small or misaligned; mapping errors.
+    public init(
+        pool: Pool, capacity: Int, owns: (@Sendable (UnsafeMutableRawPointer) -> Bool)? = nil,
+        domain: HyalineDomain? = nil
+    ) throws(OffHeapError) {
+        storage = try OffHeapNodes(
+            pool: pool, capacity: capacity, owns: owns, domain: domain)
+        control = try VirtualMemory.reserve(byteCount: VirtualMemory.pageSize, committed: true)
+        control.base.assumingMemoryBound(to: Atomic<UInt64>.self).initialize(to: Atomic(0))
+    }
+
+    deinit {
+        // No other thread can use the stack now: return the remaining nodes directly.
+        var node = top.pointee.load(ordering: .acquiring)
+        while node != 0 {
+            let next = OffHeapNodes<Element, Pool>.link(node).pointee.load(ordering: .relaxed)
+            try? storage.nodes.deallocate(OffHeapNodes<Element, Pool>.raw(node))
+            node = next
+        }
+        if storage.ownsDomain { try? storage.domain.destroy() }
+        try? VirtualMemory.release(control)
+    }
+
+    /// The Hyaline domain protecting the nodes.
+    public var domain: HyalineDomain { storage.domain }
+
+    /// Pushes `value`.
+    ///
+    /// - Throws: ``OffHeapError/exhausted`` when the pool has no node even after pending
+    ///   retirements were flushed (retry later); ``OffHeapError/destroyed`` never (push
+    ///   does not enter the domain).
+    @inlinable
+    public func push(_ value: Element) throws(OffHeapError) {
+        let node = try storage.makeNode(value)
+        let link = OffHeapNodes<Element, Pool>.link(node)
+        var old = top.pointee.load(ordering: .relaxed)
+        while true {
+            // Push never dereferences `old`, so it needs no guard (push-side ABA is benign:
+            // if `old` is the top again, linking to it is still correct).
+            link.pointee.store(old, ordering: .relaxed)
+            let (done, seen) = top.pointee.compareExchange(
+                expected: old, desired: node, ordering: .sequentiallyConsistent)
+            if done { return }
+            old = seen
+        }
+    }
+
+    /// Pops the newest element, or returns `nil` when the stack is empty.
+    ///
+    /// - Throws: ``OffHeapError/destroyed`` when the domain was destroyed;
+    ///   ``OffHeapError/exhausted`` when the domain has no free reader slot.
+    @inlinable
+    public func pop() throws(OffHeapError) -> Element? {
+        let guardian = try storage.domain.enter()
+        while true {
+            let old = guardian.protect(top)
+            if old == 0 { return nil }
+            let next = OffHeapNodes<Element, Pool>.link(old).pointee.load(ordering: .relaxed)
+            let (done, _) = top.pointee.compareExchange(
+                expected: old, desired: next, ordering: .sequentiallyConsistent)
+            if done {
+                let value = OffHeapNodes<Element, Pool>.value(of: old)
+                storage.retire(old, in: guardian)
+                return value
+            }
+        }
+    }
+
+    /// Whether the stack was empty at the moment of the load.
+    public var isEmpty: Bool { top.pointee.load(ordering: .acquiring) == 0 }
+}

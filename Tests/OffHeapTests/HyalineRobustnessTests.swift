@@ -1,0 +1,134 @@
+import COffHeapShims
+import OffHeap
+import Synchronization
+import Testing
+
+/// Retirements for the stalled-reader test; `OFFHEAP_HYALINE_STRESS_RETIRES` scales it up
+/// for the stress path (e.g. 5000000 for "millions").
+private func stressRetires(default value: Int) -> Int {
+    guard let raw = offheap_getenv("OFFHEAP_HYALINE_STRESS_RETIRES") else { return value }
+    return Int(String(cString: raw)) ?? value
+}
+
+@Suite("HyalineRobustness")
+struct HyalineRobustnessTests {
+    /// Hyaline-S: a reader enters, protects a node, and stalls for the whole run while 7
+    /// threads replace and retire nodes. Reclamation must go on: unreclaimed garbage stays
+    /// below the stated bound instead of growing with the number of retirements.
+    ///
+    /// Bound: a flush skips the stalled slot unless the batch holds a node born no later
+    /// than the reader's access era. Only nodes born before the stall qualify: at most the
+    /// cells' initial nodes plus one in-flight node per worker (`cells + workers`), each
+    /// pinning one batch of at most `threshold + workers` (concurrent pushes past the
+    /// threshold) or `k + 1` records. Pending stripes hold fewer than
+    /// `stripes * (threshold + workers)` records, and each worker may be mid-operation.
+    /// Without birth eras, every batch would go to the stalled slot and garbage would
+    /// equal the retire count (the pool would run dry).
+    @Test func concurrentRetireWithStalledReaderStaysBounded() throws {
+        let workers = 7
+        let cellCount = 8
+        let threshold = 32
+        let stripes = 4
+        let retires = stressRetires(default: 7 * 5000)
+        let perWorker = retires / workers
+        let batchBound = max(threshold + workers, 16 + 1)
+        let bound = (cellCount + workers) * batchBound + stripes * batchBound + workers
+        let pool = try TestSlotPool(slotSize: 16, capacity: bound + cellCount + 4 * workers + 64)
+        let reclaimer = PoisoningReclaimer(pool)
+        let domain = try HyalineDomain(
+            .init(maxReaders: 16, batchThreshold: threshold, stripes: stripes))
+        let id = try domain.register(reclaimer)
+        let cells = try RobustCells(count: cellCount)
+        for index in 0..<cellCount {
+            let node = try pool.allocate()
+            node.storeBytes(of: UInt64(index), as: UInt64.self)
+            node.storeBytes(of: domain.currentEra, toByteOffset: 8, as: UInt64.self)
+            cells[index].pointee.store(
+                UInt64(UInt(bitPattern: node)), ordering: .sequentiallyConsistent)
+        }
+        let stalled = Atomic<Int>(0)  // 1 once the reader holds its node, 2 to release it
+        let maxGarbage = Atomic<UInt64>(0)
+        let failures = Atomic<Int>(0)
+        let heldIntact = Atomic<Int>(0)
+        let finishedWorkers = Atomic<Int>(0)
+        try PlatformThread.run(count: workers + 1) { worker in
+            if worker == workers {
+                do {
+                    let guardian = try domain.enter()
+                    let bits = guardian.protect(cells[0])
+                    let node = UnsafeMutableRawPointer(bitPattern: UInt(bits))!
+                    let before = node.load(as: UInt64.self)
+                    stalled.store(1, ordering: .releasing)
+                    while stalled.load(ordering: .acquiring) != 2 {
+                        PlatformThread.sleep(nanoseconds: 200_000)
+                    }
+                    // The node it protected was never reclaimed during the stall.
+                    if node.load(as: UInt64.self) == before { heldIntact.add(1, ordering: .relaxed) }
+                } catch {
+                    failures.add(1, ordering: .relaxed)
+                }
+                return
+            }
+            while stalled.load(ordering: .acquiring) == 0 { PlatformThread.yield() }
+            defer {
+                // The last worker out (even after a failure) releases the reader.
+                if finishedWorkers.add(1, ordering: .acquiringAndReleasing).newValue == workers {
+                    stalled.store(2, ordering: .releasing)
+                }
+            }
+            var random = UInt64(worker + 1) &* 0x9E37_79B9_7F4A_7C15
+            for step in 0..<perWorker {
+                random ^= random << 13; random ^= random >> 7; random ^= random << 17
+                do {
+                    let node = try pool.allocate()
+                    node.storeBytes(of: random, as: UInt64.self)
+                    node.storeBytes(of: domain.currentEra, toByteOffset: 8, as: UInt64.self)
+                    let guardian = try domain.enter()
+                    let old = cells[Int(random % UInt64(cellCount))].pointee.exchange(
+                        UInt64(UInt(bitPattern: node)), ordering: .sequentiallyConsistent)
+                    // Retire the unlinked node with its own birth era.
+                    let oldNode = UnsafeMutableRawPointer(bitPattern: UInt(old))!
+                    try guardian.retire(
+                        oldNode, birthEra: oldNode.load(fromByteOffset: 8, as: UInt64.self),
+                        reclaimer: id)
+                } catch {
+                    failures.add(1, ordering: .relaxed)
+                    return
+                }
+                if step % 64 == 0 {
+                    let garbage = domain.statistics.unreclaimed
+                    var seen = maxGarbage.load(ordering: .relaxed)
+                    while garbage > seen {
+                        let (done, now) = maxGarbage.compareExchange(
+                            expected: seen, desired: garbage, ordering: .relaxed)
+                        if done { break }
+                        seen = now
+                    }
+                }
+            }
+        }
+        let measured = maxGarbage.load(ordering: .relaxed)
+        print("stalled reader: \(workers * perWorker) retires, max unreclaimed \(measured), bound \(bound)")
+        #expect(failures.load(ordering: .relaxed) == 0, "pool ran dry: reclamation stopped")
+        #expect(heldIntact.load(ordering: .relaxed) == 1)
+        #expect(measured <= UInt64(bound))
+        #expect(domain.statistics.retired == UInt64(workers * perWorker))
+        guard failures.load(ordering: .relaxed) == 0 else { return }
+        try domain.destroy()
+        #expect(domain.statistics.unreclaimed == 0, "all reclaimed once the reader left")
+        #expect(pool.allocatedCount == cellCount)
+    }
+}
+
+private final class RobustCells: @unchecked Sendable {
+    // @unchecked Sendable: the cells are atomics in an mmap region.
+    let region: VirtualRegion
+    init(count: Int) throws {
+        region = try VirtualMemory.reserve(byteCount: count * 64, committed: true)
+        for index in 0..<count { self[index].initialize(to: Atomic(0)) }
+    }
+    deinit { try? VirtualMemory.release(region) }
+    subscript(index: Int) -> UnsafeMutablePointer<Atomic<UInt64>> {
+        (region.base + index * 64).assumingMemoryBound(to: Atomic<UInt64>.self)
+    }
+}

@@ -1,0 +1,112 @@
+import OffHeap
+import Synchronization
+import Testing
+
+/// Per-thread result buffers in off-heap memory: thread `t` writes only its own row.
+final class ResultRows: @unchecked Sendable {
+    // @unchecked Sendable: rows are disjoint per thread; read only after the threads joined.
+    let rows: Int
+    let width: Int
+    let base: UnsafeMutablePointer<UInt64>
+    let counts: UnsafeMutablePointer<Int>
+    init(rows: Int, width: Int) {
+        self.rows = rows
+        self.width = width
+        base = .allocate(capacity: rows * width)
+        counts = .allocate(capacity: rows)
+        counts.initialize(repeating: 0, count: rows)
+    }
+    deinit {
+        base.deallocate()
+        counts.deallocate()
+    }
+    func append(_ value: UInt64, row: Int) {
+        base[row * width + counts[row]] = value
+        counts[row] += 1
+    }
+    func row(_ row: Int) -> [UInt64] {
+        (0..<counts[row]).map { base[row * width + $0] }
+    }
+    var all: [UInt64] { (0..<rows).flatMap { row($0) } }
+}
+
+@Suite("LockFreeStack")
+struct LockFreeStackTests {
+    @Test func pushPopIsLastInFirstOut() throws {
+        let pool = try FreeList(.init(slotSize: 32, alignment: 16, capacity: 256))
+        let stack = try LockFreeStack<UInt64, FreeList>(
+            pool: pool, capacity: 256, owns: { pool.contains($0) })
+        #expect(stack.isEmpty)
+        for value in 1...100 as ClosedRange<UInt64> { try stack.push(value * 3) }
+        for value in (1...100 as ClosedRange<UInt64>).reversed() {
+            #expect(try stack.pop() == value * 3)
+        }
+        #expect(try stack.pop() == nil)
+        try stack.domain.destroy()
+        #expect(pool.stats.inUse == 0, "every popped node went back to the pool")
+    }
+
+    @Test func structElementsRoundTrip() throws {
+        struct Pair: BitwiseCopyable, Equatable { var a: Int32; var b: Double }
+        let pool = try FreeList(.init(slotSize: 32, alignment: 16, capacity: 8))
+        let stack = try LockFreeStack<Pair, FreeList>(pool: pool, capacity: 8)
+        try stack.push(Pair(a: -4, b: 2.5))
+        #expect(try stack.pop() == Pair(a: -4, b: 2.5))
+    }
+
+    @Test func badPoolAndExhaustionAreTypedErrors() throws {
+        let small = try FreeList(.init(slotSize: 16, alignment: 16, capacity: 8))
+        #expect(throws: OffHeapError.self) {
+            _ = try LockFreeStack<UInt64, FreeList>(pool: small, capacity: 8)
+        }
+        let pool = try FreeList(.init(slotSize: 32, alignment: 16, capacity: 4))
+        let stack = try LockFreeStack<UInt64, FreeList>(pool: pool, capacity: 4)
+        for value in 0..<4 as Range<UInt64> { try stack.push(value) }
+        #expect(throws: OffHeapError.exhausted) { try stack.push(9) }
+        #expect(try stack.pop() == 3)
+        // The popped node is pending in the domain; push flushes and gets it back.
+        try stack.push(10)
+        #expect(try stack.pop() == 10)
+    }
+
+    @Test func destroyedDomainIsATypedError() throws {
+        let pool = try FreeList(.init(slotSize: 32, alignment: 16, capacity: 8))
+        let stack = try LockFreeStack<UInt64, FreeList>(pool: pool, capacity: 8)
+        try stack.push(1)
+        try stack.domain.destroy()
+        #expect(throws: OffHeapError.destroyed) { _ = try stack.pop() }
+    }
+
+    /// 8 threads push distinct values and pop; every value comes out exactly once.
+    @Test func concurrentPushPopAcross8Threads() throws {
+        let threads = 8
+        let perThread = 1200
+        let pool = try FreeList(.init(slotSize: 32, alignment: 16, capacity: 8192))
+        let stack = try LockFreeStack<UInt64, FreeList>(
+            pool: pool, capacity: 8192, owns: { pool.contains($0) })
+        let results = ResultRows(rows: threads + 1, width: perThread * 2)
+        let failures = Atomic<Int>(0)
+        try PlatformThread.run(count: threads) { worker in
+            for index in 0..<perThread {
+                do {
+                    try stack.push(UInt64(worker) << 32 | UInt64(index))
+                    if index % 4 != 3, let value = try stack.pop() {
+                        results.append(value, row: worker)
+                    }
+                } catch {
+                    failures.add(1, ordering: .relaxed)
+                }
+            }
+        }
+        while let value = try stack.pop() { results.append(value, row: threads) }
+        #expect(failures.load(ordering: .relaxed) == 0)
+        let seen = results.all.sorted()
+        let expected = (0..<threads).flatMap { worker in
+            (0..<perThread).map { UInt64(worker) << 32 | UInt64($0) }
+        }.sorted()
+        #expect(seen.count == expected.count)
+        #expect(seen == expected, "every pushed value popped exactly once")
+        try stack.domain.destroy()
+        #expect(pool.stats.inUse == 0)
+    }
+}

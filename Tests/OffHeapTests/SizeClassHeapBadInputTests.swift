@@ -1,0 +1,119 @@
+import OffHeap
+import Testing
+
+@Suite("SizeClassHeap bad input")
+struct SizeClassHeapBadInputTests {
+    @Test func doubleFreeIsATypedErrorAndHeapStaysUsable() throws {
+        let heap = try SizeClassHeap()
+        let keep = try heap.allocate(byteCount: 64, alignment: 8)
+        let block = try heap.allocate(byteCount: 64, alignment: 8)
+        try heap.deallocate(block)
+        #expect(throws: OffHeapError.doubleFree) { try heap.deallocate(block) }
+        #expect(throws: OffHeapError.doubleFree) { _ = try heap.usableSize(of: block) }
+        // Not corrupted: two allocations give two distinct blocks.
+        let a = try heap.allocate(byteCount: 64, alignment: 8)
+        let b = try heap.allocate(byteCount: 64, alignment: 8)
+        #expect(a != b && a != keep && b != keep)
+        for p in [a, b, keep] { try heap.deallocate(p) }
+        #expect(heap.statistics().inUseBytes == 0)
+    }
+
+    @Test func concurrentRemoteDoubleFreeIsATypedError() throws {
+        let heap = try SizeClassHeap()
+        let keep = try heap.allocate(byteCount: 48, alignment: 8)
+        let block = try heap.allocate(byteCount: 48, alignment: 8)
+        let address = UInt(bitPattern: block)
+        let outcomes = AtomicWords(count: 3)
+        try PlatformThread.run(count: 1) { _ in
+            let block = UnsafeMutableRawPointer(bitPattern: address)!
+            outcomes[0] = (try? heap.deallocate(block)) == nil ? 0 : 1
+            do throws(OffHeapError) { try heap.deallocate(block) } catch { outcomes[1] = error == .doubleFree ? 1 : 0 }
+            do throws(OffHeapError) { _ = try heap.usableSize(of: block) } catch {
+                outcomes[2] = error == .doubleFree ? 1 : 0
+            }
+        }
+        #expect(outcomes[0] == 1 && outcomes[1] == 1 && outcomes[2] == 1)
+        // The owner sees it too, before and after collecting the remote free.
+        #expect(throws: OffHeapError.doubleFree) { try heap.deallocate(block) }
+        var fresh: [UnsafeMutableRawPointer] = []
+        while !fresh.contains(block) {
+            fresh.append(try heap.allocate(byteCount: 48, alignment: 8))
+            #expect(fresh.count < 10_000)
+        }
+        for p in fresh { try heap.deallocate(p) }
+        #expect(throws: OffHeapError.doubleFree) { try heap.deallocate(block) }
+        try heap.deallocate(keep)
+        #expect(heap.statistics().inUseBytes == 0)
+        #expect(heap.statistics().remoteFrees == 1)
+    }
+
+    @Test func interiorAndMisalignedPointersAreRejected() throws {
+        let heap = try SizeClassHeap()
+        let block = try heap.allocate(byteCount: 256, alignment: 8)
+        #expect(throws: OffHeapError.interiorPointer) { try heap.deallocate(block + 64) }
+        #expect(throws: OffHeapError.misalignedPointer) { try heap.deallocate(block + 3) }
+        let huge = try heap.allocate(byteCount: 1 << 20, alignment: 8)
+        #expect(throws: OffHeapError.interiorPointer) { try heap.deallocate(huge + 4096) }
+        try heap.deallocate(huge)
+        #expect(throws: OffHeapError.doubleFree) { try heap.deallocate(huge) }
+        try heap.deallocate(block)
+        #expect(heap.statistics().inUseBytes == 0)
+    }
+
+    @Test(arguments: [true, false])
+    func foreignPointersAreRejectedInBothModes(checked: Bool) throws {
+        let heap = try SizeClassHeap(configuration: .init(checked: checked))
+        let other = try SizeClassHeap(configuration: .init(checked: checked))
+        let system = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 16)
+        defer { system.deallocate() }
+        #expect(throws: OffHeapError.foreignPointer) { try heap.deallocate(system) }
+        let theirs = try other.allocate(byteCount: 32, alignment: 8)
+        #expect(throws: OffHeapError.foreignPointer) { try heap.deallocate(theirs) }
+        let mine = try heap.allocate(byteCount: 32, alignment: 8)
+        // Segment metadata and never-formatted units are not blocks either.
+        let segment = UnsafeMutableRawPointer(bitPattern: UInt(bitPattern: mine) & ~UInt(4 << 20 - 1))!
+        #expect(throws: OffHeapError.foreignPointer) { try heap.deallocate(segment + 4096) }
+        #expect(throws: OffHeapError.foreignPointer) { try heap.deallocate(segment + (60 << 16)) }
+        try other.deallocate(theirs)
+        try heap.deallocate(mine)
+        #expect(throws: OffHeapError.foreignPointer) {
+            try heap.deallocate(UnsafeMutableRawPointer(bitPattern: 0x7000_0000_0000)!)
+        }
+    }
+
+    @Test func badSizesAndAlignmentsAreTypedErrors() throws {
+        let heap = try SizeClassHeap()
+        for alignment in [0, 3, 24, -8, 2 << 20] {
+            #expect(throws: OffHeapError.invalidAlignment(alignment)) {
+                _ = try heap.allocate(byteCount: 16, alignment: alignment)
+            }
+        }
+        #expect(throws: OffHeapError.sizeTooLarge(requested: -1, limit: SizeClassHeap.maxByteCount)) {
+            _ = try heap.allocate(byteCount: -1, alignment: 8)
+        }
+        #expect(throws: OffHeapError.sizeTooLarge(
+            requested: Int.max, limit: SizeClassHeap.maxByteCount)) {
+            _ = try heap.allocate(byteCount: Int.max, alignment: 8)
+        }
+        // Within the limit: mapped lazily (MAP_NORESERVE) or refused with a typed error.
+        do {
+            let vast = try heap.allocate(byteCount: 1 << 45, alignment: 8)
+            #expect(try heap.usableSize(of: vast) >= 1 << 45)
+            try heap.deallocate(vast)
+            heap.trim()
+        } catch {
+            #expect(error.kind == .mappingFailed)
+        }
+        let block = try heap.allocate(byteCount: 8, alignment: 8)
+        try heap.deallocate(block)
+    }
+
+    @Test func badConfigurationIsRejected() {
+        #expect(throws: OffHeapError.self) {
+            _ = try SizeClassHeap(configuration: .init(maxCachedSegments: -1))
+        }
+        #expect(throws: OffHeapError.self) {
+            _ = try SizeClassHeap(configuration: .init(retainedEmptyPageBytes: -5))
+        }
+    }
+}

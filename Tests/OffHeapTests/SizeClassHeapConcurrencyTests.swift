@@ -1,0 +1,207 @@
+import OffHeap
+import Synchronization
+import Testing
+
+/// Shared words for handing block addresses between test threads.
+final class AtomicWords: @unchecked Sendable {
+    // @unchecked Sendable: only accessed through the atomics.
+    let words: UnsafeMutablePointer<Atomic<UInt>>
+    let count: Int
+    init(count: Int) {
+        self.count = count
+        words = .allocate(capacity: count)
+        for index in 0..<count { (words + index).initialize(to: Atomic(0)) }
+    }
+    deinit { words.deallocate() }
+    subscript(index: Int) -> UInt {
+        get { words[index].load(ordering: .acquiring) }
+        set { words[index].store(newValue, ordering: .releasing) }
+    }
+}
+
+/// A reusable spinning barrier for `parties` threads.
+final class SpinBarrier: Sendable {
+    let parties: Int
+    let arrived = Atomic<Int>(0)
+    init(parties: Int) { self.parties = parties }
+    func wait(generation: Int) {
+        arrived.wrappingAdd(1, ordering: .acquiringAndReleasing)
+        while arrived.load(ordering: .acquiring) < parties * (generation + 1) {
+            PlatformThread.yield()
+        }
+    }
+}
+
+func blockSize(_ round: Int, _ thread: Int, _ index: Int) -> Int {
+    let mix = (round &* 7919) ^ (thread &* 104_729) ^ (index &* 1_299_709)
+    switch index % 16 {
+    case 0: return 4000 + mix % 20000
+    default: return 1 + mix % 600
+    }
+}
+
+@Suite("SizeClassHeap concurrency")
+struct SizeClassHeapConcurrencyTests {
+    @Test func concurrentCrossThreadFreesAcross8Threads() throws {
+        let heap = try SizeClassHeap()
+        let threads = 8, perThread = 256, rounds = 3
+        let slots = AtomicWords(count: threads * perThread)
+        let barrier = SpinBarrier(parties: threads)
+        let failures = Atomic<Int>(0)
+        try PlatformThread.run(count: threads) { t in
+            var generation = 0
+            for round in 0..<rounds {
+                for i in 0..<perThread {
+                    let size = blockSize(round, t, i)
+                    guard let block = try? heap.allocate(byteCount: size, alignment: 8) else {
+                        failures.wrappingAdd(1, ordering: .relaxed)
+                        continue
+                    }
+                    fillPattern(block, byteCount: size, tag: UInt64(round << 32 | t << 16 | i))
+                    slots[t * perThread + i] = UInt(bitPattern: block)
+                }
+                barrier.wait(generation: generation); generation += 1
+                // Free the neighbour's blocks: every free here is remote.
+                let victim = (t + 1) % threads
+                for i in 0..<perThread {
+                    let address = slots[victim * perThread + i]
+                    guard let block = UnsafeMutableRawPointer(bitPattern: address) else { continue }
+                    let size = blockSize(round, victim, i)
+                    if !checkPattern(block, byteCount: size,
+                                     tag: UInt64(round << 32 | victim << 16 | i))
+                    {
+                        failures.wrappingAdd(1, ordering: .relaxed)
+                    }
+                    if (try? heap.deallocate(block)) == nil {
+                        failures.wrappingAdd(1, ordering: .relaxed)
+                    }
+                    slots[victim * perThread + i] = 0
+                }
+                barrier.wait(generation: generation); generation += 1
+            }
+        }
+        #expect(failures.load(ordering: .relaxed) == 0)
+        var stats = heap.statistics()
+        #expect(stats.remoteFrees == UInt64(threads * perThread * rounds))
+        // The workers exited: their pages were abandoned or released; trim collects the rest.
+        heap.trim()
+        stats = heap.statistics()
+        #expect(stats.inUseBytes == 0)
+        #expect(stats.abandonedPages == 0)
+        #expect(stats.committedBytes == 0)
+        #expect(stats.mappedSegments == 0)
+    }
+
+    @Test func concurrentThreadChurnLeavesNothingBehind() throws {
+        let heap = try SizeClassHeap()
+        let threads = 8, perThread = 128, waves = 3
+        // Each wave leaves half its blocks live; the next wave verifies and frees them.
+        let slots = AtomicWords(count: threads * perThread)
+        let failures = Atomic<Int>(0)
+        for wave in 0..<waves {
+            try PlatformThread.run(count: threads) { t in
+                for i in stride(from: 1, to: perThread, by: 2) {
+                    let address = slots[t * perThread + i]
+                    guard let block = UnsafeMutableRawPointer(bitPattern: address) else { continue }
+                    let size = blockSize(wave - 1, t, i)
+                    if !checkPattern(block, byteCount: size,
+                                     tag: UInt64((wave - 1) << 32 | t << 16 | i))
+                        || (try? heap.deallocate(block)) == nil
+                    {
+                        failures.wrappingAdd(1, ordering: .relaxed)
+                    }
+                    slots[t * perThread + i] = 0
+                }
+                var mine: [UnsafeMutableRawPointer] = []
+                for i in 0..<perThread {
+                    let size = blockSize(wave, t, i)
+                    guard let block = try? heap.allocate(byteCount: size, alignment: 8) else {
+                        failures.wrappingAdd(1, ordering: .relaxed)
+                        continue
+                    }
+                    fillPattern(block, byteCount: size, tag: UInt64(wave << 32 | t << 16 | i))
+                    mine.append(block)
+                    if i % 2 == 1 { slots[t * perThread + i] = UInt(bitPattern: block) }
+                }
+                for (i, block) in mine.enumerated() where i % 2 == 0 {
+                    if (try? heap.deallocate(block)) == nil {
+                        failures.wrappingAdd(1, ordering: .relaxed)
+                    }
+                }
+            }
+            #expect(heap.statistics().abandonedPages > 0)
+        }
+        #expect(failures.load(ordering: .relaxed) == 0)
+        // Free the last wave's survivors from this thread (remote frees into abandoned pages).
+        for t in 0..<threads {
+            for i in stride(from: 1, to: perThread, by: 2) {
+                let block = UnsafeMutableRawPointer(bitPattern: slots[t * perThread + i])!
+                #expect(checkPattern(block, byteCount: blockSize(waves - 1, t, i),
+                                     tag: UInt64((waves - 1) << 32 | t << 16 | i)))
+                try heap.deallocate(block)
+            }
+        }
+        heap.trim()
+        let stats = heap.statistics()
+        #expect(stats.inUseBytes == 0)
+        #expect(stats.abandonedPages == 0)
+        #expect(stats.committedBytes == 0)
+        #expect(stats.mappedSegments == 0)
+    }
+
+    @Test func abandonedPageIsAdoptedByTheNextThread() throws {
+        let heap = try SizeClassHeap()
+        let slots = AtomicWords(count: 10)
+        try PlatformThread.run(count: 1) { _ in
+            for i in 0..<10 {
+                let block = try! heap.allocate(byteCount: 200, alignment: 8)
+                fillPattern(block, byteCount: 200, tag: UInt64(i))
+                slots[i] = UInt(bitPattern: block)
+            }
+        }
+        #expect(heap.statistics().abandonedPages == 1)
+        let block = try heap.allocate(byteCount: 200, alignment: 8)
+        #expect(heap.statistics().abandonedPages == 0)
+        #expect(UInt(bitPattern: block) >> 16 == slots[0] >> 16)  // same page
+        for i in 0..<10 {
+            let old = UnsafeMutableRawPointer(bitPattern: slots[i])!
+            #expect(checkPattern(old, byteCount: 200, tag: UInt64(i)))
+            try heap.deallocate(old)  // now local frees: this thread owns the page
+        }
+        try heap.deallocate(block)
+        #expect(heap.statistics().remoteFrees == 0)
+        heap.trim()
+        #expect(heap.statistics().committedBytes == 0)
+    }
+
+    @Test func concurrentRegistryPublishUnpublish() throws {
+        let registry = SegmentRegistry.shared
+        let threads = 8, iterations = 2000
+        let failures = Atomic<Int>(0)
+        let area: UInt = 0x5A00_0000_0000
+        try PlatformThread.run(count: threads) { t in
+            let id = UInt64(1_000_000 + t)
+            for i in 0..<iterations {
+                let base = area + UInt(t * 64 + i % 64) << 22
+                if (try? registry.publish(segmentBase: base, heapID: id)) == nil {
+                    failures.wrappingAdd(1, ordering: .relaxed)
+                }
+                if registry.owner(ofSegment: base + 12345) != id {
+                    failures.wrappingAdd(1, ordering: .relaxed)
+                }
+                // Another thread's range holds either nothing or that thread's id.
+                let other = (t + 1) % threads
+                let seen = registry.owner(ofSegment: area + UInt(other * 64 + i % 64) << 22)
+                if seen != 0 && seen != UInt64(1_000_000 + other) {
+                    failures.wrappingAdd(1, ordering: .relaxed)
+                }
+                registry.unpublish(segmentBase: base)
+                if registry.owner(ofSegment: base) != 0 {
+                    failures.wrappingAdd(1, ordering: .relaxed)
+                }
+            }
+        }
+        #expect(failures.load(ordering: .relaxed) == 0)
+        for t in 0..<threads * 64 { #expect(registry.owner(ofSegment: area + UInt(t) << 22) == 0) }
+    }
+}
