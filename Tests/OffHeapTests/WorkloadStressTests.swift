@@ -108,16 +108,17 @@ struct WorkloadStressTests {
 
 @Suite("Stress hammer on our allocators")
 struct WorkloadStressAllocatorTests {
-    @Test func concurrentStressFreeListAllRolesAcross8Threads() throws {
+    @Test(arguments: [AllocatorChoice.freelist, .sharded])
+    func concurrentStressFixedPoolAllRolesAcross8Threads(_ choice: AllocatorChoice) throws {
         var plan = RunPlan(command: .stress)
-        plan.allocators = [.freelist]
+        plan.allocators = [choice]
         plan.capacity = 1024
         plan.stress = WorkloadStressTests.config(
             threads: 8, roles: [.bounce, .publisher, .reader, .burst, .retire, .reader, .bounce, .publisher],
             operations: 20_000, capacity: 1024)
         let document = try plan.run()
         let result = try #require(document.results.first)
-        #expect(result.allocator == "freelist")
+        #expect(result.allocator == choice.name)
         #expect(result.operations == 20_000)
         #expect(result.corruption == 0 && result.errors == 0)
         #expect(result.recovered == true)
@@ -125,15 +126,15 @@ struct WorkloadStressAllocatorTests {
         #expect(document.ok)
     }
 
-    @Test func concurrentBulkAllocatorsRecoverAfterReset() throws {
+    @Test func concurrentBulkAndGrowingAllocatorsRecover() throws {
         var plan = RunPlan(command: .stress)
-        plan.allocators = [.arena, .slabpool]
+        plan.allocators = [.arena, .slabpool, .heap]
         plan.capacity = 4096
         plan.stress = WorkloadStressTests.config(
             threads: 8, roles: [.bounce, .burst, .retire, .publisher, .reader],
             operations: 2_000, capacity: 4096)
         let document = try plan.run()
-        #expect(document.results.map(\.allocator) == ["arena", "slabpool"])
+        #expect(document.results.map(\.allocator) == ["arena", "slabpool", "heap"])
         for result in document.results {
             #expect(result.corruption == 0 && result.errors == 0)
             #expect(result.recovered == true)
@@ -143,13 +144,13 @@ struct WorkloadStressAllocatorTests {
 
     @Test func concurrentBenchOnFreeListAndBulkAllocators() throws {
         var plan = RunPlan(command: .bench)
-        plan.allocators = [.freelist, .arena, .slabpool, .system]
+        plan.allocators = [.freelist, .sharded, .heap, .arena, .slabpool, .system]
         plan.workloads = [.randomMixed, .producerConsumer, .rag]
         plan.workload = WorkloadSuiteTests.smallConfig()
         plan.workload.limit = .operations(4_000)
         plan.bulkBytes = 64 << 20
         let document = try plan.run()
-        #expect(document.results.count == 12)
+        #expect(document.results.count == 18)
         for result in document.results {
             #expect(result.corruption == 0, "\(result.workload)/\(result.allocator)")
             #expect(result.errors == 0, "\(result.workload)/\(result.allocator)")

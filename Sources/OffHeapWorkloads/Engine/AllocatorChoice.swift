@@ -41,8 +41,7 @@ public enum AllocatorChoice: Equatable, Sendable, CaseIterable {
     /// Whether this build contains the allocator (the others land on main in parallel).
     public var isAvailable: Bool {
         switch self {
-        case .system, .arena, .slabpool, .freelist: return true
-        case .sharded, .heap: return false
+        case .system, .arena, .slabpool, .freelist, .sharded, .heap: return true
         }
     }
 }

@@ -30,8 +30,11 @@ public enum RecoveryCheck {
 
     /// - Parameter reclaim: called before each pass; allocators that free only in bulk
     ///   (`Arena`, `SlabPool`) reset here. Returns false when the reset failed (an error).
+    /// - Parameter unbounded: the allocator grows on demand (`SizeClassHeap`): then both
+    ///   passes must obtain exactly `limit` distinct, verified slots.
     public static func run<A: FixedSizeAllocator>(
-        _ allocator: A, expectedCapacity: Int?, limit: Int, reclaim: () -> Bool = { true }
+        _ allocator: A, expectedCapacity: Int?, limit: Int, unbounded: Bool = false,
+        reclaim: () -> Bool = { true }
     ) -> Outcome {
         var outcome = Outcome()
         if !reclaim() { outcome.errors += 1 }
@@ -49,7 +52,9 @@ public enum RecoveryCheck {
         if !reclaim() { outcome.errors += 1 }
         outcome.reachedExhaustion = firstExhausted && second
         let clean = outcome.corrupted == 0 && outcome.errors == 0
-        if let expected = expectedCapacity {
+        if unbounded {
+            outcome.recovered = clean && outcome.firstPass == limit && outcome.secondPass == limit
+        } else if let expected = expectedCapacity {
             outcome.recovered = clean && outcome.firstPass == expected
                 && outcome.secondPass == expected
         } else if outcome.reachedExhaustion {

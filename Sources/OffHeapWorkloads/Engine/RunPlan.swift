@@ -51,9 +51,6 @@ public struct RunPlan: Sendable {
         guard capacity >= 1, capacity <= 1 << 28 else {
             throw .invalidConfiguration(reason: "capacity must be in 1...268435456")
         }
-        for choice in allocators where !choice.isAvailable {
-            throw .invalidConfiguration(reason: "that allocator is not in this build yet (available: system, freelist, arena, slabpool)")
-        }
         switch command {
         case .stress: try stress.validate()
         case .bench:
@@ -179,8 +176,22 @@ public struct RunPlan: Sendable {
             var exact = config
             exact.expectedCapacity = pool.capacity
             return try StressHammer.run(pool, allocatorName: name, config: exact, tick: tick)
-        case .sharded, .heap:
-            throw .invalidConfiguration(reason: "that allocator is not in this build yet (available: system, freelist, arena, slabpool)")
+        case .sharded:
+            let pool = try ShardedFreeList(configuration: ShardedFreeList.Configuration(
+                slotSize: slotSize, slotAlignment: 16, capacity: capacity))
+            var exact = config
+            exact.expectedCapacity = pool.capacity
+            return try StressHammer.run(pool, allocatorName: name, config: exact, tick: tick)
+        case .heap:
+            // Grows on demand: recovery asks for exactly `capacity` slots, twice.
+            let heap = try SizeClassHeap()
+            var grow = config
+            grow.expectedCapacity = nil
+            grow.unboundedAllocator = true
+            grow.recoveryLimit = capacity
+            return try StressHammer.run(
+                try VariableSizeAdapter(heap, slotSize: slotSize), allocatorName: name,
+                config: grow, tick: tick)
         }
     }
 
@@ -205,8 +216,14 @@ public struct RunPlan: Sendable {
                 slotSize: workload.maxRequest(kind), alignment: 16,
                 capacity: workload.liveBound(kind)))
             return try Workloads.run(kind, on: FixedSizeAdapter(pool), allocatorName: name, config: workload)
-        case .sharded, .heap:
-            throw .invalidConfiguration(reason: "that allocator is not in this build yet (available: system, freelist, arena, slabpool)")
+        case .sharded:
+            let pool = try ShardedFreeList(configuration: ShardedFreeList.Configuration(
+                slotSize: workload.maxRequest(kind), slotAlignment: 16,
+                // Slack for slots parked in other threads' magazines (64 each).
+                capacity: workload.liveBound(kind) + workload.threads * 2 * 64))
+            return try Workloads.run(kind, on: FixedSizeAdapter(pool), allocatorName: name, config: workload)
+        case .heap:
+            return try Workloads.run(kind, on: try SizeClassHeap(), allocatorName: name, config: workload)
         }
     }
 }

@@ -71,6 +71,8 @@ public struct StressConfig: Sendable {
     public var expectedCapacity: Int?
     /// Most slots the recovery phase allocates.
     public var recoveryLimit: Int = 1 << 22
+    /// The allocator grows on demand: recovery then expects exactly `recoveryLimit` slots.
+    public var unboundedAllocator = false
     /// Whether to run the exhaustion-and-recovery phase at all.
     public var recovery: Bool = true
     /// Timeline sampling interval.

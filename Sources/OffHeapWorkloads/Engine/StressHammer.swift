@@ -72,7 +72,7 @@ public enum StressHammer {
         if config.recovery {
             let check = RecoveryCheck.run(
                 allocator, expectedCapacity: config.expectedCapacity, limit: config.recoveryLimit,
-                reclaim: reclaim)
+                unbounded: config.unboundedAllocator, reclaim: reclaim)
             result.recovered = check.recovered
             result.recoveredSlots = check.firstPass
             result.corruption &+= UInt64(check.corrupted)
