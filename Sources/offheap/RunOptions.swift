@@ -67,6 +67,8 @@ struct StressCommand: ParsableCommand {
     @OptionGroup var common: CommonOptions
     @Option(help: "Worker roles, assigned round-robin: bounce, publisher, reader, burst, retire.")
     var roles: String?
+    @Option(help: "Publisher/reader under a Hyaline domain (on, the default) or by exchange (off).")
+    var hyaline: String?
     @Option(help: "Slot size in bytes.") var slotSize: Int?
     @Option(help: "Slots the allocator holds; the recovery phase must get all of them back.")
     var capacity: Int?
@@ -78,6 +80,7 @@ struct StressCommand: ParsableCommand {
     var engineArguments: [String] {
         var args = ["stress"] + common.engineArguments
         if let roles { args += ["--roles", roles] }
+        if let hyaline { args += ["--hyaline", hyaline] }
         appendOption(&args, "--slot-size", slotSize)
         appendOption(&args, "--capacity", capacity)
         appendOption(&args, "--burst-size", burstSize)

@@ -34,6 +34,26 @@ struct WorkloadStressTests {
         #expect(pool.liveCount == 0)
     }
 
+    @Test(arguments: [true, false])
+    func concurrentPublisherReadersAcross8Threads(_ hyaline: Bool) throws {
+        let capacity = 1024
+        let pool = try SystemAllocator(slotSize: 64, capacity: capacity)
+        var config = Self.config(
+            threads: 8, roles: [.publisher, .reader, .reader, .reader, .publisher, .reader, .bounce, .reader],
+            operations: 20_000, capacity: capacity)
+        config.hyaline = hyaline
+        let result = try StressHammer.run(pool, allocatorName: "system", config: config)
+        #expect(result.operations == 20_000)
+        #expect(result.corruption == 0 && result.errors == 0)
+        #expect(result.recovered == true, "every retired slot came back")
+        #expect(pool.liveCount == 0)
+        if hyaline {
+            let reads = result.facts.first { $0.name == "hyalineReads" }?.value ?? 0
+            #expect(reads > 0, "readers validated slots in place")
+            #expect(result.facts.first { $0.name == "hyalineUnreclaimed" }?.value == 0)
+        }
+    }
+
     @Test func concurrentStressDurationRunStopsAndRecovers() throws {
         let pool = try SystemAllocator(slotSize: 32, capacity: 512)
         var config = Self.config(threads: 8, roles: [.bounce, .retire], operations: 1, capacity: 512)

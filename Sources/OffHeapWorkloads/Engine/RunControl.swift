@@ -187,6 +187,8 @@ public struct WorkerTally: Sendable {
     public var corruption: UInt64 = 0
     public var exhausted: UInt64 = 0
     public var latency = LatencyHistogram()
+    /// Slots read and validated in place (stress readers under Hyaline); not operations.
+    public var validations: UInt64 = 0
     /// `.exhausted` refusals since the last successful allocation.
     public var consecutiveExhausted = 0
     public init() {}
@@ -220,6 +222,7 @@ public struct WorkerTally: Sendable {
         errors &+= other.errors
         corruption &+= other.corruption
         exhausted &+= other.exhausted
+        validations &+= other.validations
         latency.merge(other.latency)
     }
 }

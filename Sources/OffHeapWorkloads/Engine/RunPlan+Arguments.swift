@@ -12,7 +12,7 @@ extension RunPlan {
     public static let usage = """
         usage: offheap-engine stress|bench [--allocator LIST] [--threads N]
                [--duration 10s|500ms|2m|1h | --operations N] [--workload LIST|all]
-               [--json FILE] [--slot-size N] [--capacity N] [--roles LIST] [--seed N]
+               [--json FILE] [--slot-size N] [--capacity N] [--roles LIST] [--hyaline on|off] [--seed N]
                [--burst-size N] [--retire-depth N] [--mailbox-size N] [--sample-every N]
                [--min-size N] [--max-size N] [--working-set N] [--rag-dimensions N]
                [--rag-vectors N] [--rag-queries N] [--rag-top-k N] [--larson-blocks N]
@@ -68,6 +68,12 @@ extension RunPlan {
             case "--slot-size": plan.slotSize = try integer(value, in: 8...(1 << 20), "--slot-size must be an integer in 8...1048576")
             case "--capacity": plan.capacity = try integer(value, in: 1...(1 << 28), "--capacity must be an integer in 1...268435456")
             case "--roles": plan.stress.roles = try StressRole.parseList(value)
+            case "--hyaline":
+                switch value {
+                case "on": plan.stress.hyaline = true
+                case "off": plan.stress.hyaline = false
+                default: throw .invalidConfiguration(reason: "--hyaline must be on or off")
+                }
             case "--seed":
                 let seed = UInt64(try integer(value, in: 0...Int.max, "--seed must be a non-negative integer"))
                 plan.stress.seed = seed

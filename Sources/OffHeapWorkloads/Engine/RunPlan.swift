@@ -76,6 +76,7 @@ public struct RunPlan: Sendable {
             entries += [
                 ("threads", .int(stress.threads)),
                 ("roles", .strings(stress.roles.map { $0.name })),
+                ("hyaline", .bool(stress.hyaline)),
                 ("slotSize", .int(slotSize)),
                 ("capacity", .int(capacity)),
                 ("burstSize", .int(stress.burstSize)),

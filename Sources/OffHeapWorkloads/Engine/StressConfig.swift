@@ -73,6 +73,10 @@ public struct StressConfig: Sendable {
     public var recoveryLimit: Int = 1 << 22
     /// The allocator grows on demand: recovery then expects exactly `recoveryLimit` slots.
     public var unboundedAllocator = false
+    /// Publisher/reader through a Hyaline domain: readers validate published slots in place
+    /// under a guard and publishers retire displaced slots (false: readers take slots out
+    /// with an exchange and free them).
+    public var hyaline: Bool = true
     /// Whether to run the exhaustion-and-recovery phase at all.
     public var recovery: Bool = true
     /// Timeline sampling interval.

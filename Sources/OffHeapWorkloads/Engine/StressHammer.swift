@@ -39,7 +39,10 @@ public enum StressHammer {
         var publisherRank = [Int](repeating: -1, count: config.threads)
         for (rank, lane) in publisherLanes.enumerated() { publisherRank[lane] = rank }
         let ranks = publisherRank
+        let hyaline = config.hyaline && !publisherLanes.isEmpty
+            ? try HyalineExchange(allocator, readers: config.threads) : nil
 
+        var result = WorkloadResult(workload: "stress", allocator: allocatorName, threads: config.threads)
         let outcome = try WorkerGroup.run(
             control: control, interval: config.intervalNanoseconds, tick: tick
         ) { lane in
@@ -50,15 +53,29 @@ public enum StressHammer {
             case .burst: worker.burst()
             case .retire: worker.retire()
             case .publisher:
-                worker.publish(into: board, rank: ranks[lane])
+                if let hyaline {
+                    worker.publishUnderHyaline(into: board, rank: ranks[lane], hyaline: hyaline)
+                } else {
+                    worker.publish(into: board, rank: ranks[lane])
+                }
                 board.publisherFinished()
-            case .reader: worker.read(from: board)
+            case .reader:
+                if let hyaline {
+                    worker.readUnderHyaline(from: board, hyaline: hyaline)
+                } else {
+                    worker.read(from: board)
+                }
             }
             return worker.tally
         }
 
-        var result = WorkloadResult(workload: "stress", allocator: allocatorName, threads: config.threads)
         var tally = outcome.tally
+        // Every worker joined: no reader holds a slot, so whatever Hyaline still has retired
+        // goes back to the allocator now; a node it keeps is a leak the recovery phase sees.
+        if let hyaline {
+            result.facts.append(WorkloadFact(name: "hyalineReads", value: Double(tally.validations)))
+            result.facts.append(WorkloadFact(name: "hyalineUnreclaimed", value: Double(hyaline.finish())))
+        }
         // Slots still in mailboxes: verified and freed here, after every worker joined.
         board.drain(into: &tally, allocator: allocator, slotSize: allocator.slotSize)
         result.operations = tally.operations
@@ -330,7 +347,7 @@ internal final class Mailboxes: @unchecked Sendable {
     let cellsPerPublisher: Int
     let publishers: Int
     let cellCount: Int
-    let cells: UnsafeMutablePointer<Atomic<UInt>>
+    let cells: UnsafeMutablePointer<Atomic<UInt64>>
     let finished = Atomic<Int>(0)
 
     init(publishers: Int, cellsPerPublisher: Int) {
@@ -349,15 +366,17 @@ internal final class Mailboxes: @unchecked Sendable {
     /// Puts `slot` into `cell`; returns the slot it displaced, now owned by the caller.
     @inline(__always)
     func publish(_ slot: UnsafeMutableRawPointer, cell: Int) -> UnsafeMutableRawPointer? {
-        let old = cells[cell].exchange(UInt(bitPattern: slot), ordering: .acquiringAndReleasing)
-        return UnsafeMutableRawPointer(bitPattern: old)
+        let old = cells[cell].exchange(
+            UInt64(UInt(bitPattern: slot)), ordering: .acquiringAndReleasing)
+        return UnsafeMutableRawPointer(bitPattern: UInt(truncatingIfNeeded: old))
     }
 
     /// Takes the slot in `cell`, if any; the caller owns it.
     @inline(__always)
     func take(cell: Int) -> UnsafeMutableRawPointer? {
         if cells[cell].load(ordering: .relaxed) == 0 { return nil }
-        return UnsafeMutableRawPointer(bitPattern: cells[cell].exchange(0, ordering: .acquiringAndReleasing))
+        return UnsafeMutableRawPointer(bitPattern: UInt(truncatingIfNeeded:
+            cells[cell].exchange(0, ordering: .acquiringAndReleasing)))
     }
 
     func publisherFinished() { finished.add(1, ordering: .releasing) }
