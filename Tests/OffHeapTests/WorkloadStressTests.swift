@@ -22,9 +22,9 @@ struct WorkloadStressTests {
         let pool = try SystemAllocator(slotSize: 64, capacity: capacity)
         let config = Self.config(
             threads: 8, roles: [.bounce, .publisher, .reader, .burst, .retire, .publisher, .reader, .bounce],
-            operations: 40_000, capacity: capacity)
+            operations: 20_000, capacity: capacity)
         let result = try StressHammer.run(pool, allocatorName: "system", config: config)
-        #expect(result.operations == 40_000)
+        #expect(result.operations == 20_000)
         #expect(result.corruption == 0)
         #expect(result.errors == 0)
         #expect(result.recovered == true)
@@ -40,10 +40,10 @@ struct WorkloadStressTests {
         let pool = try SystemAllocator(slotSize: 64, capacity: capacity)
         var config = Self.config(
             threads: 8, roles: [.publisher, .reader, .reader, .reader, .publisher, .reader, .bounce, .reader],
-            operations: 20_000, capacity: capacity)
+            operations: 10_000, capacity: capacity)
         config.hyaline = hyaline
         let result = try StressHammer.run(pool, allocatorName: "system", config: config)
-        #expect(result.operations == 20_000)
+        #expect(result.operations == 10_000)
         #expect(result.corruption == 0 && result.errors == 0)
         #expect(result.recovered == true, "every retired slot came back")
         #expect(pool.liveCount == 0)
@@ -135,11 +135,11 @@ struct WorkloadStressAllocatorTests {
         plan.capacity = 1024
         plan.stress = WorkloadStressTests.config(
             threads: 8, roles: [.bounce, .publisher, .reader, .burst, .retire, .reader, .bounce, .publisher],
-            operations: 20_000, capacity: 1024)
+            operations: 10_000, capacity: 1024)
         let document = try plan.run()
         let result = try #require(document.results.first)
         #expect(result.allocator == choice.name)
-        #expect(result.operations == 20_000)
+        #expect(result.operations == 10_000)
         #expect(result.corruption == 0 && result.errors == 0)
         #expect(result.recovered == true)
         #expect(result.recoveredSlots == 1024)
@@ -167,14 +167,14 @@ struct WorkloadStressAllocatorTests {
         plan.allocators = [.freelist, .sharded, .heap, .arena, .slabpool, .system]
         plan.workloads = [.randomMixed, .producerConsumer, .rag]
         plan.workload = WorkloadSuiteTests.smallConfig()
-        plan.workload.limit = .operations(4_000)
+        plan.workload.limit = .operations(2_000)
         plan.bulkBytes = 64 << 20
         let document = try plan.run()
         #expect(document.results.count == 18)
         for result in document.results {
             #expect(result.corruption == 0, "\(result.workload)/\(result.allocator)")
             #expect(result.errors == 0, "\(result.workload)/\(result.allocator)")
-            #expect(result.operations >= 4_000, "\(result.workload)/\(result.allocator)")
+            #expect(result.operations >= 2_000, "\(result.workload)/\(result.allocator)")
         }
         #expect(document.relativeToBaseline(document.results[0]) != nil)
     }
