@@ -18,9 +18,18 @@ final class HyalineExchange: @unchecked Sendable {
     let domain: HyalineDomain
     let reclaimer: HyalineReclaimerID
 
-    init<A: FixedSizeAllocator>(_ allocator: A, readers: Int) throws(OffHeapError) {
-        domain = try HyalineDomain(HyalineDomain.Configuration(maxReaders: readers * 2 + 2))
-        reclaimer = try domain.register(HyalinePoolReclaimer(allocator, capacity: 1 << 20))
+    init(domain: HyalineDomain, reclaimer: HyalineReclaimerID) {
+        self.domain = domain
+        self.reclaimer = reclaimer
+    }
+
+    /// A domain with room for `readers` guards (plus the publishers') whose reclaimer
+    /// returns slots to `allocator`. (A static factory: Embedded Swift rejects generic
+    /// initialisers on classes.)
+    static func make<A: FixedSizeAllocator>(_ allocator: A, readers: Int) throws(OffHeapError) -> HyalineExchange {
+        let domain = try HyalineDomain(HyalineDomain.Configuration(maxReaders: readers * 2 + 2))
+        let reclaimer = try domain.register(HyalinePoolReclaimer(allocator, capacity: 1 << 20))
+        return HyalineExchange(domain: domain, reclaimer: reclaimer)
     }
 
     /// Reclaims everything retired (no reader is inside any more); returns what is left.

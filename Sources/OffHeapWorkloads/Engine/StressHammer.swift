@@ -40,7 +40,7 @@ public enum StressHammer {
         for (rank, lane) in publisherLanes.enumerated() { publisherRank[lane] = rank }
         let ranks = publisherRank
         let hyaline = config.hyaline && !publisherLanes.isEmpty
-            ? try HyalineExchange(allocator, readers: config.threads) : nil
+            ? try HyalineExchange.make(allocator, readers: config.threads) : nil
 
         var result = WorkloadResult(workload: "stress", allocator: allocatorName, threads: config.threads)
         let outcome = try WorkerGroup.run(
