@@ -111,3 +111,18 @@ struct WorkloadEngineTests {
         #expect(!m.kernel.isEmpty && m.kernel != "unknown")
     }
 }
+
+@Suite("Workload math")
+struct WorkloadMathTests {
+    @Test func squareRootMatchesTheStandardLibrary() {
+        var random = WorkloadRandom(seed: 7)
+        for _ in 0..<10_000 {
+            let x = abs(random.nextUnitFloat()) * Float(1 << random.next(below: 40)) + 1e-6
+            let expected = x.squareRoot()
+            #expect(abs(Workloads.squareRoot(x) - expected) <= expected * 1e-6, "\(x)")
+        }
+        #expect(Workloads.squareRoot(0) == 0)
+        #expect(Workloads.squareRoot(-4) == 0)
+        #expect(abs(Workloads.squareRoot(1536) - Float(1536).squareRoot()) < 1e-4)
+    }
+}

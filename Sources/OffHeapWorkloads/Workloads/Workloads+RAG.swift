@@ -28,7 +28,7 @@ extension Workloads {
                 floats[d] = x
                 norm += x * x
             }
-            let scale = norm > 0 ? 1 / norm.squareRoot() : 0
+            let scale = norm > 0 ? 1 / Workloads.squareRoot(norm) : 0
             for d in 0..<dims { floats[d] *= scale }
             pattern.write(to: p, byteCount: SlotPattern.byteCount)
             (index.blocks + v).initialize(to: LiveBlock(
@@ -61,7 +61,7 @@ extension Workloads {
                         dot += query[d] * vector[d]
                         qq += query[d] * query[d]
                     }
-                    let score = qq > 0 ? dot / qq.squareRoot() : 0
+                    let score = qq > 0 ? dot / Workloads.squareRoot(qq) : 0
                     if best.count < config.ragTopK || score > best[best.count - 1].score {
                         var at = best.count
                         while at > 0 && best[at - 1].score < score { at -= 1 }
@@ -160,5 +160,16 @@ extension Workloads {
             tally.count(error)
             return nil
         }
+    }
+
+    /// √x for x ≥ 0 by Newton's method from an exponent-halving first guess. Not
+    /// `Float.squareRoot()`: in the Embedded aarch64 link that becomes a libm `sqrtf` call,
+    /// and the cross build links no libm.
+    @inline(__always)
+    public static func squareRoot(_ x: Float) -> Float {
+        guard x > 0, x.isFinite else { return x > 0 ? x : 0 }
+        var y = Float(bitPattern: (x.bitPattern >> 1) &+ 0x1FBD_1DF5)
+        for _ in 0..<4 { y = 0.5 * (y + x / y) }
+        return y
     }
 }
