@@ -18,6 +18,7 @@ let areas: [Area] = [
     Area(name: "FreeListBenchmarks"),
     Area(name: "ShardedBenchmarks"),
     Area(name: "HyalineBenchmarks"),
+    Area(name: "HeapBenchmarks"),
 ]
 
 let package = Package(
