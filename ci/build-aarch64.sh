@@ -188,6 +188,7 @@ SWIFT_FLAGS=(
     -enable-experimental-feature Embedded
     -wmo -O -swift-version 6
     "${SWIFT_FEATURES[@]}"
+    -package-name swift_offheap # `package` declarations, shared by all modules as in SwiftPM
     -I "$shim_include" -I "$obj_dir"
     -Xcc -I"$CROSS_SYSROOT_INCLUDE" -Xcc -D__linux__ -Xcc -D__unix__
     -module-cache-path "$obj_dir/module-cache"
