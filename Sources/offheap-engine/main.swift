@@ -1,6 +1,7 @@
 // offheap-engine: the workload engine as a plain executable, built in Embedded Swift for
 // aarch64 (ci/build-aarch64.sh) and run under QEMU. Same options and the same JSON document
 // as `offheap stress|bench` (no peers: there is no LD_PRELOAD of Debian's allocators there).
+// `offheap-engine probe [--json FILE]` prints the address-space probe, as `offheap probe`.
 // Exit status: 0 ok, 1 corruption/errors/failed recovery, 2 bad options.
 import COffHeapShims
 import OffHeap
@@ -20,6 +21,7 @@ func engineMain() -> Int32 {
             arguments.append(String(decoding: bytes, as: UTF8.self))
         }
     }
+    if arguments.first == "probe" { return probeMain(Array(arguments.dropFirst())) }
     let invocation: RunPlan.Invocation
     do throws(OffHeapError) {
         invocation = try RunPlan.parse(arguments)
@@ -59,6 +61,35 @@ func engineMain() -> Int32 {
     }
     print(document.ok ? "ok" : "FAILED")
     return document.ok ? 0 : 1
+}
+
+/// `offheap-engine probe [--json FILE]`: the same probe and document as `offheap probe`.
+func probeMain(_ arguments: [String]) -> Int32 {
+    var jsonPath: String?
+    var index = 0
+    while index < arguments.count {
+        if arguments[index] == "--json", index + 1 < arguments.count {
+            jsonPath = arguments[index + 1]
+            index += 2
+        } else {
+            print("offheap-engine: unknown probe option \(arguments[index])")
+            print("usage: offheap-engine probe [--json FILE]")
+            return 2
+        }
+    }
+    let machine = MachineFacts.current()
+    if let jsonPath {
+        let json = RunDocument(command: "probe", machine: machine).json()
+        do throws(OffHeapError) {
+            try RunDocument.write(json, toPath: jsonPath)
+        } catch {
+            print("offheap-engine: \(error.description)")
+            return 1
+        }
+    }
+    print(AddressSpaceProbe.run().render())
+    if machine.emulated { print("emulated             yes (QEMU user mode)") }
+    return 0
 }
 
 offheap_exit(engineMain())
