@@ -12,6 +12,7 @@ let areas = [
     "FreeListBenchmarks",
     "ShardedBenchmarks",
     "HyalineBenchmarks",
+    "ArenaBenchmarks",
 ]
 
 let package = Package(
