@@ -43,9 +43,10 @@ extension Arena {
     /// The alternative, checking the generation only on refill, would let a view keep
     /// carving its old chunk after a reset, overlapping blocks the new generation hands to
     /// other threads — silent corruption. Two relaxed loads are plain `mov`s on x86-64 and
-    /// `ldr`s on aarch64 (no RMW, no fence); the line they read is written only on chunk
-    /// claims and resets, so it is normally shared in every core's cache. Measured with
-    /// the `ArenaBenchmarks` target (see the benchmark file for the figures).
+    /// `ldr`s on aarch64 (no RMW, no fence); the line they read is written only by chunk
+    /// claims, direct ``Arena/allocate(byteCount:alignment:)`` calls and resets, so with
+    /// views doing the allocating it stays shared in every core's cache. Measured with
+    /// the `ArenaBenchmarks` target (figures in that file's header).
     ///
     /// A reset *concurrent* with the view's use is caller misuse, as it is for any block:
     /// ``Arena/reset(decommit:)`` requires every block — and the view's chunk is one — to be
