@@ -55,6 +55,8 @@ extension Arena {
     ///
     /// ## Costs
     ///
+    /// - Like the arena, the view rounds every block up to ``Arena/granule`` bytes, so a
+    ///   block's start is aligned for any alignment ≤ the granule without arithmetic.
     /// - Waste: a refill abandons the old chunk's remainder, and dropping a view (its
     ///   `deinit` does nothing) abandons its chunk's remainder; both come back only on the
     ///   arena's next reset. At most one chunk per live view is lost this way.
@@ -66,7 +68,8 @@ extension Arena {
     public struct Local: ~Copyable {
         /// Keeps the arena (and so its mapping) alive while the view exists.
         @usableFromInline internal let arena: Arena
-        /// Next free address of the chunk.
+        /// Next free address of the chunk; always a multiple of ``Arena/granule`` (chunks
+        /// start on one and every block is rounded up to one, as in the arena itself).
         @usableFromInline internal var cursor: UInt
         /// One past the chunk's last byte; `cursor == end == 0` when the view has no chunk.
         @usableFromInline internal var end: UInt
@@ -117,13 +120,18 @@ extension Arena {
             byteCount: Int, alignment: Int = 16
         ) throws(OffHeapError) -> UnsafeMutableRawPointer {
             let mask = UInt(bitPattern: alignment &- 1)
-            // cursor ≤ end < 2^64 - 2^47 and mask < maximumAlignment: no overflow.
-            let start = (cursor &+ mask) & ~mask
+            // Only used once `byteCount > 0` holds: then it cannot wrap.
+            let size = (UInt(bitPattern: byteCount) &+ Arena.localGranuleMask)
+                & ~Arena.localGranuleMask
+            // `cursor` is a multiple of the granule, so small alignments need no rounding
+            // (keeps the loop-carried chain to load, add, store). Otherwise cursor ≤ end <
+            // 2^64 - 2^47 and mask < maximumAlignment: no overflow.
+            let start = mask <= Arena.localGranuleMask ? cursor : (cursor &+ mask) & ~mask
             if byteCount > 0, mask < maximumAlignment, alignment & (alignment &- 1) == 0,
-                start <= end, UInt(bitPattern: byteCount) <= end &- start,
+                start <= end, size <= end &- start,
                 chunkIsCurrent
             {
-                cursor = start &+ UInt(bitPattern: byteCount)
+                cursor = start &+ size
                 return UnsafeMutableRawPointer(bitPattern: start).unsafelyUnwrapped
             }
             return try allocateSlow(byteCount: byteCount, alignment: alignment)
@@ -217,7 +225,8 @@ extension Arena.Local {
         end = cursor &+ UInt(chunkSize)
         let mask = UInt(alignment &- 1)
         let start = (cursor &+ mask) & ~mask
-        cursor = start &+ UInt(byteCount)  // fits: byteCount + padding ≤ chunkSize
+        let size = (UInt(byteCount) &+ Arena.localGranuleMask) & ~Arena.localGranuleMask
+        cursor = start &+ size  // fits: chunkSize is a granule multiple ≥ byteCount + padding
         return UnsafeMutableRawPointer(bitPattern: start).unsafelyUnwrapped
     }
 
@@ -233,6 +242,11 @@ extension Arena.Local {
         if word & Arena.resettingBit != 0 { throw .concurrentReset }
         throw .useAfterReset
     }
+}
+
+extension Arena {
+    /// ``granule`` − 1 (15) as a `UInt`, for the view's address arithmetic.
+    @inlinable internal static var localGranuleMask: UInt { 15 }
 }
 
 @available(*, unavailable, message: "an Arena.Local belongs to the thread that made it")
