@@ -4,15 +4,22 @@
 //
 //   cd Benchmarks && swift package benchmark --target FreeListBenchmarks --format markdown
 //
-// One executable target per area under Benchmarks/<Area>/. To add an area, append its name
-// to `areas` below and create Benchmarks/<Area>/<Area>.swift.
+// One executable target per area under Benchmarks/<Area>/. To add an area, append it to
+// `areas` below (with the swift-offheap products it imports) and create
+// Benchmarks/<Area>/<Area>.swift defining `let benchmarks: @Sendable () -> Void`.
 import PackageDescription
 
-let areas = [
-    "FreeListBenchmarks",
-    "ShardedBenchmarks",
-    "HyalineBenchmarks",
-    "ArenaBenchmarks",
+struct Area {
+    var name: String
+    var products: [String] = ["OffHeap"]
+}
+
+let areas: [Area] = [
+    Area(name: "FreeListBenchmarks"),
+    Area(name: "ShardedBenchmarks"),
+    Area(name: "HyalineBenchmarks"),
+    Area(name: "HeapBenchmarks"),
+    Area(name: "ArenaBenchmarks"),
 ]
 
 let package = Package(
@@ -28,12 +35,10 @@ let package = Package(
     ],
     targets: areas.map { area in
         .executableTarget(
-            name: area,
-            dependencies: [
-                .product(name: "Benchmark", package: "benchmark"),
-                .product(name: "OffHeap", package: "swift-offheap"),
-            ],
-            path: "Benchmarks/\(area)",
+            name: area.name,
+            dependencies: [.product(name: "Benchmark", package: "benchmark")]
+                + area.products.map { .product(name: $0, package: "swift-offheap") },
+            path: "Benchmarks/\(area.name)",
             swiftSettings: [.swiftLanguageMode(.v6)],
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         )

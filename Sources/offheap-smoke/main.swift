@@ -53,6 +53,16 @@ func runSmoke() -> Bool {
             smokeFixedSizeLimits("FreeList", pool, capacity: 100, report: report)
         }
     }
+    smokeStep("ShardedFreeList 4 threads cross-thread verify", report) { () throws(OffHeapError) in
+        // Capacity has headroom for one magazine per thread (slots cached by one thread
+        // are invisible to the others); every thread exits, handing its magazine back.
+        let pool = try ShardedFreeList(
+            configuration: .init(slotSize: 64, capacity: 4096, magazineSize: 32))
+        try smokeFixedSizeConcurrent(
+            "ShardedFreeList", pool, threads: smokeThreads, perThread: 64, rounds: 40,
+            report: report)
+        smokeFixedSizeLimits("ShardedFreeList", pool, capacity: 4096, report: report)
+    }
     smokeStep("SlabPool 4 threads cross-thread verify + reset", report) { () throws(OffHeapError) in
         let pool = try SmokeAllocators.slabPool(
             slabSize: 64 << 10, maximumSlabs: 64, maximumLarge: 64)

@@ -149,9 +149,9 @@ struct ArenaLocalTests {
 
     @Test func allocationDuringAResetIsConcurrentReset() throws {
         let arena = try Arena(capacity: 1 << 16)
-        let view = LocalBox(try arena.makeLocal(chunkSize: 4096))
+        let view = ArenaLocalBox(try arena.makeLocal(chunkSize: 4096))
         _ = try view.allocate(byteCount: 32)
-        let fresh = LocalBox(try arena.makeLocal(chunkSize: 4096))
+        let fresh = ArenaLocalBox(try arena.makeLocal(chunkSize: 4096))
         var inside: [OffHeapError.Kind] = []
         try arena.reset(decommit: false) {
             for box in [view, fresh] {
@@ -214,7 +214,7 @@ struct ArenaLocalTests {
 }
 
 /// Holds a view so a test can use it inside the non-escaping `whileExclusive` closure.
-final class LocalBox {
+final class ArenaLocalBox {
     var local: Arena.Local
     init(_ local: consuming Arena.Local) { self.local = local }
     func allocate(byteCount: Int) throws(OffHeapError) -> UnsafeMutableRawPointer {

@@ -225,9 +225,10 @@ struct FreeListTests {
         #expect(pool.stats.inUse == 0)
         // The pushed chain has correct depths: the free count is exact.
         #expect(pool.stats.publishedSlots - pool.stats.inUse == 100)
-        // Pushed in buffer order: the first pointer of the batch is on top.
-        #expect(try pool.allocate() == buffer[0])
-        #expect(Set(try drain(pool)).count == 99)
+        // Pushed as if freed one by one in buffer order: the last pointer is on top.
+        #expect(try pool.allocate() == buffer[31])
+        #expect(try pool.allocate() == buffer[30])
+        #expect(Set(try drain(pool)).count == 98)
     }
 
     @Test func batchAllocateIsPartialNearExhaustionThenThrows() throws {
@@ -359,20 +360,40 @@ struct FreeListTests {
     @Test func resetIsGuardedByTheLockedHead() throws {
         let pool = try pool(capacity: 32, growth: .preallocate(populate: false))
         let p = try pool.allocate()
-        // Simulate a reset in progress: what another thread would observe.
+        // What other threads observe while a reset runs: growLock held, head locked.
         let saved = pool.head.pointee.load(ordering: .relaxed)
+        pool.growLock.pointee.store(1, ordering: .relaxed)
         pool.head.pointee.store(
             FreeList.Head(raw: saved).replacing(index: FreeList.Head.lockedIndex).raw,
             ordering: .relaxed)
+        #expect(!pool.needsReset)
         #expect(throws: OffHeapError.concurrentReset) { _ = try pool.allocate() }
         #expect(throws: OffHeapError.concurrentReset) { try pool.deallocate(p) }
         #expect(throws: OffHeapError.concurrentReset) { try pool.reset() }
-        pool.head.pointee.store(saved, ordering: .relaxed)
-        // The pool works again; a real reset relists every slot (including `p`, whose free
-        // was refused after its state was already cleared).
+        // A locked head with no reset running is the poisoned state: only reset() cures it.
+        pool.growLock.pointee.store(0, ordering: .relaxed)
+        #expect(pool.needsReset)
+        #expect(throws: OffHeapError.concurrentReset) { _ = try pool.allocate() }
         try pool.reset()
+        #expect(!pool.needsReset)
         #expect(Set(try drain(pool)) == Set(0..<32))
-        #expect(pool.contains(p))
+    }
+
+    @Test func pushThatRacedAResetPoisonsUntilTheNextReset() throws {
+        let pool = try pool(capacity: 16, growth: .preallocate(populate: false))
+        let p = try pool.allocate()
+        #expect(!pool.needsReset)
+        pool.poisonAfterStaleLinkWrite()
+        #expect(pool.needsReset)
+        pool.poisonAfterStaleLinkWrite()  // idempotent, returns at once
+        #expect(throws: OffHeapError.concurrentReset) { _ = try pool.allocate() }
+        #expect(throws: OffHeapError.concurrentReset) { try pool.deallocate(p) }
+        let buffer = UnsafeMutableBufferPointer<UnsafeMutableRawPointer>.allocate(capacity: 2)
+        defer { buffer.deallocate() }
+        #expect(throws: OffHeapError.concurrentReset) { _ = try pool.allocate(into: buffer) }
+        try pool.reset()
+        #expect(!pool.needsReset)
+        #expect(Set(try drain(pool)) == Set(0..<16))
     }
 
     // MARK: Typed access and owned handles
@@ -411,6 +432,27 @@ struct FreeListTests {
         #expect(rejection == .useAfterReset)
         #expect(pool.stats.inUse == 1)  // the new owner's slot was not freed
         try pool.deallocate(fresh)
+        #expect(pool.stats.inUse == 0)
+    }
+
+    // MARK: Protocol use
+
+    func churn(_ allocator: some FixedSizeAllocator, rounds: Int) throws(OffHeapError) -> Int {
+        var distinct = Set<UInt>()
+        for round in 0..<rounds {
+            let p = try allocator.allocate()
+            p.storeBytes(of: UInt64(round), as: UInt64.self)
+            #expect(p.load(as: UInt64.self) == UInt64(round))
+            distinct.insert(UInt(bitPattern: p))
+            try allocator.deallocate(p)
+        }
+        return distinct.count
+    }
+
+    @Test func worksThroughFixedSizeAllocator() throws {
+        let pool = try pool(slotSize: 24, alignment: 8, capacity: 4)
+        #expect(try churn(pool, rounds: 50) == 1)  // LIFO: the same slot every time
+        #expect(pool.slotSize == 24)
         #expect(pool.stats.inUse == 0)
     }
 

@@ -1,3 +1,4 @@
+import COffHeapShims
 import OffHeap
 import Synchronization
 import Testing
@@ -154,7 +155,11 @@ struct HyalineControllerTests {
         // (lowered the threshold or forced a flush).
         let controller = try #require(domain.thresholdController)
         #expect(controller.forcedFlushes > 0 || controller.lowestThreshold < 512)
-        #expect(longestStall.load(ordering: .relaxed) < 100_000_000)
+        // 100 ms is the requirement. Under ThreadSanitizer (5–15× slower, run 50 times in
+        // parallel with other suites by the race loop) wall-clock time measures the
+        // scheduler, not the controller, so only a gross stall fails there.
+        let limit: UInt64 = offheap_thread_sanitizer_active() != 0 ? 2_000_000_000 : 100_000_000
+        #expect(longestStall.load(ordering: .relaxed) < limit)
         try domain.destroy()
         #expect(pool.allocatedCount == cellCount)
     }

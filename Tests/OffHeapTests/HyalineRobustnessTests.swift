@@ -17,13 +17,15 @@ struct HyalineRobustnessTests {
     /// below the stated bound instead of growing with the number of retirements.
     ///
     /// Bound: a flush skips the stalled slot unless the batch holds a node born no later
-    /// than the reader's access era. Only nodes born before the stall qualify: at most the
-    /// cells' initial nodes plus one in-flight node per worker (`cells + workers`), each
-    /// pinning one batch of at most `threshold + workers` (concurrent pushes past the
-    /// threshold) or `k + 1` records. Pending stripes hold fewer than
-    /// `stripes * (threshold + workers)` records, and each worker may be mid-operation.
-    /// Without birth eras, every batch would go to the stalled slot and garbage would
-    /// equal the retire count (the pool would run dry).
+    /// than the reader's access era e0. Nodes born at or before e0 are the cells' initial
+    /// nodes, one in-flight node per worker, and every node allocated before the first era
+    /// advance after the stall; that advance happens at the first flush, and until then
+    /// the stripes hold fewer than `stripes * (threshold + workers)` retirements. Each such
+    /// node pins at most one batch of at most `max(threshold + workers, k + 1)` records
+    /// (concurrent pushes can overshoot the threshold by one per worker). On top come the
+    /// pending stripes and one batch being flushed per worker. Without birth eras every
+    /// batch would go to the stalled slot and garbage would equal the retire count (the
+    /// pool, sized from the bound, would run dry).
     @Test func concurrentRetireWithStalledReaderStaysBounded() throws {
         let workers = 7
         let cellCount = 8
@@ -32,7 +34,8 @@ struct HyalineRobustnessTests {
         let retires = stressRetires(default: 7 * 5000)
         let perWorker = retires / workers
         let batchBound = max(threshold + workers, 16 + 1)
-        let bound = (cellCount + workers) * batchBound + stripes * batchBound + workers
+        let oldNodes = cellCount + workers + stripes * batchBound
+        let bound = oldNodes * batchBound + stripes * batchBound + workers * batchBound
         let pool = try TestSlotPool(slotSize: 16, capacity: bound + cellCount + 4 * workers + 64)
         let reclaimer = PoisoningReclaimer(pool)
         let domain = try HyalineDomain(

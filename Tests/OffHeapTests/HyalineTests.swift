@@ -66,6 +66,19 @@ struct HyalineTests {
         #expect(reclaimer.rejected.load(ordering: .relaxed) == 0)
     }
 
+    @Test func guardKeepsItsDomainAlive() throws {
+        func enterFreshDomain() throws -> HyalineGuard {
+            let domain = try HyalineDomain(.init(maxReaders: 2))
+            return try domain.enter()  // the only reference left is the guard's
+        }
+        let cells = try Cells(count: 1)
+        cells[0].pointee.store(7, ordering: .relaxed)
+        let guardian = try enterFreshDomain()
+        #expect(guardian.protect(cells[0]) == 7)
+        guardian.flushPending()
+        guardian.leave()  // would touch unmapped memory if the domain were already gone
+    }
+
     @Test func batchesNeverShorterThanKPlusOne() throws {
         let pool = try TestSlotPool(slotSize: 16, capacity: 64)
         let reclaimer = PoisoningReclaimer(pool)

@@ -100,4 +100,50 @@ struct LockFreeQueueTests {
         try queue.domain.destroy()
         #expect(pool.stats.inUse == 1)
     }
+
+    /// FIFO order and conservation with nodes from a ShardedFreeList.
+    @Test func concurrentQueueOnShardedFreeListAcross8Threads() throws {
+        let pool = try ShardedFreeList(
+            configuration: .init(slotSize: 32, slotAlignment: 16, capacity: 8192))
+        let queue = try LockFreeQueue<UInt64, ShardedFreeList>(pool: pool, capacity: 8192)
+        let results = ResultRows(rows: 8, width: 4 * 800)
+        let consumed = Atomic<Int>(0)
+        let failures = Atomic<Int>(0)
+        try PlatformThread.run(count: 8) { worker in
+            if worker < 4 {
+                for index in 0..<800 {
+                    do { try queue.enqueue(UInt64(worker) << 32 | UInt64(index)) } catch {
+                        failures.add(1, ordering: .relaxed)
+                    }
+                }
+            } else {
+                while consumed.load(ordering: .relaxed) < 3200
+                    && failures.load(ordering: .relaxed) == 0
+                {
+                    do {
+                        if let value = try queue.dequeue() {
+                            results.append(value, row: worker)
+                            consumed.add(1, ordering: .relaxed)
+                        } else {
+                            PlatformThread.yield()
+                        }
+                    } catch {
+                        failures.add(1, ordering: .relaxed)
+                    }
+                }
+            }
+        }
+        #expect(failures.load(ordering: .relaxed) == 0)
+        for consumer in 4..<8 {
+            var last = [Int](repeating: -1, count: 4)
+            var ordered = true
+            for value in results.row(consumer) {
+                if Int(value & 0xFFFF_FFFF) <= last[Int(value >> 32)] { ordered = false }
+                last[Int(value >> 32)] = Int(value & 0xFFFF_FFFF)
+            }
+            #expect(ordered)
+        }
+        let expected = (0..<4).flatMap { p in (0..<800).map { UInt64(p) << 32 | UInt64($0) } }
+        #expect(results.all.sorted() == expected.sorted())
+    }
 }

@@ -84,7 +84,7 @@ struct LockFreeStackTests {
         let pool = try FreeList(.init(slotSize: 32, alignment: 16, capacity: 8192))
         let stack = try LockFreeStack<UInt64, FreeList>(
             pool: pool, capacity: 8192, owns: { pool.contains($0) })
-        let results = ResultRows(rows: threads + 1, width: perThread * 2)
+        let results = ResultRows(rows: threads + 1, width: threads * perThread)
         let failures = Atomic<Int>(0)
         try PlatformThread.run(count: threads) { worker in
             for index in 0..<perThread {
@@ -108,5 +108,49 @@ struct LockFreeStackTests {
         #expect(seen == expected, "every pushed value popped exactly once")
         try stack.domain.destroy()
         #expect(pool.stats.inUse == 0)
+    }
+
+    /// The same conservation check with nodes from a ShardedFreeList (thread caches).
+    @Test func concurrentPushPopOnShardedFreeListAcross8Threads() throws {
+        let threads = 8
+        let perThread = 800
+        let pool = try ShardedFreeList(
+            configuration: .init(slotSize: 32, slotAlignment: 16, capacity: 8192))
+        let stack = try LockFreeStack<UInt64, ShardedFreeList>(pool: pool, capacity: 8192)
+        let results = ResultRows(rows: threads + 1, width: threads * perThread)
+        let failures = Atomic<Int>(0)
+        try PlatformThread.run(count: threads) { worker in
+            for index in 0..<perThread {
+                do {
+                    try stack.push(UInt64(worker) << 32 | UInt64(index))
+                    if index % 3 != 2, let value = try stack.pop() {
+                        results.append(value, row: worker)
+                    }
+                } catch {
+                    failures.add(1, ordering: .relaxed)
+                }
+            }
+        }
+        while let value = try stack.pop() { results.append(value, row: threads) }
+        #expect(failures.load(ordering: .relaxed) == 0)
+        let expected = (0..<threads).flatMap { worker in
+            (0..<perThread).map { UInt64(worker) << 32 | UInt64($0) }
+        }.sorted()
+        #expect(results.all.sorted() == expected, "every pushed value popped exactly once")
+    }
+
+    /// The benchmark baseline's lock: 8 threads increment a plain counter under it.
+    @Test func concurrentPlatformMutexCounterAcross8Threads() throws {
+        final class Counter: @unchecked Sendable {
+            // @unchecked Sendable: `value` is only touched with `mutex` held.
+            let mutex: PlatformMutex
+            var value = 0
+            init() throws { mutex = try PlatformMutex() }
+        }
+        let counter = try Counter()
+        try PlatformThread.run(count: 8) { _ in
+            for _ in 0..<2000 { counter.mutex.withLock { counter.value += 1 } }
+        }
+        #expect(counter.mutex.withLock { counter.value } == 16_000)
     }
 }

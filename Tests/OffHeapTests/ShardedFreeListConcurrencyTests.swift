@@ -154,6 +154,102 @@ struct ShardedFreeListConcurrencyTests {
         try ShardedFreeListTests.drainAndRefill(second)
     }
 
+    /// Threads without a cache record (more than `maximumThreadRecords` alive) go straight
+    /// to the shared list; mixed with cached threads, no slot is lost or handed out twice.
+    @Test func concurrentUncachedAndCachedThreadsShareSlots() throws {
+        let threads = 8
+        let perThread = 64
+        let pool = try ShardedFreeList(
+            configuration: .init(slotSize: 16, capacity: threads * (perThread + 8), magazineSize: 8))
+        let words = ShardedTestWords(count: threads * perThread)
+        let failures = Atomic<Int>(0)
+        try PlatformThread.run(count: threads) { thread in
+            let uncached = thread % 2 == 0
+            for round in 0..<perThread {
+                do throws(OffHeapError) {
+                    let slot = uncached ? try pool.allocateUncached() : try pool.allocate()
+                    slot.storeBytes(of: UInt64(thread << 32 | round), as: UInt64.self)
+                    words[thread * perThread + round] = UInt(bitPattern: slot)
+                } catch { failures.wrappingAdd(1, ordering: .relaxed) }
+            }
+        }
+        #expect(failures.load(ordering: .relaxed) == 0)
+        #expect(Set((0..<threads * perThread).map { words[$0] }).count == threads * perThread)
+        try PlatformThread.run(count: threads) { thread in
+            let owner = (thread + 1) % threads
+            for round in 0..<perThread {
+                let slot = UnsafeMutableRawPointer(bitPattern: words[owner * perThread + round])!
+                if slot.load(as: UInt64.self) != UInt64(owner << 32 | round) {
+                    failures.wrappingAdd(1, ordering: .relaxed)
+                }
+                do throws(OffHeapError) {
+                    if thread % 2 == 0 {
+                        // Validation and the double-free check stay with the caller.
+                        let index = try pool.slotIndex(of: slot)
+                        pool.states![Int(index)].store(0, ordering: .relaxed)
+                        pool.deallocateUncached(index)
+                    } else {
+                        try pool.deallocate(slot)
+                    }
+                } catch { failures.wrappingAdd(1, ordering: .relaxed) }
+            }
+        }
+        #expect(failures.load(ordering: .relaxed) == 0)
+        #expect(pool.stats.misses >= UInt64(threads / 2 * perThread * 2))
+        try ShardedFreeListTests.drainAndRefill(pool)
+    }
+
+    /// Stats are read while 8 threads churn (and waves of threads exit, recycling their
+    /// records); the snapshots stay within bounds, and once every worker has exited the
+    /// counters are exact: every operation was either a hit or a miss.
+    @Test func concurrentStatsReadWhileThreadsChurnAndExit() throws {
+        let capacity = 8 * (32 + 16)
+        let pool = try ShardedFreeList(
+            configuration: .init(slotSize: 32, capacity: capacity, magazineSize: 16))
+        let stop = Atomic<Bool>(false)
+        let badSnapshots = Atomic<Int>(0)
+        let failures = Atomic<Int>(0)
+        let reader = try PlatformThread {
+            while !stop.load(ordering: .acquiring) {
+                let stats = pool.stats
+                var occupied = 0
+                pool.forEachThreadOccupancy { occupied += $0 }
+                if stats.cachedSlots > capacity || stats.maximumThreadOccupancy > 16
+                    || occupied > capacity || stats.threadCaches > 9
+                {
+                    badSnapshots.wrappingAdd(1, ordering: .relaxed)
+                }
+            }
+        }
+        let waves = 4
+        let rounds = 50
+        for _ in 0..<waves {
+            try PlatformThread.run(count: 8) { thread in
+                var held: [UnsafeMutableRawPointer] = []
+                held.reserveCapacity(32)
+                for round in 0..<rounds {
+                    do throws(OffHeapError) {
+                        for _ in 0..<(1 + (round + thread) % 32) { held.append(try pool.allocate()) }
+                        for slot in held { try pool.deallocate(slot) }
+                    } catch { failures.wrappingAdd(1, ordering: .relaxed) }
+                    held.removeAll(keepingCapacity: true)
+                }
+            }
+        }
+        stop.store(true, ordering: .releasing)
+        reader.join()
+        #expect(failures.load(ordering: .relaxed) == 0)
+        #expect(badSnapshots.load(ordering: .relaxed) == 0)
+        var operations: UInt64 = 0
+        for thread in 0..<8 {
+            for round in 0..<rounds { operations += UInt64(2 * (1 + (round + thread) % 32)) }
+        }
+        let stats = pool.stats
+        #expect(stats.hits + stats.misses == operations * UInt64(waves))
+        #expect(stats.threadCaches == 0)
+        try ShardedFreeListTests.drainAndRefill(pool)
+    }
+
     /// Per-thread occupancy is visible from another thread while the owner is parked.
     @Test func concurrentOccupancyOfParkedThreadsIsReported() throws {
         let pool = try ShardedFreeList(

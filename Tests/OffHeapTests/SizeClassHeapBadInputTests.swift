@@ -23,7 +23,7 @@ struct SizeClassHeapBadInputTests {
         let keep = try heap.allocate(byteCount: 48, alignment: 8)
         let block = try heap.allocate(byteCount: 48, alignment: 8)
         let address = UInt(bitPattern: block)
-        let outcomes = AtomicWords(count: 3)
+        let outcomes = HeapTestWords(count: 3)
         try PlatformThread.run(count: 1) { _ in
             let block = UnsafeMutableRawPointer(bitPattern: address)!
             outcomes[0] = (try? heap.deallocate(block)) == nil ? 0 : 1

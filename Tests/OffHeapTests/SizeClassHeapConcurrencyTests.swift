@@ -3,7 +3,7 @@ import Synchronization
 import Testing
 
 /// Shared words for handing block addresses between test threads.
-final class AtomicWords: @unchecked Sendable {
+final class HeapTestWords: @unchecked Sendable {
     // @unchecked Sendable: only accessed through the atomics.
     let words: UnsafeMutablePointer<Atomic<UInt>>
     let count: Int
@@ -20,7 +20,7 @@ final class AtomicWords: @unchecked Sendable {
 }
 
 /// A reusable spinning barrier for `parties` threads.
-final class SpinBarrier: Sendable {
+final class HeapTestBarrier: Sendable {
     let parties: Int
     let arrived = Atomic<Int>(0)
     init(parties: Int) { self.parties = parties }
@@ -32,7 +32,7 @@ final class SpinBarrier: Sendable {
     }
 }
 
-func blockSize(_ round: Int, _ thread: Int, _ index: Int) -> Int {
+func heapTestBlockSize(_ round: Int, _ thread: Int, _ index: Int) -> Int {
     let mix = (round &* 7919) ^ (thread &* 104_729) ^ (index &* 1_299_709)
     switch index % 16 {
     case 0: return 4000 + mix % 20000
@@ -45,19 +45,19 @@ struct SizeClassHeapConcurrencyTests {
     @Test func concurrentCrossThreadFreesAcross8Threads() throws {
         let heap = try SizeClassHeap()
         let threads = 8, perThread = 256, rounds = 3
-        let slots = AtomicWords(count: threads * perThread)
-        let barrier = SpinBarrier(parties: threads)
+        let slots = HeapTestWords(count: threads * perThread)
+        let barrier = HeapTestBarrier(parties: threads)
         let failures = Atomic<Int>(0)
         try PlatformThread.run(count: threads) { t in
             var generation = 0
             for round in 0..<rounds {
                 for i in 0..<perThread {
-                    let size = blockSize(round, t, i)
+                    let size = heapTestBlockSize(round, t, i)
                     guard let block = try? heap.allocate(byteCount: size, alignment: 8) else {
                         failures.wrappingAdd(1, ordering: .relaxed)
                         continue
                     }
-                    fillPattern(block, byteCount: size, tag: UInt64(round << 32 | t << 16 | i))
+                    heapFillPattern(block, byteCount: size, tag: UInt64(round << 32 | t << 16 | i))
                     slots[t * perThread + i] = UInt(bitPattern: block)
                 }
                 barrier.wait(generation: generation); generation += 1
@@ -66,8 +66,8 @@ struct SizeClassHeapConcurrencyTests {
                 for i in 0..<perThread {
                     let address = slots[victim * perThread + i]
                     guard let block = UnsafeMutableRawPointer(bitPattern: address) else { continue }
-                    let size = blockSize(round, victim, i)
-                    if !checkPattern(block, byteCount: size,
+                    let size = heapTestBlockSize(round, victim, i)
+                    if !heapCheckPattern(block, byteCount: size,
                                      tag: UInt64(round << 32 | victim << 16 | i))
                     {
                         failures.wrappingAdd(1, ordering: .relaxed)
@@ -96,15 +96,15 @@ struct SizeClassHeapConcurrencyTests {
         let heap = try SizeClassHeap()
         let threads = 8, perThread = 128, waves = 3
         // Each wave leaves half its blocks live; the next wave verifies and frees them.
-        let slots = AtomicWords(count: threads * perThread)
+        let slots = HeapTestWords(count: threads * perThread)
         let failures = Atomic<Int>(0)
         for wave in 0..<waves {
             try PlatformThread.run(count: threads) { t in
                 for i in stride(from: 1, to: perThread, by: 2) {
                     let address = slots[t * perThread + i]
                     guard let block = UnsafeMutableRawPointer(bitPattern: address) else { continue }
-                    let size = blockSize(wave - 1, t, i)
-                    if !checkPattern(block, byteCount: size,
+                    let size = heapTestBlockSize(wave - 1, t, i)
+                    if !heapCheckPattern(block, byteCount: size,
                                      tag: UInt64((wave - 1) << 32 | t << 16 | i))
                         || (try? heap.deallocate(block)) == nil
                     {
@@ -114,12 +114,12 @@ struct SizeClassHeapConcurrencyTests {
                 }
                 var mine: [UnsafeMutableRawPointer] = []
                 for i in 0..<perThread {
-                    let size = blockSize(wave, t, i)
+                    let size = heapTestBlockSize(wave, t, i)
                     guard let block = try? heap.allocate(byteCount: size, alignment: 8) else {
                         failures.wrappingAdd(1, ordering: .relaxed)
                         continue
                     }
-                    fillPattern(block, byteCount: size, tag: UInt64(wave << 32 | t << 16 | i))
+                    heapFillPattern(block, byteCount: size, tag: UInt64(wave << 32 | t << 16 | i))
                     mine.append(block)
                     if i % 2 == 1 { slots[t * perThread + i] = UInt(bitPattern: block) }
                 }
@@ -136,7 +136,7 @@ struct SizeClassHeapConcurrencyTests {
         for t in 0..<threads {
             for i in stride(from: 1, to: perThread, by: 2) {
                 let block = UnsafeMutableRawPointer(bitPattern: slots[t * perThread + i])!
-                #expect(checkPattern(block, byteCount: blockSize(waves - 1, t, i),
+                #expect(heapCheckPattern(block, byteCount: heapTestBlockSize(waves - 1, t, i),
                                      tag: UInt64((waves - 1) << 32 | t << 16 | i)))
                 try heap.deallocate(block)
             }
@@ -151,11 +151,11 @@ struct SizeClassHeapConcurrencyTests {
 
     @Test func abandonedPageIsAdoptedByTheNextThread() throws {
         let heap = try SizeClassHeap()
-        let slots = AtomicWords(count: 10)
+        let slots = HeapTestWords(count: 10)
         try PlatformThread.run(count: 1) { _ in
             for i in 0..<10 {
                 let block = try! heap.allocate(byteCount: 200, alignment: 8)
-                fillPattern(block, byteCount: 200, tag: UInt64(i))
+                heapFillPattern(block, byteCount: 200, tag: UInt64(i))
                 slots[i] = UInt(bitPattern: block)
             }
         }
@@ -165,13 +165,30 @@ struct SizeClassHeapConcurrencyTests {
         #expect(UInt(bitPattern: block) >> 16 == slots[0] >> 16)  // same page
         for i in 0..<10 {
             let old = UnsafeMutableRawPointer(bitPattern: slots[i])!
-            #expect(checkPattern(old, byteCount: 200, tag: UInt64(i)))
+            #expect(heapCheckPattern(old, byteCount: 200, tag: UInt64(i)))
             try heap.deallocate(old)  // now local frees: this thread owns the page
         }
         try heap.deallocate(block)
         #expect(heap.statistics().remoteFrees == 0)
         heap.trim()
         #expect(heap.statistics().committedBytes == 0)
+    }
+
+    /// 57-bit (LA57) user addresses are covered: the registry indexes the full address, it
+    /// never assumes 47 bits or uses spare pointer bits.
+    @Test func registryCoversFiftySevenBitAddresses() throws {
+        let registry = SegmentRegistry.shared
+        let high: UInt = (1 << 56) + (5 << 22)
+        #expect(registry.owner(ofSegment: high) == 0)
+        try registry.publish(segmentBase: high, heapID: 4242)
+        #expect(registry.owner(ofSegment: high + 100) == 4242)
+        #expect(registry.owner(ofSegment: high - (1 << 47)) == 0)
+        registry.unpublish(segmentBase: high)
+        #expect(registry.owner(ofSegment: high) == 0)
+        #expect(registry.owner(ofSegment: 1 << 57) == 0)
+        #expect(throws: OffHeapError.foreignPointer) {
+            try registry.publish(segmentBase: 1 << 58, heapID: 1)
+        }
     }
 
     @Test func concurrentRegistryPublishUnpublish() throws {

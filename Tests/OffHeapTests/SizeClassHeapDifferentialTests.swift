@@ -1,8 +1,8 @@
 import OffHeap
 import Testing
 
-/// SplitMix64: a seeded, reproducible generator.
-struct SplitMix64 {
+/// HeapTestRandom: a seeded, reproducible generator.
+struct HeapTestRandom {
     var state: UInt64
     mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
@@ -27,16 +27,16 @@ struct SizeClassHeapDifferentialTests {
     @Test(arguments: [1, 2, 3])
     func randomSequenceMatchesSystemAllocator(seed: UInt64) throws {
         let heap = try SizeClassHeap()
-        var random = SplitMix64(state: seed)
+        var random = HeapTestRandom(state: seed)
         var live: [Live] = []
-        func randomSize(_ random: inout SplitMix64) -> Int {
+        func randomSize(_ random: inout HeapTestRandom) -> Int {
             switch random.below(100) {
             case 0: return 33_000 + random.below(100_000)
             case 1..<10: return 1024 + random.below(31_000)
             default: return random.below(1024)
             }
         }
-        func scribble(_ entry: Live, _ random: inout SplitMix64) {
+        func scribble(_ entry: Live, _ random: inout HeapTestRandom) {
             guard entry.byteCount > 0 else { return }
             let stamp = UInt8(truncatingIfNeeded: random.next())
             for offset in stride(from: 0, to: entry.byteCount, by: 1 + entry.byteCount / 64) {

@@ -3,7 +3,7 @@ import Synchronization
 import Testing
 
 /// A clock tests move by hand.
-final class ManualClock: Sendable {
+final class HeapTestClock: Sendable {
     let now = Atomic<UInt64>(1_000)
     func advance(by nanoseconds: UInt64) { now.wrappingAdd(nanoseconds, ordering: .relaxed) }
 }
@@ -22,7 +22,7 @@ struct SizeClassHeapReleaseTests {
     }
 
     @Test func emptySegmentsAgeOutOfTheCache() throws {
-        let clock = ManualClock()
+        let clock = HeapTestClock()
         let heap = try SizeClassHeap(configuration: .init(
             maxCachedSegmentAge: 10_000_000_000, clock: { clock.now.load(ordering: .relaxed) }))
         let blocks = try Self.fillSegments(heap, blocks: 488 * 3)

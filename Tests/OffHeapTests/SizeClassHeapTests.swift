@@ -2,7 +2,7 @@ import OffHeap
 import Testing
 
 /// Deterministic pattern for a block: every 8-byte word derives from `(tag, word index)`.
-func fillPattern(_ block: UnsafeMutableRawPointer, byteCount: Int, tag: UInt64) {
+func heapFillPattern(_ block: UnsafeMutableRawPointer, byteCount: Int, tag: UInt64) {
     var offset = 0
     while offset + 8 <= byteCount {
         block.storeBytes(of: tag &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(offset), toByteOffset: offset,
@@ -16,7 +16,7 @@ func fillPattern(_ block: UnsafeMutableRawPointer, byteCount: Int, tag: UInt64) 
     }
 }
 
-func checkPattern(_ block: UnsafeMutableRawPointer, byteCount: Int, tag: UInt64) -> Bool {
+func heapCheckPattern(_ block: UnsafeMutableRawPointer, byteCount: Int, tag: UInt64) -> Bool {
     var offset = 0
     while offset + 8 <= byteCount {
         if block.load(fromByteOffset: offset, as: UInt64.self)
@@ -69,12 +69,12 @@ struct SizeClassHeapTests {
                 let block = try heap.allocate(byteCount: size, alignment: 8)
                 #expect(Int(bitPattern: block) % 8 == 0)
                 #expect(try heap.usableSize(of: block) == size)
-                fillPattern(block, byteCount: size, tag: UInt64(cls << 20 | index))
+                heapFillPattern(block, byteCount: size, tag: UInt64(cls << 20 | index))
                 blocks.append(block)
             }
             #expect(Set(blocks.map { UInt(bitPattern: $0) }).count == count)
             for (index, block) in blocks.enumerated() {
-                #expect(checkPattern(block, byteCount: size, tag: UInt64(cls << 20 | index)))
+                #expect(heapCheckPattern(block, byteCount: size, tag: UInt64(cls << 20 | index)))
                 try heap.deallocate(block)
             }
             let stats = heap.statistics()
@@ -97,7 +97,7 @@ struct SizeClassHeapTests {
                 let block = try heap.allocate(byteCount: byteCount, alignment: alignment)
                 #expect(Int(bitPattern: block) % alignment == 0)
                 #expect(try heap.usableSize(of: block) >= byteCount)
-                fillPattern(block, byteCount: byteCount, tag: UInt64(shift))
+                heapFillPattern(block, byteCount: byteCount, tag: UInt64(shift))
                 blocks.append(block)
             }
         }
@@ -120,8 +120,8 @@ struct SizeClassHeapTests {
         let size = 3 << 20
         let block = try heap.allocate(byteCount: size, alignment: 8)
         #expect(try heap.usableSize(of: block) >= size)
-        fillPattern(block, byteCount: size, tag: 77)
-        #expect(checkPattern(block, byteCount: size, tag: 77))
+        heapFillPattern(block, byteCount: size, tag: 77)
+        #expect(heapCheckPattern(block, byteCount: size, tag: 77))
         #expect(heap.statistics().hugeBlocks == 1)
         try heap.deallocate(block)
         var stats = heap.statistics()
@@ -139,12 +139,12 @@ struct SizeClassHeapTests {
     @Test func reallocateKeepsContents() throws {
         let heap = try SizeClassHeap()
         var block = try heap.allocate(byteCount: 10, alignment: 8)
-        fillPattern(block, byteCount: 10, tag: 5)
+        heapFillPattern(block, byteCount: 10, tag: 5)
         for size in [12, 100, 1000, 30000, 100_000, 5_000_000, 64, 8] {
             let old = min(size, try heap.usableSize(of: block))
             block = try heap.reallocate(block, byteCount: size)
             #expect(try heap.usableSize(of: block) >= size)
-            #expect(checkPattern(block, byteCount: min(old, 10), tag: 5))
+            #expect(heapCheckPattern(block, byteCount: min(old, 10), tag: 5))
         }
         try heap.deallocate(block)
         #expect(heap.statistics().inUseBytes == 0)

@@ -1,4 +1,4 @@
-// FreeList hot paths, one thread.
+// FreeList hot paths (and an Arena reference point), one thread.
 //
 //   cd Benchmarks && swift package benchmark --target FreeListBenchmarks --format markdown
 //
@@ -42,6 +42,18 @@ let benchmarks: @Sendable () -> Void = {
             }
             benchmark.stopMeasurement()
         }
+    }
+
+    // Reference point: bump allocation from an Arena (one CAS), reset after each 1 000.
+    Benchmark("Arena allocate 64 B") { benchmark in
+        let arena: Arena
+        do { arena = try Arena(capacity: 1 << 20) } catch { fatalError("Arena init failed: \(error)") }
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            blackHole(try arena.allocate(byteCount: 64, alignment: 16))
+        }
+        benchmark.stopMeasurement()
+        try arena.reset()
     }
 
     Benchmark("FreeList Slot handle alloc+free pair (checked)") { benchmark in

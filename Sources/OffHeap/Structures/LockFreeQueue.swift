@@ -81,7 +81,7 @@ public final class LockFreeQueue<Element: BitwiseCopyable, Pool: FixedSizeAlloca
         let node = try storage.makeNode(value)
         let guardian: HyalineGuard
         do {
-            guardian = try storage.domain.enter()
+            guardian = try storage.domain.enter(retaining: false)
         } catch {
             try? storage.nodes.deallocate(OffHeapNodes<Element, Pool>.raw(node))
             throw error
@@ -111,7 +111,7 @@ public final class LockFreeQueue<Element: BitwiseCopyable, Pool: FixedSizeAlloca
     /// - Throws: ``OffHeapError/destroyed``; ``OffHeapError/exhausted`` (no reader slot).
     @inlinable
     public func dequeue() throws(OffHeapError) -> Element? {
-        let guardian = try storage.domain.enter()
+        let guardian = try storage.domain.enter(retaining: false)
         while true {
             let first = guardian.protect(head)
             let last = guardian.protect(tail)
@@ -138,7 +138,7 @@ public final class LockFreeQueue<Element: BitwiseCopyable, Pool: FixedSizeAlloca
     ///
     /// - Throws: ``OffHeapError/destroyed``; ``OffHeapError/exhausted`` (no reader slot).
     public func isEmpty() throws(OffHeapError) -> Bool {
-        let guardian = try storage.domain.enter()
+        let guardian = try storage.domain.enter(retaining: false)
         let first = guardian.protect(head)
         return guardian.protect(OffHeapNodes<Element, Pool>.link(first)) == 0
     }

@@ -94,7 +94,7 @@ public final class LockFreeStack<Element: BitwiseCopyable, Pool: FixedSizeAlloca
     ///   ``OffHeapError/exhausted`` when the domain has no free reader slot.
     @inlinable
     public func pop() throws(OffHeapError) -> Element? {
-        let guardian = try storage.domain.enter()
+        let guardian = try storage.domain.enter(retaining: false)
         while true {
             let old = guardian.protect(top)
             if old == 0 { return nil }

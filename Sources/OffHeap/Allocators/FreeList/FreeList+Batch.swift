@@ -8,9 +8,9 @@ extension FreeList {
     /// the pool ran out, in which case the slots obtained so far are kept.
     ///
     /// ```swift
-    /// var slots = [UnsafeMutableRawPointer](repeating: pool.slot(at: 0)!, count: 32)
-    /// let n = try slots.withUnsafeMutableBufferPointer { try pool.allocate(into: $0) }
-    /// try slots.withUnsafeBufferPointer { try pool.deallocate(contentsOf: .init(rebasing: $0[..<n])) }
+    /// let slots = UnsafeMutableBufferPointer<UnsafeMutableRawPointer>.allocate(capacity: 32)
+    /// let n = try pool.allocate(into: slots)
+    /// try pool.deallocate(contentsOf: UnsafeBufferPointer(rebasing: slots[..<n]))
     /// ```
     ///
     /// - Throws: ``OffHeapError/exhausted`` only when not even one slot is free,
@@ -23,7 +23,10 @@ extension FreeList {
         while filled < buffer.count {
             let popped: (first: UInt32, count: Int, epoch: UInt64)
             do {
-                popped = try popChain(upTo: buffer.count - filled)
+                let offset = filled
+                popped = try popChain(upTo: buffer.count - filled) { position, index in
+                    buffer[offset + position] = pointer(at: index)
+                }
             } catch {
                 if error == .exhausted && filled > 0 { return filled }
                 // After a reset the slots we hold are free already: returning them could
@@ -31,12 +34,13 @@ extension FreeList {
                 if error != .concurrentReset { releaseAfterFailure(buffer, filled) }
                 throw error
             }
-            var index = popped.first
-            for position in 0..<popped.count {
-                // Throws only when a reset overlapped us: everything we hold is free again.
-                if checked { try markAllocated(index, epoch: popped.epoch) }
-                buffer[filled + position] = pointer(at: index)
-                if position + 1 < popped.count { index = nextIndex(after: index) }
+            if checked {
+                for position in filled..<filled + popped.count {
+                    let offset = UInt(bitPattern: buffer[position]) &- UInt(bitPattern: base)
+                    let index = UInt32(truncatingIfNeeded: slotIndex(forOffset: offset))
+                    // Throws only when a reset overlapped us: all we hold is free again.
+                    try markAllocated(index, epoch: popped.epoch)
+                }
             }
             filled += popped.count
         }
@@ -53,10 +57,11 @@ extension FreeList {
     }
 
     /// Returns every slot in `pointers` with ONE successful CAS (the chain is linked
-    /// privately through the side table first).
+    /// privately through the side table first, in one pass).
     ///
     /// All or nothing: every pointer is validated (and, in checked mode, marked free)
-    /// before anything is published; on any error no slot is freed.
+    /// before anything is published; on any error no slot is freed. The slots are pushed
+    /// as if freed one by one in buffer order: the last one is allocated next.
     ///
     /// - Throws: ``OffHeapError/foreignPointer``, ``OffHeapError/misalignedPointer``,
     ///   ``OffHeapError/interiorPointer``, ``OffHeapError/doubleFree`` (also for a pointer
@@ -65,31 +70,44 @@ extension FreeList {
     public func deallocate(
         contentsOf pointers: UnsafeBufferPointer<UnsafeMutableRawPointer>
     ) throws(OffHeapError) {
-        guard let firstPointer = pointers.first else { return }
+        guard !pointers.isEmpty else { return }
         let currentEpoch = epoch.pointee.load(ordering: .acquiring)
-        for p in pointers { _ = try slotIndex(validating: p) }
-        if checked {
-            for position in pointers.indices {
-                do {
-                    try markFree(try slotIndex(validating: pointers[position]))
-                } catch {
-                    // Undo the marks made so far: the batch frees nothing.
-                    for undo in 0..<position {
-                        let index = try slotIndex(validating: pointers[undo])
-                        _ = states[Int(index)].compareExchange(
-                            expected: 0, desired: 1, ordering: .relaxed)
-                    }
-                    throw error
-                }
+        let published = validSlots.pointee.load(ordering: .relaxed)
+        // Link against the current head; `pushChain` relinks only if the free count moved.
+        let top = Head(raw: head.pointee.load(ordering: .acquiring)).index
+        guard top != Head.lockedIndex, epoch.pointee.load(ordering: .relaxed) == currentEpoch
+        else { throw .concurrentReset }
+        let below = freeCount(below: top)
+        // Chain: pointers[n-1] → … → pointers[0] → top; depth of pointers[i] = below + i + 1.
+        var previous = top
+        var last: UInt32 = 0
+        for position in pointers.indices {
+            let index: UInt32
+            do {
+                index = try slotIndex(validating: pointers[position], published: published)
+                if checked { try markFree(index) }
+            } catch {
+                if checked { unmarkChain(from: previous, count: position) }
+                throw error
             }
-        }
-        let first = try slotIndex(validating: firstPointer)
-        var previous = first
-        for p in pointers.dropFirst() {
-            let index = try slotIndex(validating: p)
-            setNextIndex(of: previous, to: index)
+            links[Int(index)].store(
+                Link(next: previous, depth: below &+ UInt32(truncatingIfNeeded: position + 1)).raw,
+                ordering: .relaxed)
+            if position == 0 { last = index }
             previous = index
         }
-        try pushChain(first: first, last: previous, count: pointers.count, epoch: currentEpoch)
+        try pushChain(
+            first: previous, last: last, count: pointers.count, epoch: currentEpoch,
+            linkedBelow: below)
+    }
+
+    /// Checked mode: undoes `count` marks of a batch whose private chain starts at `first`.
+    @usableFromInline
+    internal func unmarkChain(from first: UInt32, count: Int) {
+        var index = first
+        for _ in 0..<count {
+            _ = states[Int(index)].compareExchange(expected: 0, desired: 1, ordering: .relaxed)
+            index = nextIndex(after: index)
+        }
     }
 }

@@ -7,15 +7,23 @@ extension FreeList {
     /// O(1) and exact: the slots are one contiguous run at `base + index * stride`.
     @inlinable
     internal func slotIndex(validating pointer: UnsafeRawPointer) throws(OffHeapError) -> UInt32 {
+        try slotIndex(
+            validating: pointer, published: validSlots.pointee.load(ordering: .relaxed))
+    }
+
+    /// As ``slotIndex(validating:)`` with the published-slot count loaded once by the
+    /// caller (it only grows, so a slot valid then is valid now).
+    @inlinable @inline(__always)
+    internal func slotIndex(
+        validating pointer: UnsafeRawPointer, published: UInt64
+    ) throws(OffHeapError) -> UInt32 {
         let offset = UInt(bitPattern: pointer) &- UInt(bitPattern: base)
         guard offset < slotBytes else { throw .foreignPointer }
         guard offset & alignmentMask == 0 else { throw .misalignedPointer }
         let index = slotIndex(forOffset: offset)
         guard offset == index &* stride else { throw .interiorPointer }
         // Inside the reservation but never handed out (its slab is not published yet).
-        guard UInt64(index) < validSlots.pointee.load(ordering: .relaxed) else {
-            throw .foreignPointer
-        }
+        guard UInt64(index) < published else { throw .foreignPointer }
         return UInt32(truncatingIfNeeded: index)
     }
 

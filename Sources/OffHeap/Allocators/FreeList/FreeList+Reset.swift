@@ -8,7 +8,9 @@ extension FreeList {
     /// silently corrupting: reset takes `growLock`, then swaps the head to a locked sentinel
     /// and bumps the epoch, so an overlapping allocate/deallocate either completes before
     /// the reset or throws ``OffHeapError/concurrentReset``; a second reset that overlaps
-    /// throws ``OffHeapError/concurrentReset``. Pointers held across a reset are dangling;
+    /// throws ``OffHeapError/concurrentReset``. A push caught mid-way may leave the pool
+    /// poisoned (``needsReset``: every operation throws ``OffHeapError/concurrentReset``);
+    /// the next `reset()` cures that. Pointers held across a reset are dangling;
     /// ``Slot`` handles detect that with ``OffHeapError/useAfterReset``.
     ///
     /// ```swift
@@ -23,14 +25,17 @@ extension FreeList {
         defer { growLock.pointee.store(0, ordering: .releasing) }
         var current = Head(raw: head.pointee.load(ordering: .acquiring))
         while true {
-            if current.index == Head.lockedIndex { throw .concurrentReset }
+            // Locked while we hold `growLock`: poisoned by a push that raced an earlier
+            // reset (`poisonAfterStaleLinkWrite`). Rebuilding is exactly the cure.
+            if current.index == Head.lockedIndex { break }
             let (exchanged, original) = head.pointee.compareExchange(
                 expected: current.raw, desired: current.replacing(index: Head.lockedIndex).raw,
                 ordering: .acquiringAndReleasing)
             if exchanged { break }
             current = Head(raw: original)
         }
-        let locked = current.replacing(index: Head.lockedIndex)
+        let locked =
+            current.index == Head.lockedIndex ? current : current.replacing(index: Head.lockedIndex)
         // Before the states are cleared (release), so an allocate whose state CAS reads a
         // cleared state also sees the new epoch (see `markAllocated`).
         epoch.pointee.add(1, ordering: .releasing)

@@ -18,11 +18,15 @@ extension FreeList {
     /// slots' checked-mode states are NOT changed. When the list is empty the pool grows by
     /// one slab.
     ///
+    /// `visit(position, index)` is called for every node of each attempt's walk (again from
+    /// position 0 when a CAS fails), so a caller can record the chain in one pass.
+    ///
     /// - Throws: ``OffHeapError/exhausted``, ``OffHeapError/mappingFailed(errno:)``,
     ///   ``OffHeapError/concurrentReset`` (nothing was taken).
     @inlinable
     internal func popChain(
-        upTo maxCount: Int
+        upTo maxCount: Int,
+        visiting visit: (_ position: Int, _ index: UInt32) -> Void = { _, _ in }
     ) throws(OffHeapError) -> (first: UInt32, count: Int, epoch: UInt64) {
         var current = Head(raw: head.pointee.load(ordering: .acquiring))
         while true {
@@ -35,12 +39,14 @@ extension FreeList {
             }
             let observedEpoch = epoch.pointee.load(ordering: .relaxed)
             var link = Link(raw: links[Int(first)].load(ordering: .relaxed))
+            visit(0, first)
             var count = 1
             while count < maxCount {
                 let next = link.next
                 // A stale walk may meet any index ever written; the CAS below rejects it.
                 guard Int(next) < geometry.capacity else { break }
                 link = Link(raw: links[Int(next)].load(ordering: .relaxed))
+                visit(count, next)
                 count += 1
             }
             let (exchanged, original) = head.pointee.compareExchange(
@@ -66,18 +72,30 @@ extension FreeList {
     /// when the observed free count changed). `epoch` is the reset epoch the caller's slots
     /// belong to (from ``popChain(upTo:)`` or read before validating them).
     ///
+    /// `linkedBelow` says the chain's depths are already written for that free count below
+    /// it (a caller that linked the chain against a head it loaded); the default rewrites.
+    ///
     /// - Throws: ``OffHeapError/concurrentReset`` when a reset is running or ran since
-    ///   `epoch`; nothing was pushed (the reset made every slot free anyway).
+    ///   `epoch`; nothing was pushed (the reset made every slot free anyway). If this push
+    ///   had already written link words when it noticed the reset, those writes may have
+    ///   landed after the reset rebuilt the links: the pool is then poisoned (see
+    ///   ``poisonAfterStaleLinkWrite()``) instead of left corrupted.
     @inlinable
     internal func pushChain(
-        first: UInt32, last: UInt32, count: Int, epoch expectedEpoch: UInt64
+        first: UInt32, last: UInt32, count: Int, epoch expectedEpoch: UInt64,
+        linkedBelow alreadyLinked: UInt32 = .max
     ) throws(OffHeapError) {
         var current = Head(raw: head.pointee.load(ordering: .acquiring))
-        var linkedBelow = UInt32.max
+        var linkedBelow = alreadyLinked
+        var wroteLinks = alreadyLinked != .max
         while true {
             let top = current.index
-            if top == Head.lockedIndex { throw .concurrentReset }
-            if epoch.pointee.load(ordering: .relaxed) != expectedEpoch { throw .concurrentReset }
+            if top == Head.lockedIndex
+                || epoch.pointee.load(ordering: .relaxed) != expectedEpoch
+            {
+                if wroteLinks { poisonAfterStaleLinkWrite() }
+                throw .concurrentReset
+            }
             let below =
                 top == Head.emptyIndex
                 ? 0 : Link(raw: links[Int(top)].load(ordering: .relaxed)).depth
@@ -94,6 +112,7 @@ extension FreeList {
                 linkedBelow = below
             }
             links[Int(last)].store(Link(next: top, depth: below &+ 1).raw, ordering: .relaxed)
+            wroteLinks = true
             let (exchanged, original) = head.pointee.compareExchange(
                 expected: current.raw, desired: current.replacing(index: first).raw,
                 successOrdering: .releasing, failureOrdering: .acquiring)
@@ -101,6 +120,52 @@ extension FreeList {
             casRetries.pointee.add(1, ordering: .relaxed)
             current = Head(raw: original)
         }
+    }
+
+    /// Locks the head for good after a push found that a `reset()` overlapped its link
+    /// writes: every operation then throws ``OffHeapError/concurrentReset`` until the next
+    /// `reset()` rebuilds the list. (A pusher preempted between its link store and its
+    /// failing CAS may overwrite a link the reset had just rebuilt; it cannot tell, so it
+    /// assumes so.) A reset that is still running is waited for, then its result locked.
+    ///
+    /// Head ``Head/lockedIndex`` with `growLock` free means poisoned; while a reset runs it
+    /// holds `growLock`.
+    @usableFromInline
+    internal func poisonAfterStaleLinkWrite() {
+        var current = Head(raw: head.pointee.load(ordering: .acquiring))
+        while true {
+            if current.index == Head.lockedIndex {
+                if growLock.pointee.load(ordering: .acquiring) == 0 {
+                    // Still locked after seeing no reset running: poisoned already, or a
+                    // reset started after our write and will overwrite it.
+                    current = Head(raw: head.pointee.load(ordering: .acquiring))
+                    if current.index == Head.lockedIndex { return }
+                    continue
+                }
+                PlatformThread.yield()
+                current = Head(raw: head.pointee.load(ordering: .acquiring))
+                continue
+            }
+            let (exchanged, original) = head.pointee.compareExchange(
+                expected: current.raw, desired: current.replacing(index: Head.lockedIndex).raw,
+                ordering: .acquiringAndReleasing)
+            if exchanged { return }
+            current = Head(raw: original)
+        }
+    }
+
+    /// Whether a racing reset left the pool poisoned (every operation throws
+    /// ``OffHeapError/concurrentReset`` until ``reset()``).
+    @inlinable
+    public var needsReset: Bool {
+        Head(raw: head.pointee.load(ordering: .acquiring)).index == Head.lockedIndex
+            && growLock.pointee.load(ordering: .acquiring) == 0
+    }
+
+    /// The free count while `top` is the head index.
+    @inlinable @inline(__always)
+    internal func freeCount(below top: UInt32) -> UInt32 {
+        top >= Head.lockedIndex ? 0 : Link(raw: links[Int(top)].load(ordering: .relaxed)).depth
     }
 
     /// The next index in a chain linked through the side table.

@@ -32,7 +32,10 @@ import Synchronization
 /// - Growth and ``reset()`` are serialised by `growLock`; reset additionally swaps the head
 ///   to ``Head/lockedIndex`` and bumps `epoch` before republishing, so operations that
 ///   overlap it either fail their CAS or see the lock or new epoch and throw
-///   ``OffHeapError/concurrentReset``.
+///   ``OffHeapError/concurrentReset``. A push that had already written link words when it
+///   noticed a reset may have overwritten the rebuilt links, so it re-locks the head
+///   ("poisoned", ``needsReset``) rather than leave a corrupt list: misuse becomes an
+///   error until the next `reset()`, never silent corruption.
 ///
 /// Lock-free: a thread retries only when another thread's CAS on `head` succeeded, except
 /// while a slab is being committed (losers yield and retry) and during `reset()`.

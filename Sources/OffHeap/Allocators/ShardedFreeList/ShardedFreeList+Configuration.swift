@@ -13,8 +13,14 @@ extension ShardedFreeList {
         public var slotAlignment: Int
         /// Number of slots; fixed for the lifetime of the pool (at most 2³² − 2).
         public var capacity: Int
-        /// Slots a thread caches per pool before it hands half of them back in one move
-        /// (2 … ``ShardedFreeList/maximumMagazineSize``; default 64).
+        /// Slots a thread caches per pool (2 … ``ShardedFreeList/maximumMagazineSize``;
+        /// default 64).
+        ///
+        /// A refill (empty cache) takes `magazineSize / 2` slots and a flush (full cache)
+        /// gives back the older `magazineSize / 2`, each with one CAS: Bonwick's pair of
+        /// magazines (loaded + previous, each half this size) flattened into one array, so a
+        /// thread that oscillates around a boundary cannot cause a shared-list operation per
+        /// call; at least `magazineSize / 2` hits separate two moves.
         public var magazineSize: Int
         /// Tracks every slot's state so a double free is a typed error
         /// (``OffHeapError/doubleFree``) instead of corruption. Costs one relaxed load and

@@ -38,6 +38,16 @@ extension ShardedFreeList {
         return (popped.first, popped.count)
     }
 
+    /// Pops up to `limit` slots with one successful CAS straight into `magazine[0 ..< n]`
+    /// (recorded during the list's walk; a failed CAS rewalks from position 0, so only the
+    /// successful walk's indices remain). Returns `n` (≥ 1).
+    @usableFromInline
+    internal static func popChain(
+        _ list: GlobalList, upTo limit: Int, into magazine: UnsafeMutablePointer<UInt32>
+    ) throws(OffHeapError) -> Int {
+        try list.popChain(upTo: limit) { position, index in magazine[position] = index }.count
+    }
+
     /// Pushes a chain linked with `setNextIndex` with one successful CAS.
     ///
     /// The list is private to one `ShardedFreeList` and never reset, so the only error a

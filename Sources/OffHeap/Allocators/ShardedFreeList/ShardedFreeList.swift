@@ -242,25 +242,13 @@ public final class ShardedFreeList: FixedSizeAllocator, @unchecked Sendable {
 
     @usableFromInline @inline(never)
     internal func allocateSlow() throws(OffHeapError) -> UnsafeMutableRawPointer {
-        guard let cache = callingThreadCache() else {
-            return handOut(try Self.popChain(global, upTo: 1).first)
-        }
+        guard let cache = callingThreadCache() else { return try allocateUncached() }
         var count = cache.count
         if count == 0 {
             cache.bump(3)
-            let (first, popped) = try Self.popChain(global, upTo: refillCount)
+            // The magazine is empty and thread-owned: the list's walk writes it directly.
+            count = try Self.popChain(global, upTo: refillCount, into: cache.magazine)
             cache.bump(4)
-            // The chain is ours now: its links are stable. Store it so the first popped slot
-            // is handed out first (it sits on top of the magazine).
-            let magazine = cache.magazine
-            var index = first
-            var position = popped - 1
-            while position >= 0 {
-                magazine[position] = index
-                index = global.nextIndex(after: index)
-                position -= 1
-            }
-            count = popped
         } else {
             cache.bump(2)
         }
@@ -271,10 +259,7 @@ public final class ShardedFreeList: FixedSizeAllocator, @unchecked Sendable {
 
     @usableFromInline @inline(never)
     internal func deallocateSlow(_ index: UInt32) {
-        guard let cache = callingThreadCache() else {
-            Self.pushChain(global, first: index, last: index, count: 1)
-            return
-        }
+        guard let cache = callingThreadCache() else { return deallocateUncached(index) }
         var count = cache.count
         if count >= magazineSize {
             cache.bump(3)
@@ -292,6 +277,20 @@ public final class ShardedFreeList: FixedSizeAllocator, @unchecked Sendable {
         }
         cache.magazine[count] = index
         cache.count = count + 1
+    }
+
+    /// The path of a thread without a cache record (all
+    /// `ShardedRuntime.maximumThreadRecords` are held by live threads): straight to the
+    /// shared list, one CAS per operation.
+    internal func allocateUncached() throws(OffHeapError) -> UnsafeMutableRawPointer {
+        runtime.registry.counter(id, .misses).pointee.wrappingAdd(1, ordering: .relaxed)
+        return handOut(try Self.popChain(global, upTo: 1).first)
+    }
+
+    /// See ``allocateUncached()``; `index` is validated (and marked free) by the caller.
+    internal func deallocateUncached(_ index: UInt32) {
+        runtime.registry.counter(id, .misses).pointee.wrappingAdd(1, ordering: .relaxed)
+        Self.pushChain(global, first: index, last: index, count: 1)
     }
 
     /// Hands every slot in the calling thread's magazine for this pool back to the shared

@@ -1,7 +1,8 @@
 import COffHeapShims
 import Synchronization
 
-/// Process-wide map from 4 MiB segment base to the id of the heap that owns it.
+/// Process-wide map from 4 MiB segment base to the id of the heap that owns it (package
+/// access: heaps use it, tests exercise it; nothing outside may publish).
 ///
 /// Two levels, both anonymous mappings that stay zero (unbacked) until written: the first
 /// indexed by `address >> 38` (covering 57-bit addresses, so LA57 user space works), the
@@ -20,7 +21,8 @@ import Synchronization
 /// SegmentRegistry.shared.owner(ofSegment: base)   // 7
 /// SegmentRegistry.shared.unpublish(segmentBase: base)
 /// ```
-public final class SegmentRegistry: @unchecked Sendable {
+@usableFromInline
+package final class SegmentRegistry: @unchecked Sendable {
     // @unchecked Sendable: the tables are raw mappings accessed only through atomics; writes
     // are serialised by `lock`.
     @inlinable static var chunkShift: Int { 38 }
@@ -28,7 +30,7 @@ public final class SegmentRegistry: @unchecked Sendable {
     @inlinable static var chunkEntries: Int { 1 << (chunkShift - SegmentLayout.segmentShift) }
 
     /// The process-wide registry.
-    public static let shared = SegmentRegistry()
+    package static let shared = SegmentRegistry()
 
     /// `nil` only if the first level could not be mapped; then nothing can be published and
     /// every lookup answers 0.
@@ -44,7 +46,7 @@ public final class SegmentRegistry: @unchecked Sendable {
 
     /// The heap id registered for the segment containing `address`, or 0.
     @inlinable @inline(__always)
-    public func owner(ofSegment address: UInt) -> UInt64 {
+    package func owner(ofSegment address: UInt) -> UInt64 {
         let top = address &>> SegmentRegistry.chunkShift
         guard top < UInt(SegmentRegistry.levelOneCount), let levelOne else { return 0 }
         let chunk = levelOne[Int(top)].load(ordering: .acquiring)
@@ -56,7 +58,7 @@ public final class SegmentRegistry: @unchecked Sendable {
     }
 
     /// Registers `segmentBase` (4 MiB-aligned) for `heapID`, after its header is written.
-    public func publish(segmentBase: UInt, heapID: UInt64) throws(OffHeapError) {
+    package func publish(segmentBase: UInt, heapID: UInt64) throws(OffHeapError) {
         let top = Int(segmentBase &>> SegmentRegistry.chunkShift)
         guard top < SegmentRegistry.levelOneCount else { throw .foreignPointer }
         guard let levelOne else { throw .mappingFailed(errno: 12) }
@@ -76,7 +78,7 @@ public final class SegmentRegistry: @unchecked Sendable {
     }
 
     /// Clears the entry of `segmentBase`; call before unmapping it.
-    public func unpublish(segmentBase: UInt) {
+    package func unpublish(segmentBase: UInt) {
         let top = Int(segmentBase &>> SegmentRegistry.chunkShift)
         guard top < SegmentRegistry.levelOneCount, let levelOne else { return }
         acquire()

@@ -20,14 +20,15 @@ import Synchronization
 ///   8-byte block (like `malloc(0)`), which must be deallocated. A negative `byteCount`, or
 ///   more than ``maxByteCount``, throws `.sizeTooLarge`.
 /// - Bad input: a pointer into memory no segment of this heap covers is `.foreignPointer` in
-///   every mode (the process-wide ``SegmentRegistry`` is consulted, nothing is dereferenced
+///   every mode (the process-wide segment registry is consulted, nothing is dereferenced
 ///   before it answers), a pointer not 8-aligned is `.misalignedPointer`. In checked mode
 ///   (the default) a per-page bitmap also rejects `.doubleFree` and `.interiorPointer`;
 ///   unchecked mode skips the bitmap and trusts the caller for those two.
 /// - Threads: each thread gets its share of the heap on first use; when it exits, its pages
 ///   are abandoned to the heap and adopted by the next thread that needs a page of that
 ///   class (or released by ``trim()`` once empty). Freeing from a thread that did not
-///   allocate is always allowed.
+///   allocate is always allowed. A thread can use at most 64 live heaps at once; allocating
+///   from a 65th throws `.exhausted` (frees still work).
 /// - Release: empty pages are released to their segment (up to
 ///   ``Configuration/retainedEmptyPageBytes`` stay committed, the rest are decommitted at
 ///   once); empty segments wait in a cache bounded by count, bytes and age, then are

@@ -22,6 +22,9 @@ extension HyalineDomain {
             UInt64(reclaimer.rawValue), ordering: .relaxed)
 
         let stripe = slot & stripeMask
+        // Count before publishing: the record may be flushed and reclaimed by another
+        // thread as soon as it is pushed, and `reclaimed` must never overtake `retired`.
+        stripeWord(stripe, Layout.stripeRetired).pointee.add(1, ordering: .relaxed)
         let head = stripeWord(stripe, Layout.stripeHead)
         var old = head.pointee.load(ordering: .relaxed)
         var new: UInt64
@@ -34,7 +37,6 @@ extension HyalineDomain {
             if done { break }
             old = seen
         }
-        stripeWord(stripe, Layout.stripeRetired).pointee.add(1, ordering: .relaxed)
         let count = Int(truncatingIfNeeded: new >> 32)
         if count >= batchThreshold && count > readerHighWater {
             // Detach only if the head is still exactly (count, record): the list then has
@@ -192,7 +194,7 @@ extension HyalineDomain {
             last = current
             current = next
         }
-        word(Layout.reclaimed).pointee.add(reclaimed, ordering: .relaxed)
+        word(Layout.reclaimed).pointee.add(reclaimed, ordering: .releasing)
         // Push the whole chain onto the free stack with one CAS.
         let free = word(Layout.recordFree)
         var old = free.pointee.load(ordering: .relaxed)

@@ -8,11 +8,11 @@ import Synchronization
 /// let domain = try HyalineDomain()
 /// let nodes = try domain.register(HyalinePoolReclaimer(pool, capacity: 1024))
 /// do {
-///     let guard = try domain.enter()
-///     let top = guard.protect(stackTop)           // era-checked load of a shared link
+///     let guardian = try domain.enter()
+///     let top = guardian.protect(stackTop)        // era-checked load of a shared link
 ///     // … unlink `top` with a CAS …
-///     try guard.retire(node, birthEra: birth, reclaimer: nodes)
-/// }                                               // guard ends: leave
+///     try guardian.retire(node, birthEra: birth, reclaimer: nodes)
+/// }                                               // guardian ends: leave
 /// ```
 ///
 /// ## Design and invariants
@@ -104,7 +104,7 @@ public final class HyalineDomain: @unchecked Sendable {
         /// Dummy records added to reach k + 1.
         public var padding: UInt64
         /// Retired and not yet reclaimed.
-        public var unreclaimed: UInt64 { retired &- reclaimed }
+        public var unreclaimed: UInt64 { retired > reclaimed ? retired - reclaimed : 0 }
     }
 
     public let configuration: Configuration
@@ -175,8 +175,7 @@ public final class HyalineDomain: @unchecked Sendable {
 
     deinit {
         stopController()
-        // Reclaim what is still pending; no guard can be alive (a guard must not outlive
-        // the domain's last reference).
+        // Reclaim what is still pending; no guard is alive (each guard holds a reference).
         if word(Layout.destroyed).pointee.load(ordering: .acquiring) == 0 {
             reclaimEverything()
         }
@@ -252,13 +251,16 @@ public final class HyalineDomain: @unchecked Sendable {
 
     /// Counters for tests, benchmarks and the controller.
     public var statistics: Statistics {
+        // Reclaimed first: every reclaimed node was counted as retired before it was
+        // published, so this order never shows more reclaimed than retired nodes.
+        let reclaimed = word(Layout.reclaimed).pointee.load(ordering: .acquiring)
         var retired: UInt64 = 0
         for stripe in 0...stripeMask {
-            retired &+= stripeWord(stripe, Layout.stripeRetired).pointee.load(ordering: .relaxed)
+            retired &+= stripeWord(stripe, Layout.stripeRetired).pointee.load(ordering: .acquiring)
         }
         return Statistics(
             retired: retired,
-            reclaimed: word(Layout.reclaimed).pointee.load(ordering: .relaxed),
+            reclaimed: reclaimed,
             batches: word(Layout.batches).pointee.load(ordering: .relaxed),
             padding: word(Layout.padding).pointee.load(ordering: .relaxed))
     }

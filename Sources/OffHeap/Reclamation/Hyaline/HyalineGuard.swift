@@ -5,28 +5,42 @@ import Synchronization
 ///
 /// The guard is `~Copyable`: it cannot be duplicated, and its end — ``leave()`` (consuming)
 /// or the end of its scope (deinit) — leaves the domain exactly once. A missing or double
-/// leave does not compile. It must not outlive the domain's last reference and is meant to
-/// stay on the thread that entered (it is not `Sendable`).
+/// leave does not compile. It keeps its domain alive and is meant to stay on the thread
+/// that entered (it is not `Sendable`).
 ///
 /// ```swift
-/// let guard = try domain.enter()
-/// let top = guard.protect(headLink)
+/// let guardian = try domain.enter()
+/// let top = guardian.protect(headLink)
 /// // … read the node at `top` …
-/// guard.leave()                   // or just let it go out of scope
+/// guardian.leave()                // or just let it go out of scope
 /// ```
 public struct HyalineGuard: ~Copyable {
-    @usableFromInline internal unowned(unsafe) let domain: HyalineDomain
+    /// The domain, retained by the guard when entered through the public ``HyalineDomain/enter()``:
+    /// Swift may end the caller's own reference at its last use, before the guard's deinit
+    /// runs, so the guard keeps the domain alive itself. The structures, which own their
+    /// domain for as long as any of their methods runs, enter without the retain (two
+    /// fewer contended read-modify-writes on the domain's reference count per operation).
+    @usableFromInline internal let owner: Unmanaged<HyalineDomain>
+    @usableFromInline internal let retained: Bool
     /// The leased slot.
     @usableFromInline internal let slot: Int
+    /// The slot's line (access era) and the domain's header (global era), for `protect`.
+    @usableFromInline internal let slotLine: UnsafeMutableRawPointer
+    @usableFromInline internal let header: UnsafeMutableRawPointer
 
     @inlinable
-    internal init(domain: HyalineDomain, slot: Int) {
-        self.domain = domain
+    internal init(domain: HyalineDomain, slot: Int, retained: Bool) {
+        owner = retained ? Unmanaged.passRetained(domain) : Unmanaged.passUnretained(domain)
+        self.retained = retained
         self.slot = slot
+        slotLine = domain.slots + slot &* HyalineDomain.Layout.line
+        header = domain.header
     }
 
     deinit {
-        domain.leave(slot: slot)
+        let slot = slot
+        owner._withUnsafeGuaranteedRef { $0.leave(slot: slot) }
+        if retained { owner.release() }
     }
 
     /// The reader slot this guard leases (for diagnostics).
@@ -45,8 +59,8 @@ public struct HyalineGuard: ~Copyable {
     /// through `protect`.
     @inlinable
     public func protect(_ link: UnsafeMutablePointer<Atomic<UInt64>>) -> UInt64 {
-        let access = domain.slotWord(slot, HyalineDomain.Layout.slotAccess)
-        let era = domain.word(HyalineDomain.Layout.era)
+        let access = HyalineDomain.word(slotLine, HyalineDomain.Layout.slotAccess)
+        let era = HyalineDomain.word(header, HyalineDomain.Layout.era)
         var published = access.pointee.load(ordering: .relaxed)
         while true {
             let value = link.pointee.load(ordering: .sequentiallyConsistent)
@@ -73,13 +87,22 @@ public struct HyalineGuard: ~Copyable {
     public func retire(
         _ pointer: UnsafeMutableRawPointer, birthEra: UInt64, reclaimer: HyalineReclaimerID
     ) throws(OffHeapError) {
-        try domain.retire(pointer, birthEra: birthEra, reclaimer: reclaimer, slot: slot)
+        let slot = slot
+        var failure: OffHeapError?
+        owner._withUnsafeGuaranteedRef { domain in
+            do throws(OffHeapError) {
+                try domain.retire(pointer, birthEra: birthEra, reclaimer: reclaimer, slot: slot)
+            } catch {
+                failure = error
+            }
+        }
+        if let failure { throw failure }
     }
 
     /// Flushes every pending retire stripe now, padding short batches with dummy records,
     /// so that nodes become reclaimable as soon as current readers leave.
     public func flushPending() {
-        domain.flushAllStripes()
+        owner._withUnsafeGuaranteedRef { $0.flushAllStripes() }
     }
 }
 
@@ -87,12 +110,20 @@ extension HyalineDomain {
     /// Enters the domain; the returned guard leaves when it ends.
     ///
     /// Cost: a CAS on the slot's owner word (uncontended: the thread's previous slot is
-    /// tried first) and a sequentially consistent store of the slot head.
+    /// tried first), a sequentially consistent store of the slot head, and a retain of the
+    /// domain (released when the guard ends).
     ///
     /// - Throws: ``OffHeapError/destroyed`` after ``destroy()``; ``OffHeapError/exhausted``
     ///   when `maxReaders` guards are already alive.
     @inlinable
     public func enter() throws(OffHeapError) -> HyalineGuard {
+        try enter(retaining: true)
+    }
+
+    /// Enter without retaining the domain: only for callers that keep the domain alive
+    /// until the guard ends (the structures, from inside their own methods).
+    @inlinable
+    internal func enter(retaining: Bool) throws(OffHeapError) -> HyalineGuard {
         let slot = try leaseSlot()
         slotWord(slot, Layout.slotHead).pointee.store(0, ordering: .sequentiallyConsistent)
         if word(Layout.destroyed).pointee.load(ordering: .sequentiallyConsistent) != 0 {
@@ -100,7 +131,7 @@ extension HyalineDomain {
             slotWord(slot, Layout.slotOwner).pointee.store(0, ordering: .sequentiallyConsistent)
             throw .destroyed
         }
-        return HyalineGuard(domain: self, slot: slot)
+        return HyalineGuard(domain: self, slot: slot, retained: retaining)
     }
 
     @inlinable
