@@ -25,6 +25,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         .target(
@@ -43,7 +44,10 @@ let package = Package(
         ),
         .target(
             name: "OffHeapReports",
-            dependencies: ["OffHeap", "OffHeapWorkloads"],
+            dependencies: [
+                "OffHeap", "OffHeapWorkloads", "COffHeapShims",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
             swiftSettings: strictSwift
         ),
         .executableTarget(
@@ -61,9 +65,16 @@ let package = Package(
             dependencies: ["OffHeap", "OffHeapWorkloads"],
             swiftSettings: strictSwift
         ),
+        // The Embedded workload engine entry point for aarch64 (ci/build-aarch64.sh builds it
+        // in Embedded Swift); same options as `offheap stress|bench`, JSON written by hand.
+        .executableTarget(
+            name: "offheap-engine",
+            dependencies: ["OffHeap", "OffHeapWorkloads", "COffHeapShims"],
+            swiftSettings: strictSwift
+        ),
         .testTarget(
             name: "OffHeapTests",
-            dependencies: ["OffHeap", "COffHeapShims"],
+            dependencies: ["OffHeap", "COffHeapShims", "OffHeapWorkloads", "OffHeapReports", "offheap"],
             swiftSettings: strictSwift
         ),
         // XCTest twins of core tests for the valgrind cell (valgrind cannot run Swift Testing).

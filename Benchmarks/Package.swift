@@ -19,6 +19,7 @@ let areas: [Area] = [
     Area(name: "ShardedBenchmarks"),
     Area(name: "HyalineBenchmarks"),
     Area(name: "HeapBenchmarks"),
+    Area(name: "ArenaBenchmarks"),
 ]
 
 let package = Package(

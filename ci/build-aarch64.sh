@@ -5,7 +5,8 @@
 # There is no aarch64 Swift SDK on the build machine. Instead the Swift code is compiled in
 # Embedded Swift for `aarch64-none-none-elf` (the toolchain ships that stdlib), the C shim
 # with aarch64-linux-gnu-gcc, and everything is linked against Debian's arm64 glibc as a
-# static PIE. See ../shared/TOOLCHAIN-NOTES.md ("aarch64") for the recipe and its traps.
+# static PIE (-lm -lpthread). See ../shared/TOOLCHAIN-NOTES.md ("aarch64") for the recipe
+# and its traps.
 #
 # Usage:
 #   ci/build-aarch64.sh [--install] [--out DIR] [--program NAME]... [--clean]
@@ -187,6 +188,7 @@ SWIFT_FLAGS=(
     -enable-experimental-feature Embedded
     -wmo -O -swift-version 6
     "${SWIFT_FEATURES[@]}"
+    -package-name swift_offheap # `package` declarations, shared by all modules as in SwiftPM
     -I "$shim_include" -I "$obj_dir"
     -Xcc -I"$CROSS_SYSROOT_INCLUDE" -Xcc -D__linux__ -Xcc -D__unix__
     -module-cache-path "$obj_dir/module-cache"
@@ -197,6 +199,8 @@ if [[ -n "${AARCH64_SWIFTFLAGS:-}" ]]; then
     SWIFT_FLAGS+=("${extra_swift_flags[@]}")
 fi
 CC_FLAGS=(-O2 -fPIE -std=gnu99 -Wall -Werror -I "$shim_include")
+# Libraries after the objects: libm (sqrtf and friends in the workloads), pthreads.
+LINK_LIBS=(-lm -lpthread)
 
 # Sorted list of files under DIR matching a find -name PATTERN.
 list_sources() { find "$1" -type f -name "$2" | LC_ALL=C sort; }
@@ -270,6 +274,10 @@ compile_swift() {
             swiftc "${SWIFT_FLAGS[@]}" -module-name "$module" "${extra[@]}" \
             -c "${sources[@]}" -o "$obj_dir/$module.o" ||
             die "compiling $module failed (full log: $obj_dir/$module.log)"
+        if grep -q 'warning:' "$obj_dir/$module.log"; then
+            log "warnings in $module (full log: $obj_dir/$module.log):"
+            grep 'warning:' "$obj_dir/$module.log" | sort -u >&2
+        fi
         echo "$module_digest" >"$obj_dir/$module.stamp"
         compiled+=("$module")
     fi
@@ -289,14 +297,14 @@ for program in "${selected[@]}"; do
     module="${program//-/_}"
     compile_swift "$module" "Sources/$program" program "$dep_digest"
     binary="$bin_dir/$program"
-    link_digest="$(digest "$module_digest_out" "$cc_version" </dev/null)"
+    link_digest="$(digest "$module_digest_out" "$cc_version" "${LINK_LIBS[*]}" </dev/null)"
     if ! up_to_date "$obj_dir/$program.link-stamp" "$link_digest" "$binary"; then
         log "linking $binary (static PIE, arm64 glibc)"
         rm -f "$obj_dir/$program.link-stamp"
         run_logged "$obj_dir/$program.link.log" \
             "$CROSS_CC" -static-pie -o "$binary" \
             "$obj_dir/$module.o" "${library_objects[@]}" "${shim_objects[@]}" \
-            "$unicode_tables" -lpthread ||
+            "$unicode_tables" "${LINK_LIBS[@]}" ||
             die "linking $program failed (full log: $obj_dir/$program.link.log)"
         echo "$link_digest" >"$obj_dir/$program.link-stamp"
         compiled+=("$program(link)")

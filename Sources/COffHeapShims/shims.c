@@ -122,3 +122,23 @@ extern void __tsan_init(void) __attribute__((weak));
 int offheap_thread_sanitizer_active(void) {
     return __tsan_init != 0;
 }
+
+// MARK: - Command line (Embedded Swift has no CommandLine)
+
+static int offheap_saved_argc;
+static char **offheap_saved_argv;
+
+// glibc calls ELF constructors with (argc, argv, envp), in dynamic and static-pie programs.
+__attribute__((constructor)) static void offheap_capture_arguments(int argc, char **argv,
+                                                                   char **envp) {
+    (void)envp;
+    offheap_saved_argc = argc;
+    offheap_saved_argv = argv;
+}
+
+int offheap_argument_count(void) { return offheap_saved_argv ? offheap_saved_argc : 0; }
+
+const char *offheap_argument(int index) {
+    if (!offheap_saved_argv || index < 0 || index >= offheap_saved_argc) return NULL;
+    return offheap_saved_argv[index];
+}

@@ -33,7 +33,7 @@ func smokeFixedSizeConcurrent<Pool: FixedSizeAllocator>(
                 }
             }
             churn(pool, owner: thread, round: round, count: perThread, check: check, report)
-            if SmokeFault.current == .corruptSlot, thread == 0, round == 1 {
+            if SmokeFault.current == .corruptSlot, name == "FreeList", thread == 0, round == 1 {
                 // Take a published slot and write over it as a second owner would.
                 if let slot = mailbox.take(at: 0) {
                     pattern(0, threads, round).write(to: slot, byteCount: pool.slotSize)

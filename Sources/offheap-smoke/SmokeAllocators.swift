@@ -1,7 +1,8 @@
 import OffHeap
 
-// The only place that names concrete allocator types: wiring a different FreeList, Arena or
-// SlabPool into the smoke program means editing the few lines below.
+// The only place that names concrete allocator types: wiring a different FreeList, Arena,
+// SlabPool, ShardedFreeList or SizeClassHeap into the smoke program means editing the few
+// lines below.
 
 /// A variable-size allocator that frees everything at once (`Arena`, `SlabPool`).
 protocol SmokeResettableAllocator: VariableSizeAllocator {
@@ -13,6 +14,19 @@ enum SmokeAllocators {
     /// A fixed-size allocator of `capacity` slots of `slotSize` bytes.
     static func freeList(slotSize: Int, capacity: Int) throws(OffHeapError) -> FreeList {
         try FreeList(FreeList.Configuration(slotSize: slotSize, alignment: 16, capacity: capacity))
+    }
+
+    /// A fixed-size allocator with per-thread magazines.
+    static func shardedFreeList(
+        slotSize: Int, capacity: Int, magazineSize: Int
+    ) throws(OffHeapError) -> ShardedFreeList {
+        try ShardedFreeList(
+            configuration: .init(slotSize: slotSize, capacity: capacity, magazineSize: magazineSize))
+    }
+
+    /// A general-purpose thread-caching heap (checked: double frees are typed errors).
+    static func sizeClassHeap() throws(OffHeapError) -> SizeClassHeap {
+        try SizeClassHeap()
     }
 
     /// A bump arena of `capacity` bytes.

@@ -53,16 +53,6 @@ func runSmoke() -> Bool {
             smokeFixedSizeLimits("FreeList", pool, capacity: 100, report: report)
         }
     }
-    smokeStep("ShardedFreeList 4 threads cross-thread verify", report) { () throws(OffHeapError) in
-        // Capacity has headroom for one magazine per thread (slots cached by one thread
-        // are invisible to the others); every thread exits, handing its magazine back.
-        let pool = try ShardedFreeList(
-            configuration: .init(slotSize: 64, capacity: 4096, magazineSize: 32))
-        try smokeFixedSizeConcurrent(
-            "ShardedFreeList", pool, threads: smokeThreads, perThread: 64, rounds: 40,
-            report: report)
-        smokeFixedSizeLimits("ShardedFreeList", pool, capacity: 4096, report: report)
-    }
     smokeStep("SlabPool 4 threads cross-thread verify + reset", report) { () throws(OffHeapError) in
         let pool = try SmokeAllocators.slabPool(
             slabSize: 64 << 10, maximumSlabs: 64, maximumLarge: 64)
@@ -88,6 +78,34 @@ func runSmoke() -> Bool {
         let arena = try SmokeAllocators.arena(capacity: capacity)
         smokeVariableSizeBadRequests("Arena", arena, report: report)
         smokeArenaLimits("Arena", arena, capacity: capacity, report: report)
+    }
+    // The thread-caching allocators: their per-thread state lives behind the initial-exec
+    // TLS slots and pthread-key exit hooks, which these steps exercise on the target too.
+    smokeStep("ShardedFreeList 4 threads cross-thread verify", report) { () throws(OffHeapError) in
+        // Capacity has headroom for one magazine per thread (slots cached by one thread
+        // are invisible to the others); every thread exits, handing its magazine back, so
+        // afterwards the whole capacity is allocatable again from this thread.
+        let pool = try SmokeAllocators.shardedFreeList(
+            slotSize: 64, capacity: 4096, magazineSize: 32)
+        try smokeFixedSizeConcurrent(
+            "ShardedFreeList", pool, threads: smokeThreads, perThread: 64, rounds: 40,
+            report: report)
+        smokeFixedSizeLimits("ShardedFreeList", pool, capacity: 4096, report: report)
+    }
+    smokeStep("ShardedFreeList exhaustion, recovery, bad inputs", report) { () throws(OffHeapError) in
+        let pool = try SmokeAllocators.shardedFreeList(slotSize: 48, capacity: 100, magazineSize: 8)
+        smokeFixedSizeLimits("ShardedFreeList", pool, capacity: 100, report: report)
+    }
+    smokeStep("SizeClassHeap 4 threads cross-thread verify", report) { () throws(OffHeapError) in
+        let heap = try SmokeAllocators.sizeClassHeap()
+        try smokeIndividualFreeConcurrent(
+            "SizeClassHeap", heap, threads: smokeThreads, perThread: 64, rounds: 40,
+            report: report)
+    }
+    smokeStep("SizeClassHeap bad inputs", report) { () throws(OffHeapError) in
+        let heap = try SmokeAllocators.sizeClassHeap()
+        smokeVariableSizeBadRequests("SizeClassHeap", heap, zeroSizeIsError: false, report: report)
+        smokeIndividualFreeBadPointers("SizeClassHeap", heap, report: report)
     }
     smokeStep("Atomic<WordPair> 128-bit CAS, 4 threads", report) { () throws(OffHeapError) in
         try smokeWordPairConcurrent(threads: smokeThreads, increments: 20_000, report: report)

@@ -202,6 +202,24 @@ static inline void offheap_tls_set(unsigned slot, void *_Nullable value) {
     offheap_tls_slots[slot] = value;
 }
 
+// MARK: - System allocator (the workloads' baseline and the LD_PRELOAD peers)
+
+/// `malloc`; NULL on failure. Whatever allocator is interposed (LD_PRELOAD) serves it.
+static inline void *_Nullable offheap_malloc(size_t size) { return malloc(size); }
+/// `posix_memalign`; NULL on failure.
+static inline void *_Nullable offheap_aligned_malloc(size_t size, size_t alignment) {
+    void *p = NULL;
+    if (alignment < sizeof(void *)) alignment = sizeof(void *);
+    return posix_memalign(&p, alignment, size) == 0 ? p : NULL;
+}
+static inline void offheap_free(void *_Nullable pointer) { free(pointer); }
+
+/// Creates or truncates `path` for writing (0644); returns a descriptor or -1 (errno).
+static inline int offheap_create_file(const char *path) {
+    return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+}
+static inline int offheap_close(int fd) { return close(fd); }
+
 // MARK: - Process
 
 /// 1 when the ThreadSanitizer runtime is linked into the process. Its mmap interceptor
@@ -220,6 +238,11 @@ static inline int offheap_isatty(int fd) { return isatty(fd); }
 static inline long offheap_write(int fd, const void *buffer, size_t count) {
     return write(fd, buffer, count);
 }
+/// The process's command line, captured by an ELF constructor (glibc passes argc/argv to
+/// constructors): Embedded Swift has no `CommandLine`.
+int offheap_argument_count(void);
+/// Argument `index` (0 = program name) or NULL.
+const char *_Nullable offheap_argument(int index);
 /// Value of an environment variable or NULL.
 const char *_Nullable offheap_getenv(const char *name);
 

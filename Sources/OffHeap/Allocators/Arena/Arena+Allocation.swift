@@ -64,6 +64,17 @@ extension Arena {
     internal func allocateAligned(
         size: UInt64, alignment: Int
     ) throws(OffHeapError) -> UnsafeMutableRawPointer {
+        region.base + Int(try claim(size: size, alignment: alignment).start)
+    }
+
+    /// Claims `size` bytes (a multiple of the granule) at an offset aligned to `alignment`
+    /// with one successful compare-exchange; returns the block's offset and the state word
+    /// the exchange replaced (its generation is the block's generation — ``Arena/Local``
+    /// records it).
+    @usableFromInline
+    internal func claim(
+        size: UInt64, alignment: Int
+    ) throws(OffHeapError) -> (start: UInt64, word: UInt64) {
         let mask = UInt64(alignment &- 1)
         let limit = UInt64(capacity)
         var current = state.load(ordering: .relaxed)
@@ -79,7 +90,7 @@ extension Arena {
             let (exchanged, original) = state.compareExchange(
                 expected: current, desired: desired,
                 successOrdering: .acquiring, failureOrdering: .relaxed)
-            if exchanged { return region.base + Int(start) }
+            if exchanged { return (start, current) }
             current = original
         }
     }

@@ -1,0 +1,47 @@
+import OffHeap
+
+/// The allocators a run can target by name (`--allocator`).
+@frozen
+public enum AllocatorChoice: Equatable, Sendable, CaseIterable {
+    case freelist, sharded, arena, slabpool, heap, system
+
+    public var name: String {
+        switch self {
+        case .freelist: return "freelist"
+        case .sharded: return "sharded"
+        case .arena: return "arena"
+        case .slabpool: return "slabpool"
+        case .heap: return "heap"
+        case .system: return "system"
+        }
+    }
+
+    public init?(name: String) {
+        for choice in AllocatorChoice.allCases where choice.name == name {
+            self = choice
+            return
+        }
+        return nil
+    }
+
+    /// Parses `all` or a comma-separated list of allocator names.
+    public static func parseList(_ text: String) throws(OffHeapError) -> [AllocatorChoice] {
+        if text == "all" { return allCases.filter { $0.isAvailable } }
+        var choices: [AllocatorChoice] = []
+        for part in text.split(separator: ",") {
+            guard let choice = AllocatorChoice(name: String(part)) else {
+                throw .invalidConfiguration(reason: "allocator must be freelist, sharded, arena, slabpool, heap, system or all")
+            }
+            if !choices.contains(choice) { choices.append(choice) }
+        }
+        guard !choices.isEmpty else { throw .invalidConfiguration(reason: "allocator list is empty") }
+        return choices
+    }
+
+    /// Whether this build contains the allocator (the others land on main in parallel).
+    public var isAvailable: Bool {
+        switch self {
+        case .system, .arena, .slabpool, .freelist, .sharded, .heap: return true
+        }
+    }
+}

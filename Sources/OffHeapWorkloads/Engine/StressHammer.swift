@@ -1,0 +1,400 @@
+import COffHeapShims
+import OffHeap
+import Synchronization
+
+/// The stress hammer: N workers in roles (bounce, publisher/reader, burst, retire) against
+/// one fixed-size allocator, every slot carrying a ``SlotPattern`` that is verified before it
+/// is freed — by another thread for published slots — so corruption is counted, not hoped
+/// for. It ends with the exhaustion-and-recovery phase (``RecoveryCheck``).
+///
+/// ```swift
+/// var config = StressConfig()
+/// config.threads = 8
+/// config.roles = [.bounce, .publisher, .reader, .burst, .retire]
+/// config.limit = .operations(100_000)
+/// config.expectedCapacity = 4096
+/// let pool = try SystemAllocator(slotSize: 64, capacity: 4096)
+/// let result = try StressHammer.run(pool, allocatorName: "system", config: config)
+/// assert(result.corruption == 0 && result.recovered == true)
+/// ```
+public enum StressHammer {
+    public static func run<A: FixedSizeAllocator>(
+        _ allocator: A, allocatorName: String, config: StressConfig,
+        reclaim: () -> Bool = { true },
+        tick: (UInt64, UInt64) -> Void = { _, _ in }
+    ) throws(OffHeapError) -> WorkloadResult {
+        try config.validate()
+        let control = try RunControl(
+            lanes: config.threads, limit: config.limit, observeSignals: config.observeSignals)
+        var counting: [Int] = []
+        var publisherLanes: [Int] = []
+        for lane in 0..<config.threads {
+            let role = config.role(of: lane)
+            if role != .reader { counting.append(lane) }
+            if role == .publisher { publisherLanes.append(lane) }
+        }
+        control.distributeQuota(over: counting)
+        let board = Mailboxes(
+            publishers: publisherLanes.count, cellsPerPublisher: config.mailboxSize)
+        var publisherRank = [Int](repeating: -1, count: config.threads)
+        for (rank, lane) in publisherLanes.enumerated() { publisherRank[lane] = rank }
+        let ranks = publisherRank
+        let hyaline = config.hyaline && !publisherLanes.isEmpty
+            ? try HyalineExchange.make(allocator, readers: config.threads) : nil
+
+        var result = WorkloadResult(workload: "stress", allocator: allocatorName, threads: config.threads)
+        let outcome = try WorkerGroup.run(
+            control: control, interval: config.intervalNanoseconds, tick: tick
+        ) { lane in
+            var worker = StressWorker(
+                allocator: allocator, control: control, lane: lane, config: config)
+            switch config.role(of: lane) {
+            case .bounce: worker.bounce()
+            case .burst: worker.burst()
+            case .retire: worker.retire()
+            case .publisher:
+                if let hyaline {
+                    worker.publishUnderHyaline(into: board, rank: ranks[lane], hyaline: hyaline)
+                } else {
+                    worker.publish(into: board, rank: ranks[lane])
+                }
+                board.publisherFinished()
+            case .reader:
+                if let hyaline {
+                    worker.readUnderHyaline(from: board, hyaline: hyaline)
+                } else {
+                    worker.read(from: board)
+                }
+            }
+            return worker.tally
+        }
+
+        var tally = outcome.tally
+        // Every worker joined: no reader holds a slot, so whatever Hyaline still has retired
+        // goes back to the allocator now; a node it keeps is a leak the recovery phase sees.
+        if let hyaline {
+            result.facts.append(WorkloadFact(name: "hyalineReads", value: Double(tally.validations)))
+            result.facts.append(WorkloadFact(name: "hyalineUnreclaimed", value: Double(hyaline.finish())))
+        }
+        // Slots still in mailboxes: verified and freed here, after every worker joined.
+        board.drain(into: &tally, allocator: allocator, slotSize: allocator.slotSize)
+        result.operations = tally.operations
+        result.errors = tally.errors
+        result.corruption = tally.corruption
+        result.exhausted = tally.exhausted
+        result.latency = tally.latency
+        result.seconds = outcome.seconds
+        result.timeline = outcome.timeline
+        result.summariseLatency()
+        if config.recovery {
+            let check = RecoveryCheck.run(
+                allocator, expectedCapacity: config.expectedCapacity, limit: config.recoveryLimit,
+                unbounded: config.unboundedAllocator, reclaim: reclaim)
+            result.recovered = check.recovered
+            result.recoveredSlots = check.firstPass
+            result.corruption &+= UInt64(check.corrupted)
+            result.errors &+= UInt64(check.errors)
+        }
+        return result
+    }
+}
+
+/// One worker's loop state; lives on the worker's stack.
+@usableFromInline
+internal struct StressWorker<A: FixedSizeAllocator> {
+    let allocator: A
+    let control: RunControl
+    let lane: Int
+    let owner: UInt64
+    let config: StressConfig
+    let slotSize: Int
+    let sampleMask: UInt64
+    var tally = WorkerTally()
+    var generation: UInt64 = 0
+
+    init(allocator: A, control: RunControl, lane: Int, config: StressConfig) {
+        self.allocator = allocator
+        self.control = control
+        self.lane = lane
+        self.owner = UInt64(lane)
+        self.config = config
+        self.slotSize = allocator.slotSize
+        self.sampleMask = UInt64(config.sampleEvery - 1)
+    }
+
+    @inline(__always)
+    mutating func nextPattern(slot: UInt64) -> SlotPattern {
+        generation &+= 1
+        return SlotPattern(slot: slot, owner: owner, generation: generation)
+    }
+
+    @inline(__always)
+    mutating func verifyAndFree(_ pointer: UnsafeMutableRawPointer, expecting pattern: SlotPattern) {
+        if !pattern.matches(pointer, byteCount: slotSize) { tally.corruption &+= 1 }
+        do throws(OffHeapError) { try allocator.deallocate(pointer) } catch { tally.count(error) }
+    }
+
+    /// Allocate, write, verify, free; ops checked against the quota every 64.
+    mutating func bounce() {
+        var done: UInt64 = 0
+        var budget = control.remaining(lane: lane, done: 0)
+        while budget > 0 && !tally.gaveUp {
+            let chunk = budget < 64 ? budget : 64
+            for _ in 0..<chunk {
+                let timed = done & sampleMask == 0
+                let start = timed ? Clock.nanoseconds : 0
+                let pattern = nextPattern(slot: done)
+                do throws(OffHeapError) {
+                    let p = try allocator.allocate()
+                    tally.allocated()
+                    pattern.write(to: p, byteCount: slotSize)
+                    verifyAndFree(p, expecting: pattern)
+                    done &+= 1
+                } catch {
+                    tally.count(error)
+                    offheap_yield()
+                }
+                if timed { tally.latency.record(Clock.nanoseconds &- start) }
+            }
+            budget = control.remaining(lane: lane, done: done)
+        }
+        tally.operations = done
+    }
+
+    /// Allocate a batch, write all, verify all, free all.
+    mutating func burst() {
+        let size = config.burstSize
+        let held = UnsafeMutablePointer<UnsafeMutableRawPointer>.allocate(capacity: size)
+        let patterns = UnsafeMutablePointer<SlotPattern>.allocate(capacity: size)
+        defer {
+            held.deallocate()
+            patterns.deallocate()
+        }
+        var done: UInt64 = 0
+        var bursts: UInt64 = 0
+        var budget = control.remaining(lane: lane, done: 0)
+        while budget > 0 && !tally.gaveUp {
+            let want = budget < UInt64(size) ? Int(budget) : size
+            let timed = bursts & sampleMask == 0
+            let start = timed ? Clock.nanoseconds : 0
+            var count = 0
+            while count < want {
+                do throws(OffHeapError) {
+                    let p = try allocator.allocate()
+                    tally.allocated()
+                    let pattern = nextPattern(slot: UInt64(count))
+                    pattern.write(to: p, byteCount: slotSize)
+                    (held + count).initialize(to: p)
+                    (patterns + count).initialize(to: pattern)
+                    count += 1
+                } catch {
+                    tally.count(error)
+                    break
+                }
+            }
+            for index in 0..<count { verifyAndFree(held[index], expecting: patterns[index]) }
+            if timed, count > 0 {
+                tally.latency.record((Clock.nanoseconds &- start) / UInt64(count))
+            }
+            if count == 0 { offheap_yield() }
+            done &+= UInt64(count)
+            bursts &+= 1
+            budget = control.remaining(lane: lane, done: done)
+        }
+        tally.operations = done
+    }
+
+    /// Keep the newest `retireDepth` slots; each new one retires (verifies, frees) the oldest.
+    mutating func retire() {
+        let depth = config.retireDepth
+        let ring = UnsafeMutablePointer<UnsafeMutableRawPointer?>.allocate(capacity: depth)
+        ring.initialize(repeating: nil, count: depth)
+        let patterns = UnsafeMutablePointer<SlotPattern>.allocate(capacity: depth)
+        patterns.initialize(repeating: SlotPattern(slot: 0, owner: 0, generation: 0), count: depth)
+        defer {
+            ring.deallocate()
+            patterns.deallocate()
+        }
+        var done: UInt64 = 0
+        var head = 0
+        var budget = control.remaining(lane: lane, done: 0)
+        while budget > 0 && !tally.gaveUp {
+            let chunk = budget < 64 ? budget : 64
+            for _ in 0..<chunk {
+                let timed = done & sampleMask == 0
+                let start = timed ? Clock.nanoseconds : 0
+                if let old = ring[head] {
+                    verifyAndFree(old, expecting: patterns[head])
+                    ring[head] = nil
+                }
+                do throws(OffHeapError) {
+                    let p = try allocator.allocate()
+                    tally.allocated()
+                    let pattern = nextPattern(slot: UInt64(head))
+                    pattern.write(to: p, byteCount: slotSize)
+                    ring[head] = p
+                    patterns[head] = pattern
+                    done &+= 1
+                } catch {
+                    tally.count(error)
+                    offheap_yield()
+                }
+                head = head + 1 == depth ? 0 : head + 1
+                if timed { tally.latency.record(Clock.nanoseconds &- start) }
+            }
+            budget = control.remaining(lane: lane, done: done)
+        }
+        for index in 0..<depth {
+            if let p = ring[index] { verifyAndFree(p, expecting: patterns[index]) }
+        }
+        tally.operations = done
+    }
+
+    /// Publish slots into this publisher's mailbox cells; a slot still in the cell (no
+    /// reader took it) comes back, is verified and freed here.
+    mutating func publish(into board: Mailboxes, rank: Int) {
+        var done: UInt64 = 0
+        var cell = 0
+        let cells = board.cellsPerPublisher
+        var budget = control.remaining(lane: lane, done: 0)
+        while budget > 0 && !tally.gaveUp {
+            let chunk = budget < 64 ? budget : 64
+            for _ in 0..<chunk {
+                let timed = done & sampleMask == 0
+                let start = timed ? Clock.nanoseconds : 0
+                let global = rank * cells + cell
+                do throws(OffHeapError) {
+                    let p = try allocator.allocate()
+                    tally.allocated()
+                    generation &+= 1
+                    let pattern = SlotPattern(slot: UInt64(global), owner: owner, generation: generation)
+                    pattern.write(to: p, byteCount: slotSize)
+                    if let displaced = board.publish(p, cell: global) {
+                        checkPublished(displaced, cell: global, board: board)
+                        do throws(OffHeapError) { try allocator.deallocate(displaced) } catch { tally.count(error) }
+                    }
+                    done &+= 1
+                } catch {
+                    tally.count(error)
+                    offheap_yield()
+                }
+                cell = cell + 1 == cells ? 0 : cell + 1
+                if timed { tally.latency.record(Clock.nanoseconds &- start) }
+            }
+            budget = control.remaining(lane: lane, done: done)
+        }
+        tally.operations = done
+    }
+
+    /// A published slot must hold a self-consistent pattern naming its cell and a publisher.
+    mutating func checkPublished(_ p: UnsafeMutableRawPointer, cell: Int, board: Mailboxes) {
+        if slotSize >= SlotPattern.byteCount {
+            guard let pattern = SlotPattern.read(from: p, byteCount: slotSize),
+                pattern.slot == UInt64(cell), pattern.owner < UInt64(config.threads)
+            else {
+                tally.corruption &+= 1
+                return
+            }
+        }
+    }
+
+    /// Take slots out of every mailbox, verify, free (the cross-thread free path).
+    mutating func read(from board: Mailboxes) {
+        let total = board.cellCount
+        var cell = total > 0 ? (lane * 7) % total : 0
+        var idleScans = 0
+        var taken: UInt64 = 0
+        while true {
+            var found = false
+            for _ in 0..<total {
+                if let p = board.take(cell: cell) {
+                    let timed = taken & sampleMask == 0
+                    let start = timed ? Clock.nanoseconds : 0
+                    checkPublished(p, cell: cell, board: board)
+                    do throws(OffHeapError) { try allocator.deallocate(p) } catch { tally.count(error) }
+                    taken &+= 1
+                    found = true
+                    if timed { tally.latency.record(Clock.nanoseconds &- start) }
+                }
+                cell = cell + 1 == total ? 0 : cell + 1
+            }
+            if !found {
+                if board.allPublishersFinished || control.isStopping {
+                    idleScans += 1
+                    if idleScans > 1 { break }
+                } else {
+                    offheap_yield()
+                }
+            }
+            _ = control.remaining(lane: lane, done: 0)
+        }
+    }
+}
+
+/// The publisher/reader exchange: one atomic cell per mailbox slot holding a slot address
+/// (the full address as an integer — no spare bits used) or 0 for empty.
+///
+/// Invariants: a slot is owned by exactly one party at a time. A publisher writes the slot's
+/// pattern, then `exchange`s the address into the cell with acquiring-and-releasing order:
+/// the release publishes the pattern to whoever takes the slot next, the acquire makes a
+/// displaced slot's state visible to the publisher that takes it back. A reader takes a slot
+/// only with `exchange(0)` (acquiring-and-releasing), so two parties can never both own it.
+/// Without an SMR domain nobody reads a slot in place; with Hyaline the readers would
+/// validate in place under a guard and the publisher would retire displaced slots.
+@usableFromInline
+internal final class Mailboxes: @unchecked Sendable {
+    // @unchecked Sendable: all shared state is the atomic cells and counter described above.
+    let cellsPerPublisher: Int
+    let publishers: Int
+    let cellCount: Int
+    let cells: UnsafeMutablePointer<Atomic<UInt64>>
+    let finished = Atomic<Int>(0)
+
+    init(publishers: Int, cellsPerPublisher: Int) {
+        self.publishers = publishers
+        self.cellsPerPublisher = cellsPerPublisher
+        cellCount = publishers * cellsPerPublisher
+        cells = .allocate(capacity: max(cellCount, 1))
+        for index in 0..<max(cellCount, 1) { (cells + index).initialize(to: Atomic(0)) }
+    }
+
+    deinit {
+        cells.deinitialize(count: max(cellCount, 1))
+        cells.deallocate()
+    }
+
+    /// Puts `slot` into `cell`; returns the slot it displaced, now owned by the caller.
+    @inline(__always)
+    func publish(_ slot: UnsafeMutableRawPointer, cell: Int) -> UnsafeMutableRawPointer? {
+        let old = cells[cell].exchange(
+            UInt64(UInt(bitPattern: slot)), ordering: .acquiringAndReleasing)
+        return UnsafeMutableRawPointer(bitPattern: UInt(truncatingIfNeeded: old))
+    }
+
+    /// Takes the slot in `cell`, if any; the caller owns it.
+    @inline(__always)
+    func take(cell: Int) -> UnsafeMutableRawPointer? {
+        if cells[cell].load(ordering: .relaxed) == 0 { return nil }
+        return UnsafeMutableRawPointer(bitPattern: UInt(truncatingIfNeeded:
+            cells[cell].exchange(0, ordering: .acquiringAndReleasing)))
+    }
+
+    func publisherFinished() { finished.add(1, ordering: .releasing) }
+
+    var allPublishersFinished: Bool { finished.load(ordering: .acquiring) == publishers }
+
+    /// After every worker joined: verify and free what is left in the cells.
+    func drain<A: FixedSizeAllocator>(into tally: inout WorkerTally, allocator: A, slotSize: Int) {
+        for cell in 0..<cellCount {
+            guard let p = take(cell: cell) else { continue }
+            if slotSize >= SlotPattern.byteCount {
+                if let pattern = SlotPattern.read(from: p, byteCount: slotSize) {
+                    if pattern.slot != UInt64(cell) { tally.corruption &+= 1 }
+                } else {
+                    tally.corruption &+= 1
+                }
+            }
+            do throws(OffHeapError) { try allocator.deallocate(p) } catch { tally.count(error) }
+        }
+    }
+}

@@ -1,0 +1,136 @@
+import COffHeapShims
+import Foundation
+import OffHeap
+import OffHeapReports
+import OffHeapWorkloads
+
+/// Runs a plan in this process, then each LD_PRELOAD peer in a child process (this same
+/// executable, `--allocator system --peer-name P`), merges the documents so every figure is
+/// a ratio measured in one run, writes the JSON and fails the process (exit 1) unless ok.
+struct Runner {
+    var common: CommonOptions
+    var engineArguments: [String]
+
+    func run() throws {
+        let invocation = try parsePlan(engineArguments)
+        let peers = try common.validatePeers()
+        var plan = invocation.plan
+        plan.systemName = common.peerName ?? "glibc"
+        plan.observeSignals = true
+        if peers.contains(.glibc) && !plan.allocators.contains(.system) {
+            plan.allocators.append(.system)
+        }
+        RunStop.installHandlers()
+        let progress = Progress(enabled: !common.quiet && offheap_isatty(2) != 0)
+        let document = try plan.run { label, ops, elapsed in progress.update(label, ops, elapsed) }
+        progress.finish()
+        var report = RunReport(document)
+
+        for peer in peers where peer != .glibc {
+            if RunStop.requested { break }
+            guard let library = peer.library else { continue }
+            guard FileManager.default.fileExists(atPath: library) else {
+                throw PeerError.missingLibrary(library)
+            }
+            progress.note("peer \(peer.rawValue) (LD_PRELOAD=\(library))")
+            report.merge(peer: try runPeer(peer, library: library), baseline: "glibc")
+        }
+
+        let data = try report.encoded()
+        if let path = common.json {
+            if path == "-" {
+                FileHandle.standardOutput.write(data)
+                FileHandle.standardOutput.write(Data("\n".utf8))
+            } else {
+                try data.write(to: URL(fileURLWithPath: path))
+            }
+        }
+        if !common.quiet && common.json != "-" { print(Summary.table(report)) }
+        if !report.ok {
+            throw RunFailure(description: "corruption \(report.totals.corruption), errors \(report.totals.errors), failed recoveries \(report.totals.failedRecoveries)")
+        }
+    }
+
+    /// Re-executes this binary with the peer preloaded and returns its document.
+    func runPeer(_ peer: Peer, library: String) throws -> RunReport {
+        let output = FileManager.default.temporaryDirectory
+            .appendingPathComponent("offheap-peer-\(peer.rawValue)-\(getpid()).json")
+        defer { try? FileManager.default.removeItem(at: output) }
+        var arguments = engineArguments
+        // Only the system allocator runs under a preload; the peer names its rows.
+        if let at = arguments.firstIndex(of: "--allocator") { arguments[at + 1] = "system" }
+        arguments += ["--peers", "none", "--peer-name", peer.rawValue, "--json", output.path, "--quiet"]
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        process.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["LD_PRELOAD"] = library
+        process.environment = environment
+        try process.run()
+        process.waitUntilExit()
+        let status = process.terminationStatus
+        // 1 = the peer itself saw corruption or errors: its document still counts.
+        guard status == 0 || status == 1, let data = try? Data(contentsOf: output) else {
+            throw PeerError.childFailed(peer: peer.rawValue, status: status)
+        }
+        return try RunReport.decode(data)
+    }
+}
+
+/// The live progress line on a terminal (standard error).
+final class Progress: @unchecked Sendable {
+    // @unchecked Sendable: used only from the supervising thread.
+    let enabled: Bool
+    var dirty = false
+    init(enabled: Bool) { self.enabled = enabled }
+
+    func update(_ label: String, _ ops: UInt64, _ elapsedNs: UInt64) {
+        guard enabled else { return }
+        let seconds = Double(elapsedNs) / 1e9
+        let rate = seconds > 0 ? Double(ops) / seconds / 1e6 : 0
+        let line = String(format: "\r\u{1B}[K%@  %.1fs  %llu ops  %.2f M ops/s", label, seconds, ops, rate)
+        FileHandle.standardError.write(Data(line.utf8))
+        dirty = true
+    }
+
+    func note(_ text: String) {
+        guard enabled else { return }
+        FileHandle.standardError.write(Data("\r\u{1B}[K\(text)\n".utf8))
+        dirty = false
+    }
+
+    func finish() {
+        if enabled && dirty { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        dirty = false
+    }
+}
+
+/// A plain-text table of a report (one row per result).
+enum Summary {
+    static func pad(_ text: String, _ width: Int, left: Bool = false) -> String {
+        let gap = String(repeating: " ", count: max(width - text.count, 0))
+        return left ? text + gap : gap + text
+    }
+
+    static func table(_ report: RunReport) -> String {
+        let header = [
+            pad("workload", 18, left: true), pad("allocator", 10, left: true), pad("threads", 7),
+            pad("ops/s", 14), pad("ns/op", 10), pad("p50 ns", 8), pad("p99 ns", 8),
+            pad("errors", 6), pad("corr", 6), pad("recovered", 9), pad("vs glibc", 8),
+        ]
+        var lines = [header.joined(separator: " ")]
+        for r in report.results {
+            let recovered = r.recovered.map { $0 ? "yes" : "NO" } ?? "-"
+            let ratio = r.relativeToBaseline.map { String(format: "%.2fx", $0) } ?? "-"
+            lines.append([
+                pad(r.workload, 18, left: true), pad(r.allocator, 10, left: true),
+                pad(String(r.threads), 7), pad(String(format: "%.0f", r.opsPerSecond), 14),
+                pad(String(format: "%.1f", r.nsPerOp), 10), pad(String(r.p50Ns), 8),
+                pad(String(r.p99Ns), 8), pad(String(r.errors), 6), pad(String(r.corruption), 6),
+                pad(recovered, 9), pad(ratio, 8),
+            ].joined(separator: " "))
+        }
+        lines.append(report.ok ? "ok" : "FAILED: corruption \(report.totals.corruption), errors \(report.totals.errors), failed recoveries \(report.totals.failedRecoveries)")
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,69 @@
+import OffHeap
+import OffHeapWorkloads
+import Testing
+@testable import offheap
+
+@Suite("offheap CLI options")
+struct WorkloadCLITests {
+    @Test func badOptionsExitWith2() {
+        let bad: [[String]] = [
+            ["stress", "--threads", "0"],
+            ["stress", "--threads", "many"],
+            ["bench", "--duration", "10x"],
+            ["bench", "--duration", "0s"],
+            ["stress", "--duration", "1s", "--operations", "5"],
+            ["stress", "--operations", "0"],
+            ["stress", "--peers", "hoard"],
+            ["bench", "--workload", "nope"],
+            ["stress", "--allocator", "magic"],
+            ["stress", "--roles", "publisher"],
+            ["stress", "--slot-size", "4"],
+            ["bench", "--min-size", "512", "--max-size", "64"],
+            ["bench", "--rag-top-k", "10", "--rag-vectors", "5"],
+            ["stress", "--unknown-flag"],
+            ["frobnicate"],
+        ]
+        for arguments in bad {
+            #expect(OffHeapCommand.parseStatus(arguments) == 2, "\(arguments)")
+        }
+    }
+
+    @Test func goodOptionsParse() {
+        let good: [[String]] = [
+            ["stress"],
+            ["stress", "--threads", "8", "--duration", "2m", "--roles", "bounce,publisher,reader",
+             "--capacity", "4096", "--slot-size", "64", "--json", "/tmp/x.json"],
+            ["bench", "--workload", "all", "--operations", "1000", "--peers", "all"],
+            ["bench", "--workload", "rag,larson", "--rag-dimensions", "1536", "--duration", "500ms"],
+            ["probe", "--json", "-"],
+            ["--help"],
+        ]
+        for arguments in good {
+            #expect(OffHeapCommand.parseStatus(arguments) == 0, "\(arguments)")
+        }
+    }
+
+    @Test func cliForwardsTheSameOptionsAsTheEngine() throws {
+        let command = try StressCommand.parse([
+            "--threads", "4", "--duration", "3s", "--roles", "retire,burst", "--capacity", "99",
+        ])
+        let invocation = try RunPlan.parse(command.engineArguments)
+        #expect(invocation.plan.command == .stress)
+        #expect(invocation.plan.stress.threads == 4)
+        #expect(invocation.plan.stress.limit == .duration(nanoseconds: 3_000_000_000))
+        #expect(invocation.plan.stress.roles == [.retire, .burst])
+        #expect(invocation.plan.capacity == 99)
+        let bench = try BenchCommand.parse(["--workload", "rag", "--rag-vectors", "10", "--operations", "7"])
+        let plan = try RunPlan.parse(bench.engineArguments).plan
+        #expect(plan.workloads == [.rag])
+        #expect(plan.workload.ragVectors == 10)
+        #expect(plan.workload.limit == .operations(7))
+    }
+
+    @Test func engineParserRejectsWithTypedErrors() {
+        for arguments in [[], ["run"], ["stress", "--threads"], ["stress", "--threads", "x"],
+                          ["bench", "--workload", ""], ["stress", "--bogus", "1"]] {
+            #expect(throws: OffHeapError.self, "\(arguments)") { try RunPlan.parse(arguments) }
+        }
+    }
+}

@@ -1,0 +1,98 @@
+import OffHeap
+import OffHeapWorkloads
+import Synchronization
+
+/// Test allocators that misbehave on purpose, wrapping a bounded SystemAllocator.
+
+/// Every `period`-th allocation hands out the previous slot again (it is still live), so
+/// two owners share a slot; the duplicate's free is swallowed so the base never sees a
+/// double free. Single-threaded tests only.
+final class DuplicatingAllocator: FixedSizeAllocator, @unchecked Sendable {
+    // @unchecked Sendable: used by one thread at a time (single-threaded tests).
+    let base: SystemAllocator
+    let period: Int
+    var count = 0
+    var last: UnsafeMutableRawPointer?
+    var duplicates: [UnsafeMutableRawPointer] = []
+    var slotSize: Int { base.slotSize }
+    var slotAlignment: Int { base.slotAlignment }
+
+    init(base: SystemAllocator, period: Int) {
+        self.base = base
+        self.period = period
+    }
+
+    func allocate() throws(OffHeapError) -> UnsafeMutableRawPointer {
+        count += 1
+        if count % period == 0, let last {
+            duplicates.append(last)
+            return last
+        }
+        let p = try base.allocate()
+        last = p
+        return p
+    }
+
+    func deallocate(_ pointer: UnsafeMutableRawPointer) throws(OffHeapError) {
+        if let index = duplicates.firstIndex(of: pointer) {
+            duplicates.remove(at: index)
+            return
+        }
+        if pointer == last { last = nil }
+        try base.deallocate(pointer)
+    }
+}
+
+/// Drops (leaks) every `period`-th free: the slot never returns to the base allocator.
+final class LeakingAllocator: FixedSizeAllocator, @unchecked Sendable {
+    // @unchecked Sendable: the counter is atomic; the base is thread-safe.
+    let base: SystemAllocator
+    let period: Int
+    let frees = Atomic<Int>(0)
+    var slotSize: Int { base.slotSize }
+    var slotAlignment: Int { base.slotAlignment }
+
+    init(base: SystemAllocator, period: Int) {
+        self.base = base
+        self.period = period
+    }
+
+    func allocate() throws(OffHeapError) -> UnsafeMutableRawPointer { try base.allocate() }
+
+    func deallocate(_ pointer: UnsafeMutableRawPointer) throws(OffHeapError) {
+        let n = frees.add(1, ordering: .relaxed).newValue
+        if n % period == 0 { return }
+        try base.deallocate(pointer)
+    }
+}
+
+/// Hands out slots that overlap: slot i starts 8 bytes after slot i-1 inside one buffer.
+final class OverlappingAllocator: FixedSizeAllocator, @unchecked Sendable {
+    // @unchecked Sendable: single-threaded tests only.
+    let buffer: UnsafeMutableRawPointer
+    let capacity: Int
+    var next = 0
+    var live = 0
+    let slotSize = 64
+    let slotAlignment = 8
+
+    init(capacity: Int) {
+        self.capacity = capacity
+        buffer = .allocate(byteCount: capacity * 8 + 64, alignment: 16)
+    }
+
+    deinit { buffer.deallocate() }
+
+    func allocate() throws(OffHeapError) -> UnsafeMutableRawPointer {
+        guard live < capacity else { throw .exhausted }
+        let p = buffer + (next % capacity) * 8
+        next += 1
+        live += 1
+        return p
+    }
+
+    func deallocate(_ pointer: UnsafeMutableRawPointer) throws(OffHeapError) {
+        live -= 1
+        if live == 0 { next = 0 }
+    }
+}
