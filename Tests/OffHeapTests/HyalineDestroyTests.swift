@@ -28,6 +28,16 @@ private final class SlowReclaimer: HyalineReclaimer, @unchecked Sendable {
     }
 }
 
+/// Notes its own deinit: the domain releases its reclaimers when it is deinitialised.
+private final class DeinitFlagReclaimer: HyalineReclaimer, @unchecked Sendable {
+    // @unchecked Sendable: the flag is atomic.
+    let flag: UnsafeMutablePointer<Atomic<Int>>
+    init(_ flag: UnsafeMutablePointer<Atomic<Int>>) { self.flag = flag }
+    deinit { flag.pointee.store(1, ordering: .releasing) }
+    /// An always-starved pool: the controller forces a flush (enter/leave) every tick.
+    override var freeFraction: Double { 0 }
+}
+
 @Suite("Hyaline destroy")
 struct HyalineDestroyTests {
     /// A reader that leaves frees the batches it held (its traversal calls the reclaimer).
@@ -147,5 +157,24 @@ struct HyalineDestroyTests {
         #expect(stats.reclaimed == stats.retired, "batches lost by an enter that backed out")
         #expect(reclaimer.reclaimedCount.load(ordering: .acquiring) == Int(stats.retired))
         #expect(pool.allocatedCount == 0)
+    }
+
+    /// A domain with an adaptive-threshold controller is deinitialised when its last
+    /// reference goes (no `destroy()`): the controller thread must not keep it alive, or the
+    /// thread spins forever and the region and reclaimers (with their pools) leak.
+    @Test func domainWithControllerIsDeinitialisedWithoutDestroy() throws {
+        let flag = UnsafeMutablePointer<Atomic<Int>>.allocate(capacity: 1)
+        flag.initialize(to: Atomic(0))
+        defer { flag.deallocate() }
+        func useAndDrop() throws {
+            let domain = try HyalineDomain(.init(controller: .init(periodNanoseconds: 50_000)))
+            _ = try domain.register(DeinitFlagReclaimer(flag))
+            // Let the controller tick, forcing flushes, a few times.
+            while (domain.thresholdController?.forcedFlushes ?? 0) < 3 {
+                PlatformThread.sleep(nanoseconds: 100_000)
+            }
+        }
+        try useAndDrop()
+        #expect(flag.pointee.load(ordering: .acquiring) == 1, "domain never deinitialised")
     }
 }

@@ -164,10 +164,10 @@ public final class HyalineDomain: @unchecked Sendable {
         if let controller = configuration.controller {
             let state = HyalineThresholdController(controller)
             controllerState = state
+            // Unretained: the thread must not keep the domain alive (deinit stops it), and it
+            // need not, since deinit and destroy join it before tearing anything down.
             let domain = Unmanaged.passUnretained(self)
-            controllerThread = try PlatformThread {
-                state.run(domain: domain.takeUnretainedValue())
-            }
+            controllerThread = try PlatformThread { state.run(domain: domain) }
         } else {
             controllerState = nil
         }
