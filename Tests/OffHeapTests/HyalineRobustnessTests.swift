@@ -54,6 +54,7 @@ struct HyalineRobustnessTests {
         let failures = Atomic<Int>(0)
         let heldIntact = Atomic<Int>(0)
         let finishedWorkers = Atomic<Int>(0)
+        let overtaken = Atomic<Int>(0)
         try PlatformThread.run(count: workers + 1) { worker in
             if worker == workers {
                 do {
@@ -99,7 +100,11 @@ struct HyalineRobustnessTests {
                     return
                 }
                 if step % 64 == 0 {
-                    let garbage = domain.statistics.unreclaimed
+                    // `unreclaimed` clamps at 0; check the raw order too, or a snapshot that
+                    // read `retired` before `reclaimed` would go unnoticed.
+                    let stats = domain.statistics
+                    if stats.reclaimed > stats.retired { overtaken.add(1, ordering: .relaxed) }
+                    let garbage = stats.unreclaimed
                     var seen = maxGarbage.load(ordering: .relaxed)
                     while garbage > seen {
                         let (done, now) = maxGarbage.compareExchange(
@@ -115,6 +120,7 @@ struct HyalineRobustnessTests {
         #expect(failures.load(ordering: .relaxed) == 0, "pool ran dry: reclamation stopped")
         #expect(heldIntact.load(ordering: .relaxed) == 1)
         #expect(measured <= UInt64(bound))
+        #expect(overtaken.load(ordering: .relaxed) == 0, "a snapshot showed reclaimed > retired")
         #expect(domain.statistics.retired == UInt64(workers * perWorker))
         guard failures.load(ordering: .relaxed) == 0 else { return }
         try domain.destroy()

@@ -149,6 +149,80 @@ struct SizeClassHeapConcurrencyTests {
         #expect(stats.mappedSegments == 0)
     }
 
+    /// Remote frees land on pages while their owner keeps allocating from them (so the
+    /// owner's collect races the pushes), and after the owner has exited (so they race the
+    /// abandonment). Producers hand each block through a single-slot mailbox to their
+    /// consumer, which checks the producer's pattern and frees it remotely; a block handed
+    /// out twice, or a remote free lost or collected twice, shows as a broken pattern,
+    /// a failed free or bytes still in use.
+    @Test func concurrentRemoteFreesRaceOwnerAllocationAndExit() throws {
+        let heap = try SizeClassHeap()
+        let pairs = 4, perProducer = 480, lanes = 16
+        let mail = HeapTestWords(count: pairs * lanes)
+        let failures = Atomic<Int>(0)
+        let consumed = Atomic<Int>(0)
+        try PlatformThread.run(count: 2 * pairs) { t in
+            let pair = t % pairs
+            if t < pairs {
+                // Producer: also frees every fourth block itself (local frees on the same
+                // pages), then exits with blocks still out (its pages are abandoned).
+                var keep: UnsafeMutableRawPointer?
+                for i in 0..<perProducer {
+                    let size = 8 + (i &* 37) % 300
+                    guard let block = try? heap.allocate(byteCount: size, alignment: 8) else {
+                        failures.wrappingAdd(1, ordering: .relaxed)
+                        continue
+                    }
+                    heapFillPattern(block, byteCount: size, tag: UInt64(pair << 32 | i))
+                    if i % 4 == 0 {
+                        if let old = keep, (try? heap.deallocate(old)) == nil {
+                            failures.wrappingAdd(1, ordering: .relaxed)
+                        }
+                        keep = block
+                        continue
+                    }
+                    let lane = pair * lanes + i % lanes
+                    while mail[lane] != 0 { PlatformThread.yield() }
+                    mail[lane] = UInt(bitPattern: block)
+                }
+                if let keep, (try? heap.deallocate(keep)) == nil {
+                    failures.wrappingAdd(1, ordering: .relaxed)
+                }
+                return
+            }
+            // Consumer: the blocks of one producer, in order.
+            for i in 0..<perProducer where i % 4 != 0 {
+                let lane = pair * lanes + i % lanes
+                var address = mail[lane]
+                while address == 0 {
+                    PlatformThread.yield()
+                    address = mail[lane]
+                }
+                let block = UnsafeMutableRawPointer(bitPattern: address)!
+                let size = 8 + (i &* 37) % 300
+                if !heapCheckPattern(block, byteCount: size, tag: UInt64(pair << 32 | i)) {
+                    failures.wrappingAdd(1, ordering: .relaxed)
+                }
+                // Scribble before freeing: a block still in use elsewhere would show it.
+                heapFillPattern(block, byteCount: size, tag: ~UInt64(i))
+                if (try? heap.deallocate(block)) == nil {
+                    failures.wrappingAdd(1, ordering: .relaxed)
+                }
+                consumed.wrappingAdd(1, ordering: .relaxed)
+                mail[lane] = 0
+            }
+        }
+        #expect(failures.load(ordering: .relaxed) == 0)
+        #expect(consumed.load(ordering: .relaxed) == pairs * (perProducer - perProducer / 4))
+        heap.trim()
+        let stats = heap.statistics()
+        #expect(stats.remoteFrees == UInt64(pairs * (perProducer - perProducer / 4)))
+        #expect(stats.inUseBytes == 0)
+        #expect(stats.abandonedPages == 0)
+        #expect(stats.committedBytes == 0)
+        #expect(stats.mappedSegments == 0)
+    }
+
     @Test func abandonedPageIsAdoptedByTheNextThread() throws {
         let heap = try SizeClassHeap()
         let slots = HeapTestWords(count: 10)

@@ -74,9 +74,14 @@ extension HyalineDomain {
     /// as the readers inside now have left. Call it when an allocation finds the pool
     /// exhausted. Returns `false` when the domain is destroyed or has no free slot.
     @discardableResult
-    public func reclaimPending() -> Bool {
+    public func reclaimPending() -> Bool { reclaimPending(retaining: true) }
+
+    /// `retaining: false` only for callers that keep the domain alive throughout (the
+    /// controller thread, which the domain joins before it is torn down).
+    @discardableResult
+    internal func reclaimPending(retaining: Bool) -> Bool {
         do {
-            let guardian = try enter()
+            let guardian = try enter(retaining: retaining)
             guardian.flushPending()
             return true
         } catch {

@@ -164,10 +164,10 @@ public final class HyalineDomain: @unchecked Sendable {
         if let controller = configuration.controller {
             let state = HyalineThresholdController(controller)
             controllerState = state
+            // Unretained: the thread must not keep the domain alive (deinit stops it), and it
+            // need not, since deinit and destroy join it before tearing anything down.
             let domain = Unmanaged.passUnretained(self)
-            controllerThread = try PlatformThread {
-                state.run(domain: domain.takeUnretainedValue())
-            }
+            controllerThread = try PlatformThread { state.run(domain: domain) }
         } else {
             controllerState = nil
         }
@@ -195,11 +195,18 @@ public final class HyalineDomain: @unchecked Sendable {
         guard exchanged else { throw .destroyed }
         stopController()
         // Wait for leases: an enter that raced with the flag sees it after taking its slot
-        // (both sides sequentially consistent) and gives the slot back.
-        for slot in 0..<maxReaders {
-            let owner = slotWord(slot, Layout.slotOwner)
-            while owner.pointee.load(ordering: .sequentiallyConsistent) != 0 {
-                PlatformThread.yield()
+        // (both sides sequentially consistent) and gives the slot back. Two passes: such an
+        // enter may lease a slot the first pass already checked while a retirer still inside
+        // inserts a batch record there; its back-out then frees that batch (calls
+        // reclaimers). Every such lease began before the last retirer left, hence before the
+        // first pass ended, so the second pass waits for it; leases taken after that receive
+        // nothing (no one is left to flush).
+        for _ in 0..<2 {
+            for slot in 0..<maxReaders {
+                let owner = slotWord(slot, Layout.slotOwner)
+                while owner.pointee.load(ordering: .sequentiallyConsistent) != 0 {
+                    PlatformThread.yield()
+                }
             }
         }
         reclaimEverything()

@@ -127,8 +127,10 @@ extension HyalineDomain {
         let slot = try leaseSlot()
         slotWord(slot, Layout.slotHead).pointee.store(0, ordering: .sequentiallyConsistent)
         if word(Layout.destroyed).pointee.load(ordering: .sequentiallyConsistent) != 0 {
-            slotWord(slot, Layout.slotHead).pointee.store(Layout.inactive, ordering: .releasing)
-            slotWord(slot, Layout.slotOwner).pointee.store(0, ordering: .sequentiallyConsistent)
+            // Back out with a full leave: once the head was published, a retirer still
+            // inside (destroy waits for it) may have inserted a batch record here; storing
+            // `inactive` over it would lose that reference and the batch would never be freed.
+            leave(slot: slot)
             throw .destroyed
         }
         return HyalineGuard(domain: self, slot: slot, retained: retaining)
@@ -169,14 +171,16 @@ extension HyalineDomain {
         }
     }
 
-    /// Leave: detach the slot's list, give the lease back, release one reference per
-    /// detached record.
+    /// Leave: detach the slot's list, release one reference per detached record (freeing
+    /// the batches that reach zero), then give the lease back. The lease is returned last
+    /// because `destroy` waits for leases: it must not return while this thread is still
+    /// handing nodes to their reclaimers.
     @usableFromInline
     internal func leave(slot: Int) {
         let list = slotWord(slot, Layout.slotHead).pointee.exchange(
             Layout.inactive, ordering: .acquiringAndReleasing)
-        slotWord(slot, Layout.slotOwner).pointee.store(0, ordering: .sequentiallyConsistent)
         if list != 0 { traverse(list) }
+        slotWord(slot, Layout.slotOwner).pointee.store(0, ordering: .sequentiallyConsistent)
     }
 
     @usableFromInline

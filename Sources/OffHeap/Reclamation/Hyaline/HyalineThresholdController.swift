@@ -121,7 +121,14 @@ public final class HyalineThresholdController: @unchecked Sendable {
 
     internal func stop() { stopFlag.store(true, ordering: .releasing) }
 
-    internal func run(domain: HyalineDomain) {
+    /// The controller loop. `domain` is unretained (a retained reference would keep the
+    /// domain from ever being deinitialised); it outlives the loop because the domain's
+    /// deinit and destroy stop and join this thread first.
+    internal func run(domain unmanaged: Unmanaged<HyalineDomain>) {
+        unmanaged._withUnsafeGuaranteedRef { run(domain: $0) }
+    }
+
+    private func run(domain: HyalineDomain) {
         let period = law.configuration.periodNanoseconds
         let seconds = Double(period) / 1e9
         while !stopFlag.load(ordering: .acquiring) {
@@ -133,7 +140,7 @@ public final class HyalineThresholdController: @unchecked Sendable {
                 lowest.store(step.threshold, ordering: .relaxed)
             }
             if step.flush {
-                domain.reclaimPending()
+                domain.reclaimPending(retaining: false)
                 flushCount.add(1, ordering: .relaxed)
             }
             tickCount.add(1, ordering: .relaxed)
