@@ -33,5 +33,12 @@ struct ReadmeExampleTests {
         #expect(try heap.usableSize(of: block) >= 300)
         try heap.deallocate(block)
         heap.trim()
+
+        let nodes = try ShardedFreeList(configuration: .init(slotSize: 32, capacity: 4096))
+        let stack = try LockFreeStack<Int, ShardedFreeList>(pool: nodes, capacity: 4096)
+        try stack.push(7)
+        let top = try stack.pop()
+        #expect(top == 7)
+        #expect(try stack.pop() == nil)
     }
 }
