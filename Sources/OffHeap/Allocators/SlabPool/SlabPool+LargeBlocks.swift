@@ -74,7 +74,7 @@ extension SlabPool {
                         largeAddress(index).pointee.store(address, ordering: .relaxed)
                         largeByteCount(index).pointee.store(byteCount, ordering: .relaxed)
                         state.pointee.store(version << 3 | LargePhase.live, ordering: .releasing)
-                        forgetTombstones(of: address, except: index)
+                        forgetTombstones(of: address, except: index, version: version)
                         return true
                     }
                     current = original
@@ -86,7 +86,14 @@ extension SlabPool {
 
     /// A new block at `address` makes older history about that address meaningless: turn
     /// its tombstones back into empty entries so a later misuse is judged by the new block.
-    internal func forgetTombstones(of address: UInt64, except keep: Int) {
+    ///
+    /// Only while the new block (entry `keep`, `version`) is still live: once it is freed,
+    /// the address may have been mapped, recorded and freed again, and a tombstone met now
+    /// may be newer than the block — the only record that a later free is a double free.
+    /// (A tombstone read before the check and found live there is older: its block was
+    /// unmapped before this one was mapped.) Older tombstones left behind are harmless.
+    internal func forgetTombstones(of address: UInt64, except keep: Int, version: UInt64) {
+        let stillLive = version << 3 | LargePhase.live
         for index in 0..<maximumLargeAllocations where index != keep {
             let state = largeState(index)
             let current = state.pointee.load(ordering: .acquiring)
@@ -94,6 +101,7 @@ extension SlabPool {
             guard phase == LargePhase.freed || phase == LargePhase.releasedByReset,
                 largeAddress(index).pointee.load(ordering: .relaxed) == address
             else { continue }
+            guard largeState(keep).pointee.load(ordering: .acquiring) == stillLive else { return }
             // Losing this race means someone reused the entry: nothing left to forget.
             _ = state.pointee.compareExchange(
                 expected: current, desired: (current >> 3 &+ 1) << 3 | LargePhase.empty,

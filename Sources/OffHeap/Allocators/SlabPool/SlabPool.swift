@@ -50,7 +50,9 @@ import Synchronization
 /// `deallocate` of a large block is ``OffHeapError/doubleFree`` and a block released by a
 /// reset is ``OffHeapError/useAfterReset`` — for as long as the tombstone is not reused
 /// (the table has ``maximumLargeAllocations`` entries; tombstones are recycled only when no
-/// empty entry is left).
+/// empty entry is left). An insert turns older tombstones of its address back into empty
+/// entries, but only while its own block is still live: a tombstone newer than the block
+/// is never erased.
 public final class SlabPool: VariableSizeAllocator, @unchecked Sendable {
     // @unchecked Sendable: all mutable state is atomic, off-heap, and governed by the
     // invariant above.
