@@ -1,3 +1,4 @@
+import COffHeapShims
 @_spi(Testing) import OffHeap
 import Synchronization
 import Testing
@@ -301,17 +302,17 @@ struct SlabPoolTests {
     @Test func concurrentDoubleFreeRacingReuseOfItsAddressIsNeverForeign() throws {
         // Each thread frees a large block twice while the others allocate: the kernel hands
         // the freed address straight out again, and each new block's insert forgets the
-        // address's older tombstones. A second free must find either a tombstone
-        // (doubleFree) or a new live block at the address (whose owner's free then reports
-        // doubleFree) — never nothing. It used to find nothing (foreignPointer) when a slow
-        // insert's forgetting pass outlived its own block and erased the tombstone of a
-        // later block at the same address. (The table is large enough that no tombstone is
-        // ever recycled.)
+        // address's older tombstones. A second free must find a tombstone (doubleFree) or a
+        // new live block at or around the address (freeing it, whose owner then gets
+        // doubleFree; or interiorPointer when other tests' mappings shifted the new block)
+        // — never nothing. It used to find nothing (foreignPointer) when an insert's
+        // forgetting pass outlived its own block and erased the tombstone of a later block at
+        // the same address. (The table is large enough that no tombstone is ever recycled.)
         let pool = try SlabPool(slabSize: 64 << 10, maximumSlabs: 2, maximumLargeAllocations: 4096)
         let unexpected = Atomic<Int>(0)
         let successes = Atomic<Int>(0)
-        let doubleFrees = Atomic<Int>(0)
-        let rounds = 500
+        let rejected = Atomic<Int>(0)
+        let rounds = offheap_thread_sanitizer_active() != 0 ? 60 : 300  // TSan: scans are slow
         try PlatformThread.run(count: 8) { _ in
             for _ in 0..<rounds {
                 do throws(OffHeapError) {
@@ -321,8 +322,11 @@ struct SlabPoolTests {
                             try pool.deallocate(block)
                             successes.add(1, ordering: .relaxed)
                         } catch {
-                            if error == .doubleFree { doubleFrees.add(1, ordering: .relaxed) }
-                            else { unexpected.add(1, ordering: .relaxed) }
+                            if error == .doubleFree || error == .interiorPointer {
+                                rejected.add(1, ordering: .relaxed)
+                            } else {
+                                unexpected.add(1, ordering: .relaxed)
+                            }
                         }
                     }
                 } catch {
@@ -333,7 +337,7 @@ struct SlabPoolTests {
         #expect(unexpected.load(ordering: .relaxed) == 0)
         // Every block was freed exactly once, by its owner or by a stale second free.
         #expect(successes.load(ordering: .relaxed) == 8 * rounds)
-        #expect(doubleFrees.load(ordering: .relaxed) == 8 * rounds)
+        #expect(rejected.load(ordering: .relaxed) == 8 * rounds)
         #expect(pool.statistics.largeAllocations == 0)
     }
 
