@@ -362,7 +362,7 @@ struct FreeListTests {
         let p = try pool.allocate()
         // What other threads observe while a reset runs: growLock held, head locked.
         let saved = pool.head.pointee.load(ordering: .relaxed)
-        pool.growLock.pointee.store(1, ordering: .relaxed)
+        pool.growLock.pointee.store(FreeList.growLockHeldByReset, ordering: .relaxed)
         pool.head.pointee.store(
             FreeList.Head(raw: saved).replacing(index: FreeList.Head.lockedIndex).raw,
             ordering: .relaxed)
@@ -391,6 +391,43 @@ struct FreeListTests {
         let buffer = UnsafeMutableBufferPointer<UnsafeMutableRawPointer>.allocate(capacity: 2)
         defer { buffer.deallocate() }
         #expect(throws: OffHeapError.concurrentReset) { _ = try pool.allocate(into: buffer) }
+        try pool.reset()
+        #expect(!pool.needsReset)
+        #expect(Set(try drain(pool)) == Set(0..<16))
+    }
+
+    @Test func growerWhosePushMeetsAPoisonedHeadFailsInsteadOfWaitingForItself() throws {
+        // grow() pushes its new slab while holding growLock (value 1). If a pusher that raced
+        // an earlier reset poisons the head between the grower's link writes and its CAS,
+        // the grower's pushChain finds a locked head after writing links and calls
+        // poisonAfterStaleLinkWrite(), which must not wait for the lock the grower holds.
+        let pool = try pool(capacity: 16, growth: .preallocate(populate: false))
+        let index = UInt32(try pool.slotIndex(of: try pool.allocate()))
+        pool.growLock.pointee.store(1, ordering: .relaxed)  // as grow() holds it
+        pool.poisonAfterStaleLinkWrite()
+        #expect(pool.needsReset)
+        let finished = Atomic<Bool>(false)
+        let threw = Atomic<Bool>(false)
+        let epoch = pool.resetEpoch
+        let grower = try PlatformThread {
+            do throws(OffHeapError) {
+                // linkedBelow: the chain's links are written already, as on a grower's retry.
+                try pool.pushChain(first: index, last: index, count: 1, epoch: epoch, linkedBelow: 0)
+            } catch {
+                threw.store(error == .concurrentReset, ordering: .relaxed)
+            }
+            finished.store(true, ordering: .releasing)
+        }
+        let deadline = Clock.nanoseconds + 2_000_000_000
+        while !finished.load(ordering: .acquiring) && Clock.nanoseconds < deadline {
+            PlatformThread.sleep(nanoseconds: 1_000_000)
+        }
+        let finishedWhileHolding = finished.load(ordering: .acquiring)
+        pool.growLock.pointee.store(0, ordering: .releasing)  // unblocks a stuck pusher
+        grower.join()
+        let threwConcurrentReset = threw.load(ordering: .relaxed)
+        #expect(finishedWhileHolding)
+        #expect(threwConcurrentReset)
         try pool.reset()
         #expect(!pool.needsReset)
         #expect(Set(try drain(pool)) == Set(0..<16))

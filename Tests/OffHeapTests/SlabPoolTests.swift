@@ -1,3 +1,4 @@
+import COffHeapShims
 @_spi(Testing) import OffHeap
 import Synchronization
 import Testing
@@ -295,6 +296,48 @@ struct SlabPoolTests {
         #expect(freed.load(ordering: .relaxed) == 32)
         #expect(doubleFrees.load(ordering: .relaxed) == 7 * 32)
         #expect(other.load(ordering: .relaxed) == 0)
+        #expect(pool.statistics.largeAllocations == 0)
+    }
+
+    @Test func concurrentDoubleFreeRacingReuseOfItsAddressIsNeverForeign() throws {
+        // Each thread frees a large block twice while the others allocate: the kernel hands
+        // the freed address straight out again, and each new block's insert forgets the
+        // address's older tombstones. A second free must find a tombstone (doubleFree) or a
+        // new live block at or around the address (freeing it, whose owner then gets
+        // doubleFree; or interiorPointer when other tests' mappings shifted the new block)
+        // — never nothing. It used to find nothing (foreignPointer) when an insert's
+        // forgetting pass outlived its own block and erased the tombstone of a later block at
+        // the same address. (The table is large enough that no tombstone is ever recycled.)
+        let pool = try SlabPool(slabSize: 64 << 10, maximumSlabs: 2, maximumLargeAllocations: 4096)
+        let unexpected = Atomic<Int>(0)
+        let successes = Atomic<Int>(0)
+        let rejected = Atomic<Int>(0)
+        let rounds = offheap_thread_sanitizer_active() != 0 ? 60 : 300  // TSan: scans are slow
+        try PlatformThread.run(count: 8) { _ in
+            for _ in 0..<rounds {
+                do throws(OffHeapError) {
+                    let block = try pool.allocate(byteCount: 40 << 10)
+                    for _ in 0..<2 {
+                        do throws(OffHeapError) {
+                            try pool.deallocate(block)
+                            successes.add(1, ordering: .relaxed)
+                        } catch {
+                            if error == .doubleFree || error == .interiorPointer {
+                                rejected.add(1, ordering: .relaxed)
+                            } else {
+                                unexpected.add(1, ordering: .relaxed)
+                            }
+                        }
+                    }
+                } catch {
+                    unexpected.add(1, ordering: .relaxed)
+                }
+            }
+        }
+        #expect(unexpected.load(ordering: .relaxed) == 0)
+        // Every block was freed exactly once, by its owner or by a stale second free.
+        #expect(successes.load(ordering: .relaxed) == 8 * rounds)
+        #expect(rejected.load(ordering: .relaxed) == 8 * rounds)
         #expect(pool.statistics.largeAllocations == 0)
     }
 

@@ -19,8 +19,10 @@ extension FreeList {
     /// #expect(pool.stats.inUse == 0)
     /// ```
     public func reset() throws(OffHeapError) {
-        guard growLock.pointee.compareExchange(expected: 0, desired: 1, ordering: .acquiring)
-            .exchanged
+        guard
+            growLock.pointee.compareExchange(
+                expected: 0, desired: FreeList.growLockHeldByReset, ordering: .acquiring
+            ).exchanged
         else { throw .concurrentReset }
         defer { growLock.pointee.store(0, ordering: .releasing) }
         var current = Head(raw: head.pointee.load(ordering: .acquiring))
@@ -57,6 +59,10 @@ extension FreeList {
         let top = count > 0 ? UInt32(0) : Head.emptyIndex
         head.pointee.store(locked.replacing(index: top).raw, ordering: .releasing)
     }
+
+    /// `growLock`'s value while `reset()` holds it (a grower holds it with 1): a locked head
+    /// is a running reset only while this value is there, otherwise it is poisoned.
+    @usableFromInline internal static let growLockHeldByReset: UInt64 = 2
 
     /// The number of completed resets; ``Slot`` handles remember it.
     @inlinable

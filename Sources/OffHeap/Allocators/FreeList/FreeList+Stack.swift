@@ -128,14 +128,16 @@ extension FreeList {
     /// failing CAS may overwrite a link the reset had just rebuilt; it cannot tell, so it
     /// assumes so.) A reset that is still running is waited for, then its result locked.
     ///
-    /// Head ``Head/lockedIndex`` with `growLock` free means poisoned; while a reset runs it
-    /// holds `growLock`.
+    /// Head ``Head/lockedIndex`` while `growLock` is not held by a reset means poisoned;
+    /// while a reset runs it holds `growLock` with ``growLockHeldByReset``. (A grower holds it
+    /// with 1 and pushes while holding it, so waiting on any holder would make a grower whose
+    /// push met a poisoned head wait for itself forever.)
     @usableFromInline
     internal func poisonAfterStaleLinkWrite() {
         var current = Head(raw: head.pointee.load(ordering: .acquiring))
         while true {
             if current.index == Head.lockedIndex {
-                if growLock.pointee.load(ordering: .acquiring) == 0 {
+                if growLock.pointee.load(ordering: .acquiring) != FreeList.growLockHeldByReset {
                     // Still locked after seeing no reset running: poisoned already, or a
                     // reset started after our write and will overwrite it.
                     current = Head(raw: head.pointee.load(ordering: .acquiring))
@@ -159,7 +161,7 @@ extension FreeList {
     @inlinable
     public var needsReset: Bool {
         Head(raw: head.pointee.load(ordering: .acquiring)).index == Head.lockedIndex
-            && growLock.pointee.load(ordering: .acquiring) == 0
+            && growLock.pointee.load(ordering: .acquiring) != FreeList.growLockHeldByReset
     }
 
     /// The free count while `top` is the head index.

@@ -72,7 +72,7 @@ public final class FreeList: FixedSizeAllocator, @unchecked Sendable {
     /// `accountedSlots - freeCount` never over-reports in-use slots.
     @usableFromInline internal let accountedSlots: UnsafeMutablePointer<Atomic<UInt64>>
     @usableFromInline internal let committedSlabs: UnsafeMutablePointer<Atomic<UInt64>>
-    /// 0 = free, 1 = held by a grower or by `reset()`.
+    /// 0 = free, 1 = held by a grower, ``growLockHeldByReset`` = held by `reset()`.
     @usableFromInline internal let growLock: UnsafeMutablePointer<Atomic<UInt64>>
     @usableFromInline internal let peak: UnsafeMutablePointer<Atomic<UInt64>>
     @usableFromInline internal let casRetries: UnsafeMutablePointer<Atomic<UInt64>>

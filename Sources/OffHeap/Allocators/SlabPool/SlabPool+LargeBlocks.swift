@@ -74,7 +74,9 @@ extension SlabPool {
                         largeAddress(index).pointee.store(address, ordering: .relaxed)
                         largeByteCount(index).pointee.store(byteCount, ordering: .relaxed)
                         state.pointee.store(version << 3 | LargePhase.live, ordering: .releasing)
-                        forgetTombstones(of: address, except: index)
+                        // Before forgetting: see `deallocateLarge`.
+                        largeInserts.add(1, ordering: .releasing)
+                        forgetTombstones(of: address, except: index, version: version)
                         return true
                     }
                     current = original
@@ -86,7 +88,14 @@ extension SlabPool {
 
     /// A new block at `address` makes older history about that address meaningless: turn
     /// its tombstones back into empty entries so a later misuse is judged by the new block.
-    internal func forgetTombstones(of address: UInt64, except keep: Int) {
+    ///
+    /// Only while the new block (entry `keep`, `version`) is still live: once it is freed,
+    /// the address may have been mapped, recorded and freed again, and a tombstone met now
+    /// may be newer than the block — the only record that a later free is a double free.
+    /// (A tombstone read before the check and found live there is older: its block was
+    /// unmapped before this one was mapped.) Older tombstones left behind are harmless.
+    internal func forgetTombstones(of address: UInt64, except keep: Int, version: UInt64) {
+        let stillLive = version << 3 | LargePhase.live
         for index in 0..<maximumLargeAllocations where index != keep {
             let state = largeState(index)
             let current = state.pointee.load(ordering: .acquiring)
@@ -94,10 +103,12 @@ extension SlabPool {
             guard phase == LargePhase.freed || phase == LargePhase.releasedByReset,
                 largeAddress(index).pointee.load(ordering: .relaxed) == address
             else { continue }
+            guard largeState(keep).pointee.load(ordering: .acquiring) == stillLive else { return }
             // Losing this race means someone reused the entry: nothing left to forget.
+            // Releasing: a scan that sees the entry empty also sees `largeInserts` bumped.
             _ = state.pointee.compareExchange(
                 expected: current, desired: (current >> 3 &+ 1) << 3 | LargePhase.empty,
-                ordering: .relaxed)
+                successOrdering: .releasing, failureOrdering: .relaxed)
         }
     }
 
@@ -116,6 +127,20 @@ extension SlabPool {
 
     /// Frees the large block at `address`, or explains why not.
     internal func deallocateLarge(_ address: UInt) throws(OffHeapError) {
+        var inserts = largeInserts.load(ordering: .acquiring)
+        while true {
+            guard let verdict = try scanToDeallocateLarge(address) else { return }
+            // An insert that overlapped the scan may have forgotten the tombstone that gives
+            // the verdict after the scan passed the new block's entry: look again.
+            let now = largeInserts.load(ordering: .acquiring)
+            if verdict == .doubleFree || now == inserts { throw verdict }
+            inserts = now
+        }
+    }
+
+    /// One pass of ``deallocateLarge(_:)``: frees the block and returns `nil`, or returns the
+    /// error this pass found (throws only `interiorPointer` and unmapping failures).
+    internal func scanToDeallocateLarge(_ address: UInt) throws(OffHeapError) -> OffHeapError? {
         let target = UInt64(address)
         var verdict = OffHeapError.foreignPointer
         for index in 0..<maximumLargeAllocations {
@@ -137,7 +162,7 @@ extension SlabPool {
                         }
                         try unmapLarge(entry: index, version: version, base: base, size: size,
                                     as: LargePhase.freed)
-                        return
+                        return nil
                     }
                     if target > base && target - base < size { throw .interiorPointer }
                 } else if base == target {
@@ -155,7 +180,7 @@ extension SlabPool {
                 break
             }
         }
-        throw verdict
+        return verdict
     }
 
     /// Unmaps the block of an entry this thread moved to `freeing`, then publishes the

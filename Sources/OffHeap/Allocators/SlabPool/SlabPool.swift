@@ -50,7 +50,12 @@ import Synchronization
 /// `deallocate` of a large block is ``OffHeapError/doubleFree`` and a block released by a
 /// reset is ``OffHeapError/useAfterReset`` — for as long as the tombstone is not reused
 /// (the table has ``maximumLargeAllocations`` entries; tombstones are recycled only when no
-/// empty entry is left).
+/// empty entry is left). An insert turns older tombstones of its address back into empty
+/// entries, but only while its own block is still live: a tombstone newer than the block
+/// is never erased. Forgetting also makes one `deallocate` scan non-atomic: it may read
+/// the new block's entry before it is live and the old tombstone after it was forgotten. So
+/// an insert bumps `largeInserts` before forgetting (the forgetting CAS releases it), and a
+/// `deallocate` whose scan found no double free scans again if the counter moved.
 public final class SlabPool: VariableSizeAllocator, @unchecked Sendable {
     // @unchecked Sendable: all mutable state is atomic, off-heap, and governed by the
     // invariant above.
@@ -96,6 +101,9 @@ public final class SlabPool: VariableSizeAllocator, @unchecked Sendable {
     /// prepared in an older generation finds a different generation and is dropped, so a
     /// slab switch racing with `reset` cannot leak its tail into the new generation.
     @usableFromInline internal let retiredTails: Atomic<UInt64>
+    /// Large-block inserts so far: bumped (release) before an insert forgets tombstones, so
+    /// a `deallocate` whose scan overlapped one can tell and scan again.
+    @usableFromInline internal let largeInserts: Atomic<UInt64>
     @usableFromInline internal let liveLargeCount: Atomic<Int>
     @usableFromInline internal let liveLargeBytes: Atomic<Int>
     @usableFromInline internal let resetCount: Atomic<Int>
@@ -155,6 +163,7 @@ public final class SlabPool: VariableSizeAllocator, @unchecked Sendable {
         self.committedSlabs = Atomic(1)
         self.touchedSlabs = Atomic(0)
         self.retiredTails = Atomic(0)
+        self.largeInserts = Atomic(0)
         self.liveLargeCount = Atomic(0)
         self.liveLargeBytes = Atomic(0)
         self.resetCount = Atomic(0)
