@@ -9,7 +9,7 @@ struct ArenaLocalTests {
         var local = try arena.makeLocal(chunkSize: 16 << 10)
         #expect(local.chunkSize == 16 << 10)
         #expect(local.remaining == 0)
-        var entries: [BlockLog.Entry] = []
+        var entries: [LoggedBlock] = []
         var requested = 0
         for index in 0..<40 {
             let byteCount = 1 + (index * 29) % 200
@@ -182,7 +182,7 @@ struct ArenaLocalTests {
         let threads = 8
         let perThread = 600
         let arena = try Arena(capacity: 8 << 20)
-        let log = BlockLog(threads: threads, rowsPerThread: perThread)
+        let log = ThreadRows<LoggedBlock>(threads: threads, rowsPerThread: perThread)
         let failures = Atomic<Int>(0)
         try PlatformThread.run(count: threads) { thread in
             do throws(OffHeapError) {

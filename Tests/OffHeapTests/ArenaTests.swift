@@ -2,42 +2,6 @@
 import Synchronization
 import Testing
 
-/// Per-thread result records of a concurrent test: each worker writes only its own rows,
-/// the checking thread reads them after `join` (which orders the writes before the reads).
-final class BlockLog: @unchecked Sendable {
-    struct Entry { var address: UInt; var byteCount: Int; var alignment: Int; var seed: UInt64 }
-    let rowsPerThread: Int
-    let threads: Int
-    let entries: UnsafeMutablePointer<Entry>
-    let counts: UnsafeMutablePointer<Int>
-
-    init(threads: Int, rowsPerThread: Int) {
-        self.threads = threads
-        self.rowsPerThread = rowsPerThread
-        entries = .allocate(capacity: threads * rowsPerThread)
-        counts = .allocate(capacity: threads)
-        counts.initialize(repeating: 0, count: threads)
-    }
-
-    deinit {
-        entries.deallocate()
-        counts.deallocate()
-    }
-
-    func append(thread: Int, _ entry: Entry) {
-        entries[thread * rowsPerThread + counts[thread]] = entry
-        counts[thread] += 1
-    }
-
-    var all: [Entry] {
-        var result: [Entry] = []
-        for thread in 0..<threads {
-            for row in 0..<counts[thread] { result.append(entries[thread * rowsPerThread + row]) }
-        }
-        return result
-    }
-}
-
 /// A byte pattern that differs per block and per byte, so a block overwritten by another
 /// owner, shifted, or zeroed is detected.
 @inline(__always)
@@ -63,7 +27,7 @@ func patternIntact(_ pointer: UnsafeRawPointer, _ byteCount: Int, seed: UInt64) 
 
 /// Checks that the logged blocks are pairwise disjoint, aligned, and still hold their
 /// patterns; returns the number of problems found.
-func verifyDisjointBlocks(_ entries: [BlockLog.Entry]) -> Int {
+func verifyDisjointBlocks(_ entries: [LoggedBlock]) -> Int {
     var problems = 0
     let sorted = entries.sorted { $0.address < $1.address }
     for (index, entry) in sorted.enumerated() {
@@ -246,7 +210,7 @@ struct ArenaTests {
         let threads = 8
         let perThread = 700
         let arena = try Arena(capacity: 8 << 20)
-        let log = BlockLog(threads: threads, rowsPerThread: perThread)
+        let log = ThreadRows<LoggedBlock>(threads: threads, rowsPerThread: perThread)
         let failures = Atomic<Int>(0)
         try PlatformThread.run(count: threads) { thread in
             for index in 0..<perThread {
@@ -280,7 +244,7 @@ struct ArenaTests {
     @Test func concurrentAllocationUntilExhaustedThenReset() throws {
         let threads = 8
         let arena = try Arena(capacity: 64 << 10)
-        let log = BlockLog(threads: threads, rowsPerThread: 4096)
+        let log = ThreadRows<LoggedBlock>(threads: threads, rowsPerThread: 4096)
         let unexpected = Atomic<Int>(0)
         for round in 0..<3 {
             try PlatformThread.run(count: threads) { thread in
@@ -309,7 +273,7 @@ struct ArenaTests {
             // back to exactly `capacity`: nothing overshoots, nothing is left over.
             #expect(arena.remaining == 0)
             #expect(arena.used == arena.capacity)
-            for thread in 0..<threads { log.counts[thread] = 0 }
+            log.removeAll()
             try arena.reset()
         }
         #expect(arena.statistics.resets == 3)

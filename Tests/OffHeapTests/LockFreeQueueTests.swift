@@ -44,7 +44,7 @@ struct LockFreeQueueTests {
         let pool = try FreeList(.init(slotSize: 32, alignment: 16, capacity: 8192))
         let queue = try LockFreeQueue<UInt64, FreeList>(
             pool: pool, capacity: 8192, owns: { pool.contains($0) })
-        let results = ResultRows(rows: 2 * producers, width: producers * perProducer)
+        let results = ThreadRows<UInt64>(threads: 2 * producers, rowsPerThread: producers * perProducer)
         let consumed = Atomic<Int>(0)
         let failures = Atomic<Int>(0)
         let total = producers * perProducer
@@ -67,7 +67,7 @@ struct LockFreeQueueTests {
                 while consumed.load(ordering: .relaxed) < total {
                     do {
                         if let value = try queue.dequeue() {
-                            results.append(value, row: worker)
+                            results.append(thread: worker, value)
                             consumed.add(1, ordering: .relaxed)
                         } else {
                             PlatformThread.yield()
@@ -106,7 +106,7 @@ struct LockFreeQueueTests {
         let pool = try ShardedFreeList(
             configuration: .init(slotSize: 32, slotAlignment: 16, capacity: 8192))
         let queue = try LockFreeQueue<UInt64, ShardedFreeList>(pool: pool, capacity: 8192)
-        let results = ResultRows(rows: 8, width: 4 * 800)
+        let results = ThreadRows<UInt64>(threads: 8, rowsPerThread: 4 * 800)
         let consumed = Atomic<Int>(0)
         let failures = Atomic<Int>(0)
         try PlatformThread.run(count: 8) { worker in
@@ -122,7 +122,7 @@ struct LockFreeQueueTests {
                 {
                     do {
                         if let value = try queue.dequeue() {
-                            results.append(value, row: worker)
+                            results.append(thread: worker, value)
                             consumed.add(1, ordering: .relaxed)
                         } else {
                             PlatformThread.yield()

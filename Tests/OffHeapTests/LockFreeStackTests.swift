@@ -2,34 +2,6 @@ import OffHeap
 import Synchronization
 import Testing
 
-/// Per-thread result buffers in off-heap memory: thread `t` writes only its own row.
-final class ResultRows: @unchecked Sendable {
-    // @unchecked Sendable: rows are disjoint per thread; read only after the threads joined.
-    let rows: Int
-    let width: Int
-    let base: UnsafeMutablePointer<UInt64>
-    let counts: UnsafeMutablePointer<Int>
-    init(rows: Int, width: Int) {
-        self.rows = rows
-        self.width = width
-        base = .allocate(capacity: rows * width)
-        counts = .allocate(capacity: rows)
-        counts.initialize(repeating: 0, count: rows)
-    }
-    deinit {
-        base.deallocate()
-        counts.deallocate()
-    }
-    func append(_ value: UInt64, row: Int) {
-        base[row * width + counts[row]] = value
-        counts[row] += 1
-    }
-    func row(_ row: Int) -> [UInt64] {
-        (0..<counts[row]).map { base[row * width + $0] }
-    }
-    var all: [UInt64] { (0..<rows).flatMap { row($0) } }
-}
-
 @Suite("LockFreeStack")
 struct LockFreeStackTests {
     @Test func pushPopIsLastInFirstOut() throws {
@@ -84,21 +56,21 @@ struct LockFreeStackTests {
         let pool = try FreeList(.init(slotSize: 32, alignment: 16, capacity: 8192))
         let stack = try LockFreeStack<UInt64, FreeList>(
             pool: pool, capacity: 8192, owns: { pool.contains($0) })
-        let results = ResultRows(rows: threads + 1, width: threads * perThread)
+        let results = ThreadRows<UInt64>(threads: threads + 1, rowsPerThread: threads * perThread)
         let failures = Atomic<Int>(0)
         try PlatformThread.run(count: threads) { worker in
             for index in 0..<perThread {
                 do {
                     try stack.push(UInt64(worker) << 32 | UInt64(index))
                     if index % 4 != 3, let value = try stack.pop() {
-                        results.append(value, row: worker)
+                        results.append(thread: worker, value)
                     }
                 } catch {
                     failures.add(1, ordering: .relaxed)
                 }
             }
         }
-        while let value = try stack.pop() { results.append(value, row: threads) }
+        while let value = try stack.pop() { results.append(thread: threads, value) }
         #expect(failures.load(ordering: .relaxed) == 0)
         let seen = results.all.sorted()
         let expected = (0..<threads).flatMap { worker in
@@ -117,21 +89,21 @@ struct LockFreeStackTests {
         let pool = try ShardedFreeList(
             configuration: .init(slotSize: 32, slotAlignment: 16, capacity: 8192))
         let stack = try LockFreeStack<UInt64, ShardedFreeList>(pool: pool, capacity: 8192)
-        let results = ResultRows(rows: threads + 1, width: threads * perThread)
+        let results = ThreadRows<UInt64>(threads: threads + 1, rowsPerThread: threads * perThread)
         let failures = Atomic<Int>(0)
         try PlatformThread.run(count: threads) { worker in
             for index in 0..<perThread {
                 do {
                     try stack.push(UInt64(worker) << 32 | UInt64(index))
                     if index % 3 != 2, let value = try stack.pop() {
-                        results.append(value, row: worker)
+                        results.append(thread: worker, value)
                     }
                 } catch {
                     failures.add(1, ordering: .relaxed)
                 }
             }
         }
-        while let value = try stack.pop() { results.append(value, row: threads) }
+        while let value = try stack.pop() { results.append(thread: threads, value) }
         #expect(failures.load(ordering: .relaxed) == 0)
         let expected = (0..<threads).flatMap { worker in
             (0..<perThread).map { UInt64(worker) << 32 | UInt64($0) }

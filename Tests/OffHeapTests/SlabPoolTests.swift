@@ -197,7 +197,7 @@ struct SlabPoolTests {
         let threads = 8
         let perThread = 400
         let pool = try SlabPool(slabSize: 64 << 10, maximumSlabs: 256, maximumLargeAllocations: 256)
-        let log = BlockLog(threads: threads, rowsPerThread: perThread)
+        let log = ThreadRows<LoggedBlock>(threads: threads, rowsPerThread: perThread)
         let failures = Atomic<Int>(0)
         try PlatformThread.run(count: threads) { thread in
             for index in 0..<perThread {
@@ -258,8 +258,7 @@ struct SlabPoolTests {
         let freeFailures = Atomic<Int>(0)
         try PlatformThread.run(count: threads) { thread in
             let victim = (thread + 1) % threads
-            for row in 0..<log.counts[victim] {
-                let entry = log.entries[victim * log.rowsPerThread + row]
+            for entry in log.row(victim) {
                 guard entry.byteCount > pool.largeThreshold else { continue }
                 do throws(OffHeapError) {
                     try pool.deallocate(UnsafeMutableRawPointer(bitPattern: entry.address)!)
