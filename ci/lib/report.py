@@ -585,7 +585,9 @@ def copy_trimmed(run_dir: str, dest: str, limit: int = 256 * 1024) -> None:
         target = os.path.join(dest, os.path.relpath(folder, run_dir))
         os.makedirs(target, exist_ok=True)
         for name in files:
-            if name == "pid":
+            # The pid file is runtime state; cell.sh is the run's snapshot of ci/lib/cell.sh,
+            # which the repository already has.
+            if name in ("pid", "cell.sh"):
                 continue
             source = os.path.join(folder, name)
             if os.path.getsize(source) > limit and name.endswith((".log", ".txt", ".md")):
