@@ -43,25 +43,46 @@ final class DuplicatingAllocator: FixedSizeAllocator, @unchecked Sendable {
     }
 }
 
-/// Drops (leaks) every `period`-th free: the slot never returns to the base allocator.
+/// Drops (leaks) every `period`-th free: the slot never returns to the base allocator while
+/// the test runs. The dropped slots are remembered and given back in `deinit`, so the leak is
+/// visible to the recovery check but not to LeakSanitizer.
 final class LeakingAllocator: FixedSizeAllocator, @unchecked Sendable {
-    // @unchecked Sendable: the counter is atomic; the base is thread-safe.
+    // @unchecked Sendable: the counters are atomic; each dropped slot is recorded at an index
+    // claimed by one thread; `deinit` reads them after every worker joined.
     let base: SystemAllocator
     let period: Int
     let frees = Atomic<Int>(0)
+    let droppedCount = Atomic<Int>(0)
+    private let droppedCapacity = 1 << 16
+    private let dropped: UnsafeMutablePointer<UnsafeMutableRawPointer?>
     var slotSize: Int { base.slotSize }
     var slotAlignment: Int { base.slotAlignment }
 
     init(base: SystemAllocator, period: Int) {
         self.base = base
         self.period = period
+        dropped = .allocate(capacity: droppedCapacity)
+        dropped.initialize(repeating: nil, count: droppedCapacity)
+    }
+
+    deinit {
+        for index in 0..<min(droppedCount.load(ordering: .acquiring), droppedCapacity) {
+            if let pointer = dropped[index] { try? base.deallocate(pointer) }
+        }
+        dropped.deallocate()
     }
 
     func allocate() throws(OffHeapError) -> UnsafeMutableRawPointer { try base.allocate() }
 
     func deallocate(_ pointer: UnsafeMutableRawPointer) throws(OffHeapError) {
         let n = frees.add(1, ordering: .relaxed).newValue
-        if n % period == 0 { return }
+        if n % period == 0 {
+            let slot = droppedCount.add(1, ordering: .relaxed).oldValue
+            if slot < droppedCapacity {
+                dropped[slot] = pointer
+                return
+            }
+        }
         try base.deallocate(pointer)
     }
 }
