@@ -164,13 +164,19 @@ cell_valgrind() {
     local classes
     classes="$(grep -h -o -E 'final class [A-Za-z0-9_]+: XCTestCase' Tests/OffHeapXCTests/*.swift 2>/dev/null \
         | awk '{print $3}' | tr -d ':' | sort -u || true)"
+    # valgrind 3.19 cannot read the DWARF 5 of a large debug test bundle either ("unhandled
+    # dwarf2 abbrev form", then it gives up): run a copy without debug sections.
+    local stripped="$OUT/nodebug/$TEST_BUNDLE"
+    mkdir -p "$OUT/nodebug"
+    objcopy --strip-debug "$DEBUG_SCRATCH/debug/$TEST_BUNDLE" "$stripped"
     for name in $classes; do
         step "valgrind XCTest OffHeapXCTests.$name"
         runs=$((runs + 1))
         "${VALGRIND[@]}" --log-file="$OUT/valgrind-xctest-$name.log" \
-            "$DEBUG_SCRATCH/debug/$TEST_BUNDLE" "OffHeapXCTests.$name" || rc=1
+            "$stripped" "OffHeapXCTests.$name" || rc=1
         tail -n 15 "$OUT/valgrind-xctest-$name.log"
     done
+    rm -rf "$OUT/nodebug"
     # The host build of the smoke program (same code as the aarch64 one).
     if [ -x "$DEBUG_SCRATCH/debug/offheap-smoke" ]; then
         step "valgrind offheap-smoke"
