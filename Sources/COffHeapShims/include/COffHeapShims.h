@@ -24,6 +24,16 @@
 #include <sys/utsname.h>
 #include <sys/resource.h>
 
+// The aarch64 cross build compiles shims.c with aarch64-linux-gnu-gcc, which knows neither
+// clang's nullability qualifiers nor __has_feature: make both vanish there.
+#ifndef __has_feature
+#define __has_feature(x) 0
+#endif
+#if !defined(__clang__)
+#define _Nullable
+#define _Nonnull
+#endif
+
 #ifndef MAP_HUGETLB
 #define MAP_HUGETLB 0x40000
 #endif
@@ -183,6 +193,8 @@ static inline void offheap_tls_set(unsigned slot, void *_Nullable value) {
 int offheap_thread_sanitizer_active(void);
 
 static inline void offheap_abort(void) { abort(); }
+/// Flushes stdio and ends the process with `status` (programs report failure this way).
+static inline void offheap_exit(int status) { exit(status); }
 /// Installs SIGINT/SIGTERM handlers that only set a flag; returns 0 or -1 (errno).
 int offheap_install_stop_signal_handlers(void);
 /// 1 once SIGINT or SIGTERM arrived after offheap_install_stop_signal_handlers.

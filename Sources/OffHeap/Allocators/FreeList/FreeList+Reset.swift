@@ -1,0 +1,59 @@
+import Synchronization
+
+extension FreeList {
+    /// Makes every slot free again, keeping the mappings (and, with
+    /// ``Configuration/decommitOnReset``, giving the pages back to the kernel).
+    ///
+    /// Not meant to run concurrently with other use of the pool. Misuse is detected, not
+    /// silently corrupting: reset takes `growLock`, then swaps the head to a locked sentinel
+    /// and bumps the epoch, so an overlapping allocate/deallocate either completes before
+    /// the reset or throws ``OffHeapError/concurrentReset``; a second reset that overlaps
+    /// throws ``OffHeapError/concurrentReset``. Pointers held across a reset are dangling;
+    /// ``Slot`` handles detect that with ``OffHeapError/useAfterReset``.
+    ///
+    /// ```swift
+    /// let a = try pool.allocate()
+    /// try pool.reset()                 // `a` is free again
+    /// #expect(pool.stats.inUse == 0)
+    /// ```
+    public func reset() throws(OffHeapError) {
+        guard growLock.pointee.compareExchange(expected: 0, desired: 1, ordering: .acquiring)
+            .exchanged
+        else { throw .concurrentReset }
+        defer { growLock.pointee.store(0, ordering: .releasing) }
+        var current = Head(raw: head.pointee.load(ordering: .acquiring))
+        while true {
+            if current.index == Head.lockedIndex { throw .concurrentReset }
+            let (exchanged, original) = head.pointee.compareExchange(
+                expected: current.raw, desired: current.replacing(index: Head.lockedIndex).raw,
+                ordering: .acquiringAndReleasing)
+            if exchanged { break }
+            current = Head(raw: original)
+        }
+        let locked = current.replacing(index: Head.lockedIndex)
+        // Before the states are cleared (release), so an allocate whose state CAS reads a
+        // cleared state also sees the new epoch (see `markAllocated`).
+        epoch.pointee.add(1, ordering: .releasing)
+        let count = Int(validSlots.pointee.load(ordering: .relaxed))
+        if checked {
+            for index in 0..<count { states[index].store(0, ordering: .releasing) }
+        }
+        if configuration.decommitOnReset && !region.hugeTLB {
+            let bytes = min(
+                Int(committedSlabs.pointee.load(ordering: .relaxed)) * geometry.slabSize,
+                geometry.reservedBytes)
+            if bytes > 0 {
+                // Failure leaves the pages resident, which is still correct.
+                try? VirtualMemory.decommit(base, byteCount: bytes, mode: .dontNeed)
+            }
+        }
+        linkRun(0..<count, below: Head.emptyIndex, bottomDepth: 0)
+        peak.pointee.store(0, ordering: .relaxed)
+        let top = count > 0 ? UInt32(0) : Head.emptyIndex
+        head.pointee.store(locked.replacing(index: top).raw, ordering: .releasing)
+    }
+
+    /// The number of completed resets; ``Slot`` handles remember it.
+    @inlinable
+    public var resetEpoch: UInt64 { epoch.pointee.load(ordering: .acquiring) }
+}

@@ -1,0 +1,70 @@
+import Synchronization
+
+extension ShardedFreeList {
+    /// Counters of a ``ShardedFreeList``, summed over live threads' caches and the folded
+    /// counters of exited threads.
+    ///
+    /// Live threads update their counters with relaxed stores while this is read, so a
+    /// snapshot taken during activity is approximate (each field is some recent value);
+    /// taken after the threads that used the pool have exited or paused, it is exact.
+    ///
+    /// ```swift
+    /// let stats = pool.stats
+    /// print("hit rate", Double(stats.hits) / Double(stats.hits + stats.misses))
+    /// ```
+    public struct Stats: Sendable, Equatable {
+        /// Operations served by the calling thread's magazine alone.
+        public var hits: UInt64 = 0
+        /// Operations that found the magazine empty (allocate) or full (deallocate).
+        public var misses: UInt64 = 0
+        /// Moves of a chain from the shared list into a magazine (one CAS each).
+        public var refills: UInt64 = 0
+        /// Moves of a chain from a magazine to the shared list (one CAS each), including
+        /// thread-exit and explicit flushes.
+        public var flushes: UInt64 = 0
+        /// Live threads holding a cache for this pool.
+        public var threadCaches: Int = 0
+        /// Slots sitting in live threads' magazines.
+        public var cachedSlots: Int = 0
+        /// The fullest live thread's magazine.
+        public var maximumThreadOccupancy: Int = 0
+        /// Successful CASes on the shared list's head since the pool was created (mod 2³²).
+        public var sharedListOperations: UInt32 = 0
+
+        public init() {}
+    }
+
+    /// A snapshot of the pool's counters; see ``Stats``.
+    public var stats: Stats {
+        var stats = Stats()
+        let registry = runtime.registry
+        stats.hits = registry.folded(id, .hits)
+        stats.misses = registry.folded(id, .misses)
+        stats.refills = registry.folded(id, .refills)
+        stats.flushes = registry.folded(id, .flushes)
+        forEachThreadCache { cache in
+            stats.hits &+= cache.counter(2)
+            stats.misses &+= cache.counter(3)
+            stats.refills &+= cache.counter(4)
+            stats.flushes &+= cache.counter(5)
+            let count = cache.count
+            stats.threadCaches += 1
+            stats.cachedSlots += count
+            stats.maximumThreadOccupancy = max(stats.maximumThreadOccupancy, count)
+        }
+        stats.sharedListOperations = Self.operationCount(of: global)
+        return stats
+    }
+
+    /// Calls `body` with the number of slots in each live thread's magazine for this pool.
+    public func forEachThreadOccupancy(_ body: (Int) -> Void) {
+        forEachThreadCache { cache in body(cache.count) }
+    }
+
+    internal func forEachThreadCache(_ body: (ShardedThreadCache) -> Void) {
+        for index in 0..<runtime.recordCount {
+            let cache = runtime.record(at: UInt32(index)).cache(id)
+            if cache.word(0).pointee.load(ordering: .acquiring) == stamp { body(cache) }
+        }
+    }
+}
