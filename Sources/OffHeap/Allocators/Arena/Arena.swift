@@ -33,11 +33,14 @@ import Synchronization
 ///   a block held in an earlier generation (last written before the caller invoked `reset`)
 ///   happen-before the new owner's writes. The generation also means a compare-exchange
 ///   prepared against the old generation can never succeed after a reset, even when
-///   `offset` has climbed back to the same value (ABA).
+///   `offset` has climbed back to the same value (ABA). (Should the 15-bit generation wrap
+///   inside one retry window, the CAS would still be correct: its result depends only on
+///   the word it compares against, whose free bytes are the same whenever it recurs.)
 /// - While `resetting` is set, `reset` owns the whole region (it may be decommitting it):
 ///   allocations and a second `reset` fail with ``OffHeapError/concurrentReset`` without
 ///   touching memory. (A fast-path fetch-add may still bump the offset of the word during a
-///   reset; that RMW sees the bit, claims nothing, and the reset's final store discards it.)
+///   reset; that RMW sees the bit, claims nothing, and the reset's final store discards it.
+///   Carrying into the generation bits would take 2^35 such attempts inside one reset.)
 /// The offset is a byte offset, not a pointer: no pointer bits are ever used for tags. The
 /// 48-bit field is why capacity is capped at ``maximumCapacity`` (2^47): an offset plus a
 /// request (each ≤ 2^47) then never leaves the field.

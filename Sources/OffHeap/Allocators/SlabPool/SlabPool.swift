@@ -37,6 +37,10 @@ import Synchronization
 ///   that installed a slab happens-before any allocation from it, and the bytes a block held
 ///   before a reset happen-before its next owner's writes (reset publishes the new cursor
 ///   with a releasing store).
+/// - The generation makes a compare-exchange prepared before a reset fail after it. Even a
+///   wrapped generation (128 resets inside one thread's retry window) would be harmless:
+///   slab `i` never moves, so a CAS from cursor value `v` claims exactly the bytes that are
+///   free whenever the cursor equals `v`.
 /// - While `resetting` is set, `reset` owns every slab and the large-block table; other
 ///   allocations and resets fail with ``OffHeapError/concurrentReset`` and change nothing.
 ///
