@@ -59,7 +59,25 @@ func parsePlan(_ arguments: [String]) throws -> RunPlan.Invocation {
     }
 }
 
-struct StressCommand: ParsableCommand {
+/// A command that runs the engine (`stress`, `bench`): its options become engine arguments,
+/// validated by the engine's own parser, and peers re-run it under LD_PRELOAD.
+protocol EngineCommand: ParsableCommand {
+    var common: CommonOptions { get }
+    var engineArguments: [String] { get }
+}
+
+extension EngineCommand {
+    func validate() throws {
+        _ = try parsePlan(engineArguments)
+        _ = try common.validatePeers()
+    }
+
+    func run() throws {
+        try Runner(common: common, engineArguments: engineArguments).run()
+    }
+}
+
+struct StressCommand: EngineCommand {
     static let configuration = CommandConfiguration(
         commandName: "stress",
         abstract: "Hammer allocators with bounce/publisher/reader/burst/retire workers, verify every slot, then exhaust and recover.")
@@ -89,18 +107,9 @@ struct StressCommand: ParsableCommand {
         appendOption(&args, "--interval-ms", intervalMs)
         return args
     }
-
-    func validate() throws {
-        _ = try parsePlan(engineArguments)
-        _ = try common.validatePeers()
-    }
-
-    func run() throws {
-        try Runner(common: common, engineArguments: engineArguments).run()
-    }
 }
 
-struct BenchCommand: ParsableCommand {
+struct BenchCommand: EngineCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Run the workloads (rag, larson, random-mixed, producer-consumer, thread-churn, cache-scratch) against allocators and peers.")
@@ -139,14 +148,5 @@ struct BenchCommand: ParsableCommand {
         appendOption(&args, "--scratch-size", scratchSize)
         appendOption(&args, "--scratch-writes", scratchWrites)
         return args
-    }
-
-    func validate() throws {
-        _ = try parsePlan(engineArguments)
-        _ = try common.validatePeers()
-    }
-
-    func run() throws {
-        try Runner(common: common, engineArguments: engineArguments).run()
     }
 }
