@@ -59,13 +59,7 @@ public final class LockFreeQueue<Element: BitwiseCopyable, Pool: FixedSizeAlloca
     }
 
     deinit {
-        var node = head.pointee.load(ordering: .acquiring)
-        while node != 0 {
-            let next = OffHeapNodes<Element, Pool>.link(node).pointee.load(ordering: .relaxed)
-            try? storage.nodes.deallocate(OffHeapNodes<Element, Pool>.raw(node))
-            node = next
-        }
-        if storage.ownsDomain { try? storage.domain.destroy() }
+        storage.tearDown(chainFrom: head.pointee.load(ordering: .acquiring))
         try? VirtualMemory.release(control)
     }
 

@@ -54,13 +54,7 @@ public final class LockFreeStack<Element: BitwiseCopyable, Pool: FixedSizeAlloca
 
     deinit {
         // No other thread can use the stack now: return the remaining nodes directly.
-        var node = top.pointee.load(ordering: .acquiring)
-        while node != 0 {
-            let next = OffHeapNodes<Element, Pool>.link(node).pointee.load(ordering: .relaxed)
-            try? storage.nodes.deallocate(OffHeapNodes<Element, Pool>.raw(node))
-            node = next
-        }
-        if storage.ownsDomain { try? storage.domain.destroy() }
+        storage.tearDown(chainFrom: top.pointee.load(ordering: .acquiring))
         try? VirtualMemory.release(control)
     }
 

@@ -100,4 +100,17 @@ internal struct OffHeapNodes<Element: BitwiseCopyable, Pool: FixedSizeAllocator>
         // a reader stalled on most of the pool): the node leaks rather than being freed
         // unsafely.
     }
+
+    /// Returns every node of the chain that starts at `first` (0 = empty) to the pool and
+    /// destroys a domain this storage created. Only for a structure's `deinit`, when no other
+    /// thread can reach the nodes any more.
+    func tearDown(chainFrom first: UInt64) {
+        var node = first
+        while node != 0 {
+            let next = OffHeapNodes.link(node).pointee.load(ordering: .relaxed)
+            try? nodes.deallocate(OffHeapNodes.raw(node))
+            node = next
+        }
+        if ownsDomain { try? domain.destroy() }
+    }
 }
