@@ -193,6 +193,47 @@ struct SlabPoolTests {
         #expect(try pool.allocate(byteCount: 64) == small)
     }
 
+    /// A large allocation that passed its reset check just before a reset began must not
+    /// survive that reset: the reset waits for it and releases its block. Without the wait,
+    /// the allocation (held here until the reset has returned, or 200 ms) inserts its block
+    /// after the reset's scan, and the block stays live and tracked across the reset.
+    @Test func resetReleasesALargeAllocationThatPassedItsCheckBeforeTheReset() throws {
+        let pool = try SlabPool(slabSize: 64 << 10, maximumSlabs: 4)
+        let checked = Atomic<Bool>(false)
+        let resetReturned = Atomic<Bool>(false)
+        let block = Atomic<UInt>(0)
+        let unexpected = Atomic<Int>(0)
+        try PlatformThread.run(count: 2) { thread in
+            if thread == 0 {
+                let pointer = try? pool.allocateLarge(byteCount: 40 << 10, alignment: 16) {
+                    checked.store(true, ordering: .sequentiallyConsistent)
+                    let deadline = Clock.nanoseconds + 200_000_000
+                    while !resetReturned.load(ordering: .acquiring), Clock.nanoseconds < deadline {
+                        offheap_yield()
+                    }
+                }
+                block.store(UInt(bitPattern: pointer), ordering: .releasing)
+            } else {
+                while !checked.load(ordering: .sequentiallyConsistent) { offheap_yield() }
+                do throws(OffHeapError) { try pool.reset() } catch {
+                    unexpected.add(1, ordering: .relaxed)
+                }
+                resetReturned.store(true, ordering: .releasing)
+            }
+        }
+        #expect(unexpected.load(ordering: .relaxed) == 0)
+        let address = block.load(ordering: .acquiring)
+        #expect(address != 0, "the allocation passed its check, so it succeeds")
+        #expect(pool.statistics.largeAllocations == 0, "the reset released the block")
+        if let pointer = UnsafeMutableRawPointer(bitPattern: address) {
+            #expect(throws: OffHeapError.useAfterReset) { try pool.deallocate(pointer) }
+        }
+        // The pool stays usable: a new large block lives until freed.
+        let next = try pool.allocate(byteCount: 40 << 10)
+        #expect(pool.statistics.largeAllocations == 1)
+        try pool.deallocate(next)
+    }
+
     @Test func concurrentMixedSizesAcross8ThreadsAreDisjointAndKeepTheirPatterns() throws {
         let threads = 8
         let perThread = 400

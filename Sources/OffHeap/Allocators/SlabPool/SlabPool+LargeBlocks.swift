@@ -34,9 +34,22 @@ extension SlabPool {
     internal func allocateLarge(
         byteCount: Int, alignment: Int
     ) throws(OffHeapError) -> UnsafeMutableRawPointer {
-        if cursor.load(ordering: .relaxed) & SlabPool.resettingBit != 0 {
+        try allocateLarge(byteCount: byteCount, alignment: alignment, afterResetCheck: {})
+    }
+
+    /// ``allocateLarge(byteCount:alignment:)`` that runs `afterResetCheck` between its check
+    /// for a running reset and its insert; tests use it to hold an allocation in that window.
+    @_spi(Testing)
+    public func allocateLarge(
+        byteCount: Int, alignment: Int, afterResetCheck: () -> Void
+    ) throws(OffHeapError) -> UnsafeMutableRawPointer {
+        // Announce, then check: see "Large blocks and reset" in the invariant.
+        largeAllocationsInFlight.add(1, ordering: .sequentiallyConsistent)
+        defer { largeAllocationsInFlight.subtract(1, ordering: .releasing) }
+        if cursor.load(ordering: .sequentiallyConsistent) & SlabPool.resettingBit != 0 {
             throw .concurrentReset
         }
+        afterResetCheck()
         let size = VirtualMemory.roundUp(byteCount, to: VirtualMemory.pageSize)
         let region = try VirtualMemory.reserve(byteCount: size, alignment: alignment, committed: true)
         let address = UInt64(UInt(bitPattern: region.base))

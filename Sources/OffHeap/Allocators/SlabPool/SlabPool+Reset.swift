@@ -1,3 +1,4 @@
+import COffHeapShims
 import Synchronization
 
 extension SlabPool {
@@ -57,11 +58,16 @@ extension SlabPool {
             if current & SlabPool.resettingBit != 0 { throw .concurrentReset }
             let (exchanged, original) = cursor.compareExchange(
                 expected: current, desired: current | SlabPool.resettingBit,
-                successOrdering: .acquiringAndReleasing, failureOrdering: .relaxed)
+                successOrdering: .sequentiallyConsistent, failureOrdering: .relaxed)
             if exchanged { break }
             current = original
         }
         body()
+        // Large allocations that began before `resetting` was set finish their insert first,
+        // so the release below sees their blocks (see "Large blocks and reset").
+        while largeAllocationsInFlight.load(ordering: .sequentiallyConsistent) != 0 {
+            offheap_yield()
+        }
         var failure = releaseAllLarge()
         let index = Int((current >> SlabPool.offsetBits) & SlabPool.indexMask)
         let reached = index > 0 || current & SlabPool.offsetMask > 0 ? index + 1 : 0

@@ -60,6 +60,16 @@ import Synchronization
 /// the new block's entry before it is live and the old tombstone after it was forgotten. So
 /// an insert bumps `largeInserts` before forgetting (the forgetting CAS releases it), and a
 /// `deallocate` whose scan found no double free scans again if the counter moved.
+///
+/// *Large blocks and reset.* An `allocateLarge` announces itself (sequentially consistent
+/// increment of `largeAllocationsInFlight`) before it checks `resetting` (sequentially
+/// consistent load), and withdraws after its block is live in the table. A reset sets
+/// `resetting` (sequentially consistent CAS) and then waits until no allocation is in
+/// flight before it releases large blocks. This is the store→load (Dekker) pattern: either
+/// the allocation sees `resetting` and fails with ``OffHeapError/concurrentReset``, or the
+/// reset sees the announcement and waits until the block is in the table, where its scan
+/// releases it. So no large block allocated before a reset survives it. The wait is bounded
+/// by one `mmap` plus an insert; allocations never wait for a reset.
 public final class SlabPool: VariableSizeAllocator, @unchecked Sendable {
     // @unchecked Sendable: all mutable state is atomic, off-heap, and governed by the
     // invariant above.
@@ -111,6 +121,9 @@ public final class SlabPool: VariableSizeAllocator, @unchecked Sendable {
     @usableFromInline internal let liveLargeCount: Atomic<Int>
     @usableFromInline internal let liveLargeBytes: Atomic<Int>
     @usableFromInline internal let resetCount: Atomic<Int>
+    /// `allocateLarge` calls between their announcement and their insert (see the invariant:
+    /// a reset waits for them before it releases large blocks).
+    @usableFromInline internal let largeAllocationsInFlight: Atomic<Int>
 
     /// Creates a pool and installs its first slab.
     ///
@@ -171,6 +184,7 @@ public final class SlabPool: VariableSizeAllocator, @unchecked Sendable {
         self.liveLargeCount = Atomic(0)
         self.liveLargeBytes = Atomic(0)
         self.resetCount = Atomic(0)
+        self.largeAllocationsInFlight = Atomic(0)
     }
 
     deinit {
