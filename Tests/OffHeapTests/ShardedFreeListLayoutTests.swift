@@ -86,7 +86,8 @@ struct ShardedFreeListLayoutTests {
     /// never writes the sentinel. Fresh threads across pools must leave it all zero.
     @Test func concurrentFreshThreadsNeverWriteTheSentinelRecord() throws {
         let pools = try (0..<3).map { _ in
-            try ShardedFreeList(configuration: .init(slotSize: 32, capacity: 2048, magazineSize: 16))
+            try ShardedFreeList(
+                configuration: .init(slotSize: 32, capacity: 2048, magazineSize: 16))
         }
         let runtime = pools[0].runtime
         let failures = Atomic<Int>(0)
