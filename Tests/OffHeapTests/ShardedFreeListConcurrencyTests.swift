@@ -70,9 +70,7 @@ struct ShardedFreeListConcurrencyTests {
                     for _ in 0..<(5 + thread) { held.append(try pool.allocate()) }
                     for slot in held { try pool.deallocate(slot) }
                     // Leave with a non-empty magazine.
-                    let cache = ShardedThreadRecord(
-                        ThreadLocalSlot.shardedFreeListCaches.value!
-                    ).cache(pool.id)
+                    let cache = pool.runtime.callingThreadRecordIfAny!.cache(pool.id)
                     if cache.count > 0 { cachedAtExit.wrappingAdd(1, ordering: .relaxed) }
                 } catch {
                     failures.wrappingAdd(1, ordering: .relaxed)
@@ -186,7 +184,7 @@ struct ShardedFreeListConcurrencyTests {
                     if thread % 2 == 0 {
                         // Validation and the double-free check stay with the caller.
                         let index = try pool.slotIndex(of: slot)
-                        pool.states![Int(index)].store(0, ordering: .relaxed)
+                        pool.states![pool.statePosition(index)].store(0, ordering: .relaxed)
                         pool.deallocateUncached(index)
                     } else {
                         try pool.deallocate(slot)

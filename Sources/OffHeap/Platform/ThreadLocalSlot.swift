@@ -7,7 +7,9 @@ import COffHeapShims
 /// Slots are assigned here, centrally, so two subsystems never share one.
 @frozen
 public enum ThreadLocalSlot: UInt32, Sendable {
-    /// `ShardedFreeList`: the calling thread's table of magazines, by instance id.
+    /// `ShardedFreeList`: the calling thread's table of magazines, by instance id, stored as
+    /// its byte offset in the runtime's record reservation (nil/0: none yet), so the hot
+    /// path adds it to a per-pool base without a nil test.
     case shardedFreeListCaches = 0
     /// `SizeClassHeap`: the calling thread's heap.
     case sizeClassHeap = 1

@@ -43,7 +43,7 @@ extension ShardedFreeList {
         stats.refills = registry.folded(id, .refills)
         stats.flushes = registry.folded(id, .flushes)
         forEachThreadCache { cache in
-            stats.hits &+= cache.counter(2)
+            stats.hits &+= cache.hits
             stats.misses &+= cache.counter(3)
             stats.refills &+= cache.counter(4)
             stats.flushes &+= cache.counter(5)

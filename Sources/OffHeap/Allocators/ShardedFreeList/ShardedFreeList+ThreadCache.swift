@@ -11,13 +11,31 @@ import Synchronization
 /// `stamp` is the pool's registry generation the cache belongs to (0: unused); a cache whose
 /// stamp differs from its pool's generation is stale and its contents are never used.
 ///
-/// Layout (bytes): `stamp 0, count 8, hits 16, misses 24, refills 32, flushes 40`, then the
-/// magazine `UInt32[maximumMagazineSize]` at 64.
+/// `tally = hits << 8 | count`: the magazine's fill (≤ ``ShardedFreeList/maximumMagazineSize``
+/// = 128 < 2⁸) shares one word with the hits since the last slow path, so a hit is ONE load
+/// and ONE store of that word (allocate adds ``allocateHit``: count − 1, hits + 1; deallocate
+/// adds ``deallocateHit``: count + 1, hits + 1) instead of separate count and counter
+/// updates. The count field never wraps into the hits field: the hot paths test it first
+/// (allocate needs count > 0, deallocate count < magazineSize). Every slow path folds the
+/// hits field into `foldedHits`, so the 56-bit field wraps only after 2⁵⁶ hits in a row
+/// with no miss (years at 1 ns per operation). Hits = `foldedHits + tally >> 8`.
+///
+/// Layout (bytes): `stamp 0, tally 8, foldedHits 16, misses 24, refills 32, flushes 40`, then
+/// the magazine `UInt32[maximumMagazineSize]` at 64.
 @frozen @usableFromInline
 internal struct ShardedThreadCache {
     @usableFromInline internal static let headerBytes = 64
     @usableFromInline internal static let stride =
         headerBytes + 4 * ShardedFreeList.maximumMagazineSize
+
+    /// Bits of `tally` holding the magazine's fill.
+    @usableFromInline internal static let countMask: UInt64 = 0xFF
+    /// One hit in `tally`'s hits field.
+    @usableFromInline internal static let oneHit: UInt64 = 0x100
+    /// Added to `tally` by an allocate hit: one hit, one slot fewer.
+    @usableFromInline internal static let allocateHit: UInt64 = oneHit &- 1
+    /// Added to `tally` by a deallocate hit: one hit, one slot more.
+    @usableFromInline internal static let deallocateHit: UInt64 = oneHit &+ 1
 
     @usableFromInline internal let raw: UnsafeMutableRawPointer
 
@@ -35,14 +53,38 @@ internal struct ShardedThreadCache {
         nonmutating set { word(0).pointee.store(newValue, ordering: .relaxed) }
     }
 
+    /// `hits << 8 | count` (see the type's comment).
     @inlinable @inline(__always)
-    internal var count: Int {
-        get { Int(truncatingIfNeeded: word(1).pointee.load(ordering: .relaxed)) }
-        nonmutating set { word(1).pointee.store(UInt64(truncatingIfNeeded: newValue), ordering: .relaxed) }
+    internal var tally: UInt64 {
+        get { word(1).pointee.load(ordering: .relaxed) }
+        nonmutating set { word(1).pointee.store(newValue, ordering: .relaxed) }
     }
 
-    /// Adds one to counter `field` (2 hits, 3 misses, 4 refills, 5 flushes): a relaxed load and
-    /// a relaxed store by the owner, never a read-modify-write.
+    /// Slots in the magazine. Setting it keeps the unfolded hits.
+    @inlinable @inline(__always)
+    internal var count: Int {
+        get { Int(truncatingIfNeeded: tally & Self.countMask) }
+        nonmutating set {
+            tally = tally & ~Self.countMask | UInt64(truncatingIfNeeded: newValue)
+        }
+    }
+
+    /// Operations served by the magazine alone, folded and unfolded (owner: exact; other
+    /// threads: some recent value).
+    @inlinable @inline(__always)
+    internal var hits: UInt64 { counter(2) &+ (tally &>> 8) }
+
+    /// Moves the hits field of `tally` (plus `extra`) into `foldedHits` and sets the count to
+    /// `count`: the slow paths' single update of both.
+    @inlinable @inline(__always)
+    internal func fold(extraHits extra: UInt64, count: Int) {
+        let hits = counter(2) &+ (tally &>> 8) &+ extra
+        word(2).pointee.store(hits, ordering: .relaxed)
+        tally = UInt64(truncatingIfNeeded: count)
+    }
+
+    /// Adds one to counter `field` (3 misses, 4 refills, 5 flushes): a relaxed load and a
+    /// relaxed store by the owner, never a read-modify-write.
     @inlinable @inline(__always)
     internal func bump(_ field: Int) {
         let counter = word(field)
@@ -60,15 +102,15 @@ internal struct ShardedThreadCache {
     /// Makes this cache empty and owned by the pool with generation `stamp`.
     @usableFromInline
     internal func reset(stamp: UInt64) {
-        count = 0
-        for field in 2...5 { word(field).pointee.store(0, ordering: .relaxed) }
+        for field in 1...5 { word(field).pointee.store(0, ordering: .relaxed) }
         word(0).pointee.store(stamp, ordering: .releasing)
     }
 }
 
 /// A thread's table of caches, one column per pool id, in off-heap memory from
 /// ``ShardedRuntime``'s record reservation. The calling thread reaches it through the
-/// initial-exec TLS slot ``ThreadLocalSlot/shardedFreeListCaches``.
+/// initial-exec TLS slot ``ThreadLocalSlot/shardedFreeListCaches``, which holds the
+/// record's byte offset from the reservation's base (see ``ShardedRuntime``).
 ///
 /// Invariant: a record belongs to at most one live thread (it is taken from the runtime's
 /// free stack by ``ShardedRuntime/acquireRecord()`` and pushed back by the thread-exit hook
@@ -114,6 +156,13 @@ internal struct ShardedThreadRecord {
 /// (`nilIndex`: none); every successful CAS adds one to the tag (no ABA); a record's
 /// `poolLink` is written before the releasing CAS that pushes it. Records never handed out
 /// lie at or above `highWater`, which only grows (a fetch-add, cold path).
+///
+/// Record 0 is the *sentinel*: never handed out (`highWater` starts at 1) and never written,
+/// so every column's stamp stays 0, which no pool's generation equals. The TLS slot holds
+/// the calling thread's record as a byte offset from `records.base`; a thread without a
+/// record reads 0 (the slot's initial nil), i.e. the sentinel, whose columns always miss.
+/// So the hot path computes its column as `pool.cacheBase + offset` with no nil test, and
+/// only the slow path distinguishes "no record" (``callingThreadRecordIfAny``).
 @usableFromInline
 internal final class ShardedRuntime: @unchecked Sendable {
     // @unchecked Sendable: immutable after init; shared state is `Atomic` off-heap memory.
@@ -148,7 +197,7 @@ internal final class ShardedRuntime: @unchecked Sendable {
         poolHead = (control.base + rowBytes).assumingMemoryBound(to: Atomic<UInt64>.self)
         highWater = poolHead + 1
         poolHead.initialize(to: Atomic(UInt64(Self.nilIndex)))
-        highWater.initialize(to: Atomic(UInt64(0)))
+        highWater.initialize(to: Atomic(UInt64(1)))  // record 0: the sentinel
         var key: UInt32 = 0
         let rc = offheap_tls_key_create(&key) { raw in
             ShardedRuntime.threadExit(record: ShardedThreadRecord(raw))
@@ -161,15 +210,26 @@ internal final class ShardedRuntime: @unchecked Sendable {
         self.key = key
     }
 
+    /// The calling thread's record offset from `records.base` (0: none, the sentinel).
+    @inlinable @inline(__always)
+    internal static var callingThreadRecordOffset: Int {
+        Int(bitPattern: ThreadLocalSlot.shardedFreeListCaches.value)
+    }
+
+    /// The calling thread's record, if it has one.
+    internal var callingThreadRecordIfAny: ShardedThreadRecord? {
+        let offset = Self.callingThreadRecordOffset
+        return offset == 0 ? nil : ShardedThreadRecord(records.base + offset)
+    }
+
     /// The calling thread's record, creating and registering it on first use; `nil` when all
     /// ``maximumThreadRecords`` are held by live threads (callers then bypass the cache).
     @usableFromInline
     internal func callingThreadRecord() -> ShardedThreadRecord? {
-        if let raw = ThreadLocalSlot.shardedFreeListCaches.value {
-            return ShardedThreadRecord(raw)
-        }
+        if let record = callingThreadRecordIfAny { return record }
         guard let record = acquireRecord() else { return nil }
-        ThreadLocalSlot.shardedFreeListCaches.value = record.raw
+        ThreadLocalSlot.shardedFreeListCaches.value =
+            UnsafeMutableRawPointer(bitPattern: record.raw - records.base)
         _ = offheap_tls_key_set(key, record.raw)
         return record
     }
@@ -240,7 +300,7 @@ internal final class ShardedRuntime: @unchecked Sendable {
     /// The pthread key destructor: runs on the exiting thread, after its last use of any pool.
     static func threadExit(record: ShardedThreadRecord) {
         guard let runtime = shared else { return }
-        if ThreadLocalSlot.shardedFreeListCaches.value == record.raw {
+        if runtime.callingThreadRecordIfAny?.raw == record.raw {
             ThreadLocalSlot.shardedFreeListCaches.value = nil
         }
         var mask = record.activeMask
@@ -260,7 +320,7 @@ internal final class ShardedRuntime: @unchecked Sendable {
             }
             let registry = runtime.registry
             let flushes = cache.counter(5) + (count > 0 ? 1 : 0)
-            registry.counter(id, .hits).pointee.wrappingAdd(cache.counter(2), ordering: .relaxed)
+            registry.counter(id, .hits).pointee.wrappingAdd(cache.hits, ordering: .relaxed)
             registry.counter(id, .misses).pointee.wrappingAdd(cache.counter(3), ordering: .relaxed)
             registry.counter(id, .refills).pointee.wrappingAdd(cache.counter(4), ordering: .relaxed)
             registry.counter(id, .flushes).pointee.wrappingAdd(flushes, ordering: .relaxed)

@@ -5,12 +5,15 @@ import Synchronization
 ///
 /// Each thread keeps, per pool, a *magazine* of up to ``Configuration/magazineSize`` free
 /// slot indices in its own off-heap record, found through the initial-exec TLS slot
-/// ``ThreadLocalSlot/shardedFreeListCaches``. A cache hit — `allocate()` with a non-empty
+/// ``ThreadLocalSlot/shardedFreeListCaches`` (which holds the record's byte offset in the
+/// runtime's record reservation, 0 meaning the never-stamped sentinel record: the hot path
+/// needs no nil test, see ``ShardedRuntime``). A cache hit — `allocate()` with a non-empty
 /// magazine, `deallocate(_:)` with a non-full one — performs no atomic read-modify-write:
-/// one TLS load, plain loads and stores in thread-owned memory. A miss moves half a magazine
-/// between the thread and the shared list with one successful CAS. A slot freed on any
-/// thread goes to that thread's magazine; a thread's magazines go back to the shared list
-/// when it exits.
+/// one TLS load, a stamp compare, one load and one store of the cache's `tally` word and one
+/// magazine access (see ``ShardedThreadCache``), plus the state byte in checked mode. A miss
+/// moves half a magazine between the thread and the shared list with one successful CAS. A
+/// slot freed on any thread goes to that thread's magazine; a thread's magazines go back to
+/// the shared list when it exits.
 ///
 /// ```swift
 /// let pool = try ShardedFreeList(slotSize: 64, capacity: 100_000)
@@ -29,7 +32,16 @@ import Synchronization
 ///   first. Caches left in other threads for a destroyed pool are therefore never used,
 ///   flushed, or confused with a later pool that reuses the id.
 /// - Checked mode keeps one state byte per slot (0 free, 1 allocated), written only by the
-///   thread that currently holds the slot, with relaxed loads and stores. Ownership moves
+///   thread that currently holds the slot, with relaxed loads and stores. The bytes are
+///   *spread* (``statePosition(_:)``): slot `i`'s byte is at `65 · i mod 2^b` in a table of
+///   `2^b ≥ max(capacity, 64)` bytes (65 is odd, so this is a permutation). Neighbouring
+///   slots' bytes are 65 bytes apart, so two slots whose indices differ by less than about
+///   `2^b / 65` never share a cache line of states, and any run of that many neighbouring
+///   slots — what refills hand to different threads — has its bytes on distinct lines.
+///   Packed bytes (`states[i]`) let two threads cycling through neighbouring slots write
+///   the same line on every operation: in the 2-thread benchmark the threads refill 0…31
+///   and 32…63 and cycle on slots 31 and 63, one state line (the checked 2-thread
+///   figure was 0.49× one thread, unchecked 2.0×). Ownership moves
 ///   between threads only through the shared list (release CAS → acquire load) or through
 ///   the caller's own synchronisation when it hands a pointer to another thread, both of
 ///   which order the state byte. A *sequential* double free (any threads, ordered) is
@@ -59,21 +71,26 @@ public final class ShardedFreeList: FixedSizeAllocator, @unchecked Sendable {
     @usableFromInline internal let runtime: ShardedRuntime
     @usableFromInline internal let base: UnsafeMutableRawPointer
     @usableFromInline internal let stride: Int
-    /// `log2(stride)` when the stride is a power of two, else -1.
-    @usableFromInline internal let strideShift: Int
-    /// `stride - 1` (meaningful when the stride is a power of two).
-    @usableFromInline internal let strideMask: UInt
+    /// `log2(stride)` when the stride is a power of two, else 0.
+    @usableFromInline internal let strideShift: UInt
+    /// `capacity` when the stride is a power of two, else 0: ``slotIndex(of:)``'s fast-path
+    /// bound (0 sends every pointer to the dividing path).
+    @usableFromInline internal let fastIndexLimit: UInt
     @usableFromInline internal let byteSpan: UInt
     @usableFromInline internal let alignmentMask: UInt
     @usableFromInline internal let magazineSize: Int
     @usableFromInline internal let refillCount: Int
-    /// One state byte per slot when checked, else `nil`.
+    /// One state byte per slot when checked (at ``statePosition(_:)``), else `nil`.
     @usableFromInline internal let states: UnsafeMutablePointer<Atomic<UInt8>>?
+    /// `2^b - 1` for the state table's `2^b` bytes (see ``statePosition(_:)``).
+    @usableFromInline internal let stateMask: UInt
     let statesRegion: VirtualRegion?
     /// Registry row.
     @usableFromInline internal let id: Int
-    /// Byte offset of this pool's column in every thread record.
-    @usableFromInline internal let cacheOffset: Int
+    /// This pool's column in the sentinel record (index 0) of the runtime's record
+    /// reservation; the calling thread's column is at `cacheBase + ` the TLS slot's record
+    /// offset.
+    @usableFromInline internal let cacheBase: UnsafeMutableRawPointer
     /// Registry generation, as stamped on this pool's thread caches.
     @usableFromInline internal let stamp: UInt64
 
@@ -87,10 +104,13 @@ public final class ShardedFreeList: FixedSizeAllocator, @unchecked Sendable {
         guard let runtime = ShardedRuntime.shared else { throw .mappingFailed(errno: 12) }
         let global = try Self.makeGlobalList(configuration)
         let stride = Int(global.stride)
+        let stateBits = max(6, Int.bitWidth - (configuration.capacity - 1).leadingZeroBitCount)
+        stateMask = UInt(1) << UInt(stateBits) - 1
         if configuration.checked {
-            let region = try VirtualMemory.reserve(byteCount: configuration.capacity, committed: true)
+            let bytes = 1 << stateBits
+            let region = try VirtualMemory.reserve(byteCount: bytes, committed: true)
             // Zero-filled: every slot starts free (0).
-            states = region.base.bindMemory(to: Atomic<UInt8>.self, capacity: configuration.capacity)
+            states = region.base.bindMemory(to: Atomic<UInt8>.self, capacity: bytes)
             statesRegion = region
         } else {
             states = nil
@@ -108,9 +128,11 @@ public final class ShardedFreeList: FixedSizeAllocator, @unchecked Sendable {
         self.runtime = runtime
         self.base = global.base
         self.stride = stride
-        self.strideShift = stride & (stride - 1) == 0 ? stride.trailingZeroBitCount : -1
-        self.strideMask = UInt(stride - 1)
-        self.cacheOffset = ShardedThreadRecord.headerBytes + row.id * ShardedThreadCache.stride
+        let powerOfTwo = stride & (stride - 1) == 0
+        self.strideShift = powerOfTwo ? UInt(stride.trailingZeroBitCount) : 0
+        self.fastIndexLimit = powerOfTwo ? UInt(configuration.capacity) : 0
+        self.cacheBase = runtime.records.base + ShardedThreadRecord.headerBytes
+            + row.id * ShardedThreadCache.stride
         self.byteSpan = UInt(stride) * UInt(configuration.capacity)
         self.alignmentMask = UInt(configuration.slotAlignment - 1)
         self.magazineSize = configuration.magazineSize
@@ -138,17 +160,15 @@ public final class ShardedFreeList: FixedSizeAllocator, @unchecked Sendable {
     ///
     /// - Throws: ``OffHeapError/exhausted`` when neither the calling thread's magazine nor
     ///   the shared list has a slot.
-    @inlinable
+    @inlinable @inline(__always)
     public func allocate() throws(OffHeapError) -> UnsafeMutableRawPointer {
-        if let raw = ThreadLocalSlot.shardedFreeListCaches.value {
-            let cache = ShardedThreadCache(raw + cacheOffset)
-            let count = cache.count
-            if cache.stamp == stamp, count > 0 {
-                let index = cache.magazine[count &- 1]
-                cache.count = count &- 1
-                cache.bump(2)
-                return handOut(index)
-            }
+        let cache = callingThreadCacheOrSentinel
+        let tally = cache.tally
+        let count = Int(truncatingIfNeeded: tally & ShardedThreadCache.countMask)
+        if cache.stamp == stamp, count != 0 {
+            let index = cache.magazine[count &- 1]
+            cache.tally = tally &+ ShardedThreadCache.allocateHit
+            return handOut(index)
         }
         return try allocateSlow()
     }
@@ -159,46 +179,66 @@ public final class ShardedFreeList: FixedSizeAllocator, @unchecked Sendable {
     /// - Throws: ``OffHeapError/foreignPointer``, ``OffHeapError/misalignedPointer``,
     ///   ``OffHeapError/interiorPointer``, and in checked mode ``OffHeapError/doubleFree``;
     ///   the pool is unchanged when it throws.
-    @inlinable
+    @inlinable @inline(__always)
     public func deallocate(_ pointer: UnsafeMutableRawPointer) throws(OffHeapError) {
         let index = try slotIndex(of: pointer)
         if let states {
-            let state = states + Int(index)
-            guard state.pointee.load(ordering: .relaxed) == 1 else { throw .doubleFree }
+            let state = states + statePosition(index)
+            guard state.pointee.load(ordering: .relaxed) == 1 else { try Self.doubleFree() }
             state.pointee.store(0, ordering: .relaxed)
         }
-        if let raw = ThreadLocalSlot.shardedFreeListCaches.value {
-            let cache = ShardedThreadCache(raw + cacheOffset)
-            let count = cache.count
-            if cache.stamp == stamp, count < magazineSize {
-                cache.magazine[count] = index
-                cache.count = count &+ 1
-                cache.bump(2)
-                return
-            }
+        let cache = callingThreadCacheOrSentinel
+        let tally = cache.tally
+        let count = Int(truncatingIfNeeded: tally & ShardedThreadCache.countMask)
+        if cache.stamp == stamp, count < magazineSize {
+            cache.magazine[count] = index
+            cache.tally = tally &+ ShardedThreadCache.deallocateHit
+            return
         }
         deallocateSlow(index)
     }
 
     /// The slot index of `pointer`, by O(1) range arithmetic.
     ///
-    /// Fast path (power-of-two stride): one subtract, one compare, one mask test, one shift.
-    /// The base is page-aligned and the stride a multiple of the alignment, so a pointer at
-    /// a slot start is aligned; errors are classified out of line.
+    /// Fast path (power-of-two stride): one subtract, one rotate, one compare. Rotating the
+    /// offset right by `log2(stride)` moves any bits below the stride (an interior or
+    /// misaligned pointer) to the top, so `rotated < capacity` holds exactly for slot starts
+    /// and `rotated` is then the index. The base is page-aligned and the stride a multiple of
+    /// the alignment, so a slot start is aligned. Errors are classified, and non-power-of-two
+    /// strides (`fastIndexLimit == 0`) divided, out of line.
     @inlinable @inline(__always)
     internal func slotIndex(of pointer: UnsafeMutableRawPointer) throws(OffHeapError) -> UInt32 {
         let offset = UInt(bitPattern: pointer) &- UInt(bitPattern: base)
-        if strideShift >= 0 {
-            guard offset < byteSpan, offset & strideMask == 0 else {
-                throw rejection(of: pointer)
-            }
-            return UInt32(truncatingIfNeeded: offset &>> UInt(strideShift))
-        }
-        return try slotIndexDividing(pointer)
+        let rotated = offset &>> strideShift | offset &<< (0 &- strideShift)
+        guard rotated < fastIndexLimit else { return try slotIndexDividing(pointer) }
+        return UInt32(truncatingIfNeeded: rotated)
+    }
+
+    /// Byte offset of slot `index`'s state in `states`: `65 · index mod 2^b`, a permutation
+    /// of `0 ..< 2^b` that puts neighbouring slots on different cache lines (see the type's
+    /// invariants). One multiply and one mask.
+    @inlinable @inline(__always)
+    internal func statePosition(_ index: UInt32) -> Int {
+        Int(bitPattern: UInt(index) &* 65 & stateMask)
+    }
+
+    /// The calling thread's cache for this pool, possibly stale (stamp ≠ ``stamp``), or the
+    /// sentinel record's never-stamped column when the thread has no record yet. Only a
+    /// cache whose stamp matches may be used, and the sentinel's never does.
+    @inlinable @inline(__always)
+    internal var callingThreadCacheOrSentinel: ShardedThreadCache {
+        ShardedThreadCache(cacheBase + ShardedRuntime.callingThreadRecordOffset)
+    }
+
+    /// Throws ``OffHeapError/doubleFree``, out of line: an inlined `throw` (error boxing and
+    /// the throw hook) is several times the size of the hot path and blocks its inlining.
+    @usableFromInline @inline(never)
+    internal static func doubleFree() throws(OffHeapError) -> Never {
+        throw .doubleFree
     }
 
     /// Why `pointer` is not a slot start of this pool.
-    @usableFromInline @inline(never)
+    @inline(never)
     internal func rejection(of pointer: UnsafeMutableRawPointer) -> OffHeapError {
         let offset = UInt(bitPattern: pointer) &- UInt(bitPattern: base)
         if offset >= byteSpan { return .foreignPointer }
@@ -206,7 +246,8 @@ public final class ShardedFreeList: FixedSizeAllocator, @unchecked Sendable {
         return .interiorPointer
     }
 
-    /// ``slotIndex(of:)`` for a stride that is not a power of two.
+    /// ``slotIndex(of:)`` for a stride that is not a power of two, and the rejection of a
+    /// pointer that is not a slot start.
     @usableFromInline @inline(never)
     internal func slotIndexDividing(
         _ pointer: UnsafeMutableRawPointer
@@ -220,7 +261,7 @@ public final class ShardedFreeList: FixedSizeAllocator, @unchecked Sendable {
 
     @inlinable @inline(__always)
     internal func handOut(_ index: UInt32) -> UnsafeMutableRawPointer {
-        if let states { states[Int(index)].store(1, ordering: .relaxed) }
+        if let states { states[statePosition(index)].store(1, ordering: .relaxed) }
         return base + Int(index) &* stride
     }
 
@@ -244,16 +285,16 @@ public final class ShardedFreeList: FixedSizeAllocator, @unchecked Sendable {
     internal func allocateSlow() throws(OffHeapError) -> UnsafeMutableRawPointer {
         guard let cache = callingThreadCache() else { return try allocateUncached() }
         var count = cache.count
+        var hit: UInt64 = 1
         if count == 0 {
             cache.bump(3)
             // The magazine is empty and thread-owned: the list's walk writes it directly.
             count = try Self.popChain(global, upTo: refillCount, into: cache.magazine)
             cache.bump(4)
-        } else {
-            cache.bump(2)
+            hit = 0
         }
         let index = cache.magazine[count - 1]
-        cache.count = count - 1
+        cache.fold(extraHits: hit, count: count - 1)
         return handOut(index)
     }
 
@@ -261,7 +302,9 @@ public final class ShardedFreeList: FixedSizeAllocator, @unchecked Sendable {
     internal func deallocateSlow(_ index: UInt32) {
         guard let cache = callingThreadCache() else { return deallocateUncached(index) }
         var count = cache.count
+        var hit: UInt64 = 1
         if count >= magazineSize {
+            hit = 0
             cache.bump(3)
             // Hand back the older half (bottom) in one CAS; keep the recently freed top half.
             let half = magazineSize / 2
@@ -272,11 +315,9 @@ public final class ShardedFreeList: FixedSizeAllocator, @unchecked Sendable {
             }
             count -= half
             cache.bump(5)
-        } else {
-            cache.bump(2)
         }
         cache.magazine[count] = index
-        cache.count = count + 1
+        cache.fold(extraHits: hit, count: count + 1)
     }
 
     /// The path of a thread without a cache record (all
@@ -296,8 +337,8 @@ public final class ShardedFreeList: FixedSizeAllocator, @unchecked Sendable {
     /// Hands every slot in the calling thread's magazine for this pool back to the shared
     /// list (one CAS). Other threads' magazines are untouched.
     public func flushCallingThreadCache() {
-        guard let raw = ThreadLocalSlot.shardedFreeListCaches.value else { return }
-        let cache = ShardedThreadRecord(raw).cache(id)
+        guard let record = runtime.callingThreadRecordIfAny else { return }
+        let cache = record.cache(id)
         guard cache.stamp == stamp else { return }
         let count = cache.count
         guard count > 0 else { return }
