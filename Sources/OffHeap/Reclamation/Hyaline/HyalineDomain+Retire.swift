@@ -130,13 +130,13 @@ extension HyalineDomain {
         for slot in 0..<min(k, maxReaders) where insert != 0 {
             let head = slotWord(slot, Layout.slotHead)
             var old = head.pointee.load(ordering: .sequentiallyConsistent)
-            if old == Layout.inactive { continue }
+            if old >= Layout.leaving { continue }
             let access = slotWord(slot, Layout.slotAccess).pointee.load(
                 ordering: .sequentiallyConsistent)
             if access < minBirth { continue }
             let following = recordWord(insert, Layout.recordBatchNext).pointee.load(
                 ordering: .relaxed)
-            while old != Layout.inactive {
+            while old < Layout.leaving {
                 recordWord(insert, Layout.recordSlotNext).pointee.store(old, ordering: .relaxed)
                 let (done, seen) = head.pointee.compareExchange(
                     expected: old, desired: insert, ordering: .sequentiallyConsistent)

@@ -16,19 +16,28 @@ import Synchronization
 /// ```
 ///
 /// ## Design and invariants
-/// - **Slots are leased, never shared.** `enter` claims a free slot with a CAS on its owner
-///   word (starting at the thread's last slot, so a thread keeps "its" slot) and the guard
-///   gives it back at leave. A slot therefore has at most one reader at a time, which is
-///   exactly the case in which Hyaline's single-width head (Hyaline-1) is sound; the
-///   multi-reader head of full Hyaline (HRef + HPtr, double width) is not needed. There is
-///   no per-thread registration and so no thread-exit hook: a thread that exits simply has
-///   no lease.
-/// - **Slot head** (one `UInt64`): `inactive` (all ones) when the slot is free or between
-///   guards; `0` ("null") when its reader is active with an empty list; otherwise
-///   `record index + 1` of the newest retire record inserted into the slot. Only the leaser
-///   stores `0` (enter) and exchanges `inactive` (leave); retirers only CAS a non-`inactive`
-///   head to a new record whose `slotNext` is the old head. Records are indices, never
-///   tagged pointers (no spare pointer bits are used anywhere).
+/// - **Slots are leased, never shared; a thread's slot is sticky.** A slot's owner word is
+///   claimed by one CAS (0 → 1) and given back by storing 0, so a slot has at most one
+///   reader at a time, which is exactly the case in which Hyaline's single-width head
+///   (Hyaline-1) is sound; the multi-reader head of full Hyaline (HRef + HPtr, double width)
+///   is not needed. Deviation from the paper's per-guard slot choice: a thread leases *its*
+///   slot at its first enter and keeps it, recorded in its ``HyalineThreadTable`` entry for
+///   this domain (row + generation in ``HyalineRuntime``, reached through the initial-exec
+///   TLS slot), until it exits: the pthread-key destructor pins the domain's row and gives
+///   the slot back. A dead domain's entries are told apart by the row's generation. The
+///   entry's `active` flag (owner-thread only) says whether a guard uses the sticky slot;
+///   a nested guard (entered while that flag is set) leases a further slot by CAS for
+///   itself alone and returns it at leave. So `enter` on the fast path is two plain loads
+///   of the thread's table and the sequentially consistent store of the head, and
+///   `maxReaders` bounds live threads that entered plus nested guards.
+/// - **Slot head** (one `UInt64`): `inactive` (all ones) when no guard uses the slot;
+///   `leaving` (all ones − 1) while a leaving reader traverses its detached list; `0`
+///   ("null") when its reader is active with an empty list; otherwise `record index + 1` of
+///   the newest retire record inserted into the slot. Only the slot's reader stores `0`
+///   (enter), CASes `0 → inactive` (leave without a list) or exchanges `leaving` then
+///   stores `inactive` (leave with a list); retirers only CAS a head below `leaving` to a
+///   new record whose `slotNext` is the old head. Records are indices, never tagged
+///   pointers (no spare pointer bits are used anywhere).
 /// - **Retire records** (64 bytes each, in this domain's own mmap region) carry all of
 ///   Hyaline's per-node metadata — slot link, batch link, reference count, birth era,
 ///   reclaimer — so user nodes need no header. A *batch* is ≥ k + 1 records where k is the
@@ -49,6 +58,11 @@ import Synchronization
 ///   `freq` allocations): the era advances once per flushed batch, so allocation paths
 ///   touch no shared counter; the robustness argument only needs the era to keep growing
 ///   while retirement goes on, which it does.
+/// - **Destroy** sets `destroyed` (sequentially consistent) and waits, twice over all slots,
+///   until every head is `inactive`; an enter publishes its head before it loads
+///   `destroyed` (both sequentially consistent), so it either sees the flag and backs out
+///   with a full leave, or destroy sees its head and waits for its leave. Sticky leases are
+///   not waited for (threads keep them while idle); a destroyed domain only rejects enters.
 /// - **Ordering.** Publishing a slot (`enter` stores `0`), protect's loads and store of the
 ///   access era, the flush's loads of heads/access eras/high-water mark, and the data
 ///   structure's unlinking CAS are all sequentially consistent: the store→load
@@ -69,7 +83,8 @@ public final class HyalineDomain: @unchecked Sendable {
 
     /// Sizes and policies of a domain.
     public struct Configuration: Sendable {
-        /// Maximum readers inside the domain at once (slots). `enter` beyond it throws
+        /// Reader slots: live threads that have entered the domain (each keeps a sticky
+        /// slot until it exits) plus nested guards. `enter` beyond it throws
         /// ``OffHeapError/exhausted``.
         public var maxReaders: Int
         /// Retire records (nodes retired and not yet reclaimed, plus padding).
@@ -115,6 +130,10 @@ public final class HyalineDomain: @unchecked Sendable {
     @usableFromInline internal let maxReaders: Int
     @usableFromInline internal let recordCapacity: Int
     @usableFromInline internal let stripeMask: Int
+    /// This domain's ``HyalineRuntime`` row (−1: none, every guard leases a slot) and the
+    /// row's generation, which stamps the threads' sticky entries.
+    @usableFromInline internal let registryRow: Int
+    @usableFromInline internal let registryGeneration: UInt64
     internal var controllerThread: PlatformThread?
     internal let controllerState: HyalineThresholdController?
 
@@ -161,13 +180,26 @@ public final class HyalineDomain: @unchecked Sendable {
         Self.word(region.base, Layout.threshold).pointee.store(
             UInt64(configuration.batchThreshold), ordering: .relaxed)
         Self.word(region.base, Layout.era).pointee.store(1, ordering: .relaxed)
+        if let claimed = HyalineRuntime.shared?.claim(slots: slots) {
+            registryRow = claimed.row
+            registryGeneration = claimed.generation
+        } else {
+            registryRow = -1
+            registryGeneration = 0
+        }
         if let controller = configuration.controller {
             let state = HyalineThresholdController(controller)
             controllerState = state
             // Unretained: the thread must not keep the domain alive (deinit stops it), and it
             // need not, since deinit and destroy join it before tearing anything down.
             let domain = Unmanaged.passUnretained(self)
-            controllerThread = try PlatformThread { state.run(domain: domain) }
+            do {
+                controllerThread = try PlatformThread { state.run(domain: domain) }
+            } catch {
+                if registryRow >= 0 { HyalineRuntime.shared?.retire(registryRow) }
+                try? VirtualMemory.release(region)
+                throw error
+            }
         } else {
             controllerState = nil
         }
@@ -180,6 +212,8 @@ public final class HyalineDomain: @unchecked Sendable {
             reclaimEverything()
         }
         releaseReclaimers()
+        // No exiting thread may touch the slots (giving its sticky slot back) after this.
+        if registryRow >= 0 { HyalineRuntime.shared?.retire(registryRow) }
         try? VirtualMemory.release(region)
     }
 
@@ -194,17 +228,17 @@ public final class HyalineDomain: @unchecked Sendable {
             expected: 0, desired: 1, ordering: .sequentiallyConsistent)
         guard exchanged else { throw .destroyed }
         stopController()
-        // Wait for leases: an enter that raced with the flag sees it after taking its slot
-        // (both sides sequentially consistent) and gives the slot back. Two passes: such an
-        // enter may lease a slot the first pass already checked while a retirer still inside
-        // inserts a batch record there; its back-out then frees that batch (calls
-        // reclaimers). Every such lease began before the last retirer left, hence before the
-        // first pass ended, so the second pass waits for it; leases taken after that receive
-        // nothing (no one is left to flush).
+        // Wait for readers: an enter that raced with the flag sees it after publishing its
+        // head (both sides sequentially consistent) and backs out with a full leave. Two
+        // passes: such an enter may publish a slot the first pass already checked while a
+        // retirer still inside inserts a batch record there; its back-out then frees that
+        // batch (calls reclaimers). Every such publication happened before the last retirer
+        // left, hence before the first pass ended, so the second pass waits for it; heads
+        // published after that receive nothing (no one is left to flush).
         for _ in 0..<2 {
             for slot in 0..<maxReaders {
-                let owner = slotWord(slot, Layout.slotOwner)
-                while owner.pointee.load(ordering: .sequentiallyConsistent) != 0 {
+                let head = slotWord(slot, Layout.slotHead)
+                while head.pointee.load(ordering: .sequentiallyConsistent) != Layout.inactive {
                     PlatformThread.yield()
                 }
             }
@@ -335,6 +369,8 @@ extension HyalineDomain {
         @usableFromInline static let recordFreeNext = 56
         /// Slot head of a slot without an active reader.
         @usableFromInline static let inactive = UInt64.max
+        /// Slot head while its reader traverses the list it detached at leave.
+        @usableFromInline static let leaving = UInt64.max - 1
     }
 
     @inlinable @inline(__always)
