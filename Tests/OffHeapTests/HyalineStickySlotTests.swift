@@ -85,11 +85,14 @@ struct HyalineStickySlotTests {
     /// Rounds of 8 short-lived threads on a domain with exactly 8 slots: each round's threads
     /// take sticky slots, so the next round only finds slots if thread exit gave them back.
     /// Every thread replaces and reads nodes; nothing it reads may be reclaimed under it.
-    @Test func concurrentThreadExitReturnsStickySlots() throws {
+    /// The records are few (1024; a thread keeps up to 32 free ones privately), so later
+    /// rounds also run out of retire records unless thread exit gives the private ones back.
+    @Test func concurrentThreadExitReturnsStickySlotsAndRecords() throws {
         let threads = 8
         let pool = try TestSlotPool(slotSize: 16, capacity: 2048)
         let reclaimer = PoisoningReclaimer(pool)
-        let domain = try HyalineDomain(.init(maxReaders: threads, batchThreshold: 16, stripes: 2))
+        let domain = try HyalineDomain(
+            .init(maxReaders: threads, recordCapacity: 1024, batchThreshold: 16, stripes: 2))
         let id = try domain.register(reclaimer)
         let region = try VirtualMemory.reserve(byteCount: 64 * threads, committed: true)
         defer { try? VirtualMemory.release(region) }
@@ -99,7 +102,7 @@ struct HyalineStickySlotTests {
         for index in 0..<threads { cell(index).initialize(to: Atomic(0)) }
         let failures = Atomic<Int>(0)
         let torn = Atomic<Int>(0)
-        for round in 0..<6 {
+        for round in 0..<10 {
             try PlatformThread.run(count: threads) { worker in
                 for step in 0..<60 {
                     do throws(OffHeapError) {
@@ -137,6 +140,37 @@ struct HyalineStickySlotTests {
         try domain.destroy()
         #expect(domain.statistics.unreclaimed == 0)
         #expect(pool.allocatedCount == 0, "every retired node reached the pool exactly once")
+    }
+
+    /// A thread keeps the records of batches it frees in a private list (up to
+    /// `recordCapacity / (4 × maxReaders)`); its exit must give them back. 40 short-lived
+    /// threads each retire 40 nodes into a domain of 256 records: without the give-back the
+    /// records run out after a few threads.
+    @Test func threadExitGivesPrivateRecordsBack() throws {
+        let pool = try TestSlotPool(slotSize: 16, capacity: 256)
+        let reclaimer = PoisoningReclaimer(pool)
+        let domain = try HyalineDomain(
+            .init(maxReaders: 2, recordCapacity: 256, batchThreshold: 1, stripes: 1))
+        let id = try domain.register(reclaimer)
+        let failures = Atomic<Int>(0)
+        for round in 0..<40 {
+            try PlatformThread.run(count: 1) { _ in
+                do throws(OffHeapError) {
+                    try domain.withGuard { guardian throws(OffHeapError) in
+                        for step in 0..<40 {
+                            let node = try Self.node(pool, UInt64(round << 8 | step))
+                            try guardian.retire(node, birthEra: 0, reclaimer: id)
+                        }
+                    }
+                } catch {
+                    failures.add(1, ordering: .relaxed)
+                }
+            }
+        }
+        #expect(failures.load(ordering: .relaxed) == 0, "retire records ran out")
+        try domain.destroy()
+        #expect(pool.allocatedCount == 0)
+        #expect(reclaimer.reclaimedCount.load(ordering: .relaxed) == 40 * 40)
     }
 
     /// 8 threads take sticky slots and stay alive, idle, while the domain is destroyed:

@@ -7,14 +7,14 @@ extension HyalineDomain {
     @usableFromInline
     internal func retire(
         _ pointer: UnsafeMutableRawPointer, birthEra: UInt64, reclaimer: HyalineReclaimerID,
-        slot: Int
+        slot: Int, cache: UnsafeMutablePointer<UInt64>?
     ) throws(OffHeapError) {
         guard let owner = reclaimerReference(reclaimer) else {
             throw .invalidConfiguration(reason: "unknown reclaimer id")
         }
         let owned = owner._withUnsafeGuaranteedRef { $0.owns(pointer) }
         guard owned else { throw .foreignPointer }
-        let record = try allocateRecord()
+        let record = try allocateRecord(cache)
         recordWord(record, Layout.recordPointer).pointee.store(
             UInt64(UInt(bitPattern: pointer)), ordering: .relaxed)
         recordWord(record, Layout.recordBirth).pointee.store(birthEra, ordering: .relaxed)
@@ -22,9 +22,7 @@ extension HyalineDomain {
             UInt64(reclaimer.rawValue), ordering: .relaxed)
 
         let stripe = slot & stripeMask
-        // Count before publishing: the record may be flushed and reclaimed by another
-        // thread as soon as it is pushed, and `reclaimed` must never overtake `retired`.
-        stripeWord(stripe, Layout.stripeRetired).pointee.add(1, ordering: .relaxed)
+        // Counted in `retired` through the stripe head's count (see `statistics`).
         let head = stripeWord(stripe, Layout.stripeHead)
         var old = head.pointee.load(ordering: .relaxed)
         var new: UInt64
@@ -43,7 +41,7 @@ extension HyalineDomain {
             // exactly `count` records.
             let (detached, _) = head.pointee.compareExchange(
                 expected: new, desired: 0, ordering: .acquiringAndReleasing)
-            if detached { flush(record, count: count, stripe: stripe) }
+            if detached { flush(record, count: count, stripe: stripe, cache: cache) }
         }
     }
 
@@ -59,13 +57,15 @@ extension HyalineDomain {
     /// Detaches and flushes every stripe (short batches are padded). Used by the
     /// controller and by callers relieving pool pressure.
     @usableFromInline
-    internal func flushAllStripes() {
+    internal func flushAllStripes(cache: UnsafeMutablePointer<UInt64>?) {
         for stripe in 0...stripeMask {
             let head = stripeWord(stripe, Layout.stripeHead)
             let detached = head.pointee.exchange(0, ordering: .acquiringAndReleasing)
             let first = detached & Self.lowMask
             if first != 0 {
-                flush(first, count: Int(truncatingIfNeeded: detached >> 32), stripe: stripe)
+                flush(
+                    first, count: Int(truncatingIfNeeded: detached >> 32), stripe: stripe,
+                    cache: cache)
             }
         }
     }
@@ -91,7 +91,9 @@ extension HyalineDomain {
 
     /// Inserts a detached list of `count` records (linked by `batchNext`) as one batch.
     @usableFromInline
-    internal func flush(_ list: UInt64, count: Int, stripe: Int) {
+    internal func flush(
+        _ list: UInt64, count: Int, stripe: Int, cache: UnsafeMutablePointer<UInt64>?
+    ) {
         var first = list
         var total = count
         // k is read (sequentially consistent) before the scan: a slot leased later was
@@ -99,7 +101,7 @@ extension HyalineDomain {
         let k = readerHighWater
         var padded = 0
         while total < k + 1 {
-            guard let dummy = try? allocateRecord() else {
+            guard let dummy = try? allocateRecord(cache) else {
                 // No record for padding: give the list back to its stripe unflushed.
                 pushBack(first, count: total, stripe: stripe)
                 return
@@ -112,6 +114,9 @@ extension HyalineDomain {
             padded += 1
         }
         if padded > 0 { word(Layout.padding).pointee.add(UInt64(padded), ordering: .relaxed) }
+        // The list leaves its stripe's count for good: count it as flushed before any of it
+        // can be reclaimed (released; `statistics` acquires `reclaimed` first).
+        word(Layout.retiredFlushed).pointee.add(UInt64(count), ordering: .releasing)
 
         // Record 0 carries the count; every record points at it.
         var minBirth = UInt64.max
@@ -152,7 +157,7 @@ extension HyalineDomain {
         let before = recordWord(first, Layout.recordRefs).pointee.wrappingAdd(
             inserted, ordering: .acquiringAndReleasing
         ).oldValue
-        if before &+ inserted == 0 { freeBatch(first) }
+        if before &+ inserted == 0 { freeBatch(first, cache: cache) }
     }
 
     internal func pushBack(_ first: UInt64, count: Int, stripe: Int) {
@@ -176,12 +181,15 @@ extension HyalineDomain {
     }
 
     /// Hands every user pointer of a batch (or of a pending list: both are linked by
-    /// `batchNext`) to its reclaimer and returns the records to the free stack.
+    /// `batchNext`) to its reclaimer and returns the records to the calling thread's private
+    /// free list (`cache`, while it holds fewer than `privateRecordLimit`) or to the shared
+    /// free stack.
     @usableFromInline
-    internal func freeBatch(_ first: UInt64) {
+    internal func freeBatch(_ first: UInt64, cache: UnsafeMutablePointer<UInt64>?) {
         var current = first
         var last = first
         var reclaimed: UInt64 = 0
+        var records = 0
         while current != 0 {
             let next = recordWord(current, Layout.recordBatchNext).pointee.load(ordering: .relaxed)
             let bits = recordWord(current, Layout.recordPointer).pointee.load(ordering: .relaxed)
@@ -198,14 +206,33 @@ extension HyalineDomain {
             recordWord(current, Layout.recordFreeNext).pointee.store(next, ordering: .relaxed)
             last = current
             current = next
+            records &+= 1
         }
         word(Layout.reclaimed).pointee.add(reclaimed, ordering: .releasing)
-        // Push the whole chain onto the free stack with one CAS.
-        let free = word(Layout.recordFree)
+        if let cache,
+            Int(truncatingIfNeeded: cache[HyalineThreadTable.freeCount]) < privateRecordLimit
+        {
+            recordWord(last, Layout.recordFreeNext).pointee.store(
+                cache[HyalineThreadTable.freeHead], ordering: .relaxed)
+            cache[HyalineThreadTable.freeHead] = first
+            cache[HyalineThreadTable.freeCount] &+= UInt64(records)
+            return
+        }
+        Self.pushFreeChain(header: header, records: self.records, first: first, last: last)
+    }
+
+    /// Pushes the chain `first…last` (linked by `freeNext`) onto the shared free stack with
+    /// one CAS. Static: the thread-exit hook gives a private free list back this way.
+    internal static func pushFreeChain(
+        header: UnsafeMutableRawPointer, records: UnsafeMutableRawPointer,
+        first: UInt64, last: UInt64
+    ) {
+        let lastNext = word(records + Int(truncatingIfNeeded: last &- 1) &* Layout.line,
+            Layout.recordFreeNext)
+        let free = word(header, Layout.recordFree)
         var old = free.pointee.load(ordering: .relaxed)
         while true {
-            recordWord(last, Layout.recordFreeNext).pointee.store(
-                old & Self.lowMask, ordering: .relaxed)
+            lastNext.pointee.store(old & lowMask, ordering: .relaxed)
             let desired = ((old >> 32) &+ 1) << 32 | first
             let (done, seen) = free.pointee.compareExchange(
                 expected: old, desired: desired, ordering: .acquiringAndReleasing)
@@ -214,12 +241,25 @@ extension HyalineDomain {
         }
     }
 
-    /// A free record (`index + 1`). The free stack's head packs `(tag << 32) | ref`; the
+    /// A free record (`index + 1`): from the calling thread's private free list (`cache`,
+    /// owner-only, plain loads and stores) if it has one, else from the shared free stack,
+    /// whose head packs `(tag << 32) | ref`; the
     /// tag changes on every successful CAS, so a pop that read a stale `freeNext` fails.
     /// Records never return to the kernel while the domain lives, so reading `freeNext` of a
     /// record that another thread just popped is harmless.
     @usableFromInline
-    internal func allocateRecord() throws(OffHeapError) -> UInt64 {
+    internal func allocateRecord(_ cache: UnsafeMutablePointer<UInt64>?) throws(OffHeapError)
+        -> UInt64
+    {
+        if let cache {
+            let first = cache[HyalineThreadTable.freeHead]
+            if first != 0 {
+                cache[HyalineThreadTable.freeHead] = recordWord(
+                    first, Layout.recordFreeNext).pointee.load(ordering: .relaxed)
+                cache[HyalineThreadTable.freeCount] &-= 1
+                return first
+            }
+        }
         let free = word(Layout.recordFree)
         var old = free.pointee.load(ordering: .acquiring)
         while true {
@@ -247,7 +287,10 @@ extension HyalineDomain {
             let detached = stripeWord(stripe, Layout.stripeHead).pointee.exchange(
                 0, ordering: .acquiringAndReleasing)
             let first = detached & Self.lowMask
-            if first != 0 { freeBatch(first) }
+            if first != 0 {
+                word(Layout.retiredFlushed).pointee.add(detached >> 32, ordering: .releasing)
+                freeBatch(first, cache: nil)
+            }
         }
     }
 }

@@ -130,6 +130,8 @@ public final class HyalineDomain: @unchecked Sendable {
     @usableFromInline internal let maxReaders: Int
     @usableFromInline internal let recordCapacity: Int
     @usableFromInline internal let stripeMask: Int
+    /// Free records a thread keeps in its private list (taken without a CAS by its retires).
+    @usableFromInline internal let privateRecordLimit: Int
     /// This domain's ``HyalineRuntime`` row (−1: none, every guard leases a slot) and the
     /// row's generation, which stamps the threads' sticky entries.
     @usableFromInline internal let registryRow: Int
@@ -163,6 +165,7 @@ public final class HyalineDomain: @unchecked Sendable {
         maxReaders = configuration.maxReaders
         recordCapacity = configuration.recordCapacity
         stripeMask = stripes - 1
+        privateRecordLimit = min(256, recordCapacity / (4 * maxReaders))
         let slotBytes = maxReaders * Layout.line
         let total = Layout.headerBytes + slotBytes + recordCapacity * Layout.line
         region = try VirtualMemory.reserve(byteCount: total, committed: true)
@@ -180,7 +183,9 @@ public final class HyalineDomain: @unchecked Sendable {
         Self.word(region.base, Layout.threshold).pointee.store(
             UInt64(configuration.batchThreshold), ordering: .relaxed)
         Self.word(region.base, Layout.era).pointee.store(1, ordering: .relaxed)
-        if let claimed = HyalineRuntime.shared?.claim(slots: slots) {
+        if let claimed = HyalineRuntime.shared?.claim(
+            header: header, slots: slots, records: records)
+        {
             registryRow = claimed.row
             registryGeneration = claimed.generation
         } else {
@@ -292,12 +297,15 @@ public final class HyalineDomain: @unchecked Sendable {
 
     /// Counters for tests, benchmarks and the controller.
     public var statistics: Statistics {
-        // Reclaimed first: every reclaimed node was counted as retired before it was
-        // published, so this order never shows more reclaimed than retired nodes.
+        // retired = nodes counted out of their stripes by a flush (`retiredFlushed`) + the
+        // counts still in the stripe heads. Reclaimed first: a node's flush added it to
+        // `retiredFlushed` (release) before anything could reclaim it, so this order never
+        // shows more reclaimed than retired nodes. (A list detached between the two loads
+        // is briefly missing from `retired`; it is not in `reclaimed` either.)
         let reclaimed = word(Layout.reclaimed).pointee.load(ordering: .acquiring)
-        var retired: UInt64 = 0
+        var retired = word(Layout.retiredFlushed).pointee.load(ordering: .acquiring)
         for stripe in 0...stripeMask {
-            retired &+= stripeWord(stripe, Layout.stripeRetired).pointee.load(ordering: .acquiring)
+            retired &+= stripeWord(stripe, Layout.stripeHead).pointee.load(ordering: .acquiring) >> 32
         }
         return Statistics(
             retired: retired,
@@ -348,12 +356,12 @@ extension HyalineDomain {
         @usableFromInline static let reclaimerCount = 8 * 64
         @usableFromInline static let batches = 9 * 64
         @usableFromInline static let padding = 10 * 64
+        @usableFromInline static let retiredFlushed = 11 * 64
         @usableFromInline static let stripesBase = 16 * 64
         @usableFromInline static let reclaimers = stripesBase + maxStripes * 64
         @usableFromInline static let headerBytes = 4096
         // Stripe line words.
         @usableFromInline static let stripeHead = 0
-        @usableFromInline static let stripeRetired = 8
         // Slot line words.
         @usableFromInline static let slotHead = 0
         @usableFromInline static let slotAccess = 8

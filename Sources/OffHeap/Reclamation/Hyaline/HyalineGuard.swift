@@ -94,10 +94,12 @@ public struct HyalineGuard: ~Copyable {
         _ pointer: UnsafeMutableRawPointer, birthEra: UInt64, reclaimer: HyalineReclaimerID
     ) throws(OffHeapError) {
         let slot = slot
+        let entry = entry
         var failure: OffHeapError?
         owner._withUnsafeGuaranteedRef { domain in
             do throws(OffHeapError) {
-                try domain.retire(pointer, birthEra: birthEra, reclaimer: reclaimer, slot: slot)
+                try domain.retire(
+                    pointer, birthEra: birthEra, reclaimer: reclaimer, slot: slot, cache: entry)
             } catch {
                 failure = error
             }
@@ -108,7 +110,8 @@ public struct HyalineGuard: ~Copyable {
     /// Flushes every pending retire stripe now, padding short batches with dummy records,
     /// so that nodes become reclaimable as soon as current readers leave.
     public func flushPending() {
-        owner._withUnsafeGuaranteedRef { $0.flushAllStripes() }
+        let entry = entry
+        owner._withUnsafeGuaranteedRef { $0.flushAllStripes(cache: entry) }
     }
 }
 
@@ -176,6 +179,8 @@ extension HyalineDomain {
                 let slot = try leaseSlot()
                 entry[HyalineThreadTable.slot] = UInt64(slot)
                 entry[HyalineThreadTable.active] = 0
+                entry[HyalineThreadTable.freeHead] = 0  // a dead domain's records
+                entry[HyalineThreadTable.freeCount] = 0
                 entry[HyalineThreadTable.generation] = registryGeneration
             }
             if entry[HyalineThreadTable.active] == 0 {
@@ -242,7 +247,7 @@ extension HyalineDomain {
     internal func leave(slot: Int, entry: UnsafeMutablePointer<UInt64>?) {
         let (empty, _) = slotWord(slot, Layout.slotHead).pointee.compareExchange(
             expected: 0, desired: Layout.inactive, ordering: .acquiringAndReleasing)
-        if !empty { leaveDetaching(slot: slot) }
+        if !empty { leaveDetaching(slot: slot, cache: entry) }
         if let entry {
             entry[HyalineThreadTable.active] = 0
         } else {
@@ -255,15 +260,15 @@ extension HyalineDomain {
     /// head to be `inactive`: it must not return while this thread is still handing nodes
     /// to their reclaimers.
     @usableFromInline
-    internal func leaveDetaching(slot: Int) {
+    internal func leaveDetaching(slot: Int, cache: UnsafeMutablePointer<UInt64>?) {
         let head = slotWord(slot, Layout.slotHead)
         let list = head.pointee.exchange(Layout.leaving, ordering: .acquiringAndReleasing)
-        traverse(list)
+        traverse(list, cache: cache)
         head.pointee.store(Layout.inactive, ordering: .releasing)
     }
 
     @usableFromInline
-    internal func traverse(_ list: UInt64) {
+    internal func traverse(_ list: UInt64, cache: UnsafeMutablePointer<UInt64>?) {
         var current = list
         while current != 0 {
             // Read the link before the decrement: the decrement may free this batch.
@@ -272,7 +277,7 @@ extension HyalineDomain {
             let old = recordWord(batch, Layout.recordRefs).pointee.wrappingSubtract(
                 1, ordering: .acquiringAndReleasing
             ).oldValue
-            if old == 1 { freeBatch(batch) }
+            if old == 1 { freeBatch(batch, cache: cache) }
             current = next
         }
     }

@@ -54,13 +54,17 @@ internal final class HyalineRuntime: @unchecked Sendable {
         HyalineDomain.word(rows.base, row * Self.rowBytes)
     }
 
-    func slotsWord(_ row: Int) -> UnsafeMutablePointer<Atomic<UInt64>> {
-        HyalineDomain.word(rows.base, row * Self.rowBytes + 8)
+    /// Word `field` of `row`: 1 the domain's slot lines, 2 its header, 3 its records.
+    func address(_ row: Int, _ field: Int) -> UnsafeMutablePointer<Atomic<UInt64>> {
+        HyalineDomain.word(rows.base, row * Self.rowBytes + field * 8)
     }
 
-    /// Claims a free row for a domain whose slot lines start at `slots`; `nil` when every
+    /// Claims a free row for a domain (its header, slot lines and records); `nil` when every
     /// row is taken (the domain then leases a slot per guard).
-    func claim(slots: UnsafeMutableRawPointer) -> (row: Int, generation: UInt64)? {
+    func claim(
+        header: UnsafeMutableRawPointer, slots: UnsafeMutableRawPointer,
+        records: UnsafeMutableRawPointer
+    ) -> (row: Int, generation: UInt64)? {
         for row in 0..<Self.rowCount {
             var current = state(row).pointee.load(ordering: .acquiring)
             while current & (Self.activeBit | Self.pinMask) == 0 {
@@ -70,8 +74,10 @@ internal final class HyalineRuntime: @unchecked Sendable {
                     expected: current, desired: UInt64(generation) << 32 | Self.activeBit,
                     ordering: .acquiringAndReleasing)
                 if exchanged {
-                    slotsWord(row).pointee.store(
-                        UInt64(UInt(bitPattern: slots)), ordering: .releasing)
+                    for (field, base) in [(1, slots), (2, header), (3, records)] {
+                        address(row, field).pointee.store(
+                            UInt64(UInt(bitPattern: base)), ordering: .releasing)
+                    }
                     return (row, UInt64(generation))
                 }
                 current = original
@@ -95,19 +101,28 @@ internal final class HyalineRuntime: @unchecked Sendable {
         }
     }
 
-    /// Pins `row` if it is still active with `generation`; returns the domain's slot lines.
-    func pin(_ row: Int, generation: UInt64) -> UnsafeMutableRawPointer? {
+    /// Pins `row` if it is still active with `generation`; returns the domain's slot lines,
+    /// header and records.
+    func pin(_ row: Int, generation: UInt64) -> (
+        slots: UnsafeMutableRawPointer, header: UnsafeMutableRawPointer,
+        records: UnsafeMutableRawPointer
+    )? {
         var current = state(row).pointee.load(ordering: .acquiring)
         while current & Self.activeBit != 0, current >> 32 == generation {
             let (exchanged, original) = state(row).pointee.compareExchange(
                 expected: current, desired: current + 1, ordering: .acquiringAndReleasing)
             if exchanged {
-                let bits = slotsWord(row).pointee.load(ordering: .acquiring)
-                guard let slots = UnsafeMutableRawPointer(bitPattern: UInt(bits)) else {
+                // Set before the domain's init returned, so before any entry carried this
+                // generation; checked anyway rather than trusted.
+                func base(_ field: Int) -> UnsafeMutableRawPointer? {
+                    UnsafeMutableRawPointer(
+                        bitPattern: UInt(address(row, field).pointee.load(ordering: .acquiring)))
+                }
+                guard let slots = base(1), let header = base(2), let records = base(3) else {
                     unpin(row)
                     return nil
                 }
-                return slots
+                return (slots, header, records)
             }
             current = original
         }
@@ -142,10 +157,26 @@ internal final class HyalineRuntime: @unchecked Sendable {
                 // A still-active entry would mean a guard outlived its thread (guards are not
                 // Sendable, so it cannot happen in Swift 6): its slot is then kept, not freed.
                 guard generation != 0, entry[HyalineThreadTable.active] == 0,
-                    let slots = runtime.pin(row, generation: generation)
+                    let domain = runtime.pin(row, generation: generation)
                 else { continue }
+                // Pinned: the domain's region stays mapped. Give the private free records
+                // back, then the slot.
+                let first = entry[HyalineThreadTable.freeHead]
+                if first != 0 {
+                    var last = first
+                    while true {
+                        let next = HyalineDomain.word(
+                            domain.records + Int(last - 1) * HyalineDomain.Layout.line,
+                            HyalineDomain.Layout.recordFreeNext
+                        ).pointee.load(ordering: .relaxed)
+                        if next == 0 { break }
+                        last = next
+                    }
+                    HyalineDomain.pushFreeChain(
+                        header: domain.header, records: domain.records, first: first, last: last)
+                }
                 let slot = Int(truncatingIfNeeded: entry[HyalineThreadTable.slot])
-                HyalineDomain.word(slots + slot * HyalineDomain.Layout.line,
+                HyalineDomain.word(domain.slots + slot * HyalineDomain.Layout.line,
                     HyalineDomain.Layout.slotOwner
                 ).pointee.store(0, ordering: .releasing)
                 runtime.unpin(row)
@@ -162,13 +193,20 @@ internal final class HyalineRuntime: @unchecked Sendable {
 /// too), so every access is a plain load or store. Entry words: `generation` (the row's
 /// generation when the slot was leased; 0 = none; a different generation is a stale entry
 /// of a dead domain and is overwritten), `slot` (the leased slot index), `active` (1 while a
-/// guard of this thread uses the sticky slot; nested guards then lease their own slot).
+/// guard of this thread uses the sticky slot; nested guards then lease their own slot),
+/// `freeHead`/`freeCount` (the thread's private list of free retire records of this domain,
+/// linked by their `freeNext` word: freed batches land here up to the domain's
+/// `privateRecordLimit`, and retires take records from here without a CAS; thread exit
+/// pushes the list back onto the domain's shared free stack; a dead domain's list dies
+/// with it).
 @frozen @usableFromInline
 internal struct HyalineThreadTable {
-    @usableFromInline static let entryBytes = 32
+    @usableFromInline static let entryBytes = 64
     @usableFromInline static let generation = 0
     @usableFromInline static let slot = 1
     @usableFromInline static let active = 2
+    @usableFromInline static let freeHead = 3
+    @usableFromInline static let freeCount = 4
     static var byteCount: Int {
         VirtualMemory.roundUp(HyalineRuntime.rowCount * entryBytes, to: VirtualMemory.pageSize)
     }
