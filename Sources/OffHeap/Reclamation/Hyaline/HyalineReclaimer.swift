@@ -42,6 +42,12 @@ public struct HyalineReclaimerID: Hashable, Sendable {
 /// is maintained by ``allocate()`` (+1) and ``reclaim(_:)`` / ``deallocate(_:)`` (−1), so
 /// allocate through this wrapper to let the PI controller see the pool's pressure.
 ///
+/// The count is striped over 16 cache lines by the calling thread (the address of its
+/// Hyaline thread table), so two threads allocating and reclaiming do not bounce one line
+/// between their cores; a stripe may go negative (a node allocated on one thread and
+/// reclaimed on another), only the sum is meaningful, and it is read without stopping the
+/// threads (approximate under concurrency, exact when quiescent).
+///
 /// ```swift
 /// let nodes = HyalinePoolReclaimer(pool, capacity: 4096, owns: { pool.contains($0) })
 /// let id = try domain.register(nodes)
@@ -56,6 +62,9 @@ public final class HyalinePoolReclaimer<Pool: FixedSizeAllocator>: HyalineReclai
     public let capacity: Int
     @usableFromInline internal let ownership: (@Sendable (UnsafeMutableRawPointer) -> Bool)?
     @usableFromInline internal let inUse: UnsafeMutablePointer<Atomic<Int>>
+    @usableFromInline internal static var stripes: Int { 16 }
+    /// Atomics per stripe (one 64-byte line each).
+    @usableFromInline internal static var spacing: Int { 8 }
 
     /// - Parameters:
     ///   - capacity: slots in `pool`, > 0.
@@ -67,24 +76,39 @@ public final class HyalinePoolReclaimer<Pool: FixedSizeAllocator>: HyalineReclai
         self.pool = pool
         self.capacity = max(1, capacity)
         self.ownership = owns
-        inUse = .allocate(capacity: 1)
-        inUse.initialize(to: Atomic(0))
+        inUse = .allocate(capacity: Self.stripes * Self.spacing)
+        for index in 0..<(Self.stripes * Self.spacing) {
+            (inUse + index).initialize(to: Atomic(0))
+        }
         super.init()
     }
 
     deinit {
-        inUse.deinitialize(count: 1)
+        inUse.deinitialize(count: Self.stripes * Self.spacing)
         inUse.deallocate()
     }
 
     /// Slots currently allocated through this wrapper and not yet reclaimed.
-    public var allocatedCount: Int { inUse.pointee.load(ordering: .relaxed) }
+    public var allocatedCount: Int {
+        var total = 0
+        for stripe in 0..<Self.stripes {
+            total &+= (inUse + stripe &* Self.spacing).pointee.load(ordering: .relaxed)
+        }
+        return total
+    }
+
+    /// The calling thread's stripe of the in-use count.
+    @inlinable @inline(__always)
+    internal var stripe: UnsafeMutablePointer<Atomic<Int>> {
+        let bits = UInt(bitPattern: ThreadLocalSlot.hyaline.value)
+        return inUse + Int(truncatingIfNeeded: (bits >> 12) & UInt(Self.stripes - 1)) &* Self.spacing
+    }
 
     /// A node from the pool.
     @inlinable
     public func allocate() throws(OffHeapError) -> UnsafeMutableRawPointer {
         let pointer = try pool.allocate()
-        inUse.pointee.add(1, ordering: .relaxed)
+        stripe.pointee.add(1, ordering: .relaxed)
         return pointer
     }
 
@@ -92,7 +116,7 @@ public final class HyalinePoolReclaimer<Pool: FixedSizeAllocator>: HyalineReclai
     @inlinable
     public func deallocate(_ pointer: UnsafeMutableRawPointer) throws(OffHeapError) {
         try pool.deallocate(pointer)
-        inUse.pointee.subtract(1, ordering: .relaxed)
+        stripe.pointee.subtract(1, ordering: .relaxed)
     }
 
     public override func owns(_ pointer: UnsafeMutableRawPointer) -> Bool {
@@ -106,12 +130,11 @@ public final class HyalinePoolReclaimer<Pool: FixedSizeAllocator>: HyalineReclai
         // by trapping in a reclamation path: the slot is then leaked, not reused.
         do {
             try pool.deallocate(pointer)
-            inUse.pointee.subtract(1, ordering: .relaxed)
+            stripe.pointee.subtract(1, ordering: .relaxed)
         } catch {}
     }
 
     public override var freeFraction: Double {
-        let used = inUse.pointee.load(ordering: .relaxed)
-        return max(0, 1 - Double(used) / Double(capacity))
+        return max(0, 1 - Double(max(0, allocatedCount)) / Double(capacity))
     }
 }
