@@ -190,6 +190,9 @@ extension HyalineDomain {
         var last = first
         var reclaimed: UInt64 = 0
         var records = 0
+        // Consecutive nodes of one reclaimer form a run, reported by `didReclaim(count:)`.
+        var run: Unmanaged<HyalineReclaimer>?
+        var runCount = 0
         while current != 0 {
             let next = recordWord(current, Layout.recordBatchNext).pointee.load(ordering: .relaxed)
             let bits = recordWord(current, Layout.recordPointer).pointee.load(ordering: .relaxed)
@@ -199,7 +202,14 @@ extension HyalineDomain {
                         current, Layout.recordReclaimer
                     ).pointee.load(ordering: .relaxed)))
                 if let owner = reclaimerReference(id) {
+                    if let previous = run, previous.toOpaque() != owner.toOpaque() {
+                        let count = runCount
+                        previous._withUnsafeGuaranteedRef { $0.didReclaim(count: count) }
+                        runCount = 0
+                    }
+                    run = owner
                     owner._withUnsafeGuaranteedRef { $0.reclaim(pointer) }
+                    runCount &+= 1
                 }
                 reclaimed += 1
             }
@@ -207,6 +217,10 @@ extension HyalineDomain {
             last = current
             current = next
             records &+= 1
+        }
+        if let run, runCount > 0 {
+            let count = runCount
+            run._withUnsafeGuaranteedRef { $0.didReclaim(count: count) }
         }
         word(Layout.reclaimed).pointee.add(reclaimed, ordering: .releasing)
         if let cache,

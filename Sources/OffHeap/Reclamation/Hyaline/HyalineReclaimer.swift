@@ -23,6 +23,11 @@ open class HyalineReclaimer: @unchecked Sendable {
     /// Frees `pointer`; no thread holds it any more. Must not throw or trap.
     open func reclaim(_ pointer: UnsafeMutableRawPointer) {}
 
+    /// Called on the reclaiming thread after `count` consecutive ``reclaim(_:)`` calls of
+    /// one batch, so per-node bookkeeping can be paid once per batch.
+    /// ``HyalinePoolReclaimer`` updates its in-use count here.
+    open func didReclaim(count: Int) {}
+
     /// Fraction of the backing pool that is free, in `0...1` (`1` when unknown). The
     /// adaptive threshold controller reads this.
     open var freeFraction: Double { 1 }
@@ -40,7 +45,8 @@ public struct HyalineReclaimerID: Hashable, Sendable {
 /// Ownership is checked by `owns` (for example `{ pool.contains($0) }`); when it is `nil`,
 /// every pointer is accepted. The in-use count
 /// is maintained by ``allocate()`` (+1) and ``reclaim(_:)`` / ``deallocate(_:)`` (−1), so
-/// allocate through this wrapper to let the PI controller see the pool's pressure.
+/// allocate through this wrapper to let the PI controller see the pool's pressure. (Hyaline's
+/// reclamation lowers the count once per batch, in ``didReclaim(count:)``.)
 ///
 /// The count is striped over 16 cache lines by the calling thread (the address of its
 /// Hyaline thread table), so two threads allocating and reclaiming do not bounce one line
@@ -128,10 +134,17 @@ public final class HyalinePoolReclaimer<Pool: FixedSizeAllocator>: HyalineReclai
         // The pointer passed `owns` at retire and Hyaline frees each retired node once, so
         // the pool cannot reject it; a rejection would mean a bug, which we refuse to hide
         // by trapping in a reclamation path: the slot is then leaked, not reused.
+        // The in-use count drops in `didReclaim(count:)`, once per batch; a leaked slot
+        // stays counted as in use.
         do {
             try pool.deallocate(pointer)
-            stripe.pointee.subtract(1, ordering: .relaxed)
-        } catch {}
+        } catch {
+            stripe.pointee.add(1, ordering: .relaxed)
+        }
+    }
+
+    public override func didReclaim(count: Int) {
+        stripe.pointee.subtract(count, ordering: .relaxed)
     }
 
     public override var freeFraction: Double {
