@@ -67,15 +67,26 @@ import Synchronization
 ///   access era, the flush's loads of heads/access eras/high-water mark, and the data
 ///   structure's unlinking CAS are all sequentially consistent: the store→load
 ///   (store-buffering) pattern between a reader entering and a retirer scanning needs a
-///   single total order. `leave`'s exchange acquires the inserted records' fields (released
-///   by the inserting CAS); the batch count uses acquire-release so the freeing thread sees
-///   every reader's last access.
+///   single total order. `leave`'s CAS (`0 → inactive`) or exchange (`→ leaving`) acquires
+///   the inserted records' fields (released by the inserting CAS) and releases the reader's
+///   accesses to a retirer that later sees `inactive`; the batch count uses acquire-release
+///   so the freeing thread sees every reader's last access. A sticky slot changes thread
+///   only through its owner word (release store at thread exit, acquiring CAS at lease).
 /// - **Retired-but-pending records** wait in striped push-only stacks whose head packs
 ///   `(count << 32) | (record + 1)`. A push adds one to the count; a retirer whose push made
 ///   the count reach the threshold detaches the stack with a CAS that only succeeds if the
 ///   head is still its own `(count, record)`: the count is always the exact length of the
 ///   list the head names, so a detached batch is never shorter than the threshold, even
-///   after ABA.
+///   after ABA. `retired` (statistics) is the count a flush took out of its stripe (added,
+///   releasing, before insertion) plus the counts in the stripe heads, so no retire pays a
+///   separate counter RMW.
+/// - **Free records** are on the shared free stack (head `(tag << 32) | (record + 1)`, the
+///   tag changes on every CAS) or on one thread's private list in its table entry (owner
+///   only, plain loads and stores, at most `privateRecordLimit` = min(256, records /
+///   (4 · maxReaders)) records, so private lists hold at most a quarter of the records): a
+///   batch freed on a thread with a sticky slot goes to its private list while it has
+///   room, and that thread's retires take records from it without a CAS. Thread exit pushes
+///   the private list back onto the shared stack (under the row pin).
 public final class HyalineDomain: @unchecked Sendable {
     // @unchecked Sendable: all shared state is in the off-heap region and accessed only
     // through atomics following the invariants above; the stored properties are immutable
