@@ -21,27 +21,73 @@ extension HyalineDomain {
         recordWord(record, Layout.recordReclaimer).pointee.store(
             UInt64(reclaimer.rawValue), ordering: .relaxed)
 
+        // Counted before the record is published (single writer: the slot's user).
+        let counter = slotWord(slot, Layout.slotRetired)
+        counter.pointee.store(counter.pointee.load(ordering: .relaxed) &+ 1, ordering: .releasing)
+        guard let cache else {
+            push(record, last: record, count: 1, slot: slot, cache: nil)
+            return
+        }
+        // The sticky slot's private chunk (newest first, linked by batchNext): published
+        // with one CAS once it holds `chunkLimit` records, once the stripe could reach the
+        // threshold with it, or when the guard leaves.
+        let held = cache[HyalineThreadTable.chunkCount]
+        if held == 0 { cache[HyalineThreadTable.chunkTail] = record }
+        recordWord(record, Layout.recordBatchNext).pointee.store(
+            cache[HyalineThreadTable.chunkHead], ordering: .relaxed)
+        cache[HyalineThreadTable.chunkHead] = record
+        cache[HyalineThreadTable.chunkCount] = held &+ 1
+        let pending = stripeWord(slot & stripeMask, Layout.stripeHead).pointee.load(
+            ordering: .relaxed) >> 32
+        if held &+ 1 < Self.chunkLimit && pending &+ held &+ 1 < UInt64(batchThreshold) {
+            return
+        }
+        publishChunk(slot: slot, cache: cache)
+    }
+
+    /// Records a sticky slot's user collects before publishing them to its stripe.
+    @usableFromInline static var chunkLimit: UInt64 { 8 }
+
+    /// Pushes the calling thread's private chunk (if any) onto its slot's stripe.
+    @usableFromInline
+    internal func publishChunk(slot: Int, cache: UnsafeMutablePointer<UInt64>) {
+        let count = cache[HyalineThreadTable.chunkCount]
+        guard count != 0 else { return }
+        let first = cache[HyalineThreadTable.chunkHead]
+        let last = cache[HyalineThreadTable.chunkTail]
+        cache[HyalineThreadTable.chunkHead] = 0
+        cache[HyalineThreadTable.chunkTail] = 0
+        cache[HyalineThreadTable.chunkCount] = 0
+        push(first, last: last, count: count, slot: slot, cache: cache)
+    }
+
+    /// Pushes the chain `first…last` (`count` records, linked by `batchNext`) onto the
+    /// stripe of `slot` with one CAS, and flushes the stripe if that made it a full batch.
+    @usableFromInline
+    internal func push(
+        _ first: UInt64, last: UInt64, count: UInt64, slot: Int,
+        cache: UnsafeMutablePointer<UInt64>?
+    ) {
         let stripe = slot & stripeMask
-        // Counted in `retired` through the stripe head's count (see `statistics`).
         let head = stripeWord(stripe, Layout.stripeHead)
         var old = head.pointee.load(ordering: .relaxed)
         var new: UInt64
         while true {
-            recordWord(record, Layout.recordBatchNext).pointee.store(
+            recordWord(last, Layout.recordBatchNext).pointee.store(
                 old & Self.lowMask, ordering: .relaxed)
-            new = ((old >> 32) &+ 1) << 32 | record
+            new = ((old >> 32) &+ count) << 32 | first
             let (done, seen) = head.pointee.compareExchange(
                 expected: old, desired: new, ordering: .acquiringAndReleasing)
             if done { break }
             old = seen
         }
-        let count = Int(truncatingIfNeeded: new >> 32)
-        if count >= batchThreshold && count > readerHighWater {
-            // Detach only if the head is still exactly (count, record): the list then has
-            // exactly `count` records.
+        let total = Int(truncatingIfNeeded: new >> 32)
+        if total >= batchThreshold && total > readerHighWater {
+            // Detach only if the head is still exactly (total, first): the list then has
+            // exactly `total` records.
             let (detached, _) = head.pointee.compareExchange(
                 expected: new, desired: 0, ordering: .acquiringAndReleasing)
-            if detached { flush(record, count: count, stripe: stripe, cache: cache) }
+            if detached { flush(first, count: total, stripe: stripe, cache: cache) }
         }
     }
 
@@ -114,9 +160,6 @@ extension HyalineDomain {
             padded += 1
         }
         if padded > 0 { word(Layout.padding).pointee.add(UInt64(padded), ordering: .relaxed) }
-        // The list leaves its stripe's count for good: count it as flushed before any of it
-        // can be reclaimed (released; `statistics` acquires `reclaimed` first).
-        word(Layout.retiredFlushed).pointee.add(UInt64(count), ordering: .releasing)
 
         // Record 0 carries the count; every record points at it.
         var minBirth = UInt64.max
@@ -301,10 +344,7 @@ extension HyalineDomain {
             let detached = stripeWord(stripe, Layout.stripeHead).pointee.exchange(
                 0, ordering: .acquiringAndReleasing)
             let first = detached & Self.lowMask
-            if first != 0 {
-                word(Layout.retiredFlushed).pointee.add(detached >> 32, ordering: .releasing)
-                freeBatch(first, cache: nil)
-            }
+            if first != 0 { freeBatch(first, cache: nil) }
         }
     }
 }

@@ -77,9 +77,13 @@ import Synchronization
 ///   the count reach the threshold detaches the stack with a CAS that only succeeds if the
 ///   head is still its own `(count, record)`: the count is always the exact length of the
 ///   list the head names, so a detached batch is never shorter than the threshold, even
-///   after ABA. `retired` (statistics) is the count a flush took out of its stripe (added,
-///   releasing, before insertion) plus the counts in the stripe heads, so no retire pays a
-///   separate counter RMW.
+///   after ABA. A retire inside a sticky guard first collects its record in the thread's
+///   private chunk (plain stores) and pushes the chunk with one CAS (count += chunk length)
+///   when it holds 8 records, when the stripe could reach the threshold with it, on
+///   `flushPending`, or at leave — before the head becomes `inactive`, so `destroy` (which
+///   waits for every head to be `inactive`) finds every retired record on a stripe.
+///   `retired` (statistics) is the sum of per-slot counters written only by the slot's
+///   user (a relaxed load and a releasing store, no RMW) before the record is published.
 /// - **Free records** are on the shared free stack (head `(tag << 32) | (record + 1)`, the
 ///   tag changes on every CAS) or on one thread's private list in its table entry (owner
 ///   only, plain loads and stores, at most `privateRecordLimit` = min(256, records /
@@ -308,15 +312,13 @@ public final class HyalineDomain: @unchecked Sendable {
 
     /// Counters for tests, benchmarks and the controller.
     public var statistics: Statistics {
-        // retired = nodes counted out of their stripes by a flush (`retiredFlushed`) + the
-        // counts still in the stripe heads. Reclaimed first: a node's flush added it to
-        // `retiredFlushed` (release) before anything could reclaim it, so this order never
-        // shows more reclaimed than retired nodes. (A list detached between the two loads
-        // is briefly missing from `retired`; it is not in `reclaimed` either.)
+        // retired = the sum of the slots' retire counters. Reclaimed first: a node was
+        // counted in its slot (release) before its record was published, so this order
+        // never shows more reclaimed than retired nodes.
         let reclaimed = word(Layout.reclaimed).pointee.load(ordering: .acquiring)
-        var retired = word(Layout.retiredFlushed).pointee.load(ordering: .acquiring)
-        for stripe in 0...stripeMask {
-            retired &+= stripeWord(stripe, Layout.stripeHead).pointee.load(ordering: .acquiring) >> 32
+        var retired: UInt64 = 0
+        for slot in 0..<maxReaders {
+            retired &+= slotWord(slot, Layout.slotRetired).pointee.load(ordering: .acquiring)
         }
         return Statistics(
             retired: retired,
@@ -367,7 +369,6 @@ extension HyalineDomain {
         @usableFromInline static let reclaimerCount = 8 * 64
         @usableFromInline static let batches = 9 * 64
         @usableFromInline static let padding = 10 * 64
-        @usableFromInline static let retiredFlushed = 11 * 64
         @usableFromInline static let stripesBase = 16 * 64
         @usableFromInline static let reclaimers = stripesBase + maxStripes * 64
         @usableFromInline static let headerBytes = 4096
@@ -377,6 +378,8 @@ extension HyalineDomain {
         @usableFromInline static let slotHead = 0
         @usableFromInline static let slotAccess = 8
         @usableFromInline static let slotOwner = 16
+        /// Nodes retired through this slot (single writer: the slot's current user).
+        @usableFromInline static let slotRetired = 24
         // Record words.
         @usableFromInline static let recordSlotNext = 0
         @usableFromInline static let recordBatch = 8

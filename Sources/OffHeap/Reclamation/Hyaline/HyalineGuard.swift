@@ -111,7 +111,11 @@ public struct HyalineGuard: ~Copyable {
     /// so that nodes become reclaimable as soon as current readers leave.
     public func flushPending() {
         let entry = entry
-        owner._withUnsafeGuaranteedRef { $0.flushAllStripes(cache: entry) }
+        let slot = slot
+        owner._withUnsafeGuaranteedRef { domain in
+            if let entry { domain.publishChunk(slot: slot, cache: entry) }
+            domain.flushAllStripes(cache: entry)
+        }
     }
 }
 
@@ -181,6 +185,9 @@ extension HyalineDomain {
                 entry[HyalineThreadTable.active] = 0
                 entry[HyalineThreadTable.freeHead] = 0  // a dead domain's records
                 entry[HyalineThreadTable.freeCount] = 0
+                entry[HyalineThreadTable.chunkHead] = 0
+                entry[HyalineThreadTable.chunkCount] = 0
+                entry[HyalineThreadTable.chunkTail] = 0
                 entry[HyalineThreadTable.generation] = registryGeneration
             }
             if entry[HyalineThreadTable.active] == 0 {
@@ -245,6 +252,11 @@ extension HyalineDomain {
     /// sticky slot is marked idle in the thread's table, or a per-guard lease is returned.
     @inlinable @inline(__always)
     internal func leave(slot: Int, entry: UnsafeMutablePointer<UInt64>?) {
+        // Publish the private retire chunk while still inside: `destroy` collects the
+        // stripes once every head is `inactive`.
+        if let entry, entry[HyalineThreadTable.chunkCount] != 0 {
+            publishChunk(slot: slot, cache: entry)
+        }
         let (empty, _) = slotWord(slot, Layout.slotHead).pointee.compareExchange(
             expected: 0, desired: Layout.inactive, ordering: .acquiringAndReleasing)
         if !empty { leaveDetaching(slot: slot, cache: entry) }

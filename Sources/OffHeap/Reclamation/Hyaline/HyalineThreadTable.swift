@@ -198,7 +198,9 @@ internal final class HyalineRuntime: @unchecked Sendable {
 /// linked by their `freeNext` word: freed batches land here up to the domain's
 /// `privateRecordLimit`, and retires take records from here without a CAS; thread exit
 /// pushes the list back onto the domain's shared free stack; a dead domain's list dies
-/// with it).
+/// with it), `chunkHead`/`chunkCount`/`chunkTail` (records retired inside the current
+/// sticky guard and not yet pushed onto the stripe; never non-empty outside a guard,
+/// because leave publishes the chunk before the head becomes `inactive`).
 @frozen @usableFromInline
 internal struct HyalineThreadTable {
     @usableFromInline static let entryBytes = 64
@@ -207,6 +209,9 @@ internal struct HyalineThreadTable {
     @usableFromInline static let active = 2
     @usableFromInline static let freeHead = 3
     @usableFromInline static let freeCount = 4
+    @usableFromInline static let chunkHead = 5
+    @usableFromInline static let chunkCount = 6
+    @usableFromInline static let chunkTail = 7
     static var byteCount: Int {
         VirtualMemory.roundUp(HyalineRuntime.rowCount * entryBytes, to: VirtualMemory.pageSize)
     }
