@@ -258,4 +258,33 @@ struct HyalineStickySlotTests {
         try enterNested(domain, count: count - 1, slots: &slots)
         guardian.leave()
     }
+
+    /// The runtime has 256 rows; further live domains have no sticky slots and lease a slot
+    /// per guard, with the same behaviour (reuse after leave, exhaustion, reclamation).
+    @Test func domainsBeyondTheRuntimeRowsLeaseASlotPerGuard() throws {
+        var domains: [HyalineDomain] = []
+        for _ in 0..<300 {
+            domains.append(try HyalineDomain(.init(maxReaders: 2, recordCapacity: 64)))
+        }
+        let pool = try TestSlotPool(slotSize: 16, capacity: 64)
+        let reclaimer = PoisoningReclaimer(pool)
+        for domain in domains {
+            let id = try domain.register(reclaimer)
+            do {
+                let outer = try domain.enter()
+                let inner = try domain.enter()
+                #expect(outer.slotIndex != inner.slotIndex)
+                #expect(throws: OffHeapError.exhausted) { _ = try domain.enter() }
+                try inner.retire(try Self.node(pool, 1), birthEra: 0, reclaimer: id)
+                inner.flushPending()
+            }
+            let again = try domain.enter()
+            again.flushPending()
+            again.leave()
+            #expect(domain.statistics.retired == 1)
+            #expect(domain.statistics.unreclaimed == 0)
+        }
+        #expect(pool.allocatedCount == 0)
+        #expect(reclaimer.rejected.load(ordering: .relaxed) == 0)
+    }
 }
