@@ -226,4 +226,32 @@ struct HyalineTests {
             #expect(nodeIsIntact(UnsafeMutableRawPointer(bitPattern: UInt(bits))!))
         }
     }
+
+    /// The pool reclaimer's in-use count drops once per reclaimed batch (`didReclaim`), and
+    /// ends at exactly the nodes still allocated, across threads.
+    @Test func concurrentPoolReclaimerCountsEveryReclaimedNode() throws {
+        let pool = try TestSlotPool(slotSize: 16, capacity: 4096)
+        let nodes = HyalinePoolReclaimer(pool, capacity: 4096, owns: { pool.contains($0) })
+        let domain = try HyalineDomain(.init(maxReaders: 16, batchThreshold: 8, stripes: 2))
+        let id = try domain.register(nodes)
+        let kept = Atomic<Int>(0)
+        try PlatformThread.run(count: 8) { worker in
+            for step in 0..<200 {
+                do throws(OffHeapError) {
+                    let node = try nodes.allocate()
+                    if step % 50 == 0 {
+                        kept.add(1, ordering: .relaxed)  // stays allocated
+                        continue
+                    }
+                    try domain.withGuard { guardian throws(OffHeapError) in
+                        try guardian.retire(node, birthEra: domain.currentEra, reclaimer: id)
+                    }
+                } catch {}
+            }
+        }
+        try domain.destroy()  // reclaims every pending node
+        #expect(domain.statistics.unreclaimed == 0)
+        #expect(nodes.allocatedCount == kept.load(ordering: .relaxed))
+        #expect(pool.allocatedCount == kept.load(ordering: .relaxed))
+    }
 }

@@ -4,9 +4,13 @@
 //
 // Single-thread benchmarks run `scalingFactor` (1 000) operations per measured iteration:
 // read them per operation with `--scale`. Targets (issue): enter+leave uncontended ≤ 10 ns,
-// retire amortised ≤ 30 ns. The two-thread structure benchmarks do 2 × 50 000 push+pop
-// pairs per iteration (thread start included, ~50 µs) and are reported next to the same
-// work on a pthread-mutex-protected array measured in the same run.
+// retire amortised ≤ 30 ns. `enter()` returns a guard that retains the domain (two atomic
+// reference-count operations); `withGuard` borrows it instead, which is the floor of the
+// sticky-slot design (one seq-cst store to enter, one CAS to leave). The two-thread
+// structure benchmarks do 2 × 50 000 push+pop pairs per iteration (thread start included,
+// ~50 µs), with nodes from a shared FreeList and from a ShardedFreeList (per-thread
+// magazines), and are reported next to the same work on a pthread-mutex-protected array
+// measured in the same run.
 import Benchmark
 import OffHeap
 import Synchronization
@@ -25,6 +29,15 @@ let benchmarks: @Sendable () -> Void = {
         for _ in benchmark.scaledIterations {
             let guardian = try domain.enter()
             blackHole(guardian.slotIndex)
+        }
+        benchmark.stopMeasurement()
+    }
+
+    Benchmark("Hyaline withGuard enter+leave (uncontended, no retain)") { benchmark in
+        let domain = try HyalineDomain()
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            try domain.withGuard { guardian in blackHole(guardian.slotIndex) }
         }
         benchmark.stopMeasurement()
     }
@@ -85,6 +98,21 @@ let benchmarks: @Sendable () -> Void = {
         benchmark.stopMeasurement()
     }
 
+    Benchmark("LockFreeStack push+pop, 2 threads × 50k, ShardedFreeList nodes",
+        configuration: twoThreads)
+    { benchmark in
+        let pool = try ShardedFreeList(configuration: .init(slotSize: 32, capacity: 1 << 14))
+        let stack = try LockFreeStack<UInt64, ShardedFreeList>(pool: pool, capacity: 1 << 14)
+        benchmark.startMeasurement()
+        try PlatformThread.run(count: 2) { worker in
+            for index in 0..<pairs {
+                try? stack.push(UInt64(worker << 32 | index))
+                blackHole(try? stack.pop())
+            }
+        }
+        benchmark.stopMeasurement()
+    }
+
     Benchmark("Mutex array push+pop, 2 threads × 50k (baseline)", configuration: twoThreads) {
         benchmark in
         let array = try MutexArray(capacity: 1 << 14)
@@ -102,6 +130,21 @@ let benchmarks: @Sendable () -> Void = {
         benchmark in
         let pool = try FreeList(.init(slotSize: 32, alignment: 16, capacity: 1 << 14))
         let queue = try LockFreeQueue<UInt64, FreeList>(pool: pool, capacity: 1 << 14)
+        benchmark.startMeasurement()
+        try PlatformThread.run(count: 2) { worker in
+            for index in 0..<pairs {
+                try? queue.enqueue(UInt64(worker << 32 | index))
+                blackHole(try? queue.dequeue())
+            }
+        }
+        benchmark.stopMeasurement()
+    }
+
+    Benchmark("LockFreeQueue enqueue+dequeue, 2 threads × 50k, ShardedFreeList nodes",
+        configuration: twoThreads)
+    { benchmark in
+        let pool = try ShardedFreeList(configuration: .init(slotSize: 32, capacity: 1 << 14))
+        let queue = try LockFreeQueue<UInt64, ShardedFreeList>(pool: pool, capacity: 1 << 14)
         benchmark.startMeasurement()
         try PlatformThread.run(count: 2) { worker in
             for index in 0..<pairs {

@@ -7,43 +7,87 @@ extension HyalineDomain {
     @usableFromInline
     internal func retire(
         _ pointer: UnsafeMutableRawPointer, birthEra: UInt64, reclaimer: HyalineReclaimerID,
-        slot: Int
+        slot: Int, cache: UnsafeMutablePointer<UInt64>?
     ) throws(OffHeapError) {
         guard let owner = reclaimerReference(reclaimer) else {
             throw .invalidConfiguration(reason: "unknown reclaimer id")
         }
         let owned = owner._withUnsafeGuaranteedRef { $0.owns(pointer) }
         guard owned else { throw .foreignPointer }
-        let record = try allocateRecord()
+        let record = try allocateRecord(cache)
         recordWord(record, Layout.recordPointer).pointee.store(
             UInt64(UInt(bitPattern: pointer)), ordering: .relaxed)
         recordWord(record, Layout.recordBirth).pointee.store(birthEra, ordering: .relaxed)
         recordWord(record, Layout.recordReclaimer).pointee.store(
             UInt64(reclaimer.rawValue), ordering: .relaxed)
 
+        // Counted before the record is published (single writer: the slot's user).
+        let counter = slotWord(slot, Layout.slotRetired)
+        counter.pointee.store(counter.pointee.load(ordering: .relaxed) &+ 1, ordering: .releasing)
+        guard let cache else {
+            push(record, last: record, count: 1, slot: slot, cache: nil)
+            return
+        }
+        // The sticky slot's private chunk (newest first, linked by batchNext): published
+        // with one CAS once it holds `chunkLimit` records, once the stripe could reach the
+        // threshold with it, or when the guard leaves.
+        let held = cache[HyalineThreadTable.chunkCount]
+        if held == 0 { cache[HyalineThreadTable.chunkTail] = record }
+        recordWord(record, Layout.recordBatchNext).pointee.store(
+            cache[HyalineThreadTable.chunkHead], ordering: .relaxed)
+        cache[HyalineThreadTable.chunkHead] = record
+        cache[HyalineThreadTable.chunkCount] = held &+ 1
+        let pending = stripeWord(slot & stripeMask, Layout.stripeHead).pointee.load(
+            ordering: .relaxed) >> 32
+        if held &+ 1 < Self.chunkLimit && pending &+ held &+ 1 < UInt64(batchThreshold) {
+            return
+        }
+        publishChunk(slot: slot, cache: cache)
+    }
+
+    /// Records a sticky slot's user collects before publishing them to its stripe.
+    @usableFromInline static var chunkLimit: UInt64 { 8 }
+
+    /// Pushes the calling thread's private chunk (if any) onto its slot's stripe.
+    @usableFromInline
+    internal func publishChunk(slot: Int, cache: UnsafeMutablePointer<UInt64>) {
+        let count = cache[HyalineThreadTable.chunkCount]
+        guard count != 0 else { return }
+        let first = cache[HyalineThreadTable.chunkHead]
+        let last = cache[HyalineThreadTable.chunkTail]
+        cache[HyalineThreadTable.chunkHead] = 0
+        cache[HyalineThreadTable.chunkTail] = 0
+        cache[HyalineThreadTable.chunkCount] = 0
+        push(first, last: last, count: count, slot: slot, cache: cache)
+    }
+
+    /// Pushes the chain `first…last` (`count` records, linked by `batchNext`) onto the
+    /// stripe of `slot` with one CAS, and flushes the stripe if that made it a full batch.
+    @usableFromInline
+    internal func push(
+        _ first: UInt64, last: UInt64, count: UInt64, slot: Int,
+        cache: UnsafeMutablePointer<UInt64>?
+    ) {
         let stripe = slot & stripeMask
-        // Count before publishing: the record may be flushed and reclaimed by another
-        // thread as soon as it is pushed, and `reclaimed` must never overtake `retired`.
-        stripeWord(stripe, Layout.stripeRetired).pointee.add(1, ordering: .relaxed)
         let head = stripeWord(stripe, Layout.stripeHead)
         var old = head.pointee.load(ordering: .relaxed)
         var new: UInt64
         while true {
-            recordWord(record, Layout.recordBatchNext).pointee.store(
+            recordWord(last, Layout.recordBatchNext).pointee.store(
                 old & Self.lowMask, ordering: .relaxed)
-            new = ((old >> 32) &+ 1) << 32 | record
+            new = ((old >> 32) &+ count) << 32 | first
             let (done, seen) = head.pointee.compareExchange(
                 expected: old, desired: new, ordering: .acquiringAndReleasing)
             if done { break }
             old = seen
         }
-        let count = Int(truncatingIfNeeded: new >> 32)
-        if count >= batchThreshold && count > readerHighWater {
-            // Detach only if the head is still exactly (count, record): the list then has
-            // exactly `count` records.
+        let total = Int(truncatingIfNeeded: new >> 32)
+        if total >= batchThreshold && total > readerHighWater {
+            // Detach only if the head is still exactly (total, first): the list then has
+            // exactly `total` records.
             let (detached, _) = head.pointee.compareExchange(
                 expected: new, desired: 0, ordering: .acquiringAndReleasing)
-            if detached { flush(record, count: count, stripe: stripe) }
+            if detached { flush(first, count: total, stripe: stripe, cache: cache) }
         }
     }
 
@@ -59,13 +103,15 @@ extension HyalineDomain {
     /// Detaches and flushes every stripe (short batches are padded). Used by the
     /// controller and by callers relieving pool pressure.
     @usableFromInline
-    internal func flushAllStripes() {
+    internal func flushAllStripes(cache: UnsafeMutablePointer<UInt64>?) {
         for stripe in 0...stripeMask {
             let head = stripeWord(stripe, Layout.stripeHead)
             let detached = head.pointee.exchange(0, ordering: .acquiringAndReleasing)
             let first = detached & Self.lowMask
             if first != 0 {
-                flush(first, count: Int(truncatingIfNeeded: detached >> 32), stripe: stripe)
+                flush(
+                    first, count: Int(truncatingIfNeeded: detached >> 32), stripe: stripe,
+                    cache: cache)
             }
         }
     }
@@ -91,7 +137,9 @@ extension HyalineDomain {
 
     /// Inserts a detached list of `count` records (linked by `batchNext`) as one batch.
     @usableFromInline
-    internal func flush(_ list: UInt64, count: Int, stripe: Int) {
+    internal func flush(
+        _ list: UInt64, count: Int, stripe: Int, cache: UnsafeMutablePointer<UInt64>?
+    ) {
         var first = list
         var total = count
         // k is read (sequentially consistent) before the scan: a slot leased later was
@@ -99,7 +147,7 @@ extension HyalineDomain {
         let k = readerHighWater
         var padded = 0
         while total < k + 1 {
-            guard let dummy = try? allocateRecord() else {
+            guard let dummy = try? allocateRecord(cache) else {
                 // No record for padding: give the list back to its stripe unflushed.
                 pushBack(first, count: total, stripe: stripe)
                 return
@@ -130,13 +178,13 @@ extension HyalineDomain {
         for slot in 0..<min(k, maxReaders) where insert != 0 {
             let head = slotWord(slot, Layout.slotHead)
             var old = head.pointee.load(ordering: .sequentiallyConsistent)
-            if old == Layout.inactive { continue }
+            if old >= Layout.leaving { continue }
             let access = slotWord(slot, Layout.slotAccess).pointee.load(
                 ordering: .sequentiallyConsistent)
             if access < minBirth { continue }
             let following = recordWord(insert, Layout.recordBatchNext).pointee.load(
                 ordering: .relaxed)
-            while old != Layout.inactive {
+            while old < Layout.leaving {
                 recordWord(insert, Layout.recordSlotNext).pointee.store(old, ordering: .relaxed)
                 let (done, seen) = head.pointee.compareExchange(
                     expected: old, desired: insert, ordering: .sequentiallyConsistent)
@@ -152,7 +200,7 @@ extension HyalineDomain {
         let before = recordWord(first, Layout.recordRefs).pointee.wrappingAdd(
             inserted, ordering: .acquiringAndReleasing
         ).oldValue
-        if before &+ inserted == 0 { freeBatch(first) }
+        if before &+ inserted == 0 { freeBatch(first, cache: cache) }
     }
 
     internal func pushBack(_ first: UInt64, count: Int, stripe: Int) {
@@ -176,12 +224,18 @@ extension HyalineDomain {
     }
 
     /// Hands every user pointer of a batch (or of a pending list: both are linked by
-    /// `batchNext`) to its reclaimer and returns the records to the free stack.
+    /// `batchNext`) to its reclaimer and returns the records to the calling thread's private
+    /// free list (`cache`, while it holds fewer than `privateRecordLimit`) or to the shared
+    /// free stack.
     @usableFromInline
-    internal func freeBatch(_ first: UInt64) {
+    internal func freeBatch(_ first: UInt64, cache: UnsafeMutablePointer<UInt64>?) {
         var current = first
         var last = first
         var reclaimed: UInt64 = 0
+        var records = 0
+        // Consecutive nodes of one reclaimer form a run, reported by `didReclaim(count:)`.
+        var run: Unmanaged<HyalineReclaimer>?
+        var runCount = 0
         while current != 0 {
             let next = recordWord(current, Layout.recordBatchNext).pointee.load(ordering: .relaxed)
             let bits = recordWord(current, Layout.recordPointer).pointee.load(ordering: .relaxed)
@@ -191,21 +245,51 @@ extension HyalineDomain {
                         current, Layout.recordReclaimer
                     ).pointee.load(ordering: .relaxed)))
                 if let owner = reclaimerReference(id) {
+                    if let previous = run, previous.toOpaque() != owner.toOpaque() {
+                        let count = runCount
+                        previous._withUnsafeGuaranteedRef { $0.didReclaim(count: count) }
+                        runCount = 0
+                    }
+                    run = owner
                     owner._withUnsafeGuaranteedRef { $0.reclaim(pointer) }
+                    runCount &+= 1
                 }
                 reclaimed += 1
             }
             recordWord(current, Layout.recordFreeNext).pointee.store(next, ordering: .relaxed)
             last = current
             current = next
+            records &+= 1
+        }
+        if let run, runCount > 0 {
+            let count = runCount
+            run._withUnsafeGuaranteedRef { $0.didReclaim(count: count) }
         }
         word(Layout.reclaimed).pointee.add(reclaimed, ordering: .releasing)
-        // Push the whole chain onto the free stack with one CAS.
-        let free = word(Layout.recordFree)
+        if let cache,
+            Int(truncatingIfNeeded: cache[HyalineThreadTable.freeCount]) < privateRecordLimit
+        {
+            recordWord(last, Layout.recordFreeNext).pointee.store(
+                cache[HyalineThreadTable.freeHead], ordering: .relaxed)
+            cache[HyalineThreadTable.freeHead] = first
+            cache[HyalineThreadTable.freeCount] &+= UInt64(records)
+            return
+        }
+        Self.pushFreeChain(header: header, records: self.records, first: first, last: last)
+    }
+
+    /// Pushes the chain `first…last` (linked by `freeNext`) onto the shared free stack with
+    /// one CAS. Static: the thread-exit hook gives a private free list back this way.
+    internal static func pushFreeChain(
+        header: UnsafeMutableRawPointer, records: UnsafeMutableRawPointer,
+        first: UInt64, last: UInt64
+    ) {
+        let lastNext = word(records + Int(truncatingIfNeeded: last &- 1) &* Layout.line,
+            Layout.recordFreeNext)
+        let free = word(header, Layout.recordFree)
         var old = free.pointee.load(ordering: .relaxed)
         while true {
-            recordWord(last, Layout.recordFreeNext).pointee.store(
-                old & Self.lowMask, ordering: .relaxed)
+            lastNext.pointee.store(old & lowMask, ordering: .relaxed)
             let desired = ((old >> 32) &+ 1) << 32 | first
             let (done, seen) = free.pointee.compareExchange(
                 expected: old, desired: desired, ordering: .acquiringAndReleasing)
@@ -214,12 +298,25 @@ extension HyalineDomain {
         }
     }
 
-    /// A free record (`index + 1`). The free stack's head packs `(tag << 32) | ref`; the
+    /// A free record (`index + 1`): from the calling thread's private free list (`cache`,
+    /// owner-only, plain loads and stores) if it has one, else from the shared free stack,
+    /// whose head packs `(tag << 32) | ref`; the
     /// tag changes on every successful CAS, so a pop that read a stale `freeNext` fails.
     /// Records never return to the kernel while the domain lives, so reading `freeNext` of a
     /// record that another thread just popped is harmless.
     @usableFromInline
-    internal func allocateRecord() throws(OffHeapError) -> UInt64 {
+    internal func allocateRecord(_ cache: UnsafeMutablePointer<UInt64>?) throws(OffHeapError)
+        -> UInt64
+    {
+        if let cache {
+            let first = cache[HyalineThreadTable.freeHead]
+            if first != 0 {
+                cache[HyalineThreadTable.freeHead] = recordWord(
+                    first, Layout.recordFreeNext).pointee.load(ordering: .relaxed)
+                cache[HyalineThreadTable.freeCount] &-= 1
+                return first
+            }
+        }
         let free = word(Layout.recordFree)
         var old = free.pointee.load(ordering: .acquiring)
         while true {
@@ -247,7 +344,7 @@ extension HyalineDomain {
             let detached = stripeWord(stripe, Layout.stripeHead).pointee.exchange(
                 0, ordering: .acquiringAndReleasing)
             let first = detached & Self.lowMask
-            if first != 0 { freeBatch(first) }
+            if first != 0 { freeBatch(first, cache: nil) }
         }
     }
 }

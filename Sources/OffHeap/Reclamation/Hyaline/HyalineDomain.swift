@@ -16,19 +16,28 @@ import Synchronization
 /// ```
 ///
 /// ## Design and invariants
-/// - **Slots are leased, never shared.** `enter` claims a free slot with a CAS on its owner
-///   word (starting at the thread's last slot, so a thread keeps "its" slot) and the guard
-///   gives it back at leave. A slot therefore has at most one reader at a time, which is
-///   exactly the case in which Hyaline's single-width head (Hyaline-1) is sound; the
-///   multi-reader head of full Hyaline (HRef + HPtr, double width) is not needed. There is
-///   no per-thread registration and so no thread-exit hook: a thread that exits simply has
-///   no lease.
-/// - **Slot head** (one `UInt64`): `inactive` (all ones) when the slot is free or between
-///   guards; `0` ("null") when its reader is active with an empty list; otherwise
-///   `record index + 1` of the newest retire record inserted into the slot. Only the leaser
-///   stores `0` (enter) and exchanges `inactive` (leave); retirers only CAS a non-`inactive`
-///   head to a new record whose `slotNext` is the old head. Records are indices, never
-///   tagged pointers (no spare pointer bits are used anywhere).
+/// - **Slots are leased, never shared; a thread's slot is sticky.** A slot's owner word is
+///   claimed by one CAS (0 → 1) and given back by storing 0, so a slot has at most one
+///   reader at a time, which is exactly the case in which Hyaline's single-width head
+///   (Hyaline-1) is sound; the multi-reader head of full Hyaline (HRef + HPtr, double width)
+///   is not needed. Deviation from the paper's per-guard slot choice: a thread leases *its*
+///   slot at its first enter and keeps it, recorded in its ``HyalineThreadTable`` entry for
+///   this domain (row + generation in ``HyalineRuntime``, reached through the initial-exec
+///   TLS slot), until it exits: the pthread-key destructor pins the domain's row and gives
+///   the slot back. A dead domain's entries are told apart by the row's generation. The
+///   entry's `active` flag (owner-thread only) says whether a guard uses the sticky slot;
+///   a nested guard (entered while that flag is set) leases a further slot by CAS for
+///   itself alone and returns it at leave. So `enter` on the fast path is two plain loads
+///   of the thread's table and the sequentially consistent store of the head, and
+///   `maxReaders` bounds live threads that entered plus nested guards.
+/// - **Slot head** (one `UInt64`): `inactive` (all ones) when no guard uses the slot;
+///   `leaving` (all ones − 1) while a leaving reader traverses its detached list; `0`
+///   ("null") when its reader is active with an empty list; otherwise `record index + 1` of
+///   the newest retire record inserted into the slot. Only the slot's reader stores `0`
+///   (enter), CASes `0 → inactive` (leave without a list) or exchanges `leaving` then
+///   stores `inactive` (leave with a list); retirers only CAS a head below `leaving` to a
+///   new record whose `slotNext` is the old head. Records are indices, never tagged
+///   pointers (no spare pointer bits are used anywhere).
 /// - **Retire records** (64 bytes each, in this domain's own mmap region) carry all of
 ///   Hyaline's per-node metadata — slot link, batch link, reference count, birth era,
 ///   reclaimer — so user nodes need no header. A *batch* is ≥ k + 1 records where k is the
@@ -49,19 +58,39 @@ import Synchronization
 ///   `freq` allocations): the era advances once per flushed batch, so allocation paths
 ///   touch no shared counter; the robustness argument only needs the era to keep growing
 ///   while retirement goes on, which it does.
+/// - **Destroy** sets `destroyed` (sequentially consistent) and waits, twice over all slots,
+///   until every head is `inactive`; an enter publishes its head before it loads
+///   `destroyed` (both sequentially consistent), so it either sees the flag and backs out
+///   with a full leave, or destroy sees its head and waits for its leave. Sticky leases are
+///   not waited for (threads keep them while idle); a destroyed domain only rejects enters.
 /// - **Ordering.** Publishing a slot (`enter` stores `0`), protect's loads and store of the
 ///   access era, the flush's loads of heads/access eras/high-water mark, and the data
 ///   structure's unlinking CAS are all sequentially consistent: the store→load
 ///   (store-buffering) pattern between a reader entering and a retirer scanning needs a
-///   single total order. `leave`'s exchange acquires the inserted records' fields (released
-///   by the inserting CAS); the batch count uses acquire-release so the freeing thread sees
-///   every reader's last access.
+///   single total order. `leave`'s CAS (`0 → inactive`) or exchange (`→ leaving`) acquires
+///   the inserted records' fields (released by the inserting CAS) and releases the reader's
+///   accesses to a retirer that later sees `inactive`; the batch count uses acquire-release
+///   so the freeing thread sees every reader's last access. A sticky slot changes thread
+///   only through its owner word (release store at thread exit, acquiring CAS at lease).
 /// - **Retired-but-pending records** wait in striped push-only stacks whose head packs
 ///   `(count << 32) | (record + 1)`. A push adds one to the count; a retirer whose push made
 ///   the count reach the threshold detaches the stack with a CAS that only succeeds if the
 ///   head is still its own `(count, record)`: the count is always the exact length of the
 ///   list the head names, so a detached batch is never shorter than the threshold, even
-///   after ABA.
+///   after ABA. A retire inside a sticky guard first collects its record in the thread's
+///   private chunk (plain stores) and pushes the chunk with one CAS (count += chunk length)
+///   when it holds 8 records, when the stripe could reach the threshold with it, on
+///   `flushPending`, or at leave — before the head becomes `inactive`, so `destroy` (which
+///   waits for every head to be `inactive`) finds every retired record on a stripe.
+///   `retired` (statistics) is the sum of per-slot counters written only by the slot's
+///   user (a relaxed load and a releasing store, no RMW) before the record is published.
+/// - **Free records** are on the shared free stack (head `(tag << 32) | (record + 1)`, the
+///   tag changes on every CAS) or on one thread's private list in its table entry (owner
+///   only, plain loads and stores, at most `privateRecordLimit` = min(256, records /
+///   (4 · maxReaders)) records, so private lists hold at most a quarter of the records): a
+///   batch freed on a thread with a sticky slot goes to its private list while it has
+///   room, and that thread's retires take records from it without a CAS. Thread exit pushes
+///   the private list back onto the shared stack (under the row pin).
 public final class HyalineDomain: @unchecked Sendable {
     // @unchecked Sendable: all shared state is in the off-heap region and accessed only
     // through atomics following the invariants above; the stored properties are immutable
@@ -69,7 +98,8 @@ public final class HyalineDomain: @unchecked Sendable {
 
     /// Sizes and policies of a domain.
     public struct Configuration: Sendable {
-        /// Maximum readers inside the domain at once (slots). `enter` beyond it throws
+        /// Reader slots: live threads that have entered the domain (each keeps a sticky
+        /// slot until it exits) plus nested guards. `enter` beyond it throws
         /// ``OffHeapError/exhausted``.
         public var maxReaders: Int
         /// Retire records (nodes retired and not yet reclaimed, plus padding).
@@ -115,6 +145,12 @@ public final class HyalineDomain: @unchecked Sendable {
     @usableFromInline internal let maxReaders: Int
     @usableFromInline internal let recordCapacity: Int
     @usableFromInline internal let stripeMask: Int
+    /// Free records a thread keeps in its private list (taken without a CAS by its retires).
+    @usableFromInline internal let privateRecordLimit: Int
+    /// This domain's ``HyalineRuntime`` row (−1: none, every guard leases a slot) and the
+    /// row's generation, which stamps the threads' sticky entries.
+    @usableFromInline internal let registryRow: Int
+    @usableFromInline internal let registryGeneration: UInt64
     internal var controllerThread: PlatformThread?
     internal let controllerState: HyalineThresholdController?
 
@@ -144,6 +180,7 @@ public final class HyalineDomain: @unchecked Sendable {
         maxReaders = configuration.maxReaders
         recordCapacity = configuration.recordCapacity
         stripeMask = stripes - 1
+        privateRecordLimit = min(256, recordCapacity / (4 * maxReaders))
         let slotBytes = maxReaders * Layout.line
         let total = Layout.headerBytes + slotBytes + recordCapacity * Layout.line
         region = try VirtualMemory.reserve(byteCount: total, committed: true)
@@ -161,13 +198,28 @@ public final class HyalineDomain: @unchecked Sendable {
         Self.word(region.base, Layout.threshold).pointee.store(
             UInt64(configuration.batchThreshold), ordering: .relaxed)
         Self.word(region.base, Layout.era).pointee.store(1, ordering: .relaxed)
+        if let claimed = HyalineRuntime.shared?.claim(
+            header: header, slots: slots, records: records)
+        {
+            registryRow = claimed.row
+            registryGeneration = claimed.generation
+        } else {
+            registryRow = -1
+            registryGeneration = 0
+        }
         if let controller = configuration.controller {
             let state = HyalineThresholdController(controller)
             controllerState = state
             // Unretained: the thread must not keep the domain alive (deinit stops it), and it
             // need not, since deinit and destroy join it before tearing anything down.
             let domain = Unmanaged.passUnretained(self)
-            controllerThread = try PlatformThread { state.run(domain: domain) }
+            do {
+                controllerThread = try PlatformThread { state.run(domain: domain) }
+            } catch {
+                if registryRow >= 0 { HyalineRuntime.shared?.retire(registryRow) }
+                try? VirtualMemory.release(region)
+                throw error
+            }
         } else {
             controllerState = nil
         }
@@ -180,6 +232,8 @@ public final class HyalineDomain: @unchecked Sendable {
             reclaimEverything()
         }
         releaseReclaimers()
+        // No exiting thread may touch the slots (giving its sticky slot back) after this.
+        if registryRow >= 0 { HyalineRuntime.shared?.retire(registryRow) }
         try? VirtualMemory.release(region)
     }
 
@@ -194,17 +248,17 @@ public final class HyalineDomain: @unchecked Sendable {
             expected: 0, desired: 1, ordering: .sequentiallyConsistent)
         guard exchanged else { throw .destroyed }
         stopController()
-        // Wait for leases: an enter that raced with the flag sees it after taking its slot
-        // (both sides sequentially consistent) and gives the slot back. Two passes: such an
-        // enter may lease a slot the first pass already checked while a retirer still inside
-        // inserts a batch record there; its back-out then frees that batch (calls
-        // reclaimers). Every such lease began before the last retirer left, hence before the
-        // first pass ended, so the second pass waits for it; leases taken after that receive
-        // nothing (no one is left to flush).
+        // Wait for readers: an enter that raced with the flag sees it after publishing its
+        // head (both sides sequentially consistent) and backs out with a full leave. Two
+        // passes: such an enter may publish a slot the first pass already checked while a
+        // retirer still inside inserts a batch record there; its back-out then frees that
+        // batch (calls reclaimers). Every such publication happened before the last retirer
+        // left, hence before the first pass ended, so the second pass waits for it; heads
+        // published after that receive nothing (no one is left to flush).
         for _ in 0..<2 {
             for slot in 0..<maxReaders {
-                let owner = slotWord(slot, Layout.slotOwner)
-                while owner.pointee.load(ordering: .sequentiallyConsistent) != 0 {
+                let head = slotWord(slot, Layout.slotHead)
+                while head.pointee.load(ordering: .sequentiallyConsistent) != Layout.inactive {
                     PlatformThread.yield()
                 }
             }
@@ -258,12 +312,13 @@ public final class HyalineDomain: @unchecked Sendable {
 
     /// Counters for tests, benchmarks and the controller.
     public var statistics: Statistics {
-        // Reclaimed first: every reclaimed node was counted as retired before it was
-        // published, so this order never shows more reclaimed than retired nodes.
+        // retired = the sum of the slots' retire counters. Reclaimed first: a node was
+        // counted in its slot (release) before its record was published, so this order
+        // never shows more reclaimed than retired nodes.
         let reclaimed = word(Layout.reclaimed).pointee.load(ordering: .acquiring)
         var retired: UInt64 = 0
-        for stripe in 0...stripeMask {
-            retired &+= stripeWord(stripe, Layout.stripeRetired).pointee.load(ordering: .acquiring)
+        for slot in 0..<maxReaders {
+            retired &+= slotWord(slot, Layout.slotRetired).pointee.load(ordering: .acquiring)
         }
         return Statistics(
             retired: retired,
@@ -319,11 +374,12 @@ extension HyalineDomain {
         @usableFromInline static let headerBytes = 4096
         // Stripe line words.
         @usableFromInline static let stripeHead = 0
-        @usableFromInline static let stripeRetired = 8
         // Slot line words.
         @usableFromInline static let slotHead = 0
         @usableFromInline static let slotAccess = 8
         @usableFromInline static let slotOwner = 16
+        /// Nodes retired through this slot (single writer: the slot's current user).
+        @usableFromInline static let slotRetired = 24
         // Record words.
         @usableFromInline static let recordSlotNext = 0
         @usableFromInline static let recordBatch = 8
@@ -335,6 +391,8 @@ extension HyalineDomain {
         @usableFromInline static let recordFreeNext = 56
         /// Slot head of a slot without an active reader.
         @usableFromInline static let inactive = UInt64.max
+        /// Slot head while its reader traverses the list it detached at leave.
+        @usableFromInline static let leaving = UInt64.max - 1
     }
 
     @inlinable @inline(__always)

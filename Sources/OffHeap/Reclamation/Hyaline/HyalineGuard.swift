@@ -22,28 +22,34 @@ public struct HyalineGuard: ~Copyable {
     /// fewer contended read-modify-writes on the domain's reference count per operation).
     @usableFromInline internal let owner: Unmanaged<HyalineDomain>
     @usableFromInline internal let retained: Bool
-    /// The leased slot.
+    /// The slot: the thread's sticky slot (`entry` names its table entry) or, for a
+    /// nested guard or a domain without a runtime row, a slot leased for this guard only.
     @usableFromInline internal let slot: Int
+    @usableFromInline internal let entry: UnsafeMutablePointer<UInt64>?
     /// The slot's line (access era) and the domain's header (global era), for `protect`.
     @usableFromInline internal let slotLine: UnsafeMutableRawPointer
     @usableFromInline internal let header: UnsafeMutableRawPointer
 
     @inlinable
-    internal init(domain: HyalineDomain, slot: Int, retained: Bool) {
+    internal init(
+        domain: HyalineDomain, slot: Int, entry: UnsafeMutablePointer<UInt64>?, retained: Bool
+    ) {
         owner = retained ? Unmanaged.passRetained(domain) : Unmanaged.passUnretained(domain)
         self.retained = retained
         self.slot = slot
+        self.entry = entry
         slotLine = domain.slots + slot &* HyalineDomain.Layout.line
         header = domain.header
     }
 
     deinit {
         let slot = slot
-        owner._withUnsafeGuaranteedRef { $0.leave(slot: slot) }
+        let entry = entry
+        owner._withUnsafeGuaranteedRef { $0.leave(slot: slot, entry: entry) }
         if retained { owner.release() }
     }
 
-    /// The reader slot this guard leases (for diagnostics).
+    /// The reader slot this guard uses (for diagnostics).
     @inlinable public var slotIndex: Int { slot }
 
     /// Leaves the domain now (the same as letting the guard go out of scope).
@@ -88,10 +94,12 @@ public struct HyalineGuard: ~Copyable {
         _ pointer: UnsafeMutableRawPointer, birthEra: UInt64, reclaimer: HyalineReclaimerID
     ) throws(OffHeapError) {
         let slot = slot
+        let entry = entry
         var failure: OffHeapError?
         owner._withUnsafeGuaranteedRef { domain in
             do throws(OffHeapError) {
-                try domain.retire(pointer, birthEra: birthEra, reclaimer: reclaimer, slot: slot)
+                try domain.retire(
+                    pointer, birthEra: birthEra, reclaimer: reclaimer, slot: slot, cache: entry)
             } catch {
                 failure = error
             }
@@ -102,55 +110,123 @@ public struct HyalineGuard: ~Copyable {
     /// Flushes every pending retire stripe now, padding short batches with dummy records,
     /// so that nodes become reclaimable as soon as current readers leave.
     public func flushPending() {
-        owner._withUnsafeGuaranteedRef { $0.flushAllStripes() }
+        let entry = entry
+        let slot = slot
+        owner._withUnsafeGuaranteedRef { domain in
+            if let entry { domain.publishChunk(slot: slot, cache: entry) }
+            domain.flushAllStripes(cache: entry)
+        }
     }
 }
 
 extension HyalineDomain {
     /// Enters the domain; the returned guard leaves when it ends.
     ///
-    /// Cost: a CAS on the slot's owner word (uncontended: the thread's previous slot is
-    /// tried first), a sequentially consistent store of the slot head, and a retain of the
-    /// domain (released when the guard ends).
+    /// Cost: on a thread that already holds a sticky slot in this domain and is not inside
+    /// it yet, two plain loads of the thread's table, one sequentially consistent store of
+    /// the slot head (one `xchg` on x86-64) and a retain of the domain (released when the
+    /// guard ends). ``withGuard(_:)`` needs no retain. A thread's first enter leases its
+    /// sticky slot (a CAS); a nested enter leases a further slot for that guard only.
     ///
     /// - Throws: ``OffHeapError/destroyed`` after ``destroy()``; ``OffHeapError/exhausted``
-    ///   when `maxReaders` guards are already alive.
+    ///   when every slot is leased (by live threads that entered, or by nested guards).
     @inlinable
     public func enter() throws(OffHeapError) -> HyalineGuard {
         try enter(retaining: true)
+    }
+
+    /// Runs `body` inside the domain and leaves when it returns. The domain is borrowed for
+    /// the call, so unlike ``enter()`` no retain or release of the domain is paid.
+    ///
+    /// ```swift
+    /// let value = try domain.withGuard { guardian in
+    ///     let node = guardian.protect(link)
+    ///     return readValue(at: node)
+    /// }
+    /// ```
+    ///
+    /// - Throws: as ``enter()``, and whatever `body` throws.
+    @inlinable
+    public func withGuard<Result>(
+        _ body: (borrowing HyalineGuard) throws(OffHeapError) -> Result
+    ) throws(OffHeapError) -> Result {
+        let guardian = try enter(retaining: false)
+        return try body(guardian)
     }
 
     /// Enter without retaining the domain: only for callers that keep the domain alive
     /// until the guard ends (the structures, from inside their own methods).
     @inlinable
     internal func enter(retaining: Bool) throws(OffHeapError) -> HyalineGuard {
-        let slot = try leaseSlot()
+        if registryRow >= 0, let raw = ThreadLocalSlot.hyaline.value {
+            let entry = HyalineThreadTable(raw).entry(registryRow)
+            if entry[HyalineThreadTable.generation] == registryGeneration,
+                entry[HyalineThreadTable.active] == 0
+            {
+                entry[HyalineThreadTable.active] = 1
+                let slot = Int(truncatingIfNeeded: entry[HyalineThreadTable.slot])
+                return try publish(slot: slot, entry: entry, retaining: retaining)
+            }
+        }
+        return try enterSlow(retaining: retaining)
+    }
+
+    /// A first enter on this thread (leases the sticky slot), a nested enter (leases a slot
+    /// for this guard), or a domain without a runtime row (likewise).
+    @usableFromInline
+    internal func enterSlow(retaining: Bool) throws(OffHeapError) -> HyalineGuard {
+        if isDestroyed { throw .destroyed }
+        if registryRow >= 0, let table = HyalineRuntime.shared?.callingThreadTable() {
+            let entry = table.entry(registryRow)
+            if entry[HyalineThreadTable.generation] != registryGeneration {
+                // None yet, or a stale entry of a dead domain that had this row.
+                let slot = try leaseSlot()
+                entry[HyalineThreadTable.slot] = UInt64(slot)
+                entry[HyalineThreadTable.active] = 0
+                entry[HyalineThreadTable.freeHead] = 0  // a dead domain's records
+                entry[HyalineThreadTable.freeCount] = 0
+                entry[HyalineThreadTable.chunkHead] = 0
+                entry[HyalineThreadTable.chunkCount] = 0
+                entry[HyalineThreadTable.chunkTail] = 0
+                entry[HyalineThreadTable.generation] = registryGeneration
+            }
+            if entry[HyalineThreadTable.active] == 0 {
+                entry[HyalineThreadTable.active] = 1
+                let slot = Int(truncatingIfNeeded: entry[HyalineThreadTable.slot])
+                return try publish(slot: slot, entry: entry, retaining: retaining)
+            }
+        }
+        return try publish(slot: leaseSlot(), entry: nil, retaining: retaining)
+    }
+
+    /// Makes `slot` active (Hyaline's enter) and checks for a racing destroy.
+    @inlinable @inline(__always)
+    internal func publish(
+        slot: Int, entry: UnsafeMutablePointer<UInt64>?, retaining: Bool
+    ) throws(OffHeapError) -> HyalineGuard {
+        // Sequentially consistent: ordered before this reader's later loads of shared links
+        // (the store→load pattern against a retirer's unlink-then-scan).
         slotWord(slot, Layout.slotHead).pointee.store(0, ordering: .sequentiallyConsistent)
         if word(Layout.destroyed).pointee.load(ordering: .sequentiallyConsistent) != 0 {
             // Back out with a full leave: once the head was published, a retirer still
             // inside (destroy waits for it) may have inserted a batch record here; storing
             // `inactive` over it would lose that reference and the batch would never be freed.
-            leave(slot: slot)
+            leave(slot: slot, entry: entry)
             throw .destroyed
         }
-        return HyalineGuard(domain: self, slot: slot, retained: retaining)
+        return HyalineGuard(domain: self, slot: slot, entry: entry, retained: retaining)
     }
 
-    @inlinable
+    /// Leases a free slot (CAS on its owner word 0 → 1), starting at a rotating hint.
+    @usableFromInline
     internal func leaseSlot() throws(OffHeapError) -> Int {
-        var hint = Int(bitPattern: ThreadLocalSlot.hyaline.value)
-        if hint == 0 {
-            hint = Int(truncatingIfNeeded: word(Layout.slotHint).pointee.add(
-                1, ordering: .relaxed).newValue)
-        }
-        var slot = (hint &- 1) % maxReaders
+        let hint = Int(truncatingIfNeeded: word(Layout.slotHint).pointee.add(
+            1, ordering: .relaxed).oldValue)
+        var slot = hint % maxReaders
         for _ in 0..<maxReaders {
             let (claimed, _) = slotWord(slot, Layout.slotOwner).pointee.compareExchange(
                 expected: 0, desired: 1, ordering: .sequentiallyConsistent)
             if claimed {
-                if slot &+ 1 != hint {
-                    ThreadLocalSlot.hyaline.value = UnsafeMutableRawPointer(bitPattern: slot &+ 1)
-                }
                 raiseHighWater(to: slot &+ 1)
                 return slot
             }
@@ -159,7 +235,7 @@ extension HyalineDomain {
         throw .exhausted
     }
 
-    @inlinable
+    @usableFromInline
     internal func raiseHighWater(to count: Int) {
         let highWater = word(Layout.highWater)
         var current = highWater.pointee.load(ordering: .sequentiallyConsistent)
@@ -171,20 +247,40 @@ extension HyalineDomain {
         }
     }
 
-    /// Leave: detach the slot's list, release one reference per detached record (freeing
-    /// the batches that reach zero), then give the lease back. The lease is returned last
-    /// because `destroy` waits for leases: it must not return while this thread is still
-    /// handing nodes to their reclaimers.
+    /// Leave: make the slot inactive; if retirers attached records, detach them first and
+    /// release one reference per record (freeing the batches that reach zero). Then the
+    /// sticky slot is marked idle in the thread's table, or a per-guard lease is returned.
+    @inlinable @inline(__always)
+    internal func leave(slot: Int, entry: UnsafeMutablePointer<UInt64>?) {
+        // Publish the private retire chunk while still inside: `destroy` collects the
+        // stripes once every head is `inactive`.
+        if let entry, entry[HyalineThreadTable.chunkCount] != 0 {
+            publishChunk(slot: slot, cache: entry)
+        }
+        let (empty, _) = slotWord(slot, Layout.slotHead).pointee.compareExchange(
+            expected: 0, desired: Layout.inactive, ordering: .acquiringAndReleasing)
+        if !empty { leaveDetaching(slot: slot, cache: entry) }
+        if let entry {
+            entry[HyalineThreadTable.active] = 0
+        } else {
+            slotWord(slot, Layout.slotOwner).pointee.store(0, ordering: .releasing)
+        }
+    }
+
+    /// Leave with a list attached: the head becomes `leaving` (retirers skip it) while the
+    /// list is traversed, and `inactive` only afterwards, because `destroy` waits for every
+    /// head to be `inactive`: it must not return while this thread is still handing nodes
+    /// to their reclaimers.
     @usableFromInline
-    internal func leave(slot: Int) {
-        let list = slotWord(slot, Layout.slotHead).pointee.exchange(
-            Layout.inactive, ordering: .acquiringAndReleasing)
-        if list != 0 { traverse(list) }
-        slotWord(slot, Layout.slotOwner).pointee.store(0, ordering: .sequentiallyConsistent)
+    internal func leaveDetaching(slot: Int, cache: UnsafeMutablePointer<UInt64>?) {
+        let head = slotWord(slot, Layout.slotHead)
+        let list = head.pointee.exchange(Layout.leaving, ordering: .acquiringAndReleasing)
+        traverse(list, cache: cache)
+        head.pointee.store(Layout.inactive, ordering: .releasing)
     }
 
     @usableFromInline
-    internal func traverse(_ list: UInt64) {
+    internal func traverse(_ list: UInt64, cache: UnsafeMutablePointer<UInt64>?) {
         var current = list
         while current != 0 {
             // Read the link before the decrement: the decrement may free this batch.
@@ -193,7 +289,7 @@ extension HyalineDomain {
             let old = recordWord(batch, Layout.recordRefs).pointee.wrappingSubtract(
                 1, ordering: .acquiringAndReleasing
             ).oldValue
-            if old == 1 { freeBatch(batch) }
+            if old == 1 { freeBatch(batch, cache: cache) }
             current = next
         }
     }

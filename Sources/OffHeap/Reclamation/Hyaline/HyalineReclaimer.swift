@@ -23,6 +23,11 @@ open class HyalineReclaimer: @unchecked Sendable {
     /// Frees `pointer`; no thread holds it any more. Must not throw or trap.
     open func reclaim(_ pointer: UnsafeMutableRawPointer) {}
 
+    /// Called on the reclaiming thread after `count` consecutive ``reclaim(_:)`` calls of
+    /// one batch, so per-node bookkeeping can be paid once per batch.
+    /// ``HyalinePoolReclaimer`` updates its in-use count here.
+    open func didReclaim(count: Int) {}
+
     /// Fraction of the backing pool that is free, in `0...1` (`1` when unknown). The
     /// adaptive threshold controller reads this.
     open var freeFraction: Double { 1 }
@@ -40,7 +45,14 @@ public struct HyalineReclaimerID: Hashable, Sendable {
 /// Ownership is checked by `owns` (for example `{ pool.contains($0) }`); when it is `nil`,
 /// every pointer is accepted. The in-use count
 /// is maintained by ``allocate()`` (+1) and ``reclaim(_:)`` / ``deallocate(_:)`` (−1), so
-/// allocate through this wrapper to let the PI controller see the pool's pressure.
+/// allocate through this wrapper to let the PI controller see the pool's pressure. (Hyaline's
+/// reclamation lowers the count once per batch, in ``didReclaim(count:)``.)
+///
+/// The count is striped over 16 cache lines by the calling thread (the address of its
+/// Hyaline thread table), so two threads allocating and reclaiming do not bounce one line
+/// between their cores; a stripe may go negative (a node allocated on one thread and
+/// reclaimed on another), only the sum is meaningful, and it is read without stopping the
+/// threads (approximate under concurrency, exact when quiescent).
 ///
 /// ```swift
 /// let nodes = HyalinePoolReclaimer(pool, capacity: 4096, owns: { pool.contains($0) })
@@ -56,6 +68,9 @@ public final class HyalinePoolReclaimer<Pool: FixedSizeAllocator>: HyalineReclai
     public let capacity: Int
     @usableFromInline internal let ownership: (@Sendable (UnsafeMutableRawPointer) -> Bool)?
     @usableFromInline internal let inUse: UnsafeMutablePointer<Atomic<Int>>
+    @usableFromInline internal static var stripes: Int { 16 }
+    /// Atomics per stripe (one 64-byte line each).
+    @usableFromInline internal static var spacing: Int { 8 }
 
     /// - Parameters:
     ///   - capacity: slots in `pool`, > 0.
@@ -67,24 +82,39 @@ public final class HyalinePoolReclaimer<Pool: FixedSizeAllocator>: HyalineReclai
         self.pool = pool
         self.capacity = max(1, capacity)
         self.ownership = owns
-        inUse = .allocate(capacity: 1)
-        inUse.initialize(to: Atomic(0))
+        inUse = .allocate(capacity: Self.stripes * Self.spacing)
+        for index in 0..<(Self.stripes * Self.spacing) {
+            (inUse + index).initialize(to: Atomic(0))
+        }
         super.init()
     }
 
     deinit {
-        inUse.deinitialize(count: 1)
+        inUse.deinitialize(count: Self.stripes * Self.spacing)
         inUse.deallocate()
     }
 
     /// Slots currently allocated through this wrapper and not yet reclaimed.
-    public var allocatedCount: Int { inUse.pointee.load(ordering: .relaxed) }
+    public var allocatedCount: Int {
+        var total = 0
+        for stripe in 0..<Self.stripes {
+            total &+= (inUse + stripe &* Self.spacing).pointee.load(ordering: .relaxed)
+        }
+        return total
+    }
+
+    /// The calling thread's stripe of the in-use count.
+    @inlinable @inline(__always)
+    internal var stripe: UnsafeMutablePointer<Atomic<Int>> {
+        let bits = UInt(bitPattern: ThreadLocalSlot.hyaline.value)
+        return inUse + Int(truncatingIfNeeded: (bits >> 12) & UInt(Self.stripes - 1)) &* Self.spacing
+    }
 
     /// A node from the pool.
     @inlinable
     public func allocate() throws(OffHeapError) -> UnsafeMutableRawPointer {
         let pointer = try pool.allocate()
-        inUse.pointee.add(1, ordering: .relaxed)
+        stripe.pointee.add(1, ordering: .relaxed)
         return pointer
     }
 
@@ -92,7 +122,7 @@ public final class HyalinePoolReclaimer<Pool: FixedSizeAllocator>: HyalineReclai
     @inlinable
     public func deallocate(_ pointer: UnsafeMutableRawPointer) throws(OffHeapError) {
         try pool.deallocate(pointer)
-        inUse.pointee.subtract(1, ordering: .relaxed)
+        stripe.pointee.subtract(1, ordering: .relaxed)
     }
 
     public override func owns(_ pointer: UnsafeMutableRawPointer) -> Bool {
@@ -104,14 +134,20 @@ public final class HyalinePoolReclaimer<Pool: FixedSizeAllocator>: HyalineReclai
         // The pointer passed `owns` at retire and Hyaline frees each retired node once, so
         // the pool cannot reject it; a rejection would mean a bug, which we refuse to hide
         // by trapping in a reclamation path: the slot is then leaked, not reused.
+        // The in-use count drops in `didReclaim(count:)`, once per batch; a leaked slot
+        // stays counted as in use.
         do {
             try pool.deallocate(pointer)
-            inUse.pointee.subtract(1, ordering: .relaxed)
-        } catch {}
+        } catch {
+            stripe.pointee.add(1, ordering: .relaxed)
+        }
+    }
+
+    public override func didReclaim(count: Int) {
+        stripe.pointee.subtract(count, ordering: .relaxed)
     }
 
     public override var freeFraction: Double {
-        let used = inUse.pointee.load(ordering: .relaxed)
-        return max(0, 1 - Double(used) / Double(capacity))
+        return max(0, 1 - Double(max(0, allocatedCount)) / Double(capacity))
     }
 }
