@@ -351,7 +351,7 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
     }
 
     /// Pushes `block` on the page's remote-free stack (release CAS; see ``PageMeta``).
-    @usableFromInline
+    @usableFromInline @inline(__always)
     internal func freeRemote(
         _ heap: ThreadHeapPointer?, _ page: PagePointer, _ block: UnsafeMutableRawPointer
     ) {
