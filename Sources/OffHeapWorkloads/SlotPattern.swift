@@ -37,7 +37,12 @@ public struct SlotPattern: Equatable, Sendable {
     public static let byteCount = 32
 
     /// Writes the pattern; slots of at least 8 bytes hold a folded form.
-    @inlinable
+    ///
+    /// Always inlined (as is ``matches(_:byteCount:)``): the workloads' per-operation cost
+    /// must not depend on whether the optimiser still had inlining budget left after the
+    /// allocator's own code (it kept these out of line only for allocators whose fast path
+    /// it inlined, charging them two extra calls per operation).
+    @inlinable @inline(__always)
     public func write(to pointer: UnsafeMutableRawPointer, byteCount: Int) {
         if byteCount >= SlotPattern.byteCount {
             pointer.storeBytes(of: slot, toByteOffset: 0, as: UInt64.self)
@@ -50,7 +55,7 @@ public struct SlotPattern: Equatable, Sendable {
     }
 
     /// Whether the slot at `pointer` holds exactly this pattern.
-    @inlinable
+    @inlinable @inline(__always)
     public func matches(_ pointer: UnsafeRawPointer, byteCount: Int) -> Bool {
         if byteCount >= SlotPattern.byteCount {
             return pointer.load(fromByteOffset: 0, as: UInt64.self) == slot

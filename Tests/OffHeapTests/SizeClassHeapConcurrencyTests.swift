@@ -92,6 +92,85 @@ struct SizeClassHeapConcurrencyTests {
         #expect(stats.mappedSegments == 0)
     }
 
+    /// The free path's owner test compares the page's owner record's thread token (the
+    /// address of the thread's TLS table) with the caller's. A thread that exits unmaps its
+    /// table, so the next thread often gets the same address, i.e. the same token. Its frees
+    /// into the dead thread's pages must still be remote: the pages were abandoned (owner 0)
+    /// and the dead record's token cleared. Every free below happens before any thread of
+    /// its generation allocates (so before any abandoned page is adopted), so the remote
+    /// count is exact; a free wrongly taken as the owner's would lower it (and, pushed on a
+    /// page's owner-only list from a non-owner, corrupt contents checked afterwards).
+    @Test(arguments: [true, false])
+    func concurrentFreesByThreadsReusingAnExitedThreadsTokenStayRemote(checked: Bool) throws {
+        let heap = try SizeClassHeap(configuration: .init(checked: checked))
+        let threads = 8, perThread = 64, generations = 4
+        let slots = HeapTestWords(count: threads * perThread)
+        let tokens = HeapTestWords(count: threads * generations)
+        let failures = Atomic<Int>(0)
+        for generation in 0..<generations {
+            let barrier = HeapTestBarrier(parties: threads)
+            try PlatformThread.run(count: threads) { t in
+                // 1. Free (and verify) what lane t - 1 of the previous generation left.
+                let lane = (t + threads - 1) % threads
+                for i in 0..<perThread where generation > 0 {
+                    let address = slots[lane * perThread + i]
+                    guard let block = UnsafeMutableRawPointer(bitPattern: address) else {
+                        failures.wrappingAdd(1, ordering: .relaxed)
+                        continue
+                    }
+                    let size = heapTestBlockSize(generation - 1, lane, i)
+                    if !heapCheckPattern(block, byteCount: size,
+                                         tag: UInt64((generation - 1) << 32 | lane << 16 | i))
+                    {
+                        failures.wrappingAdd(1, ordering: .relaxed)
+                    }
+                    if (try? heap.deallocate(block)) == nil {
+                        failures.wrappingAdd(1, ordering: .relaxed)
+                    }
+                }
+                barrier.wait(generation: 0)
+                // 2. Allocate this generation's blocks and exit holding them.
+                for i in 0..<perThread {
+                    let size = heapTestBlockSize(generation, t, i)
+                    guard let block = try? heap.allocate(byteCount: size, alignment: 8) else {
+                        failures.wrappingAdd(1, ordering: .relaxed)
+                        continue
+                    }
+                    heapFillPattern(block, byteCount: size, tag: UInt64(generation << 32 | t << 16 | i))
+                    slots[t * perThread + i] = UInt(bitPattern: block)
+                }
+                tokens[generation * threads + t] = UInt(bitPattern: ThreadLocalSlot.sizeClassHeap.value)
+                barrier.wait(generation: 1)
+            }
+            #expect(failures.load(ordering: .relaxed) == 0)
+            #expect(heap.statistics().remoteFrees == UInt64(threads * perThread * generation))
+        }
+        // Whether a token was actually reused depends on where mmap put the tables; the
+        // counts above hold either way. Record it for whoever reads a failure.
+        var reused = 0
+        for g in 1..<generations {
+            for t in 0..<threads where tokens[g * threads + t] != 0 {
+                for u in 0..<threads where tokens[(g - 1) * threads + u] == tokens[g * threads + t] {
+                    reused += 1
+                }
+            }
+        }
+        // The last generation's blocks: freed by this thread, which owns none of the pages.
+        for index in 0..<(threads * perThread) {
+            let t = index / perThread, i = index % perThread
+            guard let block = UnsafeMutableRawPointer(bitPattern: slots[index]) else { continue }
+            let size = heapTestBlockSize(generations - 1, t, i)
+            #expect(heapCheckPattern(block, byteCount: size,
+                                     tag: UInt64((generations - 1) << 32 | t << 16 | i)),
+                    "tokens reused: \(reused)")
+            try heap.deallocate(block)
+        }
+        heap.trim()
+        let stats = heap.statistics()
+        #expect(stats.inUseBytes == 0, "tokens reused: \(reused)")
+        #expect(stats.abandonedPages == 0)
+    }
+
     @Test func concurrentThreadChurnLeavesNothingBehind() throws {
         let heap = try SizeClassHeap()
         let threads = 8, perThread = 128, waves = 3

@@ -92,6 +92,7 @@ internal final class HeapCore: @unchecked Sendable {
         }
         // Home is now free, or held by a destroyed heap whose record died with it.
         let heap = try makeRecord()
+        heap.pointee.thread.store(UInt(bitPattern: entries), ordering: .relaxed)
         home.pointee = ThreadRecordEntry(heapID: id, heap: heap)
         return heap
     }
@@ -519,6 +520,7 @@ internal final class HeapCore: @unchecked Sendable {
             }
             queue.pointee.current = nil
         }
+        heap.pointee.thread.store(0, ordering: .relaxed)
         lock.lock()
         heap.pointee.nextFree = freeRecords
         freeRecords = heap

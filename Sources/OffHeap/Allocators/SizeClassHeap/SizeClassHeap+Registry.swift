@@ -47,13 +47,23 @@ package final class SegmentRegistry: @unchecked Sendable {
     /// The heap id registered for the segment containing `address`, or 0.
     @inlinable @inline(__always)
     package func owner(ofSegment address: UInt) -> UInt64 {
+        guard let levelOne else { return 0 }
+        return SegmentRegistry.owner(ofSegment: address, levelOne: levelOne)
+    }
+
+    /// ``owner(ofSegment:)`` given the first level (`shared.levelOne`, which never changes),
+    /// so a heap that keeps a copy of it skips the load of the registry object.
+    @inlinable @inline(__always)
+    static func owner(
+        ofSegment address: UInt, levelOne: UnsafeMutablePointer<Atomic<UInt>>
+    ) -> UInt64 {
         let top = address &>> SegmentRegistry.chunkShift
-        guard top < UInt(SegmentRegistry.levelOneCount), let levelOne else { return 0 }
+        guard top < UInt(SegmentRegistry.levelOneCount) else { return 0 }
         let chunk = levelOne[Int(top)].load(ordering: .acquiring)
         guard chunk != 0 else { return 0 }
         let index = Int((address &>> UInt(SegmentLayout.segmentShift))
             & UInt(SegmentRegistry.chunkEntries - 1))
-        let entries = UnsafeMutablePointer<Atomic<UInt>>(bitPattern: chunk)!
+        let entries = UnsafeMutablePointer<Atomic<UInt>>(bitPattern: chunk).unsafelyUnwrapped
         return UInt64(entries[index].load(ordering: .acquiring))
     }
 

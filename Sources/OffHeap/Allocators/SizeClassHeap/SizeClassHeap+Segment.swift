@@ -130,7 +130,9 @@ internal struct PageMeta: ~Copyable {
     @usableFromInline var localFree: UnsafeMutableRawPointer?
     @usableFromInline var next: PagePointer?
     @usableFromInline var prev: PagePointer?
-    /// Address of the owning `ThreadHeap`, 0 when abandoned or free.
+    /// Address of the owning `ThreadHeap`, 0 when abandoned or free. The free path's owner
+    /// test is `owner != 0 && owner.thread == caller's token` (no heap-id lookup; why that
+    /// is exact is argued at ``ThreadHeap``).
     @usableFromInline let owner: Atomic<UInt>
     /// Head of the remote-free stack (a block address), 0 when empty.
     @usableFromInline let threadFree: Atomic<UInt>

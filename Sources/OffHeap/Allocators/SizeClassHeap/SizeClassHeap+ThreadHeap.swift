@@ -12,10 +12,24 @@ import Synchronization
 /// thread: the owner updates them with a relaxed load and store (plain moves, no RMW). A
 /// record is recycled only after its thread abandoned every page (under the heap lock), so
 /// no page's `owner` can still name a recycled record.
+///
+/// `thread` is the attached thread's token (``ThreadRecord/currentToken``, the address of
+/// its TLS table), 0 while the record is free. Only the attaching thread writes it: on
+/// attach, before any page names the record, and back to 0 when it abandons its pages at
+/// exit, before its table is unmapped (so a later thread whose table lands at the same
+/// address, and thus has the same token, finds no page naming a record with that token).
+/// The free path's owner test is therefore `page.owner != 0 && page.owner.thread == my
+/// token`: a page names a record carrying my token only if I attached that record and
+/// formatted or adopted the page, and every later change of `page.owner` (release,
+/// abandon, another thread's format after a release) is ordered after my own writes — no
+/// lookup of the heap id, and a relaxed load suffices because the only value that matters
+/// (my own token) was written by this thread.
 @usableFromInline
 internal struct ThreadHeap: ~Copyable {
     @usableFromInline var heapID: UInt64
     @usableFromInline var nextFree: ThreadHeapPointer?
+    /// Token of the attached thread, 0 when free (see above).
+    @usableFromInline let thread: Atomic<UInt>
     /// Frees this thread pushed onto other threads' pages.
     @usableFromInline let remoteFrees: Atomic<UInt64>
 
@@ -28,6 +42,7 @@ internal struct ThreadHeap: ~Copyable {
     init(heapID: UInt64) {
         self.heapID = heapID
         nextFree = nil
+        thread = Atomic(0)
         remoteFrees = Atomic(0)
     }
 
@@ -85,6 +100,11 @@ internal struct ThreadRecordEntry {
 internal enum ThreadRecord {
     @inlinable static var entryCount: Int { 64 }
     @inlinable static var slot: ThreadLocalSlot { .sizeClassHeap }
+
+    /// The calling thread's token: the address of its table, 0 before it has one. Unique
+    /// among live threads; reused only after the owner of the old table exited.
+    @inlinable @inline(__always)
+    static var currentToken: UInt { UInt(bitPattern: slot.value) }
 
     /// The calling thread's `ThreadHeap` for `heapID`, without creating anything.
     @inlinable @inline(__always)

@@ -102,16 +102,21 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
     @usableFromInline let core: HeapCore
     /// The process-wide registry, held here so the free path needs no global-init check.
     @usableFromInline let registry: SegmentRegistry
+    /// The registry's first level, copied here so the free path reaches it in one load.
+    @usableFromInline let registryLevelOne: UnsafeMutablePointer<Atomic<UInt>>
     @usableFromInline let id: UInt64
     @usableFromInline let checked: Bool
 
     /// A new, empty heap. Nothing is mapped until the first allocation.
     ///
-    /// - Throws: `.invalidConfiguration` for a negative bound.
+    /// - Throws: `.invalidConfiguration` for a negative bound; `.mappingFailed` if the
+    ///   process-wide segment registry could not be mapped.
     public init(configuration: Configuration = Configuration()) throws(OffHeapError) {
         try configuration.validate()
-        id = HeapDirectory.shared.makeID()
         registry = SegmentRegistry.shared
+        guard let levelOne = registry.levelOne else { throw .mappingFailed(errno: 12) }
+        registryLevelOne = levelOne
+        id = HeapDirectory.shared.makeID()
         checked = configuration.checked
         core = HeapCore(id: id, configuration: configuration)
         HeapDirectory.shared.insert(core)
@@ -127,9 +132,42 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
     /// A block of at least `byteCount` bytes aligned to `alignment` (a power of two ≤ 1 MiB).
     ///
     /// The fast path is TLS → thread heap → class queue → page → pop: no atomic
-    /// read-modify-write (checked mode adds a bitmap load and store), no lookup.
-    @inlinable
+    /// read-modify-write (checked mode adds a bitmap load and store), no lookup, no throw
+    /// site and no call; anything else (first use on a thread, an empty page, large or
+    /// oddly aligned requests, errors) goes to one out-of-line slow path.
+    @inlinable @inline(__always)
     public func allocate(byteCount: Int, alignment: Int = 8) throws(OffHeapError)
+        -> UnsafeMutableRawPointer
+    {
+        if UInt(bitPattern: byteCount) <= UInt(SizeClassTable.maxSmallSize),
+            UInt(bitPattern: alignment &- 1) < 16, alignment & (alignment &- 1) == 0,
+            let block = allocateFast(inClass: SizeClassTable.classIndex(
+                forByteCount: byteCount, roundedTo: alignment))
+        {
+            return block
+        }
+        return try allocateSlowPath(byteCount: byteCount, alignment: alignment)
+    }
+
+    /// Pops a block from the calling thread's current page of class `cls`, or `nil` when
+    /// that needs the slow path (thread not attached, no current page, page list empty).
+    @inlinable @inline(__always)
+    internal func allocateFast(inClass cls: Int) -> UnsafeMutableRawPointer? {
+        guard let heap = ThreadRecord.lookup(id) else { return nil }
+        let queue = ThreadHeap.queue(heap, cls)
+        guard let page = queue.pointee.current, let block = page.pointee.localFree else {
+            return nil
+        }
+        page.pointee.localFree = block.load(as: UnsafeMutableRawPointer?.self)
+        page.pointee.used &+= 1
+        queue.pointee.allocations.ownerAdd(1)
+        if checked { SizeClassHeap.markAllocated(page, block) }
+        return block
+    }
+
+    /// Everything ``allocate(byteCount:alignment:)``'s fast path does not handle.
+    @usableFromInline @inline(never)
+    internal func allocateSlowPath(byteCount: Int, alignment: Int) throws(OffHeapError)
         -> UnsafeMutableRawPointer
     {
         guard UInt(bitPattern: byteCount) <= UInt(SizeClassTable.maxSmallSize),
@@ -137,25 +175,15 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
         else {
             return try allocateUncommon(byteCount: byteCount, alignment: alignment)
         }
-        // Up to 16-byte alignment, rounding the size to the alignment lands on a class whose
-        // size is a multiple of it (classes step by 8 up to 128 B, by ≥ 16 above).
-        let rounded = (byteCount &+ alignment &- 1) & ~(alignment &- 1)
-        let cls = SizeClassTable.classIndex(forByteCount: rounded | Int(rounded == 0 ? 1 : 0))
-        return try allocate(inClass: cls)
+        return try allocate(inClass: SizeClassTable.classIndex(
+            forByteCount: byteCount, roundedTo: alignment))
     }
 
-    @inlinable @inline(__always)
+    @usableFromInline
     internal func allocate(inClass cls: Int) throws(OffHeapError) -> UnsafeMutableRawPointer {
+        if let block = allocateFast(inClass: cls) { return block }
         guard let heap = ThreadRecord.lookup(id) else {
             return try core.allocateSlow(core.attachThread(), cls)
-        }
-        let queue = ThreadHeap.queue(heap, cls)
-        if let page = queue.pointee.current, let block = page.pointee.localFree {
-            page.pointee.localFree = block.load(as: UnsafeMutableRawPointer?.self)
-            page.pointee.used &+= 1
-            queue.pointee.allocations.ownerAdd(1)
-            if checked { SizeClassHeap.markAllocated(page, block) }
-            return block
         }
         return try core.allocateSlow(heap, cls)
     }
@@ -183,11 +211,61 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
 
     /// Returns a block from ``allocate(byteCount:alignment:)`` of this heap, from any thread.
     ///
+    /// The fast path (the calling thread owns the block's page) is: mask to the segment,
+    /// one registry hit, the page descriptor by unit index, the owner compare, a push on the
+    /// page's local list; checked mode adds the bitmap test and clear. It has no throw site:
+    /// a pointer it does not accept goes to the slow path, which checks everything again and
+    /// throws the typed error.
+    ///
     /// - Throws: `.misalignedPointer`, `.foreignPointer`; in checked mode also
     ///   `.interiorPointer` and `.doubleFree` (and `.foreignPointer` for the unused tail of a
     ///   page). A rejected call changes nothing.
-    @inlinable
+    @inlinable @inline(__always)
     public func deallocate(_ pointer: UnsafeMutableRawPointer) throws(OffHeapError) {
+        guard let page = smallPage(pointer) else { return try deallocateSlowPath(pointer) }
+        // Owner test without the heap-id lookup: the page names its owner's record, and a
+        // record carries the token of the thread it is attached to (see `ThreadHeap`).
+        let owner = page.pointee.owner.load(ordering: .relaxed)
+        guard owner != 0 else { return try deallocateNotOwner(page, pointer) }
+        let heap = ThreadHeapPointer(bitPattern: owner).unsafelyUnwrapped
+        guard heap.pointee.thread.load(ordering: .relaxed) == ThreadRecord.currentToken else {
+            return try deallocateNotOwner(page, pointer)
+        }
+        if checked && !SizeClassHeap.clearAllocatedIfLive(page, pointer) {
+            return try deallocateSlowPath(pointer)
+        }
+        pointer.storeBytes(of: page.pointee.localFree, as: UnsafeMutableRawPointer?.self)
+        page.pointee.localFree = pointer
+        page.pointee.used &-= 1
+        let queue = ThreadHeap.queue(heap, Int(page.pointee.classIndex))
+        queue.pointee.frees.ownerAdd(1)
+        if page.pointee.used == 0, queue.pointee.current != page { pageEmptied(queue, page) }
+    }
+
+    /// The page of an 8-aligned pointer into a small segment of this heap, or `nil` for
+    /// anything else (huge block, foreign, misaligned, unused unit): the fast-path filter.
+    /// Reads nothing of a segment before the registry says this heap owns it.
+    @inlinable @inline(__always)
+    internal func smallPage(_ pointer: UnsafeMutableRawPointer) -> PagePointer? {
+        let address = UInt(bitPattern: pointer)
+        let base = address & ~SegmentLayout.segmentMask
+        guard address & 7 == 0,
+            SegmentRegistry.owner(ofSegment: base, levelOne: registryLevelOne) == id
+        else { return nil }
+        let segment = UnsafeMutableRawPointer(bitPattern: base).unsafelyUnwrapped
+        guard SegmentLayout.header(segment).pointee.kind == SegmentLayout.kindSmall else {
+            return nil
+        }
+        let unit = Int(truncatingIfNeeded: (address & SegmentLayout.segmentMask)
+            &>> UInt(SegmentLayout.unitShift))
+        let page = SegmentLayout.pageMeta(
+            segment, Int(SegmentLayout.pageMeta(segment, unit).pointee.leader))
+        return page.pointee.blockSize != 0 ? page : nil
+    }
+
+    /// The full free: every check with its typed error, huge blocks, attach, remote frees.
+    @usableFromInline @inline(never)
+    internal func deallocateSlowPath(_ pointer: UnsafeMutableRawPointer) throws(OffHeapError) {
         let page = try validPage(pointer)
         guard let page else { return }  // a huge block, already freed
         guard let heap = ThreadRecord.lookup(id) else {
@@ -201,8 +279,20 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
         }
     }
 
+    /// A valid small page the calling thread does not own (or has no entry for yet).
+    @usableFromInline @inline(never)
+    internal func deallocateNotOwner(_ page: PagePointer, _ pointer: UnsafeMutableRawPointer)
+        throws(OffHeapError)
+    {
+        guard let heap = ThreadRecord.lookup(id) else {
+            return try deallocateUnattached(page, pointer)
+        }
+        if checked { try SizeClassHeap.markFreedRemotely(page, pointer) }
+        freeRemote(heap, page, pointer)
+    }
+
     /// Owner path: push on the page's local list; no atomic read-modify-write.
-    @inlinable @inline(__always)
+    @usableFromInline
     internal func freeLocal(
         _ heap: ThreadHeapPointer, _ page: PagePointer, _ pointer: UnsafeMutableRawPointer
     ) throws(OffHeapError) {
@@ -231,7 +321,7 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
 
     /// The page of a small block after the registry and descriptor checks; `nil` after
     /// freeing a huge block.
-    @inlinable @inline(__always)
+    @usableFromInline
     internal func validPage(_ pointer: UnsafeMutableRawPointer, free: Bool = true)
         throws(OffHeapError) -> PagePointer?
     {
@@ -252,7 +342,7 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
         return page
     }
 
-    @usableFromInline
+    @usableFromInline @inline(never)
     internal func pageEmptied(_ queue: UnsafeMutablePointer<ClassQueue>, _ page: PagePointer) {
         // Keep the page being allocated from (it would be refilled at once); release others.
         guard queue.pointee.current != page else { return }
@@ -261,7 +351,7 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
     }
 
     /// Pushes `block` on the page's remote-free stack (release CAS; see ``PageMeta``).
-    @usableFromInline
+    @usableFromInline @inline(__always)
     internal func freeRemote(
         _ heap: ThreadHeapPointer?, _ page: PagePointer, _ block: UnsafeMutableRawPointer
     ) {
@@ -309,12 +399,22 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
                 UInt64(1) &<< UInt64(index & 63))
     }
 
-    /// Owner: sets the block's allocated bit.
+    /// Owner: sets the block's allocated bit. `block` came off the page's local list, so it
+    /// is a block start; the bound check only keeps a list corrupted by a use-after-free
+    /// write from setting a bit outside this page's bitmap (no throw site: fast path).
     @inlinable @inline(__always)
     static func markAllocated(_ page: PagePointer, _ block: UnsafeMutableRawPointer) {
-        guard let (segment, word, bit) = try? bitmapIndex(page, block) else { return }
-        let allocated = SegmentLayout.allocatedBitmap(segment) + word
-        allocated.pointee.store(allocated.pointee.load(ordering: .relaxed) | bit, ordering: .relaxed)
+        let start = UInt(bitPattern: SegmentLayout.pageStart(page))
+        let offset = UInt64(truncatingIfNeeded: UInt(bitPattern: block) &- start)
+        let index = (offset &* UInt64(page.pointee.divisor)) &>> 33
+        guard index < UInt64(UInt32(bitPattern: page.pointee.capacity)) else { return }
+        let segment = UnsafeMutableRawPointer(bitPattern: start & ~SegmentLayout.segmentMask)
+            .unsafelyUnwrapped
+        let allocated = SegmentLayout.allocatedBitmap(segment)
+            + (Int(page.pointee.leader) &* 128 &+ Int(truncatingIfNeeded: index &>> 6))
+        allocated.pointee.store(
+            allocated.pointee.load(ordering: .relaxed) | (UInt64(1) &<< (index & 63)),
+            ordering: .relaxed)
     }
 
     /// Owner: checks the block is live and clears its allocated bit.
@@ -329,6 +429,35 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
             SegmentLayout.remoteBitmap(segment)[word].load(ordering: .relaxed) & bit == 0
         else { throw .doubleFree }
         allocated.pointee.store(current & ~bit, ordering: .relaxed)
+    }
+
+    /// Owner fast path: if `block` is a live block start of `page`, clears its allocated bit
+    /// and returns true; otherwise changes nothing and returns false (the slow path then
+    /// throws the precise error).
+    @inlinable @inline(__always)
+    static func clearAllocatedIfLive(_ page: PagePointer, _ block: UnsafeMutableRawPointer)
+        -> Bool
+    {
+        let start = UInt(bitPattern: SegmentLayout.pageStart(page))
+        let offset = UInt(bitPattern: block) &- start
+        let index = (UInt64(truncatingIfNeeded: offset) &* UInt64(page.pointee.divisor)) &>> 33
+        // `offset` is unsigned: a block below the page start wraps to a huge value and fails
+        // the exact-multiple test (index < capacity bounds index * blockSize below 2^18).
+        guard index < UInt64(UInt32(bitPattern: page.pointee.capacity)),
+            index &* UInt64(UInt32(bitPattern: page.pointee.blockSize))
+                == UInt64(truncatingIfNeeded: offset)
+        else { return false }
+        let segment = UnsafeMutableRawPointer(bitPattern: start & ~SegmentLayout.segmentMask)
+            .unsafelyUnwrapped
+        let word = Int(page.pointee.leader) &* 128 &+ Int(truncatingIfNeeded: index &>> 6)
+        let bit = UInt64(1) &<< (index & 63)
+        let allocated = SegmentLayout.allocatedBitmap(segment) + word
+        let current = allocated.pointee.load(ordering: .relaxed)
+        guard current & bit != 0,
+            SegmentLayout.remoteBitmap(segment)[word].load(ordering: .relaxed) & bit == 0
+        else { return false }
+        allocated.pointee.store(current & ~bit, ordering: .relaxed)
+        return true
     }
 
     /// Any other thread: checks the block is live and marks it remotely freed.
