@@ -7,7 +7,7 @@ import OffHeapWorkloads
 /// (`RunPlan.parse`), so the hosted CLI and the Embedded `offheap-engine` accept and
 /// validate exactly the same options.
 struct CommonOptions: ParsableArguments {
-    @Option(help: "Allocators: freelist, sharded, arena, slabpool, heap, system (comma list or all).")
+    @Option(help: "Allocators: freelist, sharded, arena, slabpool, heap, heap-unchecked, system (comma list or all).")
     var allocator: String = "system"
     @Option(help: "Worker threads.")
     var threads: Int = 2

@@ -114,7 +114,7 @@ enum Summary {
 
     static func table(_ report: RunReport) -> String {
         let header = [
-            pad("workload", 18, left: true), pad("allocator", 10, left: true), pad("threads", 7),
+            pad("workload", 18, left: true), pad("allocator", 14, left: true), pad("threads", 7),
             pad("ops/s", 14), pad("ns/op", 10), pad("p50 ns", 8), pad("p99 ns", 8),
             pad("errors", 6), pad("corr", 6), pad("recovered", 9), pad("vs glibc", 8),
         ]
@@ -123,7 +123,7 @@ enum Summary {
             let recovered = r.recovered.map { $0 ? "yes" : "NO" } ?? "-"
             let ratio = r.relativeToBaseline.map { String(format: "%.2fx", $0) } ?? "-"
             lines.append([
-                pad(r.workload, 18, left: true), pad(r.allocator, 10, left: true),
+                pad(r.workload, 18, left: true), pad(r.allocator, 14, left: true),
                 pad(String(r.threads), 7), pad(String(format: "%.0f", r.opsPerSecond), 14),
                 pad(String(format: "%.1f", r.nsPerOp), 10), pad(String(r.p50Ns), 8),
                 pad(String(r.p99Ns), 8), pad(String(r.errors), 6), pad(String(r.corruption), 6),

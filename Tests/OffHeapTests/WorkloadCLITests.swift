@@ -43,6 +43,20 @@ struct WorkloadCLITests {
         }
     }
 
+    @Test func uncheckedHeapIsSelectableByNameInTheCLIAndTheEngine() throws {
+        #expect(AllocatorChoice(name: "heap-unchecked") == .heapUnchecked)
+        #expect(AllocatorChoice.heapUnchecked.name == "heap-unchecked")
+        #expect(try AllocatorChoice.parseList("heap,heap-unchecked,heap") == [.heap, .heapUnchecked])
+        #expect(try AllocatorChoice.parseList("all").contains(.heapUnchecked))
+        #expect(throws: OffHeapError.self) { try AllocatorChoice.parseList("heap-unchecke") }
+        #expect(OffHeapCommand.parseStatus(["bench", "--allocator", "heap-unchecked,system"]) == 0)
+        let bench = try BenchCommand.parse(["--allocator", "heap,heap-unchecked", "--operations", "7"])
+        #expect(try RunPlan.parse(bench.engineArguments).plan.allocators == [.heap, .heapUnchecked])
+        // The Embedded engine's own argv parser.
+        let engine = try RunPlan.parse(["bench", "--allocator", "heap-unchecked"]).plan
+        #expect(engine.allocators == [.heapUnchecked])
+    }
+
     @Test func cliForwardsTheSameOptionsAsTheEngine() throws {
         let command = try StressCommand.parse([
             "--threads", "4", "--duration", "3s", "--roles", "retire,burst", "--capacity", "99",

@@ -148,13 +148,13 @@ struct WorkloadStressAllocatorTests {
 
     @Test func concurrentBulkAndGrowingAllocatorsRecover() throws {
         var plan = RunPlan(command: .stress)
-        plan.allocators = [.arena, .slabpool, .heap]
+        plan.allocators = [.arena, .slabpool, .heap, .heapUnchecked]
         plan.capacity = 4096
         plan.stress = WorkloadStressTests.config(
             threads: 8, roles: [.bounce, .burst, .retire, .publisher, .reader],
             operations: 2_000, capacity: 4096)
         let document = try plan.run()
-        #expect(document.results.map(\.allocator) == ["arena", "slabpool", "heap"])
+        #expect(document.results.map(\.allocator) == ["arena", "slabpool", "heap", "heap-unchecked"])
         for result in document.results {
             #expect(result.corruption == 0 && result.errors == 0)
             #expect(result.recovered == true)
@@ -164,13 +164,14 @@ struct WorkloadStressAllocatorTests {
 
     @Test func concurrentBenchOnFreeListAndBulkAllocators() throws {
         var plan = RunPlan(command: .bench)
-        plan.allocators = [.freelist, .sharded, .heap, .arena, .slabpool, .system]
+        plan.allocators = [.freelist, .sharded, .heap, .heapUnchecked, .arena, .slabpool, .system]
         plan.workloads = [.randomMixed, .producerConsumer, .rag]
         plan.workload = WorkloadSuiteTests.smallConfig()
         plan.workload.limit = .operations(2_000)
         plan.bulkBytes = 64 << 20
         let document = try plan.run()
-        #expect(document.results.count == 18)
+        #expect(document.results.count == 21)
+        #expect(document.results.contains { $0.allocator == "heap-unchecked" })
         for result in document.results {
             #expect(result.corruption == 0, "\(result.workload)/\(result.allocator)")
             #expect(result.errors == 0, "\(result.workload)/\(result.allocator)")

@@ -1,9 +1,17 @@
 import OffHeap
 
 /// The allocators a run can target by name (`--allocator`).
+///
+/// `heap` is ``SizeClassHeap`` in its default checked mode (double frees are typed errors);
+/// `heapUnchecked` (`heap-unchecked`) is the same heap with `checked: false`, the mode that
+/// compares like for like with `malloc`/mimalloc, which do not detect double frees.
+///
+/// ```swift
+/// let choices = try AllocatorChoice.parseList("heap,heap-unchecked")  // [.heap, .heapUnchecked]
+/// ```
 @frozen
 public enum AllocatorChoice: Equatable, Sendable, CaseIterable {
-    case freelist, sharded, arena, slabpool, heap, system
+    case freelist, sharded, arena, slabpool, heap, heapUnchecked, system
 
     public var name: String {
         switch self {
@@ -12,6 +20,7 @@ public enum AllocatorChoice: Equatable, Sendable, CaseIterable {
         case .arena: return "arena"
         case .slabpool: return "slabpool"
         case .heap: return "heap"
+        case .heapUnchecked: return "heap-unchecked"
         case .system: return "system"
         }
     }
@@ -30,7 +39,7 @@ public enum AllocatorChoice: Equatable, Sendable, CaseIterable {
         var choices: [AllocatorChoice] = []
         for part in text.split(separator: ",") {
             guard let choice = AllocatorChoice(name: String(part)) else {
-                throw .invalidConfiguration(reason: "allocator must be freelist, sharded, arena, slabpool, heap, system or all")
+                throw .invalidConfiguration(reason: "allocator must be freelist, sharded, arena, slabpool, heap, heap-unchecked, system or all")
             }
             if !choices.contains(choice) { choices.append(choice) }
         }
@@ -41,7 +50,7 @@ public enum AllocatorChoice: Equatable, Sendable, CaseIterable {
     /// Whether this build contains the allocator (the others land on main in parallel).
     public var isAvailable: Bool {
         switch self {
-        case .system, .arena, .slabpool, .freelist, .sharded, .heap: return true
+        case .system, .arena, .slabpool, .freelist, .sharded, .heap, .heapUnchecked: return true
         }
     }
 }

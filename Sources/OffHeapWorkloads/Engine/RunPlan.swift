@@ -183,9 +183,9 @@ public struct RunPlan: Sendable {
             var exact = config
             exact.expectedCapacity = pool.capacity
             return try StressHammer.run(pool, allocatorName: name, config: exact, tick: tick)
-        case .heap:
+        case .heap, .heapUnchecked:
             // Grows on demand: recovery asks for exactly `capacity` slots, twice.
-            let heap = try SizeClassHeap()
+            let heap = try SizeClassHeap(configuration: .init(checked: choice == .heap))
             var grow = config
             grow.expectedCapacity = nil
             grow.unboundedAllocator = true
@@ -223,8 +223,9 @@ public struct RunPlan: Sendable {
                 // Slack for slots parked in other threads' magazines (64 each).
                 capacity: workload.liveBound(kind) + workload.threads * 2 * 64))
             return try Workloads.run(kind, on: FixedSizeAdapter(pool), allocatorName: name, config: workload)
-        case .heap:
-            return try Workloads.run(kind, on: try SizeClassHeap(), allocatorName: name, config: workload)
+        case .heap, .heapUnchecked:
+            let heap = try SizeClassHeap(configuration: .init(checked: choice == .heap))
+            return try Workloads.run(kind, on: heap, allocatorName: name, config: workload)
         }
     }
 }
