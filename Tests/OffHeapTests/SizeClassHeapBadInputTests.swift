@@ -1,4 +1,4 @@
-import OffHeap
+@testable import OffHeap
 import Testing
 
 @Suite("SizeClassHeap bad input")
@@ -79,6 +79,36 @@ struct SizeClassHeapBadInputTests {
         #expect(throws: OffHeapError.foreignPointer) {
             try heap.deallocate(UnsafeMutableRawPointer(bitPattern: 0x7000_0000_0000)!)
         }
+    }
+
+    /// The free path's per-thread segment cache must not outlive the segment: after
+    /// `trim()` unmaps a segment the cache confirmed, a pointer into it is `.foreignPointer`
+    /// (a stale hit would read the unmapped header and fault).
+    @Test(arguments: [true, false])
+    func pointerIntoATrimmedSegmentThatWasCachedIsForeign(checked: Bool) throws {
+        let heap = try SizeClassHeap(configuration: .init(checked: checked))
+        let block = try heap.allocate(byteCount: 48, alignment: 8)
+        block.storeBytes(of: 0x5A5A, as: UInt.self)
+        #expect(block.load(as: UInt.self) == 0x5A5A)
+        try heap.deallocate(block)
+        let base = UInt(bitPattern: block) & ~SegmentLayout.segmentMask
+        let table = try #require(ThreadRecord.slot.value)
+        let cached = ThreadRecord.segmentCache(table).pointee
+        #expect(cached.segmentBase == base && cached.heapID == heap.id)
+        let levelOne = try #require(SegmentRegistry.shared.levelOne)
+        let epoch = SegmentRegistry.unmapEpoch(levelOne: levelOne).pointee.load(ordering: .relaxed)
+        #expect(cached.epoch <= epoch)
+        heap.trim()
+        #expect(heap.statistics().mappedSegments == 0)
+        #expect(SegmentRegistry.unmapEpoch(levelOne: levelOne).pointee.load(ordering: .relaxed) > epoch)
+        #expect(throws: OffHeapError.foreignPointer) { try heap.deallocate(block) }
+        #expect(throws: OffHeapError.foreignPointer) { try heap.deallocate(block + 64) }
+        // The heap stays usable and the cache refills for the new segment.
+        let again = try heap.allocate(byteCount: 48, alignment: 8)
+        try heap.deallocate(again)
+        #expect(ThreadRecord.segmentCache(table).pointee.segmentBase
+            == UInt(bitPattern: again) & ~SegmentLayout.segmentMask)
+        heap.trim()
     }
 
     @Test func badSizesAndAlignmentsAreTypedErrors() throws {

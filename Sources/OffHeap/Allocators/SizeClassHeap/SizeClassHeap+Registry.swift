@@ -16,6 +16,13 @@ import Synchronization
 /// pointer into memory this heap never mapped (or already unmapped) reads 0: a typed
 /// `foreignPointer`, not a fault.
 ///
+/// Unmap epoch: a counter in the word after the first level, bumped (sequentially
+/// consistent RMW) by every ``unpublish(segmentBase:)`` after it clears the entry, so before
+/// the caller unmaps the segment. A confirmation "segment S is heap H's" obtained by reading
+/// the epoch (acquire) as E *before* the lookup stays valid while the epoch still reads E:
+/// any unpublish that could end it bumps the epoch first. Heaps use this for a per-thread
+/// one-entry cache of the last confirmed segment (``SegmentCacheEntry``).
+///
 /// ```swift
 /// SegmentRegistry.shared.publish(segmentBase: base, heapID: 7)
 /// SegmentRegistry.shared.owner(ofSegment: base)   // 7
@@ -38,10 +45,19 @@ package final class SegmentRegistry: @unchecked Sendable {
     private let lock = Atomic<UInt32>(0)
 
     private init() {
-        let bytes = SegmentRegistry.levelOneCount * MemoryLayout<UInt>.stride
+        // The first level, then one cache line holding the unmap epoch.
+        let bytes = SegmentRegistry.levelOneCount * MemoryLayout<UInt>.stride + 64
         // Zero-filled and unbacked until touched; a zero word is a valid `Atomic<UInt>(0)`.
         let region = try? VirtualMemory.reserve(byteCount: bytes, committed: true)
         levelOne = region?.base.assumingMemoryBound(to: Atomic<UInt>.self)
+    }
+
+    /// The unmap epoch, stored after the first level `levelOne` (see the type comment).
+    @inlinable @inline(__always)
+    static func unmapEpoch(levelOne: UnsafeMutablePointer<Atomic<UInt>>)
+        -> UnsafeMutablePointer<Atomic<UInt>>
+    {
+        levelOne + SegmentRegistry.levelOneCount
     }
 
     /// The heap id registered for the segment containing `address`, or 0.
@@ -99,6 +115,9 @@ package final class SegmentRegistry: @unchecked Sendable {
         let index = Int((segmentBase &>> UInt(SegmentLayout.segmentShift))
             & UInt(SegmentRegistry.chunkEntries - 1))
         entries[index].store(0, ordering: .releasing)
+        // After the clear, before the caller's unmap: ends every cached confirmation.
+        SegmentRegistry.unmapEpoch(levelOne: levelOne)
+            .pointee.wrappingAdd(1, ordering: .sequentiallyConsistent)
     }
 
     private func acquire() {

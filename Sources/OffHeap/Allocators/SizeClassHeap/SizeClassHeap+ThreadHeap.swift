@@ -96,10 +96,43 @@ internal struct ThreadRecordEntry {
     @usableFromInline var heap: ThreadHeapPointer?
 }
 
+/// The calling thread's one-entry cache of the last small segment the ``SegmentRegistry``
+/// confirmed for a heap: `segmentBase` was registered to `heapID` (and its header said
+/// small) at some moment after the registry's unmap epoch read `epoch`. It lives right
+/// after the 64 entries in the thread's table, so only that thread reads or writes it
+/// (plain memory). All zero (heap id 0, which no heap has) means empty. See
+/// `SizeClassHeap.smallPage` for why a hit is exactly as sound as a fresh registry lookup.
+@usableFromInline
+internal struct SegmentCacheEntry {
+    @usableFromInline var heapID: UInt64
+    @usableFromInline var segmentBase: UInt
+    @usableFromInline var epoch: UInt
+
+    @inlinable
+    init(heapID: UInt64, segmentBase: UInt, epoch: UInt) {
+        self.heapID = heapID
+        self.segmentBase = segmentBase
+        self.epoch = epoch
+    }
+}
+
 @usableFromInline
 internal enum ThreadRecord {
     @inlinable static var entryCount: Int { 64 }
     @inlinable static var slot: ThreadLocalSlot { .sizeClassHeap }
+    /// Bytes of a thread's table: the entries, then its ``SegmentCacheEntry``.
+    @inlinable static var tableByteCount: Int {
+        entryCount * MemoryLayout<ThreadRecordEntry>.stride + MemoryLayout<SegmentCacheEntry>.stride
+    }
+
+    /// The segment cache inside the table `raw` (the value of ``slot``).
+    @inlinable @inline(__always)
+    static func segmentCache(_ raw: UnsafeMutableRawPointer)
+        -> UnsafeMutablePointer<SegmentCacheEntry>
+    {
+        (raw + entryCount * MemoryLayout<ThreadRecordEntry>.stride)
+            .assumingMemoryBound(to: SegmentCacheEntry.self)
+    }
 
     /// The calling thread's token: the address of its table, 0 before it has one. Unique
     /// among live threads; reused only after the owner of the old table exited.
@@ -120,10 +153,12 @@ internal enum ThreadRecord {
         if let raw = slot.value { return raw.assumingMemoryBound(to: ThreadRecordEntry.self) }
         let hook = ThreadExitHook.shared
         guard hook.valid else { throw .threadStartFailed(errno: hook.error) }
-        let region = try VirtualMemory.reserve(
-            byteCount: entryCount * MemoryLayout<ThreadRecordEntry>.stride, committed: true)
+        let region = try VirtualMemory.reserve(byteCount: tableByteCount, committed: true)
         let entries = region.base.bindMemory(to: ThreadRecordEntry.self, capacity: entryCount)
         entries.initialize(repeating: ThreadRecordEntry(heapID: 0, heap: nil), count: entryCount)
+        (region.base + entryCount * MemoryLayout<ThreadRecordEntry>.stride)
+            .bindMemory(to: SegmentCacheEntry.self, capacity: 1)
+            .initialize(to: SegmentCacheEntry(heapID: 0, segmentBase: 0, epoch: 0))
         slot.value = region.base
         _ = offheap_tls_key_set(hook.key, region.base)
         return entries
@@ -156,9 +191,7 @@ internal final class ThreadExitHook: @unchecked Sendable {
         }
         if ThreadRecord.slot.value == raw { ThreadRecord.slot.value = nil }
         _ = offheap_munmap(
-            raw, VirtualMemory.roundUp(
-                ThreadRecord.entryCount * MemoryLayout<ThreadRecordEntry>.stride,
-                to: VirtualMemory.pageSize))
+            raw, VirtualMemory.roundUp(ThreadRecord.tableByteCount, to: VirtualMemory.pageSize))
     }
 }
 

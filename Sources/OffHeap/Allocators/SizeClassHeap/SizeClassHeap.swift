@@ -20,8 +20,9 @@ import Synchronization
 ///   8-byte block (like `malloc(0)`), which must be deallocated. A negative `byteCount`, or
 ///   more than ``maxByteCount``, throws `.sizeTooLarge`.
 /// - Bad input: a pointer into memory no segment of this heap covers is `.foreignPointer` in
-///   every mode (the process-wide segment registry is consulted, nothing is dereferenced
-///   before it answers), a pointer not 8-aligned is `.misalignedPointer`. In checked mode
+///   every mode (the process-wide segment registry is consulted, or the calling thread's
+///   one-entry cache of its last answer, which every segment unmap invalidates; nothing is
+///   dereferenced before it answers), a pointer not 8-aligned is `.misalignedPointer`. In checked mode
 ///   (the default) a per-page bitmap also rejects `.doubleFree` and `.interiorPointer`;
 ///   unchecked mode skips the bitmap and trusts the caller for those two.
 /// - Threads: each thread gets its share of the heap on first use; when it exits, its pages
@@ -212,7 +213,8 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
     /// Returns a block from ``allocate(byteCount:alignment:)`` of this heap, from any thread.
     ///
     /// The fast path (the calling thread owns the block's page) is: mask to the segment,
-    /// one registry hit, the page descriptor by unit index, the owner compare, a push on the
+    /// a hit in the thread's segment cache (else one registry lookup), the page descriptor
+    /// by unit index, the owner compare, a push on the
     /// page's local list; checked mode adds the bitmap test and clear. It has no throw site:
     /// a pointer it does not accept goes to the slow path, which checks everything again and
     /// throws the typed error.
@@ -222,13 +224,15 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
     ///   page). A rejected call changes nothing.
     @inlinable @inline(__always)
     public func deallocate(_ pointer: UnsafeMutableRawPointer) throws(OffHeapError) {
-        guard let page = smallPage(pointer) else { return try deallocateSlowPath(pointer) }
+        guard let (page, token) = smallPage(pointer) else {
+            return try deallocateSlowPath(pointer)
+        }
         // Owner test without the heap-id lookup: the page names its owner's record, and a
         // record carries the token of the thread it is attached to (see `ThreadHeap`).
         let owner = page.pointee.owner.load(ordering: .relaxed)
         guard owner != 0 else { return try deallocateNotOwner(page, pointer) }
         let heap = ThreadHeapPointer(bitPattern: owner).unsafelyUnwrapped
-        guard heap.pointee.thread.load(ordering: .relaxed) == ThreadRecord.currentToken else {
+        guard heap.pointee.thread.load(ordering: .relaxed) == token else {
             return try deallocateNotOwner(page, pointer)
         }
         if checked && !SizeClassHeap.clearAllocatedIfLive(page, pointer) {
@@ -242,25 +246,51 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
         if page.pointee.used == 0, queue.pointee.current != page { pageEmptied(queue, page) }
     }
 
-    /// The page of an 8-aligned pointer into a small segment of this heap, or `nil` for
-    /// anything else (huge block, foreign, misaligned, unused unit): the fast-path filter.
-    /// Reads nothing of a segment before the registry says this heap owns it.
+    /// The page of an 8-aligned pointer into a small segment of this heap, with the calling
+    /// thread's token (``ThreadRecord/currentToken``), or `nil` for anything else (huge
+    /// block, foreign, misaligned, unused unit): the fast-path filter. Reads nothing of a
+    /// segment before the registry (or the thread's segment cache, see below) says this heap
+    /// owns it and it is a small segment.
+    ///
+    /// Segment cache: the calling thread's ``SegmentCacheEntry`` remembers the last small
+    /// segment the registry confirmed for a heap, with the registry's unmap epoch read
+    /// (acquire) *before* that lookup; a hit needs the same base, heap id and epoch.
+    /// ``SegmentRegistry/unpublish(segmentBase:)`` bumps the epoch after clearing the entry
+    /// and before the segment is unmapped, so a hit means no unpublish was observed since a
+    /// lookup that answered this heap: a fresh lookup would answer the same, and the header's
+    /// `kind` cannot have changed (it is fixed while the segment is published). A stale entry
+    /// therefore never lets a pointer read memory the registry would not have let it read;
+    /// the only window left is the registry's own (a segment unpublished and unmapped between
+    /// the check and the header read, which needs a free racing the trim of an empty segment,
+    /// i.e. a free of a pointer that is not a live block: a caller bug both paths share).
     @inlinable @inline(__always)
-    internal func smallPage(_ pointer: UnsafeMutableRawPointer) -> PagePointer? {
+    internal func smallPage(_ pointer: UnsafeMutableRawPointer) -> (PagePointer, UInt)? {
         let address = UInt(bitPattern: pointer)
         let base = address & ~SegmentLayout.segmentMask
-        guard address & 7 == 0,
-            SegmentRegistry.owner(ofSegment: base, levelOne: registryLevelOne) == id
-        else { return nil }
+        guard address & 7 == 0 else { return nil }
+        let epoch = SegmentRegistry.unmapEpoch(levelOne: registryLevelOne)
+            .pointee.load(ordering: .acquiring)
+        let table = ThreadRecord.slot.value
         let segment = UnsafeMutableRawPointer(bitPattern: base).unsafelyUnwrapped
-        guard SegmentLayout.header(segment).pointee.kind == SegmentLayout.kindSmall else {
-            return nil
+        if let table, ThreadRecord.segmentCache(table).pointee.segmentBase == base,
+            ThreadRecord.segmentCache(table).pointee.heapID == id,
+            ThreadRecord.segmentCache(table).pointee.epoch == epoch
+        {
+            // Hit: this heap's small segment, as of a lookup no unpublish has followed.
+        } else {
+            guard SegmentRegistry.owner(ofSegment: base, levelOne: registryLevelOne) == id,
+                SegmentLayout.header(segment).pointee.kind == SegmentLayout.kindSmall
+            else { return nil }
+            if let table {
+                ThreadRecord.segmentCache(table).pointee =
+                    SegmentCacheEntry(heapID: id, segmentBase: base, epoch: epoch)
+            }
         }
         let unit = Int(truncatingIfNeeded: (address & SegmentLayout.segmentMask)
             &>> UInt(SegmentLayout.unitShift))
         let page = SegmentLayout.pageMeta(
             segment, Int(SegmentLayout.pageMeta(segment, unit).pointee.leader))
-        return page.pointee.blockSize != 0 ? page : nil
+        return page.pointee.blockSize != 0 ? (page, UInt(bitPattern: table)) : nil
     }
 
     /// The full free: every check with its typed error, huge blocks, attach, remote frees.
