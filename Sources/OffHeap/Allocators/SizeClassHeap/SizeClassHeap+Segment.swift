@@ -44,10 +44,17 @@ internal enum SegmentLayout {
     /// First byte of the page whose descriptor is `page` (descriptors are 64 bytes apart).
     @inlinable @inline(__always)
     static func pageStart(_ page: PagePointer) -> UnsafeMutableRawPointer {
+        UnsafeMutableRawPointer(bitPattern: pageStartAddress(page))!
+    }
+
+    /// ``pageStart(_:)`` as an address, for the checked fast paths that only do arithmetic
+    /// with it (no nil test).
+    @inlinable @inline(__always)
+    static func pageStartAddress(_ page: PagePointer) -> UInt {
         let address = UInt(bitPattern: page)
         let segment = address & ~segmentMask
         let unit = ((address & segmentMask) &- UInt(pageMetaOffset)) &>> 6
-        return UnsafeMutableRawPointer(bitPattern: segment | (unit &<< UInt(unitShift)))!
+        return segment | (unit &<< UInt(unitShift))
     }
 
     /// 64-bit words of the allocated bitmaps; unit `u`'s 128 words start at `u * 128`.

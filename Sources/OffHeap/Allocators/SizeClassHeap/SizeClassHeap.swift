@@ -434,7 +434,7 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
     /// write from setting a bit outside this page's bitmap (no throw site: fast path).
     @inlinable @inline(__always)
     static func markAllocated(_ page: PagePointer, _ block: UnsafeMutableRawPointer) {
-        let start = UInt(bitPattern: SegmentLayout.pageStart(page))
+        let start = SegmentLayout.pageStartAddress(page)
         let offset = UInt64(truncatingIfNeeded: UInt(bitPattern: block) &- start)
         let index = (offset &* UInt64(page.pointee.divisor)) &>> 33
         guard index < UInt64(UInt32(bitPattern: page.pointee.capacity)) else { return }
@@ -468,7 +468,7 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
     static func clearAllocatedIfLive(_ page: PagePointer, _ block: UnsafeMutableRawPointer)
         -> Bool
     {
-        let start = UInt(bitPattern: SegmentLayout.pageStart(page))
+        let start = SegmentLayout.pageStartAddress(page)
         let offset = UInt(bitPattern: block) &- start
         let index = (UInt64(truncatingIfNeeded: offset) &* UInt64(page.pointee.divisor)) &>> 33
         // `offset` is unsigned: a block below the page start wraps to a huge value and fails
