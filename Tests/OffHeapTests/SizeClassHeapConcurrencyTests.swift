@@ -40,6 +40,45 @@ func heapTestBlockSize(_ round: Int, _ thread: Int, _ index: Int) -> Int {
     }
 }
 
+/// Lane `lane`'s blocks of round `round`: allocated with their pattern and recorded in
+/// `slots[lane * perThread ..< (lane + 1) * perThread]` (0 where an allocation failed, counted).
+func heapFillLane(
+    _ heap: SizeClassHeap, _ slots: HeapTestWords, lane: Int, perThread: Int, round: Int,
+    failures: borrowing Atomic<Int>
+) {
+    for i in 0..<perThread {
+        let size = heapTestBlockSize(round, lane, i)
+        guard let block = try? heap.allocate(byteCount: size, alignment: 8) else {
+            failures.wrappingAdd(1, ordering: .relaxed)
+            slots[lane * perThread + i] = 0
+            continue
+        }
+        heapFillPattern(block, byteCount: size, tag: UInt64(round << 32 | lane << 16 | i))
+        slots[lane * perThread + i] = UInt(bitPattern: block)
+    }
+}
+
+/// Checks the pattern of every block ``heapFillLane`` recorded for `lane` in `round`, frees
+/// it and clears its slot; a wrong pattern or a failed free is counted in `failures`.
+func heapVerifyAndFreeLane(
+    _ heap: SizeClassHeap, _ slots: HeapTestWords, lane: Int, perThread: Int, round: Int,
+    failures: borrowing Atomic<Int>
+) {
+    for i in 0..<perThread {
+        guard let block = UnsafeMutableRawPointer(bitPattern: slots[lane * perThread + i]) else {
+            continue  // its allocation failed and was counted then
+        }
+        let size = heapTestBlockSize(round, lane, i)
+        if !heapCheckPattern(block, byteCount: size, tag: UInt64(round << 32 | lane << 16 | i)) {
+            failures.wrappingAdd(1, ordering: .relaxed)
+        }
+        if (try? heap.deallocate(block)) == nil {
+            failures.wrappingAdd(1, ordering: .relaxed)
+        }
+        slots[lane * perThread + i] = 0
+    }
+}
+
 @Suite("SizeClassHeap concurrency")
 struct SizeClassHeapConcurrencyTests {
     @Test func concurrentCrossThreadFreesAcross8Threads() throws {
@@ -51,32 +90,12 @@ struct SizeClassHeapConcurrencyTests {
         try PlatformThread.run(count: threads) { t in
             var generation = 0
             for round in 0..<rounds {
-                for i in 0..<perThread {
-                    let size = heapTestBlockSize(round, t, i)
-                    guard let block = try? heap.allocate(byteCount: size, alignment: 8) else {
-                        failures.wrappingAdd(1, ordering: .relaxed)
-                        continue
-                    }
-                    heapFillPattern(block, byteCount: size, tag: UInt64(round << 32 | t << 16 | i))
-                    slots[t * perThread + i] = UInt(bitPattern: block)
-                }
+                heapFillLane(heap, slots, lane: t, perThread: perThread, round: round,
+                             failures: failures)
                 barrier.wait(generation: generation); generation += 1
                 // Free the neighbour's blocks: every free here is remote.
-                let victim = (t + 1) % threads
-                for i in 0..<perThread {
-                    let address = slots[victim * perThread + i]
-                    guard let block = UnsafeMutableRawPointer(bitPattern: address) else { continue }
-                    let size = heapTestBlockSize(round, victim, i)
-                    if !heapCheckPattern(block, byteCount: size,
-                                     tag: UInt64(round << 32 | victim << 16 | i))
-                    {
-                        failures.wrappingAdd(1, ordering: .relaxed)
-                    }
-                    if (try? heap.deallocate(block)) == nil {
-                        failures.wrappingAdd(1, ordering: .relaxed)
-                    }
-                    slots[victim * perThread + i] = 0
-                }
+                heapVerifyAndFreeLane(heap, slots, lane: (t + 1) % threads, perThread: perThread,
+                                      round: round, failures: failures)
                 barrier.wait(generation: generation); generation += 1
             }
         }
@@ -111,34 +130,15 @@ struct SizeClassHeapConcurrencyTests {
             let barrier = HeapTestBarrier(parties: threads)
             try PlatformThread.run(count: threads) { t in
                 // 1. Free (and verify) what lane t - 1 of the previous generation left.
-                let lane = (t + threads - 1) % threads
-                for i in 0..<perThread where generation > 0 {
-                    let address = slots[lane * perThread + i]
-                    guard let block = UnsafeMutableRawPointer(bitPattern: address) else {
-                        failures.wrappingAdd(1, ordering: .relaxed)
-                        continue
-                    }
-                    let size = heapTestBlockSize(generation - 1, lane, i)
-                    if !heapCheckPattern(block, byteCount: size,
-                                         tag: UInt64((generation - 1) << 32 | lane << 16 | i))
-                    {
-                        failures.wrappingAdd(1, ordering: .relaxed)
-                    }
-                    if (try? heap.deallocate(block)) == nil {
-                        failures.wrappingAdd(1, ordering: .relaxed)
-                    }
+                if generation > 0 {
+                    heapVerifyAndFreeLane(heap, slots, lane: (t + threads - 1) % threads,
+                                          perThread: perThread, round: generation - 1,
+                                          failures: failures)
                 }
                 barrier.wait(generation: 0)
                 // 2. Allocate this generation's blocks and exit holding them.
-                for i in 0..<perThread {
-                    let size = heapTestBlockSize(generation, t, i)
-                    guard let block = try? heap.allocate(byteCount: size, alignment: 8) else {
-                        failures.wrappingAdd(1, ordering: .relaxed)
-                        continue
-                    }
-                    heapFillPattern(block, byteCount: size, tag: UInt64(generation << 32 | t << 16 | i))
-                    slots[t * perThread + i] = UInt(bitPattern: block)
-                }
+                heapFillLane(heap, slots, lane: t, perThread: perThread, round: generation,
+                             failures: failures)
                 tokens[generation * threads + t] = UInt(bitPattern: ThreadLocalSlot.sizeClassHeap.value)
                 barrier.wait(generation: 1)
             }

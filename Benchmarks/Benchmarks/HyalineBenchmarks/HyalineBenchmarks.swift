@@ -84,34 +84,18 @@ let benchmarks: @Sendable () -> Void = {
         metrics: [.wallClock], scalingFactor: .one, maxDuration: .seconds(3),
         maxIterations: 50)
 
-    Benchmark("LockFreeStack push+pop, 2 threads × 50k", configuration: twoThreads) {
-        benchmark in
-        let pool = try FreeList(.init(slotSize: 32, alignment: 16, capacity: 1 << 14))
-        let stack = try LockFreeStack<UInt64, FreeList>(pool: pool, capacity: 1 << 14)
-        benchmark.startMeasurement()
-        try PlatformThread.run(count: 2) { worker in
-            for index in 0..<pairs {
-                try? stack.push(UInt64(worker << 32 | index))
-                blackHole(try? stack.pop())
-            }
-        }
-        benchmark.stopMeasurement()
+    // The same 2-thread push+pop / enqueue+dequeue loops over nodes from a shared FreeList
+    // and from a ShardedFreeList, next to the mutex baselines below (same run).
+    let freeList = { () throws -> FreeList in
+        try FreeList(.init(slotSize: 32, alignment: 16, capacity: 1 << 14))
     }
-
-    Benchmark("LockFreeStack push+pop, 2 threads × 50k, ShardedFreeList nodes",
-        configuration: twoThreads)
-    { benchmark in
-        let pool = try ShardedFreeList(configuration: .init(slotSize: 32, capacity: 1 << 14))
-        let stack = try LockFreeStack<UInt64, ShardedFreeList>(pool: pool, capacity: 1 << 14)
-        benchmark.startMeasurement()
-        try PlatformThread.run(count: 2) { worker in
-            for index in 0..<pairs {
-                try? stack.push(UInt64(worker << 32 | index))
-                blackHole(try? stack.pop())
-            }
-        }
-        benchmark.stopMeasurement()
+    let sharded = { () throws -> ShardedFreeList in
+        try ShardedFreeList(configuration: .init(slotSize: 32, capacity: 1 << 14))
     }
+    structureBenchmarks(pairs: pairs, configuration: twoThreads, nodes: "", makePool: freeList)
+    structureBenchmarks(
+        pairs: pairs, configuration: twoThreads, nodes: ", ShardedFreeList nodes",
+        makePool: sharded)
 
     Benchmark("Mutex array push+pop, 2 threads × 50k (baseline)", configuration: twoThreads) {
         benchmark in
@@ -126,35 +110,6 @@ let benchmarks: @Sendable () -> Void = {
         benchmark.stopMeasurement()
     }
 
-    Benchmark("LockFreeQueue enqueue+dequeue, 2 threads × 50k", configuration: twoThreads) {
-        benchmark in
-        let pool = try FreeList(.init(slotSize: 32, alignment: 16, capacity: 1 << 14))
-        let queue = try LockFreeQueue<UInt64, FreeList>(pool: pool, capacity: 1 << 14)
-        benchmark.startMeasurement()
-        try PlatformThread.run(count: 2) { worker in
-            for index in 0..<pairs {
-                try? queue.enqueue(UInt64(worker << 32 | index))
-                blackHole(try? queue.dequeue())
-            }
-        }
-        benchmark.stopMeasurement()
-    }
-
-    Benchmark("LockFreeQueue enqueue+dequeue, 2 threads × 50k, ShardedFreeList nodes",
-        configuration: twoThreads)
-    { benchmark in
-        let pool = try ShardedFreeList(configuration: .init(slotSize: 32, capacity: 1 << 14))
-        let queue = try LockFreeQueue<UInt64, ShardedFreeList>(pool: pool, capacity: 1 << 14)
-        benchmark.startMeasurement()
-        try PlatformThread.run(count: 2) { worker in
-            for index in 0..<pairs {
-                try? queue.enqueue(UInt64(worker << 32 | index))
-                blackHole(try? queue.dequeue())
-            }
-        }
-        benchmark.stopMeasurement()
-    }
-
     Benchmark("Mutex ring enqueue+dequeue, 2 threads × 50k (baseline)", configuration: twoThreads)
     { benchmark in
         let ring = try MutexArray(capacity: 1 << 14)
@@ -163,6 +118,40 @@ let benchmarks: @Sendable () -> Void = {
             for index in 0..<pairs {
                 ring.push(UInt64(worker << 32 | index))
                 blackHole(ring.popFirst())
+            }
+        }
+        benchmark.stopMeasurement()
+    }
+}
+
+/// Registers the stack and queue benchmarks with nodes from `makePool()`: each of 2 threads
+/// does `pairs` push+pop (enqueue+dequeue) pairs.
+func structureBenchmarks<Pool: FixedSizeAllocator>(
+    pairs: Int, configuration: Benchmark.Configuration, nodes: String,
+    makePool: @escaping () throws -> Pool
+) {
+    Benchmark("LockFreeStack push+pop, 2 threads × 50k\(nodes)", configuration: configuration) {
+        benchmark in
+        let stack = try LockFreeStack<UInt64, Pool>(pool: try makePool(), capacity: 1 << 14)
+        benchmark.startMeasurement()
+        try PlatformThread.run(count: 2) { worker in
+            for index in 0..<pairs {
+                try? stack.push(UInt64(worker << 32 | index))
+                blackHole(try? stack.pop())
+            }
+        }
+        benchmark.stopMeasurement()
+    }
+
+    Benchmark(
+        "LockFreeQueue enqueue+dequeue, 2 threads × 50k\(nodes)", configuration: configuration
+    ) { benchmark in
+        let queue = try LockFreeQueue<UInt64, Pool>(pool: try makePool(), capacity: 1 << 14)
+        benchmark.startMeasurement()
+        try PlatformThread.run(count: 2) { worker in
+            for index in 0..<pairs {
+                try? queue.enqueue(UInt64(worker << 32 | index))
+                blackHole(try? queue.dequeue())
             }
         }
         benchmark.stopMeasurement()
