@@ -69,6 +69,13 @@ let benchmarks: @Sendable () -> Void = {
         benchmark.stopMeasurement()
     }
 
+    retireOnlyBenchmark(nodes: "FreeList nodes") {
+        try FreeList(.init(slotSize: 32, alignment: 16, capacity: 1 << 16))
+    }
+    retireOnlyBenchmark(nodes: "ShardedFreeList nodes") {
+        try ShardedFreeList(configuration: .init(slotSize: 32, capacity: 1 << 16))
+    }
+
     Benchmark("FreeList allocate+deallocate (reference for the retire figure)") { benchmark in
         let pool = try FreeList(.init(slotSize: 32, alignment: 16, capacity: 1 << 16))
         benchmark.startMeasurement()
@@ -119,6 +126,32 @@ let benchmarks: @Sendable () -> Void = {
                 ring.push(UInt64(worker << 32 | index))
                 blackHole(ring.popFirst())
             }
+        }
+        benchmark.stopMeasurement()
+    }
+}
+
+/// Retire alone: the nodes are allocated before the measurement, which covers retiring them
+/// inside one guard AND the leave that reclaims every batch (the reclaimer returns each node
+/// to the pool): the whole amortised cost of reclamation, including the pool's free.
+func retireOnlyBenchmark<Pool: FixedSizeAllocator>(
+    nodes: String, makePool: @escaping () throws -> Pool
+) {
+    Benchmark("Hyaline retire + reclaim only, amortised (\(nodes) allocated beforehand)") {
+        benchmark in
+        let pool = try makePool()
+        let domain = try HyalineDomain(.init(batchThreshold: 64))
+        let id = try domain.register(HyalinePoolReclaimer(pool, capacity: 1 << 16))
+        let count = benchmark.scaledIterations.count
+        let staged = UnsafeMutableBufferPointer<UnsafeMutableRawPointer>.allocate(capacity: count)
+        defer { staged.deallocate() }
+        for index in 0..<count { staged[index] = try pool.allocate() }
+        benchmark.startMeasurement()
+        try domain.withGuard { guardian throws(OffHeapError) in
+            for index in 0..<count {
+                try guardian.retire(staged[index], birthEra: domain.currentEra, reclaimer: id)
+            }
+            guardian.flushPending()
         }
         benchmark.stopMeasurement()
     }
