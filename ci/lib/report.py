@@ -601,9 +601,9 @@ def write_report(run_dir: str, summary: dict) -> None:
             bench = next((c for c in summary["cells"] if c["cell"] == "bench" and "repeats" in c["figures"]), None)
             took = ""
             if bench and bench["figures"].get("repeatSeconds") is not None:
-                took = f" ({bench['figures']['repeats']} repeats took {bench['figures']['repeatSeconds']:.0f} s)"
-            lines += ["", f"Repeated ratios (the baseline's gated set{took}; ours ÷ peer paired within "
-                      "each run; the gate holds the median):", "",
+                took = f", {bench['figures']['repeats']} repeats took {bench['figures']['repeatSeconds']:.0f} s"
+            lines += ["", f"Repeated ratios — the baseline's gated set, ours ÷ peer paired within each "
+                      f"`offheap bench` run{took}; the gate holds the median:", "",
                       "| arch | workload | threads | allocator | peer | median | n | min – max | samples (main run first) |",
                       "|---|---|---|---|---|---|---|---|---|"]
             for r in repeated:
