@@ -6,7 +6,7 @@
 #                    [--out DIR] [--jobs N] [--race-repetitions N] [--bench-repeats N] [--sample] [--list]
 #
 # --race-repetitions: TSan / aarch64 race loop repetitions (default 50; quick 10; soak 200).
-# --bench-repeats: extra runs of the gated benchmarks (reports/baseline.json; default 12, quick 8).
+# --bench-repeats: extra runs of the gated benchmarks (reports/baseline.json; default 12, quick 10).
 #
 # Profiles: --quick (every cell briefly, <= 10 min on 2 cores; what .ci/run uses), default
 # (<= 45 min), --soak 1h (long stress hammer). --cells picks cells by name (tsan,stress or
