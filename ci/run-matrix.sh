@@ -3,9 +3,10 @@
 #
 #   ci/run-matrix.sh [--quick | --soak DURATION] [--cells LIST] [--arch LIST]
 #                    [--engine docker|podman|host] [--start-engine] [--install | --no-install]
-#                    [--out DIR] [--jobs N] [--race-repetitions N] [--sample] [--list]
+#                    [--out DIR] [--jobs N] [--race-repetitions N] [--bench-repeats N] [--sample] [--list]
 #
 # --race-repetitions: TSan / aarch64 race loop repetitions (default 50; quick 10; soak 200).
+# --bench-repeats: extra runs of the gated benchmarks (reports/baseline.json; default 12, quick 10).
 #
 # Profiles: --quick (every cell briefly, <= 10 min on 2 cores; what .ci/run uses), default
 # (<= 45 min), --soak 1h (long stress hammer). --cells picks cells by name (tsan,stress or
@@ -43,7 +44,7 @@ TIMED_CELLS=" stress bench "            # run alone, after everything else
 HOST_ONLY_CELLS=" lint build "   # need host-side tools (linters, the cross toolchain)
 
 profile=default; soak=""; cells_arg=""; arch_arg="x86_64,aarch64"; engine=""; start_engine=0
-install_mode=auto; out=""; jobs=2; race_reps=""; sample=0; list_only=0
+install_mode=auto; out=""; jobs=2; race_reps=""; bench_repeats=""; sample=0; list_only=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) profile=quick; shift ;;
@@ -57,9 +58,10 @@ while [ $# -gt 0 ]; do
         --out) out="$2"; shift 2 ;;
         --jobs) jobs="$2"; shift 2 ;;
         --race-repetitions) race_reps="$2"; shift 2 ;;
+        --bench-repeats) bench_repeats="$2"; shift 2 ;;
         --sample) sample=1; shift ;;
         --list) list_only=1; shift ;;
-        -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown option: $1 (see --help)" ;;
     esac
 done
@@ -76,6 +78,9 @@ if [ -z "$race_reps" ]; then
     case "$profile" in quick) race_reps=10 ;; soak) race_reps=200 ;; *) race_reps=50 ;; esac
 fi
 [[ "$race_reps" =~ ^[1-9][0-9]*$ ]] || die "--race-repetitions must be a positive integer"
+# Bench repeats: empty leaves the profile's default to cell.sh (MATRIX_BENCH_REPEATS also works).
+bench_repeats="${bench_repeats:-${MATRIX_BENCH_REPEATS:-}}"
+[ -z "$bench_repeats" ] || [[ "$bench_repeats" =~ ^[0-9]+$ ]] || die "--bench-repeats must be a non-negative integer"
 
 # ------------------------------------------------------------------------ cell selection
 IFS=, read -r -a arches <<<"$arch_arg"
@@ -158,7 +163,8 @@ started="$(date -u +%FT%TZ)"; t0="$(date +%s)"
 {
     echo "run_id=$run_id"; echo "profile=$profile"; echo "soak_seconds=$soak_seconds"
     echo "engine=$engine"; echo "arches=${arches[*]}"; echo "cells=${selected[*]}"
-    echo "jobs=$jobs"; echo "race_repetitions=$race_reps"; echo "started=$started"
+    echo "jobs=$jobs"; echo "race_repetitions=$race_reps"; echo "bench_repeats=$bench_repeats"
+    echo "started=$started"
     echo "command=ci/run-matrix.sh $*"
 } >"$run_dir/run.env"
 say "run $run_id: ${#selected[@]} cells, profile $profile, engine $engine → $run_dir"
@@ -187,6 +193,7 @@ run_cell() {
     mkdir -p "$dir"; rm -f "$dir/reason" "$dir/result"
     local env_args=(MATRIX_PROFILE="$profile" MATRIX_SOAK_SECONDS="$soak_seconds"
         MATRIX_RACE_REPETITIONS="$race_reps")
+    [ -z "$bench_repeats" ] || env_args+=(MATRIX_BENCH_REPEATS="$bench_repeats")
     local name="offheap-matrix-$$-$arch-$cell"
     if [ "$where" = host ]; then
         cmd=(env "${env_args[@]}" MATRIX_IN_CONTAINER=0 "MATRIX_ROOT=$MATRIX_ROOT"

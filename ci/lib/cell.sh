@@ -57,12 +57,15 @@ test_failure_reason() {
     fi
 }
 
-# Profile knobs.
+# Profile knobs. BENCH_REPEATS: extra `offheap bench` runs of the gated set (see bench_repeats).
 case "$PROFILE" in
-    quick) STRESS_SECONDS=10; STRESS_THREADS=2; A64_STRESS_SECONDS=5; BENCH_DURATION=250ms ;;
-    soak) STRESS_SECONDS="${MATRIX_SOAK_SECONDS:-3600}"; STRESS_THREADS=8; A64_STRESS_SECONDS=60; BENCH_DURATION=2s ;;
-    *) STRESS_SECONDS=60; STRESS_THREADS=8; A64_STRESS_SECONDS=20; BENCH_DURATION=2s ;;
+    quick) STRESS_SECONDS=10; STRESS_THREADS=2; A64_STRESS_SECONDS=5; BENCH_DURATION=250ms; BENCH_REPEATS=10 ;;
+    soak) STRESS_SECONDS="${MATRIX_SOAK_SECONDS:-3600}"; STRESS_THREADS=8; A64_STRESS_SECONDS=60; BENCH_DURATION=2s; BENCH_REPEATS=12 ;;
+    *) STRESS_SECONDS=60; STRESS_THREADS=8; A64_STRESS_SECONDS=20; BENCH_DURATION=2s; BENCH_REPEATS=12 ;;
 esac
+BENCH_REPEATS="${MATRIX_BENCH_REPEATS:-$BENCH_REPEATS}"
+# The baseline whose keys name the gated set (the gate may be given another with --baseline).
+BENCH_BASELINE="${MATRIX_BENCH_BASELINE:-$ROOT/reports/baseline.json}"
 STRESS_ALLOCATOR="${MATRIX_STRESS_ALLOCATOR:-sharded}"
 RACE_REPETITIONS="${MATRIX_RACE_REPETITIONS:-50}"
 
@@ -257,6 +260,51 @@ cell_embedded() {
     fi
 }
 
+# The gated set, measured again: the keys of the baseline for this arch
+# ("ARCH/workload/threads/allocator:peer") name the workloads, our allocators and the peers;
+# each of BENCH_REPEATS repeats is one `offheap bench` invocation over exactly those (one per
+# thread count), with its own document bench-repeat-<i>-t<threads>.json. Ours and the peer of
+# one repeat run in the same process, back to back, so each repeat yields one paired ratio;
+# report.py publishes the median over the main run and the repeats. The engine runs
+# allocators in list order (every workload of one, then the next): odd repeats put glibc
+# (`system`) first, even ones last, so a drift in machine load within a repeat does not favour
+# one side every time. Other peers always run after ours (a child under LD_PRELOAD).
+bench_repeats() {
+    [[ "$BENCH_REPEATS" =~ ^[0-9]+$ ]] || fail "MATRIX_BENCH_REPEATS must be a non-negative integer, not '$BENCH_REPEATS'"
+    if [ "$BENCH_REPEATS" = 0 ]; then echo "bench repeats: 0 (MATRIX_BENCH_REPEATS=0)"; return 0; fi
+    [ -f "$BENCH_BASELINE" ] || { echo "bench repeats: no baseline at $BENCH_BASELINE"; return 0; }
+    # JSON object keys of the baseline's form; an escaped quote inside the note cannot match.
+    local keys
+    keys="$(grep -o -E "\"$ARCH/[a-z0-9-]+/[0-9]+/[a-z0-9-]+:[a-z0-9-]+\"[[:space:]]*:" "$BENCH_BASELINE" \
+        | sed -E 's/^"([^"]+)".*/\1/' | sort -u || true)"
+    if [ -z "$keys" ]; then echo "bench repeats: no $ARCH ratios in $BENCH_BASELINE"; return 0; fi
+    local threads_list threads sel workloads ours peers i rc t0 t1 order file
+    threads_list="$(cut -d/ -f3 <<<"$keys" | sort -un)"
+    echo "repeats=$BENCH_REPEATS" >"$OUT/bench-repeats.env"
+    t0="$(date +%s.%N)"
+    for i in $(seq 1 "$BENCH_REPEATS"); do
+        for threads in $threads_list; do
+            sel="$(awk -F/ -v t="$threads" '$3 == t' <<<"$keys")"
+            workloads="$(cut -d/ -f2 <<<"$sel" | sort -u | paste -sd, -)"
+            ours="$(cut -d/ -f4 <<<"$sel" | cut -d: -f1 | sort -u | paste -sd, -)"
+            peers="$(cut -d: -f2 <<<"$sel" | sort -u | paste -sd, -)"
+            order="$ours"
+            if [[ ",$peers," == *,glibc,* ]]; then
+                if [ $((i % 2)) = 1 ]; then order="system,$ours"; else order="$ours,system"; fi
+            fi
+            printf -v file 'bench-repeat-%02d-t%s.json' "$i" "$threads"
+            step "repeat $i/$BENCH_REPEATS: offheap bench --workload $workloads --allocator $order --peers $peers --threads $threads --duration $BENCH_DURATION"
+            rc=0
+            "$OFFHEAP_CLI" bench --workload "$workloads" --allocator "$order" --peers "$peers" \
+                --threads "$threads" --duration "$BENCH_DURATION" --json "$OUT/$file" || rc=$?
+            [ "$rc" = 0 ] || fail "offheap bench repeat $i ($workloads / $order / $peers, from $(basename "$BENCH_BASELINE")) exited $rc"
+        done
+    done
+    t1="$(date +%s.%N)"
+    echo "seconds=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')" >>"$OUT/bench-repeats.env"
+    echo "bench repeats: $BENCH_REPEATS x {$(paste -sd' ' - <<<"$keys")} in $(cut -d= -f2 <(grep seconds "$OUT/bench-repeats.env")) s"
+}
+
 cell_bench() {
     build_release_cli
     local ran=0
@@ -267,6 +315,7 @@ cell_bench() {
         "$OFFHEAP_CLI" bench --workload all --allocator all --peers all --duration "$BENCH_DURATION" \
             --json "$OUT/bench.json" || rc=$?
         [ "$rc" = 0 ] || fail "offheap bench exited $rc"
+        bench_repeats
     fi
     if [ -f Benchmarks/Package.swift ] && [ "$PROFILE" != quick ]; then
         step "package-benchmark (Benchmarks/)"

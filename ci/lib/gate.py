@@ -7,8 +7,10 @@
 REPORT is a run directory, its summary.json, or a run id under reports/runs/ (default:
 reports/latest). It fails on: a failed cell, a sanitizer or valgrind finding, corruption, a
 failed recovery, a CLI document with ok=false, a missing/invalid summary, or a native benchmark
-ratio worse than reports/baseline.json beyond the threshold. Skipped cells are listed but do
-not fail unless named in --require-pass. Emulated (QEMU) figures are never gated on ratios.
+ratio worse than reports/baseline.json beyond the threshold. A ratio is gated on the median
+of its samples (the bench cell's main run and its repeats of the gated set); a report without
+samples (older report.py) is gated on its single ratio, with a warning. Skipped cells are
+listed but do not fail unless named in --require-pass. Emulated (QEMU) figures are never gated.
 The output fits one screen: the verdict, then one line per reason.
 """
 from __future__ import annotations
@@ -17,6 +19,7 @@ import argparse
 import json
 import os
 import signal
+import statistics
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -33,6 +36,19 @@ def locate(report: str | None) -> str:
         if os.path.isfile(path):
             return path
     raise FileNotFoundError(f"no summary.json at {report or 'reports/latest'}")
+
+
+def gated_value(entry: dict) -> tuple[float, str]:
+    """The figure the gate holds for one ratio entry, and how to say it: the median of its
+    samples (recomputed here, not trusted from `ratio`), or the single ratio of a report that
+    has no samples."""
+    samples = [float(v) for v in entry.get("samples") or []]
+    if len(samples) < 2:
+        value = float(samples[0] if samples else entry["ratio"])
+        return value, f"ratio {value:.2f} (single sample)"
+    value = statistics.median(samples)
+    return value, (f"ratio {value:.2f} median of {len(samples)} "
+                   f"(min {min(samples):.2f}, max {max(samples):.2f})")
 
 
 def main() -> int:
@@ -93,11 +109,12 @@ def main() -> int:
         with open(args.baseline, encoding="utf-8") as handle:
             baseline = json.load(handle)
     threshold = args.threshold if args.threshold is not None else float(baseline.get("threshold", 0.25))
-    measured = {}
+    measured: dict[str, dict] = {}
     for r in summary.get("ratios") or []:
         if not r.get("emulated"):
-            measured[f"{r['arch']}/{r['workload']}/{r['threads']}/{r['allocator']}:{r['peer']}"] = r["ratio"]
+            measured[f"{r['arch']}/{r['workload']}/{r['threads']}/{r['allocator']}:{r['peer']}"] = r
     checked = 0
+    passed: list[str] = []
     for key, expected in sorted((baseline.get("ratios") or {}).items()):
         if key not in measured:
             if measured:
@@ -105,9 +122,15 @@ def main() -> int:
             continue
         checked += 1
         floor = expected * (1 - threshold)
-        if measured[key] < floor:
-            problems.append(f"benchmark {key}: ratio {measured[key]:.2f} < baseline {expected:.2f} "
-                            f"-{threshold:.0%} (floor {floor:.2f})")
+        value, what = gated_value(measured[key])
+        if len(measured[key].get("samples") or []) < 2:
+            warnings.append(f"benchmark {key}: no repeat set in this report, gated on a single "
+                            f"ratio {value:.2f} (noisy; re-run the bench cell with repeats)")
+        line = f"benchmark {key}: {what} vs baseline {expected:.2f} -{threshold:.0%} (floor {floor:.2f})"
+        if value < floor:
+            problems.append(line)
+        else:
+            passed.append(line)
 
     totals = summary.get("totals") or {}
     head = (f"{summary.get('runId')} ({summary.get('profile')}, git {((summary.get('git') or {}).get('short'))}): "
@@ -121,6 +144,8 @@ def main() -> int:
             print(f"  … and {len(problems) - 25} more (see {path})")
     else:
         print(f"GATE PASS — {head}")
+    for line in passed:
+        print(f"  ✓ {line}")
     for w in warnings[:15]:
         print(f"  · {w}")
     if len(warnings) > 15:

@@ -19,6 +19,7 @@ import os
 import platform
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 
@@ -177,8 +178,18 @@ def cell_figures(arch: str, cell: str, cell_dir: str, log: str) -> dict:
             # offheap.run/1 probe documents carry the facts in machine.probe.
             facts = (probe.get("machine") or {}).get("probe") or probe.get("probe")
             figures["probe"] = facts if isinstance(facts, dict) else probe
+    elif cell == "bench":
+        repeats = read_env(os.path.join(cell_dir, "bench-repeats.env"))
+        if repeats:
+            figures["repeats"] = int(repeats.get("repeats") or 0)
+            try:
+                figures["repeatSeconds"] = float(repeats["seconds"])
+            except (KeyError, ValueError):
+                figures["repeatSeconds"] = None  # the repeats did not finish
     # Every CLI document a cell left behind is checked for corruption.
-    for name in ("stress.json", "bench.json", "probe.json", "valgrind-stress.json"):
+    names = ["stress.json", "bench.json", "probe.json", "valgrind-stress.json"]
+    names += [os.path.basename(p) for p in repeat_documents(cell_dir)]
+    for name in names:
         doc = read_json(os.path.join(cell_dir, name))
         if doc is not None:
             figures.setdefault("documents", {})[name] = cli_document_figures(doc)
@@ -202,8 +213,14 @@ def results_of(doc, arch: str, source: str) -> list[dict]:
     return rows
 
 
-def benchmark_ratios(rows: list[dict]) -> list[dict]:
-    """ours.opsPerSecond / peer.opsPerSecond per (arch, workload, threads): > 1 is faster."""
+def repeat_documents(cell_dir: str) -> list[str]:
+    """The bench cell's repeats of the gated set (cell.sh bench_repeats), in run order."""
+    return sorted(glob.glob(os.path.join(cell_dir, "bench-repeat-*.json")))
+
+
+def paired_ratios(rows: list[dict]) -> list[dict]:
+    """ours.opsPerSecond / peer.opsPerSecond per (arch, workload, threads) within one
+    document (one `offheap bench` invocation): > 1 is faster."""
     ratios = []
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
@@ -216,9 +233,35 @@ def benchmark_ratios(rows: list[dict]) -> list[dict]:
                 ratios.append({
                     "arch": arch, "workload": workload, "threads": threads,
                     "allocator": mine["allocator"], "peer": peer["allocator"],
-                    "ratio": round(mine["opsPerSecond"] / peer["opsPerSecond"], 4),
+                    "ratio": mine["opsPerSecond"] / peer["opsPerSecond"],
                     "emulated": mine.get("emulated", False),
                 })
+    return ratios
+
+
+def ratio_key(r: dict) -> tuple:
+    return (r["arch"], r["workload"], r["threads"], r["allocator"], r["peer"])
+
+
+def benchmark_ratios(rows: list[dict], repeats: list[list[dict]] = ()) -> list[dict]:
+    """One entry per (arch, workload, threads, allocator, peer). Every document contributes one
+    sample per key, ours and the peer paired within that document: the main bench run first,
+    then each repeat. `ratio` is the median of the samples; `samples`, `min`, `max` show the
+    spread."""
+    entries: dict[tuple, dict] = {}
+    samples: dict[tuple, list[float]] = {}
+    for document_rows in [rows, *repeats]:
+        for r in paired_ratios(document_rows):
+            key = ratio_key(r)
+            entries.setdefault(key, r)
+            samples.setdefault(key, []).append(r["ratio"])
+    ratios = []
+    for key, entry in entries.items():
+        values = samples[key]
+        ratios.append({**entry,
+                       "ratio": round(statistics.median(values), 4),
+                       "samples": [round(v, 4) for v in values],
+                       "min": round(min(values), 4), "max": round(max(values), 4)})
     return ratios
 
 
@@ -258,6 +301,7 @@ def build_summary(run_dir: str, engine: str | None) -> dict:
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     cells = []
     bench_rows: list[dict] = []
+    repeat_rows: list[list[dict]] = []
     stress_runs: list[dict] = []
     la57: dict = {}
     for result_path in sorted(glob.glob(os.path.join(run_dir, "cells", "*", "result"))):
@@ -293,6 +337,12 @@ def build_summary(run_dir: str, engine: str | None) -> dict:
         cells.append(entry)
         if cell == "bench":
             bench_rows += results_of(read_json(os.path.join(cell_dir, "bench.json")), arch, entry["id"])
+            for index, path in enumerate(repeat_documents(cell_dir), start=1):
+                rows = results_of(read_json(path), arch, entry["id"])
+                for row in rows:
+                    row["repeat"] = index
+                    row["document"] = os.path.basename(path)
+                repeat_rows.append(rows)
         if cell == "stress":
             doc = read_json(os.path.join(cell_dir, "stress.json"))
             if isinstance(doc, dict) and "_unreadable" not in doc:
@@ -324,7 +374,8 @@ def build_summary(run_dir: str, engine: str | None) -> dict:
         "totals": totals,
         "cells": cells,
         "benchmarks": bench_rows,
-        "ratios": benchmark_ratios(bench_rows),
+        "benchmarkRepeats": [row for rows in repeat_rows for row in rows],
+        "ratios": benchmark_ratios(bench_rows, repeat_rows),
         "stress": stress_runs,
         "la57": la57,
     }
@@ -545,12 +596,31 @@ def write_report(run_dir: str, summary: dict) -> None:
             lines.append(f"| {r['arch']}{' (emulated)' if r['emulated'] else ''} | {r['workload']} | "
                          f"{r['threads']} | {r['allocator']} | {fmt_ops(r['opsPerSecond'] or 0)} | "
                          f"{fmt_num(r['nsPerOp'])} | {r['p50Ns']} | {r['p99Ns']} |")
-        if summary["ratios"]:
-            lines += ["", "Ratios (ours ÷ peer, ops/s; > 1 means faster than the peer):", "",
-                      "| arch | workload | threads | allocator | peer | ratio |", "|---|---|---|---|---|---|"]
-            for r in summary["ratios"]:
+        repeated = [r for r in summary["ratios"] if len(r.get("samples") or []) > 1]
+        if repeated:
+            bench = next((c for c in summary["cells"] if c["cell"] == "bench" and "repeats" in c["figures"]), None)
+            took = ""
+            if bench and bench["figures"].get("repeatSeconds") is not None:
+                took = f", {bench['figures']['repeats']} repeats took {bench['figures']['repeatSeconds']:.0f} s"
+            lines += ["", f"Repeated ratios — the baseline's gated set, ours ÷ peer paired within each "
+                      f"`offheap bench` run{took}; the gate holds the median:", "",
+                      "| arch | workload | threads | allocator | peer | median | n | min – max | samples (main run first) |",
+                      "|---|---|---|---|---|---|---|---|---|"]
+            for r in repeated:
                 lines.append(f"| {r['arch']} | {r['workload']} | {r['threads']} | {r['allocator']} | "
-                             f"{r['peer']} | {r['ratio']:.2f} |")
+                             f"{r['peer']} | **{r['ratio']:.2f}** | {len(r['samples'])} | "
+                             f"{r['min']:.2f} – {r['max']:.2f} | "
+                             f"{' '.join(f'{v:.2f}' for v in r['samples'])} |")
+        if summary["ratios"]:
+            lines += ["", "Ratios (ours ÷ peer, ops/s; > 1 means faster than the peer; median and "
+                      "spread where the set was repeated):", "",
+                      "| arch | workload | threads | allocator | peer | ratio | n | min – max |",
+                      "|---|---|---|---|---|---|---|---|"]
+            for r in summary["ratios"]:
+                n = len(r.get("samples") or [r["ratio"]])
+                spread = f"{r['min']:.2f} – {r['max']:.2f}" if n > 1 else "—"
+                lines.append(f"| {r['arch']} | {r['workload']} | {r['threads']} | {r['allocator']} | "
+                             f"{r['peer']} | {r['ratio']:.2f} | {n} | {spread} |")
         for arch in arches:
             if os.path.exists(os.path.join(run_dir, "charts", f"bench-{arch}.svg")):
                 lines.append(f"\n![benchmarks {arch}](charts/bench-{arch}.svg)")

@@ -72,16 +72,48 @@ def healthy_run(run: str) -> None:
     cell(run, "aarch64", "smoke", "skipped", "not built: .build-aarch64/bin/offheap-smoke missing")
 
 
-def check(name: str, run: str, expect_exit: int, expect_text: str, *gate_args: str) -> None:
-    if os.path.isdir(run):
+def with_repeats(run: str, larson: list[tuple[float, float]], main: tuple[float, float] | None = None,
+                 corruption: int = 0) -> None:
+    """Gives the bench cell a main run and repeats of the gated set: larson sharded vs glibc as
+    (ours, glibc) ops/s per document (the main run's first), rag heap vs glibc steady at 2.0."""
+    files = {}
+    if main is not None:
+        files["bench.json"] = run_doc("bench", [
+            result("larson", "sharded", main[0]), result("larson", "glibc", main[1]),
+            result("rag", "heap", 2e6), result("rag", "glibc", 1e6)])
+    for index, (ours, peer) in enumerate(larson, start=1):
+        files[f"bench-repeat-{index:02d}-t2.json"] = run_doc(
+            "bench", [result("larson", "sharded", ours), result("larson", "glibc", peer),
+                      result("rag", "heap", 2e6), result("rag", "glibc", 1e6)],
+            corruption=corruption if index == len(larson) else 0,
+            ok=not (corruption and index == len(larson)))
+    files["bench-repeats.env"] = f"repeats={len(larson)}\nseconds=12.5\n"
+    cell(run, "x86_64", "bench", files=files)
+
+
+def strip_samples(run: str) -> None:
+    """Rewrites summary.json the way report.py wrote it before repeats existed."""
+    path = os.path.join(run, "summary.json")
+    summary = json.load(open(path))
+    summary.pop("benchmarkRepeats", None)
+    for r in summary["ratios"]:
+        for key in ("samples", "min", "max"):
+            r.pop(key, None)
+    with open(path, "w") as handle:
+        json.dump(summary, handle)
+
+
+def check(name: str, run: str, expect_exit: int, expect_text: str, *gate_args: str,
+          regenerate: bool = True, absent: str | None = None) -> None:
+    if os.path.isdir(run) and regenerate:
         subprocess.run([sys.executable, os.path.join(LIB, "report.py"), run], check=True,
                        capture_output=True, text=True)
     gate = subprocess.run([sys.executable, os.path.join(LIB, "gate.py"), run, *gate_args],
                           capture_output=True, text=True)
     output = gate.stdout + gate.stderr
-    if gate.returncode != expect_exit or expect_text not in output:
+    if gate.returncode != expect_exit or expect_text not in output or (absent and absent in output):
         FAILURES.append(f"{name}: exit {gate.returncode} (want {expect_exit}), "
-                        f"want {expect_text!r} in:\n{output}")
+                        f"want {expect_text!r} in{f' and no {absent!r}' if absent else ''}:\n{output}")
     else:
         print(f"ok   {name}")
 
@@ -152,6 +184,67 @@ def main() -> int:
         cell(run, "aarch64", "bench", files={"bench.json": run_doc(
             "bench", [result("larson", "sharded", 1e5), result("larson", "glibc", 1e6)], emulated=True)})
         check("emulated ratios are never gated", run, 0, "GATE PASS", "--baseline", baseline)
+
+        # Repeats: the gate holds the median of the main run and the repeats, paired per run.
+        run = fresh("median")
+        with_repeats(run, [(8e6, 4e6), (3e6, 4e6), (9e6, 4e6), (7.6e6, 4e6)], main=(8.8e6, 4e6))
+        check("one low outlier among 5 samples passes on the median", run, 0,
+              "ratio 2.00 median of 5 (min 0.75, max 2.25)", "--baseline", baseline,
+              absent="single")
+        summary = json.load(open(os.path.join(run, "summary.json")))
+        larson = next(r for r in summary["ratios"] if (r["workload"], r["peer"]) == ("larson", "glibc"))
+        if (larson["samples"] != [2.2, 2.0, 0.75, 2.25, 1.9] or larson["ratio"] != 2.0
+                or (larson["min"], larson["max"]) != (0.75, 2.25)):
+            FAILURES.append(f"median/samples wrong: {larson}")
+        if len(summary.get("benchmarkRepeats") or []) != 16 or summary["cells"][-2]["figures"].get("repeats") != 4:
+            FAILURES.append(f"repeat rows or figures wrong: {summary.get('benchmarkRepeats')}")
+        report = open(os.path.join(run, "REPORT.md")).read()
+        for text in ("| x86_64 | larson | 2 | sharded | glibc | **2.00** | 5 | 0.75 – 2.25 | 2.20 2.00 0.75 2.25 1.90 |",
+                     "4 repeats took 12 s; the gate holds the median", "| x86_64 | larson | 2 | sharded | glibc | 2.00 | 5 | 0.75 – 2.25 |"):
+            if text not in report:
+                FAILURES.append(f"REPORT.md lacks {text!r}")
+
+        run = fresh("median-even")
+        with_repeats(run, [(8e6, 4e6), (4e6, 4e6), (6e6, 4e6)], main=(9.6e6, 4e6))
+        check("an even sample count gates on the mean of the middle two", run, 0,
+              "ratio 1.75 median of 4", "--baseline", baseline)
+
+        run = fresh("consistently-low")
+        with_repeats(run, [(5e6, 4e6), (9e6, 4e6), (5.2e6, 4e6), (4.8e6, 4e6)], main=(8.8e6, 4e6))
+        check("a consistently low set fails on the median", run, 1,
+              "larson/2/sharded:glibc: ratio 1.30 median of 5 (min 1.20, max 2.25)", "--baseline", baseline)
+
+        run = fresh("repeat-corruption")
+        with_repeats(run, [(8e6, 4e6), (8e6, 4e6)], main=(8e6, 4e6), corruption=2)
+        check("corruption in a repeat document fails", run, 1, "corruption detected (2)", "--baseline", baseline)
+
+        run = fresh("old-format")
+        with_repeats(run, [(8e6, 4e6), (3e6, 4e6)], main=(8e6, 4e6))
+        subprocess.run([sys.executable, os.path.join(LIB, "report.py"), run], check=True, capture_output=True)
+        strip_samples(run)
+        check("an old report without samples is gated on its ratio, with a warning", run, 0,
+              "no repeat set in this report, gated on a single ratio 2.00", "--baseline", baseline,
+              regenerate=False)
+        summary = json.load(open(os.path.join(run, "summary.json")))
+        for r in summary["ratios"]:
+            if (r["workload"], r["peer"]) == ("larson", "glibc"):
+                r["ratio"] = 1.0
+        with open(os.path.join(run, "summary.json"), "w") as handle:
+            json.dump(summary, handle)
+        check("an old report with a low single ratio fails", run, 1,
+              "larson/2/sharded:glibc: ratio 1.00 (single sample)", "--baseline", baseline, regenerate=False)
+
+        # A doctored `ratio` cannot hide low samples: the gate recomputes the median.
+        run = fresh("doctored")
+        with_repeats(run, [(4e6, 4e6), (4e6, 4e6)], main=(4e6, 4e6))
+        subprocess.run([sys.executable, os.path.join(LIB, "report.py"), run], check=True, capture_output=True)
+        summary = json.load(open(os.path.join(run, "summary.json")))
+        for r in summary["ratios"]:
+            r["ratio"] = 9.0
+        with open(os.path.join(run, "summary.json"), "w") as handle:
+            json.dump(summary, handle)
+        check("the gate recomputes the median from the samples", run, 1, "ratio 1.00 median of 3",
+              "--baseline", baseline, regenerate=False)
 
         check("missing report fails", os.path.join(tmp, "nothing-here"), 1, "cannot read the report")
     for failure in FAILURES:
