@@ -33,10 +33,22 @@ let package = Package(
             url: "https://github.com/ordo-one/benchmark", from: "1.38.1",
             traits: ["MallocInterposer"]),
     ],
-    targets: areas.map { area in
+    targets: [
+        // Peers (glibc, jemalloc, mimalloc, tcmalloc, an inline C LIFO) measured in the same
+        // run as ours: see Sources/BenchmarkSupport/PeerAllocator.swift.
+        .target(name: "BenchmarkPeersC", path: "Sources/BenchmarkPeersC"),
+        .target(
+            name: "BenchmarkSupport",
+            dependencies: [
+                "BenchmarkPeersC", .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "OffHeap", package: "swift-offheap"),
+            ],
+            path: "Sources/BenchmarkSupport",
+            swiftSettings: [.swiftLanguageMode(.v6)]),
+    ] + areas.map { area in
         .executableTarget(
             name: area.name,
-            dependencies: [.product(name: "Benchmark", package: "benchmark")]
+            dependencies: ["BenchmarkSupport", .product(name: "Benchmark", package: "benchmark")]
                 + area.products.map { .product(name: $0, package: "swift-offheap") },
             path: "Benchmarks/\(area.name)",
             swiftSettings: [.swiftLanguageMode(.v6)],

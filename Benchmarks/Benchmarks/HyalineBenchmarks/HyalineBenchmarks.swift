@@ -12,6 +12,7 @@
 // magazines), and are reported next to the same work on a pthread-mutex-protected array
 // measured in the same run.
 import Benchmark
+import BenchmarkSupport
 import OffHeap
 import Synchronization
 
@@ -41,6 +42,9 @@ let benchmarks: @Sendable () -> Void = {
         }
         benchmark.stopMeasurement()
     }
+
+    // The floor under the ≤ 10 ns enter+leave target on this machine, in this run.
+    registerLockedPairReference(label: "Hyaline enter+leave floor (reference: C seq-cst store + CAS)")
 
     Benchmark("Hyaline enter+protect+leave (uncontended)") { benchmark in
         let domain = try HyalineDomain()
