@@ -81,6 +81,35 @@ struct SizeClassHeapBadInputTests {
         }
     }
 
+    /// A released page's first descriptor keeps no owner, so the free fast path (which tests
+    /// only the owner, not the block size) sends a stale pointer into it to the typed error.
+    @Test(arguments: [true, false])
+    func pointerIntoAReleasedPageIsForeign(checked: Bool) throws {
+        let heap = try SizeClassHeap(configuration: .init(checked: checked))
+        // 1024 B blocks: 64 per 64 KiB page, so 100 blocks span two pages.
+        var blocks: [UnsafeMutableRawPointer] = []
+        for index in 0..<100 {
+            let block = try heap.allocate(byteCount: 1024, alignment: 8)
+            block.storeBytes(of: UInt64(index), as: UInt64.self)
+            blocks.append(block)
+        }
+        let firstPage = UInt(bitPattern: blocks[0]) & ~UInt(0xFFFF)
+        let onFirst = blocks.filter { UInt(bitPattern: $0) & ~UInt(0xFFFF) == firstPage }
+        let rest = blocks.filter { UInt(bitPattern: $0) & ~UInt(0xFFFF) != firstPage }
+        #expect(onFirst.count == 64 && rest.count == 36)
+        // The first page is full and not current: freeing all its blocks releases it.
+        for block in onFirst { try heap.deallocate(block) }
+        #expect(heap.statistics().sizeClasses.reduce(0) { $0 + $1.inUseBlocks } == 36)
+        #expect(throws: OffHeapError.foreignPointer) { try heap.deallocate(onFirst[0]) }
+        #expect(throws: OffHeapError.foreignPointer) { try heap.deallocate(onFirst[5]) }
+        for (index, block) in blocks.enumerated() where rest.contains(block) {
+            #expect(block.load(as: UInt64.self) == UInt64(index))
+            try heap.deallocate(block)
+        }
+        #expect(heap.statistics().inUseBytes == 0)
+        heap.trim()
+    }
+
     /// The free path's per-thread segment cache must not outlive the segment: after
     /// `trim()` unmaps a segment the cache confirmed, a pointer into it is `.foreignPointer`
     /// (a stale hit would read the unmapped header and fault).

@@ -1,4 +1,4 @@
-import OffHeap
+@testable import OffHeap
 import Testing
 
 /// Deterministic pattern for a block: every 8-byte word derives from `(tag, word index)`.
@@ -56,6 +56,38 @@ struct SizeClassHeapTests {
             if n > 64 { #expect((size - n) * 8 <= size) }
             if size < n || (n > 64 && (size - n) * 8 > size) { break }
         }
+    }
+
+    /// The allocate fast path's one-load class lookup (`SizeClassLookup`) must give the
+    /// smallest class that holds the request at its alignment, for every request size.
+    @Test func classLookupAgreesWithTheSizeClassTable() throws {
+        let heap = try SizeClassHeap()
+        for n in 0...SizeClassTable.maxSmallSize {
+            let plain = SizeClassTable.classIndex(forByteCount: max(n, 1))
+            for alignment in [1, 2, 4, 8] {
+                let cls = heap.smallClass(byteCount: n, alignment: alignment)
+                if cls != plain {
+                    Issue.record("n \(n) alignment \(alignment): class \(cls), want \(plain)")
+                    return
+                }
+            }
+            let aligned = SizeClassTable.classIndex(forByteCount: max(n, 1), alignment: 16)
+            let cls = heap.smallClass(byteCount: n, alignment: 16)
+            if cls != aligned || SizeClassTable.blockSize(ofClass: cls) % 16 != 0 {
+                Issue.record("n \(n) alignment 16: class \(cls), want \(aligned)")
+                return
+            }
+        }
+        // Zero bytes at 16-byte alignment get a 16-byte class block, 16-aligned.
+        var blocks: [UnsafeMutableRawPointer] = []
+        for _ in 0..<8 {
+            let block = try heap.allocate(byteCount: 0, alignment: 16)
+            #expect(UInt(bitPattern: block) % 16 == 0)
+            #expect(try heap.usableSize(of: block) == 16)
+            blocks.append(block)
+        }
+        for block in blocks { try heap.deallocate(block) }
+        #expect(heap.statistics().inUseBytes == 0)
     }
 
     @Test func everyClassRoundTripsContents() throws {

@@ -8,6 +8,21 @@ extension HeapCore {
     /// page descriptor), stamped with the time it became empty.
     func cache(_ segment: UnsafeMutableRawPointer) {
         let header = SegmentLayout.header(segment)
+        decommitDirtyUnits(segment)
+        header.pointee.cachedAt = configuration.clock()
+        header.pointee.prev = nil
+        header.pointee.next = cachedHead
+        if let head = cachedHead { SegmentLayout.header(head).pointee.prev = segment }
+        cachedHead = segment
+        if cachedTail == nil { cachedTail = segment }
+        cachedCount += 1
+        cachedSegmentsCount.store(cachedCount, ordering: .relaxed)
+    }
+
+    /// Decommits the segment's free units that are still committed (its `dirtyMask`),
+    /// one unit at a time, and updates `dirtyBytes` and `committedBytes` to match.
+    private func decommitDirtyUnits(_ segment: UnsafeMutableRawPointer) {
+        let header = SegmentLayout.header(segment)
         var dirty = header.pointee.dirtyMask
         while dirty != 0 {
             let unit = dirty.trailingZeroBitCount
@@ -19,14 +34,6 @@ extension HeapCore {
             committedBytes.wrappingSubtract(SegmentLayout.unitSize, ordering: .relaxed)
         }
         header.pointee.dirtyMask = 0
-        header.pointee.cachedAt = configuration.clock()
-        header.pointee.prev = nil
-        header.pointee.next = cachedHead
-        if let head = cachedHead { SegmentLayout.header(head).pointee.prev = segment }
-        cachedHead = segment
-        if cachedTail == nil { cachedTail = segment }
-        cachedCount += 1
-        cachedSegmentsCount.store(cachedCount, ordering: .relaxed)
     }
 
     /// The most recently cached segment, unlinked from the cache.
@@ -124,17 +131,7 @@ extension HeapCore {
         while let segment = cursor {
             let header = SegmentLayout.header(segment)
             cursor = header.pointee.next
-            var dirty = header.pointee.dirtyMask
-            while dirty != 0 {
-                let unit = dirty.trailingZeroBitCount
-                dirty &= dirty - 1
-                try? VirtualMemory.decommit(
-                    segment + unit * SegmentLayout.unitSize, byteCount: SegmentLayout.unitSize,
-                    mode: .dontNeed)
-                dirtyBytes -= SegmentLayout.unitSize
-                committedBytes.wrappingSubtract(SegmentLayout.unitSize, ordering: .relaxed)
-            }
-            header.pointee.dirtyMask = 0
+            decommitDirtyUnits(segment)
             // Racing refills can each map a segment and all carve from one of them, so a
             // linked segment may be entirely free without a page release having seen it.
             if header.pointee.freeMask == SegmentLayout.usableUnitsMask {

@@ -139,7 +139,9 @@ internal struct PageMeta: ~Copyable {
     @usableFromInline var prev: PagePointer?
     /// Address of the owning `ThreadHeap`, 0 when abandoned or free. The free path's owner
     /// test is `owner != 0 && owner.thread == caller's token` (no heap-id lookup; why that
-    /// is exact is argued at ``ThreadHeap``).
+    /// is exact is argued at ``ThreadHeap``). Non-zero only on a formatted page's first
+    /// descriptor (format sets it last, release clears it first, other units' stay 0), so a
+    /// passed owner test also means `blockSize != 0`: the free fast path tests only this.
     @usableFromInline let owner: Atomic<UInt>
     /// Head of the remote-free stack (a block address), 0 when empty.
     @usableFromInline let threadFree: Atomic<UInt>

@@ -25,15 +25,6 @@ public enum SizeClassTable {
         return 8 &+ (e &- 6) &* 8 &+ j
     }
 
-    /// The class serving `byteCount` bytes (`0...maxSmallSize`, 0 served as 1) at an
-    /// `alignment` of at most 16: the size is rounded up to the alignment, which lands on a
-    /// class whose size is a multiple of it (classes step by 8 up to 128 B, by ≥ 16 above).
-    @inlinable @inline(__always)
-    static func classIndex(forByteCount byteCount: Int, roundedTo alignment: Int) -> Int {
-        let rounded = (byteCount &+ alignment &- 1) & ~(alignment &- 1)
-        return classIndex(forByteCount: rounded | Int(rounded == 0 ? 1 : 0))
-    }
-
     /// The block size of class `index`.
     @inlinable
     public static func blockSize(ofClass index: Int) -> Int {

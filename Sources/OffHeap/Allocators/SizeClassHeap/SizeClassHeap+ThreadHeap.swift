@@ -90,6 +90,10 @@ extension Atomic where Value == UInt64 {
 /// Choice: a table by heap id rather than one global default heap, so every
 /// `SizeClassHeap` instance is a full heap with its own pages and statistics, and a thread
 /// reaches its share of any heap with one TLS load, one indexed load and one compare.
+///
+/// Invariant: `heap` is non-nil exactly when `heapID != 0` (entries start as `(0, nil)`,
+/// attach writes `(id, record)`, and the only other writes move whole entries), so a
+/// lookup whose id matches may take `heap` without a nil test.
 @usableFromInline
 internal struct ThreadRecordEntry {
     @usableFromInline var heapID: UInt64
@@ -146,6 +150,22 @@ internal enum ThreadRecord {
         let entry = raw.assumingMemoryBound(to: ThreadRecordEntry.self)
             + Int(truncatingIfNeeded: heapID & 63)
         return entry.pointee.heapID == heapID ? entry.pointee.heap : nil
+    }
+
+    /// Byte offset of heap `heapID`'s home entry in a thread's table.
+    @inlinable
+    static func entryOffset(_ heapID: UInt64) -> Int {
+        Int(truncatingIfNeeded: heapID & 63) &* MemoryLayout<ThreadRecordEntry>.stride
+    }
+
+    /// The calling thread's entry at `entryOffset` (a heap's home, ``entryOffset(_:)``), or
+    /// `nil` before the thread has a table: ``lookup(_:)`` for the allocate fast path, which
+    /// compares the id itself and then takes the record without a nil test (an entry whose
+    /// id matches a live heap's, never 0, always names its record).
+    @inlinable @inline(__always)
+    static func homeEntry(entryOffset: Int) -> UnsafeMutablePointer<ThreadRecordEntry>? {
+        guard let raw = slot.value else { return nil }
+        return (raw + entryOffset).assumingMemoryBound(to: ThreadRecordEntry.self)
     }
 
     /// The calling thread's table, created (and hooked to thread exit) on first use.

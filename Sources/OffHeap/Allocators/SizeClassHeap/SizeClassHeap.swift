@@ -106,6 +106,10 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
     /// The registry's first level, copied here so the free path reaches it in one load.
     @usableFromInline let registryLevelOne: UnsafeMutablePointer<Atomic<UInt>>
     @usableFromInline let id: UInt64
+    /// Byte offset of this heap's home entry (`id & 63`) in a thread's table.
+    @usableFromInline let threadEntryOffset: Int
+    /// ``SizeClassLookup``'s table, copied here so the allocate fast path reaches it in one load.
+    @usableFromInline let classLookup: UnsafePointer<UInt8>
     @usableFromInline let checked: Bool
 
     /// A new, empty heap. Nothing is mapped until the first allocation.
@@ -117,7 +121,10 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
         registry = SegmentRegistry.shared
         guard let levelOne = registry.levelOne else { throw .mappingFailed(errno: 12) }
         registryLevelOne = levelOne
+        guard let classes = SizeClassLookup.shared.classes else { throw .mappingFailed(errno: 12) }
+        classLookup = classes
         id = HeapDirectory.shared.makeID()
+        threadEntryOffset = ThreadRecord.entryOffset(id)
         checked = configuration.checked
         core = HeapCore(id: id, configuration: configuration)
         HeapDirectory.shared.insert(core)
@@ -132,7 +139,8 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
 
     /// A block of at least `byteCount` bytes aligned to `alignment` (a power of two ≤ 1 MiB).
     ///
-    /// The fast path is TLS → thread heap → class queue → page → pop: no atomic
+    /// The fast path is class (one byte load, ``SizeClassLookup``) → TLS → thread heap →
+    /// class queue → page → pop: no atomic
     /// read-modify-write (checked mode adds a bitmap load and store), no lookup, no throw
     /// site and no call; anything else (first use on a thread, an empty page, large or
     /// oddly aligned requests, errors) goes to one out-of-line slow path.
@@ -142,8 +150,7 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
     {
         if UInt(bitPattern: byteCount) <= UInt(SizeClassTable.maxSmallSize),
             UInt(bitPattern: alignment &- 1) < 16, alignment & (alignment &- 1) == 0,
-            let block = allocateFast(inClass: SizeClassTable.classIndex(
-                forByteCount: byteCount, roundedTo: alignment))
+            let block = allocateFast(inClass: smallClass(byteCount: byteCount, alignment: alignment))
         {
             return block
         }
@@ -154,7 +161,11 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
     /// that needs the slow path (thread not attached, no current page, page list empty).
     @inlinable @inline(__always)
     internal func allocateFast(inClass cls: Int) -> UnsafeMutableRawPointer? {
-        guard let heap = ThreadRecord.lookup(id) else { return nil }
+        guard let entry = ThreadRecord.homeEntry(entryOffset: threadEntryOffset),
+            entry.pointee.heapID == id
+        else { return nil }
+        // A matching entry always names its record (see `ThreadRecordEntry`).
+        let heap = entry.pointee.heap.unsafelyUnwrapped
         let queue = ThreadHeap.queue(heap, cls)
         guard let page = queue.pointee.current, let block = page.pointee.localFree else {
             return nil
@@ -176,8 +187,7 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
         else {
             return try allocateUncommon(byteCount: byteCount, alignment: alignment)
         }
-        return try allocate(inClass: SizeClassTable.classIndex(
-            forByteCount: byteCount, roundedTo: alignment))
+        return try allocate(inClass: smallClass(byteCount: byteCount, alignment: alignment))
     }
 
     @usableFromInline
@@ -214,10 +224,10 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
     ///
     /// The fast path (the calling thread owns the block's page) is: mask to the segment,
     /// a hit in the thread's segment cache (else one registry lookup), the page descriptor
-    /// by unit index, the owner compare, a push on the
-    /// page's local list; checked mode adds the bitmap test and clear. It has no throw site:
-    /// a pointer it does not accept goes to the slow path, which checks everything again and
-    /// throws the typed error.
+    /// by unit index, the owner compare (which also proves the unit serves a page), a push
+    /// on the page's local list; checked mode adds the bitmap test and clear. It has no
+    /// throw site: a pointer it does not accept goes to the slow path, which checks
+    /// everything again and throws the typed error.
     ///
     /// - Throws: `.misalignedPointer`, `.foreignPointer`; in checked mode also
     ///   `.interiorPointer` and `.doubleFree` (and `.foreignPointer` for the unused tail of a
@@ -240,15 +250,19 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
         }
         pointer.storeBytes(of: page.pointee.localFree, as: UnsafeMutableRawPointer?.self)
         page.pointee.localFree = pointer
-        page.pointee.used &-= 1
+        let used = page.pointee.used &- 1
+        page.pointee.used = used
         let queue = ThreadHeap.queue(heap, Int(page.pointee.classIndex))
         queue.pointee.frees.ownerAdd(1)
-        if page.pointee.used == 0, queue.pointee.current != page { pageEmptied(queue, page) }
+        if used == 0, queue.pointee.current != page { pageEmptied(queue, page) }
     }
 
-    /// The page of an 8-aligned pointer into a small segment of this heap, with the calling
-    /// thread's token (``ThreadRecord/currentToken``), or `nil` for anything else (huge
-    /// block, foreign, misaligned, unused unit): the fast-path filter. Reads nothing of a
+    /// The descriptor of an 8-aligned pointer's unit leader in a small segment of this heap,
+    /// with the calling thread's token (``ThreadRecord/currentToken``), or `nil` for anything
+    /// else (huge block, foreign, misaligned): the fast-path filter. The descriptor may be
+    /// of a unit that serves no page (`blockSize == 0`); such a descriptor has `owner == 0`
+    /// (release clears `owner`, and only format sets it), so the owner test sends it to
+    /// ``deallocateNotOwner(_:_:)``, which checks `blockSize` first. Reads nothing of a
     /// segment before the registry (or the thread's segment cache, see below) says this heap
     /// owns it and it is a small segment.
     ///
@@ -288,9 +302,9 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
         }
         let unit = Int(truncatingIfNeeded: (address & SegmentLayout.segmentMask)
             &>> UInt(SegmentLayout.unitShift))
-        let page = SegmentLayout.pageMeta(
-            segment, Int(SegmentLayout.pageMeta(segment, unit).pointee.leader))
-        return page.pointee.blockSize != 0 ? (page, UInt(bitPattern: table)) : nil
+        return (SegmentLayout.pageMeta(
+            segment, Int(SegmentLayout.pageMeta(segment, unit).pointee.leader)),
+            UInt(bitPattern: table))
     }
 
     /// The full free: every check with its typed error, huge blocks, attach, remote frees.
@@ -309,11 +323,13 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
         }
     }
 
-    /// A valid small page the calling thread does not own (or has no entry for yet).
+    /// A small segment's unit descriptor whose page the calling thread does not own (or has
+    /// no entry for yet); a unit serving no page goes to the slow path's typed error.
     @usableFromInline @inline(never)
     internal func deallocateNotOwner(_ page: PagePointer, _ pointer: UnsafeMutableRawPointer)
         throws(OffHeapError)
     {
+        guard page.pointee.blockSize != 0 else { return try deallocateSlowPath(pointer) }
         guard let heap = ThreadRecord.lookup(id) else {
             return try deallocateUnattached(page, pointer)
         }
