@@ -36,6 +36,28 @@ struct LockFreeQueueTests {
         #expect(pool.stats.inUse == 3, "a failed enqueue returns its node")
     }
 
+    /// The queue's storage returns its dummy and the nodes still queued when the queue goes;
+    /// a queue whose dummy cannot be allocated is a typed error and leaves the pool usable.
+    @Test func droppingAQueueReturnsItsNodesAndAFailedInitLeavesThePoolUsable() throws {
+        let pool = try FreeList(.init(slotSize: 32, alignment: 16, capacity: 64))
+        do {
+            let queue = try LockFreeQueue<UInt64, FreeList>(pool: pool, capacity: 64)
+            for value in 0..<10 as Range<UInt64> { try queue.enqueue(value) }
+            for _ in 0..<3 { _ = try queue.dequeue() }
+            #expect(pool.stats.inUse == 11)
+        }
+        #expect(pool.stats.inUse == 0, "dummy + 7 queued nodes, 3 retired into its own domain")
+        var held: [UnsafeMutableRawPointer] = []
+        while let slot = try? pool.allocate() { held.append(slot) }
+        #expect(throws: OffHeapError.exhausted) {
+            _ = try LockFreeQueue<UInt64, FreeList>(pool: pool, capacity: 64)
+        }
+        for slot in held { try pool.deallocate(slot) }
+        let queue = try LockFreeQueue<UInt64, FreeList>(pool: pool, capacity: 64)
+        try queue.enqueue(1)
+        #expect(try queue.dequeue() == 1)
+    }
+
     /// 4 producers and 4 consumers: every value arrives exactly once, and each consumer
     /// sees each producer's values in the order they were enqueued.
     @Test func concurrentProducersConsumersAcross8Threads() throws {

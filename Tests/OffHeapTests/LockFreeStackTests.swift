@@ -49,6 +49,27 @@ struct LockFreeStackTests {
         #expect(throws: OffHeapError.destroyed) { _ = try stack.pop() }
     }
 
+    /// The stack's storage returns the nodes still on the stack when the stack goes, and
+    /// destroys only a domain the stack created.
+    @Test func droppingAStackReturnsItsNodesAndDestroysOnlyItsOwnDomain() throws {
+        let pool = try FreeList(.init(slotSize: 32, alignment: 16, capacity: 64))
+        do {
+            let own = try LockFreeStack<UInt64, FreeList>(pool: pool, capacity: 64)
+            for value in 0..<10 as Range<UInt64> { try own.push(value) }
+            for _ in 0..<3 { _ = try own.pop() }
+        }
+        #expect(pool.stats.inUse == 0, "7 nodes on the stack, 3 retired into its own domain")
+        let domain = try HyalineDomain(.init(recordCapacity: 4096))
+        do {
+            let shared = try LockFreeStack<UInt64, FreeList>(pool: pool, capacity: 64, domain: domain)
+            for value in 0..<10 as Range<UInt64> { try shared.push(value) }
+            for _ in 0..<3 { _ = try shared.pop() }
+        }
+        #expect(pool.stats.inUse <= 3, "the 7 nodes on the stack went back")
+        try domain.destroy()  // throws .destroyed if the stack had destroyed the shared domain
+        #expect(pool.stats.inUse == 0)
+    }
+
     /// 8 threads push distinct values and pop; every value comes out exactly once.
     @Test func concurrentPushPopAcross8Threads() throws {
         let pool = try FreeList(.init(slotSize: 32, alignment: 16, capacity: 8192))
