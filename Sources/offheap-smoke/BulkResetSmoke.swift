@@ -32,17 +32,18 @@ func smokeBulkResetConcurrent<Pool: SmokeResettableAllocator>(
         })
 }
 
-/// Fills `pool` with `byteCount`-byte blocks until it reports ``OffHeapError/exhausted``
-/// (at most `limit` blocks), writing a pattern into each and verifying them all afterwards.
-/// Returns the blocks.
-func smokeFill<Pool: VariableSizeAllocator>(
-    _ check: String, _ pool: Pool, byteCount: Int, limit: Int, report: SmokeReport
+/// Allocates `byteCount`-byte blocks with `allocate` until it reports
+/// ``OffHeapError/exhausted`` (at most `limit` blocks), writing a pattern into each and
+/// verifying them all afterwards. Returns the blocks.
+func smokeFill(
+    _ check: String, byteCount: Int, limit: Int, report: SmokeReport,
+    allocate: () throws(OffHeapError) -> UnsafeMutableRawPointer
 ) -> [UnsafeMutableRawPointer] {
     var held: [UnsafeMutableRawPointer] = []
     var sawExhausted = false
     while held.count < limit {
         do throws(OffHeapError) {
-            let block = try pool.allocate(byteCount: byteCount, alignment: 16)
+            let block = try allocate()
             blockPattern(held.count, 9, 9).write(to: block, byteCount: byteCount)
             held.append(block)
             report.count()
@@ -57,6 +58,16 @@ func smokeFill<Pool: VariableSizeAllocator>(
         report.corrupted(check, slot: index)
     }
     return held
+}
+
+/// ``smokeFill(_:byteCount:limit:report:allocate:)`` with `byteCount`-byte blocks aligned to
+/// 16 from a variable-size `pool`.
+func smokeFill<Pool: VariableSizeAllocator>(
+    _ check: String, _ pool: Pool, byteCount: Int, limit: Int, report: SmokeReport
+) -> [UnsafeMutableRawPointer] {
+    smokeFill(check, byteCount: byteCount, limit: limit, report: report) { () throws(OffHeapError) in
+        try pool.allocate(byteCount: byteCount, alignment: 16)
+    }
 }
 
 /// Exhaustion, recovery by reset, and stale or stray pointers on a small arena of

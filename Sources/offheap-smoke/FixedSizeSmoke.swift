@@ -59,28 +59,12 @@ func smokeFixedSizeLimits<Pool: FixedSizeAllocator>(
     _ name: String, _ pool: Pool, capacity: Int, report: SmokeReport
 ) {
     let check = name + " exhaustion"
-    var held: [UnsafeMutableRawPointer] = []
-    var sawExhausted = false
     // Stop a little past `capacity` so that an allocator that overshoots is caught.
-    let limit = capacity + 8
-    while held.count < limit {
-        do throws(OffHeapError) {
-            let slot = try pool.allocate()
-            pattern(held.count, 0, 7).write(to: slot, byteCount: pool.slotSize)
-            held.append(slot)
-            report.count()
-        } catch {
-            if error.kind == .exhausted { sawExhausted = true } else { report.failed(check, error) }
-            break
-        }
+    var held = smokeFill(check, byteCount: pool.slotSize, limit: capacity + 8, report: report) {
+        () throws(OffHeapError) in try pool.allocate()
     }
-    if !sawExhausted { report.failed(check, "never reported .exhausted") }
     if held.count != capacity {
         report.failed(check, "\(held.count) slots served, capacity is \(capacity)")
-    }
-    for (index, slot) in held.enumerated()
-    where !pattern(index, 0, 7).matches(slot, byteCount: pool.slotSize) {
-        report.corrupted(check, slot: index)
     }
     // Recovery: one free makes one allocation possible again.
     if let last = held.popLast() {
