@@ -1,67 +1,49 @@
 import OffHeap
 import OffHeapWorkloads
 
-/// Cross-thread check of an allocator that frees in bulk (`Arena`, `SlabPool`): every round
-/// all threads allocate from it at once and publish their blocks; each thread's neighbour
-/// verifies the blocks and hands them back with `deallocate` (a no-op for bump-allocated
-/// blocks, an unmap for a slab pool's large blocks); then thread 0 resets the allocator while
-/// the others wait at a barrier, so the next round reuses the memory.
+/// Cross-thread check of an allocator that frees in bulk (`Arena`, `SlabPool`, through
+/// ``smokeCrossThreadRounds``): every round all threads allocate from it at once and publish
+/// their blocks; each thread's neighbour verifies the blocks and hands them back with
+/// `deallocate` (a no-op for bump-allocated blocks, an unmap for a slab pool's large blocks);
+/// then thread 0 resets the allocator while the others wait at a barrier, so the next round
+/// reuses the memory.
 ///
 /// With `largeEvery > 0`, every `largeEvery`-th block asks for `largeSize` bytes.
 func smokeBulkResetConcurrent<Pool: SmokeResettableAllocator>(
     _ name: String, _ pool: Pool, threads: Int, perThread: Int, rounds: Int,
     largeEvery: Int = 0, largeSize: Int = 0, report: SmokeReport
 ) throws(OffHeapError) {
-    let mailbox = try PointerMailbox(count: threads * perThread)
-    let barrier = SpinBarrier(parties: threads)
-    let check = name + " cross-thread"
-    try PlatformThread.run(count: threads) { thread in
-        let neighbour = (thread + 1) % threads
-        for round in 0..<rounds {
-            publishBlocks(
-                pool, mailbox, thread: thread, perThread: perThread, round: round,
-                largeEvery: largeEvery, largeSize: largeSize, check: check, report)
-            barrier.wait()
-            for index in 0..<perThread {
-                let cell = neighbour * perThread + index
-                guard let block = mailbox.take(at: cell) else { continue }
-                let request = smokeRequest(cell, largeEvery: largeEvery, largeSize: largeSize)
-                if !blockPattern(cell, neighbour, round).matches(block, byteCount: request.byteCount)
-                {
-                    report.corrupted(check, slot: cell)
-                }
-                do throws(OffHeapError) {
-                    try pool.deallocate(block)
-                    report.count(2)
-                } catch {
-                    report.failed(check, error)
-                }
+    try smokeCrossThreadRounds(
+        name, threads: threads, perThread: perThread, rounds: rounds, report: report,
+        request: { cell in smokeRequest(cell, largeEvery: largeEvery, largeSize: largeSize) },
+        pattern: blockPattern,
+        allocate: { byteCount, alignment throws(OffHeapError) in
+            try pool.allocate(byteCount: byteCount, alignment: alignment)
+        },
+        free: { block throws(OffHeapError) in try pool.deallocate(block) },
+        afterRound: { thread in
+            guard thread == 0 else { return }
+            do throws(OffHeapError) {
+                try pool.smokeReset()
+                report.count()
+            } catch {
+                report.failed(name + " reset", error)
             }
-            barrier.wait()
-            if thread == 0 {
-                do throws(OffHeapError) {
-                    try pool.smokeReset()
-                    report.count()
-                } catch {
-                    report.failed(name + " reset", error)
-                }
-            }
-            barrier.wait()
-        }
-    }
+        })
 }
 
-/// Fills `pool` with `byteCount`-byte blocks until it reports ``OffHeapError/exhausted``
-/// (at most `limit` blocks), writing a pattern into each and verifying them all afterwards.
-/// Returns the blocks.
-func smokeFill<Pool: VariableSizeAllocator>(
-    _ check: String, _ pool: Pool, byteCount: Int, limit: Int, report: SmokeReport
+/// Allocates `byteCount`-byte blocks with `allocate` until it reports
+/// ``OffHeapError/exhausted`` (at most `limit` blocks), writing a pattern into each and
+/// verifying them all afterwards. Returns the blocks.
+func smokeFill(
+    _ check: String, byteCount: Int, limit: Int, report: SmokeReport,
+    allocate: () throws(OffHeapError) -> UnsafeMutableRawPointer
 ) -> [UnsafeMutableRawPointer] {
     var held: [UnsafeMutableRawPointer] = []
     var sawExhausted = false
     while held.count < limit {
         do throws(OffHeapError) {
-            let block = try pool.allocate(byteCount: byteCount, alignment: 16)
+            let block = try allocate()
             blockPattern(held.count, 9, 9).write(to: block, byteCount: byteCount)
             held.append(block)
             report.count()
@@ -76,6 +58,16 @@ func smokeFill<Pool: VariableSizeAllocator>(
         report.corrupted(check, slot: index)
     }
     return held
+}
+
+/// ``smokeFill(_:byteCount:limit:report:allocate:)`` with `byteCount`-byte blocks aligned to
+/// 16 from a variable-size `pool`.
+func smokeFill<Pool: VariableSizeAllocator>(
+    _ check: String, _ pool: Pool, byteCount: Int, limit: Int, report: SmokeReport
+) -> [UnsafeMutableRawPointer] {
+    smokeFill(check, byteCount: byteCount, limit: limit, report: report) { () throws(OffHeapError) in
+        try pool.allocate(byteCount: byteCount, alignment: 16)
+    }
 }
 
 /// Exhaustion, recovery by reset, and stale or stray pointers on a small arena of

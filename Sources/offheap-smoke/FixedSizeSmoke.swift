@@ -1,37 +1,21 @@
 import OffHeap
 import OffHeapWorkloads
 
-/// Cross-thread check of a fixed-size allocator.
-///
-/// Each round every thread allocates `perThread` slots, writes a ``SlotPattern`` naming
-/// itself and the round into each, and publishes them; after a barrier every thread verifies
-/// and frees the slots of its neighbour. Two owners of one slot, or a slot freed early,
-/// leave a pattern that does not match. Between rounds each thread also churns
+/// Cross-thread check of a fixed-size allocator (``smokeCrossThreadRounds``): every slot
+/// carries a ``SlotPattern`` naming its cell, its owner and the round, and is verified and
+/// freed by the owner's neighbour. Between rounds each thread also churns
 /// allocate → write → verify → free on its own.
 func smokeFixedSizeConcurrent<Pool: FixedSizeAllocator>(
     _ name: String, _ pool: Pool, threads: Int, perThread: Int, rounds: Int,
     report: SmokeReport
 ) throws(OffHeapError) {
-    let mailbox = try PointerMailbox(count: threads * perThread)
-    let barrier = SpinBarrier(parties: threads)
     let check = name + " cross-thread"
-    try PlatformThread.run(count: threads) { thread in
-        let neighbour = (thread + 1) % threads
-        for round in 0..<rounds {
-            for index in 0..<perThread {
-                let cell = thread * perThread + index
-                do throws(OffHeapError) {
-                    let slot = try pool.allocate()
-                    report.count()
-                    if Int(bitPattern: slot) & (pool.slotAlignment - 1) != 0 {
-                        report.failed(check, "misaligned slot")
-                    }
-                    pattern(cell, thread, round).write(to: slot, byteCount: pool.slotSize)
-                    mailbox.publish(slot, at: cell)
-                } catch {
-                    report.failed(check, error)
-                }
-            }
+    try smokeCrossThreadRounds(
+        name, threads: threads, perThread: perThread, rounds: rounds, report: report,
+        request: { _ in (pool.slotSize, pool.slotAlignment) },
+        pattern: pattern, allocate: { _, _ throws(OffHeapError) in try pool.allocate() },
+        free: { slot throws(OffHeapError) in try pool.deallocate(slot) },
+        beforeExchange: { mailbox, thread, round in
             churn(pool, owner: thread, round: round, count: perThread, check: check, report)
             if SmokeFault.current == .corruptSlot, name == "FreeList", thread == 0, round == 1 {
                 // Take a published slot and write over it as a second owner would.
@@ -40,23 +24,7 @@ func smokeFixedSizeConcurrent<Pool: FixedSizeAllocator>(
                     mailbox.publish(slot, at: 0)
                 }
             }
-            barrier.wait()
-            for index in 0..<perThread {
-                let cell = neighbour * perThread + index
-                guard let slot = mailbox.take(at: cell) else { continue }
-                if !pattern(cell, neighbour, round).matches(slot, byteCount: pool.slotSize) {
-                    report.corrupted(check, slot: cell)
-                }
-                do throws(OffHeapError) {
-                    try pool.deallocate(slot)
-                    report.count(2)
-                } catch {
-                    report.failed(check, error)
-                }
-            }
-            barrier.wait()
-        }
-    }
+        })
 }
 
 /// Allocate, write, verify and free `count` times on the calling thread.
@@ -91,28 +59,12 @@ func smokeFixedSizeLimits<Pool: FixedSizeAllocator>(
     _ name: String, _ pool: Pool, capacity: Int, report: SmokeReport
 ) {
     let check = name + " exhaustion"
-    var held: [UnsafeMutableRawPointer] = []
-    var sawExhausted = false
     // Stop a little past `capacity` so that an allocator that overshoots is caught.
-    let limit = capacity + 8
-    while held.count < limit {
-        do throws(OffHeapError) {
-            let slot = try pool.allocate()
-            pattern(held.count, 0, 7).write(to: slot, byteCount: pool.slotSize)
-            held.append(slot)
-            report.count()
-        } catch {
-            if error.kind == .exhausted { sawExhausted = true } else { report.failed(check, error) }
-            break
-        }
+    var held = smokeFill(check, byteCount: pool.slotSize, limit: capacity + 8, report: report) {
+        () throws(OffHeapError) in try pool.allocate()
     }
-    if !sawExhausted { report.failed(check, "never reported .exhausted") }
     if held.count != capacity {
         report.failed(check, "\(held.count) slots served, capacity is \(capacity)")
-    }
-    for (index, slot) in held.enumerated()
-    where !pattern(index, 0, 7).matches(slot, byteCount: pool.slotSize) {
-        report.corrupted(check, slot: index)
     }
     // Recovery: one free makes one allocation possible again.
     if let last = held.popLast() {

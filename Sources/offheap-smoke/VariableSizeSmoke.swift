@@ -16,28 +16,6 @@ func smokeRequest(
     return (smokeSizes[index % smokeSizes.count], smokeAlignments[index % smokeAlignments.count])
 }
 
-/// Allocates `perThread` blocks for `thread`, writes their patterns and publishes them.
-func publishBlocks<Pool: VariableSizeAllocator>(
-    _ pool: Pool, _ mailbox: PointerMailbox, thread: Int, perThread: Int, round: Int,
-    largeEvery: Int, largeSize: Int, check: String, _ report: SmokeReport
-) {
-    for index in 0..<perThread {
-        let cell = thread * perThread + index
-        let request = smokeRequest(cell, largeEvery: largeEvery, largeSize: largeSize)
-        do throws(OffHeapError) {
-            let block = try pool.allocate(byteCount: request.byteCount, alignment: request.alignment)
-            report.count()
-            if Int(bitPattern: block) & (request.alignment - 1) != 0 {
-                report.failed(check, "block misaligned for alignment \(request.alignment)")
-            }
-            blockPattern(cell, thread, round).write(to: block, byteCount: request.byteCount)
-            mailbox.publish(block, at: cell)
-        } catch {
-            report.failed(check, error)
-        }
-    }
-}
-
 @inline(__always)
 func blockPattern(_ cell: Int, _ owner: Int, _ round: Int) -> SlotPattern {
     SlotPattern(slot: UInt64(cell), owner: UInt64(owner), generation: UInt64(round) | 0x1_0000)

@@ -179,45 +179,28 @@ struct ArenaLocalTests {
     }
 
     @Test func concurrentLocalViewsAcross8ThreadsAreDisjointAndKeepTheirPatterns() throws {
-        let threads = 8
-        let perThread = 600
         let arena = try Arena(capacity: 8 << 20)
-        let log = ThreadRows<LoggedBlock>(threads: threads, rowsPerThread: perThread)
-        let failures = Atomic<Int>(0)
-        try PlatformThread.run(count: threads) { thread in
-            do throws(OffHeapError) {
-                // Small chunks: many refills race on the arena's state word.
-                var local = try arena.makeLocal(chunkSize: 2048)
-                for index in 0..<perThread {
-                    let byteCount = 1 + (index * 37 + thread * 11) % 300
-                    let alignment = 1 << ((index + thread) % 8)
-                    let seed = UInt64(thread) << 32 | UInt64(index)
-                    let block = try local.allocate(byteCount: byteCount, alignment: alignment)
-                    fillPattern(block, byteCount, seed: seed)
-                    log.append(
-                        thread: thread,
-                        .init(address: UInt(bitPattern: block), byteCount: byteCount,
-                              alignment: alignment, seed: seed))
-                }
-            } catch {
-                failures.add(1, ordering: .relaxed)
-            }
-        }
-        #expect(failures.load(ordering: .relaxed) == 0)
-        let entries = log.all
-        #expect(entries.count == threads * perThread)
-        // Checked by this (non-worker) thread after join: inside the arena, no overlap
-        // across threads, every pattern intact.
-        #expect(entries.allSatisfy { arena.owns(UnsafeRawPointer(bitPattern: $0.address)!) })
-        #expect(verifyDisjointBlocks(entries) == 0)
+        // Checked by this (non-worker) thread after join: no overlap across threads, every
+        // pattern intact, and inside the arena.
+        let log = try allocateConcurrentlyAndVerify(
+            threads: 8, perThread: 600, request: mixedRequests(upTo: 300, alignmentShifts: 8),
+            allocator: { _ in
+                // Each worker's own view; small chunks: many refills race on the arena's state word.
+                ArenaLocalBox(try arena.makeLocal(chunkSize: 2048)).allocate(byteCount:alignment:)
+            })
+        #expect(log.all.allSatisfy { arena.owns(UnsafeRawPointer(bitPattern: $0.address)!) })
     }
 }
 
-/// Holds a view so a test can use it inside the non-escaping `whileExclusive` closure.
+/// Holds a view so a test can use it inside the non-escaping `whileExclusive` closure, or
+/// hand it to one worker as a function.
 final class ArenaLocalBox {
     var local: Arena.Local
     init(_ local: consuming Arena.Local) { self.local = local }
     func allocate(byteCount: Int) throws(OffHeapError) -> UnsafeMutableRawPointer {
         try local.allocate(byteCount: byteCount)
+    }
+    func allocate(byteCount: Int, alignment: Int) throws(OffHeapError) -> UnsafeMutableRawPointer {
+        try local.allocate(byteCount: byteCount, alignment: alignment)
     }
 }

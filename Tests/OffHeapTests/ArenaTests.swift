@@ -2,46 +2,6 @@
 import Synchronization
 import Testing
 
-/// A byte pattern that differs per block and per byte, so a block overwritten by another
-/// owner, shifted, or zeroed is detected.
-@inline(__always)
-func patternByte(_ seed: UInt64, _ index: Int) -> UInt8 {
-    var h = (seed &+ UInt64(index)) &* 0x9E37_79B9_7F4A_7C15
-    h ^= h >> 29
-    return UInt8(truncatingIfNeeded: h) | 1  // never 0: a zeroed page is always caught
-}
-
-func fillPattern(_ pointer: UnsafeMutableRawPointer, _ byteCount: Int, seed: UInt64) {
-    for index in 0..<byteCount {
-        pointer.storeBytes(of: patternByte(seed, index), toByteOffset: index, as: UInt8.self)
-    }
-}
-
-func patternIntact(_ pointer: UnsafeRawPointer, _ byteCount: Int, seed: UInt64) -> Bool {
-    for index in 0..<byteCount
-    where pointer.load(fromByteOffset: index, as: UInt8.self) != patternByte(seed, index) {
-        return false
-    }
-    return true
-}
-
-/// Checks that the logged blocks are pairwise disjoint, aligned, and still hold their
-/// patterns; returns the number of problems found.
-func verifyDisjointBlocks(_ entries: [LoggedBlock]) -> Int {
-    var problems = 0
-    let sorted = entries.sorted { $0.address < $1.address }
-    for (index, entry) in sorted.enumerated() {
-        if entry.address % UInt(entry.alignment) != 0 { problems += 1 }
-        if index > 0 {
-            let previous = sorted[index - 1]
-            if previous.address + UInt(previous.byteCount) > entry.address { problems += 1 }
-        }
-        let pointer = UnsafeRawPointer(bitPattern: entry.address)!
-        if !patternIntact(pointer, entry.byteCount, seed: entry.seed) { problems += 1 }
-    }
-    return problems
-}
-
 @Suite("Arena")
 struct ArenaTests {
     @Test func allocatesAlignedBlocksInOrder() throws {
@@ -207,33 +167,12 @@ struct ArenaTests {
     }
 
     @Test func concurrentAllocationsAcross8ThreadsAreDisjointAndKeepTheirPatterns() throws {
-        let threads = 8
-        let perThread = 700
         let arena = try Arena(capacity: 8 << 20)
-        let log = ThreadRows<LoggedBlock>(threads: threads, rowsPerThread: perThread)
-        let failures = Atomic<Int>(0)
-        try PlatformThread.run(count: threads) { thread in
-            for index in 0..<perThread {
-                let byteCount = 1 + (index * 37 + thread * 11) % 160
-                let alignment = 1 << ((index + thread) % 7)
-                let seed = UInt64(thread) << 32 | UInt64(index)
-                do throws(OffHeapError) {
-                    let block = try arena.allocate(byteCount: byteCount, alignment: alignment)
-                    fillPattern(block, byteCount, seed: seed)
-                    log.append(
-                        thread: thread,
-                        .init(address: UInt(bitPattern: block), byteCount: byteCount,
-                              alignment: alignment, seed: seed))
-                } catch {
-                    failures.add(1, ordering: .relaxed)
-                }
-            }
-        }
-        #expect(failures.load(ordering: .relaxed) == 0)
-        let entries = log.all
-        #expect(entries.count == threads * perThread)
         // Checked by this (non-worker) thread after join: no overlap, every pattern intact.
-        #expect(verifyDisjointBlocks(entries) == 0)
+        let entries = try allocateConcurrentlyAndVerify(
+            threads: 8, perThread: 700, request: mixedRequests(upTo: 160, alignmentShifts: 7),
+            allocator: { _ in arena.allocate(byteCount:alignment:) }
+        ).all
         let total = entries.reduce(0) { $0 + $1.byteCount }
         #expect(arena.used >= total)
         for entry in entries {
@@ -254,11 +193,8 @@ struct ArenaTests {
                     let seed = UInt64(round) << 48 | UInt64(thread) << 32 | UInt64(index)
                     do throws(OffHeapError) {
                         let block = try arena.allocate(byteCount: byteCount, alignment: 8)
-                        fillPattern(block, byteCount, seed: seed)
-                        log.append(
-                            thread: thread,
-                            .init(address: UInt(bitPattern: block), byteCount: byteCount,
-                                  alignment: 8, seed: seed))
+                        log.appendPatterned(
+                            thread: thread, block, byteCount: byteCount, alignment: 8, seed: seed)
                     } catch {
                         if error != .exhausted { unexpected.add(1, ordering: .relaxed) }
                         break
@@ -282,26 +218,11 @@ struct ArenaTests {
 
     @Test func concurrentResetsAndAllocationsOnlyFailWithTypedErrors() throws {
         let arena = try Arena(capacity: 16 << 10)
-        let unexpected = Atomic<Int>(0)
-        let resets = Atomic<Int>(0)
-        try PlatformThread.run(count: 8) { thread in
-            for index in 0..<400 {
-                do throws(OffHeapError) {
-                    if thread < 2 && index % 8 == 0 {
-                        try arena.reset()
-                        resets.add(1, ordering: .relaxed)
-                    } else {
-                        _ = try arena.allocate(byteCount: 64, alignment: 16)
-                    }
-                } catch {
-                    if error != .exhausted && error != .concurrentReset {
-                        unexpected.add(1, ordering: .relaxed)
-                    }
-                }
-            }
-        }
-        #expect(unexpected.load(ordering: .relaxed) == 0)
-        #expect(arena.statistics.resets == resets.load(ordering: .relaxed))
+        let race = try raceResetsAgainstAllocations(
+            steps: 400, resetEvery: 8, reset: { _ in try arena.reset() },
+            allocate: { _ in _ = try arena.allocate(byteCount: 64, alignment: 16) })
+        #expect(race.unexpected == 0)
+        #expect(arena.statistics.resets == race.resets)
         try arena.reset()
         #expect(arena.remaining == arena.capacity)
     }

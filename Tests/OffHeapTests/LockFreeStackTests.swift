@@ -49,66 +49,43 @@ struct LockFreeStackTests {
         #expect(throws: OffHeapError.destroyed) { _ = try stack.pop() }
     }
 
+    /// The stack's storage returns the nodes still on the stack when the stack goes, and
+    /// destroys only a domain the stack created.
+    @Test func droppingAStackReturnsItsNodesAndDestroysOnlyItsOwnDomain() throws {
+        let pool = try FreeList(.init(slotSize: 32, alignment: 16, capacity: 64))
+        do {
+            let own = try LockFreeStack<UInt64, FreeList>(pool: pool, capacity: 64)
+            for value in 0..<10 as Range<UInt64> { try own.push(value) }
+            for _ in 0..<3 { _ = try own.pop() }
+        }
+        #expect(pool.stats.inUse == 0, "7 nodes on the stack, 3 retired into its own domain")
+        let domain = try HyalineDomain(.init(recordCapacity: 4096))
+        do {
+            let shared = try LockFreeStack<UInt64, FreeList>(pool: pool, capacity: 64, domain: domain)
+            for value in 0..<10 as Range<UInt64> { try shared.push(value) }
+            for _ in 0..<3 { _ = try shared.pop() }
+        }
+        #expect(pool.stats.inUse <= 3, "the 7 nodes on the stack went back")
+        try domain.destroy()  // throws .destroyed if the stack had destroyed the shared domain
+        #expect(pool.stats.inUse == 0)
+    }
+
     /// 8 threads push distinct values and pop; every value comes out exactly once.
     @Test func concurrentPushPopAcross8Threads() throws {
-        let threads = 8
-        let perThread = 1200
         let pool = try FreeList(.init(slotSize: 32, alignment: 16, capacity: 8192))
         let stack = try LockFreeStack<UInt64, FreeList>(
             pool: pool, capacity: 8192, owns: { pool.contains($0) })
-        let results = ThreadRows<UInt64>(threads: threads + 1, rowsPerThread: threads * perThread)
-        let failures = Atomic<Int>(0)
-        try PlatformThread.run(count: threads) { worker in
-            for index in 0..<perThread {
-                do {
-                    try stack.push(UInt64(worker) << 32 | UInt64(index))
-                    if index % 4 != 3, let value = try stack.pop() {
-                        results.append(thread: worker, value)
-                    }
-                } catch {
-                    failures.add(1, ordering: .relaxed)
-                }
-            }
-        }
-        while let value = try stack.pop() { results.append(thread: threads, value) }
-        #expect(failures.load(ordering: .relaxed) == 0)
-        let seen = results.all.sorted()
-        let expected = (0..<threads).flatMap { worker in
-            (0..<perThread).map { UInt64(worker) << 32 | UInt64($0) }
-        }.sorted()
-        #expect(seen.count == expected.count)
-        #expect(seen == expected, "every pushed value popped exactly once")
+        try pushPopConcurrentlyAndCheck(stack, threads: 8, perThread: 1200, keepEvery: 4)
         try stack.domain.destroy()
         #expect(pool.stats.inUse == 0)
     }
 
     /// The same conservation check with nodes from a ShardedFreeList (thread caches).
     @Test func concurrentPushPopOnShardedFreeListAcross8Threads() throws {
-        let threads = 8
-        let perThread = 800
         let pool = try ShardedFreeList(
             configuration: .init(slotSize: 32, slotAlignment: 16, capacity: 8192))
         let stack = try LockFreeStack<UInt64, ShardedFreeList>(pool: pool, capacity: 8192)
-        let results = ThreadRows<UInt64>(threads: threads + 1, rowsPerThread: threads * perThread)
-        let failures = Atomic<Int>(0)
-        try PlatformThread.run(count: threads) { worker in
-            for index in 0..<perThread {
-                do {
-                    try stack.push(UInt64(worker) << 32 | UInt64(index))
-                    if index % 3 != 2, let value = try stack.pop() {
-                        results.append(thread: worker, value)
-                    }
-                } catch {
-                    failures.add(1, ordering: .relaxed)
-                }
-            }
-        }
-        while let value = try stack.pop() { results.append(thread: threads, value) }
-        #expect(failures.load(ordering: .relaxed) == 0)
-        let expected = (0..<threads).flatMap { worker in
-            (0..<perThread).map { UInt64(worker) << 32 | UInt64($0) }
-        }.sorted()
-        #expect(results.all.sorted() == expected, "every pushed value popped exactly once")
+        try pushPopConcurrentlyAndCheck(stack, threads: 8, perThread: 800, keepEvery: 3)
     }
 
     /// The benchmark baseline's lock: 8 threads increment a plain counter under it.

@@ -236,57 +236,18 @@ struct SlabPoolTests {
 
     @Test func concurrentMixedSizesAcross8ThreadsAreDisjointAndKeepTheirPatterns() throws {
         let threads = 8
-        let perThread = 400
         let pool = try SlabPool(slabSize: 64 << 10, maximumSlabs: 256, maximumLargeAllocations: 256)
-        let log = ThreadRows<LoggedBlock>(threads: threads, rowsPerThread: perThread)
-        let failures = Atomic<Int>(0)
-        try PlatformThread.run(count: threads) { thread in
-            for index in 0..<perThread {
+        // Large blocks: patterned in their first and last 256 bytes (keeps the test fast).
+        // Verified on this thread, after join: disjoint, aligned, patterns intact.
+        let log = try allocateConcurrentlyAndVerify(
+            threads: threads, perThread: 400, endsOnlyAbove: pool.largeThreshold,
+            request: { thread, index in
                 let large = index % 40 == 7
                 let byteCount = large ? 33_000 + index * 3 : 1 + (index * 53 + thread * 7) % 500
-                let alignment = 1 << ((index + thread) % 8)
-                let seed = UInt64(thread) << 32 | UInt64(index)
-                do throws(OffHeapError) {
-                    let block = try pool.allocate(byteCount: byteCount, alignment: alignment)
-                    // Large blocks: pattern the first and last 256 bytes (keeps the test fast).
-                    if large {
-                        fillPattern(block, 256, seed: seed)
-                        fillPattern(block + (byteCount - 256), 256, seed: ~seed)
-                    } else {
-                        fillPattern(block, byteCount, seed: seed)
-                    }
-                    log.append(
-                        thread: thread,
-                        .init(address: UInt(bitPattern: block), byteCount: byteCount,
-                              alignment: alignment, seed: seed))
-                } catch {
-                    failures.add(1, ordering: .relaxed)
-                }
-            }
-        }
-        #expect(failures.load(ordering: .relaxed) == 0)
+                return (byteCount, alignment: 1 << ((index + thread) % 8))
+            },
+            allocator: { _ in pool.allocate(byteCount:alignment:) })
         let entries = log.all
-        #expect(entries.count == threads * perThread)
-        // Verified on this thread, after join: disjoint, aligned, patterns intact.
-        var problems = 0
-        let sorted = entries.sorted { $0.address < $1.address }
-        for (index, entry) in sorted.enumerated() {
-            if entry.address % UInt(entry.alignment) != 0 { problems += 1 }
-            if index > 0 && sorted[index - 1].address + UInt(sorted[index - 1].byteCount) > entry.address {
-                problems += 1
-            }
-            let pointer = UnsafeMutableRawPointer(bitPattern: entry.address)!
-            if entry.byteCount > pool.largeThreshold {
-                if !patternIntact(pointer, 256, seed: entry.seed)
-                    || !patternIntact(pointer + (entry.byteCount - 256), 256, seed: ~entry.seed)
-                {
-                    problems += 1
-                }
-            } else if !patternIntact(pointer, entry.byteCount, seed: entry.seed) {
-                problems += 1
-            }
-        }
-        #expect(problems == 0)
         let largeCount = entries.filter { $0.byteCount > pool.largeThreshold }.count
         let smallBytes = entries.filter { $0.byteCount <= pool.largeThreshold }
             .reduce(0) { $0 + $1.byteCount }
@@ -383,27 +344,14 @@ struct SlabPoolTests {
 
     @Test func concurrentResetsAndAllocationsOnlyFailWithTypedErrors() throws {
         let pool = try SlabPool(slabSize: 64 << 10, maximumSlabs: 8, maximumLargeAllocations: 64)
-        let unexpected = Atomic<Int>(0)
-        let resets = Atomic<Int>(0)
-        try PlatformThread.run(count: 8) { thread in
-            for index in 0..<300 {
-                do throws(OffHeapError) {
-                    if thread < 2 && index % 10 == 0 {
-                        try pool.reset(decommit: index % 20 == 0)
-                        resets.add(1, ordering: .relaxed)
-                    } else {
-                        let size = index % 25 == 3 ? 40 << 10 : 16 + index % 300
-                        _ = try pool.allocate(byteCount: size, alignment: 16)
-                    }
-                } catch {
-                    if error != .exhausted && error != .concurrentReset {
-                        unexpected.add(1, ordering: .relaxed)
-                    }
-                }
-            }
-        }
-        #expect(unexpected.load(ordering: .relaxed) == 0)
-        #expect(pool.statistics.resets == resets.load(ordering: .relaxed))
+        let race = try raceResetsAgainstAllocations(
+            steps: 300, resetEvery: 10, reset: { step in try pool.reset(decommit: step % 20 == 0) },
+            allocate: { step in
+                let size = step % 25 == 3 ? 40 << 10 : 16 + step % 300
+                _ = try pool.allocate(byteCount: size, alignment: 16)
+            })
+        #expect(race.unexpected == 0)
+        #expect(pool.statistics.resets == race.resets)
         try pool.reset()
         let stats = pool.statistics
         #expect(stats.usedBytes == 0 && stats.largeAllocations == 0)

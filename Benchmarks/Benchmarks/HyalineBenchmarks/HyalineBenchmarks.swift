@@ -113,31 +113,12 @@ let benchmarks: @Sendable () -> Void = {
         pairs: pairs, configuration: twoThreads, nodes: ", ShardedFreeList nodes",
         makePool: sharded)
 
-    Benchmark("Mutex array push+pop, 2 threads × 50k (baseline)", configuration: twoThreads) {
-        benchmark in
-        let array = try MutexArray(capacity: 1 << 14)
-        benchmark.startMeasurement()
-        try PlatformThread.run(count: 2) { worker in
-            for index in 0..<pairs {
-                array.push(UInt64(worker << 32 | index))
-                blackHole(array.popLast())
-            }
-        }
-        benchmark.stopMeasurement()
-    }
-
-    Benchmark("Mutex ring enqueue+dequeue, 2 threads × 50k (baseline)", configuration: twoThreads)
-    { benchmark in
-        let ring = try MutexArray(capacity: 1 << 14)
-        benchmark.startMeasurement()
-        try PlatformThread.run(count: 2) { worker in
-            for index in 0..<pairs {
-                ring.push(UInt64(worker << 32 | index))
-                blackHole(ring.popFirst())
-            }
-        }
-        benchmark.stopMeasurement()
-    }
+    mutexBaselineBenchmark(
+        "Mutex array push+pop, 2 threads × 50k (baseline)", pairs: pairs,
+        configuration: twoThreads, fifo: false)
+    mutexBaselineBenchmark(
+        "Mutex ring enqueue+dequeue, 2 threads × 50k (baseline)", pairs: pairs,
+        configuration: twoThreads, fifo: true)
 }
 
 /// Retire alone: the nodes are allocated before the measurement, which covers retiring them
@@ -194,6 +175,26 @@ func structureBenchmarks<Pool: FixedSizeAllocator>(
             for index in 0..<pairs {
                 try? queue.enqueue(UInt64(worker << 32 | index))
                 blackHole(try? queue.dequeue())
+            }
+        }
+        benchmark.stopMeasurement()
+    }
+}
+
+/// Registers a mutex baseline for the structure benchmarks: each of 2 threads does `pairs`
+/// push+pop pairs on one ``MutexArray``, popping from the back like the stack or, with
+/// `fifo`, from the front like the queue (the choice is one predictable branch next to two
+/// pthread mutex round trips).
+func mutexBaselineBenchmark(
+    _ name: String, pairs: Int, configuration: Benchmark.Configuration, fifo: Bool
+) {
+    Benchmark(name, configuration: configuration) { benchmark in
+        let array = try MutexArray(capacity: 1 << 14)
+        benchmark.startMeasurement()
+        try PlatformThread.run(count: 2) { worker in
+            for index in 0..<pairs {
+                array.push(UInt64(worker << 32 | index))
+                blackHole(fifo ? array.popFirst() : array.popLast())
             }
         }
         benchmark.stopMeasurement()

@@ -23,16 +23,12 @@ import Synchronization
 public final class LockFreeQueue<Element: BitwiseCopyable, Pool: FixedSizeAllocator>:
     @unchecked Sendable
 {
-    // @unchecked Sendable: shared state is `head`/`tail` (off-heap atomics, own cache
-    // lines) and the nodes, accessed as stated above; stored properties are immutable.
+    // @unchecked Sendable: shared state is `head`/`tail` (anchors 0 and 1: off-heap atomics,
+    // own cache lines) and the nodes, accessed as stated above; stored properties are immutable.
     @usableFromInline internal let storage: OffHeapNodes<Element, Pool>
-    @usableFromInline internal let control: VirtualRegion
-    @usableFromInline internal var head: UnsafeMutablePointer<Atomic<UInt64>> {
-        control.base.assumingMemoryBound(to: Atomic<UInt64>.self)
-    }
-    @usableFromInline internal var tail: UnsafeMutablePointer<Atomic<UInt64>> {
-        (control.base + 128).assumingMemoryBound(to: Atomic<UInt64>.self)
-    }
+    @usableFromInline internal let anchors: NodeAnchors
+    @usableFromInline internal var head: UnsafeMutablePointer<Atomic<UInt64>> { anchors[0] }
+    @usableFromInline internal var tail: UnsafeMutablePointer<Atomic<UInt64>> { anchors[1] }
 
     /// Creates an empty queue (one dummy node is taken from `pool`).
     ///
@@ -45,23 +41,10 @@ public final class LockFreeQueue<Element: BitwiseCopyable, Pool: FixedSizeAlloca
     ) throws(OffHeapError) {
         storage = try OffHeapNodes(
             pool: pool, capacity: capacity, owns: owns, domain: domain)
-        control = try VirtualMemory.reserve(byteCount: VirtualMemory.pageSize, committed: true)
-        let dummy: UInt64
-        do {
-            dummy = try storage.makeDummyNode()
-        } catch {
-            try? VirtualMemory.release(control)
-            throw error
-        }
-        control.base.assumingMemoryBound(to: Atomic<UInt64>.self).initialize(to: Atomic(dummy))
-        (control.base + 128).assumingMemoryBound(to: Atomic<UInt64>.self).initialize(
-            to: Atomic(dummy))
+        anchors = try storage.makeAnchors(count: 2, dummy: true)  // head = tail = the dummy
     }
 
-    deinit {
-        storage.tearDown(chainFrom: head.pointee.load(ordering: .acquiring))
-        try? VirtualMemory.release(control)
-    }
+    deinit { storage.tearDown(anchors) }
 
     /// The Hyaline domain protecting the nodes.
     public var domain: HyalineDomain { storage.domain }

@@ -24,13 +24,12 @@ import Synchronization
 public final class LockFreeStack<Element: BitwiseCopyable, Pool: FixedSizeAllocator>:
     @unchecked Sendable
 {
-    // @unchecked Sendable: shared state is the off-heap `top` word and the nodes, accessed
-    // through atomics and Hyaline as stated above; the stored properties are immutable.
+    // @unchecked Sendable: shared state is the off-heap `top` word (anchor 0 of `anchors`) and
+    // the nodes, accessed through atomics and Hyaline as stated above; the stored properties
+    // are immutable.
     @usableFromInline internal let storage: OffHeapNodes<Element, Pool>
-    @usableFromInline internal let control: VirtualRegion
-    @usableFromInline internal var top: UnsafeMutablePointer<Atomic<UInt64>> {
-        control.base.assumingMemoryBound(to: Atomic<UInt64>.self)
-    }
+    @usableFromInline internal let anchors: NodeAnchors
+    @usableFromInline internal var top: UnsafeMutablePointer<Atomic<UInt64>> { anchors[0] }
 
     /// Creates an empty stack whose nodes come from `pool`.
     ///
@@ -48,15 +47,11 @@ public final class LockFreeStack<Element: BitwiseCopyable, Pool: FixedSizeAlloca
     ) throws(OffHeapError) {
         storage = try OffHeapNodes(
             pool: pool, capacity: capacity, owns: owns, domain: domain)
-        control = try VirtualMemory.reserve(byteCount: VirtualMemory.pageSize, committed: true)
-        control.base.assumingMemoryBound(to: Atomic<UInt64>.self).initialize(to: Atomic(0))
+        anchors = try storage.makeAnchors(count: 1, dummy: false)
     }
 
-    deinit {
-        // No other thread can use the stack now: return the remaining nodes directly.
-        storage.tearDown(chainFrom: top.pointee.load(ordering: .acquiring))
-        try? VirtualMemory.release(control)
-    }
+    // No other thread can use the stack now: return the remaining nodes directly.
+    deinit { storage.tearDown(anchors) }
 
     /// The Hyaline domain protecting the nodes.
     public var domain: HyalineDomain { storage.domain }

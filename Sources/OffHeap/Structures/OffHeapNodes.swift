@@ -1,7 +1,8 @@
 import Synchronization
 
 /// The shared plumbing of the Hyaline-backed structures: a node pool wrapped in a
-/// ``HyalinePoolReclaimer``, its reclaimer id, the node layout, and allocation with relief.
+/// ``HyalinePoolReclaimer``, its reclaimer id, the node layout, allocation with relief, and
+/// the life of the structure's ``NodeAnchors`` (`makeAnchors`, `tearDown`).
 ///
 /// Node layout (no Hyaline header: Hyaline's metadata lives in its own retire records):
 /// `+0` link (`Atomic<UInt64>`, a node address or 0), `+8` birth era, `+valueOffset` the
@@ -101,16 +102,31 @@ internal struct OffHeapNodes<Element: BitwiseCopyable, Pool: FixedSizeAllocator>
         // unsafely.
     }
 
-    /// Returns every node of the chain that starts at `first` (0 = empty) to the pool and
-    /// destroys a domain this storage created. Only for a structure's `deinit`, when no other
-    /// thread can reach the nodes any more.
-    func tearDown(chainFrom first: UInt64) {
-        var node = first
+    /// Maps the anchors of a structure (see ``NodeAnchors``): `count` words, all 0, or with
+    /// `dummy`, all naming one fresh dummy node (the queue's). On a throw nothing stays mapped
+    /// or allocated.
+    func makeAnchors(count: Int, dummy: Bool) throws(OffHeapError) -> NodeAnchors {
+        guard dummy else { return try NodeAnchors(count: count, initial: 0) }
+        let node = try makeDummyNode()
+        do {
+            return try NodeAnchors(count: count, initial: node)
+        } catch {
+            try? nodes.deallocate(Self.raw(node))
+            throw error
+        }
+    }
+
+    /// Returns every node of the chain that starts at anchor 0 to the pool, unmaps the
+    /// anchors and destroys a domain this storage created. Only for a structure's `deinit`,
+    /// when no other thread can reach the nodes any more.
+    func tearDown(_ anchors: NodeAnchors) {
+        var node = anchors[0].pointee.load(ordering: .acquiring)
         while node != 0 {
             let next = OffHeapNodes.link(node).pointee.load(ordering: .relaxed)
             try? nodes.deallocate(OffHeapNodes.raw(node))
             node = next
         }
         if ownsDomain { try? domain.destroy() }
+        try? VirtualMemory.release(anchors.region)
     }
 }

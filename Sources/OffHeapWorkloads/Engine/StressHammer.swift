@@ -101,7 +101,7 @@ public enum StressHammer {
 
 /// One worker's loop state; lives on the worker's stack.
 @usableFromInline
-internal struct StressWorker<A: FixedSizeAllocator> {
+internal struct StressWorker<A: FixedSizeAllocator>: TallyingLane {
     let allocator: A
     let control: RunControl
     let lane: Int
@@ -134,31 +134,40 @@ internal struct StressWorker<A: FixedSizeAllocator> {
         do throws(OffHeapError) { try allocator.deallocate(pointer) } catch { tally.count(error) }
     }
 
-    /// Allocate, write, verify, free; ops checked against the quota every 64.
-    mutating func bounce() {
-        var done: UInt64 = 0
-        var budget = control.remaining(lane: lane, done: 0)
-        while budget > 0 && !tally.gaveUp {
-            let chunk = budget < 64 ? budget : 64
-            for _ in 0..<chunk {
-                let timed = done & sampleMask == 0
-                let start = timed ? Clock.nanoseconds : 0
-                let pattern = nextPattern(slot: done)
-                do throws(OffHeapError) {
-                    let p = try allocator.allocate()
-                    tally.allocated()
-                    pattern.write(to: p, byteCount: slotSize)
-                    verifyAndFree(p, expecting: pattern)
-                    done &+= 1
-                } catch {
-                    tally.count(error)
-                    offheap_yield()
-                }
-                if timed { tally.latency.record(Clock.nanoseconds &- start) }
-            }
-            budget = control.remaining(lane: lane, done: done)
+    /// Allocates a slot and writes a fresh pattern naming `slot` into it; on an error counts
+    /// it, yields and returns nil.
+    @inline(__always)
+    mutating func allocatePatterned(
+        slot: UInt64
+    ) -> (pointer: UnsafeMutableRawPointer, pattern: SlotPattern)? {
+        do throws(OffHeapError) {
+            let p = try allocator.allocate()
+            tally.allocated()
+            let pattern = nextPattern(slot: slot)
+            pattern.write(to: p, byteCount: slotSize)
+            return (p, pattern)
+        } catch {
+            tally.count(error)
+            offheap_yield()
+            return nil
         }
-        tally.operations = done
+    }
+
+    /// ``RunControl/repeatOperations(lane:chunk:sampleMask:on:_:)`` on this worker's lane:
+    /// one slot per operation, the quota checked every 64.
+    @inline(__always)
+    mutating func repeatOperations(_ operation: (inout StressWorker, _ done: UInt64) -> OperationOutcome) {
+        let control = self.control, lane = self.lane, sampleMask = self.sampleMask
+        control.repeatOperations(lane: lane, sampleMask: sampleMask, on: &self, operation)
+    }
+
+    /// Allocate, write, verify, free.
+    mutating func bounce() {
+        repeatOperations { worker, done in
+            guard let slot = worker.allocatePatterned(slot: done) else { return .failed }
+            worker.verifyAndFree(slot.pointer, expecting: slot.pattern)
+            return .completed
+        }
     }
 
     /// Allocate a batch, write all, verify all, free all.
@@ -215,75 +224,40 @@ internal struct StressWorker<A: FixedSizeAllocator> {
             ring.deallocate()
             patterns.deallocate()
         }
-        var done: UInt64 = 0
         var head = 0
-        var budget = control.remaining(lane: lane, done: 0)
-        while budget > 0 && !tally.gaveUp {
-            let chunk = budget < 64 ? budget : 64
-            for _ in 0..<chunk {
-                let timed = done & sampleMask == 0
-                let start = timed ? Clock.nanoseconds : 0
-                if let old = ring[head] {
-                    verifyAndFree(old, expecting: patterns[head])
-                    ring[head] = nil
-                }
-                do throws(OffHeapError) {
-                    let p = try allocator.allocate()
-                    tally.allocated()
-                    let pattern = nextPattern(slot: UInt64(head))
-                    pattern.write(to: p, byteCount: slotSize)
-                    ring[head] = p
-                    patterns[head] = pattern
-                    done &+= 1
-                } catch {
-                    tally.count(error)
-                    offheap_yield()
-                }
-                head = head + 1 == depth ? 0 : head + 1
-                if timed { tally.latency.record(Clock.nanoseconds &- start) }
+        repeatOperations { worker, _ in
+            defer { head = head + 1 == depth ? 0 : head + 1 }
+            if let old = ring[head] {
+                worker.verifyAndFree(old, expecting: patterns[head])
+                ring[head] = nil
             }
-            budget = control.remaining(lane: lane, done: done)
+            guard let slot = worker.allocatePatterned(slot: UInt64(head)) else { return .failed }
+            ring[head] = slot.pointer
+            patterns[head] = slot.pattern
+            return .completed
         }
         for index in 0..<depth {
             if let p = ring[index] { verifyAndFree(p, expecting: patterns[index]) }
         }
-        tally.operations = done
     }
 
     /// Publish slots into this publisher's mailbox cells; a slot still in the cell (no
     /// reader took it) comes back, is verified and freed here.
     mutating func publish(into board: Mailboxes, rank: Int) {
-        var done: UInt64 = 0
         var cell = 0
         let cells = board.cellsPerPublisher
-        var budget = control.remaining(lane: lane, done: 0)
-        while budget > 0 && !tally.gaveUp {
-            let chunk = budget < 64 ? budget : 64
-            for _ in 0..<chunk {
-                let timed = done & sampleMask == 0
-                let start = timed ? Clock.nanoseconds : 0
-                let global = rank * cells + cell
-                do throws(OffHeapError) {
-                    let p = try allocator.allocate()
-                    tally.allocated()
-                    generation &+= 1
-                    let pattern = SlotPattern(slot: UInt64(global), owner: owner, generation: generation)
-                    pattern.write(to: p, byteCount: slotSize)
-                    if let displaced = board.publish(p, cell: global) {
-                        checkPublished(displaced, cell: global, board: board)
-                        do throws(OffHeapError) { try allocator.deallocate(displaced) } catch { tally.count(error) }
-                    }
-                    done &+= 1
-                } catch {
-                    tally.count(error)
-                    offheap_yield()
+        repeatOperations { worker, _ in
+            let global = rank * cells + cell
+            cell = cell + 1 == cells ? 0 : cell + 1
+            guard let slot = worker.allocatePatterned(slot: UInt64(global)) else { return .failed }
+            if let displaced = board.publish(slot.pointer, cell: global) {
+                worker.checkPublished(displaced, cell: global, board: board)
+                do throws(OffHeapError) { try worker.allocator.deallocate(displaced) } catch {
+                    worker.tally.count(error)
                 }
-                cell = cell + 1 == cells ? 0 : cell + 1
-                if timed { tally.latency.record(Clock.nanoseconds &- start) }
             }
-            budget = control.remaining(lane: lane, done: done)
+            return .completed
         }
-        tally.operations = done
     }
 
     /// A published slot must hold a self-consistent pattern naming its cell and a publisher.

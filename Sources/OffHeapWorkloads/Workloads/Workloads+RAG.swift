@@ -93,36 +93,24 @@ extension Workloads {
             }
             let mask = UInt64(config.sampleEvery - 1)
             var v = lane
-            var done: UInt64 = 0
-            var budget = control.remaining(lane: lane, done: 0)
-            while budget > 0 && !tally.gaveUp {
-                let chunk = budget < 64 ? budget : 64
-                for _ in 0..<chunk {
-                    let timed = done & mask == 0
-                    let start = timed ? Clock.nanoseconds : 0
-                    let old = index.blocks[v]
-                    if !old.pattern.matches(old.pointer, byteCount: SlotPattern.byteCount) {
-                        tally.corruption &+= 1
-                    }
-                    do throws(OffHeapError) { try allocator.deallocate(old.pointer) } catch { tally.count(error) }
-                    let pattern = SlotPattern(slot: UInt64(v), owner: UInt64(lane), generation: done)
-                    if let p = allocateVector(allocator, bytes: bytes, tally: &tally) {
-                        pattern.write(to: p, byteCount: SlotPattern.byteCount)
-                        index.blocks[v] = LiveBlock(address: UInt(bitPattern: p), size: bytes, pattern: pattern)
-                    } else {
-                        // Replacement failed: keep a stand-in so the index stays whole.
-                        index.blocks[v].address = 0
-                        tally.operations = done
-                        return tally
-                    }
-                    if timed { tally.latency.record(Clock.nanoseconds &- start) }
-                    done &+= 1
-                    v += config.threads
-                    if v >= built { v = lane }
+            control.repeatOperations(lane: lane, sampleMask: mask, on: &tally) { tally, done in
+                let old = index.blocks[v]
+                if !old.pattern.matches(old.pointer, byteCount: SlotPattern.byteCount) {
+                    tally.corruption &+= 1
                 }
-                budget = control.remaining(lane: lane, done: done)
+                do throws(OffHeapError) { try allocator.deallocate(old.pointer) } catch { tally.count(error) }
+                let pattern = SlotPattern(slot: UInt64(v), owner: UInt64(lane), generation: done)
+                guard let p = allocateVector(allocator, bytes: bytes, tally: &tally) else {
+                    // Replacement failed: keep a stand-in so the index stays whole.
+                    index.blocks[v].address = 0
+                    return .stop
+                }
+                pattern.write(to: p, byteCount: SlotPattern.byteCount)
+                index.blocks[v] = LiveBlock(address: UInt(bitPattern: p), size: bytes, pattern: pattern)
+                v += config.threads
+                if v >= built { v = lane }
+                return .completed
             }
-            tally.operations = done
             return tally
         }
         var tally = outcome.tally

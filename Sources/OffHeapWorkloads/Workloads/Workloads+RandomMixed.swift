@@ -80,36 +80,27 @@ extension Workloads {
             }
             let mask = UInt64(config.sampleEvery - 1)
             let words = size / 8
-            var done: UInt64 = 0
-            var budget = control.remaining(lane: lane, done: 0)
-            while budget > 0 && !tally.gaveUp {
-                let chunk = budget < 16 ? budget : 16
-                for _ in 0..<chunk {
-                    let timed = done & mask == 0
-                    let start = timed ? Clock.nanoseconds : 0
-                    do throws(OffHeapError) {
-                        let p = try allocator.allocate(byteCount: size, alignment: 8)
-                        tally.allocated()
-                        let cells = p.bindMemory(to: UInt64.self, capacity: words)
-                        for w in 0..<words { cells[w] = 0 }
-                        for round in 0..<config.scratchWrites {
-                            cells[round % words] &+= UInt64(lane) &+ 1
-                        }
-                        var sum: UInt64 = 0
-                        for w in 0..<words { sum &+= cells[w] }
-                        if sum != UInt64(config.scratchWrites) &* (UInt64(lane) &+ 1) {
-                            tally.corruption &+= 1
-                        }
-                        do throws(OffHeapError) { try allocator.deallocate(p) } catch { tally.count(error) }
-                        done &+= 1
-                    } catch {
-                        tally.count(error)
+            control.repeatOperations(lane: lane, chunk: 16, sampleMask: mask, on: &tally) { tally, _ in
+                do throws(OffHeapError) {
+                    let p = try allocator.allocate(byteCount: size, alignment: 8)
+                    tally.allocated()
+                    let cells = p.bindMemory(to: UInt64.self, capacity: words)
+                    for w in 0..<words { cells[w] = 0 }
+                    for round in 0..<config.scratchWrites {
+                        cells[round % words] &+= UInt64(lane) &+ 1
                     }
-                    if timed { tally.latency.record(Clock.nanoseconds &- start) }
+                    var sum: UInt64 = 0
+                    for w in 0..<words { sum &+= cells[w] }
+                    if sum != UInt64(config.scratchWrites) &* (UInt64(lane) &+ 1) {
+                        tally.corruption &+= 1
+                    }
+                    do throws(OffHeapError) { try allocator.deallocate(p) } catch { tally.count(error) }
+                    return .completed
+                } catch {
+                    tally.count(error)
+                    return .failed
                 }
-                budget = control.remaining(lane: lane, done: done)
             }
-            tally.operations = done
             return tally
         }
         var tally = outcome.tally
