@@ -14,6 +14,8 @@
 #
 #   --install        install missing Debian packages (needs root); without it a missing
 #                    package prints the exact install command and exits 3.
+#   --check-deps     only check the dependencies (exit 0 or 3); --list-deps prints them as
+#                    probes of ci/deps.tsv.
 #   --out DIR        build root (default .build-aarch64): binaries in DIR/bin, objects in
 #                    DIR/obj.
 #   --program NAME   build only NAME (repeatable; default: every entry of PROGRAMS below
@@ -38,6 +40,8 @@ set -euo pipefail
 SCRIPT_NAME="build-aarch64"
 # shellcheck source=ci/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+# shellcheck source=ci/lib/deps.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/deps.sh"
 
 # ---------------------------------------------------------------------------------------
 # What gets built. Library modules are compiled in this order (each may import the ones
@@ -59,16 +63,33 @@ SWIFT_FEATURES=(-enable-upcoming-feature ExistentialAny)
 # ---------------------------------------------------------------------------------------
 
 TARGET_TRIPLE="aarch64-none-none-elf"
-# Tools and paths; the environment may override them (AARCH64_CC, AARCH64_INCLUDE, QEMU).
+# Tools and paths; the environment may override them (AARCH64_CC, AARCH64_INCLUDE, QEMU). On
+# an arm64 host the native gcc and headers serve (no cross packages, no QEMU).
 CROSS_CC="${AARCH64_CC:-aarch64-linux-gnu-gcc}"
-CROSS_SYSROOT_INCLUDE="${AARCH64_INCLUDE:-/usr/aarch64-linux-gnu/include}"
+if [[ "$(uname -m)" == aarch64 ]]; then
+    CROSS_SYSROOT_INCLUDE="${AARCH64_INCLUDE:-/usr/include}"
+else
+    CROSS_SYSROOT_INCLUDE="${AARCH64_INCLUDE:-/usr/aarch64-linux-gnu/include}"
+fi
 QEMU="${QEMU:-qemu-aarch64-static}"
-APT_PACKAGES=(qemu-user-static binfmt-support gcc-aarch64-linux-gnu libc6-dev:arm64)
-INSTALL_COMMAND="dpkg --add-architecture arm64 && apt-get update && apt-get install -y ${APT_PACKAGES[*]}"
+# What this script needs from the machine, as probes of ci/deps.tsv (which names the package
+# that provides each). `--check-deps` checks them, `--list-deps` prints them.
+deps_needed() {
+    echo cmd:swiftc
+    echo cmd:file
+    echo cmd:aarch64-linux-gnu-gcc
+    echo file:/usr/include/aarch64-linux-gnu/bits/libc-header-start.h
+    if [[ "$(uname -m)" != aarch64 ]]; then
+        echo cmd:qemu-aarch64-static
+        echo cmd:update-binfmts
+        echo file:/usr/aarch64-linux-gnu/include/stdio.h
+    fi
+}
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
 
 install=0
+check_only=0
 clean=0
 run=0
 out_dir="$REPO_ROOT/.build-aarch64"
@@ -79,6 +100,8 @@ program_args=()
 while [[ $# -gt 0 ]]; do
     case "$1" in
     --install) install=1 ;;
+    --list-deps) deps_needed; exit 0 ;;
+    --check-deps) check_only=1 ;;
     --clean) clean=1 ;;
     --run) run=1 ;;
     --out)
@@ -133,37 +156,17 @@ fi
 
 # --- Dependencies ------------------------------------------------------------------------
 
-# Prints the packages (by apt name) whose files are missing.
-missing_packages() {
-    has_command "$QEMU" || echo qemu-user-static
-    has_command update-binfmts || echo binfmt-support
-    { has_command "$CROSS_CC" && [[ -f "$CROSS_SYSROOT_INCLUDE/stdio.h" ]]; } ||
-        echo gcc-aarch64-linux-gnu
-    [[ -f /usr/include/aarch64-linux-gnu/bits/libc-header-start.h ]] || echo libc6-dev:arm64
-}
-
-missing=()
-while IFS= read -r package; do missing+=("$package"); done < <(missing_packages)
-if [[ ${#missing[@]} -gt 0 ]]; then
+mapfile -t needed < <(deps_needed)
+if ! deps_check "${needed[@]}" 2>/dev/null; then
     if [[ $install -eq 1 ]]; then
-        [[ $EUID -eq 0 ]] || die "--install needs root; run as root: $INSTALL_COMMAND" 3
-        log "installing ${missing[*]}"
-        dpkg --add-architecture arm64
-        apt-get update
-        DEBIAN_FRONTEND=noninteractive apt-get install -y "${APT_PACKAGES[@]}"
-        missing=()
-        while IFS= read -r package; do missing+=("$package"); done < <(missing_packages)
-        [[ ${#missing[@]} -eq 0 ]] || die "still missing after install: ${missing[*]}" 3
+        deps_install "${needed[@]}" || die "dependencies still missing after install (see above)" 3
     else
-        log "missing packages: ${missing[*]}"
-        log "install them (as root) with:"
-        printf '  %s\n' "$INSTALL_COMMAND" >&2
+        deps_check "${needed[@]}" || true
         log "or rerun with --install"
         exit 3
     fi
-elif [[ $install -eq 1 ]]; then
-    log "all packages present: ${APT_PACKAGES[*]}"
 fi
+[[ $check_only -eq 0 ]] || { log "dependencies present"; exit 0; }
 
 has_command swiftc || die "swiftc not found on PATH (install Swift 6.3 or newer)" 3
 has_command file || die "'file' not found (apt-get install -y file)" 3

@@ -20,8 +20,15 @@
 #
 # Output: reports/runs/<run-id>/ (or --out DIR): summary.json, REPORT.md, charts/*.svg,
 # cells/<arch>-<cell>/log.txt; reports/latest points at the newest run. --sample also copies
-# the run to reports/sample/. The exit status is 0 when the report was written: ci/gate.sh
-# decides whether it passes.
+# the run to reports/sample/.
+#
+# Dependencies: each cell declares the probes it needs (ci/lib/cell.sh `cell_needs`), and
+# ci/deps.tsv names the package behind each probe. As root the missing ones are installed
+# (--no-install only checks); --install-only installs what the selection needs and exits.
+#
+# Exit status: 0 when every cell passed (or was skipped with a reason the profile declares
+# optional), 1 when a cell failed or a required cell was skipped, 2 for bad options, 3 for
+# missing dependencies. ci/gate.sh adds the benchmark ratios and findings on top.
 set -euo pipefail
 # The whole script is one brace group, parsed before it runs: editing this file during a run
 # (bash reads scripts lazily) cannot derail the run.
@@ -30,21 +37,29 @@ set -euo pipefail
 source "$(dirname "$0")/lib/matrix-common.sh"
 # shellcheck source=ci/lib/engine.sh
 source "$MATRIX_ROOT/ci/lib/engine.sh"
+# shellcheck source=ci/lib/deps.sh
+source "$MATRIX_ROOT/ci/lib/deps.sh"
 cd "$MATRIX_ROOT"
+# The command line as given, before option parsing shifts it away (run.env records it).
+command_line="ci/run-matrix.sh$(printf ' %q' "$@")"
 
 # Hosted cells need the Swift toolchain and run for the host's own arch (x86_64 here; aarch64
 # on an arm64 CI runner). Embedded cells run the Embedded Swift cross build for aarch64 under
 # QEMU user mode on an x86-64 host (natively on an arm64 host, where the hosted cells already
 # cover stress, la57 and bench).
 HOST_ARCH="$(uname -m)"
-HOSTED_CELLS=(debug-tests release-tests tsan asan valgrind la57 embedded lint stress bench)
+HOSTED_CELLS=(fresh debug-tests release-tests tsan asan valgrind la57 embedded lint stress bench)
 if [ "$HOST_ARCH" = aarch64 ]; then EMBEDDED_CELLS=(build smoke race)
 else EMBEDDED_CELLS=(build smoke race la57 stress bench); fi
 TIMED_CELLS=" stress bench "            # run alone, after everything else
-HOST_ONLY_CELLS=" lint build "   # need host-side tools (linters, the cross toolchain)
+# Cells a profile may skip without failing the run or the gate, as "arch/cell=reason": the
+# reason is shown in the report. Every other skip is a failure (a cell that cannot run is
+# never green by accident).
+declare -A OPTIONAL_CELLS=()
+HOST_ONLY_CELLS=" lint build fresh "   # need host-side tools (linters, the cross toolchain)
 
 profile=default; soak=""; cells_arg=""; arch_arg="x86_64,aarch64"; engine=""; start_engine=0
-install_mode=auto; out=""; jobs=2; race_reps=""; bench_repeats=""; sample=0; list_only=0
+install_mode=auto; install_only=0; out=""; jobs=2; race_reps=""; bench_repeats=""; sample=0; list_only=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) profile=quick; shift ;;
@@ -55,13 +70,14 @@ while [ $# -gt 0 ]; do
         --start-engine) start_engine=1; shift ;;
         --install) install_mode=install; shift ;;
         --no-install) install_mode=print; shift ;;
+        --install-only) install_only=1; shift ;;
         --out) out="$2"; shift 2 ;;
         --jobs) jobs="$2"; shift 2 ;;
         --race-repetitions) race_reps="$2"; shift 2 ;;
         --bench-repeats) bench_repeats="$2"; shift 2 ;;
         --sample) sample=1; shift ;;
         --list) list_only=1; shift ;;
-        -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown option: $1 (see --help)" ;;
     esac
 done
@@ -85,6 +101,11 @@ bench_repeats="${bench_repeats:-${MATRIX_BENCH_REPEATS:-}}"
 # ------------------------------------------------------------------------ cell selection
 IFS=, read -r -a arches <<<"$arch_arg"
 IFS=, read -r -a wanted <<<"$cells_arg"
+# Every name in --cells must name a cell (CELL or ARCH/CELL) that exists for some arch here.
+known_cells=" ${HOSTED_CELLS[*]/#/$HOST_ARCH/} ${EMBEDDED_CELLS[*]/#/aarch64/} ${HOSTED_CELLS[*]} ${EMBEDDED_CELLS[*]} "
+for w in "${wanted[@]}"; do
+    [[ "$known_cells" == *" $w "* ]] || die "unknown cell '$w' in --cells (cells here: $(printf '%s\n' "${HOSTED_CELLS[@]/#/$HOST_ARCH/}" "${EMBEDDED_CELLS[@]/#/aarch64/}" | paste -sd, -))"
+done
 selected=()
 for arch in "${arches[@]}"; do
     all=()
@@ -107,10 +128,27 @@ if [ "$list_only" = 1 ]; then printf '%s\n' "${selected[@]}"; exit 0; fi
 
 # ------------------------------------------------------------------------ prerequisites
 have_arch() { [[ " ${arches[*]} " == *" $1 "* ]]; }
-ensure_debs "$install_mode" "${MATRIX_PKGS_BASE[@]}" || true
-if have_arch aarch64; then ensure_debs "$install_mode" "${MATRIX_PKGS_AARCH64[@]}" || true; fi
-if [[ " ${selected[*]} " == *" x86_64/lint "* ]]; then
-    ensure_pip "$install_mode" "${MATRIX_PIP_LINT[@]}" || true
+# The engine is settled before the dependencies, which depend on it.
+if [ -z "$engine" ]; then
+    if [ "$start_engine" = 1 ]; then
+        if command -v dockerd >/dev/null 2>&1 || [ "$install_mode" = install ]; then engine=docker; else engine=podman; fi
+    else
+        engine="$(detect_engine)"
+    fi
+fi
+needed=(cmd:python3 py:statistics cmd:git)
+for item in "${selected[@]}"; do
+    mapfile -t -O "${#needed[@]}" needed < <(bash "${MATRIX_CELL_SCRIPT:-ci/lib/cell.sh}" --needs "${item%%/*}" "${item#*/}")
+done
+if [ "$engine" != host ]; then mapfile -t -O "${#needed[@]}" needed < <(engine_needs "$engine" "${arches[@]}"); fi
+if [ "$install_mode" = install ]; then
+    deps_install "${needed[@]}" || die "dependencies missing after install (above)" 3
+else
+    deps_check "${needed[@]}" || die "dependencies missing (above); run as root to install them" 3
+fi
+if [ "$install_only" = 1 ]; then
+    say "dependencies of ${#selected[@]} cells (engine $engine) present"
+    exit 0
 fi
 
 cleanup_done=0
@@ -132,21 +170,11 @@ cleanup() {
 trap cleanup EXIT
 trap 'say "interrupted"; exit 130' INT TERM
 
-if [ -z "$engine" ]; then
-    if [ "$start_engine" = 1 ]; then
-        if command -v dockerd >/dev/null 2>&1 || [ "$install_mode" = install ]; then engine=docker; else engine=podman; fi
-    else
-        engine="$(detect_engine)"
-    fi
-fi
 if [ "$engine" = docker ]; then
-    ensure_debs "$install_mode" "${MATRIX_PKGS_DOCKER[@]}" || die "docker engine needs: ${MATRIX_PKGS_DOCKER[*]}"
     if ! docker_answers; then
         [ "$start_engine" = 1 ] || die "no docker daemon answers (DOCKER_HOST=${DOCKER_HOST:-unset}); pass --start-engine"
         start_private_dockerd
     fi
-elif [ "$engine" = podman ]; then
-    ensure_debs "$install_mode" "${MATRIX_PKGS_PODMAN[@]}" || die "podman engine needs: ${MATRIX_PKGS_PODMAN[*]}"
 fi
 if [ "$engine" != host ]; then
     for arch in "${arches[@]}"; do build_cell_image "$engine" "$arch"; done
@@ -165,12 +193,13 @@ started="$(date -u +%FT%TZ)"; t0="$(date +%s)"
     echo "engine=$engine"; echo "arches=${arches[*]}"; echo "cells=${selected[*]}"
     echo "jobs=$jobs"; echo "race_repetitions=$race_reps"; echo "bench_repeats=$bench_repeats"
     echo "started=$started"
-    echo "command=ci/run-matrix.sh $*"
+    echo "command=$command_line"
 } >"$run_dir/run.env"
 say "run $run_id: ${#selected[@]} cells, profile $profile, engine $engine → $run_dir"
 # Cells run from a snapshot of cell.sh taken now: editing the checkout during a run (bash
-# reads scripts lazily) cannot change cells that have not started yet.
-cp ci/lib/cell.sh "$run_dir/cell.sh"
+# reads scripts lazily) cannot change cells that have not started yet. MATRIX_CELL_SCRIPT
+# replaces it (ci/lib/test_tools.py tests the run's verdict with a stand-in).
+cp "${MATRIX_CELL_SCRIPT:-ci/lib/cell.sh}" "$run_dir/cell.sh"
 
 # Cell timeouts (safety nets; a cell that hits one fails with "timeout").
 case "$profile" in
@@ -224,18 +253,26 @@ run_cell() {
     if [ "$where" != host ] && { [ "$rc" = 124 ] || [ "$rc" = 137 ]; }; then
         "$(engine_cli "$engine")" rm -f "$name" >/dev/null 2>&1 || true
     fi
-    local status reason=""
-    [ -f "$dir/reason" ] && reason="$(head -c 500 "$dir/reason")"
+    local status reason="" optional="${OPTIONAL_CELLS[$arch/$cell]:-}"
+    [ -f "$dir/reason" ] && reason="$(head -n 1 "$dir/reason" | head -c 300)"
     case "$rc" in
         0) status=pass ;;
         3) status=skipped ;;
         124|137) status=fail; reason="timeout after ${cell_timeout}s" ;;
-        *) status=fail; [ -n "$reason" ] || reason="exit status $rc" ;;
+        *) status=fail ;;
     esac
+    # Every failure and skip has a one-line reason: the cell's own, else the last line of its
+    # log that says something, with the exit status.
+    if [ "$status" != pass ] && { [ -z "$reason" ] || [[ "$reason" =~ :[[:space:]]*$ ]]; }; then
+        local last
+        last="$(grep -a -v -E '^[[:space:]]*$|^(FAILED|SKIPPED):' "$dir/log.txt" 2>/dev/null | tail -n 1 | cut -c1-240 || true)"
+        reason="${reason:+$reason }exit status $rc${last:+: $last}"
+    fi
     {
         echo "arch=$arch"; echo "cell=$cell"; echo "status=$status"; echo "exit=$rc"
         echo "where=$where"; echo "start=$start"; echo "end=$end"
         echo "timeout=$cell_timeout"; echo "reason=${reason//$'\n'/ }"
+        echo "optional=${optional//$'\n'/ }"
     } >"$dir/result"
     say "done  $arch/$cell: $status$([ -n "$reason" ] && echo " ($reason)") in $(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.0f", b - a }')s"
 }
@@ -286,5 +323,29 @@ if [ "$sample" = 1 ]; then
     python3 ci/lib/report.py "$run_dir" --copy-to "$MATRIX_ROOT/reports/sample"
 fi
 say "report: $run_dir/REPORT.md (wall $(( $(date +%s) - t0 ))s); gate with: ci/gate.sh $run_dir"
+
+# The run's verdict: a failed cell, or a skipped cell the profile does not declare optional.
+bad=()
+for result in "$run_dir"/cells/*/result; do
+    [ -f "$result" ] || continue
+    status="$(sed -n 's/^status=//p' "$result")"
+    optional="$(sed -n 's/^optional=//p' "$result")"
+    id="$(sed -n 's/^arch=//p' "$result")/$(sed -n 's/^cell=//p' "$result")"
+    reason="$(sed -n 's/^reason=//p' "$result")"
+    case "$status" in
+        pass) ;;
+        skipped) [ -n "$optional" ] || bad+=("$id skipped (required in profile $profile): $reason") ;;
+        *) bad+=("$id $status: $reason") ;;
+    esac
+done
+for item in "${selected[@]}"; do
+    [ -f "$run_dir/cells/${item/\//-}/result" ] || bad+=("$item: no result")
+done
+if [ "${#bad[@]}" -gt 0 ]; then
+    say "MATRIX FAIL: ${#bad[@]} of ${#selected[@]} cells did not pass:"
+    printf '  %s\n' "${bad[@]}" >&2
+    exit 1
+fi
+say "MATRIX PASS: ${#selected[@]} cells"
 exit 0
 }

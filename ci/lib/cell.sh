@@ -11,6 +11,35 @@
 # MATRIX_RACE_REPETITIONS.
 set -euo pipefail
 
+# What each cell needs from the machine, as probes of ci/deps.tsv (the table names the package
+# behind each). `cell.sh --needs ARCH CELL` prints them; run-matrix.sh installs and checks the
+# union for the cells it runs, and ci/check-deps.sh for all of them.
+TOOLCHAIN_NEEDS=(cmd:swift cmd:swiftc cmd:git file:/usr/bin/ld file:/usr/include/stdio.h
+    'file:/usr/lib/gcc/${MULTIARCH}/12/libgcc.a' file:/usr/include/c++/12/vector
+    file:/usr/include/zlib.h lib:libcurl.so.4 lib:libxml2.so.2 lib:libedit.so.2 lib:libz3.so.4
+    lib:libpython3.11.so.1.0 lib:libsqlite3.so.0 lib:libncursesw.so.6 cmd:pkg-config
+    file:/usr/share/zoneinfo/UTC cmd:update-ca-certificates)
+cell_needs() {
+    local arch="$1" cell="$2" emulated=0
+    [ "$arch" = aarch64 ] && [ "$(uname -m)" != aarch64 ] && emulated=1
+    if [ "$arch" = aarch64 ] && [ "$cell" = build ]; then
+        printf '%s\n' "${TOOLCHAIN_NEEDS[@]}"
+        bash "$(dirname "${BASH_SOURCE[0]}")/../build-aarch64.sh" --list-deps
+        return
+    fi
+    if [ "$emulated" = 1 ]; then echo cmd:qemu-aarch64-static; return; fi
+    case "$cell" in
+        fresh) echo cmd:debootstrap ;;
+        lint) printf '%s\n' cmd:python3 cmd:shellcheck py:pip cmd:actionlint cmd:hadolint ;;
+        valgrind) printf '%s\n' "${TOOLCHAIN_NEEDS[@]}" cmd:valgrind cmd:objcopy \
+            file:/usr/include/valgrind/memcheck.h ;;
+        bench) printf '%s\n' "${TOOLCHAIN_NEEDS[@]}" lib:libjemalloc.so.2 lib:libmimalloc.so.2 \
+            lib:libtcmalloc_minimal.so.4 ;;
+        *) printf '%s\n' "${TOOLCHAIN_NEEDS[@]}" ;;
+    esac
+}
+if [ "${1:-}" = --needs ]; then cell_needs "$2" "$3"; exit 0; fi
+
 ARCH="$1"; CELL="$2"; OUT="$3"
 # run-matrix.sh runs a snapshot of this file from the run directory and says where the
 # checkout is; run directly, the checkout is two levels up.
@@ -332,6 +361,77 @@ cell_bench() {
     [ "$ran" = 1 ] || skip "not built: offheap has no bench subcommand and Benchmarks/ is absent"
 }
 
+# Fresh-machine proof: a pristine Debian 12 root (debootstrap --variant=minbase, cached
+# read-only and used as the lower layer of an overlay, so every run starts from the same
+# untouched tree), where the matrix's own installer runs for every cell and both engines, and
+# then every script's dependency check. It fails when a script checks for something the
+# installer does not install (a package only recommended, a row missing from ci/deps.tsv).
+# The host's Swift toolchain is bind-mounted read-only at its own path, as a user's would be
+# on PATH; downloaded .debs are kept in a cache beside the rootfs (apt still resolves and
+# installs everything).
+cell_fresh() {
+    [ "$(id -u)" -eq 0 ] || fail "needs root (debootstrap, overlay mount, chroot)"
+    # shellcheck source=ci/lib/matrix-common.sh
+    source "$ROOT/ci/lib/matrix-common.sh"
+    # shellcheck source=ci/lib/engine.sh
+    source "$ROOT/ci/lib/engine.sh"
+    local lower work root toolchain archives
+    step "pristine Debian 12 rootfs (debootstrap --variant=minbase, cached)"
+    lower="$(build_rootfs "$ARCH")" || fail "debootstrap failed"
+    archives="$ROOTFS_CACHE/apt-archives-$(deb_arch "$ARCH")"
+    toolchain="$(cd "$(dirname "$(readlink -f "$(command -v swift)")")/../.." && pwd)"
+    work="$(mktemp -d /var/tmp/offheap-fresh.XXXXXX)"
+    root="$work/root"
+    mkdir -p "$work/upper" "$work/work" "$root" "$archives/partial"
+    # Unmounts everything under the overlay, deepest first, then the overlay; removes the tree.
+    fresh_cleanup() {
+        local m
+        while read -r m; do umount -l "$m" 2>/dev/null || true; done \
+            < <(awk -v r="$root/" 'index($2, r) == 1 { print $2 }' /proc/mounts | sort -r)
+        umount -l "$root" 2>/dev/null || true
+        rm -rf "$work"
+    }
+    trap fresh_cleanup EXIT
+    mount -t overlay overlay -o "lowerdir=$lower,upperdir=$work/upper,workdir=$work/work" "$root" \
+        || fail "cannot mount an overlay over $lower"
+    mount -t proc proc "$root/proc"
+    mount --rbind /dev "$root/dev"
+    mount -t tmpfs tmpfs "$root/tmp"
+    # The machine's own network setup (not packages): its resolver and any site-local CA
+    # certificates (update-ca-certificates adds them when the installer brings
+    # ca-certificates), as a fresh machine of this kind has them.
+    cp -L /etc/resolv.conf "$root/etc/resolv.conf"
+    if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+        mkdir -p "$root/usr/local/share/ca-certificates"
+        cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
+    fi
+    mkdir -p "$root/src" "$root$toolchain"
+    mount --bind "$ROOT" "$root/src"; mount -o remount,bind,ro "$root/src"
+    mount --bind "$toolchain" "$root$toolchain"; mount -o remount,bind,ro "$root$toolchain"
+    mount --bind "$archives" "$root/var/cache/apt/archives"
+    local in_root=(chroot "$root" env -i "PATH=$toolchain/usr/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        HOME=/root LANG=C.UTF-8 TERM=dumb ${PIP_CERT:+PIP_CERT=/etc/ssl/certs/ca-certificates.crt}
+        ${PIP_DEFAULT_TIMEOUT:+PIP_DEFAULT_TIMEOUT=$PIP_DEFAULT_TIMEOUT} bash -c)
+    step "before: what the pristine root lacks (ci/check-deps.sh)"
+    "${in_root[@]}" 'cd /src && ci/check-deps.sh' 2>&1 | tail -n 5 || true
+    step "the matrix's installer, for every cell, engine docker then podman"
+    "${in_root[@]}" 'cd /src && ci/run-matrix.sh --install-only --engine docker && ci/run-matrix.sh --install-only --engine podman' \
+        2>&1 | tee "$OUT/install.log" | grep -v -E '^(Get|Selecting|Preparing|Unpacking|Setting up|Processing|\(Reading)' \
+        || fail "the installer failed in a pristine root: $(grep -a -E 'missing |error' "$OUT/install.log" | tail -n 1)"
+    step "every script's dependency check (ci/check-deps.sh)"
+    "${in_root[@]}" 'cd /src && ci/check-deps.sh && ci/build-aarch64.sh --check-deps' 2>&1 | tee "$OUT/check.log" \
+        || fail "installed but still missing: $(grep -a -m3 '^missing' "$OUT/check.log" | paste -sd';' -)"
+    step "dpkg owns every probe by the package ci/deps.tsv names (ci/check-deps.sh --owners)"
+    "${in_root[@]}" 'cd /src && ci/check-deps.sh --owners' 2>&1 | tee "$OUT/owners.log" \
+        || fail "ci/deps.tsv names the wrong package: $(grep -a -v '^\[' "$OUT/owners.log" | head -n 2 | paste -sd';' -)"
+    step "the toolchain runs on what was installed (swiftc hello world)"
+    "${in_root[@]}" 'cd /tmp && printf "print(\"fresh \\(6 * 7)\")\n" >hello.swift && swiftc -O hello.swift -o hello && ./hello' \
+        2>&1 | tee "$OUT/hello.log"
+    grep -q '^fresh 42$' "$OUT/hello.log" || fail "swiftc in the fresh root: $(tail -n 1 "$OUT/hello.log")"
+    "${in_root[@]}" 'dpkg-query -W -f "\${Package}\n" | wc -l' >"$OUT/packages-after" 2>/dev/null || true
+    echo "fresh root: $(cat "$OUT/packages-after" 2>/dev/null) packages after install"
+}
+
 cell_lint() {
     local rc=0 scripts=()
     shopt -s nullglob; scripts=(ci/*.sh ci/lib/*.sh docker/*.sh); shopt -u nullglob
@@ -346,8 +446,10 @@ cell_lint() {
     hadolint --config .hadolint.yaml docker/Dockerfile.* || rc=1
     step "python3 -m py_compile ci/lib/*.py"
     python3 -m py_compile ci/lib/*.py || rc=1
-    step "report generator and gate self-test (ci/lib/test_tools.py)"
+    step "report generator, gate and matrix verdict self-test (ci/lib/test_tools.py)"
     python3 ci/lib/test_tools.py || rc=1
+    step "ci/deps.tsv agrees with what the scripts check (ci/check-deps.sh --agree)"
+    ci/check-deps.sh --agree || rc=1
     [ "$rc" = 0 ] || fail "lint findings"
     echo "lint clean"
 }

@@ -10,6 +10,22 @@ ROOTFS_CACHE="${OFFHEAP_ROOTFS_CACHE:-/var/tmp/offheap-rootfs}"
 ENGINE_STARTED_PID=""
 BINFMT_MOUNTED_BY_US=0
 
+# engine_needs ENGINE ARCH...: the probes of ci/deps.tsv that running cells in ENGINE's images
+# needs (images are bootstrapped offline; an arm64 base is imported through podman).
+engine_needs() {
+    local engine="$1"; shift
+    echo cmd:debootstrap
+    case "$engine" in
+        docker) printf '%s\n' cmd:dockerd cmd:docker cmd:runc ;;
+        podman) printf '%s\n' cmd:podman cmd:runc ;;
+    esac
+    if [[ " $* " == *" aarch64 "* ]]; then
+        printf '%s\n' cmd:update-binfmts cmd:qemu-aarch64-static
+        [ "$engine" = docker ] && echo cmd:podman
+    fi
+    return 0
+}
+
 # Docker talks to our private daemon when its socket exists and DOCKER_HOST is unset.
 engine_docker_env() {
     if [ -z "${DOCKER_HOST:-}" ] && [ -S "$ENGINE_STATE/docker.sock" ]; then

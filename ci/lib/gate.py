@@ -6,11 +6,13 @@
 
 REPORT is a run directory, its summary.json, or a run id under reports/runs/ (default:
 reports/latest). It fails on: a failed cell, a sanitizer or valgrind finding, corruption, a
-failed recovery, a CLI document with ok=false, a missing/invalid summary, or a native benchmark
-ratio worse than reports/baseline.json beyond the threshold. A ratio is gated on the median
+failed recovery, a CLI document with ok=false, a missing/invalid summary, a skipped cell that
+the profile does not declare optional, or a native benchmark ratio worse than
+reports/baseline.json beyond the threshold. A ratio is gated on the median
 of its samples (the bench cell's main run and its repeats of the gated set); a report without
-samples (older report.py) is gated on its single ratio, with a warning. Skipped cells are
-listed but do not fail unless named in --require-pass. Emulated (QEMU) figures are never gated.
+samples (older report.py) is gated on its single ratio, with a warning. A skipped cell fails
+unless its profile declares it optional (the reason is shown); --require-pass makes even an
+optional one required. Emulated (QEMU) figures are never gated.
 The output fits one screen: the verdict, then one line per reason.
 """
 from __future__ import annotations
@@ -81,11 +83,13 @@ def main() -> int:
         if cell.get("status") == "fail":
             problems.append(f"{cid}: FAILED — {cell.get('reason') or 'no reason'} (log: {log})")
         elif cell.get("status") == "skipped":
-            msg = f"{cid}: skipped — {cell.get('reason')}"
+            msg = f"{cid}: skipped — {cell.get('reason') or 'no reason recorded'}"
             if cid in required or cell.get("cell") in required:
                 problems.append(msg + " (required to pass)")
+            elif cell.get("optional"):
+                warnings.append(f"{msg} (optional in this profile: {cell['optional']})")
             else:
-                warnings.append(msg)
+                problems.append(msg + " (required: the profile does not declare it optional)")
         elif cell.get("status") != "pass":
             problems.append(f"{cid}: unknown status {cell.get('status')!r}")
         if int(cell.get("findings") or 0) > 0:

@@ -322,6 +322,8 @@ def build_summary(run_dir: str, engine: str | None) -> dict:
             "id": f"{arch}/{cell}", "arch": arch, "cell": cell,
             "status": result.get("status", "fail"),
             "reason": result.get("reason") or None,
+            # A skip the profile declares optional (with why); any other skip fails the gate.
+            "optional": result.get("optional") or None,
             "exitStatus": int(result.get("exit", "1") or 1),
             "seconds": seconds,
             "where": result.get("where", "host"),
@@ -517,8 +519,10 @@ def write_report(run_dir: str, summary: dict) -> None:
     if notes:
         lines += ["## Failures and skips", ""]
         for c in notes:
-            lines.append(f"- **{c['id']}** {c['status']}: {c['reason'] or 'no reason recorded'} "
-                         f"([log]({c['log']}))")
+            optional = (f" — optional in this profile: {c['optional']}" if c.get("optional")
+                        and c["status"] == "skipped" else "")
+            lines.append(f"- **{c['id']}** {c['status']}: {c['reason'] or 'no reason recorded'}"
+                         f"{optional} ([log]({c['log']}))")
         lines.append("")
 
     lines += ["## Sanitizers and valgrind", ""]

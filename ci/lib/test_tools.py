@@ -21,13 +21,13 @@ FAILURES: list[str] = []
 
 
 def cell(run: str, arch: str, name: str, status: str = "pass", reason: str = "", log: str = "",
-         files: dict[str, str] | None = None) -> None:
+         files: dict[str, str] | None = None, optional: str = "") -> None:
     folder = os.path.join(run, "cells", f"{arch}-{name}")
     os.makedirs(folder, exist_ok=True)
     exit_code = {"pass": 0, "fail": 1, "skipped": 3}[status]
     with open(os.path.join(folder, "result"), "w") as handle:
         handle.write(f"arch={arch}\ncell={name}\nstatus={status}\nexit={exit_code}\nwhere=host\n"
-                     f"start=100.0\nend=112.5\ntimeout=900\nreason={reason}\n")
+                     f"start=100.0\nend=112.5\ntimeout=900\nreason={reason}\noptional={optional}\n")
     with open(os.path.join(folder, "log.txt"), "w") as handle:
         handle.write(log)
     for file_name, text in (files or {}).items():
@@ -69,7 +69,8 @@ def healthy_run(run: str) -> None:
     cell(run, "x86_64", "bench", files={"bench.json": run_doc("bench", [
         result("larson", "sharded", 8e6), result("larson", "glibc", 4e6),
         result("larson", "jemalloc", 6e6), result("rag", "heap", 2e6), result("rag", "glibc", 1e6)])})
-    cell(run, "aarch64", "smoke", "skipped", "not built: .build-aarch64/bin/offheap-smoke missing")
+    cell(run, "aarch64", "smoke", "skipped", "not built: .build-aarch64/bin/offheap-smoke missing",
+         optional="self-test profile lets it skip")
 
 
 def with_repeats(run: str, larson: list[tuple[float, float]], main: tuple[float, float] | None = None,
@@ -118,6 +119,53 @@ def check(name: str, run: str, expect_exit: int, expect_text: str, *gate_args: s
         print(f"ok   {name}")
 
 
+def matrix_self_test(tmp: str) -> None:
+    """ci/run-matrix.sh's own verdict, with a stand-in cell script (MATRIX_CELL_SCRIPT): a
+    failed cell and a skipped required cell each make it exit 1 (and the gate too), a clean run
+    exits 0, and unknown --cells/--arch names are usage errors (exit 2)."""
+    root = os.path.dirname(os.path.dirname(LIB))
+    stub = os.path.join(tmp, "stub-cell.sh")
+    with open(stub, "w") as handle:
+        handle.write('#!/usr/bin/env bash\n'
+                     '[ "$1" = --needs ] && exit 0\n'
+                     'arch="$1"; cell="$2"; out="$3"; mkdir -p "$out"\n'
+                     'case "${STUB_OUTCOME:-pass}:$cell" in\n'
+                     '  skip:la57) echo "not built: stand-in" >"$out/reason"; exit 3 ;;\n'
+                     '  fail:la57) exit 1 ;;\n'
+                     'esac\n'
+                     'exit 0\n')
+
+    def matrix(name: str, outcome: str, *args: str) -> subprocess.CompletedProcess:
+        env = dict(os.environ, MATRIX_CELL_SCRIPT=stub, STUB_OUTCOME=outcome)
+        return subprocess.run(["bash", os.path.join(root, "ci", "run-matrix.sh"), "--no-install",
+                               "--engine", "host", "--out", os.path.join(tmp, name), *args],
+                              capture_output=True, text=True, env=env, cwd=root)
+
+    cells = ["--arch", "x86_64", "--cells", "la57,lint"]
+    for outcome, want, text in (("pass", 0, "MATRIX PASS: 2 cells"),
+                                ("skip", 1, "x86_64/la57 skipped (required in profile default): not built: stand-in"),
+                                ("fail", 1, "x86_64/la57 fail: exit status 1")):
+        done = matrix(f"matrix-{outcome}", outcome, *cells)
+        output = done.stdout + done.stderr
+        if done.returncode != want or text not in output:
+            FAILURES.append(f"run-matrix.sh with a {outcome} cell: exit {done.returncode} (want {want}), "
+                            f"want {text!r} in:\n{output[-1500:]}")
+        else:
+            print(f"ok   run-matrix.sh exits {want} when a cell is {outcome}")
+        env = open(os.path.join(tmp, f"matrix-{outcome}", "run.env")).read()
+        if "command=ci/run-matrix.sh --no-install --engine host --out" not in env:
+            FAILURES.append(f"run.env does not record the command line:\n{env}")
+    check("the gate fails the run whose required cell skipped", os.path.join(tmp, "matrix-skip"), 1,
+          "x86_64/la57: skipped — not built: stand-in (required", regenerate=False)
+    for args, text in ((["--cells", "la57,no-such-cell"], "unknown cell 'no-such-cell'"),
+                       (["--arch", "riscv64"], "unknown arch riscv64")):
+        done = matrix("matrix-usage", "pass", *args)
+        if done.returncode != 2 or text not in done.stderr:
+            FAILURES.append(f"run-matrix.sh {args}: exit {done.returncode} (want 2), want {text!r} in:\n{done.stderr}")
+        else:
+            print(f"ok   run-matrix.sh {' '.join(args)} is a usage error")
+
+
 def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         baseline = os.path.join(tmp, "baseline.json")
@@ -150,6 +198,16 @@ def main() -> int:
 
         check("skipped cell required to pass fails", fresh("required"), 1, "required to pass",
               "--baseline", baseline, "--require-pass", "aarch64/smoke")
+
+        run = fresh("skipped-not-optional")
+        cell(run, "aarch64", "race", "skipped", "not built: offheap-smoke missing")
+        check("a skipped cell the profile does not declare optional fails", run, 1,
+              "aarch64/race: skipped — not built: offheap-smoke missing (required", "--baseline", baseline)
+        report = open(os.path.join(run, "REPORT.md")).read()
+        if "optional in this profile: self-test profile lets it skip" not in report:
+            FAILURES.append("REPORT.md does not show why an optional cell may skip")
+
+        matrix_self_test(tmp)
 
         run = fresh("failed-cell")
         cell(run, "x86_64", "asan", "fail", "ASan test run exited non-zero")
