@@ -14,10 +14,12 @@ set -euo pipefail
 # What each cell needs from the machine, as probes of ci/deps.tsv (the table names the package
 # behind each). `cell.sh --needs ARCH CELL` prints them; run-matrix.sh installs and checks the
 # union for the cells it runs, and ci/check-deps.sh for all of them.
+# shellcheck disable=SC2016  # ${MULTIARCH} is expanded by ci/lib/deps.sh
 TOOLCHAIN_NEEDS=(cmd:swift cmd:swiftc cmd:git file:/usr/bin/ld file:/usr/include/stdio.h
     'file:/usr/lib/gcc/${MULTIARCH}/12/libgcc.a' file:/usr/include/c++/12/vector
     file:/usr/include/zlib.h lib:libcurl.so.4 lib:libxml2.so.2 lib:libedit.so.2 lib:libz3.so.4
-    lib:libpython3.11.so.1.0 lib:libsqlite3.so.0 lib:libncursesw.so.6 cmd:pkg-config
+    lib:libpython3.11.so.1.0 lib:libsqlite3.so.0 lib:libncursesw.so.6 lib:libncurses.so.6
+    lib:libtinfo.so.6 lib:libuuid.so.1 lib:libstdc++.so.6 lib:libgcc_s.so.1 cmd:pkg-config
     file:/usr/share/zoneinfo/UTC cmd:update-ca-certificates)
 cell_needs() {
     local arch="$1" cell="$2" emulated=0
@@ -375,7 +377,7 @@ cell_fresh() {
     source "$ROOT/ci/lib/matrix-common.sh"
     # shellcheck source=ci/lib/engine.sh
     source "$ROOT/ci/lib/engine.sh"
-    local lower work root toolchain archives
+    local lower toolchain archives work root
     step "pristine Debian 12 rootfs (debootstrap --variant=minbase, cached)"
     lower="$(build_rootfs "$ARCH")" || fail "debootstrap failed"
     archives="$ROOTFS_CACHE/apt-archives-$(deb_arch "$ARCH")"
@@ -384,14 +386,17 @@ cell_fresh() {
     root="$work/root"
     mkdir -p "$work/upper" "$work/work" "$root" "$archives/partial"
     # Unmounts everything under the overlay, deepest first, then the overlay; removes the tree.
+    # (The trap runs after this function returned: it gets the paths as arguments.)
+    # shellcheck disable=SC2317  # called by the EXIT trap
     fresh_cleanup() {
-        local m
+        local m root="$1" work="$2"
         while read -r m; do umount -l "$m" 2>/dev/null || true; done \
             < <(awk -v r="$root/" 'index($2, r) == 1 { print $2 }' /proc/mounts | sort -r)
         umount -l "$root" 2>/dev/null || true
         rm -rf "$work"
     }
-    trap fresh_cleanup EXIT
+    # shellcheck disable=SC2064  # expand the paths now
+    trap "fresh_cleanup '$root' '$work'" EXIT
     mount -t overlay overlay -o "lowerdir=$lower,upperdir=$work/upper,workdir=$work/work" "$root" \
         || fail "cannot mount an overlay over $lower"
     mount -t proc proc "$root/proc"
@@ -417,17 +422,26 @@ cell_fresh() {
     step "the matrix's installer, for every cell, engine docker then podman"
     "${in_root[@]}" 'cd /src && ci/run-matrix.sh --install-only --engine docker && ci/run-matrix.sh --install-only --engine podman' \
         2>&1 | tee "$OUT/install.log" | grep -v -E '^(Get|Selecting|Preparing|Unpacking|Setting up|Processing|\(Reading)' \
-        || fail "the installer failed in a pristine root: $(grep -a -E 'missing |error' "$OUT/install.log" | tail -n 1)"
+        || fail "the installer failed in a pristine root: $( { grep -a -E '^missing ' "$OUT/install.log" || grep -a -E 'error' "$OUT/install.log"; } | head -n 3 | paste -sd';' -)"
     step "every script's dependency check (ci/check-deps.sh)"
     "${in_root[@]}" 'cd /src && ci/check-deps.sh && ci/build-aarch64.sh --check-deps' 2>&1 | tee "$OUT/check.log" \
         || fail "installed but still missing: $(grep -a -m3 '^missing' "$OUT/check.log" | paste -sd';' -)"
     step "dpkg owns every probe by the package ci/deps.tsv names (ci/check-deps.sh --owners)"
     "${in_root[@]}" 'cd /src && ci/check-deps.sh --owners' 2>&1 | tee "$OUT/owners.log" \
         || fail "ci/deps.tsv names the wrong package: $(grep -a -v '^\[' "$OUT/owners.log" | head -n 2 | paste -sd';' -)"
+    step "every shared library the toolchain's programs need resolves (ldd)"
+    # lldb's Python plugin wants a libpython the toolchain was built against, not Debian's:
+    # the debugger is not part of what the matrix runs.
+    "${in_root[@]}" "cd '$toolchain/usr/bin' && for f in *; do case \$f in lldb*|repl_swift) continue ;; esac; \
+        head -c4 \$f | grep -q ELF && ldd \$f | sed \"s|^|\$f: |\"; done" 2>&1 \
+        | grep -a 'not found' | sort -u | tee "$OUT/ldd-missing.txt" || true
+    [ ! -s "$OUT/ldd-missing.txt" ] \
+        || fail "the toolchain needs libraries ci/deps.tsv does not install: $(awk '{print $2}' "$OUT/ldd-missing.txt" | sort -u | paste -sd' ' -)"
     step "the toolchain runs on what was installed (swiftc hello world)"
     "${in_root[@]}" 'cd /tmp && printf "print(\"fresh \\(6 * 7)\")\n" >hello.swift && swiftc -O hello.swift -o hello && ./hello' \
         2>&1 | tee "$OUT/hello.log"
     grep -q '^fresh 42$' "$OUT/hello.log" || fail "swiftc in the fresh root: $(tail -n 1 "$OUT/hello.log")"
+    # shellcheck disable=SC2016  # expanded inside the root
     "${in_root[@]}" 'dpkg-query -W -f "\${Package}\n" | wc -l' >"$OUT/packages-after" 2>/dev/null || true
     echo "fresh root: $(cat "$OUT/packages-after" 2>/dev/null) packages after install"
 }
