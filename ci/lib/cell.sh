@@ -7,7 +7,7 @@
 # the host, so cells need nothing but bash, coreutils and the tools they test with.
 #
 # Environment (set by run-matrix.sh): MATRIX_PROFILE quick|default|soak, MATRIX_SOAK_SECONDS,
-# MATRIX_IN_CONTAINER 0|1, MATRIX_SCRATCH_SUFFIX (separate .build dirs inside containers),
+# MATRIX_IN_CONTAINER 0|1, MATRIX_SCRATCH_SUFFIX (separate .build dirs, if ever wanted),
 # MATRIX_RACE_REPETITIONS.
 set -euo pipefail
 
@@ -29,7 +29,11 @@ cell_needs() {
         bash "$(dirname "${BASH_SOURCE[0]}")/../build-aarch64.sh" --list-deps
         return
     fi
-    if [ "$emulated" = 1 ]; then echo cmd:qemu-aarch64-static; return; fi
+    if [ "$emulated" = 1 ]; then
+        # In the arm64 image (MATRIX_IN_CONTAINER=1) the static binaries run natively.
+        [ "${MATRIX_IN_CONTAINER:-0}" = 1 ] || echo cmd:qemu-aarch64-static
+        return
+    fi
     case "$cell" in
         fresh) echo cmd:debootstrap ;;
         lint) printf '%s\n' cmd:python3 cmd:shellcheck py:pip cmd:actionlint cmd:hadolint ;;

@@ -28,14 +28,20 @@ PEERS = ("glibc", "jemalloc", "mimalloc", "tcmalloc")
 # Results that are not ours: the peers, and the engine's pass-through to malloc ("system").
 NOT_OURS = PEERS + ("system",)
 CELL_ORDER = {
-    "x86_64": ["debug-tests", "release-tests", "tsan", "asan", "valgrind", "stress", "la57",
+    "x86_64": ["fresh", "debug-tests", "release-tests", "tsan", "asan", "valgrind", "stress", "la57",
                "embedded", "bench", "lint"],
     "aarch64": ["build", "smoke", "stress", "race", "la57", "bench"],
 }
 # Rows of the arch x cell table: the same concept on both arches shares a row.
-ROWS = ["debug-tests", "release-tests", "tsan", "asan", "valgrind", "build", "smoke", "race",
+ROWS = ["fresh", "debug-tests", "release-tests", "tsan", "asan", "valgrind", "build", "smoke", "race",
         "stress", "la57", "embedded", "bench", "lint"]
+PLACEMENT_TEXT = {
+    "all": " (every cell in its arch's image but lint, fresh and the aarch64 build)",
+    "sample": " (one cell per image in a container, the rest on the host)",
+    "none": "",
+}
 ROW_TITLES = {
+    "fresh": "fresh machine (installer on a pristine root)",
     "debug-tests": "tests (debug)", "release-tests": "tests (release)",
     "tsan": "TSan + race loop", "asan": "ASan + LSan", "valgrind": "valgrind memcheck",
     "build": "Embedded cross build", "smoke": "smoke (QEMU)", "race": "race loop (QEMU)",
@@ -367,6 +373,8 @@ def build_summary(run_dir: str, engine: str | None) -> dict:
         "profile": meta.get("profile"),
         "command": meta.get("command"),
         "engine": engine or meta.get("engine"),
+        "placement": meta.get("placement") or None,
+        "engineNote": meta.get("engine_note") or None,
         "started": meta.get("started"),
         "finished": meta.get("finished"),
         "wallSeconds": int(meta["wall_seconds"]) if meta.get("wall_seconds", "").isdigit() else None,
@@ -483,6 +491,9 @@ def md_cell(entry: dict | None) -> str:
     text = STATUS_ICON.get(entry["status"], entry["status"])
     if entry["seconds"] is not None:
         text += f" {entry['seconds']:.0f}s"
+    where = entry.get("where") or "host"
+    # Where the cell ran: the host, or the engine (the image tag is in summary.json).
+    text += " · host" if where == "host" else f" · {where.split(':', 1)[0]}"
     return f"[{text}]({entry['log']})"
 
 
@@ -494,7 +505,9 @@ def write_report(run_dir: str, summary: dict) -> None:
     lines = [
         f"# swift-offheap matrix — {summary['runId']}",
         "",
-        f"- profile **{summary['profile']}**, engine **{summary['engine']}**, "
+        f"- profile **{summary['profile']}**, engine **{summary['engine']}**"
+        f"{PLACEMENT_TEXT.get(summary.get('placement') or 'none', '')}"
+        f"{', ' + summary['engineNote'] if summary.get('engineNote') else ''}, "
         f"wall time **{summary['wallSeconds']} s**, started {summary['started']}",
         f"- git {git['short']} ({git['branch']}{', dirty' if git['dirty'] else ''})",
         f"- machine: {machine['cpuModel']}, {machine['cores']} cores, "
