@@ -290,7 +290,7 @@ run_cell() {
         # from PATH and the package mirrors read-only. SwiftPM builds into .build-ctr-<arch>*
         # scratch paths: the image's system headers are other files than the host's, so a
         # shared scratch path would rebuild everything on each side, each time.
-        local cli run_args=(run --rm --name "$name" --network none --init
+        local cli=() run_args=(run --rm --name "$name" --network none --init
             --security-opt seccomp=unconfined --cap-add SYS_PTRACE
             -v "$MATRIX_ROOT:$MATRIX_ROOT" -w "$MATRIX_ROOT")
         [[ "$run_dir" == "$MATRIX_ROOT/"* ]] || run_args+=(-v "$run_dir:$run_dir")
@@ -301,14 +301,14 @@ run_cell() {
             while IFS= read -r e; do run_args+=(-v "$e:$e:ro"); done < <(git_mirror_dirs)
             while IFS= read -r e; do run_args+=(-e "$e"); done < <(git_mirror_env)
         fi
-        cli="$(engine_cli "$engine")"
+        read -r -a cli < <(engine_argv "$engine")
         [ "$engine" = podman ] && run_args+=(--ulimit nofile=20000:20000 --ulimit nproc=32768:32768)
         [ "$arch" = aarch64 ] && run_args+=(--platform linux/arm64)
         for e in "${env_args[@]}" MATRIX_IN_CONTAINER=1 "MATRIX_SCRATCH_SUFFIX=-ctr-$arch" \
             "MATRIX_ROOT=$MATRIX_ROOT" "PATH=$path" HOME=/root; do
             run_args+=(-e "$e")
         done
-        cmd=("$cli" "${run_args[@]}" "$(cell_image "$arch")" bash "$run_dir/cell.sh" "$arch" "$cell" "$dir")
+        cmd=("${cli[@]}" "${run_args[@]}" "$(cell_image "$arch")" bash "$run_dir/cell.sh" "$arch" "$cell" "$dir")
     fi
     say "start $arch/$cell ($where)"
     start="$(date +%s.%N)"

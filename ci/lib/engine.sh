@@ -17,7 +17,7 @@ engine_needs() {
     echo cmd:debootstrap
     case "$engine" in
         docker) printf '%s\n' cmd:dockerd cmd:docker cmd:runc ;;
-        podman) printf '%s\n' cmd:podman cmd:runc ;;
+        podman) printf '%s\n' cmd:podman cmd:runc file:/usr/libexec/podman/catatonit ;;   # --init
     esac
     if [[ " $* " == *" aarch64 "* ]]; then
         printf '%s\n' cmd:update-binfmts cmd:qemu-aarch64-static
@@ -36,7 +36,18 @@ engine_docker_env() {
 docker_answers() { engine_docker_env; timeout 10 docker info >/dev/null 2>&1; }
 
 # podman with the flags this machine needs (crun fails on this cgroup setup).
-podman_cmd() { podman --runtime runc --storage-driver overlay "$@"; }
+PODMAN_ARGS=(--runtime runc --storage-driver overlay)
+podman_cmd() { podman "${PODMAN_ARGS[@]}" "$@"; }
+
+# The engine's command as words, for commands run through timeout(1) (which cannot run
+# a shell function): `read -r -a cli < <(engine_argv ENGINE)`.
+engine_argv() {
+    case "$1" in
+        docker) echo docker ;;
+        podman) echo podman "${PODMAN_ARGS[@]}" ;;
+        *) die "no CLI for engine $1" ;;
+    esac
+}
 
 # The command prefix for ENGINE (docker|podman).
 engine_cli() {
@@ -236,7 +247,7 @@ build_cell_image() {
         DOCKER_BUILDKIT=0 docker build --network=host "${platform[@]}" \
             --build-arg "BASE=$(base_image "$arch")" -t "$image" "$context" >&2 || rc=$?
     else
-        $cli build --network=host "${platform[@]}" --ulimit nofile=20000:20000 \
+        $cli build --format docker --network=host "${platform[@]}" --ulimit nofile=20000:20000 \
             --build-arg "BASE=$(base_image "$arch")" -t "$image" "$context" >&2 || rc=$?
     fi
     rm -rf "$context"
