@@ -255,7 +255,8 @@ def stress_rows(doc: dict) -> list[dict]:
         rows.append({"allocator": r.get("allocator"), "crossThreadFrees": facts.get("crossThreadFrees"),
                      "recovered": r.get("recovered"), "corruption": r.get("corruption"),
                      "hyaline": hyaline or None,
-                     "roles": [row for row in r.get("roles") or [] if isinstance(row, dict)]})
+                     "roles": [row for row in r.get("roles") or [] if isinstance(row, dict)],
+                     "timeline": [t for t in r.get("timeline") or [] if isinstance(t, dict)]})
     return rows
 
 
@@ -507,14 +508,23 @@ def bench_svg(rows: list[dict], title: str) -> str:
 
 
 def stress_svg(runs: list[dict], title: str) -> str:
-    """Throughput over time, one line per stress run."""
-    def label(run: dict) -> str:
+    """Throughput over time, one line per allocator of each stress run (the document's own
+    timeline, which is its first allocator's, when the results carry none)."""
+    def label(run: dict, allocators: str) -> str:
         config = run.get("config") or {}
-        allocators = ",".join(config.get("allocators") or []) or "?"
         return f'{run["arch"]} {allocators} ×{config.get("threads", "?")}'
 
-    series = [(label(r), [(float(p.get("t", 0)), float(p.get("opsPerSecond", 0)))
-                                for p in r["timeline"]]) for r in runs if r["timeline"]]
+    def points(timeline: list[dict]) -> list[tuple[float, float]]:
+        return [(float(p.get("t", 0)), float(p.get("opsPerSecond", 0))) for p in timeline]
+
+    series = []
+    for r in runs:
+        own = [a for a in r.get("allocators") or [] if a.get("timeline")]
+        if own:
+            series += [(label(r, str(a.get("allocator"))), points(a["timeline"])) for a in own]
+        elif r["timeline"]:
+            first = ((r.get("config") or {}).get("allocators") or ["?"])[0]
+            series.append((label(r, first), points(r["timeline"])))
     left, top, width, height = 80, 50, 640, 260
     xmax = max((x for _, pts in series for x, _ in pts), default=1.0) or 1.0
     ymax = max((y for _, pts in series for _, y in pts), default=1.0) or 1.0
