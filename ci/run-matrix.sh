@@ -49,14 +49,18 @@ command_line="ci/run-matrix.sh$(printf ' %q' "$@")"
 # cover stress, la57 and bench).
 HOST_ARCH="$(uname -m)"
 HOSTED_CELLS=(fresh debug-tests release-tests tsan asan valgrind la57 embedded lint stress bench)
-if [ "$HOST_ARCH" = aarch64 ]; then EMBEDDED_CELLS=(build smoke race)
-else EMBEDDED_CELLS=(build smoke race la57 stress bench); fi
+# tsan/valgrind/asan on aarch64: the checkers on the cross-built variants under QEMU
+# (ci/build-aarch64.sh --variant), checkers: their planted-defect self-test.
+if [ "$HOST_ARCH" = aarch64 ]; then EMBEDDED_CELLS=(build smoke race checkers)
+else EMBEDDED_CELLS=(build smoke race la57 stress bench tsan valgrind asan checkers); fi
 TIMED_CELLS=" stress bench "            # run alone, after everything else
 # Cells a profile may skip without failing the run or the gate, as "arch/cell=reason": the
 # reason is shown in the report. Every other skip is a failure (a cell that cannot run is
 # never green by accident).
 declare -A OPTIONAL_CELLS=()
-HOST_ONLY_CELLS=" lint build fresh "   # need host-side tools (linters, the cross toolchain)
+HOST_ONLY_CELLS=" lint build fresh checkers "   # need host-side tools (linters, the cross toolchain)
+# aarch64 cells that run the host's sanitizer runtimes and extracted valgrind under QEMU.
+HOST_ONLY_A64_CELLS=" tsan valgrind asan "
 
 profile=default; soak=""; cells_arg=""; arch_arg="x86_64,aarch64"; engine=""; start_engine=0
 install_mode=auto; install_only=0; out=""; jobs=2; race_reps=""; bench_repeats=""; sample=0; list_only=0
@@ -210,7 +214,8 @@ esac
 
 where_for() {   # host | <engine>:<image>
     local arch="$1" cell="$2"
-    if [ "$engine" = host ] || [[ "$HOST_ONLY_CELLS" == *" $cell "* ]]; then echo host
+    if [ "$engine" = host ] || [[ "$HOST_ONLY_CELLS" == *" $cell "* ]] \
+        || { [ "$arch" = aarch64 ] && [ "$HOST_ARCH" != aarch64 ] && [[ "$HOST_ONLY_A64_CELLS" == *" $cell "* ]]; }; then echo host
     else echo "$engine:$(cell_image "$arch")"; fi
 }
 
@@ -301,7 +306,7 @@ phase1=(); phase2=(); phase3=()
 for item in "${selected[@]}"; do
     cell="${item#*/}"
     if [[ "$TIMED_CELLS" == *" $cell "* ]]; then phase3+=("$item")
-    elif [[ " smoke race la57 " == *" $cell "* ]] && [ "${item%%/*}" = aarch64 ] \
+    elif [[ " smoke race la57 tsan valgrind asan checkers " == *" $cell "* ]] && [ "${item%%/*}" = aarch64 ] \
         && [ "$HOST_ARCH" != aarch64 ]; then phase2+=("$item")
     else phase1+=("$item"); fi
 done

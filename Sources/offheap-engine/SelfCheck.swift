@@ -2,7 +2,8 @@ import COffHeapShims
 import OffHeap
 import OffHeapWorkloads
 
-/// `offheap-engine selfcheck [--repetitions N] [--operations N] [--threads N] [--capacity N]`:
+/// `offheap-engine selfcheck [--repetitions N] [--operations N] [--threads N] [--capacity N]
+/// [--slot-size N]`:
 /// the stress hammer over every allocator of ours with every role at once (bounce,
 /// publisher, reader, burst, retire: cross-thread frees included), repeated N times in one
 /// process. Odd repetitions hand published slots over through a Hyaline domain, even ones
@@ -19,11 +20,12 @@ import OffHeapWorkloads
 /// Exit status: 0 every repetition verified, 1 corruption/errors/failed recovery, 2 bad
 /// options.
 func selfcheckMain(_ arguments: [String]) -> Int32 {
-    let usage = "usage: offheap-engine selfcheck [--repetitions N] [--operations N] [--threads N] [--capacity N]"
+    let usage = "usage: offheap-engine selfcheck [--repetitions N] [--operations N] [--threads N] [--capacity N] [--slot-size N]"
     var repetitions = 1
     var operations = 2_000
     var threads = 5
     var capacity: Int?
+    var slotSize = 64
     var index = 0
     while index < arguments.count {
         let option = arguments[index]
@@ -41,6 +43,7 @@ func selfcheckMain(_ arguments: [String]) -> Int32 {
         case "--operations" where (1...(1 << 19)).contains(value): operations = value
         case "--threads" where (2...64).contains(value): threads = value
         case "--capacity" where (16...(1 << 20)).contains(value): capacity = value
+        case "--slot-size" where (16...4096).contains(value): slotSize = value
         default:
             print("offheap-engine: unknown selfcheck option or value out of range: \(option) \(arguments[index + 1])")
             print(usage)
@@ -55,6 +58,7 @@ func selfcheckMain(_ arguments: [String]) -> Int32 {
         var plan = RunPlan(command: .stress)
         plan.allocators = allocators
         plan.capacity = capacity ?? max(1_024, 2 * operations)
+        plan.slotSize = slotSize
         plan.stress.threads = threads
         plan.stress.roles = roles
         plan.stress.hyaline = repetition % 2 == 1
@@ -74,9 +78,17 @@ func selfcheckMain(_ arguments: [String]) -> Int32 {
                 print("  \(result.allocator): \(result.operations) ops, corruption \(result.corruption), errors \(result.errors)")
             }
         }
-        print("offheap-engine selfcheck: repetition \(repetition)/\(repetitions) \(document.ok ? "ok" : "FAILED") (\(document.results.count) allocators, \(threads) threads, hyaline \(plan.stress.hyaline ? "on" : "off"), \(total) ops)")
+        // Written unbuffered: a checker that kills the process (TSan's fatal errors call
+        // _exit) must not take the progress made so far with it.
+        selfcheckSay("offheap-engine selfcheck: repetition \(repetition)/\(repetitions) \(document.ok ? "ok" : "FAILED") (\(document.results.count) allocators, \(threads) threads, hyaline \(plan.stress.hyaline ? "on" : "off"), \(total) ops)")
         if !document.ok { return 1 }
     }
-    print("offheap-engine selfcheck: PASS \(repetitions) repetitions in \((Clock.nanoseconds - start) / 1_000_000) ms")
+    selfcheckSay("offheap-engine selfcheck: PASS \(repetitions) repetitions in \((Clock.nanoseconds - start) / 1_000_000) ms")
     return 0
+}
+
+/// One line on standard output, written at once (no stdio buffer).
+func selfcheckSay(_ line: String) {
+    let bytes = Array((line + "\n").utf8)
+    _ = bytes.withUnsafeBytes { raw in offheap_write(1, raw.baseAddress!, raw.count) }
 }

@@ -1,0 +1,40 @@
+// Planted defect for the aarch64 TSan cell's self-test (ci/selftest-aarch64-checkers.sh):
+// two threads write one FreeList slot with plain stores and no synchronisation between
+// them. ThreadSanitizer must report a data race (exit 66). Built only by
+// `ci/build-aarch64.sh --variant tsan --planted race`, never part of a product.
+import COffHeapShims
+import OffHeap
+
+func plantedRace() -> Int32 {
+    let pool: FreeList
+    let slot: UnsafeMutableRawPointer
+    do throws(OffHeapError) {
+        pool = try FreeList(FreeList.Configuration(slotSize: 64, alignment: 16, capacity: 4))
+        slot = try pool.allocate()
+    } catch {
+        print("planted-race: setup failed: \(error.description)")
+        return 1
+    }
+    let address = UInt(bitPattern: slot)
+    var threads: [PlatformThread] = []
+    for writer in 0..<2 {
+        do throws(OffHeapError) {
+            threads.append(try PlatformThread {
+                let shared = UnsafeMutableRawPointer(bitPattern: address)!
+                for i in 0..<1_000 {
+                    // The defect: a plain store to memory another thread writes too.
+                    shared.storeBytes(of: UInt64(writer * 1_000_000 + i), as: UInt64.self)
+                }
+            })
+        } catch {
+            print("planted-race: thread start failed: \(error.description)")
+            return 1
+        }
+    }
+    for thread in threads { thread.join() }
+    print("planted-race: last value \(slot.load(as: UInt64.self))")
+    do throws(OffHeapError) { try pool.deallocate(slot) } catch { return 1 }
+    return 0
+}
+
+offheap_exit(plantedRace())
