@@ -529,6 +529,13 @@ cell_a64_race() {
 # ci/build-aarch64.sh, built here when the build cell has not built them yet. The stress
 # runs cover every allocator of ours with every role (cross-thread frees, Hyaline).
 A64_ROLES="bounce,publisher,reader,burst,retire"
+A64_OURS="freelist,sharded,arena,slabpool,heap,heap-unchecked"
+# Per allocator: a fixed operation count (the bulk-free Arena needs capacity >= 2x operations);
+# the profile's duration would be multiplied by valgrind's and QEMU's slowdowns.
+case "$PROFILE" in
+    quick) A64_CHECKER_LIMIT="--operations 500 --capacity 1024" ;;
+    *) A64_CHECKER_LIMIT="--operations 20000 --capacity 65536" ;;
+esac
 a64_build_variant() {
     step "ci/build-aarch64.sh --variant $1 (reused when the build cell built it)"
     ci/build-aarch64.sh --variant "$1" >"$OUT/build-$1.log" 2>&1 || {
@@ -539,35 +546,55 @@ a64_build_variant() {
     }
 }
 
-# The race loop under ThreadSanitizer, RACE_REPETITIONS times, in two processes running side
-# by side (TSan's start-up under QEMU is ~12-25 s, so repetitions never start a process):
-# the smoke program's multi-threaded checks (--rounds 3 per repetition) and the engine's
-# selfcheck (every allocator x every role, Hyaline on/off alternating).
+# The race loop under ThreadSanitizer, RACE_REPETITIONS times, in two lanes running side by
+# side: the smoke program's multi-threaded checks (--rounds 3 per repetition) and the engine's
+# selfcheck (every allocator x every role, Hyaline on/off alternating). TSan's start-up under
+# QEMU is 12-25 s, so repetitions run inside one process, in batches of A64_TSAN_BATCH: after
+# ~1,200 threads in one process, QEMU hands out a thread stack above TSan's aarch64 address
+# map and TSan dies ("mmap at bad address"); 25 repetitions stay well below that.
+A64_TSAN_BATCH="${MATRIX_A64_TSAN_BATCH:-25}"
+# a64_tsan_lane NAME COMMAND...: RACE_REPETITIONS repetitions of COMMAND (which takes
+# --repetitions N) in batches; logs tsan-race-NAME-<batch>.log; exit status of the first
+# failing batch (0 when all passed).
+a64_tsan_lane() {
+    local name="$1" done_reps=0 batch=0 n rc=0
+    shift
+    while [ "$done_reps" -lt "$RACE_REPETITIONS" ]; do
+        batch=$((batch + 1))
+        n=$((RACE_REPETITIONS - done_reps))
+        [ "$n" -le "$A64_TSAN_BATCH" ] || n="$A64_TSAN_BATCH"
+        a64_tsan_run "$@" --repetitions "$n" >"$OUT/tsan-race-$name-$batch.log" 2>&1 || { rc=$?; break; }
+        done_reps=$((done_reps + n))
+    done
+    return "$rc"
+}
+
 cell_a64_tsan() {
     # shellcheck source=ci/lib/a64-checkers.sh
     source "$ROOT/ci/lib/a64-checkers.sh"
     a64_build_variant tsan
     local bin="$ROOT/.build-aarch64/tsan/bin" rc_smoke=0 rc_engine=0 pid_smoke pid_engine
     echo "$RACE_REPETITIONS" >"$OUT/repetitions"
-    step "TSan race loop x$RACE_REPETITIONS: offheap-smoke --concurrent and offheap-engine selfcheck (in parallel)"
-    a64_tsan_run "$bin/offheap-smoke" --concurrent --rounds 3 --repetitions "$RACE_REPETITIONS" \
-        >"$OUT/tsan-race-smoke.log" 2>&1 &
+    step "TSan race loop x$RACE_REPETITIONS (batches of $A64_TSAN_BATCH): offheap-smoke --concurrent and offheap-engine selfcheck, side by side"
+    a64_tsan_lane smoke "$bin/offheap-smoke" --concurrent --rounds 3 &
     pid_smoke=$!
-    a64_tsan_run "$bin/offheap-engine" selfcheck --repetitions "$RACE_REPETITIONS" --operations 300 \
-        --capacity 640 >"$OUT/tsan-race-engine.log" 2>&1 &
+    a64_tsan_lane engine "$bin/offheap-engine" selfcheck --operations 300 --capacity 640 &
     pid_engine=$!
     wait "$pid_smoke" || rc_smoke=$?
     wait "$pid_engine" || rc_engine=$?
-    tail -n 3 "$OUT/tsan-race-smoke.log" "$OUT/tsan-race-engine.log"
+    tail -n 2 "$OUT"/tsan-race-*.log
     {
-        echo "offheap-smoke --concurrent --rounds 3 --repetitions $RACE_REPETITIONS: exit $rc_smoke"
-        echo "offheap-engine selfcheck --repetitions $RACE_REPETITIONS --operations 300 --capacity 640: exit $rc_engine"
+        echo "offheap-smoke --concurrent --rounds 3 x$RACE_REPETITIONS (batches of $A64_TSAN_BATCH): exit $rc_smoke"
+        echo "offheap-engine selfcheck --operations 300 --capacity 640 x$RACE_REPETITIONS (batches of $A64_TSAN_BATCH): exit $rc_engine"
     } >"$OUT/race-command"
     if grep -q 'WARNING: ThreadSanitizer' "$OUT"/tsan-race-*.log; then
-        fail "ThreadSanitizer reported $(grep -c 'WARNING: ThreadSanitizer' "$OUT"/tsan-race-*.log | awk -F: '{ n += $2 } END { print n }') race(s): $(grep -a -h -m1 'SUMMARY: ThreadSanitizer' "$OUT"/tsan-race-*.log | head -n 1)"
+        fail "ThreadSanitizer reported $(cat "$OUT"/tsan-race-*.log | grep -c 'WARNING: ThreadSanitizer') race(s): $(grep -a -h -m1 'SUMMARY: ThreadSanitizer' "$OUT"/tsan-race-*.log | head -n 1)"
     fi
-    [ "$rc_smoke" = 0 ] || fail "TSan offheap-smoke exited $rc_smoke: $(grep -a -m1 -E 'FAIL|error' "$OUT/tsan-race-smoke.log" | cut -c1-200 || true)"
-    [ "$rc_engine" = 0 ] || fail "TSan offheap-engine selfcheck exited $rc_engine: $(grep -a -m1 -E 'FAILED|error' "$OUT/tsan-race-engine.log" | cut -c1-200 || true)"
+    if grep -q 'ThreadSanitizer: ' "$OUT"/tsan-race-*.log; then
+        fail "ThreadSanitizer failed: $(grep -a -h -m1 'ThreadSanitizer: ' "$OUT"/tsan-race-*.log | head -n 1 | cut -c1-200)"
+    fi
+    [ "$rc_smoke" = 0 ] || fail "TSan offheap-smoke exited $rc_smoke: $(grep -a -h -m1 -E 'FAIL|error' "$OUT"/tsan-race-smoke-*.log | cut -c1-200 || true)"
+    [ "$rc_engine" = 0 ] || fail "TSan offheap-engine selfcheck exited $rc_engine: $(grep -a -h -m1 -E 'FAILED|error' "$OUT"/tsan-race-engine-*.log | cut -c1-200 || true)"
     echo "TSan clean: $RACE_REPETITIONS repetitions of each"
 }
 
@@ -583,9 +610,10 @@ cell_a64_valgrind() {
     step "memcheck offheap-smoke"
     a64_memcheck "$root" "$OUT/valgrind-smoke.log" "$bin/offheap-smoke" || rc=1
     tail -n 12 "$OUT/valgrind-smoke.log"
-    step "memcheck offheap-engine stress --allocator all --roles $A64_ROLES"
-    a64_memcheck "$root" "$OUT/valgrind-stress.log" "$bin/offheap-engine" stress --allocator all \
-        --roles "$A64_ROLES" --threads 5 --duration 1s --capacity 4096 --json "$OUT/valgrind-stress.json" || rc=1
+    step "memcheck offheap-engine stress --allocator $A64_OURS --roles $A64_ROLES"
+    # shellcheck disable=SC2086  # A64_CHECKER_LIMIT is several words
+    a64_memcheck "$root" "$OUT/valgrind-stress.log" "$bin/offheap-engine" stress --allocator "$A64_OURS" \
+        --roles "$A64_ROLES" --threads 5 $A64_CHECKER_LIMIT --json "$OUT/valgrind-stress.json" || rc=1
     tail -n 12 "$OUT/valgrind-stress.log"
     [ "$rc" = 0 ] || fail "valgrind memcheck reported errors or definite leaks on aarch64"
 }
@@ -599,9 +627,10 @@ cell_a64_asan() {
     step "ASan offheap-smoke"
     a64_asan_run "$bin/offheap-smoke" >"$OUT/asan-smoke.log" 2>&1 || rc=1
     tail -n 3 "$OUT/asan-smoke.log"
-    step "ASan offheap-engine stress --allocator all --roles $A64_ROLES"
-    a64_asan_run "$bin/offheap-engine" stress --allocator all --roles "$A64_ROLES" --threads 5 \
-        --duration 1s --capacity 4096 --json "$OUT/asan-stress.json" >"$OUT/asan-stress.log" 2>&1 || rc=1
+    step "ASan offheap-engine stress --allocator $A64_OURS --roles $A64_ROLES"
+    # shellcheck disable=SC2086  # A64_CHECKER_LIMIT is several words
+    a64_asan_run "$bin/offheap-engine" stress --allocator "$A64_OURS" --roles "$A64_ROLES" --threads 5 \
+        $A64_CHECKER_LIMIT --json "$OUT/asan-stress.json" >"$OUT/asan-stress.log" 2>&1 || rc=1
     tail -n 8 "$OUT/asan-stress.log"
     if grep -q 'ERROR: AddressSanitizer' "$OUT"/asan-*.log; then
         fail "AddressSanitizer reported: $(grep -a -h -m1 'SUMMARY: AddressSanitizer' "$OUT"/asan-*.log | head -n 1)"
