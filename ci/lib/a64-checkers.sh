@@ -25,10 +25,17 @@ A64_TSAN_EXIT=66
 a64_native() { [ "$(uname -m)" = aarch64 ]; }
 
 # a64_tsan_run PROGRAM ARGS...: the program under ThreadSanitizer; exit 66 on a report.
+# Under QEMU every mmap of the process moves QEMU's next guest address up; after ~1,200
+# threads with 8 MiB stacks one lands outside TSan's aarch64 address map and TSan dies
+# ("mmap at bad address"). 2 MiB thread stacks (glibc takes the default from RLIMIT_STACK)
+# push that to ~2,000 threads; the cells also split long loops into batches.
 a64_tsan_run() {
     if a64_native; then "$@"; return; fi
-    TSAN_OPTIONS="${TSAN_OPTIONS:-exitcode=$A64_TSAN_EXIT}" \
-        setarch x86_64 -R qemu-aarch64-static -L / "$@"
+    (
+        ulimit -s 2048
+        TSAN_OPTIONS="${TSAN_OPTIONS:-exitcode=$A64_TSAN_EXIT}" \
+            exec setarch x86_64 -R qemu-aarch64-static -L / "$@"
+    )
 }
 
 # a64_asan_run PROGRAM ARGS...: the program under AddressSanitizer (no leak checking).

@@ -549,9 +549,10 @@ a64_build_variant() {
 # The race loop under ThreadSanitizer, RACE_REPETITIONS times, in two lanes running side by
 # side: the smoke program's multi-threaded checks (--rounds 3 per repetition) and the engine's
 # selfcheck (every allocator x every role, Hyaline on/off alternating). TSan's start-up under
-# QEMU is 12-25 s, so repetitions run inside one process, in batches of A64_TSAN_BATCH: after
-# ~1,200 threads in one process, QEMU hands out a thread stack above TSan's aarch64 address
-# map and TSan dies ("mmap at bad address"); 25 repetitions stay well below that.
+# QEMU is 12-40 s, so repetitions run inside one process, in batches of A64_TSAN_BATCH: after
+# ~2,000 threads in one process (2 MiB stacks, see a64_tsan_run), QEMU hands out a mapping
+# above TSan's aarch64 address map and TSan dies ("mmap at bad address"; the engine got to
+# repetition 49 of 50 in one process); 25 repetitions stay well below that.
 A64_TSAN_BATCH="${MATRIX_A64_TSAN_BATCH:-25}"
 # a64_tsan_lane NAME COMMAND...: RACE_REPETITIONS repetitions of COMMAND (which takes
 # --repetitions N) in batches; logs tsan-race-NAME-<batch>.log; exit status of the first

@@ -4,6 +4,14 @@
 // `ci/build-aarch64.sh --variant tsan --planted race`, never part of a product.
 import COffHeapShims
 import OffHeap
+import Synchronization
+
+/// Both writers are alive while they write (TSan reuses a finished thread's slot, and a
+/// writer that ran after the other had exited could look like the same thread): each
+/// waits for the other to start, and stays until the other has finished. The counters
+/// order nothing after the start, so the slot writes stay unordered: the planted race.
+let writersStarted = Atomic<Int>(0)
+let writersDone = Atomic<Int>(0)
 
 func plantedRace() -> Int32 {
     let pool: FreeList
@@ -21,10 +29,14 @@ func plantedRace() -> Int32 {
         do throws(OffHeapError) {
             threads.append(try PlatformThread {
                 let shared = UnsafeMutableRawPointer(bitPattern: address)!
+                writersStarted.add(1, ordering: .relaxed)
+                while writersStarted.load(ordering: .relaxed) < 2 { PlatformThread.yield() }
                 for i in 0..<1_000 {
                     // The defect: a plain store to memory another thread writes too.
                     shared.storeBytes(of: UInt64(writer * 1_000_000 + i), as: UInt64.self)
                 }
+                writersDone.add(1, ordering: .relaxed)
+                while writersDone.load(ordering: .relaxed) < 2 { PlatformThread.yield() }
             })
         } catch {
             print("planted-race: thread start failed: \(error.description)")
