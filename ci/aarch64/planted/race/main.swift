@@ -32,8 +32,11 @@ func plantedRace() -> Int32 {
                 writersStarted.add(1, ordering: .relaxed)
                 while writersStarted.load(ordering: .relaxed) < 2 { PlatformThread.yield() }
                 for i in 0..<1_000 {
-                    // The defect: a plain store to memory another thread writes too.
+                    // The defect: a plain store to memory another thread writes too. The
+                    // yield (an opaque call) keeps the optimiser from merging the stores
+                    // into one and interleaves the two writers.
                     shared.storeBytes(of: UInt64(writer * 1_000_000 + i), as: UInt64.self)
+                    if i % 8 == 0 { PlatformThread.yield() }
                 }
                 writersDone.add(1, ordering: .relaxed)
                 while writersDone.load(ordering: .relaxed) < 2 { PlatformThread.yield() }
