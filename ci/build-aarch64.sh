@@ -8,16 +8,34 @@
 # static PIE (-lm -lpthread). See ../shared/TOOLCHAIN-NOTES.md ("aarch64") for the recipe
 # and its traps.
 #
+# Variants (--variant): the checkers of the matrix need other builds of the same programs.
+#   plain    static PIE (default): DIR/bin, objects in DIR/obj.
+#   dynamic  the plain objects linked as a dynamic PIE against arm64 glibc, for valgrind
+#            memcheck (which sees no allocations in a static PIE): DIR/dynamic/bin.
+#   tsan     ThreadSanitizer: swiftc refuses -sanitize= for aarch64-none-none-elf, so the
+#            Embedded stdlib modules are copied with their target triple re-labelled to
+#            aarch64-unknown-linux-gnu (same length; DIR/linux-stdlib), the Swift code is
+#            compiled for that triple with -sanitize=thread, the shim with -fsanitize=thread,
+#            and everything linked dynamically with Debian's arm64 libtsan (GCC 12's lacks
+#            __tsan_memcpy/memmove/memset: ci/aarch64/tsan-memfuncs.c forwards them).
+#            DIR/tsan/bin; run with `setarch x86_64 -R qemu-aarch64-static -L /`.
+#   asan     AddressSanitizer, the same way with Debian's arm64 libasan: DIR/asan/bin; run
+#            with ASAN_OPTIONS=detect_leaks=0 (LeakSanitizer cannot run under QEMU).
+#
 # Usage:
-#   ci/build-aarch64.sh [--install] [--out DIR] [--program NAME]... [--clean]
-#                       [--run] [--timeout SECONDS] [-- PROGRAM-ARGS...]
+#   ci/build-aarch64.sh [--install] [--out DIR] [--variant V] [--program NAME]... [--clean]
+#                       [--planted race|leak|oob] [--run] [--timeout SECONDS] [-- PROGRAM-ARGS...]
 #
 #   --install        install missing Debian packages (needs root); without it a missing
 #                    package prints the exact install command and exits 3.
 #   --check-deps     only check the dependencies (exit 0 or 3); --list-deps prints them as
 #                    probes of ci/deps.tsv.
 #   --out DIR        build root (default .build-aarch64): binaries in DIR/bin, objects in
-#                    DIR/obj.
+#                    DIR/obj (other variants: DIR/VARIANT/bin, DIR/VARIANT/obj).
+#   --variant V      plain (default), dynamic, tsan or asan (see above); `all` builds the four.
+#   --planted KIND   build only the planted defect KIND (race, leak or oob; sources in
+#                    ci/aarch64/planted/KIND) as DIR/<variant>/bin/planted-KIND: the checkers'
+#                    self-test (ci/selftest-aarch64-checkers.sh). Never part of a normal build.
 #   --program NAME   build only NAME (repeatable; default: every entry of PROGRAMS below
 #                    that exists under Sources/).
 #   --clean          rebuild everything (otherwise unchanged modules are reused).
@@ -74,9 +92,12 @@ fi
 QEMU="${QEMU:-qemu-aarch64-static}"
 # What this script needs from the machine, as probes of ci/deps.tsv (which names the package
 # that provides each). `--check-deps` checks them, `--list-deps` prints them.
+# `deps_needed VARIANT` (all: the union, as --list-deps prints it).
 deps_needed() {
+    local variant="${1:-all}"
     echo cmd:swiftc
     echo cmd:file
+    echo cmd:flock
     echo cmd:aarch64-linux-gnu-gcc
     echo file:/usr/include/aarch64-linux-gnu/bits/libc-header-start.h
     if [[ "$(uname -m)" != aarch64 ]]; then
@@ -84,12 +105,27 @@ deps_needed() {
         echo cmd:update-binfmts
         echo file:/usr/aarch64-linux-gnu/include/stdio.h
     fi
+    # The sanitizer runtimes: the cross linker's copy and the arm64 one QEMU loads at run
+    # time (-L /), plus setarch (TSan re-executes itself unless ASLR is off).
+    if [[ "$variant" == tsan || "$variant" == all ]]; then
+        if [[ "$(uname -m)" != aarch64 ]]; then echo file:/usr/aarch64-linux-gnu/lib/libtsan.so.2; fi
+        echo file:/usr/lib/aarch64-linux-gnu/libtsan.so.2
+        echo cmd:setarch
+    fi
+    if [[ "$variant" == asan || "$variant" == all ]]; then
+        if [[ "$(uname -m)" != aarch64 ]]; then echo file:/usr/aarch64-linux-gnu/lib/libasan.so.8; fi
+        echo file:/usr/lib/aarch64-linux-gnu/libasan.so.8
+    fi
+    # Dynamic builds run against arm64 glibc itself (its loader).
+    if [[ "$variant" != plain ]]; then echo file:/lib/ld-linux-aarch64.so.1; fi
 }
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
 
 install=0
 check_only=0
+variant=plain
+planted=""
 clean=0
 run=0
 out_dir="$REPO_ROOT/.build-aarch64"
@@ -100,7 +136,18 @@ program_args=()
 while [[ $# -gt 0 ]]; do
     case "$1" in
     --install) install=1 ;;
-    --list-deps) deps_needed; exit 0 ;;
+    --list-deps) deps_needed all; exit 0 ;;
+    --variant)
+        [[ $# -ge 2 && "$2" =~ ^(plain|dynamic|tsan|asan|all)$ ]] ||
+            die "--variant needs plain, dynamic, tsan, asan or all" 2
+        variant="$2"
+        shift
+        ;;
+    --planted)
+        [[ $# -ge 2 && "$2" =~ ^(race|leak|oob)$ ]] || die "--planted needs race, leak or oob" 2
+        planted="$2"
+        shift
+        ;;
     --check-deps) check_only=1 ;;
     --clean) clean=1 ;;
     --run) run=1 ;;
@@ -136,7 +183,23 @@ done
 # --out is relative to the caller's directory; the default lives in the repository.
 [[ "$out_dir" == /* ]] || out_dir="$PWD/$out_dir"
 cd "$REPO_ROOT"
-if [[ ${#selected[@]} -eq 0 ]]; then
+if [[ "$variant" == all ]]; then
+    [[ $run -eq 0 && -z "$planted" ]] || die "--variant all builds only (no --run, no --planted)" 2
+    forward=(--out "$out_dir")
+    [[ $install -eq 0 ]] || forward+=(--install)
+    [[ $check_only -eq 0 ]] || forward+=(--check-deps)
+    [[ $clean -eq 0 ]] || forward+=(--clean)
+    for program in "${selected[@]}"; do forward+=(--program "$program"); done
+    for one in plain dynamic tsan asan; do
+        "$0" --variant "$one" "${forward[@]}" || exit $?
+    done
+    exit 0
+fi
+if [[ -n "$planted" ]]; then
+    [[ ${#selected[@]} -eq 0 ]] || die "--planted builds only the planted program (no --program)" 2
+    [[ -f "ci/aarch64/planted/$planted/main.swift" ]] ||
+        die "no ci/aarch64/planted/$planted/main.swift" 2
+elif [[ ${#selected[@]} -eq 0 ]]; then
     for program in "${PROGRAMS[@]}"; do
         if [[ -f "Sources/$program/main.swift" ]]; then
             selected+=("$program")
@@ -146,7 +209,7 @@ if [[ ${#selected[@]} -eq 0 ]]; then
     done
     [[ ${#selected[@]} -gt 0 ]] || die "none of the programs (${PROGRAMS[*]}) exists" 2
 fi
-for program in "${selected[@]}"; do
+for program in ${selected[@]+"${selected[@]}"}; do
     [[ -f "Sources/$program/main.swift" ]] ||
         die "program '$program' has no Sources/$program/main.swift" 2
 done
@@ -156,7 +219,7 @@ fi
 
 # --- Dependencies ------------------------------------------------------------------------
 
-mapfile -t needed < <(deps_needed)
+mapfile -t needed < <(deps_needed "$variant")
 if ! deps_check "${needed[@]}" 2>/dev/null; then
     if [[ $install -eq 1 ]]; then
         deps_install "${needed[@]}" || die "dependencies still missing after install (see above)" 3
@@ -178,16 +241,73 @@ embedded_lib="$toolchain/usr/lib/swift/embedded"
     die "the Embedded stdlib has no $TARGET_TRIPLE slice" 3
 unicode_tables="$embedded_lib/$TARGET_TRIPLE/libswiftUnicodeDataTables.a"
 
-# --- Build -------------------------------------------------------------------------------
+# --- Variant -----------------------------------------------------------------------------
 
-obj_dir="$out_dir/obj"
-bin_dir="$out_dir/bin"
+# Objects (obj_dir), binaries (bin_dir), the Swift target, sanitizer flags and the link mode.
+# dynamic shares the plain objects (-fPIE, same flags): only the link differs.
+swift_target="$TARGET_TRIPLE"
+variant_swift_flags=()
+variant_cc_flags=()
+link_mode=(-static-pie)
+link_extra=()
+case "$variant" in
+plain) obj_dir="$out_dir/obj"; bin_dir="$out_dir/bin" ;;
+dynamic) obj_dir="$out_dir/obj"; bin_dir="$out_dir/dynamic/bin"; link_mode=(-pie) ;;
+tsan | asan)
+    obj_dir="$out_dir/$variant/obj"
+    bin_dir="$out_dir/$variant/bin"
+    swift_target="aarch64-unknown-linux-gnu"
+    sanitizer="thread"
+    [[ "$variant" == tsan ]] || sanitizer="address"
+    variant_swift_flags=(-Xfrontend "-sanitize=$sanitizer" -I "$out_dir/linux-stdlib")
+    variant_cc_flags=("-fsanitize=$sanitizer" -fno-omit-frame-pointer -g)
+    link_mode=(-pie "-fsanitize=$sanitizer")
+    ;;
+esac
 if [[ $clean -eq 1 ]]; then rm -rf "$obj_dir" "$bin_dir"; fi
 mkdir -p "$obj_dir" "$bin_dir" "$obj_dir/module-cache"
 shim_include="$SHIM_DIR/include"
+# One build at a time per object directory (plain and dynamic share one; matrix cells may
+# build variants in parallel).
+exec 9>"$obj_dir/.lock"
+flock 9
+
+# The Embedded stdlib re-labelled for aarch64-unknown-linux-gnu (tsan, asan): the same
+# modules with the 21-byte triple string aarch64-none-none-elf replaced by
+# aarch64-unknown-linux (the frontend then accepts -sanitize=). Made once per toolchain, in
+# a temporary directory renamed into place, so two variants building at once cannot see a
+# half-written copy.
+STDLIB_MODULES=(Swift Synchronization _Volatile _Builtin_float)
+if [[ "$swift_target" != "$TARGET_TRIPLE" ]]; then
+    relabelled="$out_dir/linux-stdlib"
+    stdlib_stamp="$(swiftc --version 2>&1 | head -n 1) $embedded_lib"
+    if [[ ! -f "$relabelled/stamp" || "$(cat "$relabelled/stamp")" != "$stdlib_stamp" ]]; then
+        log "re-labelling the Embedded stdlib for $swift_target ($relabelled)"
+        staging="$(mktemp -d "$out_dir/linux-stdlib.XXXXXX")"
+        for module in "${STDLIB_MODULES[@]}"; do
+            mkdir -p "$staging/$module.swiftmodule"
+            for ext in swiftmodule swiftdoc; do
+                source_file="$embedded_lib/$module.swiftmodule/$TARGET_TRIPLE.$ext"
+                [[ -f "$source_file" ]] || continue
+                LC_ALL=C sed 's/aarch64-none-none-elf/aarch64-unknown-linux/g' "$source_file" \
+                    >"$staging/$module.swiftmodule/$swift_target.$ext"
+                [[ "$(stat -c %s "$source_file")" == "$(stat -c %s "$staging/$module.swiftmodule/$swift_target.$ext")" ]] ||
+                    die "re-labelling $source_file changed its size"
+            done
+        done
+        echo "$stdlib_stamp" >"$staging/stamp"
+        rm -rf "$relabelled.old"
+        [[ ! -e "$relabelled" ]] || mv -T "$relabelled" "$relabelled.old" 2>/dev/null || true
+        mv -T "$staging" "$relabelled" 2>/dev/null || rm -rf "$staging" # another build won
+        rm -rf "$relabelled.old"
+    fi
+fi
+
+# --- Build -------------------------------------------------------------------------------
 
 SWIFT_FLAGS=(
-    -target "$TARGET_TRIPLE"
+    -target "$swift_target"
+    ${variant_swift_flags[@]+"${variant_swift_flags[@]}"}
     -enable-experimental-feature Embedded
     -wmo -O -swift-version 6
     "${SWIFT_FEATURES[@]}"
@@ -201,7 +321,7 @@ if [[ -n "${AARCH64_SWIFTFLAGS:-}" ]]; then
     read -r -a extra_swift_flags <<<"$AARCH64_SWIFTFLAGS"
     SWIFT_FLAGS+=("${extra_swift_flags[@]}")
 fi
-CC_FLAGS=(-O2 -fPIE -std=gnu99 -Wall -Werror -I "$shim_include")
+CC_FLAGS=(-O2 -fPIE -std=gnu99 -Wall -Werror ${variant_cc_flags[@]+"${variant_cc_flags[@]}"} -I "$shim_include")
 # Libraries after the objects: libm (sqrtf and friends in the workloads), pthreads.
 LINK_LIBS=(-lm -lpthread)
 
@@ -271,7 +391,7 @@ compile_swift() {
     local outputs=("$obj_dir/$module.o")
     [[ "$kind" != library ]] || outputs+=("$obj_dir/$module.swiftmodule")
     if ! up_to_date "$obj_dir/$module.stamp" "$module_digest" "${outputs[@]}"; then
-        log "compiling $module (${#sources[@]} files, Embedded Swift, $TARGET_TRIPLE)"
+        log "compiling $module (${#sources[@]} files, Embedded Swift, $swift_target${variant_swift_flags[0]:+, $variant})"
         rm -f "$obj_dir/$module.stamp"
         run_logged "$obj_dir/$module.log" \
             swiftc "${SWIFT_FLAGS[@]}" -module-name "$module" "${extra[@]}" \
@@ -295,21 +415,48 @@ for module in "${LIBRARY_MODULES[@]}"; do
     library_objects+=("$obj_dir/$module.o")
 done
 
+# TSan: GCC 12's libtsan has no __tsan_memcpy/__tsan_memmove/__tsan_memset, which the
+# Swift frontend's instrumentation calls; three forwarders provide them.
+if [[ "$variant" == tsan ]]; then
+    forwarders_source="ci/aarch64/tsan-memfuncs.c"
+    forwarders_digest="$(digest "$cc_version" "${CC_FLAGS[*]}" <<<"$forwarders_source")"
+    if ! up_to_date "$obj_dir/tsan-memfuncs.stamp" "$forwarders_digest" "$obj_dir/tsan-memfuncs.o"; then
+        run_logged "$obj_dir/tsan-memfuncs.log" \
+            "$CROSS_CC" "${CC_FLAGS[@]}" -c "$forwarders_source" -o "$obj_dir/tsan-memfuncs.o" ||
+            die "compiling $forwarders_source failed"
+        echo "$forwarders_digest" >"$obj_dir/tsan-memfuncs.stamp"
+    fi
+    link_extra=("$obj_dir/tsan-memfuncs.o")
+fi
+
+# Programs: name and source folder (a planted defect lives outside Sources/).
+program_dirs=()
+if [[ -n "$planted" ]]; then
+    selected=("planted-$planted")
+    program_dirs=("ci/aarch64/planted/$planted")
+else
+    for program in "${selected[@]}"; do program_dirs+=("Sources/$program"); done
+fi
+link_description="static PIE"
+[[ "$variant" == plain ]] || link_description="dynamic PIE, $variant"
 built=()
-for program in "${selected[@]}"; do
+for index in "${!selected[@]}"; do
+    program="${selected[$index]}"
     module="${program//-/_}"
-    compile_swift "$module" "Sources/$program" program "$dep_digest"
+    compile_swift "$module" "${program_dirs[$index]}" program "$dep_digest"
     binary="$bin_dir/$program"
-    link_digest="$(digest "$module_digest_out" "$cc_version" "${LINK_LIBS[*]}" </dev/null)"
-    if ! up_to_date "$obj_dir/$program.link-stamp" "$link_digest" "$binary"; then
-        log "linking $binary (static PIE, arm64 glibc)"
-        rm -f "$obj_dir/$program.link-stamp"
-        run_logged "$obj_dir/$program.link.log" \
-            "$CROSS_CC" -static-pie -o "$binary" \
+    link_stamp="$obj_dir/$program.$variant.link-stamp"
+    link_digest="$(digest "$module_digest_out" "$cc_version" "${LINK_LIBS[*]}" "${link_mode[*]}" \
+        ${link_extra[@]+"${link_extra[@]}"} </dev/null)"
+    if ! up_to_date "$link_stamp" "$link_digest" "$binary"; then
+        log "linking $binary ($link_description, arm64 glibc)"
+        rm -f "$link_stamp"
+        run_logged "$obj_dir/$program.$variant.link.log" \
+            "$CROSS_CC" "${link_mode[@]}" -o "$binary" \
             "$obj_dir/$module.o" "${library_objects[@]}" "${shim_objects[@]}" \
-            "$unicode_tables" "${LINK_LIBS[@]}" ||
-            die "linking $program failed (full log: $obj_dir/$program.link.log)"
-        echo "$link_digest" >"$obj_dir/$program.link-stamp"
+            ${link_extra[@]+"${link_extra[@]}"} "$unicode_tables" "${LINK_LIBS[@]}" ||
+            die "linking $program failed (full log: $obj_dir/$program.$variant.link.log)"
+        echo "$link_digest" >"$link_stamp"
         compiled+=("$program(link)")
     fi
     description="$(file -b "$binary")"

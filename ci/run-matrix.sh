@@ -58,14 +58,18 @@ command_line="ci/run-matrix.sh$(printf ' %q' "$@")"
 # cover stress, la57 and bench).
 HOST_ARCH="$(uname -m)"
 HOSTED_CELLS=(fresh debug-tests release-tests tsan asan valgrind la57 embedded lint stress bench)
-if [ "$HOST_ARCH" = aarch64 ]; then EMBEDDED_CELLS=(build smoke race)
-else EMBEDDED_CELLS=(build smoke race la57 stress bench); fi
+# tsan/valgrind/asan on aarch64: the checkers on the cross-built variants under QEMU
+# (ci/build-aarch64.sh --variant), checkers: their planted-defect self-test.
+if [ "$HOST_ARCH" = aarch64 ]; then EMBEDDED_CELLS=(build smoke race checkers)
+else EMBEDDED_CELLS=(build smoke race la57 stress bench tsan valgrind asan checkers); fi
 TIMED_CELLS=" stress bench "            # run alone, after everything else
 # Cells a profile may skip without failing the run or the gate, as "arch/cell=reason": the
 # reason is shown in the report. Every other skip is a failure (a cell that cannot run is
 # never green by accident).
 declare -A OPTIONAL_CELLS=()
-HOST_ONLY_CELLS=" lint build fresh "   # need host-side tools (linters, the cross toolchain)
+HOST_ONLY_CELLS=" lint build fresh checkers "   # need host-side tools (linters, the cross toolchain)
+# aarch64 cells that run the host's sanitizer runtimes and extracted valgrind under QEMU.
+HOST_ONLY_A64_CELLS=" tsan valgrind asan "
 # The quick profile's container sample: one cell in each image, cheap once the host has built.
 SAMPLE_CONTAINER_CELLS=" x86_64/la57 aarch64/smoke "
 
@@ -142,7 +146,8 @@ if [ "$list_only" = 1 ]; then printf '%s\n' "${selected[@]}"; exit 0; fi
 # Where a cell runs: host, or <engine>:<image> (see Containers above).
 where_for() {
     local arch="$1" cell="$2"
-    if [ "$placement" = none ] || [[ "$HOST_ONLY_CELLS" == *" $cell "* ]]; then echo host
+    if [ "$placement" = none ] || [[ "$HOST_ONLY_CELLS" == *" $cell "* ]] \
+        || { [ "$arch" = aarch64 ] && [ "$HOST_ARCH" != aarch64 ] && [[ "$HOST_ONLY_A64_CELLS" == *" $cell "* ]]; }; then echo host
     elif [ "$placement" = sample ] && [[ "$SAMPLE_CONTAINER_CELLS" != *" $arch/$cell "* ]]; then echo host
     else echo "$engine:$(cell_image "$arch")"; fi
 }
@@ -182,6 +187,7 @@ image_needs() {
     [ "$arch" = aarch64 ] && cells+=("${EMBEDDED_CELLS[@]}")
     for cell in "${cells[@]}"; do
         [[ "$HOST_ONLY_CELLS" == *" $cell "* ]] && continue
+        [ "$arch" = aarch64 ] && [ "$HOST_ARCH" != aarch64 ] && [[ "$HOST_ONLY_A64_CELLS" == *" $cell "* ]] && continue
         MATRIX_IN_CONTAINER=1 bash "${MATRIX_CELL_SCRIPT:-ci/lib/cell.sh}" --needs "$arch" "$cell"
     done | awk '!seen[$0]++' | while IFS= read -r probe; do
         [ "$(deps_package_of "$probe")" = - ] || printf '%s\n' "$probe"
@@ -370,7 +376,7 @@ phase1=(); phase2=(); phase3=()
 for item in "${selected[@]}"; do
     cell="${item#*/}"
     if [[ "$TIMED_CELLS" == *" $cell "* ]]; then phase3+=("$item")
-    elif [[ " smoke race la57 " == *" $cell "* ]] && [ "${item%%/*}" = aarch64 ] \
+    elif [[ " smoke race la57 tsan valgrind asan checkers " == *" $cell "* ]] && [ "${item%%/*}" = aarch64 ] \
         && [ "$HOST_ARCH" != aarch64 ]; then phase2+=("$item")
     else phase1+=("$item"); fi
 done

@@ -2,6 +2,8 @@
 // aarch64 (ci/build-aarch64.sh) and run under QEMU. Same options and the same JSON document
 // as `offheap stress|bench` (no peers: there is no LD_PRELOAD of Debian's allocators there).
 // `offheap-engine probe [--json FILE]` prints the address-space probe, as `offheap probe`.
+// `offheap-engine selfcheck [--repetitions N]` runs every allocator with every stress role,
+// N times in one process (SelfCheck.swift): the aarch64 TSan race loop.
 // Exit status: 0 ok, 1 corruption/errors/failed recovery, 2 bad options.
 import COffHeapShims
 import OffHeap
@@ -22,6 +24,7 @@ func engineMain() -> Int32 {
         }
     }
     if arguments.first == "probe" { return probeMain(Array(arguments.dropFirst())) }
+    if arguments.first == "selfcheck" { return selfcheckMain(Array(arguments.dropFirst())) }
     let invocation: RunPlan.Invocation
     do throws(OffHeapError) {
         invocation = try RunPlan.parse(arguments)

@@ -15,8 +15,10 @@ struct CommonOptions: ParsableArguments {
     var duration: String?
     @Option(help: "Total operations per allocator/workload instead of a duration.")
     var operations: Int?
-    @Option(help: "Peers run side by side: glibc, jemalloc, mimalloc, tcmalloc, all, none.")
+    @Option(help: "Peers run side by side: glibc, jemalloc, mimalloc, tcmalloc, all (those installed), none.")
     var peers: String = "none"
+    @Option(name: .customLong("peer-library"), help: "A peer's library as NAME=PATH (repeatable), instead of its soname in the multiarch library directory.")
+    var peerLibrary: [String] = []
     @Option(help: "Write the run document (offheap.run/1) to FILE ('-' for standard output).")
     var json: String?
     @Flag(help: "No progress line and no summary table.")
@@ -44,6 +46,17 @@ struct CommonOptions: ParsableArguments {
             throw ValidationError("\(error)")
         }
     }
+
+    /// The peer libraries: the defaults found by soname plus the `--peer-library` overrides.
+    func peerLibraries() throws -> PeerLibraries {
+        var libraries = PeerLibraries()
+        do {
+            for text in peerLibrary { try libraries.addOverride(text) }
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        return libraries
+    }
 }
 
 func appendOption(_ args: inout [String], _ name: String, _ value: Int?) {
@@ -70,6 +83,7 @@ extension EngineCommand {
     func validate() throws {
         _ = try parsePlan(engineArguments)
         _ = try common.validatePeers()
+        _ = try common.peerLibraries()
     }
 
     func run() throws {

@@ -26,12 +26,16 @@ struct Runner {
         progress.finish()
         var report = RunReport(document)
 
-        for peer in peers where peer != .glibc {
-            if RunStop.requested { break }
-            guard let library = peer.library else { continue }
-            guard FileManager.default.fileExists(atPath: library) else {
-                throw PeerError.missingLibrary(library)
+        // `--peers all` runs the peers installed here; a peer named explicitly must be found.
+        let resolved = try common.peerLibraries().resolve(peers, onlyInstalled: common.peers == "all")
+        for peer in resolved.skipped {
+            if !common.quiet {
+                FileHandle.standardError.write(Data("offheap: peer \(peer.rawValue) skipped: \(peer.soname ?? peer.rawValue) not installed (--peer-library \(peer.rawValue)=PATH names it)\n".utf8))
             }
+        }
+        for (peer, library) in resolved.run where peer != .glibc {
+            if RunStop.requested { break }
+            guard let library else { continue }
             progress.note("peer \(peer.rawValue) (LD_PRELOAD=\(library))")
             report.merge(peer: try runPeer(peer, library: library), baseline: "glibc")
         }

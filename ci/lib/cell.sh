@@ -24,9 +24,15 @@ TOOLCHAIN_NEEDS=(cmd:swift cmd:swiftc cmd:git file:/usr/bin/ld file:/usr/include
 cell_needs() {
     local arch="$1" cell="$2" emulated=0
     [ "$arch" = aarch64 ] && [ "$(uname -m)" != aarch64 ] && emulated=1
-    if [ "$arch" = aarch64 ] && [ "$cell" = build ]; then
+    # The aarch64 build and the checker cells (which build their variant when it is
+    # missing) need the cross toolchain; valgrind extracts valgrind:arm64 with apt/dpkg.
+    if [ "$arch" = aarch64 ] && { [ "$cell" = build ] || [ "$cell" = checkers ] \
+        || { [ "$emulated" = 1 ] && [[ " tsan valgrind asan " == *" $cell "* ]]; }; }; then
         printf '%s\n' "${TOOLCHAIN_NEEDS[@]}"
         bash "$(dirname "${BASH_SOURCE[0]}")/../build-aarch64.sh" --list-deps
+        if [ "$cell" = valgrind ] || [ "$cell" = checkers ]; then
+            if [ "$emulated" = 1 ]; then printf '%s\n' cmd:apt-get cmd:dpkg-deb; else echo cmd:valgrind; fi
+        fi
         return
     fi
     if [ "$emulated" = 1 ]; then
@@ -493,11 +499,21 @@ cell_lint() {
 
 # --------------------------------------------------------------------------------- aarch64
 
+# Builds every variant: plain (static PIE: smoke, race, stress, la57, bench), dynamic
+# (valgrind), tsan and asan, so the checker cells after it only run. Each variant is timed
+# (variant-seconds.txt); unchanged modules are reused.
 cell_a64_build() {
     [ -x ci/build-aarch64.sh ] || skip "not built: ci/build-aarch64.sh does not exist yet"
-    step "ci/build-aarch64.sh"
-    ci/build-aarch64.sh 2>&1 | tee "$OUT/build.log" \
-        || fail "ci/build-aarch64.sh: $(grep -a -m1 -E 'error:' "$OUT/build.log" | cut -c1-300 || true)"
+    local variant t0
+    : >"$OUT/variant-seconds.txt"
+    for variant in plain dynamic tsan asan; do
+        step "ci/build-aarch64.sh --variant $variant"
+        t0="$(date +%s.%N)"
+        ci/build-aarch64.sh --variant "$variant" 2>&1 | tee -a "$OUT/build.log" \
+            || fail "ci/build-aarch64.sh --variant $variant: $(grep -a -m1 -E 'error:' "$OUT/build.log" | cut -c1-300 || true)"
+        echo "$variant $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')" >>"$OUT/variant-seconds.txt"
+    done
+    cat "$OUT/variant-seconds.txt"
     ls -l "$A64_BIN" || fail "ci/build-aarch64.sh produced no .build-aarch64/bin"
     file "$A64_BIN"/* 2>/dev/null || true
 }
@@ -545,6 +561,132 @@ cell_a64_race() {
     echo "all $RACE_REPETITIONS repetitions passed"
 }
 
+# --- aarch64 checkers: TSan, valgrind memcheck, ASan (ci/lib/a64-checkers.sh) -----------
+# They run on the host through qemu-user-static (setarch -R for TSan) with the variants of
+# ci/build-aarch64.sh, built here when the build cell has not built them yet. The stress
+# runs cover every allocator of ours with every role (cross-thread frees, Hyaline).
+A64_ROLES="bounce,publisher,reader,burst,retire"
+A64_OURS="freelist,sharded,arena,slabpool,heap,heap-unchecked"
+# Per allocator: a fixed operation count (the bulk-free Arena needs capacity >= 2x operations);
+# the profile's duration would be multiplied by valgrind's and QEMU's slowdowns.
+case "$PROFILE" in
+    quick) A64_CHECKER_LIMIT="--operations 500 --capacity 1024" ;;
+    *) A64_CHECKER_LIMIT="--operations 20000 --capacity 65536" ;;
+esac
+a64_build_variant() {
+    step "ci/build-aarch64.sh --variant $1 (reused when the build cell built it)"
+    ci/build-aarch64.sh --variant "$1" >"$OUT/build-$1.log" 2>&1 || {
+        local rc=$?
+        tail -n 5 "$OUT/build-$1.log"
+        [ "$rc" != 3 ] || skip "missing dependency for the $1 build: $(grep -a -m1 'missing' "$OUT/build-$1.log" || true)"
+        fail "ci/build-aarch64.sh --variant $1: $(grep -a -m1 -E 'error' "$OUT/build-$1.log" | cut -c1-240 || true)"
+    }
+}
+
+# The race loop under ThreadSanitizer, RACE_REPETITIONS times, in two lanes running side by
+# side: the smoke program's multi-threaded checks (--rounds 3 per repetition) and the engine's
+# selfcheck (every allocator x every role, Hyaline on/off alternating). TSan's start-up under
+# QEMU is 12-40 s, so repetitions run inside one process, in batches of A64_TSAN_BATCH: after
+# ~2,000 threads in one process (2 MiB stacks, see a64_tsan_run), QEMU hands out a mapping
+# above TSan's aarch64 address map and TSan dies ("mmap at bad address"; the engine got to
+# repetition 49 of 50 in one process); 25 repetitions stay well below that.
+A64_TSAN_BATCH="${MATRIX_A64_TSAN_BATCH:-25}"
+# a64_tsan_lane NAME COMMAND...: RACE_REPETITIONS repetitions of COMMAND (which takes
+# --repetitions N) in batches; logs tsan-race-NAME-<batch>.log; exit status of the first
+# failing batch (0 when all passed).
+a64_tsan_lane() {
+    local name="$1" done_reps=0 batch=0 n rc=0
+    shift
+    while [ "$done_reps" -lt "$RACE_REPETITIONS" ]; do
+        batch=$((batch + 1))
+        n=$((RACE_REPETITIONS - done_reps))
+        [ "$n" -le "$A64_TSAN_BATCH" ] || n="$A64_TSAN_BATCH"
+        a64_tsan_run "$@" --repetitions "$n" >"$OUT/tsan-race-$name-$batch.log" 2>&1 || { rc=$?; break; }
+        done_reps=$((done_reps + n))
+    done
+    return "$rc"
+}
+
+cell_a64_tsan() {
+    # shellcheck source=ci/lib/a64-checkers.sh
+    source "$ROOT/ci/lib/a64-checkers.sh"
+    a64_build_variant tsan
+    local bin="$ROOT/.build-aarch64/tsan/bin" rc_smoke=0 rc_engine=0 pid_smoke pid_engine
+    echo "$RACE_REPETITIONS" >"$OUT/repetitions"
+    step "TSan race loop x$RACE_REPETITIONS (batches of $A64_TSAN_BATCH): offheap-smoke --concurrent and offheap-engine selfcheck, side by side"
+    a64_tsan_lane smoke "$bin/offheap-smoke" --concurrent --rounds 3 &
+    pid_smoke=$!
+    a64_tsan_lane engine "$bin/offheap-engine" selfcheck --operations 300 --capacity 640 &
+    pid_engine=$!
+    wait "$pid_smoke" || rc_smoke=$?
+    wait "$pid_engine" || rc_engine=$?
+    tail -n 2 "$OUT"/tsan-race-*.log
+    {
+        echo "offheap-smoke --concurrent --rounds 3 x$RACE_REPETITIONS (batches of $A64_TSAN_BATCH): exit $rc_smoke"
+        echo "offheap-engine selfcheck --operations 300 --capacity 640 x$RACE_REPETITIONS (batches of $A64_TSAN_BATCH): exit $rc_engine"
+    } >"$OUT/race-command"
+    if grep -q 'WARNING: ThreadSanitizer' "$OUT"/tsan-race-*.log; then
+        fail "ThreadSanitizer reported $(cat "$OUT"/tsan-race-*.log | grep -c 'WARNING: ThreadSanitizer') race(s): $(grep -a -h -m1 'SUMMARY: ThreadSanitizer' "$OUT"/tsan-race-*.log | head -n 1)"
+    fi
+    if grep -q 'ThreadSanitizer: ' "$OUT"/tsan-race-*.log; then
+        fail "ThreadSanitizer failed: $(grep -a -h -m1 'ThreadSanitizer: ' "$OUT"/tsan-race-*.log | head -n 1 | cut -c1-200)"
+    fi
+    [ "$rc_smoke" = 0 ] || fail "TSan offheap-smoke exited $rc_smoke: $(grep -a -h -m1 -E 'FAIL|error' "$OUT"/tsan-race-smoke-*.log | cut -c1-200 || true)"
+    [ "$rc_engine" = 0 ] || fail "TSan offheap-engine selfcheck exited $rc_engine: $(grep -a -h -m1 -E 'FAILED|error' "$OUT"/tsan-race-engine-*.log | cut -c1-200 || true)"
+    echo "TSan clean: $RACE_REPETITIONS repetitions of each"
+}
+
+# valgrind memcheck (extracted valgrind:arm64) on the dynamically linked programs: exit 99 on
+# any error or definite leak.
+cell_a64_valgrind() {
+    # shellcheck source=ci/lib/a64-checkers.sh
+    source "$ROOT/ci/lib/a64-checkers.sh"
+    a64_build_variant dynamic
+    local bin="$ROOT/.build-aarch64/dynamic/bin" root rc=0
+    step "valgrind:arm64 (extracted into .build-aarch64/valgrind-arm64, cached)"
+    root="$(a64_valgrind_root "$ROOT/.build-aarch64")" || fail "cannot provide valgrind:arm64 (apt-get download valgrind:arm64 libc6-dbg:arm64)"
+    step "memcheck offheap-smoke"
+    a64_memcheck "$root" "$OUT/valgrind-smoke.log" "$bin/offheap-smoke" || rc=1
+    tail -n 12 "$OUT/valgrind-smoke.log"
+    step "memcheck offheap-engine stress --allocator $A64_OURS --roles $A64_ROLES"
+    # shellcheck disable=SC2086  # A64_CHECKER_LIMIT is several words
+    a64_memcheck "$root" "$OUT/valgrind-stress.log" "$bin/offheap-engine" stress --allocator "$A64_OURS" \
+        --roles "$A64_ROLES" --threads 5 $A64_CHECKER_LIMIT --json "$OUT/valgrind-stress.json" || rc=1
+    tail -n 12 "$OUT/valgrind-stress.log"
+    [ "$rc" = 0 ] || fail "valgrind memcheck reported errors or definite leaks on aarch64"
+}
+
+# AddressSanitizer (LeakSanitizer cannot run under QEMU: detect_leaks=0).
+cell_a64_asan() {
+    # shellcheck source=ci/lib/a64-checkers.sh
+    source "$ROOT/ci/lib/a64-checkers.sh"
+    a64_build_variant asan
+    local bin="$ROOT/.build-aarch64/asan/bin" rc=0
+    step "ASan offheap-smoke"
+    a64_asan_run "$bin/offheap-smoke" >"$OUT/asan-smoke.log" 2>&1 || rc=1
+    tail -n 3 "$OUT/asan-smoke.log"
+    step "ASan offheap-engine stress --allocator $A64_OURS --roles $A64_ROLES"
+    # shellcheck disable=SC2086  # A64_CHECKER_LIMIT is several words
+    a64_asan_run "$bin/offheap-engine" stress --allocator "$A64_OURS" --roles "$A64_ROLES" --threads 5 \
+        $A64_CHECKER_LIMIT --json "$OUT/asan-stress.json" >"$OUT/asan-stress.log" 2>&1 || rc=1
+    tail -n 8 "$OUT/asan-stress.log"
+    if grep -q 'ERROR: AddressSanitizer' "$OUT"/asan-*.log; then
+        fail "AddressSanitizer reported: $(grep -a -h -m1 'SUMMARY: AddressSanitizer' "$OUT"/asan-*.log | head -n 1)"
+    fi
+    [ "$rc" = 0 ] || fail "an ASan run exited non-zero"
+}
+
+# The checkers' self-test: planted defects (a race, a leak, an out-of-bounds write) must make
+# TSan, memcheck and ASan go red (ci/selftest-aarch64-checkers.sh, table in checkers.tsv).
+cell_a64_checkers() {
+    step "ci/selftest-aarch64-checkers.sh"
+    ci/selftest-aarch64-checkers.sh --out "$OUT" || {
+        local rc=$?
+        [ "$rc" != 3 ] || skip "missing dependency for the checkers' self-test"
+        fail "a planted defect was not caught: $(awk -F'\t' '$4 == "no" { printf "%s by %s (exit %s); ", $1, $2, $3 }' "$OUT/checkers.tsv" 2>/dev/null)"
+    }
+}
+
 cell_a64_la57() {
     record_host_va
     a64_require offheap-engine
@@ -569,7 +711,7 @@ cell_a64_bench() {
 fn="cell_${CELL//-/_}"
 if [ "$ARCH" = aarch64 ]; then
     case "$CELL" in
-        build|smoke|race) fn="cell_a64_$CELL" ;;
+        build|smoke|race|checkers) fn="cell_a64_$CELL" ;;
         *) [ "$(uname -m)" = aarch64 ] && [ "$IN_CONTAINER" = 0 ] || fn="cell_a64_$CELL" ;;
     esac
 fi

@@ -30,10 +30,11 @@ NOT_OURS = PEERS + ("system",)
 CELL_ORDER = {
     "x86_64": ["fresh", "debug-tests", "release-tests", "tsan", "asan", "valgrind", "stress", "la57",
                "embedded", "bench", "lint"],
-    "aarch64": ["build", "smoke", "stress", "race", "la57", "bench"],
+    "aarch64": ["build", "smoke", "stress", "race", "tsan", "asan", "valgrind", "checkers", "la57",
+                "bench"],
 }
 # Rows of the arch x cell table: the same concept on both arches shares a row.
-ROWS = ["fresh", "debug-tests", "release-tests", "tsan", "asan", "valgrind", "build", "smoke", "race",
+ROWS = ["fresh", "debug-tests", "release-tests", "tsan", "asan", "valgrind", "checkers", "build", "smoke", "race",
         "stress", "la57", "embedded", "bench", "lint"]
 PLACEMENT_TEXT = {
     "all": " (every cell in its arch's image but lint, fresh and the aarch64 build)",
@@ -43,7 +44,8 @@ PLACEMENT_TEXT = {
 ROW_TITLES = {
     "fresh": "fresh machine (installer on a pristine root)",
     "debug-tests": "tests (debug)", "release-tests": "tests (release)",
-    "tsan": "TSan + race loop", "asan": "ASan + LSan", "valgrind": "valgrind memcheck",
+    "tsan": "TSan + race loop", "asan": "ASan (+ LSan on x86-64)", "valgrind": "valgrind memcheck",
+    "checkers": "checkers self-test (planted defects)",
     "build": "Embedded cross build", "smoke": "smoke (QEMU)", "race": "race loop (QEMU)",
     "stress": "stress hammer", "la57": "LA57 probe", "embedded": "Embedded check",
     "bench": "benchmarks vs peers", "lint": "lint",
@@ -165,6 +167,12 @@ def cell_figures(arch: str, cell: str, cell_dir: str, log: str) -> dict:
         figures.update(findings=count, summaries=summaries,
                        repetitions=int(read_text(os.path.join(cell_dir, "repetitions")) or 0),
                        **test_counts(read_text(os.path.join(cell_dir, "tsan-race.log"))))
+        if arch == "aarch64":
+            # Two processes, each repeating in-process: the smoke checks and the engine
+            # selfcheck (ci/lib/cell.sh cell_a64_tsan).
+            figures["command"] = read_text(os.path.join(cell_dir, "race-command")).strip()
+            figures["smokeRepetitions"] = len(re.findall(r"offheap-smoke: repetition \d+/", text))
+            figures["engineRepetitions"] = len(re.findall(r"selfcheck: repetition \d+/\d+ ok", text))
     elif cell == "asan":
         text = "".join(read_text(p) for p in glob.glob(os.path.join(cell_dir, "asan-*.log")))
         count, summaries = sanitizer_findings(
@@ -175,6 +183,17 @@ def cell_figures(arch: str, cell: str, cell_dir: str, log: str) -> dict:
         figures.update(valgrind_figures(cell_dir))
         if os.path.exists(os.path.join(cell_dir, "partial")):
             figures["partial"] = read_text(os.path.join(cell_dir, "partial")).strip()
+    elif cell == "checkers":
+        # ci/selftest-aarch64-checkers.sh: one row per planted defect. Planted findings are
+        # the point of this cell and never count as findings.
+        rows = []
+        for line in read_text(os.path.join(cell_dir, "checkers.tsv")).splitlines()[1:]:
+            parts = line.split("\t")
+            if len(parts) >= 4:
+                rows.append({"kind": parts[0], "checker": parts[1], "exit": parts[2],
+                             "caught": parts[3] == "yes",
+                             "summary": parts[4] if len(parts) > 4 else ""})
+        figures.update(planted=len(rows), caught=sum(1 for r in rows if r["caught"]), defects=rows)
     elif cell == "race":
         figures["repetitions"] = int(read_text(os.path.join(cell_dir, "repetitions")) or 0)
         failures = read_text(os.path.join(cell_dir, "failures")).strip()
@@ -198,7 +217,7 @@ def cell_figures(arch: str, cell: str, cell_dir: str, log: str) -> dict:
             except (KeyError, ValueError):
                 figures["repeatSeconds"] = None  # the repeats did not finish
     # Every CLI document a cell left behind is checked for corruption.
-    names = ["stress.json", "bench.json", "probe.json", "valgrind-stress.json"]
+    names = ["stress.json", "bench.json", "probe.json", "valgrind-stress.json", "asan-stress.json"]
     names += [os.path.basename(p) for p in repeat_documents(cell_dir)]
     for name in names:
         doc = read_json(os.path.join(cell_dir, name))
@@ -571,6 +590,11 @@ def md_cell(entry: dict | None) -> str:
     text = STATUS_ICON.get(entry["status"], entry["status"])
     if entry["seconds"] is not None:
         text += f" {entry['seconds']:.0f}s"
+    if entry["cell"] in ("tsan", "asan", "valgrind") and entry["status"] != "skipped":
+        text += f", {entry['findings']} findings"
+    if entry["cell"] == "checkers" and entry["status"] != "skipped":
+        f = entry.get("figures") or {}
+        text += f", caught {f.get('caught', 0)}/{f.get('planted', 0)}"
     where = entry.get("where") or "host"
     # Where the cell ran: the host, or the engine (the image tag is in summary.json).
     text += " · host" if where == "host" else f" · {where.split(':', 1)[0]}"
@@ -620,16 +644,31 @@ def write_report(run_dir: str, summary: dict) -> None:
 
     lines += ["## Sanitizers and valgrind", ""]
     for c in summary["cells"]:
-        if c["cell"] not in ("tsan", "asan", "valgrind", "race"):
+        if c["cell"] not in ("tsan", "asan", "valgrind", "race", "checkers"):
             continue
         f = c["figures"]
         if c["status"] == "skipped":
             lines.append(f"- {c['id']}: skipped — {c['reason']}")
             continue
-        if c["cell"] == "tsan":
+        if c["cell"] == "tsan" and c["arch"] == "aarch64":
+            lines.append(f"- {c['id']}: {f.get('findings', 0)} ThreadSanitizer warnings; race loop "
+                         f"×{f.get('repetitions')} in one process each: offheap-smoke --concurrent "
+                         f"{f.get('smokeRepetitions', 0)} repetitions, offheap-engine selfcheck "
+                         f"{f.get('engineRepetitions', 0)} repetitions ([log]({c['log']}))")
+        elif c["cell"] == "checkers":
+            lines.append(f"- {c['id']}: planted defects caught {f.get('caught', 0)} of "
+                         f"{f.get('planted', 0)} ([log]({c['log']}))")
+            for d in f.get("defects", []):
+                lines.append(f"  - {d['kind']} → {d['checker']}: {'caught' if d['caught'] else 'NOT caught'} "
+                             f"(exit {d['exit']}) `{d['summary']}`")
+        elif c["cell"] == "tsan":
             lines.append(f"- {c['id']}: {f.get('findings', 0)} ThreadSanitizer warnings; race loop "
                          f"{f.get('swiftTestingTests', 0)} test runs (×{f.get('repetitions')}) "
                          f"([log]({c['log']}))")
+        elif c["cell"] == "asan" and c["arch"] == "aarch64":
+            lines.append(f"- {c['id']}: {f.get('findings', 0)} ASan errors over offheap-smoke and "
+                         f"offheap-engine stress (every allocator and role; LSan cannot run under "
+                         f"QEMU) ([log]({c['log']}))")
         elif c["cell"] == "asan":
             lines.append(f"- {c['id']}: {f.get('findings', 0)} ASan/LSan errors over "
                          f"{f.get('swiftTestingTests', 0)} Swift Testing + {f.get('xctestTests', 0)} "

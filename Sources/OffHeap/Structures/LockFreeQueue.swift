@@ -69,6 +69,8 @@ public final class LockFreeQueue<Element: BitwiseCopyable, Pool: FixedSizeAlloca
             let next = guardian.protect(lastLink)
             guard last == tail.pointee.load(ordering: .sequentiallyConsistent) else { continue }
             if next == 0 {
+                // Litmus: MP: the node's value and zero link are written before this CAS publishes
+                // it.
                 let (linked, _) = lastLink.pointee.compareExchange(
                     expected: 0, desired: node, ordering: .sequentiallyConsistent)
                 if linked {
@@ -101,6 +103,8 @@ public final class LockFreeQueue<Element: BitwiseCopyable, Pool: FixedSizeAlloca
             } else {
                 // Read before the CAS: afterwards another dequeuer may retire `next`.
                 let value = OffHeapNodes<Element, Pool>.value(of: next)
+                // Litmus: SB with Hyaline's publish(): this unlink (W head) precedes retire's R
+                // slot head.
                 let (moved, _) = head.pointee.compareExchange(
                     expected: first, desired: next, ordering: .sequentiallyConsistent)
                 if moved {

@@ -70,6 +70,8 @@ public final class LockFreeStack<Element: BitwiseCopyable, Pool: FixedSizeAlloca
             // Push never dereferences `old`, so it needs no guard (push-side ABA is benign:
             // if `old` is the top again, linking to it is still correct).
             link.pointee.store(old, ordering: .relaxed)
+            // Litmus: message passing (MP): the node's link and value are written before this CAS
+            // publishes it; a popper whose protect() reads the node then reads them.
             let (done, seen) = top.pointee.compareExchange(
                 expected: old, desired: node, ordering: .sequentiallyConsistent)
             if done { return }
@@ -88,6 +90,8 @@ public final class LockFreeStack<Element: BitwiseCopyable, Pool: FixedSizeAlloca
             let old = guardian.protect(top)
             if old == 0 { return nil }
             let next = OffHeapNodes<Element, Pool>.link(old).pointee.load(ordering: .relaxed)
+            // Litmus: SB with Hyaline's publish(): this unlink (W top) precedes retire's R head; a
+            // reader's W head precedes its R top in protect(). Neither may see the old value.
             let (done, _) = top.pointee.compareExchange(
                 expected: old, desired: next, ordering: .sequentiallyConsistent)
             if done {

@@ -44,6 +44,7 @@ extension SlabPool {
         byteCount: Int, alignment: Int, afterResetCheck: () -> Void
     ) throws(OffHeapError) -> UnsafeMutableRawPointer {
         // Announce, then check: see "Large blocks and reset" in the invariant.
+        // Litmus: SB with reset(): W in-flight; R cursor vs W resetting; R in-flight.
         largeAllocationsInFlight.add(1, ordering: .sequentiallyConsistent)
         defer { largeAllocationsInFlight.subtract(1, ordering: .releasing) }
         if cursor.load(ordering: .sequentiallyConsistent) & SlabPool.resettingBit != 0 {

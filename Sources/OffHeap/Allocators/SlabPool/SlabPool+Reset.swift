@@ -65,6 +65,8 @@ extension SlabPool {
         body()
         // Large allocations that began before `resetting` was set finish their insert first,
         // so the release below sees their blocks (see "Large blocks and reset").
+        // Litmus: SB with allocateLarge: W resetting (CAS above); R in-flight here vs W in-flight;
+        // R cursor there. seq_cst forbids both missing each other (a block released unseen).
         while largeAllocationsInFlight.load(ordering: .sequentiallyConsistent) != 0 {
             offheap_yield()
         }

@@ -171,14 +171,19 @@ extension HyalineDomain {
             current = recordWord(current, Layout.recordBatchNext).pointee.load(ordering: .relaxed)
         }
         recordWord(first, Layout.recordRefs).pointee.store(0, ordering: .relaxed)
+        // Litmus: SB with protect(): W era (after the unlinks); R access below vs the reader's W
+        // access; R link. seq_cst forbids the reader missing the new era while we miss its access.
         word(Layout.era).pointee.add(1, ordering: .sequentiallyConsistent)
 
         var insert = recordWord(first, Layout.recordBatchNext).pointee.load(ordering: .relaxed)
         var inserted: UInt64 = 0
         for slot in 0..<min(k, maxReaders) where insert != 0 {
             let head = slotWord(slot, Layout.slotHead)
+            // Litmus: SB with publish(): W link (unlink, by the caller); R head here vs W head; R
+            // link.
             var old = head.pointee.load(ordering: .sequentiallyConsistent)
             if old >= Layout.leaving { continue }
+            // Litmus: SB, the load half against protect()'s W access (see the era add above).
             let access = slotWord(slot, Layout.slotAccess).pointee.load(
                 ordering: .sequentiallyConsistent)
             if access < minBirth { continue }
@@ -186,6 +191,8 @@ extension HyalineDomain {
                 ordering: .relaxed)
             while old < Layout.leaving {
                 recordWord(insert, Layout.recordSlotNext).pointee.store(old, ordering: .relaxed)
+                // RMW on the slot head: atomic against leave()'s exchange; seq_cst keeps the insert
+                // in the single order of the SB pairs above. Not weakened.
                 let (done, seen) = head.pointee.compareExchange(
                     expected: old, desired: insert, ordering: .sequentiallyConsistent)
                 if done {

@@ -244,6 +244,9 @@ public final class HyalineDomain: @unchecked Sendable {
     ///
     /// - Throws: ``OffHeapError/destroyed`` when already destroyed.
     public func destroy() throws(OffHeapError) {
+        // Litmus: store buffering (SB) with publish(): W destroyed; R head here vs W head; R
+        // destroyed there. seq_cst forbids both reading the old value (a reader entering unseen by
+        // destroy).
         let (exchanged, _) = word(Layout.destroyed).pointee.compareExchange(
             expected: 0, desired: 1, ordering: .sequentiallyConsistent)
         guard exchanged else { throw .destroyed }
@@ -258,6 +261,7 @@ public final class HyalineDomain: @unchecked Sendable {
         for _ in 0..<2 {
             for slot in 0..<maxReaders {
                 let head = slotWord(slot, Layout.slotHead)
+                // Litmus: SB, the load half of the pair above (W destroyed -> R head).
                 while head.pointee.load(ordering: .sequentiallyConsistent) != Layout.inactive {
                     PlatformThread.yield()
                 }
@@ -291,6 +295,8 @@ public final class HyalineDomain: @unchecked Sendable {
     /// node is allocated, and pass it to `retire`.
     @inlinable
     public var currentEra: UInt64 {
+        // Litmus: message passing (MP): read before the node is published, so a reader that sees
+        // the node (protect) then reads an era >= this birth era; retire compares the two.
         word(Layout.era).pointee.load(ordering: .sequentiallyConsistent)
     }
 
@@ -307,6 +313,9 @@ public final class HyalineDomain: @unchecked Sendable {
 
     /// Slots ever leased (k); batches hold at least k + 1 records.
     public var readerHighWater: Int {
+        // Litmus: SB with a reader: W highWater (lease); W head; R link vs the retirer's W link
+        // (unlink); R highWater here. seq_cst: the retirer cannot miss a slot whose reader still
+        // saw the node.
         Int(word(Layout.highWater).pointee.load(ordering: .sequentiallyConsistent))
     }
 

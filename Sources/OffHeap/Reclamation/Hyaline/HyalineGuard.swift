@@ -69,9 +69,16 @@ public struct HyalineGuard: ~Copyable {
         let era = HyalineDomain.word(header, HyalineDomain.Layout.era)
         var published = access.pointee.load(ordering: .relaxed)
         while true {
+            // Litmus: SB with retire: W access (below, previous turn); R link here vs the retirer's
+            // W link (unlink); W era++; R access. seq_cst forbids the reader keeping a node whose
+            // retirer read an access era older than the one stored here.
             let value = link.pointee.load(ordering: .sequentiallyConsistent)
+            // Litmus: SB (same pair, read side): seq_cst keeps this R era after the R link, so an
+            // unchanged era proves that no retire scan of this slot missed the node.
             let current = era.pointee.load(ordering: .sequentiallyConsistent)
             if current <= published { return value }
+            // Litmus: SB, the store half: W access before the next R link (store->load is the one
+            // reordering even x86 TSO allows; seq_cst is what forbids it, on x86 and on Arm).
             access.pointee.store(current, ordering: .sequentiallyConsistent)
             published = current
         }
@@ -206,7 +213,11 @@ extension HyalineDomain {
     ) throws(OffHeapError) -> HyalineGuard {
         // Sequentially consistent: ordered before this reader's later loads of shared links
         // (the store→load pattern against a retirer's unlink-then-scan).
+        // Litmus: SB twice: W head; R destroyed (vs destroy: W destroyed; R head) and W head; R
+        // link (vs retire: W link = unlink; R head). seq_cst forbids both sides reading the old
+        // value.
         slotWord(slot, Layout.slotHead).pointee.store(0, ordering: .sequentiallyConsistent)
+        // Litmus: SB, the load half against destroy() (see the store above).
         if word(Layout.destroyed).pointee.load(ordering: .sequentiallyConsistent) != 0 {
             // Back out with a full leave: once the head was published, a retirer still
             // inside (destroy waits for it) may have inserted a batch record here; storing
@@ -224,6 +235,9 @@ extension HyalineDomain {
             1, ordering: .relaxed).oldValue)
         var slot = hint % maxReaders
         for _ in 0..<maxReaders {
+            // Slot ownership: an RMW (atomicity alone excludes two owners); ordered before the
+            // highWater raise and the head store so the SB pairs below see a leased slot. Not
+            // weakened.
             let (claimed, _) = slotWord(slot, Layout.slotOwner).pointee.compareExchange(
                 expected: 0, desired: 1, ordering: .sequentiallyConsistent)
             if claimed {
@@ -238,6 +252,8 @@ extension HyalineDomain {
     @usableFromInline
     internal func raiseHighWater(to count: Int) {
         let highWater = word(Layout.highWater)
+        // Litmus: SB with retire (W highWater ... R link vs W link; R highWater): see
+        // readerHighWater.
         var current = highWater.pointee.load(ordering: .sequentiallyConsistent)
         while current < UInt64(count) {
             let (done, seen) = highWater.pointee.compareExchange(
