@@ -12,7 +12,6 @@
 # The scripts declare their needs themselves (ci/lib/cell.sh --needs, ci/build-aarch64.sh
 # --list-deps, engine_needs in ci/lib/engine.sh); ci/deps.tsv only maps probes to packages.
 set -euo pipefail
-SCRIPT_NAME="check-deps"
 # shellcheck source=ci/lib/matrix-common.sh
 source "$(dirname "$0")/lib/matrix-common.sh"
 # shellcheck source=ci/lib/engine.sh
@@ -62,6 +61,7 @@ case "$mode" in
             path="$(deps_probe_path "$probe")" || { echo "unsatisfied: $probe ($package)"; rc=1; continue; }
             # dpkg knows a merged-/usr path under the name its package shipped it with.
             owners="$(dpkg -S "$path" 2>/dev/null || dpkg -S "${path#/usr}" 2>/dev/null || true)"
+            # shellcheck disable=SC2001  # one owner list per line: sed, not ${//}
             owners="$(sed 's/: .*//' <<<"$owners" | tr ',' '\n' | sed 's/^ *//')"
             if ! grep -qxF -- "$package" <<<"$owners" \
                 && ! grep -qxF -- "$package:$(deps_host_arch)" <<<"$owners"; then
