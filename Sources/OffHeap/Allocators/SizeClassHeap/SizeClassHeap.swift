@@ -281,7 +281,8 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
     internal func smallPage(_ pointer: UnsafeMutableRawPointer) -> (PagePointer, UInt)? {
         let address = UInt(bitPattern: pointer)
         let base = address & ~SegmentLayout.segmentMask
-        guard address & 7 == 0 else { return nil }
+        // Base 0 (any address below the first 4 MiB) is never a segment: no unwrap of nil.
+        guard address & 7 == 0, base != 0 else { return nil }
         let epoch = SegmentRegistry.unmapEpoch(levelOne: registryLevelOne)
             .pointee.load(ordering: .acquiring)
         let table = ThreadRecord.slot.value
@@ -374,8 +375,9 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
         let address = UInt(bitPattern: pointer)
         guard address & 7 == 0 else { throw .misalignedPointer }
         let base = address & ~SegmentLayout.segmentMask
-        guard registry.owner(ofSegment: base) == id else { throw .foreignPointer }
-        let segment = UnsafeMutableRawPointer(bitPattern: base)!
+        guard let segment = UnsafeMutableRawPointer(bitPattern: base),
+            registry.owner(ofSegment: base) == id
+        else { throw .foreignPointer }
         guard SegmentLayout.header(segment).pointee.kind == SegmentLayout.kindSmall else {
             if free { try core.freeHuge(segment, pointer) }
             return nil
@@ -543,8 +545,11 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
     /// - Throws: as ``deallocate(_:)`` for a pointer that is not a live block.
     public func usableSize(of pointer: UnsafeMutableRawPointer) throws(OffHeapError) -> Int {
         guard let page = try validPage(pointer, free: false) else {
-            let segment = UnsafeMutableRawPointer(
-                bitPattern: UInt(bitPattern: pointer) & ~SegmentLayout.segmentMask)!
+            // validPage returned nil only after the registry named this heap for the
+            // (non-zero) segment base.
+            guard let segment = UnsafeMutableRawPointer(
+                bitPattern: UInt(bitPattern: pointer) & ~SegmentLayout.segmentMask)
+            else { throw .foreignPointer }
             let header = SegmentLayout.header(segment)
             guard pointer == segment + header.pointee.hugeOffset else { throw .interiorPointer }
             guard header.pointee.hugeLive.load(ordering: .acquiring) == 1 else {
