@@ -158,7 +158,18 @@ public final class HyalineDomain: @unchecked Sendable {
     ///
     /// - Throws: ``OffHeapError/invalidConfiguration(reason:)`` for out-of-range sizes,
     ///   ``OffHeapError/mappingFailed(errno:)``, ``OffHeapError/threadStartFailed(errno:)``.
-    public init(_ configuration: Configuration = .init()) throws(OffHeapError) {
+    public convenience init(_ configuration: Configuration = .init()) throws(OffHeapError) {
+        try self.init(configuration, startThread: { body throws(OffHeapError) in
+            try PlatformThread(body)
+        })
+    }
+
+    /// The designated init; `startThread` starts the controller thread (tests pass one that
+    /// fails, to exercise the error path after every stored property is set).
+    internal init(
+        _ configuration: Configuration,
+        startThread: (@escaping @Sendable () -> Void) throws(OffHeapError) -> PlatformThread
+    ) throws(OffHeapError) {
         guard configuration.maxReaders >= 1, configuration.maxReaders <= 4096 else {
             throw .invalidConfiguration(reason: "maxReaders must be in 1...4096")
         }
@@ -213,13 +224,9 @@ public final class HyalineDomain: @unchecked Sendable {
             // Unretained: the thread must not keep the domain alive (deinit stops it), and it
             // need not, since deinit and destroy join it before tearing anything down.
             let domain = Unmanaged.passUnretained(self)
-            do {
-                controllerThread = try PlatformThread { state.run(domain: domain) }
-            } catch {
-                if registryRow >= 0 { HyalineRuntime.shared?.retire(registryRow) }
-                try? VirtualMemory.release(region)
-                throw error
-            }
+            // No cleanup here: every stored property is set, so a throw runs `deinit`, which
+            // retires the row and unmaps the region (doing it here too did both twice).
+            controllerThread = try startThread { state.run(domain: domain) }
         } else {
             controllerState = nil
         }
@@ -233,7 +240,7 @@ public final class HyalineDomain: @unchecked Sendable {
         }
         releaseReclaimers()
         // No exiting thread may touch the slots (giving its sticky slot back) after this.
-        if registryRow >= 0 { HyalineRuntime.shared?.retire(registryRow) }
+        if registryRow >= 0 { HyalineRuntime.shared?.retire(registryRow, generation: registryGeneration) }
         try? VirtualMemory.release(region)
     }
 
