@@ -37,3 +37,55 @@ struct HyalineDomainInitTests {
         #expect(HyalineRuntime.staleRetires.load(ordering: .relaxed) >= staleBefore + 1)
     }
 }
+
+@Suite("HyalineDomain destroy from inside")
+struct HyalineDestroyInsideTests {
+    /// destroy() waits for every reader to leave; called by a reader of the same domain it
+    /// used to spin forever. Now: a typed error, the domain unchanged and still usable.
+    @Test func destroyWhileHoldingAGuardIsATypedError() throws {
+        let domain = try HyalineDomain(.init(maxReaders: 4))
+        let guardian = try domain.enter()
+        #expect(throws: OffHeapError.destroyInsideDomain) { try domain.destroy() }
+        // A nested guard (its own leased slot), and from inside withGuard.
+        let nested = try domain.enter()
+        #expect(throws: OffHeapError.destroyInsideDomain) { try domain.destroy() }
+        nested.leave()
+        #expect(!domain.isDestroyed)
+        guardian.leave()
+        try domain.withGuard { _ throws(OffHeapError) in
+            #expect(throws: OffHeapError.destroyInsideDomain) { try domain.destroy() }
+        }
+        #expect(!domain.isDestroyed)
+        try domain.destroy()
+        #expect(domain.isDestroyed)
+        #expect(throws: OffHeapError.destroyed) { try domain.destroy() }
+    }
+
+    /// Without a runtime row every guard leases its own slot: detected the same way.
+    @Test func destroyInsideWithLeasedSlotsIsATypedError() throws {
+        let domain = try HyalineDomain(.init(maxReaders: 4))
+        let guardian = try domain.enter(retaining: true)
+        let other = try domain.publish(slot: domain.leaseSlot(), entry: nil, retaining: true)
+        guardian.leave()
+        #expect(throws: OffHeapError.destroyInsideDomain) { try domain.destroy() }
+        other.leave()
+        try domain.destroy()
+    }
+
+    /// Another thread's guard is waited for, not mistaken for the caller's.
+    @Test func concurrentDestroyWaitsForAnotherThreadsGuard() throws {
+        let domain = try HyalineDomain(.init(maxReaders: 4))
+        let phase = Atomic<Int>(0)
+        let reader = try PlatformThread {
+            guard let guardian = try? domain.enter() else { phase.store(-1, ordering: .releasing); return }
+            phase.store(1, ordering: .releasing)
+            PlatformThread.sleep(nanoseconds: 20_000_000)
+            phase.store(2, ordering: .releasing)
+            guardian.leave()
+        }
+        while phase.load(ordering: .acquiring) == 0 { PlatformThread.yield() }
+        try domain.destroy()
+        #expect(phase.load(ordering: .acquiring) == 2)
+        reader.join()
+    }
+}

@@ -40,6 +40,10 @@ public enum OffHeapError: Error, Equatable, Sendable {
     case concurrentReset
     /// The domain or allocator was destroyed.
     case destroyed
+    /// ``HyalineDomain/destroy()`` was called by a thread that is inside that domain (holds
+    /// one of its guards, or runs one of its reclaimers): destroy waits for every reader to
+    /// leave, so it would wait for itself forever. Nothing was changed.
+    case destroyInsideDomain
     /// A thread could not be started (`pthread_create` failed with `errno`).
     case threadStartFailed(errno: Int32)
 }
@@ -61,6 +65,7 @@ extension OffHeapError: CustomStringConvertible {
         case .useAfterReset: return "use after reset"
         case .concurrentReset: return "reset raced with another operation"
         case .destroyed: return "allocator or domain destroyed"
+        case .destroyInsideDomain: return "destroy() called from inside the domain"
         case .threadStartFailed(let errno): return "thread start failed (errno \(errno))"
         }
     }
@@ -76,7 +81,8 @@ extension OffHeapError {
         case (.zeroSize, .zeroSize), (.exhausted, .exhausted), (.foreignPointer, .foreignPointer),
             (.interiorPointer, .interiorPointer), (.misalignedPointer, .misalignedPointer),
             (.doubleFree, .doubleFree), (.useAfterReset, .useAfterReset),
-            (.concurrentReset, .concurrentReset), (.destroyed, .destroyed):
+            (.concurrentReset, .concurrentReset), (.destroyed, .destroyed),
+            (.destroyInsideDomain, .destroyInsideDomain):
             return true
         case (.sizeTooLarge(let a, let b), .sizeTooLarge(let c, let d)): return a == c && b == d
         case (.invalidAlignment(let a), .invalidAlignment(let b)): return a == b
@@ -103,6 +109,7 @@ extension OffHeapError {
         case .useAfterReset: return .useAfterReset
         case .concurrentReset: return .concurrentReset
         case .destroyed: return .destroyed
+        case .destroyInsideDomain: return .destroyInsideDomain
         case .threadStartFailed: return .threadStartFailed
         }
     }
@@ -112,5 +119,6 @@ extension OffHeapError {
         case invalidConfiguration, zeroSize, sizeTooLarge, invalidAlignment, exhausted
         case mappingFailed, foreignPointer, interiorPointer, misalignedPointer, doubleFree
         case useAfterReset, concurrentReset, destroyed, threadStartFailed
+        case destroyInsideDomain
     }
 }

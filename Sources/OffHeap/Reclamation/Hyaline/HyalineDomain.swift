@@ -17,7 +17,8 @@ import Synchronization
 ///
 /// ## Design and invariants
 /// - **Slots are leased, never shared; a thread's slot is sticky.** A slot's owner word is
-///   claimed by one CAS (0 → 1) and given back by storing 0, so a slot has at most one
+///   claimed by one CAS (0 → the leasing thread's id, which `destroy` uses to refuse a
+///   caller that is inside) and given back by storing 0, so a slot has at most one
 ///   reader at a time, which is exactly the case in which Hyaline's single-width head
 ///   (Hyaline-1) is sound; the multi-reader head of full Hyaline (HRef + HPtr, double width)
 ///   is not needed. Deviation from the paper's per-guard slot choice: a thread leases *its*
@@ -249,8 +250,19 @@ public final class HyalineDomain: @unchecked Sendable {
     /// node is reclaimed. The memory stays mapped until the last reference goes away, so a
     /// late call fails with a typed error instead of touching freed memory.
     ///
-    /// - Throws: ``OffHeapError/destroyed`` when already destroyed.
+    /// - Throws: ``OffHeapError/destroyed`` when already destroyed;
+    ///   ``OffHeapError/destroyInsideDomain`` when the calling thread is inside this domain
+    ///   (holds a guard or runs a reclaimer from a leave), which would wait for itself.
     public func destroy() throws(OffHeapError) {
+        // A slot the caller leased (owner word = its thread id) whose head is not `inactive`
+        // is the caller inside. Only the caller changes its own slots, so this cannot race.
+        let me = offheap_thread_self()
+        for slot in 0..<maxReaders
+        where slotWord(slot, Layout.slotOwner).pointee.load(ordering: .relaxed) == me
+            && slotWord(slot, Layout.slotHead).pointee.load(ordering: .relaxed) != Layout.inactive
+        {
+            throw .destroyInsideDomain
+        }
         let (exchanged, _) = word(Layout.destroyed).pointee.compareExchange(
             expected: 0, desired: 1, ordering: .sequentiallyConsistent)
         guard exchanged else { throw .destroyed }

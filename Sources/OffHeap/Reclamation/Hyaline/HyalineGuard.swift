@@ -1,3 +1,4 @@
+import COffHeapShims
 import Synchronization
 
 /// Proof that the calling thread is inside a ``HyalineDomain``: while it lives, nodes the
@@ -224,8 +225,10 @@ extension HyalineDomain {
             1, ordering: .relaxed).oldValue)
         var slot = hint % maxReaders
         for _ in 0..<maxReaders {
+            // The owner word holds the leasing thread's id (never 0), so `destroy` can tell
+            // the caller's own slots from other readers'.
             let (claimed, _) = slotWord(slot, Layout.slotOwner).pointee.compareExchange(
-                expected: 0, desired: 1, ordering: .sequentiallyConsistent)
+                expected: 0, desired: offheap_thread_self(), ordering: .sequentiallyConsistent)
             if claimed {
                 raiseHighWater(to: slot &+ 1)
                 return slot
