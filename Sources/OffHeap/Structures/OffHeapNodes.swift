@@ -52,13 +52,13 @@ internal struct OffHeapNodes<Element: BitwiseCopyable, Pool: FixedSizeAllocator>
     }
 
     /// A fresh node holding `value`, its link 0 and its birth era set. On an exhausted pool,
-    /// flushes pending retirements once and retries before reporting `.exhausted`.
+    /// flushes pending retirements once and retries before reporting the pool's exhaustion error.
     @inlinable
     func makeNode(_ value: Element) throws(OffHeapError) -> UInt64 {
         let node: UnsafeMutableRawPointer
         do {
             node = try nodes.allocate()
-        } catch .exhausted {
+        } catch where error.isExhaustion {
             domain.reclaimPending()
             node = try nodes.allocate()
         }

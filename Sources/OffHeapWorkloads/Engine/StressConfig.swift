@@ -67,7 +67,7 @@ public struct StressConfig: Sendable {
     /// Time one operation in every `sampleEvery` (power of two).
     public var sampleEvery: Int = 64
     /// Slots the allocator must hand out again in the recovery phase (its capacity); `nil`
-    /// when unknown: then the phase allocates until `.exhausted` or `recoveryLimit`.
+    /// when unknown: then the phase allocates until exhaustion errors (`isExhaustion`) or `recoveryLimit`.
     public var expectedCapacity: Int?
     /// Most slots the recovery phase allocates.
     public var recoveryLimit: Int = 1 << 22

@@ -103,7 +103,7 @@ extension StressWorker {
                 try token.retire(slot, birthEra: birth, reclaimer: hyaline.reclaimer)
                 return
             } catch {
-                if error.kind != .exhausted || attempt == 63 {
+                if !error.isExhaustion || attempt == 63 {
                     tally.errors &+= 1   // the slot is leaked; recovery will show it
                     return
                 }

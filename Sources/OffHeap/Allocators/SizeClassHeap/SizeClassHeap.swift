@@ -29,7 +29,7 @@ import Synchronization
 ///   are abandoned to the heap and adopted by the next thread that needs a page of that
 ///   class (or released by ``trim()`` once empty). Freeing from a thread that did not
 ///   allocate is always allowed. A thread can use at most 64 live heaps at once; allocating
-///   from a 65th throws `.exhausted` (frees still work).
+///   from a 65th throws `.tooManyHeapsOnThread(limit: 64)` (frees still work).
 /// - Release: empty pages are released to their segment (up to
 ///   ``Configuration/retainedEmptyPageBytes`` stay committed, the rest are decommitted at
 ///   once); empty segments wait in a cache bounded by count, bytes and age, then are

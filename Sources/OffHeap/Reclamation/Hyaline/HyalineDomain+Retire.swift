@@ -330,7 +330,9 @@ extension HyalineDomain {
             old = seen
         }
         let index = word(Layout.recordBump).pointee.add(1, ordering: .relaxed).oldValue
-        guard index < UInt64(recordCapacity) else { throw .exhausted }
+        guard index < UInt64(recordCapacity) else {
+            throw .retireRecordsExhausted(recordCapacity: recordCapacity)
+        }
         let ref = index + 1
         for offset in stride(from: 0, to: Layout.line, by: 8) {
             recordWord(ref, offset).initialize(to: Atomic(0))

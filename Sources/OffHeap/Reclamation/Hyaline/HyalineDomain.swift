@@ -101,7 +101,7 @@ public final class HyalineDomain: @unchecked Sendable {
     public struct Configuration: Sendable {
         /// Reader slots: live threads that have entered the domain (each keeps a sticky
         /// slot until it exits) plus nested guards. `enter` beyond it throws
-        /// ``OffHeapError/exhausted``.
+        /// ``OffHeapError/readerSlotsExhausted(maxReaders:)``.
         public var maxReaders: Int
         /// Retire records (nodes retired and not yet reclaimed, plus padding).
         public var recordCapacity: Int

@@ -88,7 +88,7 @@ public struct HyalineGuard: ~Copyable {
     ///     including stalled ones.
     /// - Throws: ``OffHeapError/foreignPointer`` when the reclaimer does not own `pointer`;
     ///   ``OffHeapError/invalidConfiguration(reason:)`` for an unknown reclaimer;
-    ///   ``OffHeapError/exhausted`` when the domain has no free retire record. On error the
+    ///   ``OffHeapError/retireRecordsExhausted(recordCapacity:)`` when the domain has no free retire record. On error the
     ///   node is not retired and the domain is unchanged.
     @inlinable
     public func retire(
@@ -129,7 +129,7 @@ extension HyalineDomain {
     /// guard ends). ``withGuard(_:)`` needs no retain. A thread's first enter leases its
     /// sticky slot (a CAS); a nested enter leases a further slot for that guard only.
     ///
-    /// - Throws: ``OffHeapError/destroyed`` after ``destroy()``; ``OffHeapError/exhausted``
+    /// - Throws: ``OffHeapError/destroyed`` after ``destroy()``; ``OffHeapError/readerSlotsExhausted(maxReaders:)``
     ///   when every slot is leased (by live threads that entered, or by nested guards).
     @inlinable
     public func enter() throws(OffHeapError) -> HyalineGuard {
@@ -235,7 +235,7 @@ extension HyalineDomain {
             }
             slot = slot &+ 1 == maxReaders ? 0 : slot &+ 1
         }
-        throw .exhausted
+        throw .readerSlotsExhausted(maxReaders: maxReaders)
     }
 
     @usableFromInline
