@@ -2,7 +2,7 @@
 import Synchronization
 import Testing
 
-@Suite("HyalineDomain init error paths")
+@Suite("HyalineDomain init error paths", .serialized)
 struct HyalineDomainInitTests {
     /// The controller thread fails to start after every stored property is set: the error
     /// is typed, the domain's runtime row is retired exactly once (a second retire would
