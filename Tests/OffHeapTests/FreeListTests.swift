@@ -339,8 +339,8 @@ struct FreeListTests {
         #expect(pool.stats.peakInUse == 0)
         #expect(pool.stats.slabs == slabs)
         #expect(held[0].load(as: UInt64.self) == 0xFEED)  // mapping kept, no decommit
-        // Pointers held across the reset are free now: freeing them is a double free.
-        #expect(throws: OffHeapError.doubleFree) { try pool.deallocate(held[1]) }
+        // Pointers held across the reset are free now: freeing one is a use after reset.
+        #expect(throws: OffHeapError.useAfterReset) { try pool.deallocate(held[1]) }
         let all = try drain(pool)
         #expect(Set(all) == Set(0..<200))
         #expect(pool.stats.peakInUse == 200)

@@ -231,7 +231,9 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
     ///
     /// - Throws: `.misalignedPointer`, `.foreignPointer`; in checked mode also
     ///   `.interiorPointer` and `.doubleFree` (and `.foreignPointer` for the unused tail of a
-    ///   page). A rejected call changes nothing.
+    ///   page and, from the page's owner thread, for a block of it never handed out; other
+    ///   threads cannot read the owner's carve cursor and report `.doubleFree` for it).
+    ///   A rejected call changes nothing.
     @inlinable @inline(__always)
     public func deallocate(_ pointer: UnsafeMutableRawPointer) throws(OffHeapError) {
         guard let (page, token) = smallPage(pointer) else {
@@ -475,8 +477,20 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
         let current = allocated.pointee.load(ordering: .relaxed)
         guard current & bit != 0,
             SegmentLayout.remoteBitmap(segment)[word].load(ordering: .relaxed) & bit == 0
-        else { throw .doubleFree }
+        else { throw neverCarvedOrDoubleFree(page, block) }
         allocated.pointee.store(current & ~bit, ordering: .relaxed)
+    }
+
+    /// Owner only (it alone may read `carved`): a block beyond the page's carve cursor was
+    /// never handed out, so freeing it is `.foreignPointer`, not `.doubleFree`. Other
+    /// threads cannot tell the two apart (the cursor is the owner's) and say `.doubleFree`.
+    @usableFromInline
+    static func neverCarvedOrDoubleFree(_ page: PagePointer, _ block: UnsafeMutableRawPointer)
+        -> OffHeapError
+    {
+        let offset = block - SegmentLayout.pageStart(page)
+        return offset >= Int(page.pointee.carved) &* Int(page.pointee.blockSize)
+            ? .foreignPointer : .doubleFree
     }
 
     /// Owner fast path: if `block` is a live block start of `page`, clears its allocated bit
@@ -557,7 +571,19 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
             }
             return header.pointee.reservedBytes - header.pointee.hugeOffset
         }
-        if checked { try SizeClassHeap.isAllocated(page, pointer) }
+        if checked {
+            do {
+                try SizeClassHeap.isAllocated(page, pointer)
+            } catch {
+                // The owner may read its carve cursor: as `deallocate` would say.
+                if error == .doubleFree, let heap = ThreadRecord.lookup(id),
+                    page.pointee.owner.load(ordering: .relaxed) == UInt(bitPattern: heap)
+                {
+                    throw SizeClassHeap.neverCarvedOrDoubleFree(page, pointer)
+                }
+                throw error
+            }
+        }
         return Int(page.pointee.blockSize)
     }
 
