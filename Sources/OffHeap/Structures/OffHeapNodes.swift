@@ -63,7 +63,7 @@ internal struct OffHeapNodes<Element: BitwiseCopyable, Pool: FixedSizeAllocator>
             node = try nodes.allocate()
         }
         node.assumingMemoryBound(to: Atomic<UInt64>.self).initialize(to: Atomic(0))
-        node.storeBytes(of: domain.currentEra, toByteOffset: 8, as: UInt64.self)
+        node.storeBytes(of: domain.birthEra(), toByteOffset: 8, as: UInt64.self)
         node.storeBytes(of: value, toByteOffset: Self.valueOffset, as: Element.self)
         return UInt64(UInt(bitPattern: node))
     }
@@ -72,7 +72,7 @@ internal struct OffHeapNodes<Element: BitwiseCopyable, Pool: FixedSizeAllocator>
     func makeDummyNode() throws(OffHeapError) -> UInt64 {
         let node = try nodes.allocate()
         node.assumingMemoryBound(to: Atomic<UInt64>.self).initialize(to: Atomic(0))
-        node.storeBytes(of: domain.currentEra, toByteOffset: 8, as: UInt64.self)
+        node.storeBytes(of: domain.birthEra(), toByteOffset: 8, as: UInt64.self)
         (node + Self.valueOffset).initializeMemory(
             as: UInt8.self, repeating: 0, count: MemoryLayout<Element>.size)
         return UInt64(UInt(bitPattern: node))

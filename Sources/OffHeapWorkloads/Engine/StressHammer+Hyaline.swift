@@ -67,7 +67,7 @@ extension StressWorker {
                 do throws(OffHeapError) {
                     let p = try allocator.allocate()
                     tally.allocated()
-                    let birth = hyaline.domain.currentEra
+                    let birth = hyaline.domain.birthEra()
                     generation &+= 1
                     SlotPattern(slot: UInt64(global), owner: owner, generation: generation)
                         .write(to: p, byteCount: slotSize)

@@ -55,10 +55,11 @@ import Synchronization
 ///   slot's access era before returning a pointer, so a reader has only seen nodes born at
 ///   or before its access era. A flush skips slots whose access era is older than every
 ///   node of the batch: a reader that stalls forever keeps only batches containing a node
-///   born before it stalled. Deviation from the reference C (which advances the era every
-///   `freq` allocations): the era advances once per flushed batch, so allocation paths
-///   touch no shared counter; the robustness argument only needs the era to keep growing
-///   while retirement goes on, which it does.
+///   born before it stalled. As in the reference, allocations advance the era: each
+///   thread once per `eraFrequency` calls of ``birthEra()`` (counted in its table entry,
+///   so the shared era word takes one add per `eraFrequency` allocations of a thread);
+///   a flushed batch advances it too. So a stalled reader pins batches of at most
+///   `threads × eraFrequency` nodes born after it stalled, even without retirements.
 /// - **Destroy** sets `destroyed` (sequentially consistent) and waits, twice over all slots,
 ///   until every head is `inactive`; an enter publishes its head before it loads
 ///   `destroyed` (both sequentially consistent), so it either sees the flag and backs out
@@ -111,16 +112,22 @@ public final class HyalineDomain: @unchecked Sendable {
         public var stripes: Int
         /// The adaptive threshold controller, or `nil` for a fixed threshold.
         public var controller: HyalineThresholdController.Configuration?
+        /// Hyaline-S era step: each thread advances the global era once per this many of
+        /// its ``HyalineDomain/birthEra()`` calls (1 ..< 2^20). A stalled reader pins at most
+        /// `threads × eraFrequency` nodes born after it stalled (and their batches).
+        public var eraFrequency: Int
 
         public init(
             maxReaders: Int = 64, recordCapacity: Int = 1 << 18, batchThreshold: Int = 64,
-            stripes: Int = 8, controller: HyalineThresholdController.Configuration? = nil
+            stripes: Int = 8, controller: HyalineThresholdController.Configuration? = nil,
+            eraFrequency: Int = 64
         ) {
             self.maxReaders = maxReaders
             self.recordCapacity = recordCapacity
             self.batchThreshold = batchThreshold
             self.stripes = stripes
             self.controller = controller
+            self.eraFrequency = eraFrequency
         }
     }
 
@@ -152,6 +159,8 @@ public final class HyalineDomain: @unchecked Sendable {
     /// row's generation, which stamps the threads' sticky entries.
     @usableFromInline internal let registryRow: Int
     @usableFromInline internal let registryGeneration: UInt64
+    /// ``Configuration/eraFrequency``.
+    @usableFromInline internal let eraFrequency: UInt64
     internal var controllerThread: PlatformThread?
     internal let controllerState: HyalineThresholdController?
 
@@ -187,8 +196,12 @@ public final class HyalineDomain: @unchecked Sendable {
         guard stripes >= 1, stripes <= Layout.maxStripes, stripes & (stripes - 1) == 0 else {
             throw .invalidConfiguration(reason: "stripes must be a power of two in 1...16")
         }
+        guard configuration.eraFrequency >= 1, configuration.eraFrequency < 1 << 20 else {
+            throw .invalidConfiguration(reason: "eraFrequency must be in 1 ..< 2^20")
+        }
         if let controller = configuration.controller { try controller.validate() }
         self.configuration = configuration
+        eraFrequency = UInt64(configuration.eraFrequency)
         maxReaders = configuration.maxReaders
         recordCapacity = configuration.recordCapacity
         stripeMask = stripes - 1
@@ -306,6 +319,54 @@ public final class HyalineDomain: @unchecked Sendable {
         return HyalineReclaimerID(rawValue: UInt32(index))
     }
 
+    /// The birth era for a node being allocated now: call it once per allocation, store the
+    /// result with the node and pass it to `retire`.
+    ///
+    /// Hyaline-S as in the reference implementation (and IBR): allocations advance the
+    /// global era, each thread once per ``Configuration/eraFrequency`` of its calls, so a
+    /// reader that stalls with access era `e` sees at most `threads × eraFrequency` nodes
+    /// born in `e` after it, however few nodes are retired. The count lives in the thread's
+    /// table entry for this domain (a plain store; a thread that has never entered the
+    /// domain counts on a shared word instead), so the era word takes one atomic add per
+    /// `eraFrequency` allocations of a thread.
+    ///
+    /// ```swift
+    /// let node = try pool.allocate()
+    /// let birth = domain.birthEra()
+    /// // … publish, later unlink …
+    /// try guardian.retire(node, birthEra: birth, reclaimer: id)
+    /// ```
+    @inlinable
+    public func birthEra() -> UInt64 {
+        if registryRow >= 0, let raw = ThreadLocalSlot.hyaline.value {
+            let entry = HyalineThreadTable(raw).entry(registryRow)
+            if entry[HyalineThreadTable.generation] == registryGeneration {
+                let left = entry[HyalineThreadTable.allocationsLeft]
+                if left > 1 {
+                    entry[HyalineThreadTable.allocationsLeft] = left &- 1
+                } else {
+                    entry[HyalineThreadTable.allocationsLeft] = eraFrequency
+                    advanceEra()
+                }
+                return currentEra
+            }
+        }
+        return birthEraShared()
+    }
+
+    /// ``birthEra()`` for a thread without a table entry for this domain.
+    @usableFromInline
+    internal func birthEraShared() -> UInt64 {
+        let count = word(Layout.allocations).pointee.add(1, ordering: .relaxed).newValue
+        if count % eraFrequency == 0 { advanceEra() }
+        return currentEra
+    }
+
+    @usableFromInline
+    internal func advanceEra() {
+        word(Layout.era).pointee.add(1, ordering: .sequentiallyConsistent)
+    }
+
     /// The era new nodes are born in: store it in the node (or keep it next to it) when the
     /// node is allocated, and pass it to `retire`.
     @inlinable
@@ -388,6 +449,8 @@ extension HyalineDomain {
         @usableFromInline static let reclaimerCount = 8 * 64
         @usableFromInline static let batches = 9 * 64
         @usableFromInline static let padding = 10 * 64
+        /// ``HyalineDomain/birthEra()`` calls of threads without a table entry.
+        @usableFromInline static let allocations = 11 * 64
         @usableFromInline static let stripesBase = 16 * 64
         @usableFromInline static let reclaimers = stripesBase + maxStripes * 64
         @usableFromInline static let headerBytes = 4096

@@ -83,7 +83,7 @@ public struct HyalineGuard: ~Copyable {
     /// reach it), exactly once per node.
     ///
     /// - Parameters:
-    ///   - birthEra: ``HyalineDomain/currentEra`` read when the node was allocated (before
+    ///   - birthEra: ``HyalineDomain/birthEra()`` called when the node was allocated (before
     ///     it was published). Passing 0 is safe but makes the node wait for every reader,
     ///     including stalled ones.
     /// - Throws: ``OffHeapError/foreignPointer`` when the reclaimer does not own `pointer`;

@@ -212,10 +212,11 @@ internal final class HyalineRuntime: @unchecked Sendable {
 /// pushes the list back onto the domain's shared free stack; a dead domain's list dies
 /// with it), `chunkHead`/`chunkCount`/`chunkTail` (records retired inside the current
 /// sticky guard and not yet pushed onto the stripe; never non-empty outside a guard,
-/// because leave publishes the chunk before the head becomes `inactive`).
+/// because leave publishes the chunk before the head becomes `inactive`), `allocationsLeft`
+/// (``HyalineDomain/birthEra()`` calls until this thread advances the era).
 @frozen @usableFromInline
 internal struct HyalineThreadTable {
-    @usableFromInline static let entryBytes = 64
+    @usableFromInline static let entryBytes = 128
     @usableFromInline static let generation = 0
     @usableFromInline static let slot = 1
     @usableFromInline static let active = 2
@@ -224,6 +225,8 @@ internal struct HyalineThreadTable {
     @usableFromInline static let chunkHead = 5
     @usableFromInline static let chunkCount = 6
     @usableFromInline static let chunkTail = 7
+    /// ``HyalineDomain/birthEra()`` calls left before this thread advances the era.
+    @usableFromInline static let allocationsLeft = 8
     static var byteCount: Int {
         VirtualMemory.roundUp(HyalineRuntime.rowCount * entryBytes, to: VirtualMemory.pageSize)
     }
