@@ -266,8 +266,11 @@ extension HyalineDomain {
             run._withUnsafeGuaranteedRef { $0.didReclaim(count: count) }
         }
         word(Layout.reclaimed).pointee.add(reclaimed, ordering: .releasing)
+        // Only if the whole batch fits: a private list never exceeds `privateRecordLimit`
+        // (appending whenever it was below the limit let it reach limit − 1 + batch).
         if let cache,
-            Int(truncatingIfNeeded: cache[HyalineThreadTable.freeCount]) < privateRecordLimit
+            Int(truncatingIfNeeded: cache[HyalineThreadTable.freeCount]) &+ records
+                <= privateRecordLimit
         {
             recordWord(last, Layout.recordFreeNext).pointee.store(
                 cache[HyalineThreadTable.freeHead], ordering: .relaxed)

@@ -90,8 +90,9 @@ import Synchronization
 ///   tag changes on every CAS) or on one thread's private list in its table entry (owner
 ///   only, plain loads and stores, at most `privateRecordLimit` = min(256, records /
 ///   (4 · maxReaders)) records, so private lists hold at most a quarter of the records): a
-///   batch freed on a thread with a sticky slot goes to its private list while it has
-///   room, and that thread's retires take records from it without a CAS. Thread exit pushes
+///   batch freed on a thread with a sticky slot goes to its private list if the whole batch
+///   fits under that limit (else to the shared stack), and that thread's retires take
+///   records from it without a CAS. Thread exit pushes
 ///   the private list back onto the shared stack (under the row pin).
 public final class HyalineDomain: @unchecked Sendable {
     // @unchecked Sendable: all shared state is in the off-heap region and accessed only
