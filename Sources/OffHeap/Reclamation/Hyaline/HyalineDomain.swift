@@ -142,6 +142,9 @@ public final class HyalineDomain: @unchecked Sendable {
         public var batches: UInt64
         /// Dummy records added to reach k + 1.
         public var padding: UInt64
+        /// Guards that ended on another thread than the one that entered (a misuse: see
+        /// ``HyalineGuard``); each left its slot safely.
+        public var misplacedLeaves: UInt64 = 0
         /// Retired and not yet reclaimed.
         public var unreclaimed: UInt64 { retired > reclaimed ? retired - reclaimed : 0 }
     }
@@ -405,7 +408,8 @@ public final class HyalineDomain: @unchecked Sendable {
             retired: retired,
             reclaimed: reclaimed,
             batches: word(Layout.batches).pointee.load(ordering: .relaxed),
-            padding: word(Layout.padding).pointee.load(ordering: .relaxed))
+            padding: word(Layout.padding).pointee.load(ordering: .relaxed),
+            misplacedLeaves: word(Layout.misplacedLeaves).pointee.load(ordering: .relaxed))
     }
 
     internal func stopController() {
@@ -452,6 +456,7 @@ extension HyalineDomain {
         @usableFromInline static let padding = 10 * 64
         /// ``HyalineDomain/birthEra()`` calls of threads without a table entry.
         @usableFromInline static let allocations = 11 * 64
+        @usableFromInline static let misplacedLeaves = 12 * 64
         @usableFromInline static let stripesBase = 16 * 64
         @usableFromInline static let reclaimers = stripesBase + maxStripes * 64
         @usableFromInline static let headerBytes = 4096

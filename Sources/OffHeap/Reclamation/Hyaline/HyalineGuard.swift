@@ -6,8 +6,11 @@ import Synchronization
 ///
 /// The guard is `~Copyable`: it cannot be duplicated, and its end — ``leave()`` (consuming)
 /// or the end of its scope (deinit) — leaves the domain exactly once. A missing or double
-/// leave does not compile. It keeps its domain alive and is meant to stay on the thread
-/// that entered (it is not `Sendable`).
+/// leave does not compile. It keeps its domain alive and must stay on the thread that
+/// entered: it is not `Sendable`, ``HyalineDomain/enter()`` is `noasync` (a guard held
+/// across `await` could end on another thread), and a guard that ends on another thread
+/// anyway is detected at leave: it leaves its slot without touching the entering thread's
+/// table (see ``HyalineDomain/Statistics/misplacedLeaves``).
 ///
 /// ```swift
 /// let guardian = try domain.enter()
@@ -30,6 +33,8 @@ public struct HyalineGuard: ~Copyable {
     /// The slot's line (access era) and the domain's header (global era), for `protect`.
     @usableFromInline internal let slotLine: UnsafeMutableRawPointer
     @usableFromInline internal let header: UnsafeMutableRawPointer
+    /// The entering thread (`offheap_thread_self`), checked at leave.
+    @usableFromInline internal let thread: UInt64
 
     @inlinable
     internal init(
@@ -41,12 +46,17 @@ public struct HyalineGuard: ~Copyable {
         self.entry = entry
         slotLine = domain.slots + slot &* HyalineDomain.Layout.line
         header = domain.header
+        thread = offheap_thread_self()
     }
 
     deinit {
         let slot = slot
         let entry = entry
-        owner._withUnsafeGuaranteedRef { $0.leave(slot: slot, entry: entry) }
+        if _fastPath(offheap_thread_self() == thread) {
+            owner._withUnsafeGuaranteedRef { $0.leave(slot: slot, entry: entry) }
+        } else {
+            owner._withUnsafeGuaranteedRef { $0.leaveMisplaced(slot: slot, sticky: entry != nil) }
+        }
         if retained { owner.release() }
     }
 
@@ -132,6 +142,7 @@ extension HyalineDomain {
     /// - Throws: ``OffHeapError/destroyed`` after ``destroy()``; ``OffHeapError/readerSlotsExhausted(maxReaders:)``
     ///   when every slot is leased (by live threads that entered, or by nested guards).
     @inlinable
+    @available(*, noasync, message: "a guard held across await can end on another thread; use withGuard")
     public func enter() throws(OffHeapError) -> HyalineGuard {
         try enter(retaining: true)
     }
@@ -194,6 +205,17 @@ extension HyalineDomain {
             if entry[HyalineThreadTable.active] == 0 {
                 entry[HyalineThreadTable.active] = 1
                 let slot = Int(truncatingIfNeeded: entry[HyalineThreadTable.slot])
+                return try publish(slot: slot, entry: entry, retaining: retaining)
+            }
+            // Marked active but its head is `inactive`: the sticky guard ended on another
+            // thread (`leaveMisplaced`), which may not write this table. Take it back; a
+            // chunk it left here is published at this guard's leave. (On this thread the
+            // flag is cleared right after the head becomes `inactive`, with no user code
+            // between, so a guard of ours that is still alive never looks like this.)
+            let slot = Int(truncatingIfNeeded: entry[HyalineThreadTable.slot])
+            if slotWord(slot, Layout.slotHead).pointee.load(ordering: .acquiring)
+                == Layout.inactive
+            {
                 return try publish(slot: slot, entry: entry, retaining: retaining)
             }
         }
@@ -268,6 +290,19 @@ extension HyalineDomain {
         } else {
             slotWord(slot, Layout.slotOwner).pointee.store(0, ordering: .releasing)
         }
+    }
+
+    /// A guard ending on a thread other than the one that entered: leave the slot without
+    /// touching the entering thread's table (its private chunk and free list stay there, its
+    /// `active` flag too, which its next enter repairs). A sticky slot keeps its owner (the
+    /// entering thread still holds the lease); a per-guard lease is given back.
+    @usableFromInline @inline(never)
+    internal func leaveMisplaced(slot: Int, sticky: Bool) {
+        word(Layout.misplacedLeaves).pointee.add(1, ordering: .relaxed)
+        let (empty, _) = slotWord(slot, Layout.slotHead).pointee.compareExchange(
+            expected: 0, desired: Layout.inactive, ordering: .acquiringAndReleasing)
+        if !empty { leaveDetaching(slot: slot, cache: nil) }
+        if !sticky { slotWord(slot, Layout.slotOwner).pointee.store(0, ordering: .releasing) }
     }
 
     /// Leave with a list attached: the head becomes `leaving` (retirers skip it) while the
