@@ -52,7 +52,7 @@ struct HyalineDestroyInsideTests {
         nested.leave()
         #expect(!domain.isDestroyed)
         guardian.leave()
-        try domain.withGuard { _ throws(OffHeapError) in
+        _ = try domain.withGuard { _ throws(OffHeapError) in
             #expect(throws: OffHeapError.destroyInsideDomain) { try domain.destroy() }
         }
         #expect(!domain.isDestroyed)

@@ -14,7 +14,7 @@ struct PreciseErrorTests {
         try pool.reset()
         #expect(throws: OffHeapError.useAfterReset) { try pool.deallocate(kept) }
         #expect(throws: OffHeapError.useAfterReset) { try pool.deallocate(freedBefore) }
-        try [kept].withUnsafeBufferPointer { batch in
+        _ = [kept].withUnsafeBufferPointer { batch in
             #expect(throws: OffHeapError.useAfterReset) { try pool.deallocate(contentsOf: batch) }
         }
         // The pool is intact: all 8 slots come out once each.

@@ -85,10 +85,13 @@ public final class LockFreeQueue<Element: BitwiseCopyable, Pool: FixedSizeAlloca
 
     /// Removes and returns the oldest element, or `nil` when the queue is empty.
     ///
-    /// - Throws: ``OffHeapError/destroyed``; ``OffHeapError/readerSlotsExhausted(maxReaders:)``.
+    /// - Throws: ``OffHeapError/destroyed``; ``OffHeapError/readerSlotsExhausted(maxReaders:)``;
+    ///   ``OffHeapError/retireRecordsExhausted(recordCapacity:)`` when the dequeued node
+    ///   could not be retired (readers pin every record): the queue is then unchanged.
     @inlinable
     public func dequeue() throws(OffHeapError) -> Element? {
         let guardian = try storage.domain.enter(retaining: false)
+        try storage.reserveRetire(in: guardian)
         while true {
             let first = guardian.protect(head)
             let last = guardian.protect(tail)

@@ -83,7 +83,29 @@ internal struct OffHeapNodes<Element: BitwiseCopyable, Pool: FixedSizeAllocator>
         raw(node).load(fromByteOffset: valueOffset, as: Element.self)
     }
 
+    /// Reserves the retire record for the node the caller is about to unlink (see
+    /// ``HyalineGuard/reserveRetire()``), flushing and retrying a few times first: a
+    /// structure calls it before its unlinking CAS, so running out of records is a typed
+    /// error while the structure is still unchanged, never a node leaked after the fact.
+    @inlinable
+    func reserveRetire(in guardian: borrowing HyalineGuard) throws(OffHeapError) {
+        var attempt = 0
+        while true {
+            do {
+                try guardian.reserveRetire()
+                return
+            } catch {
+                attempt += 1
+                if attempt == 64 { throw error }
+                guardian.flushPending()
+                PlatformThread.yield()
+            }
+        }
+    }
+
     /// Retires an unlinked node; retries (flushing) if the domain is out of retire records.
+    /// After ``reserveRetire(in:)`` on the thread's own guard the first attempt succeeds;
+    /// only a nested guard (no reservation possible) can reach the retry limit.
     @inlinable
     func retire(_ node: UInt64, in guardian: borrowing HyalineGuard) {
         let pointer = Self.raw(node)

@@ -45,6 +45,21 @@ extension HyalineDomain {
         publishChunk(slot: slot, cache: cache)
     }
 
+    /// Makes sure the calling thread's private list holds a free record, so that its next
+    /// `retire` cannot fail for want of one; a guard without a private list (nested, or a
+    /// domain without a runtime row) cannot reserve and returns at once.
+    ///
+    /// - Throws: ``OffHeapError/retireRecordsExhausted(recordCapacity:)``; nothing changed.
+    @inlinable
+    internal func reserveRecord(cache: UnsafeMutablePointer<UInt64>?) throws(OffHeapError) {
+        guard let cache, cache[HyalineThreadTable.freeCount] == 0 else { return }
+        let record = try allocateRecord(nil)
+        recordWord(record, Layout.recordFreeNext).pointee.store(
+            cache[HyalineThreadTable.freeHead], ordering: .relaxed)
+        cache[HyalineThreadTable.freeHead] = record
+        cache[HyalineThreadTable.freeCount] = 1
+    }
+
     /// Records a sticky slot's user collects before publishing them to its stripe.
     @usableFromInline static var chunkLimit: UInt64 { 8 }
 

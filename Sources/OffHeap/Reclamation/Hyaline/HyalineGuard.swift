@@ -118,6 +118,25 @@ public struct HyalineGuard: ~Copyable {
         if let failure { throw failure }
     }
 
+    /// Reserves a retire record for this guard's next ``retire(_:birthEra:reclaimer:)``, so
+    /// that it cannot fail with ``OffHeapError/retireRecordsExhausted(recordCapacity:)``:
+    /// call it *before* unlinking a node, so running out is reported while nothing has
+    /// changed yet. Holds for the thread's own (non-nested) guard; a nested guard has no
+    /// private record list and reserves nothing.
+    ///
+    /// - Throws: ``OffHeapError/retireRecordsExhausted(recordCapacity:)``.
+    @inlinable
+    public func reserveRetire() throws(OffHeapError) {
+        let entry = entry
+        var failure: OffHeapError?
+        owner._withUnsafeGuaranteedRef { domain in
+            do throws(OffHeapError) { try domain.reserveRecord(cache: entry) } catch {
+                failure = error
+            }
+        }
+        if let failure { throw failure }
+    }
+
     /// Flushes every pending retire stripe now, padding short batches with dummy records,
     /// so that nodes become reclaimable as soon as current readers leave.
     public func flushPending() {
