@@ -83,7 +83,7 @@ struct StressCommand: EngineCommand {
         abstract: "Hammer allocators with bounce/publisher/reader/burst/retire workers, verify every slot, then exhaust and recover.")
 
     @OptionGroup var common: CommonOptions
-    @Option(help: "Worker roles, assigned round-robin: bounce, publisher, reader, burst, retire.")
+    @Option(help: "Worker roles, assigned round-robin: bounce, publisher, reader, burst, retire, stalled (a Hyaline reader that stays inside the whole run).")
     var roles: String?
     @Option(help: "Publisher/reader under a Hyaline domain (on, the default) or by exchange (off).")
     var hyaline: String?

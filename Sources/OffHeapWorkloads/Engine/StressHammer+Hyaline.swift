@@ -17,6 +17,8 @@ final class HyalineExchange: @unchecked Sendable {
     // @unchecked Sendable: the domain is thread-safe; the reclaimer id is immutable.
     let domain: HyalineDomain
     let reclaimer: HyalineReclaimerID
+    /// Highest unreclaimed count a `stalled` worker saw while inside (−1: no such worker).
+    let stalledPeak = Atomic<Int>(-1)
 
     init(domain: HyalineDomain, reclaimer: HyalineReclaimerID) {
         self.domain = domain
