@@ -66,7 +66,7 @@ public enum RecoveryCheck {
         return outcome
     }
 
-    /// Allocates until an exhaustion error (`isExhaustion`) (returns true) or `bound` slots (returns false).
+    /// Allocates until an exhaustion error, `isExhaustion`, (returns true) or `bound` slots (returns false).
     static func pass<A: FixedSizeAllocator>(
         _ allocator: A, bound: Int, slots: inout [UInt], outcome: inout Outcome
     ) -> Bool {

@@ -193,7 +193,7 @@ public struct WorkerTally: Sendable {
     public var consecutiveExhausted = 0
     public init() {}
 
-    /// A lane gives up after this many an exhaustion error (`isExhaustion`) refusals in a row (an allocator that
+    /// A lane gives up after this many exhaustion refusals (`isExhaustion`) in a row (an allocator that
     /// frees only in bulk, like `Arena`, never recovers during a run), so an operation-limited
     /// run still ends.
     public static let giveUpAfter = 1 << 16
@@ -202,7 +202,7 @@ public struct WorkerTally: Sendable {
     @inlinable
     public var gaveUp: Bool { consecutiveExhausted >= WorkerTally.giveUpAfter }
 
-    /// Counts a typed error: an exhaustion error (`isExhaustion`) is expected under pressure, the rest are errors.
+    /// Counts a typed error: exhaustion (`isExhaustion`) is expected under pressure, the rest are errors.
     @inlinable
     public mutating func count(_ error: OffHeapError) {
         if error.isExhaustion {

@@ -2,10 +2,10 @@ import COffHeapShims
 import OffHeap
 import Synchronization
 
-/// The stress hammer: N workers in roles (bounce, publisher/reader, burst, retire, stalled) against
-/// one fixed-size allocator, every slot carrying a ``SlotPattern`` that is verified before it
-/// is freed — by another thread for published slots — so corruption is counted, not hoped
-/// for. It ends with the exhaustion-and-recovery phase (``RecoveryCheck``).
+/// The stress hammer: N workers in roles (bounce, publisher/reader, burst, retire,
+/// stalled) against one fixed-size allocator, every slot carrying a ``SlotPattern`` that is
+/// verified before it is freed — by another thread for published slots — so corruption is
+/// counted, not hoped for. It ends with the exhaustion-and-recovery phase (``RecoveryCheck``).
 ///
 /// ```swift
 /// var config = StressConfig()

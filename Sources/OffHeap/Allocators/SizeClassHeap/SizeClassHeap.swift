@@ -279,6 +279,11 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
     /// the only window left is the registry's own (a segment unpublished and unmapped between
     /// the check and the header read, which needs a free racing the trim of an empty segment,
     /// i.e. a free of a pointer that is not a live block: a caller bug both paths share).
+    /// That window is not closed: such a stale free racing ``trim()`` (or the unmap of an
+    /// evicted cached segment), and a second free of a huge block racing its first free
+    /// when the block is not cached, can fault instead of throwing; closing it would need
+    /// every free to announce itself (an atomic RMW on the fast path) or unmaps deferred
+    /// behind a grace period. Sequential stale frees are always typed errors.
     @inlinable @inline(__always)
     internal func smallPage(_ pointer: UnsafeMutableRawPointer) -> (PagePointer, UInt)? {
         let address = UInt(bitPattern: pointer)

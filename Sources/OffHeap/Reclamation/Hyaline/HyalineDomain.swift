@@ -258,7 +258,9 @@ public final class HyalineDomain: @unchecked Sendable {
         }
         releaseReclaimers()
         // No exiting thread may touch the slots (giving its sticky slot back) after this.
-        if registryRow >= 0 { HyalineRuntime.shared?.retire(registryRow, generation: registryGeneration) }
+        if registryRow >= 0 {
+            HyalineRuntime.shared?.retire(registryRow, generation: registryGeneration)
+        }
         try? VirtualMemory.release(region)
     }
 

@@ -161,7 +161,8 @@ extension HyalineDomain {
     /// - Throws: ``OffHeapError/destroyed`` after ``destroy()``; ``OffHeapError/readerSlotsExhausted(maxReaders:)``
     ///   when every slot is leased (by live threads that entered, or by nested guards).
     @inlinable
-    @available(*, noasync, message: "a guard held across await can end on another thread; use withGuard")
+    @available(
+        *, noasync, message: "a guard held across await can end on another thread; use withGuard")
     public func enter() throws(OffHeapError) -> HyalineGuard {
         try enter(retaining: true)
     }
