@@ -15,6 +15,12 @@ extension HyalineDomain {
         let owned = owner._withUnsafeGuaranteedRef { $0.owns(pointer) }
         guard owned else { throw .foreignPointer }
         let record = try allocateRecord(cache)
+        // Last, so that no failure can follow a reclaimer's mark of a retired node.
+        let fresh = owner._withUnsafeGuaranteedRef { $0.willRetire(pointer) }
+        guard fresh else {
+            Self.pushFreeChain(header: header, records: records, first: record, last: record)
+            throw .doubleFree
+        }
         recordWord(record, Layout.recordPointer).pointee.store(
             UInt64(UInt(bitPattern: pointer)), ordering: .relaxed)
         recordWord(record, Layout.recordBirth).pointee.store(birthEra, ordering: .relaxed)

@@ -97,6 +97,8 @@ public struct HyalineGuard: ~Copyable {
     ///     it was published). Passing 0 is safe but makes the node wait for every reader,
     ///     including stalled ones.
     /// - Throws: ``OffHeapError/foreignPointer`` when the reclaimer does not own `pointer`;
+    ///   ``OffHeapError/doubleFree`` when a tracking reclaimer (see
+    ///   ``HyalineReclaimer/willRetire(_:)``) says it is retired already;
     ///   ``OffHeapError/invalidConfiguration(reason:)`` for an unknown reclaimer;
     ///   ``OffHeapError/retireRecordsExhausted(recordCapacity:)`` when the domain has no free retire record. On error the
     ///   node is not retired and the domain is unchanged.
