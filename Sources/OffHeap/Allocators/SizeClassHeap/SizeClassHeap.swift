@@ -288,26 +288,29 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
     internal func smallPage(_ pointer: UnsafeMutableRawPointer) -> (PagePointer, UInt)? {
         let address = UInt(bitPattern: pointer)
         let base = address & ~SegmentLayout.segmentMask
-        // Base 0 (any address below the first 4 MiB) is never a segment: no unwrap of nil.
-        guard address & 7 == 0, base != 0 else { return nil }
+        guard address & 7 == 0 else { return nil }
         let epoch = SegmentRegistry.unmapEpoch(levelOne: registryLevelOne)
             .pointee.load(ordering: .acquiring)
         let table = ThreadRecord.slot.value
-        let segment = UnsafeMutableRawPointer(bitPattern: base).unsafelyUnwrapped
         if let table, ThreadRecord.segmentCache(table).pointee.segmentBase == base,
             ThreadRecord.segmentCache(table).pointee.heapID == id,
             ThreadRecord.segmentCache(table).pointee.epoch == epoch
         {
             // Hit: this heap's small segment, as of a lookup no unpublish has followed.
+            // (A zeroed cache entry names heap 0, and heap ids start at 1: base 0 never hits.)
         } else {
+            // The registry first: it never names base 0 (any address below 4 MiB), so the
+            // segment pointer is formed only for a real segment, never unwrapped from nil.
             guard SegmentRegistry.owner(ofSegment: base, levelOne: registryLevelOne) == id,
-                SegmentLayout.header(segment).pointee.kind == SegmentLayout.kindSmall
+                SegmentLayout.header(UnsafeMutableRawPointer(bitPattern: base).unsafelyUnwrapped)
+                    .pointee.kind == SegmentLayout.kindSmall
             else { return nil }
             if let table {
                 ThreadRecord.segmentCache(table).pointee =
                     SegmentCacheEntry(heapID: id, segmentBase: base, epoch: epoch)
             }
         }
+        let segment = UnsafeMutableRawPointer(bitPattern: base).unsafelyUnwrapped
         let unit = Int(truncatingIfNeeded: (address & SegmentLayout.segmentMask)
             &>> UInt(SegmentLayout.unitShift))
         return (SegmentLayout.pageMeta(
