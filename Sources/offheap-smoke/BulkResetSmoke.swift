@@ -33,7 +33,7 @@ func smokeBulkResetConcurrent<Pool: SmokeResettableAllocator>(
 }
 
 /// Allocates `byteCount`-byte blocks with `allocate` until it reports
-/// ``OffHeapError/exhausted`` (at most `limit` blocks), writing a pattern into each and
+/// ``OffHeapError/capacityExhausted(capacity:)`` (at most `limit` blocks), writing a pattern into each and
 /// verifying them all afterwards. Returns the blocks.
 func smokeFill(
     _ check: String, byteCount: Int, limit: Int, report: SmokeReport,
@@ -48,7 +48,7 @@ func smokeFill(
             held.append(block)
             report.count()
         } catch {
-            if error.kind == .exhausted { sawExhausted = true } else { report.failed(check, error) }
+            if error.isExhaustion { sawExhausted = true } else { report.failed(check, error) }
             break
         }
     }

@@ -97,7 +97,7 @@ struct StressCommand: EngineCommand {
         abstract: "Hammer allocators with bounce/publisher/reader/burst/retire workers, verify every slot, then exhaust and recover.")
 
     @OptionGroup var common: CommonOptions
-    @Option(help: "Worker roles, assigned round-robin: bounce, publisher, reader, burst, retire (comma list or all).")
+    @Option(help: "Worker roles, assigned round-robin: bounce, publisher, reader, burst, retire, stalled (a Hyaline reader that stays inside the whole run); comma list or all (every role but stalled).")
     var roles: String?
     @Option(help: "Publisher/reader under a Hyaline domain (on, the default), by exchange (off), or both: even mailbox cells under Hyaline, odd cells taken and freed by readers (mixed).")
     var hyaline: String?

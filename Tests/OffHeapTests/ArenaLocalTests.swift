@@ -113,7 +113,7 @@ struct ArenaLocalTests {
                 failure = error
             }
         }
-        #expect(failure == .exhausted)
+        #expect(failure == .capacityExhausted(capacity: 1 << 16))
         #expect(blocks == 64)  // every byte of the arena, no chunk lost
         #expect(arena.remaining == 0)
 
@@ -124,7 +124,7 @@ struct ArenaLocalTests {
         var tail = 0
         while (try? local.allocate(byteCount: 512)) != nil { tail += 1 }
         #expect(tail == 8)
-        #expect(throws: OffHeapError.exhausted) { _ = try local.allocate(byteCount: 1) }
+        #expect(throws: OffHeapError.capacityExhausted(capacity: 1 << 16)) { _ = try local.allocate(byteCount: 1) }
     }
 
     @Test func resetIsDetectedOnTheNextAllocationThenTheViewRefills() throws {

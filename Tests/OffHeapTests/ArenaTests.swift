@@ -66,7 +66,7 @@ struct ArenaTests {
             do throws(OffHeapError) {
                 blocks.append(try arena.allocate(byteCount: 100, alignment: 4))
             } catch {
-                #expect(error == .exhausted)
+                #expect(error == .capacityExhausted(capacity: 4096))
                 break
             }
         }
@@ -75,7 +75,7 @@ struct ArenaTests {
         for (index, block) in blocks.enumerated() { #expect(block == blocks[0] + 112 * index) }
         // The fast path's overshoot forfeits the 64-byte tail (sticky exhaustion)...
         #expect(arena.remaining == 0)
-        #expect(throws: OffHeapError.exhausted) { _ = try arena.allocate(byteCount: 1, alignment: 1) }
+        #expect(throws: OffHeapError.capacityExhausted(capacity: 4096)) { _ = try arena.allocate(byteCount: 1, alignment: 1) }
         let generation = arena.generation
         try arena.reset()
         #expect(arena.generation == generation + 1)
@@ -89,7 +89,7 @@ struct ArenaTests {
     @Test func compareExchangePathLeavesTheArenaUntouchedWhenARequestDoesNotFit() throws {
         let arena = try Arena(capacity: 64 << 10)
         let first = try arena.allocate(byteCount: 40 << 10, alignment: 8)  // > fastPathLimit
-        #expect(throws: OffHeapError.exhausted) { _ = try arena.allocate(byteCount: 30 << 10) }
+        #expect(throws: OffHeapError.capacityExhausted(capacity: 64 << 10)) { _ = try arena.allocate(byteCount: 30 << 10) }
         #expect(arena.remaining == 24 << 10)
         let second = try arena.allocate(byteCount: 20 << 10, alignment: 256)
         #expect(second == first + (40 << 10))
@@ -196,7 +196,7 @@ struct ArenaTests {
                         log.appendPatterned(
                             thread: thread, block, byteCount: byteCount, alignment: 8, seed: seed)
                     } catch {
-                        if error != .exhausted { unexpected.add(1, ordering: .relaxed) }
+                        if error != .capacityExhausted(capacity: 64 << 10) { unexpected.add(1, ordering: .relaxed) }
                         break
                     }
                     index += 1

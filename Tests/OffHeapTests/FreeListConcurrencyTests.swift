@@ -73,14 +73,14 @@ enum Pattern {
 struct FreeListConcurrencyTests {
     static let threads = 8
 
-    /// Allocates until `.exhausted` (at most capacity + 1 times, so a corrupted list that
+    /// Allocates until `.capacityExhausted` (at most capacity + 1 times, so a corrupted list that
     /// cycles shows up as duplicates instead of a hang); returns the slot indices.
     func drain(_ pool: FreeList) throws -> [Int] {
         var indices: [Int] = []
         while indices.count <= pool.capacity {
             do throws(OffHeapError) {
                 indices.append(try pool.slotIndex(of: try pool.allocate()))
-            } catch .exhausted {
+            } catch .capacityExhausted {
                 return indices
             }
         }
@@ -196,7 +196,7 @@ struct FreeListConcurrencyTests {
                 let p: UnsafeMutableRawPointer
                 do throws(OffHeapError) {
                     p = try pool.allocate()
-                } catch .exhausted {
+                } catch .capacityExhausted {
                     break
                 } catch { return failures.record(error) }
                 let index = try! pool.slotIndex(of: p)

@@ -18,13 +18,13 @@ struct FreeListTests {
                 growth: growth, checking: checking, decommitOnReset: decommitOnReset))
     }
 
-    /// Allocates until `.exhausted`; returns the slot indices in allocation order.
+    /// Allocates until `.capacityExhausted`; returns the slot indices in allocation order.
     func drain(_ pool: FreeList) throws -> [Int] {
         var indices: [Int] = []
         while true {
             do {
                 indices.append(try pool.slotIndex(of: try pool.allocate()))
-            } catch .exhausted {
+            } catch .capacityExhausted {
                 return indices
             }
         }
@@ -76,7 +76,7 @@ struct FreeListTests {
         #expect(seen == Set(0..<100))
         #expect(pool.slot(at: 100) == nil)
         #expect(pool.slot(at: -1) == nil)
-        #expect(throws: OffHeapError.exhausted) { _ = try pool.allocate() }
+        #expect(throws: OffHeapError.capacityExhausted(capacity: 100)) { _ = try pool.allocate() }
     }
 
     // MARK: Allocate / deallocate
@@ -92,7 +92,7 @@ struct FreeListTests {
             pointers.append(p)
         }
         #expect(Set(try pointers.map { try pool.slotIndex(of: $0) }) == Set(0..<300))
-        #expect(throws: OffHeapError.exhausted) { _ = try pool.allocate() }
+        #expect(throws: OffHeapError.capacityExhausted(capacity: 300)) { _ = try pool.allocate() }
         #expect(pool.stats.inUse == 300)
         for p in pointers { try pool.deallocate(p) }
         #expect(pool.stats.inUse == 0)
@@ -237,7 +237,7 @@ struct FreeListTests {
         defer { buffer.deallocate() }
         #expect(try pool.allocate(into: buffer) == 10)
         #expect(Set(try buffer[..<10].map { try pool.slotIndex(of: $0) }) == Set(0..<10))
-        #expect(throws: OffHeapError.exhausted) { _ = try pool.allocate(into: buffer) }
+        #expect(throws: OffHeapError.capacityExhausted(capacity: 10)) { _ = try pool.allocate(into: buffer) }
         try pool.deallocate(contentsOf: UnsafeBufferPointer(rebasing: buffer[..<10]))
         #expect(pool.stats.inUse == 0)
         // Spans several slabs when growing lazily.
@@ -339,8 +339,8 @@ struct FreeListTests {
         #expect(pool.stats.peakInUse == 0)
         #expect(pool.stats.slabs == slabs)
         #expect(held[0].load(as: UInt64.self) == 0xFEED)  // mapping kept, no decommit
-        // Pointers held across the reset are free now: freeing them is a double free.
-        #expect(throws: OffHeapError.doubleFree) { try pool.deallocate(held[1]) }
+        // Pointers held across the reset are free now: freeing one is a use after reset.
+        #expect(throws: OffHeapError.useAfterReset) { try pool.deallocate(held[1]) }
         let all = try drain(pool)
         #expect(Set(all) == Set(0..<200))
         #expect(pool.stats.peakInUse == 200)

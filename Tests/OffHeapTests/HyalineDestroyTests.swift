@@ -134,12 +134,14 @@ struct HyalineDestroyTests {
                         do throws(OffHeapError) {
                             node = try pool.allocate()
                             exhaustedSince = 0
-                        } catch .exhausted {
+                        } catch .capacityExhausted {
                             // An optimised retire loop can outrun the enterers that release
                             // its batches: wait for them, but never forever.
                             let now = Clock.nanoseconds
                             if exhaustedSince == 0 { exhaustedSince = now }
-                            if now - exhaustedSince > 2_000_000_000 { throw OffHeapError.exhausted }
+                            if now - exhaustedSince > 2_000_000_000 {
+                                throw OffHeapError.capacityExhausted(capacity: 0)
+                            }
                             PlatformThread.yield()
                             continue
                         }

@@ -36,13 +36,13 @@ struct HyalineStickySlotTests {
         let innermost = try domain.enter()
         #expect(outer.slotIndex == sticky)
         #expect(Set([outer.slotIndex, inner.slotIndex, innermost.slotIndex]).count == 3)
-        #expect(throws: OffHeapError.exhausted) { _ = try domain.enter() }
+        #expect(throws: OffHeapError.readerSlotsExhausted(maxReaders: 3)) { _ = try domain.enter() }
         // Guards may end out of order: the sticky slot is free again once `outer` ends,
         // while the nested guards still hold theirs.
         outer.leave()
         let next = try domain.enter()
         #expect(next.slotIndex == sticky)
-        #expect(throws: OffHeapError.exhausted) { _ = try domain.enter() }
+        #expect(throws: OffHeapError.readerSlotsExhausted(maxReaders: 3)) { _ = try domain.enter() }
         _ = consume next
         _ = consume inner
         _ = consume innermost
@@ -274,7 +274,7 @@ struct HyalineStickySlotTests {
                 let outer = try domain.enter()
                 let inner = try domain.enter()
                 #expect(outer.slotIndex != inner.slotIndex)
-                #expect(throws: OffHeapError.exhausted) { _ = try domain.enter() }
+                #expect(throws: OffHeapError.readerSlotsExhausted(maxReaders: 2)) { _ = try domain.enter() }
                 try inner.retire(try Self.node(pool, 1), birthEra: 0, reclaimer: id)
                 inner.flushPending()
             }

@@ -49,7 +49,7 @@ final class TestSlotPool: FixedSizeAllocator, @unchecked Sendable {
         var old = head.pointee.load(ordering: .acquiring)
         while true {
             let ref = old & 0xFFFF_FFFF
-            guard ref != 0 else { throw .exhausted }
+            guard ref != 0 else { throw .capacityExhausted(capacity: capacity) }
             let next = nexts[Int(ref - 1)].load(ordering: .relaxed)
             let (done, seen) = head.pointee.compareExchange(
                 expected: old, desired: ((old >> 32) &+ 1) << 32 | next,
@@ -118,7 +118,7 @@ struct TestSlotPoolTests {
         let pool = try TestSlotPool(slotSize: 32, capacity: 4)
         let slots = try (0..<4).map { _ in try pool.allocate() }
         #expect(Set(slots).count == 4)
-        #expect(throws: OffHeapError.exhausted) { _ = try pool.allocate() }
+        #expect(throws: OffHeapError.capacityExhausted(capacity: 4)) { _ = try pool.allocate() }
         try pool.deallocate(slots[0])
         #expect(throws: OffHeapError.doubleFree) { try pool.deallocate(slots[0]) }
         #expect(throws: OffHeapError.interiorPointer) { try pool.deallocate(slots[1] + 8) }

@@ -156,7 +156,7 @@ struct HyalineTests {
         let domain = try HyalineDomain(.init(maxReaders: 2))
         let a = try domain.enter()
         let b = try domain.enter()
-        #expect(throws: OffHeapError.exhausted) { _ = try domain.enter() }
+        #expect(throws: OffHeapError.readerSlotsExhausted(maxReaders: 2)) { _ = try domain.enter() }
         a.leave()
         let c = try domain.enter()
         _ = consume b; _ = consume c

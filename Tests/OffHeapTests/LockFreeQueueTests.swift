@@ -25,7 +25,7 @@ struct LockFreeQueueTests {
         let pool = try FreeList(.init(slotSize: 32, alignment: 16, capacity: 4))
         let queue = try LockFreeQueue<UInt64, FreeList>(pool: pool, capacity: 4)
         for value in 1...3 as ClosedRange<UInt64> { try queue.enqueue(value) }
-        #expect(throws: OffHeapError.exhausted) { try queue.enqueue(4) }
+        #expect(throws: OffHeapError.capacityExhausted(capacity: 4)) { try queue.enqueue(4) }
         #expect(try queue.dequeue() == 1)
         try queue.enqueue(4)  // flushes the retired dummy and reuses it
         #expect(try queue.dequeue() == 2)
@@ -49,7 +49,7 @@ struct LockFreeQueueTests {
         #expect(pool.stats.inUse == 0, "dummy + 7 queued nodes, 3 retired into its own domain")
         var held: [UnsafeMutableRawPointer] = []
         while let slot = try? pool.allocate() { held.append(slot) }
-        #expect(throws: OffHeapError.exhausted) {
+        #expect(throws: OffHeapError.capacityExhausted(capacity: 64)) {
             _ = try LockFreeQueue<UInt64, FreeList>(pool: pool, capacity: 64)
         }
         for slot in held { try pool.deallocate(slot) }

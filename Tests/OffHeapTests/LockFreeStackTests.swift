@@ -34,7 +34,7 @@ struct LockFreeStackTests {
         let pool = try FreeList(.init(slotSize: 32, alignment: 16, capacity: 4))
         let stack = try LockFreeStack<UInt64, FreeList>(pool: pool, capacity: 4)
         for value in 0..<4 as Range<UInt64> { try stack.push(value) }
-        #expect(throws: OffHeapError.exhausted) { try stack.push(9) }
+        #expect(throws: OffHeapError.capacityExhausted(capacity: 4)) { try stack.push(9) }
         #expect(try stack.pop() == 3)
         // The popped node is pending in the domain; push flushes and gets it back.
         try stack.push(10)

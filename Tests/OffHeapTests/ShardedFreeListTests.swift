@@ -45,7 +45,7 @@ struct ShardedFreeListTests {
             _ = try pool.slotIndex(of: slot)
             slots.append(slot)
         }
-        #expect(throws: OffHeapError.exhausted) { _ = try pool.allocate() }
+        #expect(throws: OffHeapError.capacityExhausted(capacity: pool.capacity)) { _ = try pool.allocate() }
         for slot in slots { try pool.deallocate(slot) }
     }
 

@@ -167,6 +167,44 @@ struct SizeClassHeapBadInputTests {
         try heap.deallocate(block)
     }
 
+    /// Addresses below the first segment (base 0) and other low addresses: a typed error
+    /// from every entry point, in both modes, in debug and release (no unwrap of a nil base).
+    @Test(arguments: [true, false])
+    func lowAddressesAreForeignNotATrap(checked: Bool) throws {
+        let heap = try SizeClassHeap(configuration: .init(checked: checked))
+        let keep = try heap.allocate(byteCount: 64, alignment: 8)
+        for address in [8, 0x1000, 0x10_0000, (4 << 20) - 8, 4 << 20, (4 << 20) + 64] {
+            let pointer = try #require(UnsafeMutableRawPointer(bitPattern: UInt(address)))
+            #expect(throws: OffHeapError.foreignPointer) { try heap.deallocate(pointer) }
+            #expect(throws: OffHeapError.foreignPointer) { _ = try heap.usableSize(of: pointer) }
+            #expect(throws: OffHeapError.foreignPointer) {
+                _ = try heap.reallocate(pointer, byteCount: 16)
+            }
+        }
+        try heap.deallocate(keep)
+        #expect(heap.statistics().inUseBytes == 0)
+    }
+
+    /// `maxByteCount` is documented as accepted: it may fail to map (a typed
+    /// `.mappingFailed`), but it is never `.sizeTooLarge`; one byte more is.
+    @Test func maxByteCountIsAcceptedOneMoreIsNot() throws {
+        let heap = try SizeClassHeap()
+        do {
+            let block = try heap.allocate(byteCount: SizeClassHeap.maxByteCount, alignment: 8)
+            #expect(try heap.usableSize(of: block) >= SizeClassHeap.maxByteCount)
+            try heap.deallocate(block)
+            heap.trim()
+        } catch {
+            #expect(error.kind == .mappingFailed, "\(error)")
+        }
+        for alignment in [8, 4096, 1 << 20] {
+            #expect(throws: OffHeapError.sizeTooLarge(
+                requested: SizeClassHeap.maxByteCount + 1, limit: SizeClassHeap.maxByteCount)) {
+                _ = try heap.allocate(byteCount: SizeClassHeap.maxByteCount + 1, alignment: alignment)
+            }
+        }
+    }
+
     @Test func badConfigurationIsRejected() {
         #expect(throws: OffHeapError.self) {
             _ = try SizeClassHeap(configuration: .init(maxCachedSegments: -1))

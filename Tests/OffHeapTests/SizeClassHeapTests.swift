@@ -250,7 +250,7 @@ struct SizeClassHeapThreadTableTests {
             do throws(OffHeapError) {
                 blocks.append((heap, try heap.allocate(byteCount: 16, alignment: 8)))
             } catch {
-                #expect(error == .exhausted)
+                #expect(error == .tooManyHeapsOnThread(limit: 64))
                 refused += 1
             }
         }

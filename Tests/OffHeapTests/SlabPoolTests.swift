@@ -143,14 +143,14 @@ struct SlabPoolTests {
                 _ = try pool.allocate(byteCount: 30_000, alignment: 8)
                 count += 1
             } catch {
-                #expect(error == .exhausted)
+                #expect(error == .capacityExhausted(capacity: 2))
                 break
             }
         }
         #expect(count == 4)  // each of the 2 slabs (64 KiB) holds two 30 000-byte blocks
         let big1 = try pool.allocate(byteCount: 40 << 10)
         let big2 = try pool.allocate(byteCount: 40 << 10)
-        #expect(throws: OffHeapError.exhausted) { _ = try pool.allocate(byteCount: 40 << 10) }
+        #expect(throws: OffHeapError.largeAllocationsExhausted(limit: 2)) { _ = try pool.allocate(byteCount: 40 << 10) }
         #expect(pool.statistics.largeAllocations == 2)
         try pool.deallocate(big1)
         let big3 = try pool.allocate(byteCount: 40 << 10)

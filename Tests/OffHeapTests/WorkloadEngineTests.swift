@@ -46,7 +46,7 @@ struct WorkloadEngineTests {
         let system = try SystemAllocator(slotSize: 48, capacity: 3)
         let slots = try (0..<3).map { _ in try system.allocate() }
         #expect(Set(slots.map { UInt(bitPattern: $0) }).count == 3)
-        #expect(throws: OffHeapError.exhausted) { try system.allocate() }
+        #expect(throws: OffHeapError.capacityExhausted(capacity: 3)) { try system.allocate() }
         try system.deallocate(slots[0])
         let again = try system.allocate()
         #expect(system.liveCount == 3)

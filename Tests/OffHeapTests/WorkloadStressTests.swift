@@ -34,6 +34,28 @@ struct WorkloadStressTests {
         #expect(pool.liveCount == 0)
     }
 
+    /// A `stalled` worker holds one guard for the whole run while publishers retire: the
+    /// unreclaimed peak it sees stays within the stated Hyaline-S bound.
+    @Test func concurrentStalledReaderPeakStaysWithinTheBound() throws {
+        let capacity = 1024
+        let pool = try SystemAllocator(slotSize: 64, capacity: capacity)
+        let config = Self.config(
+            threads: 4, roles: [.publisher, .stalled, .reader, .publisher],
+            operations: 20_000, capacity: capacity)
+        let result = try StressHammer.run(pool, allocatorName: "system", config: config)
+        #expect(result.operations == 20_000)
+        #expect(result.corruption == 0 && result.errors == 0)
+        #expect(result.recovered == true)
+        let peak = try #require(result.facts.first { $0.name == "hyalineStalledPeak" }?.value)
+        let bound = try #require(result.facts.first { $0.name == "hyalineStalledBound" }?.value)
+        #expect(peak <= bound)
+        #expect(result.facts.first { $0.name == "hyalineUnreclaimed" }?.value == 0)
+        var invalid = config
+        invalid.hyaline = false
+        #expect(throws: OffHeapError.self) { try invalid.validate() }
+        #expect(StressRole(name: "stalled") == .stalled)
+    }
+
     @Test(arguments: [true, false])
     func concurrentPublisherReadersAcross8Threads(_ hyaline: Bool) throws {
         let capacity = 1024

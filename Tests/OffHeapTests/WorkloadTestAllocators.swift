@@ -105,7 +105,7 @@ final class OverlappingAllocator: FixedSizeAllocator, @unchecked Sendable {
     deinit { buffer.deallocate() }
 
     func allocate() throws(OffHeapError) -> UnsafeMutableRawPointer {
-        guard live < capacity else { throw .exhausted }
+        guard live < capacity else { throw .capacityExhausted(capacity: capacity) }
         let p = buffer + (next % capacity) * 8
         next += 1
         live += 1

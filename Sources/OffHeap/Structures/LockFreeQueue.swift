@@ -33,7 +33,7 @@ public final class LockFreeQueue<Element: BitwiseCopyable, Pool: FixedSizeAlloca
     /// Creates an empty queue (one dummy node is taken from `pool`).
     ///
     /// - Parameters: as ``LockFreeStack/init(pool:capacity:owns:domain:)``.
-    /// - Throws: ``OffHeapError/invalidConfiguration(reason:)``, ``OffHeapError/exhausted``
+    /// - Throws: ``OffHeapError/invalidConfiguration(reason:)``, an exhaustion error
     ///   when the pool cannot give the dummy node, mapping errors.
     public init(
         pool: Pool, capacity: Int, owns: (@Sendable (UnsafeMutableRawPointer) -> Bool)? = nil,
@@ -51,7 +51,7 @@ public final class LockFreeQueue<Element: BitwiseCopyable, Pool: FixedSizeAlloca
 
     /// Appends `value`.
     ///
-    /// - Throws: ``OffHeapError/exhausted`` (pool empty after a flush, or no reader slot),
+    /// - Throws: the pool's exhaustion error after a flush, ``OffHeapError/readerSlotsExhausted(maxReaders:)``,
     ///   ``OffHeapError/destroyed``. On error nothing was enqueued.
     @inlinable
     public func enqueue(_ value: Element) throws(OffHeapError) {
@@ -87,10 +87,13 @@ public final class LockFreeQueue<Element: BitwiseCopyable, Pool: FixedSizeAlloca
 
     /// Removes and returns the oldest element, or `nil` when the queue is empty.
     ///
-    /// - Throws: ``OffHeapError/destroyed``; ``OffHeapError/exhausted`` (no reader slot).
+    /// - Throws: ``OffHeapError/destroyed``; ``OffHeapError/readerSlotsExhausted(maxReaders:)``;
+    ///   ``OffHeapError/retireRecordsExhausted(recordCapacity:)`` when the dequeued node
+    ///   could not be retired (readers pin every record): the queue is then unchanged.
     @inlinable
     public func dequeue() throws(OffHeapError) -> Element? {
         let guardian = try storage.domain.enter(retaining: false)
+        try storage.reserveRetire(in: guardian)
         while true {
             let first = guardian.protect(head)
             let last = guardian.protect(tail)
@@ -117,7 +120,7 @@ public final class LockFreeQueue<Element: BitwiseCopyable, Pool: FixedSizeAlloca
 
     /// Whether the queue was empty at the moment of the loads.
     ///
-    /// - Throws: ``OffHeapError/destroyed``; ``OffHeapError/exhausted`` (no reader slot).
+    /// - Throws: ``OffHeapError/destroyed``; ``OffHeapError/readerSlotsExhausted(maxReaders:)``.
     public func isEmpty() throws(OffHeapError) -> Bool {
         let guardian = try storage.domain.enter(retaining: false)
         let first = guardian.protect(head)

@@ -58,7 +58,7 @@ public final class LockFreeStack<Element: BitwiseCopyable, Pool: FixedSizeAlloca
 
     /// Pushes `value`.
     ///
-    /// - Throws: ``OffHeapError/exhausted`` when the pool has no node even after pending
+    /// - Throws: the pool's exhaustion error (``OffHeapError/isExhaustion``) when the pool has no node even after pending
     ///   retirements were flushed (retry later); ``OffHeapError/destroyed`` never (push
     ///   does not enter the domain).
     @inlinable
@@ -82,10 +82,13 @@ public final class LockFreeStack<Element: BitwiseCopyable, Pool: FixedSizeAlloca
     /// Pops the newest element, or returns `nil` when the stack is empty.
     ///
     /// - Throws: ``OffHeapError/destroyed`` when the domain was destroyed;
-    ///   ``OffHeapError/exhausted`` when the domain has no free reader slot.
+    ///   ``OffHeapError/readerSlotsExhausted(maxReaders:)`` when the domain has no free reader slot;
+    ///   ``OffHeapError/retireRecordsExhausted(recordCapacity:)`` when the popped node could
+    ///   not be retired (readers pin every record): the stack is then unchanged.
     @inlinable
     public func pop() throws(OffHeapError) -> Element? {
         let guardian = try storage.domain.enter(retaining: false)
+        try storage.reserveRetire(in: guardian)
         while true {
             let old = guardian.protect(top)
             if old == 0 { return nil }

@@ -52,18 +52,18 @@ internal struct OffHeapNodes<Element: BitwiseCopyable, Pool: FixedSizeAllocator>
     }
 
     /// A fresh node holding `value`, its link 0 and its birth era set. On an exhausted pool,
-    /// flushes pending retirements once and retries before reporting `.exhausted`.
+    /// flushes pending retirements once and retries before reporting the pool's exhaustion error.
     @inlinable
     func makeNode(_ value: Element) throws(OffHeapError) -> UInt64 {
         let node: UnsafeMutableRawPointer
         do {
             node = try nodes.allocate()
-        } catch .exhausted {
+        } catch where error.isExhaustion {
             domain.reclaimPending()
             node = try nodes.allocate()
         }
         node.assumingMemoryBound(to: Atomic<UInt64>.self).initialize(to: Atomic(0))
-        node.storeBytes(of: domain.currentEra, toByteOffset: 8, as: UInt64.self)
+        node.storeBytes(of: domain.birthEra(), toByteOffset: 8, as: UInt64.self)
         node.storeBytes(of: value, toByteOffset: Self.valueOffset, as: Element.self)
         return UInt64(UInt(bitPattern: node))
     }
@@ -72,7 +72,7 @@ internal struct OffHeapNodes<Element: BitwiseCopyable, Pool: FixedSizeAllocator>
     func makeDummyNode() throws(OffHeapError) -> UInt64 {
         let node = try nodes.allocate()
         node.assumingMemoryBound(to: Atomic<UInt64>.self).initialize(to: Atomic(0))
-        node.storeBytes(of: domain.currentEra, toByteOffset: 8, as: UInt64.self)
+        node.storeBytes(of: domain.birthEra(), toByteOffset: 8, as: UInt64.self)
         (node + Self.valueOffset).initializeMemory(
             as: UInt8.self, repeating: 0, count: MemoryLayout<Element>.size)
         return UInt64(UInt(bitPattern: node))
@@ -83,7 +83,29 @@ internal struct OffHeapNodes<Element: BitwiseCopyable, Pool: FixedSizeAllocator>
         raw(node).load(fromByteOffset: valueOffset, as: Element.self)
     }
 
+    /// Reserves the retire record for the node the caller is about to unlink (see
+    /// ``HyalineGuard/reserveRetire()``), flushing and retrying a few times first: a
+    /// structure calls it before its unlinking CAS, so running out of records is a typed
+    /// error while the structure is still unchanged, never a node leaked after the fact.
+    @inlinable
+    func reserveRetire(in guardian: borrowing HyalineGuard) throws(OffHeapError) {
+        var attempt = 0
+        while true {
+            do {
+                try guardian.reserveRetire()
+                return
+            } catch {
+                attempt += 1
+                if attempt == 64 { throw error }
+                guardian.flushPending()
+                PlatformThread.yield()
+            }
+        }
+    }
+
     /// Retires an unlinked node; retries (flushing) if the domain is out of retire records.
+    /// After ``reserveRetire(in:)`` on the thread's own guard the first attempt succeeds;
+    /// only a nested guard (no reservation possible) can reach the retry limit.
     @inlinable
     func retire(_ node: UInt64, in guardian: borrowing HyalineGuard) {
         let pointer = Self.raw(node)

@@ -22,8 +22,27 @@ public enum OffHeapError: Error, Equatable, Sendable {
     case sizeTooLarge(requested: Int, limit: Int)
     /// An alignment that is not a power of two or exceeds what the allocator supports.
     case invalidAlignment(Int)
-    /// Every slot or byte is in use; freeing memory makes the allocator usable again.
-    case exhausted
+    /// Every unit of a fixed-capacity allocator is in use; freeing makes it usable again.
+    /// `capacity` is in the allocator's configured unit: slots (``FreeList``,
+    /// ``ShardedFreeList``), bytes (``Arena``), slabs (``SlabPool``).
+    case capacityExhausted(capacity: Int)
+    /// ``ShardedFreeList``: the calling thread's magazine and the shared list are empty, but
+    /// `cached` slots (approximate, counted when the error was made) sit in other live
+    /// threads' magazines; ``ShardedFreeList/flushCallingThreadCache()`` on those threads,
+    /// or their exit, returns them.
+    case slotsCachedByOtherThreads(cached: Int, capacity: Int)
+    /// ``SlabPool``: every entry of the large-block table (`maximumLargeAllocations`) is live.
+    case largeAllocationsExhausted(limit: Int)
+    /// ``HyalineDomain``: every reader slot is leased (`maxReaders`: threads that entered and
+    /// still live, plus nested guards).
+    case readerSlotsExhausted(maxReaders: Int)
+    /// ``HyalineDomain``: every retire record is in use (`recordCapacity`: retired nodes not
+    /// yet reclaimed, batch padding, and free records held in threads' private lists).
+    case retireRecordsExhausted(recordCapacity: Int)
+    /// ``ShardedFreeList``: `limit` pools are alive in this process already.
+    case tooManyLivePools(limit: Int)
+    /// ``SizeClassHeap``: the calling thread already uses `limit` live heaps (frees still work).
+    case tooManyHeapsOnThread(limit: Int)
     /// The kernel refused a mapping (`mmap`, `mprotect`, `madvise`); `errno` says why.
     case mappingFailed(errno: Int32)
     /// The pointer does not belong to this allocator.
@@ -40,6 +59,10 @@ public enum OffHeapError: Error, Equatable, Sendable {
     case concurrentReset
     /// The domain or allocator was destroyed.
     case destroyed
+    /// ``HyalineDomain/destroy()`` was called by a thread that is inside that domain (holds
+    /// one of its guards, or runs one of its reclaimers): destroy waits for every reader to
+    /// leave, so it would wait for itself forever. Nothing was changed.
+    case destroyInsideDomain
     /// A thread could not be started (`pthread_create` failed with `errno`).
     case threadStartFailed(errno: Int32)
 }
@@ -52,7 +75,18 @@ extension OffHeapError: CustomStringConvertible {
         case .sizeTooLarge(let requested, let limit):
             return "request of \(requested) bytes exceeds the limit of \(limit) bytes"
         case .invalidAlignment(let alignment): return "invalid alignment \(alignment)"
-        case .exhausted: return "allocator exhausted"
+        case .capacityExhausted(let capacity):
+            return "allocator exhausted (capacity \(capacity))"
+        case .slotsCachedByOtherThreads(let cached, let capacity):
+            return "no free slot for this thread: \(cached) of \(capacity) cached by other threads"
+        case .largeAllocationsExhausted(let limit):
+            return "large-block table full (\(limit) live large blocks)"
+        case .readerSlotsExhausted(let maxReaders):
+            return "no free reader slot (maxReaders \(maxReaders))"
+        case .retireRecordsExhausted(let recordCapacity):
+            return "no free retire record (recordCapacity \(recordCapacity))"
+        case .tooManyLivePools(let limit): return "more than \(limit) live pools"
+        case .tooManyHeapsOnThread(let limit): return "more than \(limit) live heaps on one thread"
         case .mappingFailed(let errno): return "mapping failed (errno \(errno))"
         case .foreignPointer: return "pointer not owned by this allocator"
         case .interiorPointer: return "interior pointer"
@@ -61,6 +95,7 @@ extension OffHeapError: CustomStringConvertible {
         case .useAfterReset: return "use after reset"
         case .concurrentReset: return "reset raced with another operation"
         case .destroyed: return "allocator or domain destroyed"
+        case .destroyInsideDomain: return "destroy() called from inside the domain"
         case .threadStartFailed(let errno): return "thread start failed (errno \(errno))"
         }
     }
@@ -73,15 +108,24 @@ extension OffHeapError {
             // Byte-wise: `String ==` would pull Unicode normalisation tables into the
             // Embedded aarch64 link.
             return a.withUTF8Buffer { x in b.withUTF8Buffer { y in x.elementsEqual(y) } }
-        case (.zeroSize, .zeroSize), (.exhausted, .exhausted), (.foreignPointer, .foreignPointer),
+        case (.zeroSize, .zeroSize), (.foreignPointer, .foreignPointer),
             (.interiorPointer, .interiorPointer), (.misalignedPointer, .misalignedPointer),
             (.doubleFree, .doubleFree), (.useAfterReset, .useAfterReset),
-            (.concurrentReset, .concurrentReset), (.destroyed, .destroyed):
+            (.concurrentReset, .concurrentReset), (.destroyed, .destroyed),
+            (.destroyInsideDomain, .destroyInsideDomain):
             return true
         case (.sizeTooLarge(let a, let b), .sizeTooLarge(let c, let d)): return a == c && b == d
         case (.invalidAlignment(let a), .invalidAlignment(let b)): return a == b
         case (.mappingFailed(let a), .mappingFailed(let b)): return a == b
         case (.threadStartFailed(let a), .threadStartFailed(let b)): return a == b
+        case (.capacityExhausted(let a), .capacityExhausted(let b)): return a == b
+        case (.slotsCachedByOtherThreads(let a, let b), .slotsCachedByOtherThreads(let c, let d)):
+            return a == c && b == d
+        case (.largeAllocationsExhausted(let a), .largeAllocationsExhausted(let b)): return a == b
+        case (.readerSlotsExhausted(let a), .readerSlotsExhausted(let b)): return a == b
+        case (.retireRecordsExhausted(let a), .retireRecordsExhausted(let b)): return a == b
+        case (.tooManyLivePools(let a), .tooManyLivePools(let b)): return a == b
+        case (.tooManyHeapsOnThread(let a), .tooManyHeapsOnThread(let b)): return a == b
         default: return false
         }
     }
@@ -94,7 +138,13 @@ extension OffHeapError {
         case .zeroSize: return .zeroSize
         case .sizeTooLarge: return .sizeTooLarge
         case .invalidAlignment: return .invalidAlignment
-        case .exhausted: return .exhausted
+        case .capacityExhausted: return .capacityExhausted
+        case .slotsCachedByOtherThreads: return .slotsCachedByOtherThreads
+        case .largeAllocationsExhausted: return .largeAllocationsExhausted
+        case .readerSlotsExhausted: return .readerSlotsExhausted
+        case .retireRecordsExhausted: return .retireRecordsExhausted
+        case .tooManyLivePools: return .tooManyLivePools
+        case .tooManyHeapsOnThread: return .tooManyHeapsOnThread
         case .mappingFailed: return .mappingFailed
         case .foreignPointer: return .foreignPointer
         case .interiorPointer: return .interiorPointer
@@ -103,14 +153,36 @@ extension OffHeapError {
         case .useAfterReset: return .useAfterReset
         case .concurrentReset: return .concurrentReset
         case .destroyed: return .destroyed
+        case .destroyInsideDomain: return .destroyInsideDomain
         case .threadStartFailed: return .threadStartFailed
         }
     }
 
+    /// Whether this is a resource limit that freeing (or leaving, or a thread's exit) can
+    /// lift, as opposed to bad input or a failure: the seven `…Exhausted`/`tooMany…` cases.
+    /// Workloads count these as back-pressure, not as errors.
+    public var isExhaustion: Bool { kind.isExhaustion }
+
     /// Payload-free cases of ``OffHeapError``.
     public enum Kind: UInt8, Sendable, CaseIterable {
-        case invalidConfiguration, zeroSize, sizeTooLarge, invalidAlignment, exhausted
+        case invalidConfiguration, zeroSize, sizeTooLarge, invalidAlignment
+        case capacityExhausted, slotsCachedByOtherThreads, largeAllocationsExhausted
+        case readerSlotsExhausted, retireRecordsExhausted, tooManyLivePools, tooManyHeapsOnThread
         case mappingFailed, foreignPointer, interiorPointer, misalignedPointer, doubleFree
         case useAfterReset, concurrentReset, destroyed, threadStartFailed
+        case destroyInsideDomain
+    }
+}
+
+extension OffHeapError.Kind {
+    /// See ``OffHeapError/isExhaustion``.
+    public var isExhaustion: Bool {
+        switch self {
+        case .capacityExhausted, .slotsCachedByOtherThreads, .largeAllocationsExhausted,
+            .readerSlotsExhausted, .retireRecordsExhausted, .tooManyLivePools,
+            .tooManyHeapsOnThread:
+            return true
+        default: return false
+        }
     }
 }

@@ -51,7 +51,7 @@ public final class SystemAllocator: FixedSizeAllocator, VariableSizeAllocator, @
         if capacity == .max { return }
         var current = live.load(ordering: .relaxed)
         while true {
-            if current >= capacity { throw .exhausted }
+            if current >= capacity { throw .capacityExhausted(capacity: capacity) }
             let (done, seen) = live.compareExchange(
                 expected: current, desired: current + 1, ordering: .relaxed)
             if done { return }

@@ -1,7 +1,7 @@
 import OffHeap
 
 /// The exhaustion-and-recovery phase that ends every stress run, on one thread after all
-/// workers joined: allocate until `.exhausted`, check that every slot is distinct, aligned
+/// workers joined: allocate until an exhaustion error (`isExhaustion`), check that every slot is distinct, aligned
 /// and holds its own pattern (no two slots overlap), free them all, and do it again. A slot
 /// leaked by a worker, stranded in an exited thread's cache, or lost by a racy free list
 /// shows up as fewer slots than the allocator's capacity.
@@ -16,11 +16,11 @@ public enum RecoveryCheck {
         /// Slots obtained in the first and second pass.
         public var firstPass = 0
         public var secondPass = 0
-        /// Whether the passes ended at `.exhausted` (not at the limit).
+        /// Whether the passes ended at an exhaustion error (`isExhaustion`) (not at the limit).
         public var reachedExhaustion = false
         /// Slots that overlapped, were misaligned or lost their pattern.
         public var corrupted = 0
-        /// Typed errors other than `.exhausted`.
+        /// Typed errors other than an exhaustion error (`isExhaustion`).
         public var errors = 0
         /// `true` when both passes got the expected count (or, with no expectation, the same
         /// count ending at exhaustion) with no corruption or errors; `nil` when the allocator
@@ -66,7 +66,7 @@ public enum RecoveryCheck {
         return outcome
     }
 
-    /// Allocates until `.exhausted` (returns true) or `bound` slots (returns false).
+    /// Allocates until an exhaustion error, `isExhaustion`, (returns true) or `bound` slots (returns false).
     static func pass<A: FixedSizeAllocator>(
         _ allocator: A, bound: Int, slots: inout [UInt], outcome: inout Outcome
     ) -> Bool {
@@ -76,7 +76,7 @@ public enum RecoveryCheck {
                 let p = try allocator.allocate()
                 slots.append(UInt(bitPattern: p))
             } catch {
-                if error.kind == .exhausted { return true }
+                if error.isExhaustion { return true }
                 outcome.errors += 1
                 failures += 1
                 if failures > 16 { return false }

@@ -193,11 +193,11 @@ public struct WorkerTally: Sendable {
     public var crossThreadFrees: UInt64 = 0
     /// Largest count of retired-but-unreclaimed Hyaline nodes this lane observed.
     public var peakUnreclaimed: UInt64 = 0
-    /// `.exhausted` refusals since the last successful allocation.
+    /// Exhaustion refusals (`isExhaustion`) since the last successful allocation.
     public var consecutiveExhausted = 0
     public init() {}
 
-    /// A lane gives up after this many `.exhausted` refusals in a row (an allocator that
+    /// A lane gives up after this many exhaustion refusals (`isExhaustion`) in a row (an allocator that
     /// frees only in bulk, like `Arena`, never recovers during a run), so an operation-limited
     /// run still ends.
     public static let giveUpAfter = 1 << 16
@@ -206,10 +206,10 @@ public struct WorkerTally: Sendable {
     @inlinable
     public var gaveUp: Bool { consecutiveExhausted >= WorkerTally.giveUpAfter }
 
-    /// Counts a typed error: `.exhausted` is expected under pressure, the rest are errors.
+    /// Counts a typed error: exhaustion (`isExhaustion`) is expected under pressure, the rest are errors.
     @inlinable
     public mutating func count(_ error: OffHeapError) {
-        if error.kind == .exhausted {
+        if error.isExhaustion {
             exhausted &+= 1
             consecutiveExhausted &+= 1
         } else {

@@ -16,6 +16,11 @@ public enum StressRole: Equatable, Sendable {
     /// Keep the last `retireDepth` slots alive and verify and free the oldest on each new
     /// allocation (deferred reclamation without an SMR domain).
     case retire
+    /// Under Hyaline (needs publishers): enter the domain, publish an access era, and stay
+    /// inside until the publishers finish, sampling the domain's unreclaimed count: the
+    /// Hyaline-S robustness check (a stalled reader pins a bounded number of nodes). Counts
+    /// no operations; reports `hyalineStalledPeak` and `hyalineStalledBound`.
+    case stalled
 
     public var name: String {
         switch self {
@@ -24,6 +29,7 @@ public enum StressRole: Equatable, Sendable {
         case .reader: return "reader"
         case .burst: return "burst"
         case .retire: return "retire"
+        case .stalled: return "stalled"
         }
     }
 
@@ -34,6 +40,7 @@ public enum StressRole: Equatable, Sendable {
         case "reader": self = .reader
         case "burst": self = .burst
         case "retire": self = .retire
+        case "stalled": self = .stalled
         default: return nil
         }
     }
@@ -47,7 +54,8 @@ public enum StressRole: Equatable, Sendable {
         var roles: [StressRole] = []
         for part in text.split(separator: ",") {
             guard let role = StressRole(name: String(part)) else {
-                throw .invalidConfiguration(reason: "roles must be bounce, publisher, reader, burst, retire or all")
+                throw .invalidConfiguration(
+                    reason: "roles must be bounce, publisher, reader, burst, retire, stalled or all")
             }
             roles.append(role)
         }
@@ -71,7 +79,7 @@ public struct StressConfig: Sendable {
     /// Time one operation in every `sampleEvery` (power of two).
     public var sampleEvery: Int = 64
     /// Slots the allocator must hand out again in the recovery phase (its capacity); `nil`
-    /// when unknown: then the phase allocates until `.exhausted` or `recoveryLimit`.
+    /// when unknown: then the phase allocates until exhaustion errors (`isExhaustion`) or `recoveryLimit`.
     public var expectedCapacity: Int?
     /// Most slots the recovery phase allocates.
     public var recoveryLimit: Int = 1 << 22
@@ -129,15 +137,20 @@ public struct StressConfig: Sendable {
         guard !roles.isEmpty else { throw .invalidConfiguration(reason: "roles must not be empty") }
         var publishers = 0
         var readers = 0
+        var stalled = 0
         for lane in 0..<threads {
             switch role(of: lane) {
             case .publisher: publishers += 1
             case .reader: readers += 1
+            case .stalled: stalled += 1
             default: break
             }
         }
         if (publishers == 0) != (readers == 0) {
             throw .invalidConfiguration(reason: "publishers and readers must come together")
+        }
+        if stalled > 0 && (publishers == 0 || !hyaline) {
+            throw .invalidConfiguration(reason: "stalled readers need publishers and --hyaline on")
         }
         guard plantCorruptionEvery >= 0 else {
             throw .invalidConfiguration(reason: "planted corruption period must not be negative")

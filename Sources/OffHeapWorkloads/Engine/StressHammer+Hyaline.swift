@@ -19,6 +19,8 @@ final class HyalineExchange: @unchecked Sendable {
     let domain: HyalineDomain
     let reclaimer: HyalineReclaimerID
     let checker: StressReclaimerBase
+    /// Highest unreclaimed count a `stalled` worker saw while inside (−1: no such worker).
+    let stalledPeak = Atomic<Int>(-1)
 
     init(domain: HyalineDomain, reclaimer: HyalineReclaimerID, checker: StressReclaimerBase) {
         self.domain = domain
@@ -196,7 +198,7 @@ extension StressWorker {
                 do throws(OffHeapError) {
                     let p = try allocator.allocate()
                     tally.allocated()
-                    let birth = hyaline.domain.currentEra
+                    let birth = hyaline.domain.birthEra()
                     generation &+= 1
                     write(SlotPattern(slot: UInt64(global), owner: owner, generation: generation), to: p)
                     if inPlace { hyaline.checker.noteAllocated() }
@@ -240,7 +242,7 @@ extension StressWorker {
                 try token.retire(slot, birthEra: birth, reclaimer: hyaline.reclaimer)
                 return
             } catch {
-                if error.kind != .exhausted || attempt == 63 {
+                if !error.isExhaustion || attempt == 63 {
                     tally.errors &+= 1   // the slot is leaked; recovery will show it
                     return
                 }

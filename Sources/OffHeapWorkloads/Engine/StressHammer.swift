@@ -2,10 +2,10 @@ import COffHeapShims
 import OffHeap
 import Synchronization
 
-/// The stress hammer: N workers in roles (bounce, publisher/reader, burst, retire) against
-/// one fixed-size allocator, every slot carrying a ``SlotPattern`` that is verified before it
-/// is freed — by another thread for published slots — so corruption is counted, not hoped
-/// for. It ends with the exhaustion-and-recovery phase (``RecoveryCheck``).
+/// The stress hammer: N workers in roles (bounce, publisher/reader, burst, retire,
+/// stalled) against one fixed-size allocator, every slot carrying a ``SlotPattern`` that is
+/// verified before it is freed — by another thread for published slots — so corruption is
+/// counted, not hoped for. It ends with the exhaustion-and-recovery phase (``RecoveryCheck``).
 ///
 /// ```swift
 /// var config = StressConfig()
@@ -30,7 +30,7 @@ public enum StressHammer {
         var publisherLanes: [Int] = []
         for lane in 0..<config.threads {
             let role = config.role(of: lane)
-            if role != .reader { counting.append(lane) }
+            if role != .reader && role != .stalled { counting.append(lane) }
             if role == .publisher { publisherLanes.append(lane) }
         }
         control.distributeQuota(over: counting)
@@ -74,6 +74,8 @@ public enum StressHammer {
                 } else {
                     worker.read(from: board)
                 }
+            case .stalled:
+                if let hyaline { worker.stallUnderHyaline(board: board, hyaline: hyaline) }
             }
             lanes.tallies[lane] = worker.tally
             return worker.tally
@@ -83,6 +85,24 @@ public enum StressHammer {
         // Every worker joined: no reader holds a slot, so whatever Hyaline still has retired
         // goes back to the allocator now; a node it keeps is a leak the recovery phase sees.
         if let hyaline {
+            if hyaline.stalledPeak.load(ordering: .relaxed) >= 0 {
+                let threshold = hyaline.domain.configuration.batchThreshold
+                let frequency = hyaline.domain.configuration.eraFrequency
+                let stripes = hyaline.domain.configuration.stripes
+                let readers = hyaline.domain.configuration.maxReaders
+                let live = board.hyalineCellCount
+                let batch = threshold + 8 + readers + 1
+                // Nodes born in or before the stalled era: those live when it stalled plus
+                // one era step of every thread; each pins at most its batch; plus what is
+                // pending in stripes and threads' chunks.
+                let bound = (live + config.threads * frequency) * batch
+                    + stripes * (threshold + 8) + config.threads * 8
+                result.facts.append(WorkloadFact(
+                    name: "hyalineStalledPeak",
+                    value: Double(hyaline.stalledPeak.load(ordering: .relaxed))))
+                result.facts.append(WorkloadFact(name: "hyalineStalledBound", value: Double(bound)))
+                if hyaline.stalledPeak.load(ordering: .relaxed) > bound { tally.errors &+= 1 }
+            }
             let end = hyaline.finish()
             result.facts.append(WorkloadFact(name: "hyalineReads", value: Double(tally.validations)))
             result.facts.append(WorkloadFact(name: "hyalineUnreclaimed", value: Double(end.unreclaimed)))

@@ -19,9 +19,9 @@ public struct StressRoleFigures: Equatable, Sendable {
     public var crossThreadFrees: UInt64 = 0
     /// Failed pattern checks by these workers.
     public var corruption: UInt64 = 0
-    /// Typed errors other than `.exhausted`.
+    /// Typed errors other than exhaustion (`isExhaustion`).
     public var errors: UInt64 = 0
-    /// `.exhausted` refusals.
+    /// Exhaustion refusals (`isExhaustion`).
     public var exhausted: UInt64 = 0
 
     public init(role: String, lanes: Int) {

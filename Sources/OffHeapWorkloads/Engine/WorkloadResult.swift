@@ -3,7 +3,7 @@
 /// `operations` counts the workload's unit of work (documented per workload in
 /// `reports/SCHEMA-run.md`; for the stress hammer one allocate+free cycle of one slot).
 /// `corruption` counts slots whose pattern was wrong when another (or the same) thread
-/// checked it; `errors` counts typed errors other than `.exhausted`.
+/// checked it; `errors` counts typed errors other than exhaustion errors (`isExhaustion`).
 public struct WorkloadResult: Equatable, Sendable {
     public var workload: String
     public var allocator: String
@@ -16,7 +16,7 @@ public struct WorkloadResult: Equatable, Sendable {
     public var maxNs: UInt64
     public var errors: UInt64
     public var corruption: UInt64
-    /// Allocation attempts refused with `.exhausted` during the run (not errors).
+    /// Allocation attempts refused with exhaustion errors (`isExhaustion`) during the run (not errors).
     public var exhausted: UInt64
     /// Outcome of the exhaustion-and-recovery phase; `nil` when the workload has none.
     public var recovered: Bool?

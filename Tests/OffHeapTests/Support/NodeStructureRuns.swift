@@ -50,7 +50,7 @@ func pushPopConcurrentlyAndCheck<Pool: FixedSizeAllocator>(
 
 /// `producers` threads enqueue `perProducer` distinct values each while as many consumers
 /// dequeue until every value arrived (or a thread failed). With `retryExhausted`, a producer
-/// retries an `.exhausted` enqueue; otherwise it counts as a failure. Expects no failure, each
+/// retries an exhaustion (`isExhaustion`) on enqueue; otherwise it counts as a failure. Expects no failure, each
 /// consumer to see each producer's values in the order they were enqueued, and every value
 /// dequeued exactly once.
 func produceConsumeConcurrentlyAndCheck<Pool: FixedSizeAllocator>(
@@ -68,7 +68,7 @@ func produceConsumeConcurrentlyAndCheck<Pool: FixedSizeAllocator>(
                     do throws(OffHeapError) {
                         try queue.enqueue(UInt64(worker) << 32 | UInt64(index))
                         break
-                    } catch .exhausted where retryExhausted {
+                    } catch where retryExhausted && error.isExhaustion {
                         PlatformThread.yield()
                     } catch {
                         failures.add(1, ordering: .relaxed)

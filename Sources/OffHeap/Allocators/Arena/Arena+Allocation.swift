@@ -13,7 +13,7 @@ extension Arena {
     /// - Throws: ``OffHeapError/zeroSize`` when `byteCount` is not positive,
     ///   ``OffHeapError/sizeTooLarge(requested:limit:)`` when it exceeds ``capacity``,
     ///   ``OffHeapError/invalidAlignment(_:)`` unless `alignment` is a power of two no larger
-    ///   than ``maximumAlignment``, ``OffHeapError/exhausted`` when the rest of the arena is
+    ///   than ``maximumAlignment``, ``OffHeapError/capacityExhausted(capacity:)`` when the rest of the arena is
     ///   too small (``reset(decommit:)`` makes room), and ``OffHeapError/concurrentReset``
     ///   while a reset is in progress.
     @inlinable
@@ -56,7 +56,7 @@ extension Arena {
             if exchanged { break }
             current = original
         }
-        throw .exhausted
+        throw .capacityExhausted(capacity: capacity)
     }
 
     /// The compare-exchange path: large requests and alignments above the granule.
@@ -81,11 +81,11 @@ extension Arena {
         while true {
             if current & Arena.resettingBit != 0 { throw .concurrentReset }
             let offset = current & Arena.offsetMask
-            guard offset <= limit else { throw .exhausted }
+            guard offset <= limit else { throw .capacityExhausted(capacity: capacity) }
             // offset ≤ 2^47, mask < 2^47, size ≤ 2^47: the sum stays inside 48 bits.
             let start = (offset &+ mask) & ~mask
             let end = start &+ size
-            guard end <= limit else { throw .exhausted }
+            guard end <= limit else { throw .capacityExhausted(capacity: capacity) }
             let desired = (current & ~Arena.offsetMask) | end
             let (exchanged, original) = state.compareExchange(
                 expected: current, desired: desired,

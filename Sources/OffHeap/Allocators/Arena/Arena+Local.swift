@@ -64,7 +64,7 @@ extension Arena {
     ///   to the arena and leaves the current chunk in place.
     /// - When the arena has no room for a whole chunk, the request itself is tried on the
     ///   arena, so the arena's last bytes stay usable; only then is
-    ///   ``OffHeapError/exhausted`` thrown.
+    ///   ``OffHeapError/capacityExhausted(capacity:)`` thrown.
     public struct Local: ~Copyable {
         /// Keeps the arena (and so its mapping) alive while the view exists.
         @usableFromInline internal let arena: Arena
@@ -111,7 +111,7 @@ extension Arena {
         ///   ``OffHeapError/invalidAlignment(_:)`` unless `alignment` is a power of two no
         ///   larger than the arena's ``Arena/maximumAlignment``,
         ///   ``OffHeapError/sizeTooLarge(requested:limit:)`` beyond the arena's capacity,
-        ///   ``OffHeapError/exhausted`` when the arena has no room,
+        ///   ``OffHeapError/capacityExhausted(capacity:)`` when the arena has no room,
         ///   ``OffHeapError/useAfterReset`` when the arena was reset since the chunk was
         ///   claimed and ``OffHeapError/concurrentReset`` while a reset runs (both drop the
         ///   chunk; the next call refills).
@@ -214,7 +214,7 @@ extension Arena.Local {
         let claimed: (start: UInt64, word: UInt64)
         do throws(OffHeapError) {
             claimed = try arena.claim(size: UInt64(chunkSize), alignment: Arena.granule)
-        } catch .exhausted {
+        } catch .capacityExhausted {
             // No room for a whole chunk: the request alone may still fit.
             return try arena.allocate(byteCount: byteCount, alignment: alignment)
         }

@@ -13,7 +13,7 @@ extension FreeList {
     /// try pool.deallocate(contentsOf: UnsafeBufferPointer(rebasing: slots[..<n]))
     /// ```
     ///
-    /// - Throws: ``OffHeapError/exhausted`` only when not even one slot is free,
+    /// - Throws: ``OffHeapError/capacityExhausted(capacity:)`` only when not even one slot is free,
     ///   ``OffHeapError/concurrentReset``, ``OffHeapError/mappingFailed(errno:)``.
     @inlinable
     public func allocate(
@@ -28,7 +28,7 @@ extension FreeList {
                     buffer[offset + position] = pointer(at: index)
                 }
             } catch {
-                if error == .exhausted && filled > 0 { return filled }
+                if error.kind == .capacityExhausted && filled > 0 { return filled }
                 // After a reset the slots we hold are free already: returning them could
                 // free another thread's new allocation.
                 if error != .concurrentReset { releaseAfterFailure(buffer, filled) }

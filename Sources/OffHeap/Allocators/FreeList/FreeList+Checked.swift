@@ -44,14 +44,20 @@ extension FreeList {
 
     /// Checked mode, after a pop: marks slot `index` allocated (state 0 → 1).
     ///
-    /// A listed slot always has state 0, except when a `reset()` overlapped an allocate
+    /// A listed slot always has a free state (0, or 2 after a reset), except when a `reset()` overlapped an allocate
     /// that popped the slot before the reset: then the state is stale and the allocation
     /// is refused. The slot stays with the list (or is parked until the next reset), never
     /// handed out twice.
     @inlinable
     internal func markAllocated(_ index: UInt32, epoch observed: UInt64) throws(OffHeapError) {
-        let (exchanged, _) = states[Int(index)].compareExchange(
-            expected: 0, desired: 1, ordering: .acquiringAndReleasing)
+        var (exchanged, original) = states[Int(index)].compareExchange(
+            expected: FreeList.stateFree, desired: FreeList.stateAllocated,
+            ordering: .acquiringAndReleasing)
+        if !exchanged && original == FreeList.stateFreedByReset {
+            (exchanged, _) = states[Int(index)].compareExchange(
+                expected: FreeList.stateFreedByReset, desired: FreeList.stateAllocated,
+                ordering: .acquiringAndReleasing)
+        }
         guard exchanged else { throw .concurrentReset }
         if epoch.pointee.load(ordering: .relaxed) != observed {
             // The reset cleared the states and relisted the slot: undo our mark.
@@ -62,17 +68,32 @@ extension FreeList {
 
     /// Checked mode, before a push: marks slot `index` free (state 1 → 0).
     ///
-    /// - Throws: ``OffHeapError/doubleFree`` when the slot is already free; nothing changed.
+    /// - Throws: ``OffHeapError/useAfterReset`` when the slot is free because a `reset()`
+    ///   freed it and nobody allocated it since (a pointer kept across the reset);
+    ///   ``OffHeapError/doubleFree`` when it was freed by `deallocate` (or never allocated).
+    ///   Nothing changed in either case.
     @inlinable
     internal func markFree(_ index: UInt32) throws(OffHeapError) {
-        let (exchanged, _) = states[Int(index)].compareExchange(
-            expected: 1, desired: 0, ordering: .acquiringAndReleasing)
-        guard exchanged else { throw .doubleFree }
+        let (exchanged, original) = states[Int(index)].compareExchange(
+            expected: FreeList.stateAllocated, desired: FreeList.stateFree,
+            ordering: .acquiringAndReleasing)
+        guard exchanged else {
+            throw original == FreeList.stateFreedByReset ? .useAfterReset : .doubleFree
+        }
     }
+
+    /// Checked-mode slot states: free (never allocated, or freed by `deallocate`),
+    /// allocated, and free because `reset()` freed it while allocated or free (so a free of a
+    /// pointer kept across a reset is told apart from a double free until the slot is
+    /// allocated again; after that a stale raw pointer names the new owner's slot, which
+    /// only ``Slot`` handles detect).
+    @usableFromInline internal static var stateFree: UInt8 { 0 }
+    @usableFromInline internal static var stateAllocated: UInt8 { 1 }
+    @usableFromInline internal static var stateFreedByReset: UInt8 { 2 }
 
     /// Checked mode: whether slot `index` is currently allocated (for tests and stats).
     @inlinable
     internal func isAllocated(_ index: UInt32) -> Bool {
-        states[Int(index)].load(ordering: .relaxed) == 1
+        states[Int(index)].load(ordering: .relaxed) == FreeList.stateAllocated
     }
 }

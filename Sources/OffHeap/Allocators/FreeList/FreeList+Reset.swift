@@ -10,8 +10,18 @@ extension FreeList {
     /// the reset or throws ``OffHeapError/concurrentReset``; a second reset that overlaps
     /// throws ``OffHeapError/concurrentReset``. A push caught mid-way may leave the pool
     /// poisoned (``needsReset``: every operation throws ``OffHeapError/concurrentReset``);
-    /// the next `reset()` cures that. Pointers held across a reset are dangling;
-    /// ``Slot`` handles detect that with ``OffHeapError/useAfterReset``.
+    /// the next `reset()` cures that. One window stays open: a push that passed its epoch
+    /// check before a *whole* reset ran and then stores its link word overwrites a link of
+    /// the rebuilt list; until that push's CAS fails and it poisons the pool, concurrent
+    /// pops may follow the stale link. In checked mode the slot-state CAS refuses the second
+    /// hand-out of a slot (``OffHeapError/concurrentReset``), so no slot gets two owners;
+    /// in unchecked mode a slot can be handed to two owners in that window (closing it would
+    /// cost every push an atomic read-modify-write). Quiesce the pool before `reset()` when
+    /// it is unchecked. Pointers held across a reset are dangling:
+    /// ``Slot`` handles always detect that with ``OffHeapError/useAfterReset``; a raw
+    /// pointer freed after the reset is ``OffHeapError/useAfterReset`` in checked mode
+    /// while its slot has not been allocated again, but once it has, the stale free frees
+    /// the new owner's slot (nothing in a raw pointer tells the two owners apart).
     ///
     /// ```swift
     /// let a = try pool.allocate()
@@ -43,7 +53,9 @@ extension FreeList {
         epoch.pointee.add(1, ordering: .releasing)
         let count = Int(validSlots.pointee.load(ordering: .relaxed))
         if checked {
-            for index in 0..<count { states[index].store(0, ordering: .releasing) }
+            for index in 0..<count {
+                states[index].store(FreeList.stateFreedByReset, ordering: .releasing)
+            }
         }
         if configuration.decommitOnReset && !region.hugeTLB {
             let bytes = min(

@@ -21,7 +21,7 @@ extension FreeList {
     /// `visit(position, index)` is called for every node of each attempt's walk (again from
     /// position 0 when a CAS fails), so a caller can record the chain in one pass.
     ///
-    /// - Throws: ``OffHeapError/exhausted``, ``OffHeapError/mappingFailed(errno:)``,
+    /// - Throws: ``OffHeapError/capacityExhausted(capacity:)``, ``OffHeapError/mappingFailed(errno:)``,
     ///   ``OffHeapError/concurrentReset`` (nothing was taken).
     @inlinable
     internal func popChain(
@@ -226,7 +226,9 @@ extension FreeList {
         let current = Head(raw: head.pointee.load(ordering: .acquiring))
         guard current.index == Head.emptyIndex else { return }
         let slabs = Int(committedSlabs.pointee.load(ordering: .relaxed))
-        guard slabs < geometry.slabCount else { throw .exhausted }
+        guard slabs < geometry.slabCount else {
+            throw .capacityExhausted(capacity: geometry.capacity)
+        }
         let start = slabs * geometry.slabSize
         let bytes = min(geometry.slabSize, geometry.reservedBytes - start)
         try VirtualMemory.commit(base + start, byteCount: bytes)

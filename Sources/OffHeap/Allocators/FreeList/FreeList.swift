@@ -173,7 +173,7 @@ public final class FreeList: FixedSizeAllocator, @unchecked Sendable {
 
     /// A free slot, now owned by the caller.
     ///
-    /// - Throws: ``OffHeapError/exhausted`` when all `capacity` slots are in use,
+    /// - Throws: ``OffHeapError/capacityExhausted(capacity:)`` when all `capacity` slots are in use,
     ///   ``OffHeapError/mappingFailed(errno:)`` when committing the next slab fails,
     ///   ``OffHeapError/concurrentReset`` when it overlaps ``reset()``.
     @inlinable

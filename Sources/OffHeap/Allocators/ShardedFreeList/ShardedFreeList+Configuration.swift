@@ -41,8 +41,17 @@ extension ShardedFreeList {
         }
 
         /// Distance between slot starts: `slotSize` rounded up to `slotAlignment`.
+        ///
+        /// Meaningful only for a configuration that passes ``validate()``; for any other it
+        /// never traps: an alignment that is not a positive power of two leaves `slotSize`
+        /// as is, and a rounding that overflows gives `Int.max`.
         public var slotStride: Int {
-            (slotSize + slotAlignment - 1) & ~(slotAlignment - 1)
+            guard slotAlignment > 0, slotAlignment & (slotAlignment &- 1) == 0 else {
+                return slotSize
+            }
+            let mask = slotAlignment &- 1
+            let (sum, overflow) = slotSize.addingReportingOverflow(mask)
+            return overflow ? Int.max : sum & ~mask
         }
 
         /// Throws ``OffHeapError/invalidConfiguration(reason:)`` for values out of range.

@@ -72,7 +72,7 @@ internal struct ShardedRegistry: @unchecked Sendable {
                 current = original
             }
         }
-        throw .exhausted
+        throw .tooManyLivePools(limit: ShardedFreeList.maximumLiveInstances)
     }
 
     /// Pins row `id` if it is still active with `generation`; returns the pool's global list.

@@ -52,7 +52,7 @@ import Synchronization
 ///
 /// Capacity note: slots sitting in other threads' magazines are not visible to a thread
 /// whose magazine and the shared list are both empty; such an `allocate()` throws
-/// ``OffHeapError/exhausted`` although up to `threads × magazineSize` slots are cached
+/// ``OffHeapError/slotsCachedByOtherThreads(cached:capacity:)`` although up to `threads × magazineSize` slots are cached
 /// elsewhere. Size `capacity` with that headroom, or call ``flushCallingThreadCache()``.
 public final class ShardedFreeList: FixedSizeAllocator, @unchecked Sendable {
     // @unchecked Sendable: stored properties are immutable after init; all mutable shared
@@ -97,7 +97,7 @@ public final class ShardedFreeList: FixedSizeAllocator, @unchecked Sendable {
     /// Creates a pool; all slots start free.
     ///
     /// - Throws: ``OffHeapError/invalidConfiguration(reason:)``,
-    ///   ``OffHeapError/mappingFailed(errno:)``, or ``OffHeapError/exhausted`` when
+    ///   ``OffHeapError/mappingFailed(errno:)``, or ``OffHeapError/tooManyLivePools(limit:)`` when
     ///   ``maximumLiveInstances`` pools are alive.
     public init(configuration: Configuration) throws(OffHeapError) {
         try configuration.validate()
@@ -167,8 +167,10 @@ public final class ShardedFreeList: FixedSizeAllocator, @unchecked Sendable {
 
     /// A free slot, now owned by the caller.
     ///
-    /// - Throws: ``OffHeapError/exhausted`` when neither the calling thread's magazine nor
-    ///   the shared list has a slot.
+    /// - Throws: ``OffHeapError/capacityExhausted(capacity:)`` when every slot is in use;
+    ///   ``OffHeapError/slotsCachedByOtherThreads(cached:capacity:)`` when neither the
+    ///   calling thread's magazine nor the shared list has a slot but other threads'
+    ///   magazines do.
     @inlinable @inline(__always)
     public func allocate() throws(OffHeapError) -> UnsafeMutableRawPointer {
         let cache = callingThreadCacheOrSentinel
@@ -298,7 +300,11 @@ public final class ShardedFreeList: FixedSizeAllocator, @unchecked Sendable {
         if count == 0 {
             cache.bump(3)
             // The magazine is empty and thread-owned: the list's walk writes it directly.
-            count = try Self.popChain(global, upTo: refillCount, into: cache.magazine)
+            do {
+                count = try Self.popChain(global, upTo: refillCount, into: cache.magazine)
+            } catch {
+                throw exhaustion(error)
+            }
             cache.bump(4)
             hit = 0
         }
@@ -334,7 +340,24 @@ public final class ShardedFreeList: FixedSizeAllocator, @unchecked Sendable {
     /// shared list, one CAS per operation.
     internal func allocateUncached() throws(OffHeapError) -> UnsafeMutableRawPointer {
         runtime.registry.counter(id, .misses).pointee.wrappingAdd(1, ordering: .relaxed)
-        return handOut(try Self.popChain(global, upTo: 1).first)
+        do {
+            return handOut(try Self.popChain(global, upTo: 1).first)
+        } catch {
+            throw exhaustion(error)
+        }
+    }
+
+    /// The shared list's `.capacityExhausted` told apart: when other live threads' magazines
+    /// hold slots, ``OffHeapError/slotsCachedByOtherThreads(cached:capacity:)`` (the caller's
+    /// own magazine is empty here). Other errors pass through.
+    @usableFromInline @inline(never)
+    internal func exhaustion(_ error: OffHeapError) -> OffHeapError {
+        guard error.kind == .capacityExhausted else { return error }
+        var cached = 0
+        forEachThreadCache { cache in cached += cache.count }
+        return cached > 0
+            ? .slotsCachedByOtherThreads(cached: cached, capacity: configuration.capacity)
+            : .capacityExhausted(capacity: configuration.capacity)
     }
 
     /// See ``allocateUncached()``; `index` is validated (and marked free) by the caller.

@@ -87,7 +87,7 @@ internal final class HeapCore: @unchecked Sendable {
                     break
                 }
             }
-            guard let spare else { throw .exhausted }
+            guard let spare else { throw .tooManyHeapsOnThread(limit: ThreadRecord.entryCount) }
             spare.pointee = home.pointee
         }
         // Home is now free, or held by a destroyed heap whose record died with it.
@@ -325,7 +325,10 @@ internal final class HeapCore: @unchecked Sendable {
             placement = findUnits(units)
             lock.unlock()
         }
-        guard let (segment, first) = placement else { throw .exhausted }
+        // Unreachable (a fresh segment holds every page size); typed rather than trapping.
+        guard let (segment, first) = placement else {
+            throw .capacityExhausted(capacity: SegmentLayout.segmentSize)
+        }
         return format(segment, first: first, units: units, cls: cls, owner: heap)
     }
 

@@ -155,8 +155,10 @@ extension HeapCore {
     /// A block of its own mapping: header page, then the block at `max(page, alignment)`.
     func allocateHuge(byteCount: Int, alignment: Int) throws(OffHeapError) -> UnsafeMutableRawPointer {
         let offset = max(VirtualMemory.pageSize, alignment)
+        // The limit is on what the caller asked for; the header page (or alignment gap)
+        // comes on top (`maxByteCount` itself is accepted, as documented).
         let (total, overflow) = byteCount.addingReportingOverflow(offset)
-        guard !overflow, total <= SizeClassHeap.maxByteCount else {
+        guard !overflow, byteCount <= SizeClassHeap.maxByteCount else {
             throw .sizeTooLarge(requested: byteCount, limit: SizeClassHeap.maxByteCount)
         }
         let bytes = VirtualMemory.roundUp(total, to: VirtualMemory.pageSize)

@@ -29,7 +29,7 @@ import Synchronization
 ///   are abandoned to the heap and adopted by the next thread that needs a page of that
 ///   class (or released by ``trim()`` once empty). Freeing from a thread that did not
 ///   allocate is always allowed. A thread can use at most 64 live heaps at once; allocating
-///   from a 65th throws `.exhausted` (frees still work).
+///   from a 65th throws `.tooManyHeapsOnThread(limit: 64)` (frees still work).
 /// - Release: empty pages are released to their segment (up to
 ///   ``Configuration/retainedEmptyPageBytes`` stay committed, the rest are decommitted at
 ///   once); empty segments wait in a cache bounded by count, bytes and age, then are
@@ -231,7 +231,9 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
     ///
     /// - Throws: `.misalignedPointer`, `.foreignPointer`; in checked mode also
     ///   `.interiorPointer` and `.doubleFree` (and `.foreignPointer` for the unused tail of a
-    ///   page). A rejected call changes nothing.
+    ///   page and, from the page's owner thread, for a block of it never handed out; other
+    ///   threads cannot read the owner's carve cursor and report `.doubleFree` for it).
+    ///   A rejected call changes nothing.
     @inlinable @inline(__always)
     public func deallocate(_ pointer: UnsafeMutableRawPointer) throws(OffHeapError) {
         guard let (page, token) = smallPage(pointer) else {
@@ -277,6 +279,11 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
     /// the only window left is the registry's own (a segment unpublished and unmapped between
     /// the check and the header read, which needs a free racing the trim of an empty segment,
     /// i.e. a free of a pointer that is not a live block: a caller bug both paths share).
+    /// That window is not closed: such a stale free racing ``trim()`` (or the unmap of an
+    /// evicted cached segment), and a second free of a huge block racing its first free
+    /// when the block is not cached, can fault instead of throwing; closing it would need
+    /// every free to announce itself (an atomic RMW on the fast path) or unmaps deferred
+    /// behind a grace period. Sequential stale frees are always typed errors.
     @inlinable @inline(__always)
     internal func smallPage(_ pointer: UnsafeMutableRawPointer) -> (PagePointer, UInt)? {
         let address = UInt(bitPattern: pointer)
@@ -285,21 +292,25 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
         let epoch = SegmentRegistry.unmapEpoch(levelOne: registryLevelOne)
             .pointee.load(ordering: .acquiring)
         let table = ThreadRecord.slot.value
-        let segment = UnsafeMutableRawPointer(bitPattern: base).unsafelyUnwrapped
         if let table, ThreadRecord.segmentCache(table).pointee.segmentBase == base,
             ThreadRecord.segmentCache(table).pointee.heapID == id,
             ThreadRecord.segmentCache(table).pointee.epoch == epoch
         {
             // Hit: this heap's small segment, as of a lookup no unpublish has followed.
+            // (A zeroed cache entry names heap 0, and heap ids start at 1: base 0 never hits.)
         } else {
+            // The registry first: it never names base 0 (any address below 4 MiB), so the
+            // segment pointer is formed only for a real segment, never unwrapped from nil.
             guard SegmentRegistry.owner(ofSegment: base, levelOne: registryLevelOne) == id,
-                SegmentLayout.header(segment).pointee.kind == SegmentLayout.kindSmall
+                SegmentLayout.header(UnsafeMutableRawPointer(bitPattern: base).unsafelyUnwrapped)
+                    .pointee.kind == SegmentLayout.kindSmall
             else { return nil }
             if let table {
                 ThreadRecord.segmentCache(table).pointee =
                     SegmentCacheEntry(heapID: id, segmentBase: base, epoch: epoch)
             }
         }
+        let segment = UnsafeMutableRawPointer(bitPattern: base).unsafelyUnwrapped
         let unit = Int(truncatingIfNeeded: (address & SegmentLayout.segmentMask)
             &>> UInt(SegmentLayout.unitShift))
         return (SegmentLayout.pageMeta(
@@ -374,8 +385,9 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
         let address = UInt(bitPattern: pointer)
         guard address & 7 == 0 else { throw .misalignedPointer }
         let base = address & ~SegmentLayout.segmentMask
-        guard registry.owner(ofSegment: base) == id else { throw .foreignPointer }
-        let segment = UnsafeMutableRawPointer(bitPattern: base)!
+        guard let segment = UnsafeMutableRawPointer(bitPattern: base),
+            registry.owner(ofSegment: base) == id
+        else { throw .foreignPointer }
         guard SegmentLayout.header(segment).pointee.kind == SegmentLayout.kindSmall else {
             if free { try core.freeHuge(segment, pointer) }
             return nil
@@ -473,8 +485,20 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
         let current = allocated.pointee.load(ordering: .relaxed)
         guard current & bit != 0,
             SegmentLayout.remoteBitmap(segment)[word].load(ordering: .relaxed) & bit == 0
-        else { throw .doubleFree }
+        else { throw neverCarvedOrDoubleFree(page, block) }
         allocated.pointee.store(current & ~bit, ordering: .relaxed)
+    }
+
+    /// Owner only (it alone may read `carved`): a block beyond the page's carve cursor was
+    /// never handed out, so freeing it is `.foreignPointer`, not `.doubleFree`. Other
+    /// threads cannot tell the two apart (the cursor is the owner's) and say `.doubleFree`.
+    @usableFromInline
+    static func neverCarvedOrDoubleFree(_ page: PagePointer, _ block: UnsafeMutableRawPointer)
+        -> OffHeapError
+    {
+        let offset = block - SegmentLayout.pageStart(page)
+        return offset >= Int(page.pointee.carved) &* Int(page.pointee.blockSize)
+            ? .foreignPointer : .doubleFree
     }
 
     /// Owner fast path: if `block` is a live block start of `page`, clears its allocated bit
@@ -543,8 +567,11 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
     /// - Throws: as ``deallocate(_:)`` for a pointer that is not a live block.
     public func usableSize(of pointer: UnsafeMutableRawPointer) throws(OffHeapError) -> Int {
         guard let page = try validPage(pointer, free: false) else {
-            let segment = UnsafeMutableRawPointer(
-                bitPattern: UInt(bitPattern: pointer) & ~SegmentLayout.segmentMask)!
+            // validPage returned nil only after the registry named this heap for the
+            // (non-zero) segment base.
+            guard let segment = UnsafeMutableRawPointer(
+                bitPattern: UInt(bitPattern: pointer) & ~SegmentLayout.segmentMask)
+            else { throw .foreignPointer }
             let header = SegmentLayout.header(segment)
             guard pointer == segment + header.pointee.hugeOffset else { throw .interiorPointer }
             guard header.pointee.hugeLive.load(ordering: .acquiring) == 1 else {
@@ -552,7 +579,19 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
             }
             return header.pointee.reservedBytes - header.pointee.hugeOffset
         }
-        if checked { try SizeClassHeap.isAllocated(page, pointer) }
+        if checked {
+            do {
+                try SizeClassHeap.isAllocated(page, pointer)
+            } catch {
+                // The owner may read its carve cursor: as `deallocate` would say.
+                if error == .doubleFree, let heap = ThreadRecord.lookup(id),
+                    page.pointee.owner.load(ordering: .relaxed) == UInt(bitPattern: heap)
+                {
+                    throw SizeClassHeap.neverCarvedOrDoubleFree(page, pointer)
+                }
+                throw error
+            }
+        }
         return Int(page.pointee.blockSize)
     }
 

@@ -12,7 +12,7 @@ extension SlabPool {
     /// - Throws: ``OffHeapError/zeroSize`` for a size that is not positive,
     ///   ``OffHeapError/sizeTooLarge(requested:limit:)`` above ``maximumRequest``,
     ///   ``OffHeapError/invalidAlignment(_:)`` unless a power of two up to
-    ///   ``maximumAlignment``, ``OffHeapError/exhausted`` when every slab is used (or the
+    ///   ``maximumAlignment``, ``OffHeapError/capacityExhausted(capacity:)`` when every slab is used (or the
     ///   large-block table is full), ``OffHeapError/concurrentReset`` while a reset runs,
     ///   ``OffHeapError/mappingFailed(errno:)`` when the kernel refuses memory.
     @inlinable
@@ -64,7 +64,7 @@ extension SlabPool {
         from current: UInt64, index: Int, offset: UInt64, size: UInt64
     ) throws(OffHeapError) -> UInt64? {
         let next = index + 1
-        guard next < maximumSlabs else { throw .exhausted }
+        guard next < maximumSlabs else { throw .capacityExhausted(capacity: maximumSlabs) }
         try installSlab(next)
         // A slab base is page-aligned and alignment ≤ page size: the block starts at 0.
         let desired =

@@ -56,7 +56,7 @@ extension SlabPool {
         let address = UInt64(UInt(bitPattern: region.base))
         guard insertLarge(address: address, byteCount: UInt64(region.byteCount)) else {
             try? VirtualMemory.release(region)
-            throw .exhausted
+            throw .largeAllocationsExhausted(limit: maximumLargeAllocations)
         }
         liveLargeCount.wrappingAdd(1, ordering: .relaxed)
         liveLargeBytes.wrappingAdd(region.byteCount, ordering: .relaxed)

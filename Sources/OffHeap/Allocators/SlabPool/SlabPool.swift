@@ -90,7 +90,7 @@ public final class SlabPool: VariableSizeAllocator, @unchecked Sendable {
 
     /// Bytes per slab (a multiple of the page size).
     public let slabSize: Int
-    /// Most slabs this pool installs; beyond them slab requests are ``OffHeapError/exhausted``.
+    /// Most slabs this pool installs; beyond them slab requests are ``OffHeapError/capacityExhausted(capacity:)``.
     public let maximumSlabs: Int
     /// Requests larger than this many bytes get their own mapping (half a slab).
     public let largeThreshold: Int

@@ -15,6 +15,12 @@ extension HyalineDomain {
         let owned = owner._withUnsafeGuaranteedRef { $0.owns(pointer) }
         guard owned else { throw .foreignPointer }
         let record = try allocateRecord(cache)
+        // Last, so that no failure can follow a reclaimer's mark of a retired node.
+        let fresh = owner._withUnsafeGuaranteedRef { $0.willRetire(pointer) }
+        guard fresh else {
+            Self.pushFreeChain(header: header, records: records, first: record, last: record)
+            throw .doubleFree
+        }
         recordWord(record, Layout.recordPointer).pointee.store(
             UInt64(UInt(bitPattern: pointer)), ordering: .relaxed)
         recordWord(record, Layout.recordBirth).pointee.store(birthEra, ordering: .relaxed)
@@ -43,6 +49,21 @@ extension HyalineDomain {
             return
         }
         publishChunk(slot: slot, cache: cache)
+    }
+
+    /// Makes sure the calling thread's private list holds a free record, so that its next
+    /// `retire` cannot fail for want of one; a guard without a private list (nested, or a
+    /// domain without a runtime row) cannot reserve and returns at once.
+    ///
+    /// - Throws: ``OffHeapError/retireRecordsExhausted(recordCapacity:)``; nothing changed.
+    @inlinable
+    internal func reserveRecord(cache: UnsafeMutablePointer<UInt64>?) throws(OffHeapError) {
+        guard let cache, cache[HyalineThreadTable.freeCount] == 0 else { return }
+        let record = try allocateRecord(nil)
+        recordWord(record, Layout.recordFreeNext).pointee.store(
+            cache[HyalineThreadTable.freeHead], ordering: .relaxed)
+        cache[HyalineThreadTable.freeHead] = record
+        cache[HyalineThreadTable.freeCount] = 1
     }
 
     /// Records a sticky slot's user collects before publishing them to its stripe.
@@ -273,8 +294,11 @@ extension HyalineDomain {
             run._withUnsafeGuaranteedRef { $0.didReclaim(count: count) }
         }
         word(Layout.reclaimed).pointee.add(reclaimed, ordering: .releasing)
+        // Only if the whole batch fits: a private list never exceeds `privateRecordLimit`
+        // (appending whenever it was below the limit let it reach limit − 1 + batch).
         if let cache,
-            Int(truncatingIfNeeded: cache[HyalineThreadTable.freeCount]) < privateRecordLimit
+            Int(truncatingIfNeeded: cache[HyalineThreadTable.freeCount]) &+ records
+                <= privateRecordLimit
         {
             recordWord(last, Layout.recordFreeNext).pointee.store(
                 cache[HyalineThreadTable.freeHead], ordering: .relaxed)
@@ -337,7 +361,9 @@ extension HyalineDomain {
             old = seen
         }
         let index = word(Layout.recordBump).pointee.add(1, ordering: .relaxed).oldValue
-        guard index < UInt64(recordCapacity) else { throw .exhausted }
+        guard index < UInt64(recordCapacity) else {
+            throw .retireRecordsExhausted(recordCapacity: recordCapacity)
+        }
         let ref = index + 1
         for offset in stride(from: 0, to: Layout.line, by: 8) {
             recordWord(ref, offset).initialize(to: Atomic(0))

@@ -17,7 +17,8 @@ import Synchronization
 ///
 /// ## Design and invariants
 /// - **Slots are leased, never shared; a thread's slot is sticky.** A slot's owner word is
-///   claimed by one CAS (0 → 1) and given back by storing 0, so a slot has at most one
+///   claimed by one CAS (0 → the leasing thread's id, which `destroy` uses to refuse a
+///   caller that is inside) and given back by storing 0, so a slot has at most one
 ///   reader at a time, which is exactly the case in which Hyaline's single-width head
 ///   (Hyaline-1) is sound; the multi-reader head of full Hyaline (HRef + HPtr, double width)
 ///   is not needed. Deviation from the paper's per-guard slot choice: a thread leases *its*
@@ -54,10 +55,11 @@ import Synchronization
 ///   slot's access era before returning a pointer, so a reader has only seen nodes born at
 ///   or before its access era. A flush skips slots whose access era is older than every
 ///   node of the batch: a reader that stalls forever keeps only batches containing a node
-///   born before it stalled. Deviation from the reference C (which advances the era every
-///   `freq` allocations): the era advances once per flushed batch, so allocation paths
-///   touch no shared counter; the robustness argument only needs the era to keep growing
-///   while retirement goes on, which it does.
+///   born before it stalled. As in the reference, allocations advance the era: each
+///   thread once per `eraFrequency` calls of ``birthEra()`` (counted in its table entry,
+///   so the shared era word takes one add per `eraFrequency` allocations of a thread);
+///   a flushed batch advances it too. So a stalled reader pins batches of at most
+///   `threads × eraFrequency` nodes born after it stalled, even without retirements.
 /// - **Destroy** sets `destroyed` (sequentially consistent) and waits, twice over all slots,
 ///   until every head is `inactive`; an enter publishes its head before it loads
 ///   `destroyed` (both sequentially consistent), so it either sees the flag and backs out
@@ -88,8 +90,9 @@ import Synchronization
 ///   tag changes on every CAS) or on one thread's private list in its table entry (owner
 ///   only, plain loads and stores, at most `privateRecordLimit` = min(256, records /
 ///   (4 · maxReaders)) records, so private lists hold at most a quarter of the records): a
-///   batch freed on a thread with a sticky slot goes to its private list while it has
-///   room, and that thread's retires take records from it without a CAS. Thread exit pushes
+///   batch freed on a thread with a sticky slot goes to its private list if the whole batch
+///   fits under that limit (else to the shared stack), and that thread's retires take
+///   records from it without a CAS. Thread exit pushes
 ///   the private list back onto the shared stack (under the row pin).
 public final class HyalineDomain: @unchecked Sendable {
     // @unchecked Sendable: all shared state is in the off-heap region and accessed only
@@ -100,7 +103,7 @@ public final class HyalineDomain: @unchecked Sendable {
     public struct Configuration: Sendable {
         /// Reader slots: live threads that have entered the domain (each keeps a sticky
         /// slot until it exits) plus nested guards. `enter` beyond it throws
-        /// ``OffHeapError/exhausted``.
+        /// ``OffHeapError/readerSlotsExhausted(maxReaders:)``.
         public var maxReaders: Int
         /// Retire records (nodes retired and not yet reclaimed, plus padding).
         public var recordCapacity: Int
@@ -110,16 +113,22 @@ public final class HyalineDomain: @unchecked Sendable {
         public var stripes: Int
         /// The adaptive threshold controller, or `nil` for a fixed threshold.
         public var controller: HyalineThresholdController.Configuration?
+        /// Hyaline-S era step: each thread advances the global era once per this many of
+        /// its ``HyalineDomain/birthEra()`` calls (1 ..< 2^20). A stalled reader pins at most
+        /// `threads × eraFrequency` nodes born after it stalled (and their batches).
+        public var eraFrequency: Int
 
         public init(
             maxReaders: Int = 64, recordCapacity: Int = 1 << 18, batchThreshold: Int = 64,
-            stripes: Int = 8, controller: HyalineThresholdController.Configuration? = nil
+            stripes: Int = 8, controller: HyalineThresholdController.Configuration? = nil,
+            eraFrequency: Int = 64
         ) {
             self.maxReaders = maxReaders
             self.recordCapacity = recordCapacity
             self.batchThreshold = batchThreshold
             self.stripes = stripes
             self.controller = controller
+            self.eraFrequency = eraFrequency
         }
     }
 
@@ -133,6 +142,9 @@ public final class HyalineDomain: @unchecked Sendable {
         public var batches: UInt64
         /// Dummy records added to reach k + 1.
         public var padding: UInt64
+        /// Guards that ended on another thread than the one that entered (a misuse: see
+        /// ``HyalineGuard``); each left its slot safely.
+        public var misplacedLeaves: UInt64 = 0
         /// Retired and not yet reclaimed.
         public var unreclaimed: UInt64 { retired > reclaimed ? retired - reclaimed : 0 }
     }
@@ -151,6 +163,8 @@ public final class HyalineDomain: @unchecked Sendable {
     /// row's generation, which stamps the threads' sticky entries.
     @usableFromInline internal let registryRow: Int
     @usableFromInline internal let registryGeneration: UInt64
+    /// ``Configuration/eraFrequency``.
+    @usableFromInline internal let eraFrequency: UInt64
     internal var controllerThread: PlatformThread?
     internal let controllerState: HyalineThresholdController?
 
@@ -158,7 +172,18 @@ public final class HyalineDomain: @unchecked Sendable {
     ///
     /// - Throws: ``OffHeapError/invalidConfiguration(reason:)`` for out-of-range sizes,
     ///   ``OffHeapError/mappingFailed(errno:)``, ``OffHeapError/threadStartFailed(errno:)``.
-    public init(_ configuration: Configuration = .init()) throws(OffHeapError) {
+    public convenience init(_ configuration: Configuration = .init()) throws(OffHeapError) {
+        try self.init(configuration, startThread: { body throws(OffHeapError) in
+            try PlatformThread(body)
+        })
+    }
+
+    /// The designated init; `startThread` starts the controller thread (tests pass one that
+    /// fails, to exercise the error path after every stored property is set).
+    internal init(
+        _ configuration: Configuration,
+        startThread: (@escaping @Sendable () -> Void) throws(OffHeapError) -> PlatformThread
+    ) throws(OffHeapError) {
         guard configuration.maxReaders >= 1, configuration.maxReaders <= 4096 else {
             throw .invalidConfiguration(reason: "maxReaders must be in 1...4096")
         }
@@ -175,8 +200,12 @@ public final class HyalineDomain: @unchecked Sendable {
         guard stripes >= 1, stripes <= Layout.maxStripes, stripes & (stripes - 1) == 0 else {
             throw .invalidConfiguration(reason: "stripes must be a power of two in 1...16")
         }
+        guard configuration.eraFrequency >= 1, configuration.eraFrequency < 1 << 20 else {
+            throw .invalidConfiguration(reason: "eraFrequency must be in 1 ..< 2^20")
+        }
         if let controller = configuration.controller { try controller.validate() }
         self.configuration = configuration
+        eraFrequency = UInt64(configuration.eraFrequency)
         maxReaders = configuration.maxReaders
         recordCapacity = configuration.recordCapacity
         stripeMask = stripes - 1
@@ -213,13 +242,9 @@ public final class HyalineDomain: @unchecked Sendable {
             // Unretained: the thread must not keep the domain alive (deinit stops it), and it
             // need not, since deinit and destroy join it before tearing anything down.
             let domain = Unmanaged.passUnretained(self)
-            do {
-                controllerThread = try PlatformThread { state.run(domain: domain) }
-            } catch {
-                if registryRow >= 0 { HyalineRuntime.shared?.retire(registryRow) }
-                try? VirtualMemory.release(region)
-                throw error
-            }
+            // No cleanup here: every stored property is set, so a throw runs `deinit`, which
+            // retires the row and unmaps the region (doing it here too did both twice).
+            controllerThread = try startThread { state.run(domain: domain) }
         } else {
             controllerState = nil
         }
@@ -233,7 +258,9 @@ public final class HyalineDomain: @unchecked Sendable {
         }
         releaseReclaimers()
         // No exiting thread may touch the slots (giving its sticky slot back) after this.
-        if registryRow >= 0 { HyalineRuntime.shared?.retire(registryRow) }
+        if registryRow >= 0 {
+            HyalineRuntime.shared?.retire(registryRow, generation: registryGeneration)
+        }
         try? VirtualMemory.release(region)
     }
 
@@ -242,8 +269,19 @@ public final class HyalineDomain: @unchecked Sendable {
     /// node is reclaimed. The memory stays mapped until the last reference goes away, so a
     /// late call fails with a typed error instead of touching freed memory.
     ///
-    /// - Throws: ``OffHeapError/destroyed`` when already destroyed.
+    /// - Throws: ``OffHeapError/destroyed`` when already destroyed;
+    ///   ``OffHeapError/destroyInsideDomain`` when the calling thread is inside this domain
+    ///   (holds a guard or runs a reclaimer from a leave), which would wait for itself.
     public func destroy() throws(OffHeapError) {
+        // A slot the caller leased (owner word = its thread id) whose head is not `inactive`
+        // is the caller inside. Only the caller changes its own slots, so this cannot race.
+        let me = offheap_thread_self()
+        for slot in 0..<maxReaders
+        where slotWord(slot, Layout.slotOwner).pointee.load(ordering: .relaxed) == me
+            && slotWord(slot, Layout.slotHead).pointee.load(ordering: .relaxed) != Layout.inactive
+        {
+            throw .destroyInsideDomain
+        }
         // Litmus: store buffering (SB) with publish(): W destroyed; R head here vs W head; R
         // destroyed there. seq_cst forbids both reading the old value (a reader entering unseen by
         // destroy).
@@ -291,6 +329,54 @@ public final class HyalineDomain: @unchecked Sendable {
         return HyalineReclaimerID(rawValue: UInt32(index))
     }
 
+    /// The birth era for a node being allocated now: call it once per allocation, store the
+    /// result with the node and pass it to `retire`.
+    ///
+    /// Hyaline-S as in the reference implementation (and IBR): allocations advance the
+    /// global era, each thread once per ``Configuration/eraFrequency`` of its calls, so a
+    /// reader that stalls with access era `e` sees at most `threads × eraFrequency` nodes
+    /// born in `e` after it, however few nodes are retired. The count lives in the thread's
+    /// table entry for this domain (a plain store; a thread that has never entered the
+    /// domain counts on a shared word instead), so the era word takes one atomic add per
+    /// `eraFrequency` allocations of a thread.
+    ///
+    /// ```swift
+    /// let node = try pool.allocate()
+    /// let birth = domain.birthEra()
+    /// // … publish, later unlink …
+    /// try guardian.retire(node, birthEra: birth, reclaimer: id)
+    /// ```
+    @inlinable
+    public func birthEra() -> UInt64 {
+        if registryRow >= 0, let raw = ThreadLocalSlot.hyaline.value {
+            let entry = HyalineThreadTable(raw).entry(registryRow)
+            if entry[HyalineThreadTable.generation] == registryGeneration {
+                let left = entry[HyalineThreadTable.allocationsLeft]
+                if left > 1 {
+                    entry[HyalineThreadTable.allocationsLeft] = left &- 1
+                } else {
+                    entry[HyalineThreadTable.allocationsLeft] = eraFrequency
+                    advanceEra()
+                }
+                return currentEra
+            }
+        }
+        return birthEraShared()
+    }
+
+    /// ``birthEra()`` for a thread without a table entry for this domain.
+    @usableFromInline
+    internal func birthEraShared() -> UInt64 {
+        let count = word(Layout.allocations).pointee.add(1, ordering: .relaxed).newValue
+        if count % eraFrequency == 0 { advanceEra() }
+        return currentEra
+    }
+
+    @usableFromInline
+    internal func advanceEra() {
+        word(Layout.era).pointee.add(1, ordering: .sequentiallyConsistent)
+    }
+
     /// The era new nodes are born in: store it in the node (or keep it next to it) when the
     /// node is allocated, and pass it to `retire`.
     @inlinable
@@ -333,7 +419,8 @@ public final class HyalineDomain: @unchecked Sendable {
             retired: retired,
             reclaimed: reclaimed,
             batches: word(Layout.batches).pointee.load(ordering: .relaxed),
-            padding: word(Layout.padding).pointee.load(ordering: .relaxed))
+            padding: word(Layout.padding).pointee.load(ordering: .relaxed),
+            misplacedLeaves: word(Layout.misplacedLeaves).pointee.load(ordering: .relaxed))
     }
 
     internal func stopController() {
@@ -378,6 +465,9 @@ extension HyalineDomain {
         @usableFromInline static let reclaimerCount = 8 * 64
         @usableFromInline static let batches = 9 * 64
         @usableFromInline static let padding = 10 * 64
+        /// ``HyalineDomain/birthEra()`` calls of threads without a table entry.
+        @usableFromInline static let allocations = 11 * 64
+        @usableFromInline static let misplacedLeaves = 12 * 64
         @usableFromInline static let stripesBase = 16 * 64
         @usableFromInline static let reclaimers = stripesBase + maxStripes * 64
         @usableFromInline static let headerBytes = 4096

@@ -1,3 +1,4 @@
+import COffHeapShims
 import Synchronization
 
 /// Proof that the calling thread is inside a ``HyalineDomain``: while it lives, nodes the
@@ -5,8 +6,11 @@ import Synchronization
 ///
 /// The guard is `~Copyable`: it cannot be duplicated, and its end — ``leave()`` (consuming)
 /// or the end of its scope (deinit) — leaves the domain exactly once. A missing or double
-/// leave does not compile. It keeps its domain alive and is meant to stay on the thread
-/// that entered (it is not `Sendable`).
+/// leave does not compile. It keeps its domain alive and must stay on the thread that
+/// entered: it is not `Sendable`, ``HyalineDomain/enter()`` is `noasync` (a guard held
+/// across `await` could end on another thread), and a guard that ends on another thread
+/// anyway is detected at leave: it leaves its slot without touching the entering thread's
+/// table (see ``HyalineDomain/Statistics/misplacedLeaves``).
 ///
 /// ```swift
 /// let guardian = try domain.enter()
@@ -29,6 +33,8 @@ public struct HyalineGuard: ~Copyable {
     /// The slot's line (access era) and the domain's header (global era), for `protect`.
     @usableFromInline internal let slotLine: UnsafeMutableRawPointer
     @usableFromInline internal let header: UnsafeMutableRawPointer
+    /// The entering thread (`offheap_thread_self`), checked at leave.
+    @usableFromInline internal let thread: UInt64
 
     @inlinable
     internal init(
@@ -40,12 +46,17 @@ public struct HyalineGuard: ~Copyable {
         self.entry = entry
         slotLine = domain.slots + slot &* HyalineDomain.Layout.line
         header = domain.header
+        thread = offheap_thread_self()
     }
 
     deinit {
         let slot = slot
         let entry = entry
-        owner._withUnsafeGuaranteedRef { $0.leave(slot: slot, entry: entry) }
+        if _fastPath(offheap_thread_self() == thread) {
+            owner._withUnsafeGuaranteedRef { $0.leave(slot: slot, entry: entry) }
+        } else {
+            owner._withUnsafeGuaranteedRef { $0.leaveMisplaced(slot: slot, sticky: entry != nil) }
+        }
         if retained { owner.release() }
     }
 
@@ -89,12 +100,14 @@ public struct HyalineGuard: ~Copyable {
     /// reach it), exactly once per node.
     ///
     /// - Parameters:
-    ///   - birthEra: ``HyalineDomain/currentEra`` read when the node was allocated (before
+    ///   - birthEra: ``HyalineDomain/birthEra()`` called when the node was allocated (before
     ///     it was published). Passing 0 is safe but makes the node wait for every reader,
     ///     including stalled ones.
     /// - Throws: ``OffHeapError/foreignPointer`` when the reclaimer does not own `pointer`;
+    ///   ``OffHeapError/doubleFree`` when a tracking reclaimer (see
+    ///   ``HyalineReclaimer/willRetire(_:)``) says it is retired already;
     ///   ``OffHeapError/invalidConfiguration(reason:)`` for an unknown reclaimer;
-    ///   ``OffHeapError/exhausted`` when the domain has no free retire record. On error the
+    ///   ``OffHeapError/retireRecordsExhausted(recordCapacity:)`` when the domain has no free retire record. On error the
     ///   node is not retired and the domain is unchanged.
     @inlinable
     public func retire(
@@ -108,6 +121,25 @@ public struct HyalineGuard: ~Copyable {
                 try domain.retire(
                     pointer, birthEra: birthEra, reclaimer: reclaimer, slot: slot, cache: entry)
             } catch {
+                failure = error
+            }
+        }
+        if let failure { throw failure }
+    }
+
+    /// Reserves a retire record for this guard's next ``retire(_:birthEra:reclaimer:)``, so
+    /// that it cannot fail with ``OffHeapError/retireRecordsExhausted(recordCapacity:)``:
+    /// call it *before* unlinking a node, so running out is reported while nothing has
+    /// changed yet. Holds for the thread's own (non-nested) guard; a nested guard has no
+    /// private record list and reserves nothing.
+    ///
+    /// - Throws: ``OffHeapError/retireRecordsExhausted(recordCapacity:)``.
+    @inlinable
+    public func reserveRetire() throws(OffHeapError) {
+        let entry = entry
+        var failure: OffHeapError?
+        owner._withUnsafeGuaranteedRef { domain in
+            do throws(OffHeapError) { try domain.reserveRecord(cache: entry) } catch {
                 failure = error
             }
         }
@@ -135,9 +167,11 @@ extension HyalineDomain {
     /// guard ends). ``withGuard(_:)`` needs no retain. A thread's first enter leases its
     /// sticky slot (a CAS); a nested enter leases a further slot for that guard only.
     ///
-    /// - Throws: ``OffHeapError/destroyed`` after ``destroy()``; ``OffHeapError/exhausted``
+    /// - Throws: ``OffHeapError/destroyed`` after ``destroy()``; ``OffHeapError/readerSlotsExhausted(maxReaders:)``
     ///   when every slot is leased (by live threads that entered, or by nested guards).
     @inlinable
+    @available(
+        *, noasync, message: "a guard held across await can end on another thread; use withGuard")
     public func enter() throws(OffHeapError) -> HyalineGuard {
         try enter(retaining: true)
     }
@@ -202,6 +236,17 @@ extension HyalineDomain {
                 let slot = Int(truncatingIfNeeded: entry[HyalineThreadTable.slot])
                 return try publish(slot: slot, entry: entry, retaining: retaining)
             }
+            // Marked active but its head is `inactive`: the sticky guard ended on another
+            // thread (`leaveMisplaced`), which may not write this table. Take it back; a
+            // chunk it left here is published at this guard's leave. (On this thread the
+            // flag is cleared right after the head becomes `inactive`, with no user code
+            // between, so a guard of ours that is still alive never looks like this.)
+            let slot = Int(truncatingIfNeeded: entry[HyalineThreadTable.slot])
+            if slotWord(slot, Layout.slotHead).pointee.load(ordering: .acquiring)
+                == Layout.inactive
+            {
+                return try publish(slot: slot, entry: entry, retaining: retaining)
+            }
         }
         return try publish(slot: leaseSlot(), entry: nil, retaining: retaining)
     }
@@ -238,15 +283,17 @@ extension HyalineDomain {
             // Slot ownership: an RMW (atomicity alone excludes two owners); ordered before the
             // highWater raise and the head store so the SB pairs below see a leased slot. Not
             // weakened.
+            // The owner word holds the leasing thread's id (never 0), so `destroy` can tell
+            // the caller's own slots from other readers'.
             let (claimed, _) = slotWord(slot, Layout.slotOwner).pointee.compareExchange(
-                expected: 0, desired: 1, ordering: .sequentiallyConsistent)
+                expected: 0, desired: offheap_thread_self(), ordering: .sequentiallyConsistent)
             if claimed {
                 raiseHighWater(to: slot &+ 1)
                 return slot
             }
             slot = slot &+ 1 == maxReaders ? 0 : slot &+ 1
         }
-        throw .exhausted
+        throw .readerSlotsExhausted(maxReaders: maxReaders)
     }
 
     @usableFromInline
@@ -281,6 +328,19 @@ extension HyalineDomain {
         } else {
             slotWord(slot, Layout.slotOwner).pointee.store(0, ordering: .releasing)
         }
+    }
+
+    /// A guard ending on a thread other than the one that entered: leave the slot without
+    /// touching the entering thread's table (its private chunk and free list stay there, its
+    /// `active` flag too, which its next enter repairs). A sticky slot keeps its owner (the
+    /// entering thread still holds the lease); a per-guard lease is given back.
+    @usableFromInline @inline(never)
+    internal func leaveMisplaced(slot: Int, sticky: Bool) {
+        word(Layout.misplacedLeaves).pointee.add(1, ordering: .relaxed)
+        let (empty, _) = slotWord(slot, Layout.slotHead).pointee.compareExchange(
+            expected: 0, desired: Layout.inactive, ordering: .acquiringAndReleasing)
+        if !empty { leaveDetaching(slot: slot, cache: nil) }
+        if !sticky { slotWord(slot, Layout.slotOwner).pointee.store(0, ordering: .releasing) }
     }
 
     /// Leave with a list attached: the head becomes `leaving` (retirers skip it) while the

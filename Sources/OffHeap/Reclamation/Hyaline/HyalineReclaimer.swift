@@ -19,6 +19,11 @@ open class HyalineReclaimer: @unchecked Sendable {
     /// Whether `pointer` is a node this reclaimer may receive. `retire` rejects other
     /// pointers with ``OffHeapError/foreignPointer``.
     open func owns(_ pointer: UnsafeMutableRawPointer) -> Bool { true }
+    /// Called by `retire` after ``owns(_:)``: whether `pointer` may be retired now. A
+    /// reclaimer that tracks retired nodes returns `false` for a node already retired and
+    /// not yet reclaimed, and `retire` throws ``OffHeapError/doubleFree`` (the domain is
+    /// unchanged). If it returns `true`, the node is retired. Default: no tracking.
+    open func willRetire(_ pointer: UnsafeMutableRawPointer) -> Bool { true }
 
     /// Frees `pointer`; no thread holds it any more. Must not throw or trap.
     open func reclaim(_ pointer: UnsafeMutableRawPointer) {}
@@ -67,6 +72,10 @@ public final class HyalinePoolReclaimer<Pool: FixedSizeAllocator>: HyalineReclai
     /// Slots in the pool (the denominator of ``freeFraction``).
     public let capacity: Int
     @usableFromInline internal let ownership: (@Sendable (UnsafeMutableRawPointer) -> Bool)?
+    /// Checked retirement: the slot index of a node, and one byte per slot (1 = retired,
+    /// not yet reclaimed). `nil` when not tracking.
+    @usableFromInline internal let slotIndex: (@Sendable (UnsafeMutableRawPointer) -> Int?)?
+    @usableFromInline internal let retiredMarks: UnsafeMutablePointer<Atomic<UInt8>>?
     @usableFromInline internal let inUse: UnsafeMutablePointer<Atomic<Int>>
     @usableFromInline internal static var stripes: Int { 16 }
     /// Atomics per stripe (one 64-byte line each).
@@ -75,13 +84,26 @@ public final class HyalinePoolReclaimer<Pool: FixedSizeAllocator>: HyalineReclai
     /// - Parameters:
     ///   - capacity: slots in `pool`, > 0.
     ///   - owns: whether a pointer is one of the pool's slots; `retire` rejects the others.
+    ///   - slotIndex: checked retirement: a node's slot index in `0 ..< capacity` (for
+    ///     example `{ try? pool.slotIndex(of: $0) }`); with it, retiring a node that is
+    ///     already retired and not yet reclaimed throws ``OffHeapError/doubleFree`` instead
+    ///     of running the reclaimer twice. Costs one byte per slot and one CAS per retire.
     public init(
         _ pool: Pool, capacity: Int,
-        owns: (@Sendable (UnsafeMutableRawPointer) -> Bool)? = nil
+        owns: (@Sendable (UnsafeMutableRawPointer) -> Bool)? = nil,
+        slotIndex: (@Sendable (UnsafeMutableRawPointer) -> Int?)? = nil
     ) {
         self.pool = pool
         self.capacity = max(1, capacity)
         self.ownership = owns
+        self.slotIndex = slotIndex
+        if slotIndex != nil {
+            let marks = UnsafeMutablePointer<Atomic<UInt8>>.allocate(capacity: max(1, capacity))
+            for index in 0..<max(1, capacity) { (marks + index).initialize(to: Atomic(0)) }
+            retiredMarks = marks
+        } else {
+            retiredMarks = nil
+        }
         inUse = .allocate(capacity: Self.stripes * Self.spacing)
         for index in 0..<(Self.stripes * Self.spacing) {
             (inUse + index).initialize(to: Atomic(0))
@@ -92,6 +114,24 @@ public final class HyalinePoolReclaimer<Pool: FixedSizeAllocator>: HyalineReclai
     deinit {
         inUse.deinitialize(count: Self.stripes * Self.spacing)
         inUse.deallocate()
+        if let retiredMarks {
+            retiredMarks.deinitialize(count: capacity)
+            retiredMarks.deallocate()
+        }
+    }
+
+    /// The retired mark of `pointer`'s slot, when tracking and the index is in range.
+    @usableFromInline
+    internal func retiredMark(_ pointer: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Atomic<UInt8>>? {
+        guard let retiredMarks, let slotIndex, let index = slotIndex(pointer),
+            index >= 0, index < capacity
+        else { return nil }
+        return retiredMarks + index
+    }
+
+    public override func willRetire(_ pointer: UnsafeMutableRawPointer) -> Bool {
+        guard let mark = retiredMark(pointer) else { return true }
+        return mark.pointee.compareExchange(expected: 0, desired: 1, ordering: .relaxed).exchanged
     }
 
     /// Slots currently allocated through this wrapper and not yet reclaimed.
@@ -136,6 +176,8 @@ public final class HyalinePoolReclaimer<Pool: FixedSizeAllocator>: HyalineReclai
         // by trapping in a reclamation path: the slot is then leaked, not reused.
         // The in-use count drops in `didReclaim(count:)`, once per batch; a leaked slot
         // stays counted as in use.
+        // Cleared before the slot goes back: once reallocated it may be retired again.
+        if let mark = retiredMark(pointer) { mark.pointee.store(0, ordering: .relaxed) }
         do {
             try pool.deallocate(pointer)
         } catch {

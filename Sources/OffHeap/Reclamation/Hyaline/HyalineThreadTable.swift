@@ -86,10 +86,21 @@ internal final class HyalineRuntime: @unchecked Sendable {
         return nil
     }
 
-    /// Deactivates `row` and waits for exiting threads that pinned it.
-    func retire(_ row: Int) {
+    /// Retires of a row that was not active with the caller's generation (a domain retiring
+    /// twice, or after its row was claimed again): refused, counted here for tests.
+    static let staleRetires = Atomic<Int>(0)
+
+    /// Deactivates `row` if it is still active with `generation` (the claim's), and waits
+    /// for exiting threads that pinned it; returns false, changing nothing, otherwise, so a
+    /// second retire can never deactivate another domain's claim of the same row.
+    @discardableResult
+    func retire(_ row: Int, generation: UInt64) -> Bool {
         var current = state(row).pointee.load(ordering: .relaxed)
         while true {
+            guard current & Self.activeBit != 0, current >> 32 == generation else {
+                Self.staleRetires.add(1, ordering: .relaxed)
+                return false
+            }
             let (exchanged, original) = state(row).pointee.compareExchange(
                 expected: current, desired: current & ~Self.activeBit,
                 ordering: .acquiringAndReleasing)
@@ -99,6 +110,7 @@ internal final class HyalineRuntime: @unchecked Sendable {
         while state(row).pointee.load(ordering: .acquiring) & Self.pinMask != 0 {
             offheap_yield()
         }
+        return true
     }
 
     /// Pins `row` if it is still active with `generation`; returns the domain's slot lines,
@@ -200,10 +212,11 @@ internal final class HyalineRuntime: @unchecked Sendable {
 /// pushes the list back onto the domain's shared free stack; a dead domain's list dies
 /// with it), `chunkHead`/`chunkCount`/`chunkTail` (records retired inside the current
 /// sticky guard and not yet pushed onto the stripe; never non-empty outside a guard,
-/// because leave publishes the chunk before the head becomes `inactive`).
+/// because leave publishes the chunk before the head becomes `inactive`), `allocationsLeft`
+/// (``HyalineDomain/birthEra()`` calls until this thread advances the era).
 @frozen @usableFromInline
 internal struct HyalineThreadTable {
-    @usableFromInline static let entryBytes = 64
+    @usableFromInline static let entryBytes = 128
     @usableFromInline static let generation = 0
     @usableFromInline static let slot = 1
     @usableFromInline static let active = 2
@@ -212,6 +225,8 @@ internal struct HyalineThreadTable {
     @usableFromInline static let chunkHead = 5
     @usableFromInline static let chunkCount = 6
     @usableFromInline static let chunkTail = 7
+    /// ``HyalineDomain/birthEra()`` calls left before this thread advances the era.
+    @usableFromInline static let allocationsLeft = 8
     static var byteCount: Int {
         VirtualMemory.roundUp(HyalineRuntime.rowCount * entryBytes, to: VirtualMemory.pageSize)
     }

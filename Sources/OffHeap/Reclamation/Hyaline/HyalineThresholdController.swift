@@ -38,10 +38,14 @@ public struct HyalinePILaw: Sendable {
         if !saturatedHigh && !saturatedLow {
             integral = min(max(integral + error * seconds, -c.integralLimit), c.integralLimit)
         }
-        let output = min(max(proportional + c.ki * integral, 0), 1)
-        let span = Double(c.maxThreshold - c.minThreshold)
-        let threshold = c.minThreshold + Int((output * span).rounded())
-        return (min(max(threshold, c.minThreshold), c.maxThreshold), error < 0)
+        // NaN (only from a configuration `validate()` rejects) counts as 0: never a trap.
+        let raw = proportional + c.ki * integral
+        let output = raw.isNaN ? 0 : min(max(raw, 0), 1)
+        // In Double and clamped before converting: no overflow even for bounds that
+        // `validate()` would reject.
+        let low = Double(c.minThreshold), high = max(Double(c.maxThreshold), low)
+        let threshold = min(max((low + output * (high - low)).rounded(), low), high)
+        return (threshold >= 0x1p63 ? Int.max : Int(threshold), error < 0)
     }
 }
 
@@ -87,8 +91,11 @@ public final class HyalineThresholdController: @unchecked Sendable {
         }
 
         internal func validate() throws(OffHeapError) {
-            guard kp >= 0, ki >= 0, integralLimit >= 0 else {
-                throw .invalidConfiguration(reason: "controller gains must be non-negative")
+            guard kp >= 0, ki >= 0, integralLimit >= 0,
+                kp.isFinite, ki.isFinite, integralLimit.isFinite
+            else {
+                throw .invalidConfiguration(
+                    reason: "controller gains must be finite and non-negative")
             }
             guard setpoint > 0, setpoint < 1 else {
                 throw .invalidConfiguration(reason: "controller setpoint must be in (0, 1)")

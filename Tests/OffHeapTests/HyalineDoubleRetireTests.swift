@@ -1,0 +1,37 @@
+import OffHeap
+import Testing
+
+@Suite("Hyaline double retire")
+struct HyalineDoubleRetireTests {
+    /// Checked retirement (a reclaimer given the pool's slot index): retiring a node that
+    /// is retired and not yet reclaimed is `.doubleFree`, the reclaimer runs once, and the
+    /// node can be retired again after it was reclaimed and reallocated.
+    @Test func retiringANodeTwiceIsADoubleFreeInCheckedMode() throws {
+        let pool = try FreeList(.init(slotSize: 32, capacity: 64))
+        let nodes = HyalinePoolReclaimer(
+            pool, capacity: 64, owns: { pool.contains($0) },
+            slotIndex: { try? pool.slotIndex(of: $0) })
+        let domain = try HyalineDomain(.init(maxReaders: 4, batchThreshold: 1, stripes: 1))
+        let id = try domain.register(nodes)
+        let node = try nodes.allocate()
+        try domain.withGuard { guardian throws(OffHeapError) in
+            try guardian.retire(node, birthEra: domain.birthEra(), reclaimer: id)
+            #expect(throws: OffHeapError.doubleFree) {
+                try guardian.retire(node, birthEra: 0, reclaimer: id)
+            }
+        }
+        _ = domain.reclaimPending()
+        #expect(domain.statistics.retired == 1)
+        #expect(domain.statistics.reclaimed == 1)
+        #expect(pool.stats.inUse == 0)
+        // Reclaimed: the same slot, allocated again, retires normally.
+        let again = try nodes.allocate()
+        #expect(again == node)
+        try domain.withGuard { guardian throws(OffHeapError) in
+            try guardian.retire(again, birthEra: domain.birthEra(), reclaimer: id)
+        }
+        _ = domain.reclaimPending()
+        #expect(domain.statistics.reclaimed == 2)
+        #expect(pool.stats.inUse == 0)
+    }
+}
