@@ -13,8 +13,9 @@ private func stressRetires(default value: Int) -> Int {
 @Suite("HyalineRobustness")
 struct HyalineRobustnessTests {
     /// Hyaline-S: a reader enters, protects a node, and stalls for the whole run while 7
-    /// threads replace and retire nodes. Reclamation must go on: unreclaimed garbage stays
-    /// below the stated bound instead of growing with the number of retirements.
+    /// threads replace and retire nodes. Reclamation must go on: the garbage the stalled
+    /// reader pins (measured once every worker has left its guard) stays below the stated
+    /// bound instead of growing with the number of retirements.
     ///
     /// Bound: a flush skips the stalled slot unless the batch holds a node born no later
     /// than the reader's access era e0. Nodes born at or before e0 are the cells' initial
@@ -55,6 +56,7 @@ struct HyalineRobustnessTests {
         let heldIntact = Atomic<Int>(0)
         let finishedWorkers = Atomic<Int>(0)
         let overtaken = Atomic<Int>(0)
+        let quiescentGarbage = Atomic<UInt64>(UInt64.max)
         try PlatformThread.run(count: workers + 1) { worker in
             if worker == workers {
                 do {
@@ -77,6 +79,8 @@ struct HyalineRobustnessTests {
             defer {
                 // The last worker out (even after a failure) releases the reader.
                 if finishedWorkers.add(1, ordering: .acquiringAndReleasing).newValue == workers {
+                    // Every worker has left its last guard: only the stalled reader pins now.
+                    quiescentGarbage.store(domain.statistics.unreclaimed, ordering: .relaxed)
                     stalled.store(2, ordering: .releasing)
                 }
             }
@@ -116,10 +120,19 @@ struct HyalineRobustnessTests {
             }
         }
         let measured = maxGarbage.load(ordering: .relaxed)
-        print("stalled reader: \(workers * perWorker) retires, max unreclaimed \(measured), bound \(bound)")
+        let quiescent = quiescentGarbage.load(ordering: .relaxed)
+        print("stalled reader: \(workers * perWorker) retires, max unreclaimed \(measured) (peak while workers ran), \(quiescent) with only the stalled reader inside, bound \(bound)")
         #expect(failures.load(ordering: .relaxed) == 0, "pool ran dry: reclamation stopped")
         #expect(heldIntact.load(ordering: .relaxed) == 1)
-        #expect(measured <= UInt64(bound))
+        // The bound is on what the stalled reader pins. While workers run, a worker
+        // descheduled inside its own guard also pins every batch flushed meanwhile (Hyaline
+        // lets any active reader do that; it is released at that worker's leave), so a
+        // peak under preemption (2 cores, 8 threads, TSan) can exceed the bound without a
+        // robustness fault: 12797 was seen under load. Once every worker has left, only the
+        // stalled reader pins, and the bound must hold. Without birth eras this would be
+        // the whole retire count.
+        #expect(quiescent <= UInt64(bound))
+        #expect(measured < UInt64(workers * perWorker / 2), "garbage grew with the retire count")
         #expect(overtaken.load(ordering: .relaxed) == 0, "a snapshot showed reclaimed > retired")
         #expect(domain.statistics.retired == UInt64(workers * perWorker))
         guard failures.load(ordering: .relaxed) == 0 else { return }
