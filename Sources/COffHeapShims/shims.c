@@ -142,3 +142,109 @@ const char *offheap_argument(int index) {
     if (!offheap_saved_argv || index < 0 || index >= offheap_saved_argc) return NULL;
     return offheap_saved_argv[index];
 }
+
+// MARK: - Checker instrumentation
+
+#if defined(__has_include)
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#define OFFHEAP_HAVE_MEMCHECK 1
+#endif
+#endif
+#ifndef OFFHEAP_HAVE_MEMCHECK
+#define OFFHEAP_HAVE_MEMCHECK 0
+#endif
+
+#if __has_feature(address_sanitizer) || defined(__SANITIZE_ADDRESS__)
+#define OFFHEAP_HAVE_ASAN 1
+void __asan_poison_memory_region(void const volatile *addr, size_t size);
+void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
+#else
+#define OFFHEAP_HAVE_ASAN 0
+#endif
+
+int offheap_instr_capabilities(void) {
+    return (OFFHEAP_HAVE_MEMCHECK ? 1 : 0) | (OFFHEAP_HAVE_ASAN ? 2 : 0);
+}
+
+int offheap_instr_running_on_valgrind(void) {
+#if OFFHEAP_HAVE_MEMCHECK
+    return RUNNING_ON_VALGRIND ? 1 : 0;
+#else
+    return 0;
+#endif
+}
+
+void offheap_instr_pool_create(const void *pool) {
+#if OFFHEAP_HAVE_MEMCHECK
+    VALGRIND_CREATE_MEMPOOL(pool, 0, 0);
+#else
+    (void)pool;
+#endif
+}
+
+void offheap_instr_pool_destroy(const void *pool) {
+#if OFFHEAP_HAVE_MEMCHECK
+    VALGRIND_DESTROY_MEMPOOL(pool);
+#else
+    (void)pool;
+#endif
+}
+
+void offheap_instr_pool_alloc(const void *pool, void *address, size_t size) {
+#if OFFHEAP_HAVE_MEMCHECK
+    VALGRIND_MEMPOOL_ALLOC(pool, address, size);
+#endif
+#if OFFHEAP_HAVE_ASAN
+    __asan_unpoison_memory_region(address, size);
+#endif
+    (void)pool; (void)address; (void)size;
+}
+
+void offheap_instr_pool_free(const void *pool, void *address, size_t size) {
+#if OFFHEAP_HAVE_MEMCHECK
+    VALGRIND_MEMPOOL_FREE(pool, address);
+    VALGRIND_MAKE_MEM_NOACCESS(address, size);
+#endif
+#if OFFHEAP_HAVE_ASAN
+    __asan_poison_memory_region(address, size);
+#endif
+    (void)pool; (void)address; (void)size;
+}
+
+void offheap_instr_no_access(const void *address, size_t size) {
+#if OFFHEAP_HAVE_MEMCHECK
+    VALGRIND_MAKE_MEM_NOACCESS(address, size);
+#endif
+#if OFFHEAP_HAVE_ASAN
+    __asan_poison_memory_region(address, size);
+#endif
+    (void)address; (void)size;
+}
+
+void offheap_instr_defined(const void *address, size_t size) {
+#if OFFHEAP_HAVE_MEMCHECK
+    VALGRIND_MAKE_MEM_DEFINED(address, size);
+#endif
+#if OFFHEAP_HAVE_ASAN
+    __asan_unpoison_memory_region(address, size);
+#endif
+    (void)address; (void)size;
+}
+
+void offheap_instr_undefined(const void *address, size_t size) {
+#if OFFHEAP_HAVE_MEMCHECK
+    VALGRIND_MAKE_MEM_UNDEFINED(address, size);
+#endif
+#if OFFHEAP_HAVE_ASAN
+    __asan_unpoison_memory_region(address, size);
+#endif
+    (void)address; (void)size;
+}
+
+void offheap_instr_unmapping(const void *address, size_t size) {
+#if OFFHEAP_HAVE_ASAN
+    __asan_unpoison_memory_region(address, size);
+#endif
+    (void)address; (void)size;
+}

@@ -42,6 +42,11 @@ extension FreeList {
                     try markAllocated(index, epoch: popped.epoch)
                 }
             }
+            if Instrumentation.isEnabled {
+                for position in filled..<filled + popped.count {
+                    Instrumentation.allocated(buffer[position], byteCount: Int(stride), pool: base)
+                }
+            }
             filled += popped.count
         }
         return filled
@@ -95,6 +100,11 @@ extension FreeList {
                 ordering: .relaxed)
             if position == 0 { last = index }
             previous = index
+        }
+        if Instrumentation.isEnabled {
+            for pointer in pointers {
+                Instrumentation.freed(pointer, byteCount: Int(stride), pool: base)
+            }
         }
         try pushChain(
             first: previous, last: last, count: pointers.count, epoch: currentEpoch,

@@ -55,6 +55,14 @@ extension FreeList {
             }
         }
         linkRun(0..<count, below: Head.emptyIndex, bottomDepth: 0)
+        if Instrumentation.isEnabled {
+            // Every block is free again: forget the live ones, make all slots inaccessible.
+            Instrumentation.destroyPool(region.base)
+            Instrumentation.createPool(region.base)
+            Instrumentation.noAccess(region.base, byteCount: min(
+                Int(committedSlabs.pointee.load(ordering: .relaxed)) * geometry.slabSize,
+                geometry.reservedBytes))
+        }
         peak.pointee.store(0, ordering: .relaxed)
         let top = count > 0 ? UInt32(0) : Head.emptyIndex
         head.pointee.store(locked.replacing(index: top).raw, ordering: .releasing)

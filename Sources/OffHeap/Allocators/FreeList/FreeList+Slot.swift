@@ -39,7 +39,9 @@ extension FreeList {
     public func allocateSlot() throws(OffHeapError) -> Slot {
         let popped = try popChain(upTo: 1)
         if checked { try markAllocated(popped.first, epoch: popped.epoch) }
-        return Slot(pointer: pointer(at: popped.first), epoch: popped.epoch)
+        let slot = pointer(at: popped.first)
+        Instrumentation.allocated(slot, byteCount: Int(stride), pool: base)
+        return Slot(pointer: slot, epoch: popped.epoch)
     }
 
     /// Returns an owned slot; the handle is consumed.
@@ -53,6 +55,7 @@ extension FreeList {
         guard epoch.pointee.load(ordering: .acquiring) == slotEpoch else { throw .useAfterReset }
         let index = try slotIndex(validating: slot.pointer)
         if checked { try markFree(index) }
+        Instrumentation.freed(slot.pointer, byteCount: Int(stride), pool: base)
         try pushChain(first: index, last: index, count: 1, epoch: slotEpoch)
     }
 

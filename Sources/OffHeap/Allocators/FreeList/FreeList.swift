@@ -147,8 +147,10 @@ public final class FreeList: FixedSizeAllocator, @unchecked Sendable {
         states = (control + geometry.statesOffset).bindMemory(
             to: Atomic<UInt8>.self, capacity: geometry.capacity)
 
+        Instrumentation.createPool(region.base)
         if preallocate || region.hugeTLB {
             // Everything is mapped read-write already: publish every slot now.
+            Instrumentation.noAccess(region.base, byteCount: geometry.reservedBytes)
             committedSlabs.pointee.store(UInt64(geometry.slabCount), ordering: .relaxed)
             let count = geometry.capacity
             initializeSlots(0..<count)
@@ -160,6 +162,7 @@ public final class FreeList: FixedSizeAllocator, @unchecked Sendable {
     }
 
     deinit {
+        Instrumentation.destroyPool(region.base)
         try? VirtualMemory.release(region)
         try? VirtualMemory.release(metadata)
     }
@@ -180,7 +183,9 @@ public final class FreeList: FixedSizeAllocator, @unchecked Sendable {
     public func allocate() throws(OffHeapError) -> UnsafeMutableRawPointer {
         let popped = try popChain(upTo: 1)
         if checked { try markAllocated(popped.first, epoch: popped.epoch) }
-        return pointer(at: popped.first)
+        let slot = pointer(at: popped.first)
+        Instrumentation.allocated(slot, byteCount: Int(stride), pool: base)
+        return slot
     }
 
     /// Returns a slot obtained from this pool.
@@ -194,6 +199,7 @@ public final class FreeList: FixedSizeAllocator, @unchecked Sendable {
         let currentEpoch = epoch.pointee.load(ordering: .acquiring)
         let index = try slotIndex(validating: pointer)
         if checked { try markFree(index) }
+        Instrumentation.freed(pointer, byteCount: Int(stride), pool: base)
         try pushChain(first: index, last: index, count: 1, epoch: currentEpoch)
     }
 
