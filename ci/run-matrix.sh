@@ -48,7 +48,7 @@ command_line="ci/run-matrix.sh$(printf ' %q' "$@")"
 # QEMU user mode on an x86-64 host (natively on an arm64 host, where the hosted cells already
 # cover stress, la57 and bench).
 HOST_ARCH="$(uname -m)"
-HOSTED_CELLS=(fresh debug-tests release-tests tsan asan valgrind la57 embedded lint stress bench)
+HOSTED_CELLS=(fresh debug-tests release-tests tsan asan valgrind defects la57 embedded lint stress bench)
 if [ "$HOST_ARCH" = aarch64 ]; then EMBEDDED_CELLS=(build smoke race)
 else EMBEDDED_CELLS=(build smoke race la57 stress bench); fi
 TIMED_CELLS=" stress bench "            # run alone, after everything else
@@ -295,7 +295,8 @@ run_parallel() {
 }
 
 # Phase 1: untimed cells that need nothing built by another cell, in parallel.
-# Phase 2: untimed aarch64 cells that use the cross build, in parallel.
+# Phase 2: untimed cells that use another cell's build, in parallel: the aarch64 cells that
+#          run the cross build, and `defects` (reuses the valgrind/asan/tsan scratch paths).
 # Phase 3: timed cells (stress, bench), one at a time with nothing else running.
 phase1=(); phase2=(); phase3=()
 for item in "${selected[@]}"; do
@@ -303,6 +304,7 @@ for item in "${selected[@]}"; do
     if [[ "$TIMED_CELLS" == *" $cell "* ]]; then phase3+=("$item")
     elif [[ " smoke race la57 " == *" $cell "* ]] && [ "${item%%/*}" = aarch64 ] \
         && [ "$HOST_ARCH" != aarch64 ]; then phase2+=("$item")
+    elif [ "$cell" = defects ]; then phase2+=("$item")
     else phase1+=("$item"); fi
 done
 [ "${#phase1[@]}" -gt 0 ] && run_parallel "${phase1[@]}"

@@ -163,6 +163,15 @@ void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
 #define OFFHEAP_HAVE_ASAN 0
 #endif
 
+// Ranges are told to the checkers up to this many bytes from their start: poisoning writes
+// one shadow byte per 8 bytes (a freed 32 TiB huge block would write 4 TiB of shadow), and
+// memcheck walks its maps per 64 KiB. A block larger than this is checked in its first
+// 64 MiB; leaks and invalid frees are reported for any size (they key on the start).
+#define OFFHEAP_INSTR_LIMIT ((size_t)64 << 20)
+static inline size_t offheap_instr_capped(size_t size) {
+    return size < OFFHEAP_INSTR_LIMIT ? size : OFFHEAP_INSTR_LIMIT;
+}
+
 int offheap_instr_capabilities(void) {
     return (OFFHEAP_HAVE_MEMCHECK ? 1 : 0) | (OFFHEAP_HAVE_ASAN ? 2 : 0);
 }
@@ -192,6 +201,7 @@ void offheap_instr_pool_destroy(const void *pool) {
 }
 
 void offheap_instr_pool_alloc(const void *pool, void *address, size_t size) {
+    size = offheap_instr_capped(size);
 #if OFFHEAP_HAVE_MEMCHECK
     VALGRIND_MEMPOOL_ALLOC(pool, address, size);
 #endif
@@ -202,6 +212,7 @@ void offheap_instr_pool_alloc(const void *pool, void *address, size_t size) {
 }
 
 void offheap_instr_pool_free(const void *pool, void *address, size_t size) {
+    size = offheap_instr_capped(size);
 #if OFFHEAP_HAVE_MEMCHECK
     VALGRIND_MEMPOOL_FREE(pool, address);
     VALGRIND_MAKE_MEM_NOACCESS(address, size);
@@ -213,6 +224,7 @@ void offheap_instr_pool_free(const void *pool, void *address, size_t size) {
 }
 
 void offheap_instr_no_access(const void *address, size_t size) {
+    size = offheap_instr_capped(size);
 #if OFFHEAP_HAVE_MEMCHECK
     VALGRIND_MAKE_MEM_NOACCESS(address, size);
 #endif
@@ -223,6 +235,7 @@ void offheap_instr_no_access(const void *address, size_t size) {
 }
 
 void offheap_instr_defined(const void *address, size_t size) {
+    size = offheap_instr_capped(size);
 #if OFFHEAP_HAVE_MEMCHECK
     VALGRIND_MAKE_MEM_DEFINED(address, size);
 #endif
@@ -233,6 +246,7 @@ void offheap_instr_defined(const void *address, size_t size) {
 }
 
 void offheap_instr_undefined(const void *address, size_t size) {
+    size = offheap_instr_capped(size);
 #if OFFHEAP_HAVE_MEMCHECK
     VALGRIND_MAKE_MEM_UNDEFINED(address, size);
 #endif
@@ -242,9 +256,20 @@ void offheap_instr_undefined(const void *address, size_t size) {
     (void)address; (void)size;
 }
 
-void offheap_instr_unmapping(const void *address, size_t size) {
+void offheap_instr_asan_unpoison(const void *address, size_t size) {
+    size = offheap_instr_capped(size);
 #if OFFHEAP_HAVE_ASAN
     __asan_unpoison_memory_region(address, size);
 #endif
     (void)address; (void)size;
+}
+
+void offheap_instr_pool_reset(const void *pool, const void *address, size_t size) {
+    size = offheap_instr_capped(size);
+#if OFFHEAP_HAVE_MEMCHECK
+    VALGRIND_DESTROY_MEMPOOL(pool);
+    VALGRIND_CREATE_MEMPOOL(pool, 0, 0);
+    VALGRIND_MAKE_MEM_NOACCESS(address, size);
+#endif
+    (void)pool; (void)address; (void)size;
 }

@@ -28,16 +28,17 @@ PEERS = ("glibc", "jemalloc", "mimalloc", "tcmalloc")
 # Results that are not ours: the peers, and the engine's pass-through to malloc ("system").
 NOT_OURS = PEERS + ("system",)
 CELL_ORDER = {
-    "x86_64": ["debug-tests", "release-tests", "tsan", "asan", "valgrind", "stress", "la57",
+    "x86_64": ["debug-tests", "release-tests", "tsan", "asan", "valgrind", "defects", "stress", "la57",
                "embedded", "bench", "lint"],
     "aarch64": ["build", "smoke", "stress", "race", "la57", "bench"],
 }
 # Rows of the arch x cell table: the same concept on both arches shares a row.
-ROWS = ["debug-tests", "release-tests", "tsan", "asan", "valgrind", "build", "smoke", "race",
+ROWS = ["debug-tests", "release-tests", "tsan", "asan", "valgrind", "defects", "build", "smoke", "race",
         "stress", "la57", "embedded", "bench", "lint"]
 ROW_TITLES = {
     "debug-tests": "tests (debug)", "release-tests": "tests (release)",
     "tsan": "TSan + race loop", "asan": "ASan + LSan", "valgrind": "valgrind memcheck",
+    "defects": "seeded defects caught",
     "build": "Embedded cross build", "smoke": "smoke (QEMU)", "race": "race loop (QEMU)",
     "stress": "stress hammer", "la57": "LA57 probe", "embedded": "Embedded check",
     "bench": "benchmarks vs peers", "lint": "lint",
@@ -143,6 +144,22 @@ def valgrind_figures(cell_dir: str) -> dict:
     return {"runs": runs, "findings": findings}
 
 
+def defects_figures(cell_dir: str) -> dict:
+    """The seeded-defect cell: planted/caught counts and the catching checker per defect."""
+    env = read_env(os.path.join(cell_dir, "defects.env"))
+    rows = []
+    table = read_text(os.path.join(cell_dir, "defects.tsv")).splitlines()
+    for line in table[1:]:
+        parts = line.split("\t")
+        if len(parts) >= 4:
+            rows.append({"defect": parts[0], "checker": parts[1], "caught": parts[2] == "yes",
+                         "evidence": parts[3]})
+    def number(key: str):
+        return int(env[key]) if env.get(key, "").isdigit() else None
+    return {"planted": number("planted"), "caught": number("caught"),
+            "controlsNotClean": number("controls_bad"), "defects": rows}
+
+
 def cell_figures(arch: str, cell: str, cell_dir: str, log: str) -> dict:
     figures: dict = {}
     if cell in ("debug-tests", "release-tests"):
@@ -164,6 +181,8 @@ def cell_figures(arch: str, cell: str, cell_dir: str, log: str) -> dict:
         figures.update(valgrind_figures(cell_dir))
         if os.path.exists(os.path.join(cell_dir, "partial")):
             figures["partial"] = read_text(os.path.join(cell_dir, "partial")).strip()
+    elif cell == "defects":
+        figures.update(defects_figures(cell_dir))
     elif cell == "race":
         figures["repetitions"] = int(read_text(os.path.join(cell_dir, "repetitions")) or 0)
         failures = read_text(os.path.join(cell_dir, "failures")).strip()
@@ -555,6 +574,24 @@ def write_report(run_dir: str, summary: dict) -> None:
         for s in f.get("summaries", []):
             lines.append(f"  - `{s}`")
     lines.append("")
+
+    defect_cells = [c for c in summary["cells"] if c["cell"] == "defects"]
+    if defect_cells:
+        lines += ["## Seeded defects", ""]
+        for c in defect_cells:
+            f = c["figures"]
+            if c["status"] == "skipped" or f.get("planted") is None:
+                lines.append(f"- {c['id']}: {c['status']} — {c['reason'] or 'no figures'}")
+                continue
+            lines.append(f"- {c['id']}: defects planted {f['planted']}, caught {f['caught']}; "
+                         f"clean controls that reported: {f.get('controlsNotClean')} "
+                         f"([log]({c['log']}))")
+            lines += ["", "| defect | checker | caught | evidence |", "|---|---|---|---|"]
+            for r in f.get("defects", []):
+                lines.append(f"| {r['defect']} | {r['checker']} | "
+                             f"{'✅ yes' if r['caught'] else '❌ NO'} | `{r['evidence']}` |")
+            lines.append("")
+        lines.append("")
 
     lines += ["## Stress", ""]
     if summary["stress"]:

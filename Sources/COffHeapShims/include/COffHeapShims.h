@@ -271,8 +271,11 @@ void offheap_instr_pool_free(const void *pool, void *address, size_t size);
 void offheap_instr_no_access(const void *address, size_t size);
 /// The allocator's own bracketed access to metadata inside free memory (a link word).
 void offheap_instr_defined(const void *address, size_t size);
-/// A range about to be unmapped (ASan: unpoisoned; memcheck tracks munmap itself).
-void offheap_instr_unmapping(const void *address, size_t size);
+/// Every block of `pool` is free again (a reset): memcheck forgets the pool's chunks and
+/// marks [address, address + size) NOACCESS; ASan is left unchanged.
+void offheap_instr_pool_reset(const void *pool, const void *address, size_t size);
+/// ASan only: unpoisons a range (a free that a reset overtook; memcheck is left alone).
+void offheap_instr_asan_unpoison(const void *address, size_t size);
 /// Undefined but accessible (memcheck); unpoisoned (ASan).
 void offheap_instr_undefined(const void *address, size_t size);
 

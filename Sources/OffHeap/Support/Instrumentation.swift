@@ -29,6 +29,10 @@ import COffHeapShims
 ///   and writes of that word with ``withLinkWord(_:_:)`` (accessible for the access only).
 /// - Destroying or resetting an allocator forgets all its chunks (no leak is reported for
 ///   blocks that die with their pool; that is the pools' documented contract).
+/// - Unmapping needs no call: memcheck tracks munmap, and ASan's mmap/munmap interceptors
+///   clear the shadow of the range.
+/// - Only the first 64 MiB of a range are told to the checkers (shims.c): poisoning a freed
+///   32 TiB huge block would write 4 TiB of shadow.
 @usableFromInline
 internal enum Instrumentation {
     /// Whether this build carries the instrumentation (`-DOFFHEAP_INSTRUMENTED`).
@@ -91,12 +95,22 @@ internal enum Instrumentation {
         #endif
     }
 
-    /// A range about to be unmapped: ASan forgets its poison (a later mapping may reuse the
-    /// addresses); memcheck needs nothing (it tracks munmap itself).
+    /// A reset made every block of `pool` free: memcheck forgets its chunks and marks the
+    /// range NOACCESS; ASan is left as it is (see `FreeList.reset`).
     @inlinable @inline(__always)
-    internal static func unmapping(_ address: UnsafeRawPointer, byteCount: Int) {
+    internal static func resetPool(_ pool: UnsafeMutableRawPointer, byteCount: Int) {
         #if OFFHEAP_INSTRUMENTED
-            if byteCount > 0 { offheap_instr_unmapping(address, byteCount) }
+            offheap_instr_pool_reset(pool, pool, byteCount)
+        #endif
+    }
+
+    /// A free whose publication failed because a reset overlapped it: the block may already
+    /// belong to a new owner, so ASan's poison is lifted again (memcheck's chunk is gone
+    /// with the reset; a new owner's allocation re-registered it).
+    @inlinable @inline(__always)
+    internal static func readmit(_ block: UnsafeMutableRawPointer, byteCount: Int) {
+        #if OFFHEAP_INSTRUMENTED
+            offheap_instr_asan_unpoison(block, byteCount)
         #endif
     }
 

@@ -181,7 +181,6 @@ public enum VirtualMemory {
         _ address: UnsafeMutableRawPointer, byteCount: Int
     ) throws(OffHeapError) {
         try checkPageRange(address, byteCount)
-        Instrumentation.unmapping(address, byteCount: byteCount)
         if offheap_munmap(address, byteCount) != 0 {
             throw .mappingFailed(errno: offheap_errno())
         }

@@ -76,6 +76,8 @@ extension FreeList {
         contentsOf pointers: UnsafeBufferPointer<UnsafeMutableRawPointer>
     ) throws(OffHeapError) {
         guard !pointers.isEmpty else { return }
+        if Instrumentation.isEnabled { enterFreeGate() }
+        defer { if Instrumentation.isEnabled { leaveFreeGate() } }
         let currentEpoch = epoch.pointee.load(ordering: .acquiring)
         let published = validSlots.pointee.load(ordering: .relaxed)
         // Link against the current head; `pushChain` relinks only if the free count moved.
@@ -105,6 +107,15 @@ extension FreeList {
             for pointer in pointers {
                 Instrumentation.freed(pointer, byteCount: Int(stride), pool: base)
             }
+            do {
+                try pushChain(
+                    first: previous, last: last, count: pointers.count, epoch: currentEpoch,
+                    linkedBelow: below)
+            } catch {
+                for pointer in pointers { Instrumentation.readmit(pointer, byteCount: Int(stride)) }
+                throw error
+            }
+            return
         }
         try pushChain(
             first: previous, last: last, count: pointers.count, epoch: currentEpoch,

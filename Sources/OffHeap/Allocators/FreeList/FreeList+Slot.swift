@@ -51,11 +51,22 @@ extension FreeList {
     ///   pool, ``OffHeapError/concurrentReset``.
     @inlinable
     public func deallocate(_ slot: consuming Slot) throws(OffHeapError) {
+        if Instrumentation.isEnabled { enterFreeGate() }
+        defer { if Instrumentation.isEnabled { leaveFreeGate() } }
         let slotEpoch = slot.epoch
         guard epoch.pointee.load(ordering: .acquiring) == slotEpoch else { throw .useAfterReset }
         let index = try slotIndex(validating: slot.pointer)
         if checked { try markFree(index) }
-        Instrumentation.freed(slot.pointer, byteCount: Int(stride), pool: base)
+        let pointer = slot.pointer
+        Instrumentation.freed(pointer, byteCount: Int(stride), pool: base)
+        if Instrumentation.isEnabled {
+            do { try pushChain(first: index, last: index, count: 1, epoch: slotEpoch) } catch {
+                // A reset overlapped: the slot is the reset's now, maybe a new owner's.
+                Instrumentation.readmit(pointer, byteCount: Int(stride))
+                throw error
+            }
+            return
+        }
         try pushChain(first: index, last: index, count: 1, epoch: slotEpoch)
     }
 

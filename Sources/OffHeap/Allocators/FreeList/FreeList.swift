@@ -142,6 +142,7 @@ public final class FreeList: FixedSizeAllocator, @unchecked Sendable {
         peak = word(128)
         casRetries = word(192)
         head.pointee.store(Head(index: Head.emptyIndex, tag: 0).raw, ordering: .relaxed)
+        if Instrumentation.isEnabled { _ = word(FreeList.freeGateOffset) }
         links = (control + geometry.linksOffset).bindMemory(
             to: Atomic<UInt64>.self, capacity: geometry.capacity)
         states = (control + geometry.statesOffset).bindMemory(
@@ -196,10 +197,20 @@ public final class FreeList: FixedSizeAllocator, @unchecked Sendable {
     ///   unchanged), ``OffHeapError/concurrentReset``. After any error the pool is usable.
     @inlinable
     public func deallocate(_ pointer: UnsafeMutableRawPointer) throws(OffHeapError) {
+        if Instrumentation.isEnabled { enterFreeGate() }
+        defer { if Instrumentation.isEnabled { leaveFreeGate() } }
         let currentEpoch = epoch.pointee.load(ordering: .acquiring)
         let index = try slotIndex(validating: pointer)
         if checked { try markFree(index) }
         Instrumentation.freed(pointer, byteCount: Int(stride), pool: base)
+        if Instrumentation.isEnabled {
+            do { try pushChain(first: index, last: index, count: 1, epoch: currentEpoch) } catch {
+                // A reset overlapped: the slot is the reset's now, maybe a new owner's.
+                Instrumentation.readmit(pointer, byteCount: Int(stride))
+                throw error
+            }
+            return
+        }
         try pushChain(first: index, last: index, count: 1, epoch: currentEpoch)
     }
 
