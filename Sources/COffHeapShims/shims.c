@@ -273,3 +273,10 @@ void offheap_instr_pool_reset(const void *pool, const void *address, size_t size
 #endif
     (void)pool; (void)address; (void)size;
 }
+
+#if defined(__clang__) || defined(__GNUC__)
+__attribute__((no_sanitize_address))
+#endif
+void offheap_instr_unchecked_store64(void *address, uint64_t value) {
+    *(volatile uint64_t *)address = value;
+}
