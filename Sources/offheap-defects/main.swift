@@ -56,6 +56,7 @@ func useAfterFree(defective: Bool) throws(OffHeapError) {
     let heap = try SizeClassHeap()
     let block = try heap.allocate(byteCount: 48)
     block.storeBytes(of: 7, as: UInt64.self)
+    block.storeBytes(of: 8, toByteOffset: 8, as: UInt64.self)
     if !defective { sink(read(block + 8)) }
     try heap.deallocate(block)
     if defective { sink(read(block + 8)) }
