@@ -20,6 +20,10 @@ import COffHeapShims
 /// Instrumentation.destroyPool(base)                     // deinit: live blocks forgotten
 /// ```
 ///
+/// Call sites pass arguments that cannot trap (`Int(bitPattern:)`, no checked arithmetic) or
+/// sit behind `if Instrumentation.isEnabled`: an argument is evaluated even when the body is
+/// empty, and a trapping conversion would leave its check in the uninstrumented fast path.
+///
 /// The model (what the checkers are told, per allocator):
 /// - A block handed to the caller is a memcheck mempool chunk of its allocator (so a block
 ///   never freed is a leak with its allocation stack, a second free is an invalid free) and

@@ -44,7 +44,7 @@ extension FreeList {
             }
             if Instrumentation.isEnabled {
                 for position in filled..<filled + popped.count {
-                    Instrumentation.allocated(buffer[position], byteCount: Int(stride), pool: base)
+                    Instrumentation.allocated(buffer[position], byteCount: Int(bitPattern: stride), pool: base)
                 }
             }
             filled += popped.count
@@ -105,14 +105,14 @@ extension FreeList {
         }
         if Instrumentation.isEnabled {
             for pointer in pointers {
-                Instrumentation.freed(pointer, byteCount: Int(stride), pool: base)
+                Instrumentation.freed(pointer, byteCount: Int(bitPattern: stride), pool: base)
             }
             do {
                 try pushChain(
                     first: previous, last: last, count: pointers.count, epoch: currentEpoch,
                     linkedBelow: below)
             } catch {
-                for pointer in pointers { Instrumentation.readmit(pointer, byteCount: Int(stride)) }
+                for pointer in pointers { Instrumentation.readmit(pointer, byteCount: Int(bitPattern: stride)) }
                 throw error
             }
             return

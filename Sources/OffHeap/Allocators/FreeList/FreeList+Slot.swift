@@ -40,7 +40,7 @@ extension FreeList {
         let popped = try popChain(upTo: 1)
         if checked { try markAllocated(popped.first, epoch: popped.epoch) }
         let slot = pointer(at: popped.first)
-        Instrumentation.allocated(slot, byteCount: Int(stride), pool: base)
+        Instrumentation.allocated(slot, byteCount: Int(bitPattern: stride), pool: base)
         return Slot(pointer: slot, epoch: popped.epoch)
     }
 
@@ -58,11 +58,11 @@ extension FreeList {
         let index = try slotIndex(validating: slot.pointer)
         if checked { try markFree(index) }
         let pointer = slot.pointer
-        Instrumentation.freed(pointer, byteCount: Int(stride), pool: base)
+        Instrumentation.freed(pointer, byteCount: Int(bitPattern: stride), pool: base)
         if Instrumentation.isEnabled {
             do { try pushChain(first: index, last: index, count: 1, epoch: slotEpoch) } catch {
                 // A reset overlapped: the slot is the reset's now, maybe a new owner's.
-                Instrumentation.readmit(pointer, byteCount: Int(stride))
+                Instrumentation.readmit(pointer, byteCount: Int(bitPattern: stride))
                 throw error
             }
             return

@@ -185,7 +185,7 @@ public final class FreeList: FixedSizeAllocator, @unchecked Sendable {
         let popped = try popChain(upTo: 1)
         if checked { try markAllocated(popped.first, epoch: popped.epoch) }
         let slot = pointer(at: popped.first)
-        Instrumentation.allocated(slot, byteCount: Int(stride), pool: base)
+        Instrumentation.allocated(slot, byteCount: Int(bitPattern: stride), pool: base)
         return slot
     }
 
@@ -202,11 +202,11 @@ public final class FreeList: FixedSizeAllocator, @unchecked Sendable {
         let currentEpoch = epoch.pointee.load(ordering: .acquiring)
         let index = try slotIndex(validating: pointer)
         if checked { try markFree(index) }
-        Instrumentation.freed(pointer, byteCount: Int(stride), pool: base)
+        Instrumentation.freed(pointer, byteCount: Int(bitPattern: stride), pool: base)
         if Instrumentation.isEnabled {
             do { try pushChain(first: index, last: index, count: 1, epoch: currentEpoch) } catch {
                 // A reset overlapped: the slot is the reset's now, maybe a new owner's.
-                Instrumentation.readmit(pointer, byteCount: Int(stride))
+                Instrumentation.readmit(pointer, byteCount: Int(bitPattern: stride))
                 throw error
             }
             return

@@ -406,7 +406,9 @@ internal final class HeapCore: @unchecked Sendable {
         page.pointee.listState = PageMeta.inNoList
         page.pointee.owner.store(UInt(bitPattern: owner), ordering: .relaxed)
         // Blocks not yet carved or handed out are free memory (carve brackets its links).
-        Instrumentation.noAccess(SegmentLayout.pageStart(page), byteCount: bytes)
+        if Instrumentation.isEnabled {
+            Instrumentation.noAccess(SegmentLayout.pageStart(page), byteCount: bytes)
+        }
         return page
     }
 
