@@ -274,8 +274,10 @@ void offheap_instr_pool_reset(const void *pool, const void *address, size_t size
     (void)pool; (void)address; (void)size;
 }
 
-#if defined(__clang__) || defined(__GNUC__)
-__attribute__((no_sanitize_address))
+#if defined(__clang__)
+__attribute__((no_sanitize("address", "thread")))
+#elif defined(__GNUC__)
+__attribute__((no_sanitize_address, no_sanitize_thread))
 #endif
 void offheap_instr_unchecked_store64(void *address, uint64_t value) {
     *(volatile uint64_t *)address = value;

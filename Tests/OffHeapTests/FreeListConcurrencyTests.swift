@@ -58,10 +58,12 @@ enum Pattern {
         for w in 2..<words { p.storeBytes(of: check ^ UInt64(w), toByteOffset: 8 * w, as: UInt64.self) }
     }
 
-    /// ``write(_:words:index:owner:generation:)`` with stores ASan does not check: for a
-    /// slot that a racing reset may have freed and handed on (and its new owner freed, so
-    /// the instrumented build poisoned it) before this write. Writing it is the dangling use
-    /// the reset race test provokes on purpose; the pool's answer is what it checks.
+    /// ``write(_:words:index:owner:generation:)`` with stores neither ASan nor TSan checks:
+    /// for a slot that a racing reset may have freed and handed on (its new owner writing it
+    /// too, or freeing it so the instrumented build poisoned it) before this write. Writing
+    /// it is the dangling use the reset race test provokes on purpose; the pool's answer is
+    /// what it checks. (TSan never saw these writes while they were `storeBytes` calls: a
+    /// debug build's `storeBytes` is invisible to it.)
     static func writeUnchecked(
         _ p: UnsafeMutableRawPointer, words: Int, index: Int, owner: Int, generation: Int
     ) {

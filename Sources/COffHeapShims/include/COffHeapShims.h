@@ -274,8 +274,9 @@ void offheap_instr_defined(const void *address, size_t size);
 /// Every block of `pool` is free again (a reset): memcheck forgets the pool's chunks and
 /// marks [address, address + size) NOACCESS; ASan is left unchanged.
 void offheap_instr_pool_reset(const void *pool, const void *address, size_t size);
-/// A store ASan does not check: for tests that write a slot which a racing reset may have
-/// freed already (a misuse they provoke on purpose, in order to test the pool's answer).
+/// A store neither ASan nor TSan checks: for tests that write a slot which a racing reset
+/// may have freed and handed to a new owner already (a misuse they provoke on purpose, in
+/// order to test the pool's answer; the write races the new owner's by construction).
 void offheap_instr_unchecked_store64(void *address, uint64_t value);
 /// ASan only: unpoisons a range (a free that a reset overtook; memcheck is left alone).
 void offheap_instr_asan_unpoison(const void *address, size_t size);
