@@ -3,6 +3,7 @@
 #
 #   ci/run-matrix.sh [--quick | --soak DURATION] [--cells LIST] [--arch LIST]
 #                    [--engine docker|podman|host] [--start-engine] [--install | --no-install]
+#                    [--install-only | --images-only]
 #                    [--out DIR] [--jobs N] [--race-repetitions N] [--bench-repeats N] [--sample] [--list]
 #
 # --race-repetitions: TSan / aarch64 race loop repetitions (default 50; quick 10; soak 200).
@@ -14,9 +15,16 @@
 # skipped + reason), a duration, a log and figures; a cell whose subject does not exist yet
 # is "skipped: not built", never green.
 #
-# Containers: --engine docker|podman runs each cell in its arch's image (docker/); the default
-# is docker when a daemon already answers, else host. --start-engine starts a private dockerd
-# and stops it by PID at exit. Images are built offline on first use (docker/build-images.sh).
+# Containers: cells run in their arch's image (docker/: x86-64 cells in the x86-64 image,
+# aarch64 cells in the arm64 image through binfmt + qemu-user-static). The engine is docker
+# when a daemon answers; as root with none answering, a private dockerd is started (and
+# stopped by PID at exit); --engine docker|podman picks one, --engine host opts out. The
+# default and soak profiles run every cell in containers; quick runs on the host except
+# SAMPLE_CONTAINER_CELLS (so every landing exercises both images). lint, fresh and the
+# aarch64 build always run on the host. Images are built offline on first use and cached,
+# tagged by a hash of what goes into them (docker/build-images.sh builds them ahead).
+# The Swift toolchain is the one on PATH, bind-mounted read-only at the same path, with the
+# checkout and run directory (so SwiftPM build products are shared with the host).
 #
 # Output: reports/runs/<run-id>/ (or --out DIR): summary.json, REPORT.md, charts/*.svg,
 # cells/<arch>-<cell>/log.txt; reports/latest points at the newest run. --sample also copies
@@ -24,7 +32,8 @@
 #
 # Dependencies: each cell declares the probes it needs (ci/lib/cell.sh `cell_needs`), and
 # ci/deps.tsv names the package behind each probe. As root the missing ones are installed
-# (--no-install only checks); --install-only installs what the selection needs and exits.
+# (--no-install only checks); --install-only installs what the selection needs and exits;
+# --images-only builds the container images of the selection and exits.
 #
 # Exit status: 0 when every cell passed (or was skipped with a reason the profile declares
 # optional), 1 when a cell failed or a required cell was skipped, 2 for bad options, 3 for
@@ -57,9 +66,11 @@ TIMED_CELLS=" stress bench "            # run alone, after everything else
 # never green by accident).
 declare -A OPTIONAL_CELLS=()
 HOST_ONLY_CELLS=" lint build fresh "   # need host-side tools (linters, the cross toolchain)
+# The quick profile's container sample: one cell in each image, cheap once the host has built.
+SAMPLE_CONTAINER_CELLS=" x86_64/la57 aarch64/smoke "
 
 profile=default; soak=""; cells_arg=""; arch_arg="x86_64,aarch64"; engine=""; start_engine=0
-install_mode=auto; install_only=0; out=""; jobs=2; race_reps=""; bench_repeats=""; sample=0; list_only=0
+install_mode=auto; install_only=0; images_only=0; out=""; jobs=2; race_reps=""; bench_repeats=""; sample=0; list_only=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) profile=quick; shift ;;
@@ -71,6 +82,7 @@ while [ $# -gt 0 ]; do
         --install) install_mode=install; shift ;;
         --no-install) install_mode=print; shift ;;
         --install-only) install_only=1; shift ;;
+        --images-only) images_only=1; shift ;;
         --out) out="$2"; shift 2 ;;
         --jobs) jobs="$2"; shift 2 ;;
         --race-repetitions) race_reps="$2"; shift 2 ;;
@@ -127,20 +139,54 @@ done
 if [ "$list_only" = 1 ]; then printf '%s\n' "${selected[@]}"; exit 0; fi
 
 # ------------------------------------------------------------------------ prerequisites
-have_arch() { [[ " ${arches[*]} " == *" $1 "* ]]; }
-# The engine is settled before the dependencies, which depend on it.
+# Where a cell runs: host, or <engine>:<image> (see Containers above).
+where_for() {
+    local arch="$1" cell="$2"
+    if [ "$placement" = none ] || [[ "$HOST_ONLY_CELLS" == *" $cell "* ]]; then echo host
+    elif [ "$placement" = sample ] && [[ "$SAMPLE_CONTAINER_CELLS" != *" $arch/$cell "* ]]; then echo host
+    else echo "$engine:$(cell_image "$arch")"; fi
+}
+# The engine is settled before the dependencies, which depend on it: a daemon that answers;
+# else, as root, a private dockerd (installed if missing) or podman; else the host.
+engine_note=""
 if [ -z "$engine" ]; then
-    if [ "$start_engine" = 1 ]; then
-        if command -v dockerd >/dev/null 2>&1 || [ "$install_mode" = install ]; then engine=docker; else engine=podman; fi
+    if command -v docker >/dev/null 2>&1 && docker_answers; then engine=docker
+    elif is_root || [ "$start_engine" = 1 ]; then
+        start_engine=1
+        if command -v dockerd >/dev/null 2>&1 || [ "$install_mode" = install ]; then engine=docker
+        elif command -v podman >/dev/null 2>&1; then engine=podman
+        else engine=host; engine_note="no container engine installed (run as root to install docker.io)"; fi
     else
-        engine="$(detect_engine)"
+        engine=host; engine_note="no docker daemon answers and not root: every cell on the host"
     fi
 fi
+[ "$engine" = docker ] && [ "$start_engine" = 0 ] && ! docker_answers && start_engine=1
+# Placement: all (every cell but the host-only ones in containers), sample (quick), none.
+if [ "$engine" = host ]; then
+    placement=none
+    [ "$images_only" = 0 ] || die "--images-only needs a container engine (not --engine host)" 2
+elif [ "$images_only" = 1 ]; then placement=all
+elif [ "$profile" = quick ]; then placement=sample
+else placement=all; fi
 needed=(cmd:python3 py:statistics cmd:git)
 for item in "${selected[@]}"; do
     mapfile -t -O "${#needed[@]}" needed < <(bash "${MATRIX_CELL_SCRIPT:-ci/lib/cell.sh}" --needs "${item%%/*}" "${item#*/}")
 done
 if [ "$engine" != host ]; then mapfile -t -O "${#needed[@]}" needed < <(engine_needs "$engine" "${arches[@]}"); fi
+# What the image of ARCH must provide: the needs of every cell that can run in it (not only
+# the selected ones: one image per arch, whatever the profile), as they run inside it,
+# without the preconditions that are mounted (the toolchain).
+image_needs() {
+    local arch="$1" cell cells=()
+    [ "$arch" = "$HOST_ARCH" ] && cells+=("${HOSTED_CELLS[@]}")
+    [ "$arch" = aarch64 ] && cells+=("${EMBEDDED_CELLS[@]}")
+    for cell in "${cells[@]}"; do
+        [[ "$HOST_ONLY_CELLS" == *" $cell "* ]] && continue
+        MATRIX_IN_CONTAINER=1 bash "${MATRIX_CELL_SCRIPT:-ci/lib/cell.sh}" --needs "$arch" "$cell"
+    done | awk '!seen[$0]++' | while IFS= read -r probe; do
+        [ "$(deps_package_of "$probe")" = - ] || printf '%s\n' "$probe"
+    done
+}
 if [ "$install_mode" = install ]; then
     deps_install "${needed[@]}" || die "dependencies missing after install (above)" 3
 else
@@ -176,10 +222,26 @@ if [ "$engine" = docker ]; then
         start_private_dockerd
     fi
 fi
-if [ "$engine" != host ]; then
-    for arch in "${arches[@]}"; do build_cell_image "$engine" "$arch"; done
-    have_arch aarch64 && ensure_binfmt
+TOOLCHAIN="$(toolchain_root)" || die "no swift on PATH (the Swift toolchain is the one precondition)" 3
+container_arches=()
+for arch in "${arches[@]}"; do
+    for item in "${selected[@]}"; do
+        if [ "${item%%/*}" = "$arch" ] && [ "$(where_for "$arch" "${item#*/}")" != host ]; then
+            container_arches+=("$arch"); break
+        fi
+    done
+done
+if [ "${#container_arches[@]}" -gt 0 ]; then
+    image_started="$(date +%s)"
+    for arch in "${container_arches[@]}"; do
+        image_needs "$arch" >"${TMPDIR:-/tmp}/offheap-image-needs.$$"
+        build_cell_image "$engine" "$arch" "${TMPDIR:-/tmp}/offheap-image-needs.$$"
+        rm -f "${TMPDIR:-/tmp}/offheap-image-needs.$$"
+    done
+    [[ " ${container_arches[*]} " == *" aarch64 "* ]] && ensure_binfmt
+    say "images ready in $(( $(date +%s) - image_started ))s: $(for a in "${container_arches[@]}"; do cell_image "$a"; done | paste -sd' ' -)"
 fi
+if [ "$images_only" = 1 ]; then exit 0; fi
 
 # ------------------------------------------------------------------------ run directory
 git_rev="$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
@@ -190,7 +252,8 @@ run_dir="$(cd "$run_dir" && pwd)"
 started="$(date -u +%FT%TZ)"; t0="$(date +%s)"
 {
     echo "run_id=$run_id"; echo "profile=$profile"; echo "soak_seconds=$soak_seconds"
-    echo "engine=$engine"; echo "arches=${arches[*]}"; echo "cells=${selected[*]}"
+    echo "engine=$engine"; echo "placement=$placement"; echo "engine_note=$engine_note"
+    echo "arches=${arches[*]}"; echo "cells=${selected[*]}"
     echo "jobs=$jobs"; echo "race_repetitions=$race_reps"; echo "bench_repeats=$bench_repeats"
     echo "started=$started"
     echo "command=$command_line"
@@ -208,11 +271,6 @@ case "$profile" in
     *) cell_timeout=2400 ;;
 esac
 
-where_for() {   # host | <engine>:<image>
-    local arch="$1" cell="$2"
-    if [ "$engine" = host ] || [[ "$HOST_ONLY_CELLS" == *" $cell "* ]]; then echo host
-    else echo "$engine:$(cell_image "$arch")"; fi
-}
 
 # Runs one cell to completion and writes its result file; never fails the script.
 run_cell() {
@@ -228,18 +286,29 @@ run_cell() {
         cmd=(env "${env_args[@]}" MATRIX_IN_CONTAINER=0 "MATRIX_ROOT=$MATRIX_ROOT"
             bash "$run_dir/cell.sh" "$arch" "$cell" "$dir")
     else
-        local cli run_args=(run --rm --name "$name" --network none --init
+        # The checkout and the run directory at the same paths as on the host, the toolchain
+        # from PATH and the package mirrors read-only. SwiftPM builds into .build-ctr-<arch>*
+        # scratch paths: the image's system headers are other files than the host's, so a
+        # shared scratch path would rebuild everything on each side, each time.
+        local cli=() run_args=(run --rm --name "$name" --network none --init
             --security-opt seccomp=unconfined --cap-add SYS_PTRACE
-            -v /opt/swift:/opt/swift:ro -v /opt/swift-packages:/opt/swift-packages:ro
-            -v "$MATRIX_ROOT:/src" -v "$run_dir:/out" -w /src)
-        cli="$(engine_cli "$engine")"
+            -v "$MATRIX_ROOT:$MATRIX_ROOT" -w "$MATRIX_ROOT")
+        [[ "$run_dir" == "$MATRIX_ROOT/"* ]] || run_args+=(-v "$run_dir:$run_dir")
+        local e path=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+        if [ "$arch" = x86_64 ]; then
+            run_args+=(-v "$TOOLCHAIN:$TOOLCHAIN:ro")
+            path="$TOOLCHAIN/usr/bin:$path"
+            while IFS= read -r e; do run_args+=(-v "$e:$e:ro"); done < <(git_mirror_dirs)
+            while IFS= read -r e; do run_args+=(-e "$e"); done < <(git_mirror_env)
+        fi
+        read -r -a cli < <(engine_argv "$engine")
         [ "$engine" = podman ] && run_args+=(--ulimit nofile=20000:20000 --ulimit nproc=32768:32768)
         [ "$arch" = aarch64 ] && run_args+=(--platform linux/arm64)
-        local e
-        for e in "${env_args[@]}" MATRIX_IN_CONTAINER=1 "MATRIX_SCRATCH_SUFFIX=-ctr-$arch" MATRIX_ROOT=/src; do
+        for e in "${env_args[@]}" MATRIX_IN_CONTAINER=1 "MATRIX_SCRATCH_SUFFIX=-ctr-$arch" \
+            "MATRIX_ROOT=$MATRIX_ROOT" "PATH=$path" HOME=/root; do
             run_args+=(-e "$e")
         done
-        cmd=("$cli" "${run_args[@]}" "$(cell_image "$arch")" bash /out/cell.sh "$arch" "$cell" "/out/cells/$arch-$cell")
+        cmd=("${cli[@]}" "${run_args[@]}" "$(cell_image "$arch")" bash "$run_dir/cell.sh" "$arch" "$cell" "$dir")
     fi
     say "start $arch/$cell ($where)"
     start="$(date +%s.%N)"

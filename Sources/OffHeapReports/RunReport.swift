@@ -66,6 +66,8 @@ public struct RunReport: Codable, Equatable, Sendable {
         public var recoveredSlots: Int?
         public var relativeToBaseline: Double?
         public var facts: [String: Double]?
+        /// Per-role rows of a stress result (absent for other workloads).
+        public var roles: [Role]?
         public var timeline: [TimelineSample]?
 
         // `recovered` and `relativeToBaseline` are written as explicit nulls (the contract
@@ -91,8 +93,21 @@ public struct RunReport: Codable, Equatable, Sendable {
             try c.encode(recoveredSlots, forKey: .recoveredSlots)
             try c.encode(relativeToBaseline, forKey: .relativeToBaseline)
             try c.encodeIfPresent(facts, forKey: .facts)
+            try c.encodeIfPresent(roles, forKey: .roles)
             try c.encodeIfPresent(timeline, forKey: .timeline)
         }
+    }
+
+    /// One stress role's figures within a result (``StressRoleFigures``).
+    public struct Role: Codable, Equatable, Sendable {
+        public var role: String
+        public var lanes: Int
+        public var operations: UInt64
+        public var validations: UInt64
+        public var crossThreadFrees: UInt64
+        public var corruption: UInt64
+        public var errors: UInt64
+        public var exhausted: UInt64
     }
 
     public struct TimelineSample: Codable, Equatable, Sendable {
@@ -184,6 +199,11 @@ extension RunReport {
                 errors: r.errors, corruption: r.corruption, exhausted: r.exhausted,
                 recovered: r.recovered, recoveredSlots: r.recoveredSlots,
                 relativeToBaseline: nil, facts: facts,
+                roles: r.roles.isEmpty ? nil : r.roles.map {
+                    Role(role: $0.role, lanes: $0.lanes, operations: $0.operations,
+                         validations: $0.validations, crossThreadFrees: $0.crossThreadFrees,
+                         corruption: $0.corruption, errors: $0.errors, exhausted: $0.exhausted)
+                },
                 timeline: r.timeline.isEmpty ? nil : r.timeline.map {
                     TimelineSample(t: $0.t, opsPerSecond: $0.opsPerSecond)
                 })

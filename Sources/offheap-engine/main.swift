@@ -58,6 +58,16 @@ func engineMain() -> Int32 {
     }
     for result in document.results {
         print("\(result.workload) \(result.allocator): \(result.operations) ops, \(UInt64(result.opsPerSecond)) ops/s, p50 \(result.p50Ns) ns, p99 \(result.p99Ns) ns, corruption \(result.corruption), errors \(result.errors)")
+        for role in result.roles {
+            print("  role \(role.role) x\(role.lanes): \(role.operations) ops, \(role.validations) reads, \(role.crossThreadFrees) cross-thread frees, corruption \(role.corruption), errors \(role.errors)")
+        }
+        if let peak = result.fact("hyalinePeakUnreclaimed") {
+            let ticks = UInt64(result.fact("hyalineControllerTicks") ?? 0)
+            let flushes = UInt64(result.fact("hyalineControllerFlushes") ?? 0)
+            let controller = result.fact("hyalineController") == 1
+                ? ", PI controller: \(ticks) ticks, \(flushes) flushes" : ""
+            print("  hyaline: peak unreclaimed \(UInt64(peak)), reclaimed \(UInt64(result.fact("hyalineReclaimed") ?? 0)) (\(UInt64(result.fact("hyalineReclaimCrossThread") ?? 0)) cross-thread)\(controller)")
+        }
     }
     print(document.ok ? "ok" : "FAILED")
     return document.ok ? 0 : 1

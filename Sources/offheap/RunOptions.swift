@@ -83,10 +83,16 @@ struct StressCommand: EngineCommand {
         abstract: "Hammer allocators with bounce/publisher/reader/burst/retire workers, verify every slot, then exhaust and recover.")
 
     @OptionGroup var common: CommonOptions
-    @Option(help: "Worker roles, assigned round-robin: bounce, publisher, reader, burst, retire.")
+    @Option(help: "Worker roles, assigned round-robin: bounce, publisher, reader, burst, retire (comma list or all).")
     var roles: String?
-    @Option(help: "Publisher/reader under a Hyaline domain (on, the default) or by exchange (off).")
+    @Option(help: "Publisher/reader under a Hyaline domain (on, the default), by exchange (off), or both: even mailbox cells under Hyaline, odd cells taken and freed by readers (mixed).")
     var hyaline: String?
+    @Option(help: "Run the Hyaline domain's PI threshold controller (on/off, default off).")
+    var hyalineController: String?
+    @Option(help: "Slots the Hyaline exchange may hold before the controller sees pressure (default: twice its mailbox cells).")
+    var hyalineBudget: Int?
+    @Option(help: "Self-test: damage every N-th slot's pattern after writing it; the run must then fail.")
+    var plantCorruption: Int?
     @Option(help: "Slot size in bytes.") var slotSize: Int?
     @Option(help: "Slots the allocator holds; the recovery phase must get all of them back.")
     var capacity: Int?
@@ -99,6 +105,9 @@ struct StressCommand: EngineCommand {
         var args = ["stress"] + common.engineArguments
         if let roles { args += ["--roles", roles] }
         if let hyaline { args += ["--hyaline", hyaline] }
+        if let hyalineController { args += ["--hyaline-controller", hyalineController] }
+        appendOption(&args, "--hyaline-budget", hyalineBudget)
+        appendOption(&args, "--plant-corruption", plantCorruption)
         appendOption(&args, "--slot-size", slotSize)
         appendOption(&args, "--capacity", capacity)
         appendOption(&args, "--burst-size", burstSize)

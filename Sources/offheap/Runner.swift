@@ -129,6 +129,15 @@ enum Summary {
                 pad(String(r.p99Ns), 8), pad(String(r.errors), 6), pad(String(r.corruption), 6),
                 pad(recovered, 9), pad(ratio, 8),
             ].joined(separator: " "))
+            for role in r.roles ?? [] {
+                lines.append("  role \(pad(role.role, 9, left: true)) x\(role.lanes): \(role.operations) ops, \(role.validations) reads, \(role.crossThreadFrees) cross-thread frees, corruption \(role.corruption), errors \(role.errors)")
+            }
+            if let facts = r.facts, let peak = facts["hyalinePeakUnreclaimed"] {
+                let controller = (facts["hyalineController"] ?? 0) > 0
+                    ? ", PI controller: \(Int(facts["hyalineControllerTicks"] ?? 0)) ticks, \(Int(facts["hyalineControllerFlushes"] ?? 0)) flushes"
+                    : ""
+                lines.append("  hyaline: peak unreclaimed \(Int(peak)), reclaimed \(Int(facts["hyalineReclaimed"] ?? 0)) (\(Int(facts["hyalineReclaimCrossThread"] ?? 0)) cross-thread)\(controller)")
+            }
         }
         lines.append(report.ok ? "ok" : "FAILED: corruption \(report.totals.corruption), errors \(report.totals.errors), failed recoveries \(report.totals.failedRecoveries)")
         return lines.joined(separator: "\n")

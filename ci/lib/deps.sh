@@ -138,9 +138,15 @@ deps_install() {
         mapfile -t pips < <(printf '%s\n' "${pips[@]}" | sort -u)
         echo "installing (pip): ${pips[*]}" >&2
         # Debian's python3 refuses system-wide installs (PEP 668) without the flag.
-        python3 -m pip install -q "${pips[@]}" >&2 \
-            || python3 -m pip install -q --break-system-packages "${pips[@]}" >&2 || return 1
+        local pep668=()
+        python3 -c 'import os, sysconfig; raise SystemExit(not os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")))' \
+            2>/dev/null && pep668=(--break-system-packages)
+        python3 -m pip install -q --root-user-action=ignore "${pep668[@]}" "${pips[@]}" >&2 || return 1
         hash -r
     fi
-    deps_check "${missing[@]}"
+    deps_check "${missing[@]}" || {
+        # pip puts commands in /usr/local/bin: say so when that is not on PATH.
+        case ":$PATH:" in *:/usr/local/bin:*) ;; *) echo "note: /usr/local/bin (where pip installs commands) is not on PATH" >&2 ;; esac
+        return 1
+    }
 }

@@ -17,7 +17,7 @@ engine_needs() {
     echo cmd:debootstrap
     case "$engine" in
         docker) printf '%s\n' cmd:dockerd cmd:docker cmd:runc ;;
-        podman) printf '%s\n' cmd:podman cmd:runc ;;
+        podman) printf '%s\n' cmd:podman cmd:runc file:/usr/libexec/podman/catatonit ;;   # --init
     esac
     if [[ " $* " == *" aarch64 "* ]]; then
         printf '%s\n' cmd:update-binfmts cmd:qemu-aarch64-static
@@ -36,7 +36,18 @@ engine_docker_env() {
 docker_answers() { engine_docker_env; timeout 10 docker info >/dev/null 2>&1; }
 
 # podman with the flags this machine needs (crun fails on this cgroup setup).
-podman_cmd() { podman --runtime runc --storage-driver overlay "$@"; }
+PODMAN_ARGS=(--runtime runc --storage-driver overlay)
+podman_cmd() { podman "${PODMAN_ARGS[@]}" "$@"; }
+
+# The engine's command as words, for commands run through timeout(1) (which cannot run
+# a shell function): `read -r -a cli < <(engine_argv ENGINE)`.
+engine_argv() {
+    case "$1" in
+        docker) echo docker ;;
+        podman) echo podman "${PODMAN_ARGS[@]}" ;;
+        *) die "no CLI for engine $1" ;;
+    esac
+}
 
 # The command prefix for ENGINE (docker|podman).
 engine_cli() {
@@ -126,7 +137,40 @@ release_binfmt() {
 # Debian architecture and image names for a matrix arch.
 deb_arch() { case "$1" in x86_64) echo amd64 ;; aarch64) echo arm64 ;; *) die "arch $1" ;; esac; }
 base_image() { echo "offheap-base:bookworm-$(deb_arch "$1")"; }
-cell_image() { echo "offheap-matrix:$1"; }
+# The cell image of ARCH: offheap-matrix:ARCH-<hash of its build context> (the Dockerfile, the
+# dependency table and what the image's cells need), so an image is rebuilt exactly when what
+# goes into it changed and reused otherwise. build_cell_image sets it.
+declare -A CELL_IMAGE=()
+cell_image() { echo "${CELL_IMAGE[$1]:-offheap-matrix:$1}"; }
+
+# The Swift toolchain the matrix uses: the one on PATH (`command -v swift`), as the directory
+# that holds usr/bin/swift. Containers bind-mount it read-only at the same path.
+toolchain_root() {
+    local swift
+    swift="$(command -v swift)" || return 1
+    swift="$(readlink -f "$swift")"
+    (cd "$(dirname "$swift")/../.." && pwd)
+}
+
+# Local package mirrors this machine's git is configured with (url.<DIR>.insteadOf): the
+# directories, one per line. Containers get them read-only at the same path, and the same
+# rewrite rules through GIT_CONFIG_* (git_mirror_env).
+git_mirror_dirs() {
+    git config --get-regexp '^url\..*\.insteadof$' 2>/dev/null | while read -r key _; do
+        key="${key#url.}"; key="${key%.insteadof}"
+        [ -d "$key" ] && printf '%s\n' "${key%/}"
+    done | sort -u
+}
+git_mirror_env() {
+    local n=0 key value
+    while read -r key value; do
+        key="${key#url.}"; key="${key%.insteadof}"
+        [ -d "$key" ] || continue
+        printf '%s\n' "GIT_CONFIG_KEY_$n=url.$key.insteadOf" "GIT_CONFIG_VALUE_$n=$value"
+        n=$((n + 1))
+    done < <(git config --get-regexp '^url\..*\.insteadof$' 2>/dev/null)
+    printf '%s\n' "GIT_CONFIG_KEY_$n=safe.directory" "GIT_CONFIG_VALUE_$n=*" "GIT_CONFIG_COUNT=$((n + 1))"
+}
 dockerfile_for() { case "$1" in x86_64) echo Dockerfile.x86_64 ;; aarch64) echo Dockerfile.arm64 ;; esac; }
 
 engine_has_image() {
@@ -180,24 +224,32 @@ import_base() {
     fi
 }
 
-# Builds offheap-matrix:ARCH from docker/Dockerfile.* on top of the base image.
+# Builds the cell image of ARCH from docker/Dockerfile.* on top of the base image. NEEDS is
+# a file of ci/deps.tsv probes that the image's cells need: the image installs their packages
+# with the matrix's own installer (ci/lib/deps.sh), so images and hosts agree by construction.
 build_cell_image() {
-    local engine="$1" arch="$2" rebuild="${3:-0}" image cli
-    image="$(cell_image "$arch")"
-    if [ "$rebuild" = 0 ] && engine_has_image "$engine" "$image"; then return 0; fi
+    local engine="$1" arch="$2" needs="$3" rebuild="${4:-0}" image cli context hash
+    context="$(mktemp -d)"
+    cp "$MATRIX_ROOT/docker/$(dockerfile_for "$arch")" "$context/Dockerfile"
+    cp "$MATRIX_ROOT/ci/deps.tsv" "$MATRIX_ROOT/ci/lib/deps.sh" "$context/"
+    sort -u "$needs" >"$context/needs.txt"
+    hash="$(cat "$context/Dockerfile" "$context/deps.tsv" "$context/deps.sh" "$context/needs.txt" | sha256sum | cut -c1-12)"
+    image="offheap-matrix:$arch-$hash"
+    CELL_IMAGE[$arch]="$image"
+    if [ "$rebuild" = 0 ] && engine_has_image "$engine" "$image"; then rm -rf "$context"; return 0; fi
     [ "$arch" = aarch64 ] && ensure_binfmt
     import_base "$engine" "$arch"
     cli="$(engine_cli "$engine")"
-    say "building $image with $engine"
-    local platform=()
+    say "building $image with $engine ($(wc -l <"$context/needs.txt") probes from ci/deps.tsv)"
+    local platform=() rc=0
     [ "$arch" = aarch64 ] && platform=(--platform linux/arm64)
     if [ "$engine" = docker ]; then
         DOCKER_BUILDKIT=0 docker build --network=host "${platform[@]}" \
-            --build-arg "BASE=$(base_image "$arch")" \
-            -f "$MATRIX_ROOT/docker/$(dockerfile_for "$arch")" -t "$image" "$MATRIX_ROOT/docker" >&2
+            --build-arg "BASE=$(base_image "$arch")" -t "$image" "$context" >&2 || rc=$?
     else
-        $cli build --network=host "${platform[@]}" --ulimit nofile=20000:20000 \
-            --build-arg "BASE=$(base_image "$arch")" \
-            -f "$MATRIX_ROOT/docker/$(dockerfile_for "$arch")" -t "$image" "$MATRIX_ROOT/docker" >&2
+        $cli build --format docker --network=host "${platform[@]}" --ulimit nofile=20000:20000 \
+            --build-arg "BASE=$(base_image "$arch")" -t "$image" "$context" >&2 || rc=$?
     fi
+    rm -rf "$context"
+    [ "$rc" = 0 ] || die "building $image failed"
 }

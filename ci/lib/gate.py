@@ -6,7 +6,8 @@
 
 REPORT is a run directory, its summary.json, or a run id under reports/runs/ (default:
 reports/latest). It fails on: a failed cell, a sanitizer or valgrind finding, corruption, a
-failed recovery, a CLI document with ok=false, a missing/invalid summary, a skipped cell that
+failed recovery, a CLI document with ok=false, a stress run that did not cover every role on
+freelist, sharded and heap with cross-thread frees (and the PI controller on x86-64), a missing/invalid summary, a skipped cell that
 the profile does not declare optional, or a native benchmark ratio worse than
 reports/baseline.json beyond the threshold. A ratio is gated on the median
 of its samples (the bench cell's main run and its repeats of the gated set); a report without
@@ -109,6 +110,11 @@ def main() -> int:
                 problems.append(f"{cid}: unreadable {name}: {doc['documentError']}")
             elif not doc.get("ok", False) and cell.get("status") == "pass":
                 problems.append(f"{cid}: {name} says ok=false (errors {doc.get('errors')})")
+    # Stress coverage: every role on every stressed allocator, cross-thread frees, the PI
+    # controller (report.py's stress_coverage) — a stress run that skipped any is no proof.
+    for run in summary.get("stress") or []:
+        for problem in run.get("coverage") or []:
+            problems.append(f"{run.get('arch')}/stress: {problem}")
     for arch in required:
         if "/" in arch and not any(c.get("id") == arch for c in cells):
             problems.append(f"{arch}: required but not in the report")

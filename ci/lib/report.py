@@ -28,14 +28,22 @@ PEERS = ("glibc", "jemalloc", "mimalloc", "tcmalloc")
 # Results that are not ours: the peers, and the engine's pass-through to malloc ("system").
 NOT_OURS = PEERS + ("system",)
 CELL_ORDER = {
-    "x86_64": ["debug-tests", "release-tests", "tsan", "asan", "valgrind", "defects", "stress", "la57",
+    "x86_64": ["fresh", "debug-tests", "release-tests", "tsan", "asan", "valgrind", "defects", "stress",
+               "la57",
                "embedded", "bench", "lint"],
     "aarch64": ["build", "smoke", "stress", "race", "la57", "bench"],
 }
 # Rows of the arch x cell table: the same concept on both arches shares a row.
-ROWS = ["debug-tests", "release-tests", "tsan", "asan", "valgrind", "defects", "build", "smoke", "race",
+ROWS = ["fresh", "debug-tests", "release-tests", "tsan", "asan", "valgrind", "defects", "build", "smoke",
+        "race",
         "stress", "la57", "embedded", "bench", "lint"]
+PLACEMENT_TEXT = {
+    "all": " (every cell in its arch's image but lint, fresh and the aarch64 build)",
+    "sample": " (one cell per image in a container, the rest on the host)",
+    "none": "",
+}
 ROW_TITLES = {
+    "fresh": "fresh machine (installer on a pristine root)",
     "debug-tests": "tests (debug)", "release-tests": "tests (release)",
     "tsan": "TSan + race loop", "asan": "ASan + LSan", "valgrind": "valgrind memcheck",
     "defects": "seeded defects caught",
@@ -43,6 +51,11 @@ ROW_TITLES = {
     "stress": "stress hammer", "la57": "LA57 probe", "embedded": "Embedded check",
     "bench": "benchmarks vs peers", "lint": "lint",
 }
+# What every stress cell must have exercised (issue 11 item 5): each role against each of
+# these allocators, with cross-thread frees; on x86-64 also the Hyaline PI controller.
+STRESS_ALLOCATORS = ("freelist", "sharded", "heap")
+STRESS_ROLES = ("bounce", "publisher", "reader", "burst", "retire")
+STRESS_CONTROLLER_ARCHES = ("x86_64",)
 STATUS_ICON = {"pass": "✅ pass", "fail": "❌ FAIL", "skipped": "⏭️ skipped"}
 COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
           "#7f7f7f", "#bcbd22", "#17becf"]
@@ -217,6 +230,63 @@ def cell_figures(arch: str, cell: str, cell_dir: str, log: str) -> dict:
     return figures
 
 
+def stress_coverage(doc: dict, arch: str) -> list[str]:
+    """What a stress document failed to exercise (empty when it covered everything): an
+    allocator of STRESS_ALLOCATORS that did not run, a role without lanes or operations, no
+    in-place Hyaline reads, no cross-thread frees, or (x86-64) no PI controller ticks."""
+    if not isinstance(doc, dict) or "_unreadable" in doc:
+        return []
+    problems = []
+    config = doc.get("config") or {}
+    interrupted = bool(doc.get("interrupted"))
+    results = {r.get("allocator"): r for r in doc.get("results") or []
+               if isinstance(r, dict) and r.get("workload") == "stress"}
+    for name in STRESS_ALLOCATORS:
+        r = results.get(name)
+        if r is None:
+            problems.append(f"allocator {name} was not stressed")
+            continue
+        roles = {row.get("role"): row for row in r.get("roles") or [] if isinstance(row, dict)}
+        facts = r.get("facts") or {}
+        for role in STRESS_ROLES:
+            row = roles.get(role)
+            if not row or int(row.get("lanes") or 0) < 1:
+                problems.append(f"{name}: role {role} did not run")
+            elif role != "reader" and int(row.get("operations") or 0) == 0 and not interrupted:
+                problems.append(f"{name}: role {role} did no operations")
+        reader = roles.get("reader") or {}
+        if config.get("hyaline") and reader and int(reader.get("validations") or 0) == 0:
+            problems.append(f"{name}: readers validated no slot in place under Hyaline")
+        if float(facts.get("crossThreadFrees") or 0) <= 0:
+            problems.append(f"{name}: no cross-thread frees")
+        if arch in STRESS_CONTROLLER_ARCHES:
+            if not config.get("hyalineController"):
+                problems.append(f"{name}: the Hyaline PI controller was off")
+            elif float(facts.get("hyalineControllerTicks") or 0) <= 0:
+                problems.append(f"{name}: the Hyaline PI controller never ticked")
+    return problems
+
+
+def stress_rows(doc: dict) -> list[dict]:
+    """Per allocator and role: what ran (the roles rows), plus each allocator's Hyaline facts."""
+    rows = []
+    for r in (doc.get("results") or []) if isinstance(doc, dict) else []:
+        if not isinstance(r, dict):
+            continue
+        facts = r.get("facts") or {}
+        hyaline = {key: facts[key] for key in (
+            "hyalineReads", "hyalinePeakUnreclaimed", "hyalineUnreclaimed", "hyalineRetired",
+            "hyalineReclaimed", "hyalineReclaimCrossThread", "hyalineReclaimCorruption",
+            "hyalineController", "hyalineControllerTicks", "hyalineControllerFlushes",
+            "hyalineControllerLowestThreshold") if key in facts}
+        rows.append({"allocator": r.get("allocator"), "crossThreadFrees": facts.get("crossThreadFrees"),
+                     "recovered": r.get("recovered"), "corruption": r.get("corruption"),
+                     "hyaline": hyaline or None,
+                     "roles": [row for row in r.get("roles") or [] if isinstance(row, dict)],
+                     "timeline": [t for t in r.get("timeline") or [] if isinstance(t, dict)]})
+    return rows
+
+
 def results_of(doc, arch: str, source: str) -> list[dict]:
     rows = []
     if not isinstance(doc, dict):
@@ -371,6 +441,8 @@ def build_summary(run_dir: str, engine: str | None) -> dict:
                     "arch": arch, "emulated": entry["emulated"],
                     "config": doc.get("config"), "totals": doc.get("totals"), "ok": doc.get("ok"),
                     "results": results_of(doc, arch, entry["id"]),
+                    "allocators": stress_rows(doc),
+                    "coverage": stress_coverage(doc, arch),
                     "timeline": [t for t in (doc.get("timeline") or []) if isinstance(t, dict)],
                 })
         if cell == "la57":
@@ -386,6 +458,8 @@ def build_summary(run_dir: str, engine: str | None) -> dict:
         "profile": meta.get("profile"),
         "command": meta.get("command"),
         "engine": engine or meta.get("engine"),
+        "placement": meta.get("placement") or None,
+        "engineNote": meta.get("engine_note") or None,
         "started": meta.get("started"),
         "finished": meta.get("finished"),
         "wallSeconds": int(meta["wall_seconds"]) if meta.get("wall_seconds", "").isdigit() else None,
@@ -424,6 +498,13 @@ def fmt_num(value) -> str:
     return f"{value:.1f}" if isinstance(value, float) else str(value)
 
 
+def fmt_count(value) -> str:
+    """A count from a document (JSON numbers may arrive as floats); '-' when absent."""
+    if value is None:
+        return "-"
+    return str(int(value)) if isinstance(value, (int, float)) and float(value).is_integer() else str(value)
+
+
 def bench_svg(rows: list[dict], title: str) -> str:
     """Grouped horizontal bars: one group per workload/threads, one bar per allocator."""
     groups: dict[str, list[dict]] = {}
@@ -456,14 +537,23 @@ def bench_svg(rows: list[dict], title: str) -> str:
 
 
 def stress_svg(runs: list[dict], title: str) -> str:
-    """Throughput over time, one line per stress run."""
-    def label(run: dict) -> str:
+    """Throughput over time, one line per allocator of each stress run (the document's own
+    timeline, which is its first allocator's, when the results carry none)."""
+    def label(run: dict, allocators: str) -> str:
         config = run.get("config") or {}
-        allocators = ",".join(config.get("allocators") or []) or "?"
         return f'{run["arch"]} {allocators} ×{config.get("threads", "?")}'
 
-    series = [(label(r), [(float(p.get("t", 0)), float(p.get("opsPerSecond", 0)))
-                                for p in r["timeline"]]) for r in runs if r["timeline"]]
+    def points(timeline: list[dict]) -> list[tuple[float, float]]:
+        return [(float(p.get("t", 0)), float(p.get("opsPerSecond", 0))) for p in timeline]
+
+    series = []
+    for r in runs:
+        own = [a for a in r.get("allocators") or [] if a.get("timeline")]
+        if own:
+            series += [(label(r, str(a.get("allocator"))), points(a["timeline"])) for a in own]
+        elif r["timeline"]:
+            first = ((r.get("config") or {}).get("allocators") or ["?"])[0]
+            series.append((label(r, first), points(r["timeline"])))
     left, top, width, height = 80, 50, 640, 260
     xmax = max((x for _, pts in series for x, _ in pts), default=1.0) or 1.0
     ymax = max((y for _, pts in series for _, y in pts), default=1.0) or 1.0
@@ -502,6 +592,9 @@ def md_cell(entry: dict | None) -> str:
     text = STATUS_ICON.get(entry["status"], entry["status"])
     if entry["seconds"] is not None:
         text += f" {entry['seconds']:.0f}s"
+    where = entry.get("where") or "host"
+    # Where the cell ran: the host, or the engine (the image tag is in summary.json).
+    text += " · host" if where == "host" else f" · {where.split(':', 1)[0]}"
     return f"[{text}]({entry['log']})"
 
 
@@ -513,7 +606,9 @@ def write_report(run_dir: str, summary: dict) -> None:
     lines = [
         f"# swift-offheap matrix — {summary['runId']}",
         "",
-        f"- profile **{summary['profile']}**, engine **{summary['engine']}**, "
+        f"- profile **{summary['profile']}**, engine **{summary['engine']}**"
+        f"{PLACEMENT_TEXT.get(summary.get('placement') or 'none', '')}"
+        f"{', ' + summary['engineNote'] if summary.get('engineNote') else ''}, "
         f"wall time **{summary['wallSeconds']} s**, started {summary['started']}",
         f"- git {git['short']} ({git['branch']}{', dirty' if git['dirty'] else ''})",
         f"- machine: {machine['cpuModel']}, {machine['cores']} cores, "
@@ -604,8 +699,42 @@ def write_report(run_dir: str, summary: dict) -> None:
                              f"{fmt_ops(r['opsPerSecond'] or 0)} | {r['errors']} | {r['corruption']} | "
                              f"{r['recovered']} |")
         lines.append("")
+        if any(a.get("roles") for s in summary["stress"] for a in s.get("allocators") or []):
+            lines += ["Per role (readers count no operations: they validate in place and free "
+                      "what they take; cross-thread frees are slots freed by a thread that did "
+                      "not allocate them):", "",
+                      "| arch | allocator | role | threads | operations | in-place reads | "
+                      "cross-thread frees | corruption | errors |",
+                      "|---|---|---|---|---|---|---|---|---|"]
+            for s in summary["stress"]:
+                for a in s.get("allocators") or []:
+                    for row in a.get("roles") or []:
+                        lines.append(f"| {s['arch']} | {a['allocator']} | {row.get('role')} | "
+                                     f"{row.get('lanes')} | {row.get('operations')} | "
+                                     f"{row.get('validations')} | {row.get('crossThreadFrees')} | "
+                                     f"{row.get('corruption')} | {row.get('errors')} |")
+            lines.append("")
+            for s in summary["stress"]:
+                for a in s.get("allocators") or []:
+                    h = a.get("hyaline") or {}
+                    if not h:
+                        continue
+                    controller = ("PI controller on: "
+                                  f"{fmt_count(h.get('hyalineControllerTicks'))} ticks, "
+                                  f"{fmt_count(h.get('hyalineControllerFlushes'))} forced flushes, "
+                                  f"lowest threshold {fmt_count(h.get('hyalineControllerLowestThreshold'))}"
+                                  if h.get("hyalineController") else "PI controller off")
+                    lines.append(f"- {s['arch']} {a['allocator']} Hyaline: peak unreclaimed "
+                                 f"{fmt_count(h.get('hyalinePeakUnreclaimed'))}, retired "
+                                 f"{fmt_count(h.get('hyalineRetired'))}, reclaimed "
+                                 f"{fmt_count(h.get('hyalineReclaimed'))} "
+                                 f"({fmt_count(h.get('hyalineReclaimCrossThread'))} on another thread), "
+                                 f"left {fmt_count(h.get('hyalineUnreclaimed'))}; "
+                                 f"all cross-thread frees {fmt_count(a.get('crossThreadFrees'))}; {controller}")
         for s in summary["stress"]:
             lines.append(f"- {s['arch']} totals: `{json.dumps(s['totals'])}`, ok: {s['ok']}")
+            for problem in s.get("coverage") or []:
+                lines.append(f"- {s['arch']} coverage: **{problem}**")
         for arch in arches:
             if os.path.exists(os.path.join(run_dir, "charts", f"stress-{arch}.svg")):
                 lines.append(f"\n![stress throughput {arch}](charts/stress-{arch}.svg)")

@@ -36,9 +36,10 @@ def cell(run: str, arch: str, name: str, status: str = "pass", reason: str = "",
 
 
 def run_doc(command: str, results: list[dict], corruption: int = 0, ok: bool = True,
-            timeline: list[dict] | None = None, emulated: bool = False) -> str:
+            timeline: list[dict] | None = None, emulated: bool = False,
+            config: dict | None = None) -> str:
     doc = {"schema": "offheap.run/1", "command": command, "arch": "x86_64", "emulated": emulated,
-           "machine": {}, "config": {}, "results": results,
+           "machine": {}, "config": config or {}, "results": results,
            "totals": {"errors": 0, "corruption": corruption, "failedRecoveries": 0}, "ok": ok}
     if timeline is not None:
         doc["timeline"] = timeline
@@ -49,6 +50,36 @@ def result(workload: str, allocator: str, ops: float, threads: int = 2) -> dict:
     return {"workload": workload, "allocator": allocator, "threads": threads, "operations": int(ops),
             "seconds": 1.0, "opsPerSecond": ops, "nsPerOp": 1e9 / ops, "p50Ns": 100, "p99Ns": 900,
             "errors": 0, "corruption": 0, "recovered": True}
+
+
+STRESS_CONFIG = {"allocators": ["freelist", "sharded", "heap"], "hyaline": True,
+                 "hyalineMixed": True, "hyalineController": True,
+                 "roles": ["bounce", "publisher", "reader", "burst", "retire"]}
+
+
+def stress_result(allocator: str, ops: float = 5e6, drop_role: str = "", cross: int = 4000,
+                  ticks: int = 2000) -> dict:
+    """A stress result that ran every role (as `offheap stress --roles all --hyaline mixed
+    --hyaline-controller on` writes it), optionally without one role or cross-thread frees."""
+    r = result("stress", allocator, ops, threads=6)
+    r["roles"] = [{"role": role, "lanes": 2 if role == "bounce" else 1,
+                   "operations": 0 if role == "reader" else int(ops / 5),
+                   "validations": 90000 if role == "reader" else 0,
+                   "crossThreadFrees": cross if role == "reader" else 0,
+                   "corruption": 0, "errors": 0, "exhausted": 0}
+                  for role in STRESS_CONFIG["roles"] if role != drop_role]
+    r["facts"] = {"crossThreadFrees": cross * 2, "hyalineReads": 90000, "hyalinePeakUnreclaimed": 736,
+                  "hyalineUnreclaimed": 0, "hyalineRetired": 4e6, "hyalineReclaimed": 4e6,
+                  "hyalineReclaimCrossThread": cross, "hyalineReclaimCorruption": 0,
+                  "hyalineController": 1, "hyalineControllerTicks": ticks,
+                  "hyalineControllerFlushes": 1000, "hyalineControllerLowestThreshold": 1}
+    return r
+
+
+def stress_doc(drop_allocator: str = "", controller: bool = True, **changes) -> str:
+    results = [stress_result(a, **changes) for a in STRESS_CONFIG["allocators"] if a != drop_allocator]
+    return run_doc("stress", results, config=dict(STRESS_CONFIG, hyalineController=controller),
+                   timeline=[{"t": t, "opsPerSecond": 4e6 + 1e5 * t} for t in range(11)])
 
 
 def healthy_run(run: str) -> None:
@@ -63,9 +94,7 @@ def healthy_run(run: str) -> None:
                                        "tsan-race.log": "Test run with 300 tests passed after 3 seconds.\n"})
     cell(run, "x86_64", "valgrind", files={"valgrind-smoke.log":
          "==1==    definitely lost: 0 bytes in 0 blocks\n==1== ERROR SUMMARY: 0 errors from 0 contexts\n"})
-    cell(run, "x86_64", "stress", files={"stress.json": run_doc(
-        "stress", [result("stress", "sharded", 5e6)],
-        timeline=[{"t": t, "opsPerSecond": 4e6 + 1e5 * t} for t in range(11)])})
+    cell(run, "x86_64", "stress", files={"stress.json": stress_doc()})
     cell(run, "x86_64", "bench", files={"bench.json": run_doc("bench", [
         result("larson", "sharded", 8e6), result("larson", "glibc", 4e6),
         result("larson", "jemalloc", 6e6), result("rag", "heap", 2e6), result("rag", "glibc", 1e6)])})
@@ -239,6 +268,41 @@ def main() -> int:
         cell(run, "x86_64", "stress", files={"stress.json": run_doc(
             "stress", [result("stress", "sharded", 5e6)], corruption=3, ok=False)})
         check("corruption fails", run, 1, "corruption detected (3)", "--baseline", baseline)
+
+        # Stress coverage: every role on freelist, sharded and heap, cross-thread frees, and
+        # the PI controller on x86-64; a run that skipped any of them fails the gate.
+        run = fresh("stress-covered")
+        check("stress covering every role, allocator and the controller passes", run, 0, "GATE PASS",
+              "--baseline", baseline)
+        report = open(os.path.join(run, "REPORT.md")).read()
+        for text in ("| x86_64 | heap | reader | 1 | 0 | 90000 | 4000 | 0 | 0 |",
+                     "x86_64 sharded Hyaline: peak unreclaimed 736",
+                     "PI controller on: 2000 ticks"):
+            if text not in report:
+                FAILURES.append(f"REPORT.md stress section lacks {text!r}")
+        for name, doc, text in (
+                ("stress-no-heap", stress_doc(drop_allocator="heap"), "allocator heap was not stressed"),
+                ("stress-no-burst", stress_doc(drop_role="burst"), "freelist: role burst did not run"),
+                ("stress-same-thread", stress_doc(cross=0), "sharded: no cross-thread frees"),
+                ("stress-no-controller", stress_doc(controller=False),
+                 "heap: the Hyaline PI controller was off"),
+                ("stress-idle-controller", stress_doc(ticks=0), "heap: the Hyaline PI controller never ticked")):
+            run = fresh(name)
+            cell(run, "x86_64", "stress", files={"stress.json": doc})
+            check(f"stress coverage: {text}", run, 1, f"x86_64/stress: {text}", "--baseline", baseline)
+        # aarch64 need not run the controller (x86-64 does), but everything else holds there too.
+        run = fresh("stress-a64")
+        cell(run, "aarch64", "stress", files={"stress.json": stress_doc(controller=False)})
+        check("aarch64 stress without the controller passes", run, 0, "GATE PASS", "--baseline", baseline)
+        run = fresh("stress-a64-corrupt")
+        corrupted = json.loads(stress_doc(controller=False))
+        corrupted["results"][2]["roles"][2]["corruption"] = 5
+        corrupted["results"][2]["corruption"] = 5
+        corrupted["totals"]["corruption"] = 5
+        corrupted["ok"] = False
+        cell(run, "aarch64", "stress", files={"stress.json": json.dumps(corrupted)})
+        check("corruption in any stress run fails (aarch64 heap reader)", run, 1,
+              "aarch64/stress: corruption detected (5)", "--baseline", baseline)
 
         run = fresh("regression")
         cell(run, "x86_64", "bench", files={"bench.json": run_doc("bench", [

@@ -189,6 +189,10 @@ public struct WorkerTally: Sendable {
     public var latency = LatencyHistogram()
     /// Slots read and validated in place (stress readers under Hyaline); not operations.
     public var validations: UInt64 = 0
+    /// Slots this lane freed that another thread had allocated (pattern owner ≠ this lane).
+    public var crossThreadFrees: UInt64 = 0
+    /// Largest count of retired-but-unreclaimed Hyaline nodes this lane observed.
+    public var peakUnreclaimed: UInt64 = 0
     /// `.exhausted` refusals since the last successful allocation.
     public var consecutiveExhausted = 0
     public init() {}
@@ -223,6 +227,8 @@ public struct WorkerTally: Sendable {
         corruption &+= other.corruption
         exhausted &+= other.exhausted
         validations &+= other.validations
+        crossThreadFrees &+= other.crossThreadFrees
+        peakUnreclaimed = max(peakUnreclaimed, other.peakUnreclaimed)
         latency.merge(other.latency)
     }
 }

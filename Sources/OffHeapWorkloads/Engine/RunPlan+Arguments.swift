@@ -12,7 +12,9 @@ extension RunPlan {
     public static let usage = """
         usage: offheap-engine stress|bench [--allocator LIST] [--threads N]
                [--duration 10s|500ms|2m|1h | --operations N] [--workload LIST|all]
-               [--json FILE] [--slot-size N] [--capacity N] [--roles LIST] [--hyaline on|off] [--seed N]
+               [--json FILE] [--slot-size N] [--capacity N] [--roles LIST|all] [--seed N]
+               [--hyaline on|mixed|off] [--hyaline-controller on|off] [--hyaline-budget N]
+               [--plant-corruption N]
                [--burst-size N] [--retire-depth N] [--mailbox-size N] [--sample-every N]
                [--min-size N] [--max-size N] [--working-set N] [--rag-dimensions N]
                [--rag-vectors N] [--rag-queries N] [--rag-top-k N] [--larson-blocks N]
@@ -70,10 +72,27 @@ extension RunPlan {
             case "--roles": plan.stress.roles = try StressRole.parseList(value)
             case "--hyaline":
                 switch value {
-                case "on": plan.stress.hyaline = true
-                case "off": plan.stress.hyaline = false
-                default: throw .invalidConfiguration(reason: "--hyaline must be on or off")
+                case "on":
+                    plan.stress.hyaline = true
+                    plan.stress.hyalineMixed = false
+                case "mixed":
+                    plan.stress.hyaline = true
+                    plan.stress.hyalineMixed = true
+                case "off":
+                    plan.stress.hyaline = false
+                    plan.stress.hyalineMixed = false
+                default: throw .invalidConfiguration(reason: "--hyaline must be on, mixed or off")
                 }
+            case "--hyaline-controller":
+                switch value {
+                case "on": plan.stress.hyalineController = true
+                case "off": plan.stress.hyalineController = false
+                default: throw .invalidConfiguration(reason: "--hyaline-controller must be on or off")
+                }
+            case "--hyaline-budget":
+                plan.stress.hyalineBudget = try integer(value, in: 1...(1 << 28), "--hyaline-budget must be an integer in 1...268435456")
+            case "--plant-corruption":
+                plan.stress.plantCorruptionEvery = try integer(value, in: 0...(1 << 30), "--plant-corruption must be an integer in 0...1073741824")
             case "--seed":
                 let seed = UInt64(try integer(value, in: 0...Int.max, "--seed must be a non-negative integer"))
                 plan.stress.seed = seed

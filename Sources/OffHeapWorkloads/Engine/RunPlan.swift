@@ -77,6 +77,8 @@ public struct RunPlan: Sendable {
                 ("threads", .int(stress.threads)),
                 ("roles", .strings(stress.roles.map { $0.name })),
                 ("hyaline", .bool(stress.hyaline)),
+                ("hyalineMixed", .bool(stress.hyaline && stress.hyalineMixed)),
+                ("hyalineController", .bool(stress.hyaline && stress.hyalineController)),
                 ("slotSize", .int(slotSize)),
                 ("capacity", .int(capacity)),
                 ("burstSize", .int(stress.burstSize)),
@@ -85,6 +87,9 @@ public struct RunPlan: Sendable {
                 ("sampleEvery", .int(stress.sampleEvery)),
                 ("seed", .int(Int(truncatingIfNeeded: stress.seed))),
             ]
+            if stress.plantCorruptionEvery > 0 {
+                entries.append(("plantCorruption", .int(stress.plantCorruptionEvery)))
+            }
         case .bench:
             entries += [
                 ("threads", .int(workload.threads)),

@@ -38,12 +38,16 @@ public enum StressRole: Equatable, Sendable {
         }
     }
 
-    /// Parses a comma-separated role list (`bounce,publisher,reader`).
+    /// Every role, in the round-robin order `all` assigns them.
+    public static let all: [StressRole] = [.bounce, .publisher, .reader, .burst, .retire]
+
+    /// Parses `all` or a comma-separated role list (`bounce,publisher,reader`).
     public static func parseList(_ text: String) throws(OffHeapError) -> [StressRole] {
+        if text == "all" { return all }
         var roles: [StressRole] = []
         for part in text.split(separator: ",") {
             guard let role = StressRole(name: String(part)) else {
-                throw .invalidConfiguration(reason: "roles must be bounce, publisher, reader, burst or retire")
+                throw .invalidConfiguration(reason: "roles must be bounce, publisher, reader, burst, retire or all")
             }
             roles.append(role)
         }
@@ -77,6 +81,21 @@ public struct StressConfig: Sendable {
     /// under a guard and publishers retire displaced slots (false: readers take slots out
     /// with an exchange and free them).
     public var hyaline: Bool = true
+    /// With ``hyaline``: only even mailbox cells go through the domain; odd cells use the
+    /// exchange, so readers also take slots out and free them on their own thread (a
+    /// cross-thread free with a content check) in the same run (`--hyaline mixed`).
+    public var hyalineMixed: Bool = false
+    /// With ``hyaline``: run the domain's PI threshold controller
+    /// (``HyalineThresholdController``) against the exchange's slot budget.
+    public var hyalineController: Bool = false
+    /// Slots the Hyaline exchange may hold (published plus retired, not yet reclaimed): the
+    /// capacity the reclaimer reports its free fraction against, which the PI controller
+    /// reads; `nil`: twice the mailbox cells under Hyaline, so a backlog of retired slots
+    /// is real pressure.
+    public var hyalineBudget: Int?
+    /// A planted defect for tests and the pipeline's self-test: every `n`-th slot a worker
+    /// writes gets a damaged pattern (0 = never). Each role's check must count it.
+    public var plantCorruptionEvery: Int = 0
     /// Whether to run the exhaustion-and-recovery phase at all.
     public var recovery: Bool = true
     /// Timeline sampling interval.
@@ -119,6 +138,12 @@ public struct StressConfig: Sendable {
         }
         if (publishers == 0) != (readers == 0) {
             throw .invalidConfiguration(reason: "publishers and readers must come together")
+        }
+        guard plantCorruptionEvery >= 0 else {
+            throw .invalidConfiguration(reason: "planted corruption period must not be negative")
+        }
+        if let budget = hyalineBudget, budget < 1 {
+            throw .invalidConfiguration(reason: "Hyaline budget must be positive")
         }
         if let capacity = expectedCapacity, capacity < 1 {
             throw .invalidConfiguration(reason: "capacity must be positive")

@@ -34,18 +34,27 @@ public enum StressHammer {
             if role == .publisher { publisherLanes.append(lane) }
         }
         control.distributeQuota(over: counting)
+        let underHyaline = config.hyaline && !publisherLanes.isEmpty
         let board = Mailboxes(
-            publishers: publisherLanes.count, cellsPerPublisher: config.mailboxSize)
+            publishers: publisherLanes.count, cellsPerPublisher: config.mailboxSize,
+            hyaline: underHyaline, mixed: config.hyalineMixed)
         var publisherRank = [Int](repeating: -1, count: config.threads)
         for (rank, lane) in publisherLanes.enumerated() { publisherRank[lane] = rank }
         let ranks = publisherRank
-        let hyaline = config.hyaline && !publisherLanes.isEmpty
-            ? try HyalineExchange.make(allocator, readers: config.threads) : nil
+        let hyaline = underHyaline
+            ? try HyalineExchange.make(
+                allocator, threads: config.threads, budget: config.hyalineBudget
+                    ?? max(2 * board.hyalineCellCount, 2),
+                controller: config.hyalineController)
+            : nil
+        let lanes = LaneTallies(count: config.threads)
 
         var result = WorkloadResult(workload: "stress", allocator: allocatorName, threads: config.threads)
         let outcome = try WorkerGroup.run(
             control: control, interval: config.intervalNanoseconds, tick: tick
         ) { lane in
+            StressLane.mark(lane)
+            defer { StressLane.unmark() }
             var worker = StressWorker(
                 allocator: allocator, control: control, lane: lane, config: config)
             switch config.role(of: lane) {
@@ -66,6 +75,7 @@ public enum StressHammer {
                     worker.read(from: board)
                 }
             }
+            lanes.tallies[lane] = worker.tally
             return worker.tally
         }
 
@@ -73,11 +83,38 @@ public enum StressHammer {
         // Every worker joined: no reader holds a slot, so whatever Hyaline still has retired
         // goes back to the allocator now; a node it keeps is a leak the recovery phase sees.
         if let hyaline {
+            let end = hyaline.finish()
             result.facts.append(WorkloadFact(name: "hyalineReads", value: Double(tally.validations)))
-            result.facts.append(WorkloadFact(name: "hyalineUnreclaimed", value: Double(hyaline.finish())))
+            result.facts.append(WorkloadFact(name: "hyalineUnreclaimed", value: Double(end.unreclaimed)))
+            result.facts.append(WorkloadFact(
+                name: "hyalinePeakUnreclaimed", value: Double(max(tally.peakUnreclaimed, end.peak))))
+            result.facts.append(WorkloadFact(name: "hyalineRetired", value: Double(end.retired)))
+            result.facts.append(WorkloadFact(name: "hyalineReclaimed", value: Double(end.reclaimed)))
+            result.facts.append(WorkloadFact(
+                name: "hyalineReclaimCrossThread", value: Double(end.reclaimCrossThread)))
+            result.facts.append(WorkloadFact(
+                name: "hyalineReclaimCorruption", value: Double(end.reclaimCorruption)))
+            result.facts.append(WorkloadFact(
+                name: "hyalineController", value: config.hyalineController ? 1 : 0))
+            if config.hyalineController {
+                result.facts.append(WorkloadFact(
+                    name: "hyalineControllerTicks", value: Double(end.controllerTicks)))
+                result.facts.append(WorkloadFact(
+                    name: "hyalineControllerFlushes", value: Double(end.controllerFlushes)))
+                if let lowest = end.controllerLowestThreshold {
+                    result.facts.append(WorkloadFact(
+                        name: "hyalineControllerLowestThreshold", value: Double(lowest)))
+                }
+            }
+            tally.corruption &+= end.reclaimCorruption
+            tally.errors &+= end.reclaimErrors
+            tally.crossThreadFrees &+= end.reclaimCrossThread
         }
-        // Slots still in mailboxes: verified and freed here, after every worker joined.
+        // Slots still in mailboxes: verified and freed here, after every worker joined (on
+        // this thread, which allocated none of them: cross-thread frees too).
         board.drain(into: &tally, allocator: allocator, slotSize: allocator.slotSize)
+        result.facts.append(WorkloadFact(name: "crossThreadFrees", value: Double(tally.crossThreadFrees)))
+        result.roles = lanes.figures(roles: config)
         result.operations = tally.operations
         result.errors = tally.errors
         result.corruption = tally.corruption
@@ -99,6 +136,61 @@ public enum StressHammer {
     }
 }
 
+/// Which worker lane the calling thread runs, kept in the shim's `scratch` thread-local slot
+/// (lane + 1; nil on threads that are no worker), so code that runs on whichever thread
+/// happens to be there — Hyaline reclamation — can tell a cross-thread free.
+@usableFromInline
+internal enum StressLane {
+    static func mark(_ lane: Int) {
+        ThreadLocalSlot.scratch.value = UnsafeMutableRawPointer(bitPattern: UInt(lane + 1))
+    }
+
+    static func unmark() { ThreadLocalSlot.scratch.value = nil }
+
+    /// The calling thread's lane, or nil (the supervising thread, a controller thread).
+    static var current: UInt64? {
+        guard let marker = ThreadLocalSlot.scratch.value else { return nil }
+        return UInt64(UInt(bitPattern: marker) - 1)
+    }
+}
+
+/// Each worker's final tally, by lane, for the per-role rows.
+@usableFromInline
+internal final class LaneTallies: @unchecked Sendable {
+    // @unchecked Sendable: element i is written only by lane i's thread, once, before the
+    // lane finishes; read only after WorkerGroup joined every thread.
+    let tallies: UnsafeMutablePointer<WorkerTally>
+    let count: Int
+
+    init(count: Int) {
+        self.count = count
+        tallies = .allocate(capacity: count)
+        tallies.initialize(repeating: WorkerTally(), count: count)
+    }
+
+    deinit {
+        tallies.deinitialize(count: count)
+        tallies.deallocate()
+    }
+
+    /// One row per role, in the order the roles first appear among the lanes.
+    func figures(roles config: StressConfig) -> [StressRoleFigures] {
+        var rows: [StressRoleFigures] = []
+        for lane in 0..<count {
+            let name = config.role(of: lane).name
+            var index = -1
+            for (at, row) in rows.enumerated() where row.role == name { index = at }
+            if index < 0 {
+                rows.append(StressRoleFigures(role: name, lanes: 0))
+                index = rows.count - 1
+            }
+            rows[index].lanes += 1
+            rows[index].add(tallies[lane])
+        }
+        return rows
+    }
+}
+
 /// One worker's loop state; lives on the worker's stack.
 @usableFromInline
 internal struct StressWorker<A: FixedSizeAllocator>: TallyingLane {
@@ -111,6 +203,8 @@ internal struct StressWorker<A: FixedSizeAllocator>: TallyingLane {
     let sampleMask: UInt64
     var tally = WorkerTally()
     var generation: UInt64 = 0
+    /// Slots written so far (for ``StressConfig/plantCorruptionEvery``).
+    var written = 0
 
     init(allocator: A, control: RunControl, lane: Int, config: StressConfig) {
         self.allocator = allocator
@@ -126,6 +220,22 @@ internal struct StressWorker<A: FixedSizeAllocator>: TallyingLane {
     mutating func nextPattern(slot: UInt64) -> SlotPattern {
         generation &+= 1
         return SlotPattern(slot: slot, owner: owner, generation: generation)
+    }
+
+    /// Writes `pattern` into `p`; every ``StressConfig/plantCorruptionEvery``-th slot then
+    /// gets its checksum word flipped (the planted defect the checks must count).
+    @inline(__always)
+    mutating func write(_ pattern: SlotPattern, to p: UnsafeMutableRawPointer) {
+        pattern.write(to: p, byteCount: slotSize)
+        let every = config.plantCorruptionEvery
+        if every > 0 {
+            written &+= 1
+            if written % every == 0 {
+                let offset = slotSize >= SlotPattern.byteCount ? 24 : 0
+                let word = p.load(fromByteOffset: offset, as: UInt64.self)
+                p.storeBytes(of: ~word, toByteOffset: offset, as: UInt64.self)
+            }
+        }
     }
 
     @inline(__always)
@@ -144,7 +254,7 @@ internal struct StressWorker<A: FixedSizeAllocator>: TallyingLane {
             let p = try allocator.allocate()
             tally.allocated()
             let pattern = nextPattern(slot: slot)
-            pattern.write(to: p, byteCount: slotSize)
+            write(pattern, to: p)
             return (p, pattern)
         } catch {
             tally.count(error)
@@ -192,7 +302,7 @@ internal struct StressWorker<A: FixedSizeAllocator>: TallyingLane {
                     let p = try allocator.allocate()
                     tally.allocated()
                     let pattern = nextPattern(slot: UInt64(count))
-                    pattern.write(to: p, byteCount: slotSize)
+                    write(pattern, to: p)
                     (held + count).initialize(to: p)
                     (patterns + count).initialize(to: pattern)
                     count += 1
@@ -251,24 +361,36 @@ internal struct StressWorker<A: FixedSizeAllocator>: TallyingLane {
             cell = cell + 1 == cells ? 0 : cell + 1
             guard let slot = worker.allocatePatterned(slot: UInt64(global)) else { return .failed }
             if let displaced = board.publish(slot.pointer, cell: global) {
-                worker.checkPublished(displaced, cell: global, board: board)
-                do throws(OffHeapError) { try worker.allocator.deallocate(displaced) } catch {
-                    worker.tally.count(error)
-                }
+                worker.checkAndFree(displaced, cell: global)
             }
             return .completed
         }
     }
 
     /// A published slot must hold a self-consistent pattern naming its cell and a publisher.
-    mutating func checkPublished(_ p: UnsafeMutableRawPointer, cell: Int, board: Mailboxes) {
-        if slotSize >= SlotPattern.byteCount {
-            guard let pattern = SlotPattern.read(from: p, byteCount: slotSize),
-                pattern.slot == UInt64(cell), pattern.owner < UInt64(config.threads)
-            else {
-                tally.corruption &+= 1
-                return
-            }
+    /// Returns the publisher's lane when the pattern is intact (nil: corrupted, or a slot too
+    /// small to hold the owner).
+    @discardableResult
+    mutating func checkPublished(_ p: UnsafeMutableRawPointer, cell: Int) -> UInt64? {
+        guard slotSize >= SlotPattern.byteCount else { return nil }
+        guard let pattern = SlotPattern.read(from: p, byteCount: slotSize),
+            pattern.slot == UInt64(cell), pattern.owner < UInt64(config.threads)
+        else {
+            tally.corruption &+= 1
+            return nil
+        }
+        return pattern.owner
+    }
+
+    /// Verifies a slot this worker now owns (taken out of, or displaced from, a mailbox
+    /// cell) and frees it; counts a cross-thread free when its publisher was another lane.
+    mutating func checkAndFree(_ p: UnsafeMutableRawPointer, cell: Int) {
+        let publisher = checkPublished(p, cell: cell)
+        do throws(OffHeapError) {
+            try allocator.deallocate(p)
+            if let publisher, publisher != owner { tally.crossThreadFrees &+= 1 }
+        } catch {
+            tally.count(error)
         }
     }
 
@@ -284,8 +406,7 @@ internal struct StressWorker<A: FixedSizeAllocator>: TallyingLane {
                 if let p = board.take(cell: cell) {
                     let timed = taken & sampleMask == 0
                     let start = timed ? Clock.nanoseconds : 0
-                    checkPublished(p, cell: cell, board: board)
-                    do throws(OffHeapError) { try allocator.deallocate(p) } catch { tally.count(error) }
+                    checkAndFree(p, cell: cell)
                     taken &+= 1
                     found = true
                     if timed { tally.latency.record(Clock.nanoseconds &- start) }
@@ -313,8 +434,10 @@ internal struct StressWorker<A: FixedSizeAllocator>: TallyingLane {
 /// the release publishes the pattern to whoever takes the slot next, the acquire makes a
 /// displaced slot's state visible to the publisher that takes it back. A reader takes a slot
 /// only with `exchange(0)` (acquiring-and-releasing), so two parties can never both own it.
-/// Without an SMR domain nobody reads a slot in place; with Hyaline the readers would
-/// validate in place under a guard and the publisher would retire displaced slots.
+/// Without an SMR domain nobody reads a slot in place. Under Hyaline (``isHyalineCell(_:)``)
+/// readers validate slots in place under a guard and the publisher retires displaced slots
+/// (see ``HyalineExchange``); in a mixed run the odd cells keep the exchange protocol, and a
+/// cell never changes protocol during a run, so no slot is both taken and read in place.
 @usableFromInline
 internal final class Mailboxes: @unchecked Sendable {
     // @unchecked Sendable: all shared state is the atomic cells and counter described above.
@@ -323,10 +446,16 @@ internal final class Mailboxes: @unchecked Sendable {
     let cellCount: Int
     let cells: UnsafeMutablePointer<Atomic<UInt64>>
     let finished = Atomic<Int>(0)
+    /// Whether any cell goes through a Hyaline domain.
+    let hyaline: Bool
+    /// Whether only even cells do (odd cells use the exchange).
+    let mixed: Bool
 
-    init(publishers: Int, cellsPerPublisher: Int) {
+    init(publishers: Int, cellsPerPublisher: Int, hyaline: Bool = false, mixed: Bool = false) {
         self.publishers = publishers
         self.cellsPerPublisher = cellsPerPublisher
+        self.hyaline = hyaline
+        self.mixed = hyaline && mixed
         cellCount = publishers * cellsPerPublisher
         cells = .allocate(capacity: max(cellCount, 1))
         for index in 0..<max(cellCount, 1) { (cells + index).initialize(to: Atomic(0)) }
@@ -335,6 +464,16 @@ internal final class Mailboxes: @unchecked Sendable {
     deinit {
         cells.deinitialize(count: max(cellCount, 1))
         cells.deallocate()
+    }
+
+    /// Whether `cell` (a global index) is read in place under Hyaline; the others are taken
+    /// out by exchange. Fixed for the run, so a slot is never handled both ways.
+    @inline(__always)
+    func isHyalineCell(_ cell: Int) -> Bool { hyaline && (!mixed || cell & 1 == 0) }
+
+    /// Cells under Hyaline.
+    var hyalineCellCount: Int {
+        hyaline ? (mixed ? (cellCount + 1) / 2 : cellCount) : 0
     }
 
     /// Puts `slot` into `cell`; returns the slot it displaced, now owned by the caller.
@@ -358,6 +497,7 @@ internal final class Mailboxes: @unchecked Sendable {
     var allPublishersFinished: Bool { finished.load(ordering: .acquiring) == publishers }
 
     /// After every worker joined: verify and free what is left in the cells.
+    /// The calling thread is no worker, so every slot freed here is a cross-thread free.
     func drain<A: FixedSizeAllocator>(into tally: inout WorkerTally, allocator: A, slotSize: Int) {
         for cell in 0..<cellCount {
             guard let p = take(cell: cell) else { continue }
@@ -368,7 +508,12 @@ internal final class Mailboxes: @unchecked Sendable {
                     tally.corruption &+= 1
                 }
             }
-            do throws(OffHeapError) { try allocator.deallocate(p) } catch { tally.count(error) }
+            do throws(OffHeapError) {
+                try allocator.deallocate(p)
+                tally.crossThreadFrees &+= 1
+            } catch {
+                tally.count(error)
+            }
         }
     }
 }

@@ -28,6 +28,9 @@ public struct WorkloadResult: Equatable, Sendable {
     public var timeline: [TimelinePoint]
     /// Free-form workload facts, e.g. RAG recall (`"recall"`, value) — numbers only.
     public var facts: [WorkloadFact]
+    /// Per-role figures of a stress run, in the order roles were first assigned (empty for
+    /// other workloads).
+    public var roles: [StressRoleFigures]
 
     public init(workload: String, allocator: String, threads: Int) {
         self.workload = workload
@@ -47,6 +50,13 @@ public struct WorkloadResult: Equatable, Sendable {
         latency = LatencyHistogram()
         timeline = []
         facts = []
+        roles = []
+    }
+
+    /// The fact named `name`, if reported.
+    public func fact(_ name: String) -> Double? {
+        for fact in facts where fact.name == name { return fact.value }
+        return nil
     }
 
     public var opsPerSecond: Double { seconds > 0 ? Double(operations) / seconds : 0 }

@@ -159,6 +159,23 @@ public struct RunDocument: Sendable {
             j.key(fact.name); j.double(fact.value)
         }
         j.endObject()
+        if !r.roles.isEmpty {
+            j.key("roles")
+            j.beginArray()
+            for row in r.roles {
+                j.beginObject()
+                j.key("role"); j.string(row.role)
+                j.key("lanes"); j.int(row.lanes)
+                j.key("operations"); j.uint(row.operations)
+                j.key("validations"); j.uint(row.validations)
+                j.key("crossThreadFrees"); j.uint(row.crossThreadFrees)
+                j.key("corruption"); j.uint(row.corruption)
+                j.key("errors"); j.uint(row.errors)
+                j.key("exhausted"); j.uint(row.exhausted)
+                j.endObject()
+            }
+            j.endArray()
+        }
         if !r.timeline.isEmpty {
             j.key("timeline")
             j.beginArray()
