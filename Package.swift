@@ -72,6 +72,13 @@ let package = Package(
             dependencies: ["OffHeap", "OffHeapWorkloads", "COffHeapShims"],
             swiftSettings: strictSwift
         ),
+        // Seeded defects for the matrix's `defects` cell (ci/defects/): user programs that
+        // misuse an allocator, one per argument, each caught by memcheck, ASan or TSan.
+        .executableTarget(
+            name: "offheap-defects",
+            dependencies: ["OffHeap", "COffHeapShims"],
+            swiftSettings: strictSwift
+        ),
         .testTarget(
             name: "OffHeapTests",
             dependencies: ["OffHeap", "COffHeapShims", "OffHeapWorkloads", "OffHeapReports", "offheap"],

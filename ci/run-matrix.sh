@@ -57,7 +57,7 @@ command_line="ci/run-matrix.sh$(printf ' %q' "$@")"
 # QEMU user mode on an x86-64 host (natively on an arm64 host, where the hosted cells already
 # cover stress, la57 and bench).
 HOST_ARCH="$(uname -m)"
-HOSTED_CELLS=(fresh debug-tests release-tests tsan asan valgrind la57 embedded lint stress bench)
+HOSTED_CELLS=(fresh debug-tests release-tests tsan asan valgrind defects la57 embedded lint stress bench)
 # tsan/valgrind/asan on aarch64: the checkers on the cross-built variants under QEMU
 # (ci/build-aarch64.sh --variant), checkers: their planted-defect self-test.
 if [ "$HOST_ARCH" = aarch64 ]; then EMBEDDED_CELLS=(build smoke race checkers)
@@ -370,7 +370,8 @@ run_parallel() {
 }
 
 # Phase 1: untimed cells that need nothing built by another cell, in parallel.
-# Phase 2: untimed aarch64 cells that use the cross build, in parallel.
+# Phase 2: untimed cells that use another cell's build, in parallel: the aarch64 cells that
+#          run the cross build, and `defects` (reuses the valgrind/asan/tsan scratch paths).
 # Phase 3: timed cells (stress, bench), one at a time with nothing else running.
 phase1=(); phase2=(); phase3=()
 for item in "${selected[@]}"; do
@@ -378,6 +379,7 @@ for item in "${selected[@]}"; do
     if [[ "$TIMED_CELLS" == *" $cell "* ]]; then phase3+=("$item")
     elif [[ " smoke race la57 tsan valgrind asan checkers " == *" $cell "* ]] && [ "${item%%/*}" = aarch64 ] \
         && [ "$HOST_ARCH" != aarch64 ]; then phase2+=("$item")
+    elif [ "$cell" = defects ]; then phase2+=("$item")
     else phase1+=("$item"); fi
 done
 [ "${#phase1[@]}" -gt 0 ] && run_parallel "${phase1[@]}"

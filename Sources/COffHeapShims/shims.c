@@ -142,3 +142,143 @@ const char *offheap_argument(int index) {
     if (!offheap_saved_argv || index < 0 || index >= offheap_saved_argc) return NULL;
     return offheap_saved_argv[index];
 }
+
+// MARK: - Checker instrumentation
+
+#if defined(__has_include)
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#define OFFHEAP_HAVE_MEMCHECK 1
+#endif
+#endif
+#ifndef OFFHEAP_HAVE_MEMCHECK
+#define OFFHEAP_HAVE_MEMCHECK 0
+#endif
+
+#if __has_feature(address_sanitizer) || defined(__SANITIZE_ADDRESS__)
+#define OFFHEAP_HAVE_ASAN 1
+void __asan_poison_memory_region(void const volatile *addr, size_t size);
+void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
+#else
+#define OFFHEAP_HAVE_ASAN 0
+#endif
+
+// Ranges are told to the checkers up to this many bytes from their start: poisoning writes
+// one shadow byte per 8 bytes (a freed 32 TiB huge block would write 4 TiB of shadow), and
+// memcheck walks its maps per 64 KiB. A block larger than this is checked in its first
+// 64 MiB; leaks and invalid frees are reported for any size (they key on the start).
+#define OFFHEAP_INSTR_LIMIT ((size_t)64 << 20)
+static inline size_t offheap_instr_capped(size_t size) {
+    return size < OFFHEAP_INSTR_LIMIT ? size : OFFHEAP_INSTR_LIMIT;
+}
+
+int offheap_instr_capabilities(void) {
+    return (OFFHEAP_HAVE_MEMCHECK ? 1 : 0) | (OFFHEAP_HAVE_ASAN ? 2 : 0);
+}
+
+int offheap_instr_running_on_valgrind(void) {
+#if OFFHEAP_HAVE_MEMCHECK
+    return RUNNING_ON_VALGRIND ? 1 : 0;
+#else
+    return 0;
+#endif
+}
+
+void offheap_instr_pool_create(const void *pool) {
+#if OFFHEAP_HAVE_MEMCHECK
+    VALGRIND_CREATE_MEMPOOL(pool, 0, 0);
+#else
+    (void)pool;
+#endif
+}
+
+void offheap_instr_pool_destroy(const void *pool) {
+#if OFFHEAP_HAVE_MEMCHECK
+    VALGRIND_DESTROY_MEMPOOL(pool);
+#else
+    (void)pool;
+#endif
+}
+
+void offheap_instr_pool_alloc(const void *pool, void *address, size_t size) {
+    size = offheap_instr_capped(size);
+#if OFFHEAP_HAVE_MEMCHECK
+    VALGRIND_MEMPOOL_ALLOC(pool, address, size);
+#endif
+#if OFFHEAP_HAVE_ASAN
+    __asan_unpoison_memory_region(address, size);
+#endif
+    (void)pool; (void)address; (void)size;
+}
+
+void offheap_instr_pool_free(const void *pool, void *address, size_t size) {
+    size = offheap_instr_capped(size);
+#if OFFHEAP_HAVE_MEMCHECK
+    VALGRIND_MEMPOOL_FREE(pool, address);
+    VALGRIND_MAKE_MEM_NOACCESS(address, size);
+#endif
+#if OFFHEAP_HAVE_ASAN
+    __asan_poison_memory_region(address, size);
+#endif
+    (void)pool; (void)address; (void)size;
+}
+
+void offheap_instr_no_access(const void *address, size_t size) {
+    size = offheap_instr_capped(size);
+#if OFFHEAP_HAVE_MEMCHECK
+    VALGRIND_MAKE_MEM_NOACCESS(address, size);
+#endif
+#if OFFHEAP_HAVE_ASAN
+    __asan_poison_memory_region(address, size);
+#endif
+    (void)address; (void)size;
+}
+
+void offheap_instr_defined(const void *address, size_t size) {
+    size = offheap_instr_capped(size);
+#if OFFHEAP_HAVE_MEMCHECK
+    VALGRIND_MAKE_MEM_DEFINED(address, size);
+#endif
+#if OFFHEAP_HAVE_ASAN
+    __asan_unpoison_memory_region(address, size);
+#endif
+    (void)address; (void)size;
+}
+
+void offheap_instr_undefined(const void *address, size_t size) {
+    size = offheap_instr_capped(size);
+#if OFFHEAP_HAVE_MEMCHECK
+    VALGRIND_MAKE_MEM_UNDEFINED(address, size);
+#endif
+#if OFFHEAP_HAVE_ASAN
+    __asan_unpoison_memory_region(address, size);
+#endif
+    (void)address; (void)size;
+}
+
+void offheap_instr_asan_unpoison(const void *address, size_t size) {
+    size = offheap_instr_capped(size);
+#if OFFHEAP_HAVE_ASAN
+    __asan_unpoison_memory_region(address, size);
+#endif
+    (void)address; (void)size;
+}
+
+void offheap_instr_pool_reset(const void *pool, const void *address, size_t size) {
+    size = offheap_instr_capped(size);
+#if OFFHEAP_HAVE_MEMCHECK
+    VALGRIND_DESTROY_MEMPOOL(pool);
+    VALGRIND_CREATE_MEMPOOL(pool, 0, 0);
+    VALGRIND_MAKE_MEM_NOACCESS(address, size);
+#endif
+    (void)pool; (void)address; (void)size;
+}
+
+#if defined(__clang__)
+__attribute__((no_sanitize("address", "thread")))
+#elif defined(__GNUC__)
+__attribute__((no_sanitize_address, no_sanitize_thread))
+#endif
+void offheap_instr_unchecked_store64(void *address, uint64_t value) {
+    *(volatile uint64_t *)address = value;
+}

@@ -1,3 +1,4 @@
+import COffHeapShims
 import Synchronization
 import Testing
 
@@ -55,6 +56,22 @@ enum Pattern {
         p.storeBytes(of: tag, toByteOffset: 8, as: UInt64.self)
         let check = mix(UInt64(index), tag)
         for w in 2..<words { p.storeBytes(of: check ^ UInt64(w), toByteOffset: 8 * w, as: UInt64.self) }
+    }
+
+    /// ``write(_:words:index:owner:generation:)`` with stores neither ASan nor TSan checks:
+    /// for a slot that a racing reset may have freed and handed on (its new owner writing it
+    /// too, or freeing it so the instrumented build poisoned it) before this write. Writing
+    /// it is the dangling use the reset race test provokes on purpose; the pool's answer is
+    /// what it checks. (TSan never saw these writes while they were `storeBytes` calls: a
+    /// debug build's `storeBytes` is invisible to it.)
+    static func writeUnchecked(
+        _ p: UnsafeMutableRawPointer, words: Int, index: Int, owner: Int, generation: Int
+    ) {
+        let tag = UInt64(owner) << 32 | UInt64(truncatingIfNeeded: generation & 0xFFFF_FFFF)
+        offheap_instr_unchecked_store64(p, UInt64(index))
+        offheap_instr_unchecked_store64(p + 8, tag)
+        let check = mix(UInt64(index), tag)
+        for w in 2..<words { offheap_instr_unchecked_store64(p + 8 * w, check ^ UInt64(w)) }
     }
 
     /// The owner stored in a valid pattern for slot `index`, or nil when corrupted.
@@ -283,7 +300,8 @@ struct FreeListConcurrencyTests {
                 do throws(OffHeapError) {
                     let slot = try pool.allocateSlot()
                     let index = try pool.slotIndex(of: slot.pointer)
-                    Pattern.write(slot.pointer, words: 4, index: index, owner: thread, generation: generation)
+                    Pattern.writeUnchecked(
+                        slot.pointer, words: 4, index: index, owner: thread, generation: generation)
                     try pool.deallocate(slot)
                 } catch .concurrentReset, .useAfterReset, .doubleFree {
                     // Refusals caused by the racing reset: typed, and the pool stays sound.

@@ -43,7 +43,7 @@ cell_needs() {
     case "$cell" in
         fresh) echo cmd:debootstrap ;;
         lint) printf '%s\n' cmd:python3 cmd:shellcheck py:pip cmd:actionlint cmd:hadolint ;;
-        valgrind) printf '%s\n' "${TOOLCHAIN_NEEDS[@]}" cmd:valgrind cmd:objcopy \
+        valgrind|defects) printf '%s\n' "${TOOLCHAIN_NEEDS[@]}" cmd:valgrind cmd:objcopy \
             file:/usr/include/valgrind/memcheck.h ;;
         bench) printf '%s\n' "${TOOLCHAIN_NEEDS[@]}" lib:libjemalloc.so.2 lib:libmimalloc.so.2 \
             lib:libtcmalloc_minimal.so.4 ;;
@@ -68,6 +68,11 @@ RELEASE_SCRATCH=".build-release$SUFFIX"
 RELEASE_TESTS_SCRATCH=".build-release-tests$SUFFIX"
 TSAN_SCRATCH=".build-tsan$SUFFIX"
 ASAN_SCRATCH=".build-asan$SUFFIX"
+VALGRIND_SCRATCH=".build-valgrind$SUFFIX"
+# The valgrind and asan cells (and the defects cell, which reuses their builds) build with
+# the allocators' checker instrumentation (memcheck mempools, ASan poisoning: see
+# Sources/OffHeap/Support/Instrumentation.swift); every other build is uninstrumented.
+INSTRUMENTED=(-Xswiftc -DOFFHEAP_INSTRUMENTED)
 EMBEDDED_SCRATCH=".build-embedded$SUFFIX"
 # Sanitizer and release test builds build only the test product: --build-tests would also
 # build every executable, ArgumentParser's plugin tools included (minutes on 2 cores).
@@ -195,8 +200,10 @@ cell_tsan() {
 }
 
 cell_asan() {
-    step "swift build --product $TEST_PRODUCT --sanitize=address"
-    swift build --product "$TEST_PRODUCT" --sanitize=address --scratch-path "$ASAN_SCRATCH"
+    step "swift build --product $TEST_PRODUCT --sanitize=address ${INSTRUMENTED[*]}"
+    swift build --product "$TEST_PRODUCT" --sanitize=address "${INSTRUMENTED[@]}" --scratch-path "$ASAN_SCRATCH"
+    step "swift build --product offheap-smoke --sanitize=address ${INSTRUMENTED[*]}"
+    swift build --product offheap-smoke --sanitize=address "${INSTRUMENTED[@]}" --scratch-path "$ASAN_SCRATCH"
     local bundle="$ASAN_SCRATCH/debug/$TEST_BUNDLE" rc=0
     export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1"
     export LSAN_OPTIONS="suppressions=$ROOT/ci/lib/lsan.supp:print_suppressions=0"
@@ -204,6 +211,8 @@ cell_asan() {
     "$bundle" --testing-library swift-testing 2>&1 | tee "$OUT/asan-swift-testing.log" || rc=1
     step "XCTest under ASan + LSan"
     "$bundle" 2>&1 | tee "$OUT/asan-xctest.log" || rc=1
+    step "offheap-smoke under ASan + LSan"
+    "$ASAN_SCRATCH/debug/offheap-smoke" 2>&1 | tee "$OUT/asan-smoke.log" || rc=1
     if grep -q -E 'ERROR: (AddressSanitizer|LeakSanitizer)' "$OUT"/asan-*.log; then
         fail "AddressSanitizer/LeakSanitizer reported"
     fi
@@ -216,9 +225,11 @@ VALGRIND=(valgrind --tool=memcheck --leak-check=full --errors-for-leak-kinds=def
 
 cell_valgrind() {
     command -v valgrind >/dev/null 2>&1 || skip "valgrind not installed (apt-get install valgrind)"
-    step "build debug tests and the release CLI"
-    swift build --build-tests --scratch-path "$DEBUG_SCRATCH"
-    build_release_cli
+    # Its own instrumented debug build (tests, offheap-smoke, the CLI): memcheck then sees
+    # every block the allocators hand out, not only malloc memory.
+    step "swift build --build-tests ${INSTRUMENTED[*]} (debug, $VALGRIND_SCRATCH)"
+    swift build --build-tests "${INSTRUMENTED[@]}" --scratch-path "$VALGRIND_SCRATCH"
+    local cli="$VALGRIND_SCRATCH/debug/offheap"
     local rc=0 runs=0 name
     # XCTest-hosted tests, one valgrind process per test class (Swift Testing cannot run
     # under valgrind).
@@ -229,7 +240,7 @@ cell_valgrind() {
     # dwarf2 abbrev form", then it gives up): run a copy without debug sections.
     local stripped="$OUT/nodebug/$TEST_BUNDLE"
     mkdir -p "$OUT/nodebug"
-    objcopy --strip-debug "$DEBUG_SCRATCH/debug/$TEST_BUNDLE" "$stripped"
+    objcopy --strip-debug "$VALGRIND_SCRATCH/debug/$TEST_BUNDLE" "$stripped"
     for name in $classes; do
         step "valgrind XCTest OffHeapXCTests.$name"
         runs=$((runs + 1))
@@ -239,19 +250,21 @@ cell_valgrind() {
     done
     rm -rf "$OUT/nodebug"
     # The host build of the smoke program (same code as the aarch64 one).
-    if [ -x "$DEBUG_SCRATCH/debug/offheap-smoke" ]; then
+    if [ -x "$VALGRIND_SCRATCH/debug/offheap-smoke" ]; then
         step "valgrind offheap-smoke"
         runs=$((runs + 1))
-        "${VALGRIND[@]}" --log-file="$OUT/valgrind-smoke.log" "$DEBUG_SCRATCH/debug/offheap-smoke" || rc=1
+        objcopy --strip-debug "$VALGRIND_SCRATCH/debug/offheap-smoke" "$OUT/offheap-smoke.nodebug"
+        "${VALGRIND[@]}" --log-file="$OUT/valgrind-smoke.log" "$OUT/offheap-smoke.nodebug" || rc=1
+        rm -f "$OUT/offheap-smoke.nodebug"
         tail -n 15 "$OUT/valgrind-smoke.log"
     fi
     # The stress executable, briefly (valgrind slows it ~3x and serialises threads).
-    if has_subcommand "$OFFHEAP_CLI" stress; then
+    if has_subcommand "$cli" stress; then
         step "valgrind offheap stress"
         runs=$((runs + 1))
-        # valgrind 3.19 cannot read the DWARF 5 in release binaries ("unhandled dwarf2 abbrev
+        # valgrind 3.19 cannot read the DWARF 5 in Swift binaries ("unhandled dwarf2 abbrev
         # form"): run a copy without debug sections (symbols stay, so stacks keep names).
-        objcopy --strip-debug "$OFFHEAP_CLI" "$OUT/offheap.nodebug"
+        objcopy --strip-debug "$cli" "$OUT/offheap.nodebug"
         "${VALGRIND[@]}" --log-file="$OUT/valgrind-stress.log" "$OUT/offheap.nodebug" stress \
             --allocator "$STRESS_ALLOCATOR" --threads 2 --duration 2s --json "$OUT/valgrind-stress.json" || rc=1
         rm -f "$OUT/offheap.nodebug"
@@ -262,6 +275,82 @@ cell_valgrind() {
     fi
     [ "$runs" -gt 0 ] || skip "not built: no XCTest classes or executables to run"
     [ "$rc" = 0 ] || fail "valgrind reported errors or definite leaks"
+}
+
+# Seeded defects (ci/defects/): every row of catalogue.tsv is a defect of offheap-defects run
+# under the checker that must report it; `clean` is run once under every checker and must be
+# silent. Passes only when every planted defect is caught and every control is clean.
+# Builds one small executable into the valgrind, asan and tsan cells' scratch paths (with
+# their flags), so after those cells it only compiles and links the program.
+DEFECTS_PRODUCT=offheap-defects
+defects_build() {
+    case "$1" in
+        memcheck) swift build --product "$DEFECTS_PRODUCT" "${INSTRUMENTED[@]}" --scratch-path "$VALGRIND_SCRATCH" ;;
+        asan) swift build --product "$DEFECTS_PRODUCT" --sanitize=address "${INSTRUMENTED[@]}" --scratch-path "$ASAN_SCRATCH" ;;
+        tsan) swift build --product "$DEFECTS_PRODUCT" --sanitize=thread --scratch-path "$TSAN_SCRATCH" ;;
+    esac
+}
+# Runs `offheap-defects DEFECT` under CHECKER, output to LOG; exit status is the program's.
+defects_run() {
+    local checker="$1" defect="$2" log="$3"
+    case "$checker" in
+        memcheck) "${VALGRIND[@]}" --log-file="$log" "$OUT/defects-memcheck.nodebug" "$defect" >>"$log.out" 2>&1 ;;
+        asan) ASAN_OPTIONS="detect_leaks=0:halt_on_error=1" \
+                  "$ASAN_SCRATCH/debug/$DEFECTS_PRODUCT" "$defect" >"$log" 2>&1 ;;
+        tsan) TSAN_OPTIONS="halt_on_error=0" \
+                  "$TSAN_SCRATCH/debug/$DEFECTS_PRODUCT" "$defect" >"$log" 2>&1 ;;
+    esac
+}
+cell_defects() {
+    command -v valgrind >/dev/null 2>&1 || skip "valgrind not installed (apt-get install valgrind)"
+    local catalogue=ci/defects/catalogue.tsv checker defect pattern rc planted=0 caught=0 controls_bad=0
+    [ -f "$catalogue" ] || fail "no $catalogue"
+    local checkers
+    checkers="$(grep -v -E '^(#|$)' "$catalogue" | cut -f2 | sort -u)"
+    for checker in $checkers; do
+        step "build $DEFECTS_PRODUCT for $checker"
+        defects_build "$checker" || fail "cannot build $DEFECTS_PRODUCT for $checker"
+    done
+    # valgrind 3.19 cannot read the DWARF 5 of Swift binaries: a copy without debug sections.
+    objcopy --strip-debug "$VALGRIND_SCRATCH/debug/$DEFECTS_PRODUCT" "$OUT/defects-memcheck.nodebug"
+    printf 'defect\tchecker\tcaught\tevidence\n' >"$OUT/defects.tsv"
+    for checker in $checkers; do
+        step "control: $DEFECTS_PRODUCT clean under $checker (must be silent)"
+        rc=0; defects_run "$checker" clean "$OUT/defects-clean-$checker.log" || rc=$?
+        cat "$OUT/defects-clean-$checker.log"
+        # The instrumentation must really be in the memcheck and asan builds.
+        if [ "$checker" != tsan ] && ! grep -q -a "instrumentation: on" \
+            "$OUT/defects-clean-$checker.log" "$OUT/defects-clean-$checker.log.out" 2>/dev/null; then
+            echo "control $checker: the build is not instrumented"; controls_bad=$((controls_bad + 1))
+        fi
+        if [ "$rc" != 0 ] || grep -q -a -E 'ERROR: AddressSanitizer|WARNING: ThreadSanitizer|definitely lost in loss record|Invalid (read|write|free)' \
+            "$OUT/defects-clean-$checker.log"; then
+            echo "control $checker: NOT clean (exit $rc)"; controls_bad=$((controls_bad + 1))
+        fi
+    done
+    while IFS=$'\t' read -r defect checker pattern; do
+        case "$defect" in ''|'#'*) continue ;; esac
+        planted=$((planted + 1))
+        step "defect $defect under $checker (must report /$pattern/)"
+        local log="$OUT/defects-$defect-$checker.log" evidence
+        rc=0; defects_run "$checker" "$defect" "$log" || rc=$?
+        evidence="$(grep -a -m1 -o -E "$pattern" "$log" || true)"
+        if [ "$rc" != 0 ] && [ -n "$evidence" ]; then
+            caught=$((caught + 1))
+            printf '%s\t%s\tyes\t%s (exit %s)\n' "$defect" "$checker" "$evidence" "$rc" >>"$OUT/defects.tsv"
+            echo "caught: $defect by $checker: $evidence (exit $rc)"
+        else
+            printf '%s\t%s\tno\texit %s, no /%s/\n' "$defect" "$checker" "$rc" "$pattern" >>"$OUT/defects.tsv"
+            echo "MISSED: $defect under $checker (exit $rc, no /$pattern/)"
+        fi
+    done <"$catalogue"
+    rm -f "$OUT/defects-memcheck.nodebug"
+    echo "planted=$planted" >"$OUT/defects.env"; echo "caught=$caught" >>"$OUT/defects.env"
+    echo "controls_bad=$controls_bad" >>"$OUT/defects.env"
+    echo "defects planted $planted, caught $caught; controls not clean: $controls_bad"
+    [ "$planted" -gt 0 ] || fail "no defect in $catalogue"
+    [ "$controls_bad" = 0 ] || fail "a clean control run reported (or was not instrumented): $controls_bad"
+    [ "$caught" = "$planted" ] || fail "defects planted $planted, caught $caught: $(awk -F'\t' '$3 == "no" { printf "%s/%s ", $1, $2 }' "$OUT/defects.tsv")"
 }
 
 # Exit 0 ok, 1 corruption/errors/failed recovery, 2 bad options: an allocator the CLI does

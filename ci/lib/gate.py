@@ -97,6 +97,12 @@ def main() -> int:
             problems.append(f"{cid}: {cell['findings']} sanitizer/valgrind finding(s) (log: {log})")
         if int(cell.get("corruption") or 0) > 0:
             problems.append(f"{cid}: corruption detected ({cell['corruption']})")
+        if cell.get("cell") == "defects" and cell.get("status") == "pass":
+            # Seeded defects: a pass must have caught every planted defect, not zero of zero.
+            figures = cell.get("figures") or {}
+            planted, caught = figures.get("planted"), figures.get("caught")
+            if not planted or caught != planted:
+                problems.append(f"{cid}: defects planted {planted}, caught {caught} (log: {log})")
         if int(cell.get("failedRecoveries") or 0) > 0:
             problems.append(f"{cid}: {cell['failedRecoveries']} failed recovery(ies)")
         for name, doc in ((cell.get("figures") or {}).get("documents") or {}).items():

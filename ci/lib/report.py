@@ -28,13 +28,15 @@ PEERS = ("glibc", "jemalloc", "mimalloc", "tcmalloc")
 # Results that are not ours: the peers, and the engine's pass-through to malloc ("system").
 NOT_OURS = PEERS + ("system",)
 CELL_ORDER = {
-    "x86_64": ["fresh", "debug-tests", "release-tests", "tsan", "asan", "valgrind", "stress", "la57",
+    "x86_64": ["fresh", "debug-tests", "release-tests", "tsan", "asan", "valgrind", "defects", "stress",
+               "la57",
                "embedded", "bench", "lint"],
     "aarch64": ["build", "smoke", "stress", "race", "tsan", "asan", "valgrind", "checkers", "la57",
                 "bench"],
 }
 # Rows of the arch x cell table: the same concept on both arches shares a row.
-ROWS = ["fresh", "debug-tests", "release-tests", "tsan", "asan", "valgrind", "checkers", "build", "smoke", "race",
+ROWS = ["fresh", "debug-tests", "release-tests", "tsan", "asan", "valgrind", "defects", "checkers", "build",
+        "smoke", "race",
         "stress", "la57", "embedded", "bench", "lint"]
 PLACEMENT_TEXT = {
     "all": " (every cell in its arch's image but lint, fresh and the aarch64 build)",
@@ -45,7 +47,7 @@ ROW_TITLES = {
     "fresh": "fresh machine (installer on a pristine root)",
     "debug-tests": "tests (debug)", "release-tests": "tests (release)",
     "tsan": "TSan + race loop", "asan": "ASan (+ LSan on x86-64)", "valgrind": "valgrind memcheck",
-    "checkers": "checkers self-test (planted defects)",
+    "checkers": "checkers self-test (planted defects)", "defects": "seeded defects caught",
     "build": "Embedded cross build", "smoke": "smoke (QEMU)", "race": "race loop (QEMU)",
     "stress": "stress hammer", "la57": "LA57 probe", "embedded": "Embedded check",
     "bench": "benchmarks vs peers", "lint": "lint",
@@ -156,6 +158,22 @@ def valgrind_figures(cell_dir: str) -> dict:
     return {"runs": runs, "findings": findings}
 
 
+def defects_figures(cell_dir: str) -> dict:
+    """The seeded-defect cell: planted/caught counts and the catching checker per defect."""
+    env = read_env(os.path.join(cell_dir, "defects.env"))
+    rows = []
+    table = read_text(os.path.join(cell_dir, "defects.tsv")).splitlines()
+    for line in table[1:]:
+        parts = line.split("\t")
+        if len(parts) >= 4:
+            rows.append({"defect": parts[0], "checker": parts[1], "caught": parts[2] == "yes",
+                         "evidence": parts[3]})
+    def number(key: str):
+        return int(env[key]) if env.get(key, "").isdigit() else None
+    return {"planted": number("planted"), "caught": number("caught"),
+            "controlsNotClean": number("controls_bad"), "defects": rows}
+
+
 def cell_figures(arch: str, cell: str, cell_dir: str, log: str) -> dict:
     figures: dict = {}
     if cell in ("debug-tests", "release-tests"):
@@ -194,6 +212,8 @@ def cell_figures(arch: str, cell: str, cell_dir: str, log: str) -> dict:
                              "caught": parts[3] == "yes",
                              "summary": parts[4] if len(parts) > 4 else ""})
         figures.update(planted=len(rows), caught=sum(1 for r in rows if r["caught"]), defects=rows)
+    elif cell == "defects":
+        figures.update(defects_figures(cell_dir))
     elif cell == "race":
         figures["repetitions"] = int(read_text(os.path.join(cell_dir, "repetitions")) or 0)
         failures = read_text(os.path.join(cell_dir, "failures")).strip()
@@ -687,6 +707,24 @@ def write_report(run_dir: str, summary: dict) -> None:
         for s in f.get("summaries", []):
             lines.append(f"  - `{s}`")
     lines.append("")
+
+    defect_cells = [c for c in summary["cells"] if c["cell"] == "defects"]
+    if defect_cells:
+        lines += ["## Seeded defects", ""]
+        for c in defect_cells:
+            f = c["figures"]
+            if c["status"] == "skipped" or f.get("planted") is None:
+                lines.append(f"- {c['id']}: {c['status']} — {c['reason'] or 'no figures'}")
+                continue
+            lines.append(f"- {c['id']}: defects planted {f['planted']}, caught {f['caught']}; "
+                         f"clean controls that reported: {f.get('controlsNotClean')} "
+                         f"([log]({c['log']}))")
+            lines += ["", "| defect | checker | caught | evidence |", "|---|---|---|---|"]
+            for r in f.get("defects", []):
+                lines.append(f"| {r['defect']} | {r['checker']} | "
+                             f"{'✅ yes' if r['caught'] else '❌ NO'} | `{r['evidence']}` |")
+            lines.append("")
+        lines.append("")
 
     lines += ["## Stress", ""]
     if summary["stress"]:

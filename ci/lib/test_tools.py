@@ -253,6 +253,17 @@ def main() -> int:
              "==2==    definitely lost: 64 bytes in 1 blocks\n==2== ERROR SUMMARY: 1 errors from 1 contexts\n"})
         check("valgrind definite leak fails", run, 1, "x86_64/valgrind: 1 sanitizer", "--baseline", baseline)
 
+        run = fresh("defect-missed")
+        cell(run, "x86_64", "defects", files={
+            "defects.env": "planted=6\ncaught=5\ncontrols_bad=0\n",
+            "defects.tsv": "defect\tchecker\tcaught\tevidence\nracy-slot\ttsan\tno\texit 0\n"})
+        check("a defects cell that missed a planted defect fails even if it passed", run, 1,
+              "defects planted 6, caught 5", "--baseline", baseline)
+
+        run = fresh("defects-none")
+        cell(run, "x86_64", "defects", files={"defects.env": "planted=0\ncaught=0\n"})
+        check("a defects cell that planted nothing fails", run, 1, "defects planted", "--baseline", baseline)
+
         run = fresh("corruption")
         cell(run, "x86_64", "stress", files={"stress.json": run_doc(
             "stress", [result("stress", "sharded", 5e6)], corruption=3, ok=False)})

@@ -246,6 +246,43 @@ const char *_Nullable offheap_argument(int index);
 /// Value of an environment variable or NULL.
 const char *_Nullable offheap_getenv(const char *name);
 
+// MARK: - Checker instrumentation (valgrind memcheck client requests, ASan poisoning)
+//
+// Memcheck and ASan see only malloc memory; these calls tell them about the blocks the
+// allocators hand out of their own mappings. Swift calls them only when built with
+// `-Xswiftc -DOFFHEAP_INSTRUMENTED` (see `Instrumentation` in OffHeap), so an ordinary build
+// contains no call at all. Each call forwards to memcheck when shims.c was compiled with
+// <valgrind/memcheck.h> available (a client request is a no-op outside valgrind) and to
+// ASan's poisoning interface when shims.c is compiled with -fsanitize=address.
+// `pool` is any address that identifies one allocator instance (a memcheck mempool).
+
+/// Bit 0: memcheck client requests compiled in; bit 1: ASan poisoning compiled in.
+int offheap_instr_capabilities(void);
+/// 1 when running under valgrind.
+int offheap_instr_running_on_valgrind(void);
+void offheap_instr_pool_create(const void *pool);
+void offheap_instr_pool_destroy(const void *pool);
+/// A block of `size` bytes becomes the caller's (memcheck: undefined contents; ASan: unpoisoned).
+void offheap_instr_pool_alloc(const void *pool, void *address, size_t size);
+/// A block goes back to its allocator (memcheck: an invalid free is reported if it is not a
+/// live block of `pool`; both: inaccessible afterwards).
+void offheap_instr_pool_free(const void *pool, void *address, size_t size);
+/// Free memory the allocator owns: any user access is an error.
+void offheap_instr_no_access(const void *address, size_t size);
+/// The allocator's own bracketed access to metadata inside free memory (a link word).
+void offheap_instr_defined(const void *address, size_t size);
+/// Every block of `pool` is free again (a reset): memcheck forgets the pool's chunks and
+/// marks [address, address + size) NOACCESS; ASan is left unchanged.
+void offheap_instr_pool_reset(const void *pool, const void *address, size_t size);
+/// A store neither ASan nor TSan checks: for tests that write a slot which a racing reset
+/// may have freed and handed to a new owner already (a misuse they provoke on purpose, in
+/// order to test the pool's answer; the write races the new owner's by construction).
+void offheap_instr_unchecked_store64(void *address, uint64_t value);
+/// ASan only: unpoisons a range (a free that a reset overtook; memcheck is left alone).
+void offheap_instr_asan_unpoison(const void *address, size_t size);
+/// Undefined but accessible (memcheck); unpoisoned (ASan).
+void offheap_instr_undefined(const void *address, size_t size);
+
 #if __has_feature(nullability)
 #pragma clang assume_nonnull end
 #endif

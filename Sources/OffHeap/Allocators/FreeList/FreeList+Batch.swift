@@ -42,6 +42,11 @@ extension FreeList {
                     try markAllocated(index, epoch: popped.epoch)
                 }
             }
+            if Instrumentation.isEnabled {
+                for position in filled..<filled + popped.count {
+                    Instrumentation.allocated(buffer[position], byteCount: Int(bitPattern: stride), pool: base)
+                }
+            }
             filled += popped.count
         }
         return filled
@@ -71,6 +76,8 @@ extension FreeList {
         contentsOf pointers: UnsafeBufferPointer<UnsafeMutableRawPointer>
     ) throws(OffHeapError) {
         guard !pointers.isEmpty else { return }
+        if Instrumentation.isEnabled { enterFreeGate() }
+        defer { if Instrumentation.isEnabled { leaveFreeGate() } }
         let currentEpoch = epoch.pointee.load(ordering: .acquiring)
         let published = validSlots.pointee.load(ordering: .relaxed)
         // Link against the current head; `pushChain` relinks only if the free count moved.
@@ -95,6 +102,20 @@ extension FreeList {
                 ordering: .relaxed)
             if position == 0 { last = index }
             previous = index
+        }
+        if Instrumentation.isEnabled {
+            for pointer in pointers {
+                Instrumentation.freed(pointer, byteCount: Int(bitPattern: stride), pool: base)
+            }
+            do {
+                try pushChain(
+                    first: previous, last: last, count: pointers.count, epoch: currentEpoch,
+                    linkedBelow: below)
+            } catch {
+                for pointer in pointers { Instrumentation.readmit(pointer, byteCount: Int(bitPattern: stride)) }
+                throw error
+            }
+            return
         }
         try pushChain(
             first: previous, last: last, count: pointers.count, epoch: currentEpoch,

@@ -29,6 +29,12 @@ extension FreeList {
     /// #expect(pool.stats.inUse == 0)
     /// ```
     public func reset() throws(OffHeapError) {
+        // Instrumented builds: no free may be between its epoch check and its poison (see
+        // FreeList+Instrumentation.swift); closed before `growLock`, so no free waits on us.
+        if Instrumentation.isEnabled {
+            guard closeFreeGate() else { throw .concurrentReset }
+        }
+        defer { if Instrumentation.isEnabled { openFreeGate() } }
         guard
             growLock.pointee.compareExchange(
                 expected: 0, desired: FreeList.growLockHeldByReset, ordering: .acquiring
@@ -67,6 +73,15 @@ extension FreeList {
             }
         }
         linkRun(0..<count, below: Head.emptyIndex, bottomDepth: 0)
+        if Instrumentation.isEnabled {
+            // Every block is free again: memcheck forgets the live ones (no leak, a later
+            // free of one is invalid). ASan keeps its poison as it is: a reset may overlap
+            // users that still write their slots (a documented misuse the tests provoke
+            // on purpose), and poisoning under them would report the test, not the pool.
+            Instrumentation.resetPool(region.base, byteCount: min(
+                Int(committedSlabs.pointee.load(ordering: .relaxed)) * geometry.slabSize,
+                geometry.reservedBytes))
+        }
         peak.pointee.store(0, ordering: .relaxed)
         let top = count > 0 ? UInt32(0) : Head.emptyIndex
         head.pointee.store(locked.replacing(index: top).raw, ordering: .releasing)

@@ -39,7 +39,9 @@ extension FreeList {
     public func allocateSlot() throws(OffHeapError) -> Slot {
         let popped = try popChain(upTo: 1)
         if checked { try markAllocated(popped.first, epoch: popped.epoch) }
-        return Slot(pointer: pointer(at: popped.first), epoch: popped.epoch)
+        let slot = pointer(at: popped.first)
+        Instrumentation.allocated(slot, byteCount: Int(bitPattern: stride), pool: base)
+        return Slot(pointer: slot, epoch: popped.epoch)
     }
 
     /// Returns an owned slot; the handle is consumed.
@@ -49,10 +51,22 @@ extension FreeList {
     ///   pool, ``OffHeapError/concurrentReset``.
     @inlinable
     public func deallocate(_ slot: consuming Slot) throws(OffHeapError) {
+        if Instrumentation.isEnabled { enterFreeGate() }
+        defer { if Instrumentation.isEnabled { leaveFreeGate() } }
         let slotEpoch = slot.epoch
         guard epoch.pointee.load(ordering: .acquiring) == slotEpoch else { throw .useAfterReset }
         let index = try slotIndex(validating: slot.pointer)
         if checked { try markFree(index) }
+        let pointer = slot.pointer
+        Instrumentation.freed(pointer, byteCount: Int(bitPattern: stride), pool: base)
+        if Instrumentation.isEnabled {
+            do { try pushChain(first: index, last: index, count: 1, epoch: slotEpoch) } catch {
+                // A reset overlapped: the slot is the reset's now, maybe a new owner's.
+                Instrumentation.readmit(pointer, byteCount: Int(bitPattern: stride))
+                throw error
+            }
+            return
+        }
         try pushChain(first: index, last: index, count: 1, epoch: slotEpoch)
     }
 

@@ -232,6 +232,7 @@ extension FreeList {
         let start = slabs * geometry.slabSize
         let bytes = min(geometry.slabSize, geometry.reservedBytes - start)
         try VirtualMemory.commit(base + start, byteCount: bytes)
+        Instrumentation.noAccess(base + start, byteCount: bytes)
         committedSlabs.pointee.store(UInt64(slabs + 1), ordering: .relaxed)
         let old = geometry.slots(inFirst: slabs)
         let new = geometry.slots(inFirst: slabs + 1)

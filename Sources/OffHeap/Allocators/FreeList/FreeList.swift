@@ -142,13 +142,16 @@ public final class FreeList: FixedSizeAllocator, @unchecked Sendable {
         peak = word(128)
         casRetries = word(192)
         head.pointee.store(Head(index: Head.emptyIndex, tag: 0).raw, ordering: .relaxed)
+        if Instrumentation.isEnabled { _ = word(FreeList.freeGateOffset) }
         links = (control + geometry.linksOffset).bindMemory(
             to: Atomic<UInt64>.self, capacity: geometry.capacity)
         states = (control + geometry.statesOffset).bindMemory(
             to: Atomic<UInt8>.self, capacity: geometry.capacity)
 
+        Instrumentation.createPool(region.base)
         if preallocate || region.hugeTLB {
             // Everything is mapped read-write already: publish every slot now.
+            Instrumentation.noAccess(region.base, byteCount: geometry.reservedBytes)
             committedSlabs.pointee.store(UInt64(geometry.slabCount), ordering: .relaxed)
             let count = geometry.capacity
             initializeSlots(0..<count)
@@ -160,6 +163,7 @@ public final class FreeList: FixedSizeAllocator, @unchecked Sendable {
     }
 
     deinit {
+        Instrumentation.destroyPool(region.base)
         try? VirtualMemory.release(region)
         try? VirtualMemory.release(metadata)
     }
@@ -180,7 +184,9 @@ public final class FreeList: FixedSizeAllocator, @unchecked Sendable {
     public func allocate() throws(OffHeapError) -> UnsafeMutableRawPointer {
         let popped = try popChain(upTo: 1)
         if checked { try markAllocated(popped.first, epoch: popped.epoch) }
-        return pointer(at: popped.first)
+        let slot = pointer(at: popped.first)
+        Instrumentation.allocated(slot, byteCount: Int(bitPattern: stride), pool: base)
+        return slot
     }
 
     /// Returns a slot obtained from this pool.
@@ -191,9 +197,20 @@ public final class FreeList: FixedSizeAllocator, @unchecked Sendable {
     ///   unchanged), ``OffHeapError/concurrentReset``. After any error the pool is usable.
     @inlinable
     public func deallocate(_ pointer: UnsafeMutableRawPointer) throws(OffHeapError) {
+        if Instrumentation.isEnabled { enterFreeGate() }
+        defer { if Instrumentation.isEnabled { leaveFreeGate() } }
         let currentEpoch = epoch.pointee.load(ordering: .acquiring)
         let index = try slotIndex(validating: pointer)
         if checked { try markFree(index) }
+        Instrumentation.freed(pointer, byteCount: Int(bitPattern: stride), pool: base)
+        if Instrumentation.isEnabled {
+            do { try pushChain(first: index, last: index, count: 1, epoch: currentEpoch) } catch {
+                // A reset overlapped: the slot is the reset's now, maybe a new owner's.
+                Instrumentation.readmit(pointer, byteCount: Int(bitPattern: stride))
+                throw error
+            }
+            return
+        }
         try pushChain(first: index, last: index, count: 1, epoch: currentEpoch)
     }
 

@@ -198,6 +198,8 @@ public final class ShardedFreeList: FixedSizeAllocator, @unchecked Sendable {
             guard state.pointee.load(ordering: .relaxed) == 1 else { try Self.doubleFree() }
             state.pointee.store(0, ordering: .relaxed)
         }
+        // The shared list's mempool: slots in magazines are as free as slots on the list.
+        Instrumentation.freed(pointer, byteCount: stride, pool: base)
         let cache = callingThreadCacheOrSentinel
         let tally = cache.tally
         let count = Int(truncatingIfNeeded: tally & ShardedThreadCache.countMask)
@@ -273,7 +275,9 @@ public final class ShardedFreeList: FixedSizeAllocator, @unchecked Sendable {
     @inlinable @inline(__always)
     internal func handOut(_ index: UInt32) -> UnsafeMutableRawPointer {
         if let states { states[statePosition(index)].store(1, ordering: .relaxed) }
-        return base + Int(index) &* stride
+        let slot = base + Int(index) &* stride
+        Instrumentation.allocated(slot, byteCount: stride, pool: base)
+        return slot
     }
 
     // MARK: - Slow paths

@@ -55,6 +55,13 @@ internal final class HeapCore: @unchecked Sendable {
         self.configuration = configuration
         abandoned = Array(repeating: nil, count: SizeClassTable.classCount)
         unownedFrees = Array(repeating: 0, count: SizeClassTable.classCount)
+        Instrumentation.createPool(instrumentationPool)
+    }
+
+    /// This heap's identity for the checkers (``Instrumentation``): its core's address.
+    @inlinable
+    var instrumentationPool: UnsafeRawPointer {
+        UnsafeRawPointer(Unmanaged.passUnretained(self).toOpaque())
     }
 
     // MARK: - Thread attach
@@ -174,12 +181,16 @@ internal final class HeapCore: @unchecked Sendable {
         var count = 1
         var tail = UnsafeMutableRawPointer(bitPattern: head)!
         if checked { SizeClassHeap.clearCollected(page, tail) }
-        while let next = tail.load(as: UnsafeMutableRawPointer?.self) {
+        while let next = Instrumentation.withLinkWord(tail, {
+            tail.load(as: UnsafeMutableRawPointer?.self)
+        }) {
             tail = next
             count += 1
             if checked { SizeClassHeap.clearCollected(page, tail) }
         }
-        tail.storeBytes(of: page.pointee.localFree, as: UnsafeMutableRawPointer?.self)
+        Instrumentation.withLinkWord(tail) {
+            tail.storeBytes(of: page.pointee.localFree, as: UnsafeMutableRawPointer?.self)
+        }
         page.pointee.localFree = UnsafeMutableRawPointer(bitPattern: head)
         page.pointee.used -= Int32(count)
         return count
@@ -197,10 +208,14 @@ internal final class HeapCore: @unchecked Sendable {
         var block = first
         for _ in 1..<count {
             let next = block + size
-            block.storeBytes(of: next, as: UnsafeMutableRawPointer?.self)
+            Instrumentation.withLinkWord(block) {
+                block.storeBytes(of: next, as: UnsafeMutableRawPointer?.self)
+            }
             block = next
         }
-        block.storeBytes(of: page.pointee.localFree, as: UnsafeMutableRawPointer?.self)
+        Instrumentation.withLinkWord(block) {
+            block.storeBytes(of: page.pointee.localFree, as: UnsafeMutableRawPointer?.self)
+        }
         page.pointee.localFree = first
         page.pointee.carved += Int32(count)
     }
@@ -228,10 +243,14 @@ internal final class HeapCore: @unchecked Sendable {
         -> UnsafeMutableRawPointer
     {
         let block = page.pointee.localFree!
-        page.pointee.localFree = block.load(as: UnsafeMutableRawPointer?.self)
+        page.pointee.localFree = Instrumentation.withLinkWord(block) {
+            block.load(as: UnsafeMutableRawPointer?.self)
+        }
         page.pointee.used += 1
         queue.pointee.allocations.ownerAdd(1)
         if checked { SizeClassHeap.markAllocated(page, block) }
+        Instrumentation.allocated(
+            block, byteCount: Int(page.pointee.blockSize), pool: instrumentationPool)
         return block
     }
 
@@ -389,6 +408,10 @@ internal final class HeapCore: @unchecked Sendable {
         page.pointee.prev = nil
         page.pointee.listState = PageMeta.inNoList
         page.pointee.owner.store(UInt(bitPattern: owner), ordering: .relaxed)
+        // Blocks not yet carved or handed out are free memory (carve brackets its links).
+        if Instrumentation.isEnabled {
+            Instrumentation.noAccess(SegmentLayout.pageStart(page), byteCount: bytes)
+        }
         return page
     }
 

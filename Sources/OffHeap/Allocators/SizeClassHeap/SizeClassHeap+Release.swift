@@ -198,6 +198,9 @@ extension HeapCore {
         hugeLiveBytes.wrappingAdd(header.pointee.reservedBytes - offset, ordering: .relaxed)
         hugeLiveCount.wrappingAdd(1, ordering: .relaxed)
         hugeAllocations.wrappingAdd(1, ordering: .relaxed)
+        Instrumentation.allocated(
+            segment! + offset, byteCount: header.pointee.reservedBytes - offset,
+            pool: instrumentationPool)
         return segment! + offset
     }
 
@@ -212,6 +215,8 @@ extension HeapCore {
             throw .doubleFree
         }
         let reserved = header.pointee.reservedBytes
+        Instrumentation.freed(
+            pointer, byteCount: reserved - header.pointee.hugeOffset, pool: instrumentationPool)
         hugeLiveBytes.wrappingSubtract(reserved - header.pointee.hugeOffset, ordering: .relaxed)
         hugeLiveCount.wrappingSubtract(1, ordering: .relaxed)
         lock.lock()
@@ -252,6 +257,8 @@ extension HeapCore {
         freeRecords = nil
         isShutDown = true
         lock.unlock()
+        // Blocks still live die with the heap: not leaks (the heap's documented contract).
+        Instrumentation.destroyPool(instrumentationPool)
         for segment in all { unmapSegment(segment) }
         for chunk in chunks { try? VirtualMemory.release(chunk) }
     }

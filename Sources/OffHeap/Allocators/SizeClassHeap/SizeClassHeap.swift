@@ -170,10 +170,14 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
         guard let page = queue.pointee.current, let block = page.pointee.localFree else {
             return nil
         }
-        page.pointee.localFree = block.load(as: UnsafeMutableRawPointer?.self)
+        page.pointee.localFree = Instrumentation.withLinkWord(block) {
+            block.load(as: UnsafeMutableRawPointer?.self)
+        }
         page.pointee.used &+= 1
         queue.pointee.allocations.ownerAdd(1)
         if checked { SizeClassHeap.markAllocated(page, block) }
+        Instrumentation.allocated(
+            block, byteCount: Int(page.pointee.blockSize), pool: core.instrumentationPool)
         return block
     }
 
@@ -250,7 +254,11 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
         if checked && !SizeClassHeap.clearAllocatedIfLive(page, pointer) {
             return try deallocateSlowPath(pointer)
         }
-        pointer.storeBytes(of: page.pointee.localFree, as: UnsafeMutableRawPointer?.self)
+        Instrumentation.freed(
+            pointer, byteCount: Int(page.pointee.blockSize), pool: core.instrumentationPool)
+        Instrumentation.withLinkWord(pointer) {
+            pointer.storeBytes(of: page.pointee.localFree, as: UnsafeMutableRawPointer?.self)
+        }
         page.pointee.localFree = pointer
         let used = page.pointee.used &- 1
         page.pointee.used = used
@@ -354,7 +362,11 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
         _ heap: ThreadHeapPointer, _ page: PagePointer, _ pointer: UnsafeMutableRawPointer
     ) throws(OffHeapError) {
         if checked { try SizeClassHeap.markFreedByOwner(page, pointer) }
-        pointer.storeBytes(of: page.pointee.localFree, as: UnsafeMutableRawPointer?.self)
+        Instrumentation.freed(
+            pointer, byteCount: Int(page.pointee.blockSize), pool: core.instrumentationPool)
+        Instrumentation.withLinkWord(pointer) {
+            pointer.storeBytes(of: page.pointee.localFree, as: UnsafeMutableRawPointer?.self)
+        }
         page.pointee.localFree = pointer
         page.pointee.used &-= 1
         let queue = ThreadHeap.queue(heap, Int(page.pointee.classIndex))
@@ -413,9 +425,11 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
     internal func freeRemote(
         _ heap: ThreadHeapPointer?, _ page: PagePointer, _ block: UnsafeMutableRawPointer
     ) {
+        Instrumentation.freed(
+            block, byteCount: Int(page.pointee.blockSize), pool: core.instrumentationPool)
         var head = page.pointee.threadFree.load(ordering: .relaxed)
         while true {
-            block.storeBytes(of: head, as: UInt.self)
+            Instrumentation.withLinkWord(block) { block.storeBytes(of: head, as: UInt.self) }
             let (exchanged, original) = page.pointee.threadFree.compareExchange(
                 expected: head, desired: UInt(bitPattern: block),
                 successOrdering: .releasing, failureOrdering: .relaxed)

@@ -1,0 +1,149 @@
+// offheap-defects: the seeded-defect catalogue's user programs (see ci/defects/README.md).
+//
+// Each defect is a small, realistic misuse of an allocator by a user program; the matrix's
+// `defects` cell runs it under the checker that must catch it (memcheck, ASan or TSan, in
+// the builds with `-DOFFHEAP_INSTRUMENTED`) and passes only if every defect is reported.
+// `clean` performs the same operations correctly and must stay silent under every checker,
+// so a catch is the defect's, not the harness's.
+//
+//   offheap-defects leaked-slot | use-after-free | overflow | double-free | racy-slot | clean
+//   offheap-defects --list
+import COffHeapShims
+import OffHeap
+
+/// Keeps a value opaque to the optimiser (a read the compiler cannot drop).
+@inline(never)
+func sink(_ value: UInt64) {
+    if value == 0x5eed_dead_beef_0001 { print("unlikely") }
+}
+
+/// Reads 8 bytes with `copyMemory` (a `memmove` call): a debug build's generic `load` runs in
+/// the uninstrumented standard library, where ASan does not see it; the call it does see.
+@inline(never)
+func read(_ address: UnsafeRawPointer) -> UInt64 {
+    var value: UInt64 = 0
+    withUnsafeMutableBytes(of: &value) { $0.baseAddress!.copyMemory(from: address, byteCount: 8) }
+    return value
+}
+
+/// The pools live as long as the process, as a long-lived service's pools do; a slot never
+/// returned to one is a leak that its end of life does not excuse.
+nonisolated(unsafe) var longLivedPool: FreeList?
+
+nonisolated(unsafe) var keptSlot: UnsafeMutableRawPointer?
+
+/// Memcheck: a FreeList slot allocated and never freed, the only pointer to it dropped.
+/// Expected: "definitely lost" with the allocation stack through `leakSlot`.
+///
+/// The leaked slot is the pool's second: slot 0 starts at the pool's base address, which
+/// the pool object itself holds, so memcheck always counts slot 0 as reachable.
+@inline(never)
+func leakSlot() throws(OffHeapError) {
+    let pool = try FreeList(.init(slotSize: 64, capacity: 64))
+    longLivedPool = pool
+    keptSlot = try pool.allocate()
+    dropSlot(try pool.allocate())
+}
+
+@inline(never)
+func dropSlot(_ slot: UnsafeMutableRawPointer) {
+    slot.storeBytes(of: 42, as: UInt64.self)
+}
+
+/// Memcheck + ASan: a SizeClassHeap block read after it was freed.
+@inline(never)
+func useAfterFree(defective: Bool) throws(OffHeapError) {
+    let heap = try SizeClassHeap()
+    let block = try heap.allocate(byteCount: 48)
+    block.storeBytes(of: 7, as: UInt64.self)
+    block.storeBytes(of: 8, toByteOffset: 8, as: UInt64.self)
+    if !defective { sink(read(block + 8)) }
+    try heap.deallocate(block)
+    if defective { sink(read(block + 8)) }
+}
+
+/// ASan (and memcheck): a write one byte past a 64-byte FreeList slot, into the next slot.
+@inline(never)
+func overflow(defective: Bool) throws(OffHeapError) {
+    let pool = try FreeList(.init(slotSize: 64, capacity: 64))
+    let slot = try pool.allocate()
+    let limit = defective ? 65 : 64
+    for offset in 0..<limit { slot.storeBytes(of: 0xAB, toByteOffset: offset, as: UInt8.self) }
+    try pool.deallocate(slot)
+}
+
+/// Memcheck: the same slot freed twice in unchecked mode (which trusts the caller).
+@inline(never)
+func doubleFree(defective: Bool) throws(OffHeapError) {
+    let pool = try FreeList(.init(slotSize: 64, capacity: 64, checking: .unchecked))
+    let slot = try pool.allocate()
+    try pool.deallocate(slot)
+    if defective { try pool.deallocate(slot) }
+}
+
+/// TSan: two threads write one slot with no synchronisation between them.
+@inline(never)
+func racySlot(defective: Bool) throws(OffHeapError) {
+    let pool = try FreeList(.init(slotSize: 64, capacity: 64))
+    let slot = try pool.allocate()
+    let address = UInt(bitPattern: slot)
+    let lock = defective ? nil : try PlatformMutex()
+    let writer: @Sendable (UInt64) -> Void = { value in
+        let word = UnsafeMutablePointer<UInt64>(bitPattern: address)!
+        for round in 0..<1000 {
+            lock?.lock()
+            word.pointee = value &+ UInt64(round)
+            lock?.unlock()
+        }
+    }
+    let first = try PlatformThread { writer(1) }
+    let second = try PlatformThread { writer(2) }
+    first.join()
+    second.join()
+    sink(slot.load(as: UInt64.self))
+    try pool.deallocate(slot)
+}
+
+let defects = ["leaked-slot", "use-after-free", "overflow", "double-free", "racy-slot"]
+
+func run(_ name: String) throws(OffHeapError) -> Bool {
+    switch name {
+    case "leaked-slot": try leakSlot()
+    case "use-after-free": try useAfterFree(defective: true)
+    case "overflow": try overflow(defective: true)
+    case "double-free": try doubleFree(defective: true)
+    case "racy-slot": try racySlot(defective: true)
+    case "clean":
+        try useAfterFree(defective: false)
+        try overflow(defective: false)
+        try doubleFree(defective: false)
+        try racySlot(defective: false)
+    default: return false
+    }
+    return true
+}
+
+func main() -> Int32 {
+    let arguments = CommandLine.arguments
+    guard arguments.count == 2 else {
+        print("usage: offheap-defects \(defects.joined(separator: "|"))|clean|--list")
+        return 2
+    }
+    if arguments[1] == "--list" {
+        for name in defects { print(name) }
+        return 0
+    }
+    do throws(OffHeapError) {
+        guard try run(arguments[1]) else {
+            print("offheap-defects: unknown defect '\(arguments[1])'")
+            return 2
+        }
+    } catch {
+        print("offheap-defects: \(arguments[1]): allocator error \(error)")
+        return 3
+    }
+    print("offheap-defects: \(arguments[1]) done (instrumentation: \(OffHeapInstrumentation.summary))")
+    return 0
+}
+
+exit(main())
