@@ -106,9 +106,9 @@ test_failure_reason() {
 # Profile knobs. BENCH_REPEATS: extra `offheap bench` runs of the gated set (see bench_repeats).
 # STRESS_SECONDS / A64_STRESS_SECONDS are per allocator (the stress cells run three).
 case "$PROFILE" in
-    quick) STRESS_SECONDS=4; STRESS_THREADS=6; A64_STRESS_SECONDS=4; BENCH_DURATION=250ms; BENCH_REPEATS=10 ;;
-    soak) STRESS_SECONDS="$(( ${MATRIX_SOAK_SECONDS:-3600} / 3 ))"; STRESS_THREADS=8; A64_STRESS_SECONDS=20; BENCH_DURATION=2s; BENCH_REPEATS=12 ;;
-    *) STRESS_SECONDS=20; STRESS_THREADS=8; A64_STRESS_SECONDS=6; BENCH_DURATION=2s; BENCH_REPEATS=12 ;;
+    quick) STRESS_SECONDS=4; STRESS_THREADS=6; STALLED_SECONDS=2; A64_STRESS_SECONDS=4; BENCH_DURATION=250ms; BENCH_REPEATS=10 ;;
+    soak) STRESS_SECONDS="$(( ${MATRIX_SOAK_SECONDS:-3600} / 3 ))"; STRESS_THREADS=8; STALLED_SECONDS=60; A64_STRESS_SECONDS=20; BENCH_DURATION=2s; BENCH_REPEATS=12 ;;
+    *) STRESS_SECONDS=20; STRESS_THREADS=8; STALLED_SECONDS=10; A64_STRESS_SECONDS=6; BENCH_DURATION=2s; BENCH_REPEATS=12 ;;
 esac
 BENCH_REPEATS="${MATRIX_BENCH_REPEATS:-$BENCH_REPEATS}"
 # The baseline whose keys name the gated set (the gate may be given another with --baseline).
@@ -372,6 +372,18 @@ cell_stress() {
     "$OFFHEAP_CLI" stress "${STRESS_ARGS[@]}" --hyaline-controller on --threads "$STRESS_THREADS" \
         --duration "${STRESS_SECONDS}s" --json "$OUT/stress.json" 2>&1 | tee "$OUT/stress.out" || rc=$?
     stress_verdict "$rc"
+    # A Hyaline reader that holds one guard for the whole run while publishers retire: the
+    # peak it pins must stay under the stated bound (the run counts an error otherwise).
+    step "offheap stress: stalled Hyaline reader, freelist,sharded,heap, ${STALLED_SECONDS}s each x 4 threads"
+    rc=0
+    "$OFFHEAP_CLI" stress --allocator freelist,sharded,heap --threads 4 \
+        --roles publisher,stalled,reader,publisher --duration "${STALLED_SECONDS}s" \
+        --json "$OUT/stress-stalled.json" 2>&1 | tee "$OUT/stress-stalled.out" || rc=$?
+    grep -a -o -E '"hyalineStalled(Peak|Bound)"[^}]*' "$OUT/stress-stalled.json" | tr -d ' \n' | sed 's/"name"://g' || true
+    echo
+    if [ "$rc" != 0 ]; then
+        fail "stalled-reader stress exited $rc (peak over its bound, corruption or errors): $(grep -a -m1 -E 'FAILED|error' "$OUT/stress-stalled.out" | cut -c1-200 || true)"
+    fi
 }
 
 # LA57 (5-level paging) probe: what the allocator believes about the address space.

@@ -285,6 +285,22 @@ def stress_coverage(doc: dict, arch: str) -> list[str]:
     return problems
 
 
+def stalled_rows(doc) -> list[dict]:
+    """The stalled-reader run of a stress cell (stress-stalled.json): per allocator, the peak
+    of nodes a reader holding one guard for the whole run kept unreclaimed, and its bound."""
+    rows = []
+    if not isinstance(doc, dict):
+        return rows
+    for result in doc.get("results") or []:
+        facts = result.get("facts") if isinstance(result, dict) else None
+        if isinstance(facts, dict) and "hyalineStalledPeak" in facts:
+            rows.append({"allocator": result.get("allocator"),
+                         "peak": facts.get("hyalineStalledPeak"),
+                         "bound": facts.get("hyalineStalledBound"),
+                         "retired": facts.get("hyalineRetired")})
+    return rows
+
+
 def stress_rows(doc: dict) -> list[dict]:
     """Per allocator and role: what ran (the roles rows), plus each allocator's Hyaline facts."""
     rows = []
@@ -462,6 +478,7 @@ def build_summary(run_dir: str, engine: str | None) -> dict:
                     "allocators": stress_rows(doc),
                     "coverage": stress_coverage(doc, arch),
                     "timeline": [t for t in (doc.get("timeline") or []) if isinstance(t, dict)],
+                    "stalled": stalled_rows(read_json(os.path.join(cell_dir, "stress-stalled.json"))),
                 })
         if cell == "la57":
             la57[arch] = {"status": entry["status"], "reason": entry["reason"],
@@ -769,6 +786,11 @@ def write_report(run_dir: str, summary: dict) -> None:
                                  f"({fmt_count(h.get('hyalineReclaimCrossThread'))} on another thread), "
                                  f"left {fmt_count(h.get('hyalineUnreclaimed'))}; "
                                  f"all cross-thread frees {fmt_count(a.get('crossThreadFrees'))}; {controller}")
+        for s in summary["stress"]:
+            for row in s.get("stalled") or []:
+                lines.append(f"- {s['arch']} {row['allocator']} stalled Hyaline reader: peak unreclaimed "
+                             f"{fmt_count(row['peak'])} of bound {fmt_count(row['bound'])} while "
+                             f"{fmt_count(row['retired'])} nodes were retired")
         for s in summary["stress"]:
             lines.append(f"- {s['arch']} totals: `{json.dumps(s['totals'])}`, ok: {s['ok']}")
             for problem in s.get("coverage") or []:
