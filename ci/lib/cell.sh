@@ -90,8 +90,8 @@ step() { printf '\n==> %s\n' "$*"; }
 # crashing frame of a crash report (the Swift runtime's backtracer).
 test_failure_reason() {
     local log="$1" failed crash
-    failed="$(grep -a -o -E '✘ Test [^ (]+\(\)[^✘]* failed after' "$log" 2>/dev/null \
-        | sed -E 's/✘ Test ([^ (]+)\(\).*/\1/' | sort -u | head -5 | paste -sd, - || true)"
+    failed="$(grep -a -o -E '✘ Test [^ (]+\([^)]*\)[^✘]* failed after' "$log" 2>/dev/null \
+        | sed -E 's/✘ Test ([^ (]+)\(.*/\1/' | sort -u | head -5 | paste -sd, - || true)"
     [ -n "$failed" ] || failed="$(grep -a -o -E "Test Case '[^']+' failed" "$log" 2>/dev/null \
         | sed -E "s/Test Case '([^']+)' failed/\1/" | sort -u | head -5 | paste -sd, - || true)"
     crash="$(grep -a -A3 -E '^Thread [0-9]+ .*crashed:' "$log" 2>/dev/null | grep -a -E '^ *1 ' \
