@@ -294,7 +294,9 @@ internal final class HeapCore: @unchecked Sendable {
             }
             HeapCore.unlink(page, &abandoned[cls])
             abandonedCount -= 1
-            page.pointee.owner.store(UInt(bitPattern: heap), ordering: .relaxed)
+            // Release (message passing): publishes our attached record to lock-free readers
+            // of `owner` (the free fast path's acquire); the lock orders the abandoner's writes.
+            page.pointee.owner.store(UInt(bitPattern: heap), ordering: .releasing)
             lock.unlock()
             HeapCore.push(page, &queue.pointee.active, state: PageMeta.inActive)
             if prepare(page, queue) {
@@ -388,7 +390,9 @@ internal final class HeapCore: @unchecked Sendable {
         page.pointee.next = nil
         page.pointee.prev = nil
         page.pointee.listState = PageMeta.inNoList
-        page.pointee.owner.store(UInt(bitPattern: owner), ordering: .relaxed)
+        // Release (message passing): the descriptor above and the owner record (mapped and
+        // `thread` stored before any page names it) are visible to whoever acquires `owner`.
+        page.pointee.owner.store(UInt(bitPattern: owner), ordering: .releasing)
         return page
     }
 
@@ -514,7 +518,10 @@ internal final class HeapCore: @unchecked Sendable {
                         releasePage(page)
                     } else {
                         lock.lock()
-                        page.pointee.owner.store(0, ordering: .relaxed)
+                        // Every owner-side access of this page is above. Release (message
+                        // passing) so a free that reads 0 (and goes remote) is ordered after
+                        // them; the adopter is ordered by the lock.
+                        page.pointee.owner.store(0, ordering: .releasing)
                         HeapCore.push(page, &abandoned[cls], state: PageMeta.inAbandoned)
                         abandonedCount += 1
                         lock.unlock()
@@ -523,6 +530,10 @@ internal final class HeapCore: @unchecked Sendable {
             }
             queue.pointee.current = nil
         }
+        // No page names `heap` any more. A free that read `owner == heap` before that and
+        // reads `thread` now sees 0 (or, once reused, another thread's token): never a live
+        // caller's token, since callers without a table (token 0) never reach the owner
+        // test (`SizeClassHeap.smallPage`).
         heap.pointee.thread.store(0, ordering: .relaxed)
         lock.lock()
         heap.pointee.nextFree = freeRecords
