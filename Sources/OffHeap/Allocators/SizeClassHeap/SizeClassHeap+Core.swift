@@ -530,10 +530,11 @@ internal final class HeapCore: @unchecked Sendable {
             }
             queue.pointee.current = nil
         }
-        // No page names `heap` any more. A free that read `owner == heap` before that and
-        // reads `thread` now sees 0 (or, once reused, another thread's token): never a live
-        // caller's token, since callers without a table (token 0) never reach the owner
-        // test (`SizeClassHeap.smallPage`).
+        // No page names `heap` any more. A racing free that read `owner == heap` before that
+        // and reads `thread` now sees 0 (or, once reused, its new thread's token): never the
+        // racing caller's own token, since callers without a table (token 0) never reach the
+        // owner test (`SizeClassHeap.smallPage`), and a caller that takes this record later
+        // (under `lock`) can no longer read `owner == heap` for any page it does not own.
         heap.pointee.thread.store(0, ordering: .relaxed)
         lock.lock()
         heap.pointee.nextFree = freeRecords
