@@ -313,7 +313,9 @@ internal final class HeapCore: @unchecked Sendable {
             }
             HeapCore.unlink(page, &abandoned[cls])
             abandonedCount -= 1
-            page.pointee.owner.store(UInt(bitPattern: heap), ordering: .relaxed)
+            // Release (message passing): publishes our attached record to lock-free readers
+            // of `owner` (the free fast path's acquire); the lock orders the abandoner's writes.
+            page.pointee.owner.store(UInt(bitPattern: heap), ordering: .releasing)
             lock.unlock()
             HeapCore.push(page, &queue.pointee.active, state: PageMeta.inActive)
             if prepare(page, queue) {
@@ -407,11 +409,13 @@ internal final class HeapCore: @unchecked Sendable {
         page.pointee.next = nil
         page.pointee.prev = nil
         page.pointee.listState = PageMeta.inNoList
-        page.pointee.owner.store(UInt(bitPattern: owner), ordering: .relaxed)
         // Blocks not yet carved or handed out are free memory (carve brackets its links).
         if Instrumentation.isEnabled {
             Instrumentation.noAccess(SegmentLayout.pageStart(page), byteCount: bytes)
         }
+        // Release (message passing): the descriptor above and the owner record (mapped and
+        // `thread` stored before any page names it) are visible to whoever acquires `owner`.
+        page.pointee.owner.store(UInt(bitPattern: owner), ordering: .releasing)
         return page
     }
 
@@ -537,7 +541,10 @@ internal final class HeapCore: @unchecked Sendable {
                         releasePage(page)
                     } else {
                         lock.lock()
-                        page.pointee.owner.store(0, ordering: .relaxed)
+                        // Every owner-side access of this page is above. Release (message
+                        // passing) so a free that reads 0 (and goes remote) is ordered after
+                        // them; the adopter is ordered by the lock.
+                        page.pointee.owner.store(0, ordering: .releasing)
                         HeapCore.push(page, &abandoned[cls], state: PageMeta.inAbandoned)
                         abandonedCount += 1
                         lock.unlock()
@@ -546,6 +553,11 @@ internal final class HeapCore: @unchecked Sendable {
             }
             queue.pointee.current = nil
         }
+        // No page names `heap` any more. A racing free that read `owner == heap` before that
+        // and reads `thread` now sees 0 (or, once reused, its new thread's token): never the
+        // racing caller's own token, since callers without a table (token 0) never reach the
+        // owner test (`SizeClassHeap.smallPage`), and a caller that takes this record later
+        // (under `lock`) can no longer read `owner == heap` for any page it does not own.
         heap.pointee.thread.store(0, ordering: .relaxed)
         lock.lock()
         heap.pointee.nextFree = freeRecords

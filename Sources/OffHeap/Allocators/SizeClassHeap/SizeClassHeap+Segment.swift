@@ -142,6 +142,9 @@ internal struct PageMeta: ~Copyable {
     /// is exact is argued at ``ThreadHeap``). Non-zero only on a formatted page's first
     /// descriptor (format sets it last, release clears it first, other units' stay 0), so a
     /// passed owner test also means `blockSize != 0`: the free fast path tests only this.
+    /// Stored with release when set to a record (format, adopt) and loaded with acquire by
+    /// the free fast path (message passing: the record and descriptor it names are
+    /// initialised before a reader dereferences them).
     @usableFromInline let owner: Atomic<UInt>
     /// Head of the remote-free stack (a block address), 0 when empty.
     @usableFromInline let threadFree: Atomic<UInt>

@@ -19,11 +19,17 @@ import Synchronization
 /// exit, before its table is unmapped (so a later thread whose table lands at the same
 /// address, and thus has the same token, finds no page naming a record with that token).
 /// The free path's owner test is therefore `page.owner != 0 && page.owner.thread == my
-/// token`: a page names a record carrying my token only if I attached that record and
-/// formatted or adopted the page, and every later change of `page.owner` (release,
-/// abandon, another thread's format after a release) is ordered after my own writes — no
-/// lookup of the heap id, and a relaxed load suffices because the only value that matters
-/// (my own token) was written by this thread.
+/// token`, asked only by a thread whose token is non-zero (a thread without a table takes
+/// the slow path, which attaches it): a page names a record carrying my token only if I
+/// attached that record and formatted or adopted the page, and every later change of
+/// `page.owner` (release, abandon, another thread's format after a release) is ordered
+/// after my own writes — no lookup of the heap id. `thread` is read relaxed because the
+/// only value that matters (my own token) was written by this thread; `page.owner` is
+/// read with acquire so the record it names is initialised before it is read (message
+/// passing). Token 0 must never be tested: `thread` is 0 in every free record, and a
+/// record goes free while a racing free may still hold its address from `page.owner` (the
+/// owner exits between the two loads), so a tableless caller would pass the test and push
+/// onto another thread's page-local list (seen by TSan on aarch64).
 @usableFromInline
 internal struct ThreadHeap: ~Copyable {
     @usableFromInline var heapID: UInt64

@@ -245,7 +245,10 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
         }
         // Owner test without the heap-id lookup: the page names its owner's record, and a
         // record carries the token of the thread it is attached to (see `ThreadHeap`).
-        let owner = page.pointee.owner.load(ordering: .relaxed)
+        // Acquire (message passing): pairs with the release store of `owner` in format or
+        // adopt, so the record it names (mapped, initialised, `thread` stored) and the page
+        // descriptor are visible before we read them. A plain load on x86-64.
+        let owner = page.pointee.owner.load(ordering: .acquiring)
         guard owner != 0 else { return try deallocateNotOwner(page, pointer) }
         let heap = ThreadHeapPointer(bitPattern: owner).unsafelyUnwrapped
         guard heap.pointee.thread.load(ordering: .relaxed) == token else {
@@ -268,8 +271,9 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
     }
 
     /// The descriptor of an 8-aligned pointer's unit leader in a small segment of this heap,
-    /// with the calling thread's token (``ThreadRecord/currentToken``), or `nil` for anything
-    /// else (huge block, foreign, misaligned): the fast-path filter. The descriptor may be
+    /// with the calling thread's token (``ThreadRecord/currentToken``, never 0 here), or `nil`
+    /// for anything else (huge block, foreign, misaligned, a thread with no table yet): the
+    /// fast-path filter. The descriptor may be
     /// of a unit that serves no page (`blockSize == 0`); such a descriptor has `owner == 0`
     /// (release clears `owner`, and only format sets it), so the owner test sends it to
     /// ``deallocateNotOwner(_:_:)``, which checks `blockSize` first. Reads nothing of a
@@ -299,8 +303,11 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
         guard address & 7 == 0 else { return nil }
         let epoch = SegmentRegistry.unmapEpoch(levelOne: registryLevelOne)
             .pointee.load(ordering: .acquiring)
-        let table = ThreadRecord.slot.value
-        if let table, ThreadRecord.segmentCache(table).pointee.segmentBase == base,
+        // No table means token 0, the value of every free record's `thread`: such a caller
+        // must never reach the owner test (see `ThreadHeap`), so it takes the slow path,
+        // which attaches it first. (The cache hit below needed the table anyway.)
+        guard let table = ThreadRecord.slot.value else { return nil }
+        if ThreadRecord.segmentCache(table).pointee.segmentBase == base,
             ThreadRecord.segmentCache(table).pointee.heapID == id,
             ThreadRecord.segmentCache(table).pointee.epoch == epoch
         {
@@ -313,10 +320,8 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
                 SegmentLayout.header(UnsafeMutableRawPointer(bitPattern: base).unsafelyUnwrapped)
                     .pointee.kind == SegmentLayout.kindSmall
             else { return nil }
-            if let table {
-                ThreadRecord.segmentCache(table).pointee =
-                    SegmentCacheEntry(heapID: id, segmentBase: base, epoch: epoch)
-            }
+            ThreadRecord.segmentCache(table).pointee =
+                SegmentCacheEntry(heapID: id, segmentBase: base, epoch: epoch)
         }
         let segment = UnsafeMutableRawPointer(bitPattern: base).unsafelyUnwrapped
         let unit = Int(truncatingIfNeeded: (address & SegmentLayout.segmentMask)
