@@ -47,7 +47,7 @@ public enum StressHammer {
                     ?? max(2 * board.hyalineCellCount, 2),
                 controller: config.hyalineController)
             : nil
-        let lanes = LaneTallies(count: config.threads)
+        let lanes = TallyBoard(count: config.threads)
 
         var result = WorkloadResult(workload: "stress", allocator: allocatorName, threads: config.threads)
         let outcome = try WorkerGroup.run(
@@ -174,25 +174,8 @@ internal enum StressLane {
     }
 }
 
-/// Each worker's final tally, by lane, for the per-role rows.
-@usableFromInline
-internal final class LaneTallies: @unchecked Sendable {
-    // @unchecked Sendable: element i is written only by lane i's thread, once, before the
-    // lane finishes; read only after WorkerGroup joined every thread.
-    let tallies: UnsafeMutablePointer<WorkerTally>
-    let count: Int
-
-    init(count: Int) {
-        self.count = count
-        tallies = .allocate(capacity: count)
-        tallies.initialize(repeating: WorkerTally(), count: count)
-    }
-
-    deinit {
-        tallies.deinitialize(count: count)
-        tallies.deallocate()
-    }
-
+/// Each worker's final tally, by lane (``TallyBoard``), grouped into the per-role rows.
+extension TallyBoard {
     /// One row per role, in the order the roles first appear among the lanes.
     func figures(roles config: StressConfig) -> [StressRoleFigures] {
         var rows: [StressRoleFigures] = []
