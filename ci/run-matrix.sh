@@ -382,6 +382,13 @@ for item in "${selected[@]}"; do
     elif [ "$cell" = defects ]; then phase2+=("$item")
     else phase1+=("$item"); fi
 done
+# Longest first (cells' durations from the quick CI runs), so the two lanes end together: the
+# aarch64 cross build used to start last and hold phase 2 back by minutes.
+PHASE1_ORDER=" x86_64/tsan aarch64/build x86_64/release-tests x86_64/valgrind x86_64/asan x86_64/fresh x86_64/la57 x86_64/embedded x86_64/lint x86_64/debug-tests "
+ordered=()
+for item in $PHASE1_ORDER; do [[ " ${phase1[*]} " == *" $item "* ]] && ordered+=("$item"); done
+for item in "${phase1[@]}"; do [[ "$PHASE1_ORDER" == *" $item "* ]] || ordered+=("$item"); done
+phase1=("${ordered[@]}")
 [ "${#phase1[@]}" -gt 0 ] && run_parallel "${phase1[@]}"
 [ "${#phase2[@]}" -gt 0 ] && run_parallel "${phase2[@]}"
 for item in "${phase3[@]}"; do run_cell "${item%%/*}" "${item#*/}"; done
