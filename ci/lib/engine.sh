@@ -58,11 +58,6 @@ engine_cli() {
     esac
 }
 
-# auto → docker when a daemon answers, else host (containers are opt-in).
-detect_engine() {
-    if command -v docker >/dev/null 2>&1 && docker_answers; then echo docker; else echo host; fi
-}
-
 # Starts a private dockerd (overlay2, no iptables, no bridge) and waits for it.
 start_private_dockerd() {
     command -v dockerd >/dev/null 2>&1 || die "dockerd missing (apt-get install docker.io)"
