@@ -84,7 +84,10 @@ A64_BIN="$ROOT/.build-aarch64/bin"
 skip() { printf '%s\n' "$*" >"$OUT/reason"; echo "SKIPPED: $*"; exit 3; }
 fail() { printf '%s\n' "$*" >"$OUT/reason"; echo "FAILED: $*"; exit 1; }
 note() { printf '%s\n' "$*" >"$OUT/reason"; }
-step() { printf '\n==> %s\n' "$*"; }
+# Each step line carries the seconds since the cell started ("==> [+95s] ..."): where a
+# cell's time goes, read straight from its log.
+CELL_T0="$(date +%s)"
+step() { printf '\n==> [+%ss] %s\n' "$(( $(date +%s) - CELL_T0 ))" "$*"; }
 
 # A one-line reason from a test log: failed Swift Testing tests, failed XCTest cases, or the
 # crashing frame of a crash report (the Swift runtime's backtracer).
@@ -818,4 +821,5 @@ if [ "$ARCH" = aarch64 ]; then
 fi
 declare -F "$fn" >/dev/null || { echo "unknown cell $ARCH/$CELL"; exit 2; }
 echo "cell $ARCH/$CELL profile=$PROFILE container=$IN_CONTAINER host=$(uname -m) start=$(date -u +%FT%TZ)"
+trap 'printf "\n==> [+%ss] end (exit %s)\n" "$(( $(date +%s) - CELL_T0 ))" "$?"' EXIT
 "$fn"
