@@ -62,12 +62,12 @@ HOSTED_CELLS=(fresh debug-tests release-tests tsan asan valgrind defects la57 em
 # (ci/build-aarch64.sh --variant), checkers: their planted-defect self-test.
 if [ "$HOST_ARCH" = aarch64 ]; then EMBEDDED_CELLS=(build smoke race checkers)
 else EMBEDDED_CELLS=(build smoke race la57 stress bench tsan valgrind asan checkers); fi
-TIMED_CELLS=" stress bench "            # run alone, after everything else
+TIMED_CELLS=" bench "   # native only: run alone, after everything else (the emulated aarch64 bench is never compared)
 # Cells a profile may skip without failing the run or the gate, as "arch/cell=reason": the
 # reason is shown in the report. Every other skip is a failure (a cell that cannot run is
 # never green by accident).
 declare -A OPTIONAL_CELLS=()
-HOST_ONLY_CELLS=" lint build fresh checkers "   # need host-side tools (linters, the cross toolchain)
+HOST_ONLY_CELLS=" lint build embedded fresh checkers "   # need host-side tools (linters, the cross toolchain)
 # aarch64 cells that run the host's sanitizer runtimes and extracted valgrind under QEMU.
 HOST_ONLY_A64_CELLS=" tsan valgrind asan "
 # The quick profile's container sample: one cell in each image, cheap once the host has built.
@@ -139,6 +139,7 @@ for arch in "${arches[@]}"; do
         done
     done
 done
+is_selected() { [[ " ${selected[*]} " == *" $1 "* ]]; }
 [ "${#selected[@]}" -gt 0 ] || die "no cell matches --cells '$cells_arg' --arch '$arch_arg'"
 if [ "$list_only" = 1 ]; then printf '%s\n' "${selected[@]}"; exit 0; fi
 
@@ -310,6 +311,9 @@ run_cell() {
         read -r -a cli < <(engine_argv "$engine")
         [ "$engine" = podman ] && run_args+=(--ulimit nofile=20000:20000 --ulimit nproc=32768:32768)
         [ "$arch" = aarch64 ] && run_args+=(--platform linux/arm64)
+        # The quick profile's sample cells run what the host built (a container build of the
+        # x86-64 CLI alone is ~70 s); the default profile builds everything in the images.
+        if [ "$placement" = sample ] && is_selected "$arch/stress"; then env_args+=(MATRIX_USE_HOST_BUILD=1); fi
         for e in "${env_args[@]}" MATRIX_IN_CONTAINER=1 "MATRIX_SCRATCH_SUFFIX=-ctr-$arch" \
             "MATRIX_ROOT=$MATRIX_ROOT" "PATH=$path" HOME=/root; do
             run_args+=(-e "$e")
@@ -352,46 +356,71 @@ run_cell() {
     say "done  $arch/$cell: $status$([ -n "$reason" ] && echo " ($reason)") in $(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.0f", b - a }')s"
 }
 
-# Runs "$@" (arch/cell items) with at most $jobs at a time.
-run_parallel() {
-    local item running=() active pid
-    for item in "$@"; do
-        # Count only our cells (a private dockerd is a background job of this shell too).
-        while :; do
-            active=0
-            for pid in "${running[@]}"; do kill -0 "$pid" 2>/dev/null && active=$((active + 1)); done
-            [ "$active" -lt "$jobs" ] && break
-            sleep 1
-        done
-        run_cell "${item%%/*}" "${item#*/}" &
-        running+=("$!")
-    done
-    for pid in "${running[@]}"; do wait "$pid" || true; done
-}
-
-# Phase 1: untimed cells that need nothing built by another cell, in parallel.
-# Phase 2: untimed cells that use another cell's build, in parallel: the aarch64 cells that
-#          run the cross build, and `defects` (reuses the valgrind/asan/tsan scratch paths).
-# Phase 3: timed cells (stress, bench), one at a time with nothing else running.
-phase1=(); phase2=(); phase3=()
+# Scheduling. Cells run $jobs at a time in priority order, each as soon as the cells it
+# uses have finished (pass or not: a dependent then reports its own reason):
+#   - aarch64 cells that run the cross build (emulated host) after aarch64/build;
+#   - defects after the x86-64 valgrind, asan and tsan cells (it reuses their scratch paths);
+#   - embedded after aarch64/build (it checks the plain variant that cell compiles);
+#   - the quick profile's x86-64 container sample (la57) after stress, which builds the release
+#     CLI on the host that the sample runs (SAMPLE_CONTAINER_CELLS);
+#   - the timed cell (the native bench) alone at the end, with nothing else running.
+# Priority: longest first (durations of the quick CI runs), so both lanes end together.
+PRIORITY=" x86_64/tsan aarch64/build x86_64/release-tests x86_64/valgrind x86_64/asan x86_64/fresh
+    x86_64/stress aarch64/tsan x86_64/embedded aarch64/race aarch64/valgrind aarch64/checkers
+    x86_64/defects x86_64/la57 aarch64/stress aarch64/bench x86_64/lint x86_64/debug-tests
+    aarch64/asan aarch64/smoke aarch64/la57 "
+declare -A DEPS=()
 for item in "${selected[@]}"; do
-    cell="${item#*/}"
-    if [[ "$TIMED_CELLS" == *" $cell "* ]]; then phase3+=("$item")
-    elif [[ " smoke race la57 tsan valgrind asan checkers " == *" $cell "* ]] && [ "${item%%/*}" = aarch64 ] \
-        && [ "$HOST_ARCH" != aarch64 ]; then phase2+=("$item")
-    elif [ "$cell" = defects ]; then phase2+=("$item")
-    else phase1+=("$item"); fi
+    arch="${item%%/*}"; cell="${item#*/}"; deps=()
+    if [ "$arch" = aarch64 ] && [ "$HOST_ARCH" != aarch64 ] && [ "$cell" != build ]; then deps+=(aarch64/build); fi
+    [ "$cell" = defects ] && deps+=("$arch/valgrind" "$arch/asan" "$arch/tsan")
+    # The Embedded check reuses the plain aarch64 variant (same target, same sources).
+    [ "$cell" = embedded ] && deps+=(aarch64/build)
+    if [ "$placement" = sample ] && [ "$cell" = la57 ] && [ "$(where_for "$arch" la57)" != host ]; then
+        deps+=("$arch/stress")
+    fi
+    for dep in "${deps[@]}"; do is_selected "$dep" && DEPS[$item]+=" $dep"; done
 done
-# Longest first (cells' durations from the quick CI runs), so the two lanes end together: the
-# aarch64 cross build used to start last and hold phase 2 back by minutes.
-PHASE1_ORDER=" x86_64/tsan aarch64/build x86_64/release-tests x86_64/valgrind x86_64/asan x86_64/fresh x86_64/la57 x86_64/embedded x86_64/lint x86_64/debug-tests "
 ordered=()
-for item in $PHASE1_ORDER; do [[ " ${phase1[*]} " == *" $item "* ]] && ordered+=("$item"); done
-for item in "${phase1[@]}"; do [[ "$PHASE1_ORDER" == *" $item "* ]] || ordered+=("$item"); done
-phase1=("${ordered[@]}")
-[ "${#phase1[@]}" -gt 0 ] && run_parallel "${phase1[@]}"
-[ "${#phase2[@]}" -gt 0 ] && run_parallel "${phase2[@]}"
-for item in "${phase3[@]}"; do run_cell "${item%%/*}" "${item#*/}"; done
+for item in $PRIORITY; do is_selected "$item" && ordered+=("$item"); done
+for item in "${selected[@]}"; do [[ "$PRIORITY" == *" $item "* ]] || ordered+=("$item"); done
+parallel=(); timed=()
+for item in "${ordered[@]}"; do
+    if [[ "$TIMED_CELLS" == *" ${item#*/} "* ]] && [ "${item%%/*}" = "$HOST_ARCH" ]; then timed+=("$item")
+    else parallel+=("$item"); fi
+done
+
+# Runs the items of "$@" ($jobs at a time, each once its DEPS have finished).
+run_scheduled() {
+    local pending=("$@") item dep ready next running=() active=()
+    declare -A pid_of=() finished=()
+    while [ "${#pending[@]}" -gt 0 ] || [ "${#running[@]}" -gt 0 ]; do
+        # Reap: count only our cells (a private dockerd is a background job of this shell too).
+        active=()
+        for item in "${running[@]}"; do
+            if kill -0 "${pid_of[$item]}" 2>/dev/null; then active+=("$item")
+            else wait "${pid_of[$item]}" || true; finished[$item]=1; fi
+        done
+        running=("${active[@]}")
+        next=""
+        if [ "${#running[@]}" -lt "$jobs" ]; then
+            for item in "${pending[@]}"; do
+                ready=1
+                for dep in ${DEPS[$item]:-}; do [ -n "${finished[$dep]:-}" ] || { ready=0; break; }; done
+                [ "$ready" = 1 ] && { next="$item"; break; }
+            done
+        fi
+        if [ -z "$next" ]; then sleep 1; continue; fi
+        run_cell "${next%%/*}" "${next#*/}" &
+        pid_of[$next]=$!
+        running+=("$next")
+        local rest=()
+        for item in "${pending[@]}"; do [ "$item" = "$next" ] || rest+=("$item"); done
+        pending=("${rest[@]}")
+    done
+}
+[ "${#parallel[@]}" -gt 0 ] && run_scheduled "${parallel[@]}"
+for item in "${timed[@]}"; do run_cell "${item%%/*}" "${item#*/}"; done
 
 {
     echo "finished=$(date -u +%FT%TZ)"; echo "wall_seconds=$(( $(date +%s) - t0 ))"

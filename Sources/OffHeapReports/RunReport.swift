@@ -1,11 +1,10 @@
 import Foundation
-import Histogram
 import OffHeapWorkloads
 
 /// The hosted, Codable form of the run document `offheap.run/1` (schema in
-/// `reports/SCHEMA-run.md`). The CLI builds it from the engine's ``RunDocument`` (adding
-/// HdrHistogram percentiles), merges the peers' documents into it, and encodes it; tests and
-/// the matrix decode it.
+/// `reports/SCHEMA-run.md`). The CLI builds it from the engine's ``RunDocument`` (with the
+/// engine histogram's percentiles), merges the peers' documents into it, and encodes it; tests
+/// and the matrix decode it.
 ///
 /// ```swift
 /// let report = RunReport(document)
@@ -155,9 +154,10 @@ public struct RunReport: Codable, Equatable, Sendable {
 }
 
 extension RunReport {
-    /// Builds the report from an engine document. Latency percentiles come from an
-    /// HdrHistogram (3 significant digits) into which the engine's log buckets are re-recorded
-    /// at their midpoints (so they carry the engine's ≤ 6.25 % bucket resolution).
+    /// Builds the report from an engine document. Latency percentiles are the engine
+    /// histogram's own (``LatencyHistogram/percentile(_:)``: bucket midpoints, ≤ 6.25 %
+    /// resolution), the same figures the Embedded engine writes; re-bucketing them into a
+    /// finer histogram would only add digits that were never measured.
     public init(_ document: RunDocument) {
         schema = RunDocument.schema
         command = document.command
@@ -184,7 +184,6 @@ extension RunReport {
         }
         self.config = config
         results = document.results.map { r in
-            let hdr = LatencyBridge.histogram(r.latency)
             let samples = r.latency.totalCount
             var facts: [String: Double] = [:]
             for fact in r.facts { facts[fact.name] = fact.value }
@@ -192,9 +191,9 @@ extension RunReport {
                 workload: r.workload, allocator: r.allocator, threads: r.threads,
                 operations: r.operations, seconds: r.seconds, opsPerSecond: r.opsPerSecond,
                 nsPerOp: r.nsPerOp,
-                p50Ns: samples > 0 ? hdr.valueAtPercentile(50) : 0,
-                p99Ns: samples > 0 ? hdr.valueAtPercentile(99) : 0,
-                p999Ns: samples > 0 ? hdr.valueAtPercentile(99.9) : 0,
+                p50Ns: r.latency.percentile(50),
+                p99Ns: r.latency.percentile(99),
+                p999Ns: r.latency.percentile(99.9),
                 maxNs: r.latency.maximum, latencySamples: samples,
                 errors: r.errors, corruption: r.corruption, exhausted: r.exhausted,
                 recovered: r.recovered, recoveredSlots: r.recoveredSlots,
@@ -248,22 +247,5 @@ extension RunReport {
 
     public static func decode(_ data: Data) throws -> RunReport {
         try JSONDecoder().decode(RunReport.self, from: data)
-    }
-}
-
-/// Re-records engine histograms into HdrHistogram.
-public enum LatencyBridge {
-    public static func histogram(_ latency: LatencyHistogram) -> Histogram<UInt64> {
-        var hdr = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
-        hdr.autoResize = true
-        for (bucket, count) in latency.counts.enumerated() where count != 0 {
-            let low = LatencyHistogram.lowerBound(of: bucket)
-            let high = LatencyHistogram.upperBound(of: bucket)
-            var mid = low + (high - low) / 2
-            if mid < latency.minimum { mid = latency.minimum }
-            if mid > latency.maximum { mid = latency.maximum }
-            _ = hdr.record(max(mid, 1), count: count)
-        }
-        return hdr
     }
 }

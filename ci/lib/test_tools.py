@@ -186,6 +186,7 @@ def matrix_self_test(tmp: str) -> None:
             FAILURES.append(f"run.env does not record the command line:\n{env}")
     check("the gate fails the run whose required cell skipped", os.path.join(tmp, "matrix-skip"), 1,
           "x86_64/la57: skipped — not built: stand-in (required", regenerate=False)
+    scheduler_self_test(tmp, root)
     for args, text in ((["--cells", "la57,no-such-cell"], "unknown cell 'no-such-cell'"),
                        (["--arch", "riscv64"], "unknown arch riscv64")):
         done = matrix("matrix-usage", "pass", *args)
@@ -193,6 +194,53 @@ def matrix_self_test(tmp: str) -> None:
             FAILURES.append(f"run-matrix.sh {args}: exit {done.returncode} (want 2), want {text!r} in:\n{done.stderr}")
         else:
             print(f"ok   run-matrix.sh {' '.join(args)} is a usage error")
+
+
+def scheduler_self_test(tmp: str, root: str) -> None:
+    """The matrix's scheduler, with a stand-in cell that logs when it starts and ends: at most
+    --jobs cells at once, every cell after the cells it uses (the aarch64 cells after the cross
+    build, defects after valgrind/asan/tsan), the native bench alone and last. The x86-64 TSan
+    stand-in runs longest, so defects would start beside it if it did not wait for it."""
+    stub = os.path.join(tmp, "timed-cell.sh")
+    log = os.path.join(tmp, "schedule.log")
+    with open(stub, "w") as handle:
+        handle.write('#!/usr/bin/env bash\n'
+                     '[ "$1" = --needs ] && exit 0\n'
+                     'mkdir -p "$3"\n'
+                     'echo "$(date +%s.%N) start $1/$2" >>"$STUB_LOG"\n'
+                     'case "$1/$2" in x86_64/tsan) sleep 8 ;; aarch64/build) sleep 2 ;; *) sleep 0.3 ;; esac\n'
+                     'echo "$(date +%s.%N) end $1/$2" >>"$STUB_LOG"\n')
+    cells = "aarch64/build,aarch64/tsan,aarch64/bench,x86_64/valgrind,x86_64/asan,x86_64/tsan," \
+            "x86_64/defects,x86_64/bench,x86_64/lint"
+    done = subprocess.run(["bash", os.path.join(root, "ci", "run-matrix.sh"), "--no-install", "--engine",
+                           "host", "--jobs", "2", "--cells", cells, "--out", os.path.join(tmp, "schedule")],
+                          capture_output=True, text=True, cwd=root,
+                          env=dict(os.environ, MATRIX_CELL_SCRIPT=stub, STUB_LOG=log))
+    events = sorted((float(t), kind, item) for t, kind, item in
+                    (line.split() for line in open(log).read().splitlines()))
+    start = {item: t for t, kind, item in events if kind == "start"}
+    end = {item: t for t, kind, item in events if kind == "end"}
+    problems = [] if done.returncode == 0 else [f"exit {done.returncode}: {done.stderr[-600:]}"]
+    if set(start) != set(cells.split(",")) or set(end) != set(start):
+        problems.append(f"cells run: {sorted(start)}")
+    running = peak = 0
+    for _, kind, _ in events:
+        running += 1 if kind == "start" else -1
+        peak = max(peak, running)
+    if peak > 2:
+        problems.append(f"{peak} cells ran at once with --jobs 2")
+    for item, deps in (("aarch64/tsan", ["aarch64/build"]), ("aarch64/bench", ["aarch64/build"]),
+                       ("x86_64/defects", ["x86_64/valgrind", "x86_64/asan", "x86_64/tsan"])):
+        for dep in deps:
+            if item in start and dep in end and start[item] < end[dep]:
+                problems.append(f"{item} started before {dep} ended")
+    if "x86_64/bench" in start and any(t > start["x86_64/bench"] for i, t in end.items() if i != "x86_64/bench"):
+        problems.append("x86_64/bench did not run alone and last")
+    if problems:
+        FAILURES.append("run-matrix.sh scheduling: " + "; ".join(problems))
+    else:
+        print(f"ok   run-matrix.sh runs cells after what they use, at most --jobs at once, the bench alone "
+              f"({len(start)} cells, peak {peak})")
 
 
 def main() -> int:
