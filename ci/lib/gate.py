@@ -54,33 +54,36 @@ def gated_value(entry: dict) -> tuple[float, str]:
                    f"(min {min(samples):.2f}, max {max(samples):.2f})")
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description="swift-offheap merge gate")
-    parser.add_argument("report", nargs="?")
-    parser.add_argument("--baseline", default=os.path.join(ROOT, "reports", "baseline.json"))
-    parser.add_argument("--threshold", type=float, help="override the baseline's threshold")
-    parser.add_argument("--require-pass", default="", help="cells (arch/cell or cell) that must pass")
-    args = parser.parse_args()
+class Verdict:
+    """What the gate concludes about one report: problems block the merge; passed lists the
+    benchmark ratios that held; warnings never block."""
 
-    problems: list[str] = []
-    warnings: list[str] = []
-    try:
-        path = locate(args.report)
-        with open(path, encoding="utf-8") as handle:
-            summary = json.load(handle)
-    except (OSError, ValueError) as error:
-        print(f"GATE FAIL: cannot read the report: {error}")
-        return 1
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+        self.warnings: list[str] = []
+        self.passed: list[str] = []
+        self.checked = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def evaluate(summary: dict, report_dir: str, baseline_path: str, threshold: float | None = None,
+             required: set[str] | None = None) -> Verdict:
+    """The gate's verdict on a summary.json already loaded (report.py calls it too, so
+    REPORT.md leads with the same verdict that ci/gate.sh prints)."""
+    verdict = Verdict()
+    problems, warnings = verdict.problems, verdict.warnings
+    required = required or set()
     if summary.get("schema") != "offheap.matrix/1":
         problems.append(f"report schema {summary.get('schema')!r} is not offheap.matrix/1")
     cells = summary.get("cells") or []
     if not cells:
         problems.append("the report has no cells")
-
-    required = {r.strip() for r in args.require_pass.split(",") if r.strip()}
     for cell in cells:
         cid = cell.get("id", "?")
-        log = os.path.join(os.path.dirname(path), cell.get("log", ""))
+        log = os.path.join(report_dir, cell.get("log", ""))
         if cell.get("status") == "fail":
             problems.append(f"{cid}: FAILED — {cell.get('reason') or 'no reason'} (log: {log})")
         elif cell.get("status") == "skipped":
@@ -121,22 +124,21 @@ def main() -> int:
 
     # Benchmark ratios against the baseline (native figures only).
     baseline = {}
-    if os.path.exists(args.baseline):
-        with open(args.baseline, encoding="utf-8") as handle:
+    if os.path.exists(baseline_path):
+        with open(baseline_path, encoding="utf-8") as handle:
             baseline = json.load(handle)
-    threshold = args.threshold if args.threshold is not None else float(baseline.get("threshold", 0.25))
+    if threshold is None:
+        threshold = float(baseline.get("threshold", 0.25))
     measured: dict[str, dict] = {}
     for r in summary.get("ratios") or []:
         if not r.get("emulated"):
             measured[f"{r['arch']}/{r['workload']}/{r['threads']}/{r['allocator']}:{r['peer']}"] = r
-    checked = 0
-    passed: list[str] = []
     for key, expected in sorted((baseline.get("ratios") or {}).items()):
         if key not in measured:
             if measured:
                 warnings.append(f"baseline ratio {key} not measured in this run")
             continue
-        checked += 1
+        verdict.checked += 1
         floor = expected * (1 - threshold)
         value, what = gated_value(measured[key])
         if len(measured[key].get("samples") or []) < 2:
@@ -146,12 +148,33 @@ def main() -> int:
         if value < floor:
             problems.append(line)
         else:
-            passed.append(line)
+            verdict.passed.append(line)
+    return verdict
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="swift-offheap merge gate")
+    parser.add_argument("report", nargs="?")
+    parser.add_argument("--baseline", default=os.path.join(ROOT, "reports", "baseline.json"))
+    parser.add_argument("--threshold", type=float, help="override the baseline's threshold")
+    parser.add_argument("--require-pass", default="", help="cells (arch/cell or cell) that must pass")
+    args = parser.parse_args()
+
+    try:
+        path = locate(args.report)
+        with open(path, encoding="utf-8") as handle:
+            summary = json.load(handle)
+    except (OSError, ValueError) as error:
+        print(f"GATE FAIL: cannot read the report: {error}")
+        return 1
+    required = {r.strip() for r in args.require_pass.split(",") if r.strip()}
+    verdict = evaluate(summary, os.path.dirname(path), args.baseline, args.threshold, required)
+    problems, warnings = verdict.problems, verdict.warnings
 
     totals = summary.get("totals") or {}
     head = (f"{summary.get('runId')} ({summary.get('profile')}, git {((summary.get('git') or {}).get('short'))}): "
             f"{totals.get('pass', 0)} pass, {totals.get('fail', 0)} fail, {totals.get('skipped', 0)} skipped; "
-            f"{checked} benchmark ratios checked against the baseline")
+            f"{verdict.checked} benchmark ratios checked against the baseline")
     if problems:
         print(f"GATE FAIL — {head}")
         for p in problems[:25]:
@@ -160,13 +183,28 @@ def main() -> int:
             print(f"  … and {len(problems) - 25} more (see {path})")
     else:
         print(f"GATE PASS — {head}")
-    for line in passed:
+    for line in verdict.passed:
         print(f"  ✓ {line}")
     for w in warnings[:15]:
         print(f"  · {w}")
     if len(warnings) > 15:
         print(f"  · … and {len(warnings) - 15} more")
+    github_annotations(path, problems)
     return 1 if problems else 0
+
+
+def github_annotations(summary_path: str, problems: list[str]) -> None:
+    """In GitHub Actions: each problem as an ::error annotation, and the run's REPORT.md
+    (which leads with the same verdict) as the job summary."""
+    if os.environ.get("GITHUB_ACTIONS") != "true":
+        return
+    for p in problems:
+        print("::error title=merge gate::" + p.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A"))
+    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    report = os.path.join(os.path.dirname(summary_path), "REPORT.md")
+    if step_summary and os.path.exists(report):
+        with open(report, encoding="utf-8") as source, open(step_summary, "a", encoding="utf-8") as target:
+            target.write(source.read())
 
 
 if __name__ == "__main__":

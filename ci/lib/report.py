@@ -2,7 +2,7 @@
 """Builds a matrix run's summary.json, REPORT.md and SVG charts from its cell directories.
 
     python3 ci/lib/report.py RUN_DIR [--engine ENGINE]      # write the report
-    python3 ci/lib/report.py RUN_DIR --copy-to reports/sample  # publish a copy (logs trimmed)
+    python3 ci/lib/report.py RUN_DIR --copy-to reports/sample  # publish a copy (log excerpts)
 
 Cells (ci/lib/cell.sh) leave raw artifacts: log.txt, result (key=value), reason, and JSON from
 the `offheap` CLI (offheap.run/1). Every figure is derived here, on the host, from those
@@ -60,6 +60,9 @@ STRESS_CONTROLLER_ARCHES = ("x86_64",)
 STATUS_ICON = {"pass": "✅ pass", "fail": "❌ FAIL", "skipped": "⏭️ skipped"}
 COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
           "#7f7f7f", "#bcbd22", "#17becf"]
+
+# The checkout (ci/lib/report.py → two levels up): its reports/baseline.json is the gate's.
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 # --------------------------------------------------------------------------- reading
@@ -638,6 +641,29 @@ def md_cell(entry: dict | None) -> str:
     return f"[{text}]({entry['log']})"
 
 
+def yes_no(value) -> str:
+    return "—" if value is None else ("yes" if value else "**no**")
+
+
+def verdict_lines(run_dir: str, summary: dict) -> list[str]:
+    """The first lines of REPORT.md: can this merge? The same verdict ci/gate.sh prints
+    (gate.evaluate with the checkout's reports/baseline.json), then why."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import gate  # noqa: E402  (the sibling module; imported here so report.py runs alone)
+    verdict = gate.evaluate(summary, run_dir, os.path.join(ROOT, "reports", "baseline.json"))
+    totals = summary["totals"]
+    findings = sum(int(c.get("findings") or 0) for c in summary["cells"])
+    figures = (f"{totals['pass']}/{totals['cells']} cells pass · {findings} sanitizer/valgrind findings · "
+               f"{len(verdict.passed)}/{verdict.checked} benchmark ratios at or above their floors")
+    if verdict.ok:
+        return [f"**Merge: ✅ PASS** — {figures}", ""]
+    lines = [f"**Merge: ❌ BLOCKED** by {len(verdict.problems)} problem(s) — {figures}", ""]
+    lines += [f"- ✗ {p.replace(run_dir + os.sep, '')}" for p in verdict.problems[:10]]
+    if len(verdict.problems) > 10:
+        lines.append(f"- … and {len(verdict.problems) - 10} more (`ci/gate.sh` on this run lists them)")
+    return lines + [""]
+
+
 def write_report(run_dir: str, summary: dict) -> None:
     by_id = {c["id"]: c for c in summary["cells"]}
     arches = [a for a in ("x86_64", "aarch64") if any(c["arch"] == a for c in summary["cells"])]
@@ -646,6 +672,7 @@ def write_report(run_dir: str, summary: dict) -> None:
     lines = [
         f"# swift-offheap matrix — {summary['runId']}",
         "",
+        *verdict_lines(run_dir, summary),
         f"- profile **{summary['profile']}**, engine **{summary['engine']}**"
         f"{PLACEMENT_TEXT.get(summary.get('placement') or 'none', '')}"
         f"{', ' + summary['engineNote'] if summary.get('engineNote') else ''}, "
@@ -752,7 +779,7 @@ def write_report(run_dir: str, summary: dict) -> None:
                 lines.append(f"| {s['arch']}{' (emulated)' if s['emulated'] else ''} | {r['allocator']} | "
                              f"{r['threads']} | {fmt_num(r['seconds'])} | {r['operations']} | "
                              f"{fmt_ops(r['opsPerSecond'] or 0)} | {r['errors']} | {r['corruption']} | "
-                             f"{r['recovered']} |")
+                             f"{yes_no(r['recovered'])} |")
         lines.append("")
         if any(a.get("roles") for s in summary["stress"] for a in s.get("allocators") or []):
             lines += ["Per role (readers count no operations: they validate in place and free "
@@ -792,7 +819,10 @@ def write_report(run_dir: str, summary: dict) -> None:
                              f"{fmt_count(row['peak'])} of bound {fmt_count(row['bound'])} while "
                              f"{fmt_count(row['retired'])} nodes were retired")
         for s in summary["stress"]:
-            lines.append(f"- {s['arch']} totals: `{json.dumps(s['totals'])}`, ok: {s['ok']}")
+            t = s["totals"] or {}
+            lines.append(f"- {s['arch']} totals: {t.get('errors', 0)} errors, {t.get('corruption', 0)} corrupted, "
+                         f"{t.get('failedRecoveries', 0)} failed recoveries — "
+                         f"{'ok' if s['ok'] else '**not ok**'}")
             for problem in s.get("coverage") or []:
                 lines.append(f"- {s['arch']} coverage: **{problem}**")
         for arch in arches:
@@ -877,8 +907,20 @@ def write_charts(run_dir: str, summary: dict) -> None:
                 handle.write(stress_svg(runs, f"{arch}{note}: stress throughput over time"))
 
 
-def copy_trimmed(run_dir: str, dest: str, limit: int = 256 * 1024) -> None:
-    """Copies a run, trimming big logs to their head and tail so the copy can be committed."""
+def log_excerpt(path: str, head: int = 15, tail: int = 40) -> str:
+    """A cell log's first lines, every step line ("==> [+Ns] ...") and its last lines."""
+    lines = read_text(path).splitlines()
+    if len(lines) <= head + tail:
+        return "\n".join(lines) + "\n"
+    steps = [line for line in lines[head:-tail] if line.startswith("==> ")]
+    return "\n".join(lines[:head] + ["", f"[excerpt for the committed sample: {len(lines)} lines in the run's"
+                                        " artifacts; its step lines:]"] + steps + ["", "[...]"] + lines[-tail:]) + "\n"
+
+
+def copy_trimmed(run_dir: str, dest: str) -> None:
+    """Copies a run for committing: REPORT.md, summary.json, run.env, the charts, and per cell
+    its result, reason, small figure files and an excerpt of log.txt (the links of REPORT.md
+    stay valid). The raw checker and test logs belong to the run's CI artifacts."""
     if os.path.exists(dest):
         shutil.rmtree(dest)
     for folder, _, files in os.walk(run_dir):
@@ -890,13 +932,11 @@ def copy_trimmed(run_dir: str, dest: str, limit: int = 256 * 1024) -> None:
             if name in ("pid", "cell.sh"):
                 continue
             source = os.path.join(folder, name)
-            if os.path.getsize(source) > limit and name.endswith((".log", ".txt", ".md")):
-                with open(source, "rb") as handle:
-                    head = handle.read(limit // 4)
-                    handle.seek(-limit // 2, os.SEEK_END)
-                    tail = handle.read()
-                with open(os.path.join(target, name), "wb") as handle:
-                    handle.write(head + b"\n\n[... trimmed for the committed sample ...]\n\n" + tail)
+            if name == "log.txt":
+                with open(os.path.join(target, name), "w", encoding="utf-8") as handle:
+                    handle.write(log_excerpt(source))
+            elif name.endswith(".log") or os.path.getsize(source) > 64 * 1024 and folder != run_dir:
+                continue
             else:
                 shutil.copy2(source, os.path.join(target, name))
 

@@ -272,6 +272,13 @@ def main() -> int:
         for text in ("| TSan + race loop |", "⏭️ skipped", "2.00", "![benchmarks x86_64]"):
             if text not in report:
                 FAILURES.append(f"REPORT.md lacks {text!r}")
+        # "Can I merge?" in the first three lines, and no Python or raw JSON in the Markdown.
+        head = report.splitlines()[:3]
+        if not any(line.startswith("**Merge: ") for line in head):
+            FAILURES.append(f"REPORT.md does not lead with the merge verdict: {head}")
+        for raw in ("| True |", "| False |", "ok: True", "`{"):
+            if raw in report:
+                FAILURES.append(f"REPORT.md shows raw Python/JSON {raw!r}")
 
         check("skipped cell required to pass fails", fresh("required"), 1, "required to pass",
               "--baseline", baseline, "--require-pass", "aarch64/smoke")
@@ -280,6 +287,12 @@ def main() -> int:
         cell(run, "aarch64", "race", "skipped", "not built: offheap-smoke missing")
         check("a skipped cell the profile does not declare optional fails", run, 1,
               "aarch64/race: skipped — not built: offheap-smoke missing (required", "--baseline", baseline)
+        head = open(os.path.join(run, "REPORT.md")).read().splitlines()[:6]
+        if not (head[2].startswith("**Merge: ❌ BLOCKED**")
+                and any("aarch64/race: skipped" in line for line in head)):
+            FAILURES.append(f"REPORT.md of a blocked run does not say so and why first: {head}")
+        else:
+            print("ok   REPORT.md leads with the gate's verdict and its reasons")
         report = open(os.path.join(run, "REPORT.md")).read()
         if "optional in this profile: self-test profile lets it skip" not in report:
             FAILURES.append("REPORT.md does not show why an optional cell may skip")
