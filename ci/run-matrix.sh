@@ -361,6 +361,7 @@ run_cell() {
 #   - aarch64 cells that run the cross build (emulated host) after aarch64/build;
 #   - defects after the x86-64 valgrind, asan and tsan cells (it reuses their scratch paths);
 #   - embedded after aarch64/build (it checks the plain variant that cell compiles);
+#   - quick: release-tests after tsan (it runs the suite on that cell's optimised build);
 #   - the quick profile's x86-64 container sample (la57) after stress, which builds the release
 #     CLI on the host that the sample runs (SAMPLE_CONTAINER_CELLS);
 #   - the timed cell (the native bench) alone at the end, with nothing else running.
@@ -376,6 +377,8 @@ for item in "${selected[@]}"; do
     [ "$cell" = defects ] && deps+=("$arch/valgrind" "$arch/asan" "$arch/tsan")
     # The Embedded check reuses the plain aarch64 variant (same target, same sources).
     [ "$cell" = embedded ] && deps+=(aarch64/build)
+    # Quick: the release tests run on the tsan cell's optimised build (cell_release_tests).
+    [ "$profile" = quick ] && [ "$cell" = release-tests ] && deps+=("$arch/tsan")
     if [ "$placement" = sample ] && [ "$cell" = la57 ] && [ "$(where_for "$arch" la57)" != host ]; then
         deps+=("$arch/stress")
     fi

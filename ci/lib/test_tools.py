@@ -148,21 +148,26 @@ def check(name: str, run: str, expect_exit: int, expect_text: str, *gate_args: s
         print(f"ok   {name}")
 
 
+def stand_in_cell(path: str, *body: str) -> str:
+    """Writes a stand-in for ci/lib/cell.sh (MATRIX_CELL_SCRIPT): it needs nothing
+    (`--needs` prints no probe) and runs BODY's lines as a cell ARCH CELL OUTDIR."""
+    with open(path, "w") as handle:
+        handle.write("\n".join(["#!/usr/bin/env bash", '[ "$1" = --needs ] && exit 0', *body]) + "\n")
+    return path
+
+
 def matrix_self_test(tmp: str) -> None:
     """ci/run-matrix.sh's own verdict, with a stand-in cell script (MATRIX_CELL_SCRIPT): a
     failed cell and a skipped required cell each make it exit 1 (and the gate too), a clean run
     exits 0, and unknown --cells/--arch names are usage errors (exit 2)."""
     root = os.path.dirname(os.path.dirname(LIB))
-    stub = os.path.join(tmp, "stub-cell.sh")
-    with open(stub, "w") as handle:
-        handle.write('#!/usr/bin/env bash\n'
-                     '[ "$1" = --needs ] && exit 0\n'
-                     'arch="$1"; cell="$2"; out="$3"; mkdir -p "$out"\n'
-                     'case "${STUB_OUTCOME:-pass}:$cell" in\n'
-                     '  skip:la57) echo "not built: stand-in" >"$out/reason"; exit 3 ;;\n'
-                     '  fail:la57) exit 1 ;;\n'
-                     'esac\n'
-                     'exit 0\n')
+    stub = stand_in_cell(os.path.join(tmp, "stub-cell.sh"),
+                         'arch="$1"; cell="$2"; out="$3"; mkdir -p "$out"',
+                         'case "${STUB_OUTCOME:-pass}:$cell" in',
+                         '  skip:la57) echo "not built: stand-in" >"$out/reason"; exit 3 ;;',
+                         '  fail:la57) exit 1 ;;',
+                         'esac',
+                         'exit 0')
 
     def matrix(name: str, outcome: str, *args: str) -> subprocess.CompletedProcess:
         env = dict(os.environ, MATRIX_CELL_SCRIPT=stub, STUB_OUTCOME=outcome)
@@ -201,15 +206,12 @@ def scheduler_self_test(tmp: str, root: str) -> None:
     --jobs cells at once, every cell after the cells it uses (the aarch64 cells after the cross
     build, defects after valgrind/asan/tsan), the native bench alone and last. The x86-64 TSan
     stand-in runs longest, so defects would start beside it if it did not wait for it."""
-    stub = os.path.join(tmp, "timed-cell.sh")
     log = os.path.join(tmp, "schedule.log")
-    with open(stub, "w") as handle:
-        handle.write('#!/usr/bin/env bash\n'
-                     '[ "$1" = --needs ] && exit 0\n'
-                     'mkdir -p "$3"\n'
-                     'echo "$(date +%s.%N) start $1/$2" >>"$STUB_LOG"\n'
-                     'case "$1/$2" in x86_64/tsan) sleep 8 ;; aarch64/build) sleep 2 ;; *) sleep 0.3 ;; esac\n'
-                     'echo "$(date +%s.%N) end $1/$2" >>"$STUB_LOG"\n')
+    stub = stand_in_cell(os.path.join(tmp, "timed-cell.sh"),
+                         'mkdir -p "$3"',
+                         'echo "$(date +%s.%N) start $1/$2" >>"$STUB_LOG"',
+                         'case "$1/$2" in x86_64/tsan) sleep 8 ;; aarch64/build) sleep 2 ;; *) sleep 0.3 ;; esac',
+                         'echo "$(date +%s.%N) end $1/$2" >>"$STUB_LOG"')
     cells = "aarch64/build,aarch64/tsan,aarch64/bench,x86_64/valgrind,x86_64/asan,x86_64/tsan," \
             "x86_64/defects,x86_64/bench,x86_64/lint"
     done = subprocess.run(["bash", os.path.join(root, "ci", "run-matrix.sh"), "--no-install", "--engine",
