@@ -18,7 +18,8 @@
 # found), 2 usage or build error.
 set -euo pipefail
 SCRIPT_NAME=fuzz.sh
-source "$(dirname "$0")/lib/common.sh"
+# shellcheck source=ci/lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 cd "$REPO_ROOT"
 
 SECONDS_EACH=60
@@ -35,7 +36,9 @@ while [ $# -gt 0 ]; do
         *) die "unknown argument '$1' (see --help)" 2 ;;
     esac
 done
-[[ "$SECONDS_EACH" =~ ^[0-9]+$ ]] && [ "$SECONDS_EACH" -gt 0 ] || die "--seconds needs a positive integer" 2
+if ! [[ "$SECONDS_EACH" =~ ^[0-9]+$ ]] || [ "$SECONDS_EACH" -eq 0 ]; then
+    die "--seconds needs a positive integer" 2
+fi
 ALL=(freelist sharded arena slabpool sizeclass)
 [ "$PLANTED" = 1 ] && FUZZERS=(arena)
 [ ${#FUZZERS[@]} -gt 0 ] || FUZZERS=("${ALL[@]}")
@@ -47,6 +50,7 @@ mkdir -p "$OUT"
 OUT="$(cd "$OUT" && pwd)"
 
 SCRATCH=".build-fuzz"
+# shellcheck disable=SC2054  # one swiftc option: -sanitize=fuzzer,address
 FLAGS=(-Xswiftc -sanitize=fuzzer,address -Xswiftc -DOFFHEAP_LIBFUZZER)
 if [ "$PLANTED" = 1 ]; then
     SCRATCH=".build-fuzz-planted"
