@@ -14,6 +14,8 @@
 # `arena`, and succeeds only when the fuzzer finds the defect (a shadow divergence) within N
 # seconds: the proof that the fuzzers can find a bug, starting from the seed corpus.
 #
+# Environment: FUZZ_SCRATCH (default .build-fuzz; --planted adds -planted), FUZZ_NICE (15).
+#
 # Exit status: 0 no finding (--planted: the defect was found), 1 a finding (--planted: not
 # found), 2 usage or build error.
 set -euo pipefail
@@ -39,7 +41,7 @@ done
 if ! [[ "$SECONDS_EACH" =~ ^[0-9]+$ ]] || [ "$SECONDS_EACH" -eq 0 ]; then
     die "--seconds needs a positive integer" 2
 fi
-ALL=(freelist sharded arena slabpool sizeclass)
+ALL=(freelist sharded arena slabpool sizeclass hyaline)
 [ "$PLANTED" = 1 ] && FUZZERS=(arena)
 [ ${#FUZZERS[@]} -gt 0 ] || FUZZERS=("${ALL[@]}")
 for f in "${FUZZERS[@]}"; do
@@ -49,11 +51,11 @@ done
 mkdir -p "$OUT"
 OUT="$(cd "$OUT" && pwd)"
 
-SCRATCH=".build-fuzz"
+SCRATCH="${FUZZ_SCRATCH:-.build-fuzz}"
 # shellcheck disable=SC2054  # one swiftc option: -sanitize=fuzzer,address
 FLAGS=(-Xswiftc -sanitize=fuzzer,address -Xswiftc -DOFFHEAP_LIBFUZZER)
 if [ "$PLANTED" = 1 ]; then
-    SCRATCH=".build-fuzz-planted"
+    SCRATCH="${FUZZ_SCRATCH:-.build-fuzz}-planted"
     FLAGS+=(-Xswiftc -DOFFHEAP_PLANTED_ARENA_OFF_BY_ONE)
 fi
 log "building offheap-fuzz (scratch $SCRATCH)"

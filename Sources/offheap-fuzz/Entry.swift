@@ -24,6 +24,7 @@ let fuzzers: [Fuzzer] = [
     Fuzzer(name: "arena", run: fuzzArena),
     Fuzzer(name: "slabpool", run: fuzzSlabPool),
     Fuzzer(name: "sizeclass", run: fuzzSizeClassHeap),
+    Fuzzer(name: "hyaline", run: fuzzHyalineStructures),
 ]
 
 /// Writes one line to standard error.

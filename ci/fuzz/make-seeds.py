@@ -95,3 +95,13 @@ seq = [0x00, 0]  # nothing retained or cached: pages and segments are released a
 seq += ([alloc] + w(5 << 13 | 4096) + [3]) * 6 + [free] + w(0) * 1 + ([free] + w(0)) * 5 + [maint, 0]
 seq += [stale] + w(2) + [alloc] + w(64) + [3] + [stale] + w(3) + [usable] + w(4)
 write("sizeclass", "release", seq)
+
+# Hyaline structures: config (pool capacity-2, retire batch threshold-1) then ops mod 6:
+# 0-1 push, 2 pop, 3 enqueue, 4 dequeue, 5 isEmpty checks; a final byte (even: drain the stack).
+push, pop, enq, deq, empty = 0, 2, 3, 4, 5
+seq = [14, 3]  # 16 nodes, batches of 4
+seq += [push] * 5 + [pop, pop, enq, enq, enq, deq, empty] + [push] * 12 + [enq, enq, pop, pop, deq, deq, deq, deq, empty, 0]
+write("hyaline", "basic", seq)
+seq = [0, 0]  # 2 nodes (one is the queue's dummy), batches of 1: exhaust at once
+seq += [push, push, pop, enq, enq, deq, pop, pop, push, empty, 1]
+write("hyaline", "tiny", seq)
