@@ -77,6 +77,14 @@ let package = Package(
             dependencies: ["OffHeap", "COffHeapShims"],
             swiftSettings: strictSwift
         ),
+        // Op-sequence fuzzers with shadow models, one per allocator (ci/fuzz.sh builds them with
+        // libFuzzer: -sanitize=fuzzer,address -DOFFHEAP_LIBFUZZER). Hosted only; a plain
+        // build is a replayer of corpus files, so the harness never rots.
+        .executableTarget(
+            name: "offheap-fuzz",
+            dependencies: ["OffHeap"],
+            swiftSettings: strictSwift
+        ),
         .testTarget(
             name: "OffHeapTests",
             dependencies: ["OffHeap", "COffHeapShims", "OffHeapWorkloads", "OffHeapReports", "offheap"],

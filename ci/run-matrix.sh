@@ -57,7 +57,7 @@ command_line="ci/run-matrix.sh$(printf ' %q' "$@")"
 # QEMU user mode on an x86-64 host (natively on an arm64 host, where the hosted cells already
 # cover stress, la57 and bench).
 HOST_ARCH="$(uname -m)"
-HOSTED_CELLS=(fresh debug-tests release-tests tsan asan valgrind defects la57 embedded lint stress bench)
+HOSTED_CELLS=(fresh debug-tests release-tests tsan asan valgrind defects fuzz la57 embedded lint stress bench)
 # tsan/valgrind/asan on aarch64: the checkers on the cross-built variants under QEMU
 # (ci/build-aarch64.sh --variant), checkers: their planted-defect self-test.
 if [ "$HOST_ARCH" = aarch64 ]; then EMBEDDED_CELLS=(build smoke race checkers)

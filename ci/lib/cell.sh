@@ -389,6 +389,41 @@ cell_defects() {
     [ "$caught" = "$planted" ] || fail "defects planted $planted, caught $caught: $(awk -F'\t' '$3 == "no" { printf "%s/%s ", $1, $2 }' "$OUT/defects.tsv")"
 }
 
+# Op-sequence fuzzing (ci/fuzz.sh, Sources/offheap-fuzz/): every allocator's fuzzer replays
+# the seed corpus (ci/fuzz/corpus/) and fuzzes FUZZ_SECONDS against its shadow model; any
+# finding fails the cell (the crash input is kept in OUT/fuzz/artifacts/). Outside quick (or
+# with MATRIX_FUZZ_SELFCHECK=1) the self-check also builds the planted Arena off-by-one and
+# the cell fails unless the arena fuzzer finds it within the quick budget (FUZZ_SELFCHECK_SECONDS).
+# Quick: one debug libFuzzer+ASan build of OffHeap and the harness (.build-fuzz), 3 s per fuzzer.
+cell_fuzz() {
+    local seconds selfcheck=0 rc=0
+    case "$PROFILE" in
+        quick) seconds=3 ;;
+        soak) seconds="$(( ${MATRIX_SOAK_SECONDS:-3600} / 10 ))"; selfcheck=1 ;;
+        *) seconds=60; selfcheck=1 ;;
+    esac
+    seconds="${MATRIX_FUZZ_SECONDS:-$seconds}"
+    selfcheck="${MATRIX_FUZZ_SELFCHECK:-$selfcheck}"
+    step "ci/fuzz.sh --seconds $seconds (every fuzzer)"
+    FUZZ_NICE=0 bash ci/fuzz.sh --seconds "$seconds" --out "$OUT/fuzz" || rc=$?
+    [ -f "$OUT/fuzz/fuzz.tsv" ] && cp "$OUT/fuzz/fuzz.tsv" "$OUT/fuzz.tsv"
+    cat "$OUT/fuzz.tsv" 2>/dev/null || true
+    case "$rc" in
+        0) ;;
+        1) fail "fuzzing found $(awk -F'\t' 'NR > 1 && $7 == 1 { printf "%s ", $1 }' "$OUT/fuzz.tsv")(inputs under fuzz/artifacts/)" ;;
+        *) fail "ci/fuzz.sh exited $rc (build or usage error: $OUT/fuzz/build.log)" ;;
+    esac
+    if [ "$selfcheck" = 1 ]; then
+        step "self-check: the planted Arena off-by-one must be found in ${FUZZ_SELFCHECK_SECONDS:-3} s"
+        rc=0; FUZZ_NICE=0 bash ci/fuzz.sh --planted --seconds "${FUZZ_SELFCHECK_SECONDS:-3}" --out "$OUT/fuzz-planted" || rc=$?
+        local evidence
+        evidence="$(grep -a -m1 -o 'fuzz divergence: [^$]*' "$OUT/fuzz-planted/fuzz-arena.log" 2>/dev/null | cut -c1-160 || true)"
+        printf 'planted=1\nfound=%s\nevidence=%s\n' "$([ "$rc" = 0 ] && echo 1 || echo 0)" "$evidence" >"$OUT/fuzz-selfcheck.env"
+        [ "$rc" = 0 ] || fail "self-check: the planted Arena off-by-one was not found (ci/fuzz.sh --planted exited $rc)"
+        echo "self-check: planted defect found: $evidence"
+    fi
+}
+
 # Exit 0 ok, 1 corruption/errors/failed recovery, 2 bad options: an allocator the CLI does
 # not offer yet (bad option naming it) is "not built", any other bad option a failure.
 stress_verdict() {

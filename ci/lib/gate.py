@@ -106,6 +106,22 @@ def evaluate(summary: dict, report_dir: str, baseline_path: str, threshold: floa
             planted, caught = figures.get("planted"), figures.get("caught")
             if not planted or caught != planted:
                 problems.append(f"{cid}: defects planted {planted}, caught {caught} (log: {log})")
+        if cell.get("cell") == "fuzz":
+            # Fuzzing: a finding fails (also counted in `findings` above, with its input
+            # named here); a pass must have run every fuzzer, and a self-check that ran must
+            # have found its planted defect.
+            figures = cell.get("figures") or {}
+            for fz in figures.get("fuzzers") or []:
+                if fz.get("findings"):
+                    problems.append(f"{cid}: fuzzer {fz.get('fuzzer')} found a divergence or crash "
+                                    f"(input: {fz.get('artifact') or 'see log'}; log: {log})")
+                elif cell.get("status") == "pass" and not fz.get("runs"):
+                    problems.append(f"{cid}: fuzzer {fz.get('fuzzer')} executed no input (log: {log})")
+            if cell.get("status") == "pass" and not figures.get("fuzzers"):
+                problems.append(f"{cid}: passed without any fuzzer figures (log: {log})")
+            selfcheck = figures.get("selfcheck")
+            if selfcheck and not selfcheck.get("found"):
+                problems.append(f"{cid}: the planted defect was not found by the fuzzer (log: {log})")
         if int(cell.get("failedRecoveries") or 0) > 0:
             problems.append(f"{cid}: {cell['failedRecoveries']} failed recovery(ies)")
         for name, doc in ((cell.get("figures") or {}).get("documents") or {}).items():

@@ -28,14 +28,14 @@ PEERS = ("glibc", "jemalloc", "mimalloc", "tcmalloc")
 # Results that are not ours: the peers, and the engine's pass-through to malloc ("system").
 NOT_OURS = PEERS + ("system",)
 CELL_ORDER = {
-    "x86_64": ["fresh", "debug-tests", "release-tests", "tsan", "asan", "valgrind", "defects", "stress",
+    "x86_64": ["fresh", "debug-tests", "release-tests", "tsan", "asan", "valgrind", "defects", "fuzz", "stress",
                "la57",
                "embedded", "bench", "lint"],
     "aarch64": ["build", "smoke", "stress", "race", "tsan", "asan", "valgrind", "checkers", "la57",
                 "bench"],
 }
 # Rows of the arch x cell table: the same concept on both arches shares a row.
-ROWS = ["fresh", "debug-tests", "release-tests", "tsan", "asan", "valgrind", "defects", "checkers", "build",
+ROWS = ["fresh", "debug-tests", "release-tests", "tsan", "asan", "valgrind", "defects", "fuzz", "checkers", "build",
         "smoke", "race",
         "stress", "la57", "embedded", "bench", "lint"]
 PLACEMENT_TEXT = {
@@ -48,6 +48,7 @@ ROW_TITLES = {
     "debug-tests": "tests (debug)", "release-tests": "tests (release)",
     "tsan": "TSan + race loop", "asan": "ASan (+ LSan on x86-64)", "valgrind": "valgrind memcheck",
     "checkers": "checkers self-test (planted defects)", "defects": "seeded defects caught",
+    "fuzz": "op-sequence fuzzing (libFuzzer + shadow models)",
     "build": "Embedded cross build", "smoke": "smoke (QEMU)", "race": "race loop (QEMU)",
     "stress": "stress hammer", "la57": "LA57 probe", "embedded": "Embedded check",
     "bench": "benchmarks vs peers", "lint": "lint",
@@ -177,6 +178,28 @@ def defects_figures(cell_dir: str) -> dict:
             "controlsNotClean": number("controls_bad"), "defects": rows}
 
 
+def fuzz_figures(cell_dir: str) -> dict:
+    """The fuzz cell (ci/fuzz.sh): per fuzzer runs, coverage, corpus size and findings; the
+    planted-defect self-check's verdict when it ran. Any finding counts as a finding."""
+    fuzzers = []
+    for line in read_text(os.path.join(cell_dir, "fuzz.tsv")).splitlines()[1:]:
+        parts = line.split("\t")
+        if len(parts) < 9:
+            continue
+        def number(text: str) -> int:
+            return int(text) if text.isdigit() else 0
+        fuzzers.append({"fuzzer": parts[0], "seconds": number(parts[1]), "runs": number(parts[2]),
+                        "cov": number(parts[3]), "ft": number(parts[4]), "corpus": number(parts[5]),
+                        "findings": number(parts[6]), "artifact": parts[7], "exit": parts[8]})
+    figures: dict = {"fuzzers": fuzzers, "findings": sum(f["findings"] for f in fuzzers)}
+    selfcheck = read_env(os.path.join(cell_dir, "fuzz-selfcheck.env"))
+    if selfcheck:
+        figures["selfcheck"] = {"planted": int(selfcheck.get("planted") or 0),
+                                "found": int(selfcheck.get("found") or 0),
+                                "evidence": selfcheck.get("evidence", "")}
+    return figures
+
+
 def cell_figures(arch: str, cell: str, cell_dir: str, log: str) -> dict:
     figures: dict = {}
     if cell in ("debug-tests", "release-tests"):
@@ -217,6 +240,8 @@ def cell_figures(arch: str, cell: str, cell_dir: str, log: str) -> dict:
         figures.update(planted=len(rows), caught=sum(1 for r in rows if r["caught"]), defects=rows)
     elif cell == "defects":
         figures.update(defects_figures(cell_dir))
+    elif cell == "fuzz":
+        figures.update(fuzz_figures(cell_dir))
     elif cell == "race":
         figures["repetitions"] = int(read_text(os.path.join(cell_dir, "repetitions")) or 0)
         failures = read_text(os.path.join(cell_dir, "failures")).strip()
@@ -767,6 +792,30 @@ def write_report(run_dir: str, summary: dict) -> None:
             for r in f.get("defects", []):
                 lines.append(f"| {r['defect']} | {r['checker']} | "
                              f"{'✅ yes' if r['caught'] else '❌ NO'} | `{r['evidence']}` |")
+            lines.append("")
+        lines.append("")
+
+    fuzz_cells = [c for c in summary["cells"] if c["cell"] == "fuzz"]
+    if fuzz_cells:
+        lines += ["## Fuzzing", ""]
+        for c in fuzz_cells:
+            f = c["figures"]
+            if not f.get("fuzzers"):
+                lines.append(f"- {c['id']}: {c['status']} — {c['reason'] or 'no figures'}")
+                continue
+            lines.append(f"- {c['id']}: {len(f['fuzzers'])} fuzzers, {f.get('findings', 0)} "
+                         f"finding(s) ([log]({c['log']}))")
+            lines += ["", "| fuzzer | seconds | runs | cov | ft | corpus | findings |",
+                      "|---|---|---|---|---|---|---|"]
+            for z in f["fuzzers"]:
+                finding = f"❌ {z['findings']} (`{z['artifact']}`)" if z["findings"] else "0"
+                lines.append(f"| {z['fuzzer']} | {z['seconds']} | {z['runs']} | {z['cov']} | "
+                             f"{z['ft']} | {z['corpus']} | {finding} |")
+            sc = f.get("selfcheck")
+            if sc:
+                verdict = "found ✅" if sc.get("found") else "NOT found ❌"
+                lines += ["", f"Self-check: planted Arena off-by-one {verdict}"
+                          + (f": `{sc['evidence']}`" if sc.get("evidence") else "")]
             lines.append("")
         lines.append("")
 

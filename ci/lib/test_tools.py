@@ -327,6 +327,34 @@ def main() -> int:
         cell(run, "x86_64", "defects", files={"defects.env": "planted=0\ncaught=0\n"})
         check("a defects cell that planted nothing fails", run, 1, "defects planted", "--baseline", baseline)
 
+        # Fuzzing: figures per fuzzer in REPORT.md; a finding fails the gate even when the
+        # cell says pass, and so does a fuzzer that ran nothing or a planted defect not found.
+        header = "fuzzer\tseconds\truns\tcov\tft\tcorpus\tfindings\tartifact\texit\n"
+        clean = header + "freelist\t3\t10234\t856\t4370\t213\t0\t\t0\narena\t3\t11994\t624\t2820\t168\t0\t\t0\n"
+        run = fresh("fuzz-clean")
+        cell(run, "x86_64", "fuzz", files={"fuzz.tsv": clean,
+             "fuzz-selfcheck.env": "planted=1\nfound=1\nevidence=fuzz divergence: deallocate(offset 0)\n"})
+        check("a clean fuzz cell passes", run, 0, "GATE PASS", "--baseline", baseline)
+        report = open(os.path.join(run, "REPORT.md")).read()
+        for text in ("| freelist | 3 | 10234 | 856 | 4370 | 213 | 0 |", "planted Arena off-by-one found"):
+            if text not in report:
+                FAILURES.append(f"REPORT.md fuzzing section lacks {text!r}")
+        run = fresh("fuzz-finding")
+        cell(run, "x86_64", "fuzz", files={"fuzz.tsv": header
+             + "slabpool\t3\t812\t1076\t4867\t222\t1\tartifacts/slabpool/crash-1f2e\t1\n"})
+        check("a fuzz finding fails the gate even if the cell passed", run, 1,
+              "fuzzer slabpool found a divergence or crash (input: artifacts/slabpool/crash-1f2e",
+              "--baseline", baseline)
+        run = fresh("fuzz-idle")
+        cell(run, "x86_64", "fuzz", files={"fuzz.tsv": header + "arena\t3\t0\t0\t0\t2\t0\t\t0\n"})
+        check("a fuzzer that executed nothing fails", run, 1, "fuzzer arena executed no input",
+              "--baseline", baseline)
+        run = fresh("fuzz-planted-missed")
+        cell(run, "x86_64", "fuzz", "fail", "self-check: the planted Arena off-by-one was not found",
+             files={"fuzz.tsv": clean, "fuzz-selfcheck.env": "planted=1\nfound=0\nevidence=\n"})
+        check("a planted defect the fuzzer missed fails", run, 1, "the planted defect was not found",
+              "--baseline", baseline)
+
         run = fresh("corruption")
         cell(run, "x86_64", "stress", files={"stress.json": run_doc(
             "stress", [result("stress", "sharded", 5e6)], corruption=3, ok=False)})
