@@ -74,7 +74,6 @@ VALGRIND_SCRATCH=".build-valgrind$SUFFIX"
 # the allocators' checker instrumentation (memcheck mempools, ASan poisoning: see
 # Sources/OffHeap/Support/Instrumentation.swift); every other build is uninstrumented.
 INSTRUMENTED=(-Xswiftc -DOFFHEAP_INSTRUMENTED)
-EMBEDDED_SCRATCH=".build-embedded$SUFFIX"
 # Sanitizer and release test builds build only the test product: --build-tests would also
 # build every executable, ArgumentParser's plugin tools included (minutes on 2 cores).
 TEST_PRODUCT="swift-offheapPackageTests"
@@ -906,5 +905,6 @@ if [ "$ARCH" = aarch64 ]; then
 fi
 declare -F "$fn" >/dev/null || { echo "unknown cell $ARCH/$CELL"; exit 2; }
 echo "cell $ARCH/$CELL profile=$PROFILE container=$IN_CONTAINER host=$(uname -m) start=$(date -u +%FT%TZ)"
-trap 'printf "\n==> [+%ss] end (exit %s)\n" "$(( $(date +%s) - CELL_T0 ))" "$?"' EXIT
+# shellcheck disable=SC2154  # cell_rc is set inside the trap
+trap 'cell_rc=$?; printf "\n==> [+%ss] end (exit %s)\n" "$(( $(date +%s) - CELL_T0 ))" "$cell_rc"' EXIT
 "$fn"
