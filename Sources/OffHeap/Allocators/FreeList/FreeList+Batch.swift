@@ -76,8 +76,8 @@ extension FreeList {
         contentsOf pointers: UnsafeBufferPointer<UnsafeMutableRawPointer>
     ) throws(OffHeapError) {
         guard !pointers.isEmpty else { return }
-        if Instrumentation.isEnabled { enterFreeGate() }
-        defer { if Instrumentation.isEnabled { leaveFreeGate() } }
+        try enterFreeGate()
+        defer { leaveFreeGate() }
         let currentEpoch = epoch.pointee.load(ordering: .acquiring)
         let published = validSlots.pointee.load(ordering: .relaxed)
         // Link against the current head; `pushChain` relinks only if the free count moved.

@@ -5,19 +5,18 @@ extension FreeList {
     /// ``Configuration/decommitOnReset``, giving the pages back to the kernel).
     ///
     /// Not meant to run concurrently with other use of the pool. Misuse is detected, not
-    /// silently corrupting: reset takes `growLock`, then swaps the head to a locked sentinel
-    /// and bumps the epoch, so an overlapping allocate/deallocate either completes before
-    /// the reset or throws ``OffHeapError/concurrentReset``; a second reset that overlaps
-    /// throws ``OffHeapError/concurrentReset``. A push caught mid-way may leave the pool
-    /// poisoned (``needsReset``: every operation throws ``OffHeapError/concurrentReset``);
-    /// the next `reset()` cures that. One window stays open: a push that passed its epoch
-    /// check before a *whole* reset ran and then stores its link word overwrites a link of
-    /// the rebuilt list; until that push's CAS fails and it poisons the pool, concurrent
-    /// pops may follow the stale link. In checked mode the slot-state CAS refuses the second
-    /// hand-out of a slot (``OffHeapError/concurrentReset``), so no slot gets two owners;
-    /// in unchecked mode a slot can be handed to two owners in that window (closing it would
-    /// cost every push an atomic read-modify-write). Quiesce the pool before `reset()` when
-    /// it is unchecked. Pointers held across a reset are dangling:
+    /// silently corrupting, in both checking modes: reset first closes the free gate (no
+    /// free may be between its epoch check and its push: frees already inside are waited
+    /// for, new ones throw ``OffHeapError/concurrentReset``), then takes `growLock`, swaps
+    /// the head to a locked sentinel and bumps the epoch, so an overlapping
+    /// allocate/deallocate either completes before the reset or throws
+    /// ``OffHeapError/concurrentReset``; a second reset that overlaps throws
+    /// ``OffHeapError/concurrentReset``. No free can write a link word into the rebuilt
+    /// list, so no slot is handed to two owners (see FreeList+FreeGate.swift for the
+    /// orderings). A pool found with a locked head and no reset running is poisoned
+    /// (``needsReset``: every operation throws ``OffHeapError/concurrentReset``) and the
+    /// next `reset()` cures it; with the gate this is a defence only. Pointers held across
+    /// a reset are dangling:
     /// ``Slot`` handles always detect that with ``OffHeapError/useAfterReset``; a raw
     /// pointer freed after the reset is ``OffHeapError/useAfterReset`` in checked mode
     /// while its slot has not been allocated again, but once it has, the stale free frees
@@ -29,17 +28,21 @@ extension FreeList {
     /// #expect(pool.stats.inUse == 0)
     /// ```
     public func reset() throws(OffHeapError) {
-        // Instrumented builds: no free may be between its epoch check and its poison (see
-        // FreeList+Instrumentation.swift); closed before `growLock`, so no free waits on us.
-        if Instrumentation.isEnabled {
-            guard closeFreeGate() else { throw .concurrentReset }
+        // No free may be between its epoch check and its push while we rebuild (see
+        // FreeList+FreeGate.swift); closed before `growLock`, so no free waits on us.
+        guard closeFreeGate() else { throw .concurrentReset }
+        var gateOpened = false
+        defer { if !gateOpened { openFreeGate() } }
+        // With the gate closed no other reset can hold `growLock`; a grower (value 1) holds
+        // it for one slab commit and push, so wait for it rather than fail: frees that the
+        // gate turned away were promised that this reset makes their slots free.
+        while true {
+            let (exchanged, holder) = growLock.pointee.compareExchange(
+                expected: 0, desired: FreeList.growLockHeldByReset, ordering: .acquiring)
+            if exchanged { break }
+            if holder == FreeList.growLockHeldByReset { throw .concurrentReset }
+            PlatformThread.yield()
         }
-        defer { if Instrumentation.isEnabled { openFreeGate() } }
-        guard
-            growLock.pointee.compareExchange(
-                expected: 0, desired: FreeList.growLockHeldByReset, ordering: .acquiring
-            ).exchanged
-        else { throw .concurrentReset }
         defer { growLock.pointee.store(0, ordering: .releasing) }
         var current = Head(raw: head.pointee.load(ordering: .acquiring))
         while true {
@@ -84,6 +87,12 @@ extension FreeList {
         }
         peak.pointee.store(0, ordering: .relaxed)
         let top = count > 0 ? UInt32(0) : Head.emptyIndex
+        // The gate opens before the head is published: a slot popped from the rebuilt list
+        // can then always be freed. (Opened after, a free of such a slot in between would
+        // be refused and the slot lost until the next reset.) A free that enters now and
+        // still finds the head locked holds a pre-reset slot, which the rebuild relisted.
+        openFreeGate()
+        gateOpened = true
         head.pointee.store(locked.replacing(index: top).raw, ordering: .releasing)
     }
 

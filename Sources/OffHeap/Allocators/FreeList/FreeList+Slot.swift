@@ -51,8 +51,8 @@ extension FreeList {
     ///   pool, ``OffHeapError/concurrentReset``.
     @inlinable
     public func deallocate(_ slot: consuming Slot) throws(OffHeapError) {
-        if Instrumentation.isEnabled { enterFreeGate() }
-        defer { if Instrumentation.isEnabled { leaveFreeGate() } }
+        try enterFreeGate()
+        defer { leaveFreeGate() }
         let slotEpoch = slot.epoch
         guard epoch.pointee.load(ordering: .acquiring) == slotEpoch else { throw .useAfterReset }
         let index = try slotIndex(validating: slot.pointer)

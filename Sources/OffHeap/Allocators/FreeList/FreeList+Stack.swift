@@ -33,6 +33,11 @@ extension FreeList {
             let first = current.index
             if first >= Head.lockedIndex {
                 if first == Head.lockedIndex { throw .concurrentReset }
+                // Empty while a reset waits for the frees inside the gate (it refuses the
+                // others meanwhile, so the list drains): that is the reset, not exhaustion.
+                if freeGate.pointee.load(ordering: .relaxed) & FreeList.freeGateReset != 0 {
+                    throw .concurrentReset
+                }
                 try grow()
                 current = Head(raw: head.pointee.load(ordering: .acquiring))
                 continue
@@ -71,6 +76,11 @@ extension FreeList {
     /// `count - 1` times; depths and `last`'s next are written here (and rewritten on retry
     /// when the observed free count changed). `epoch` is the reset epoch the caller's slots
     /// belong to (from ``popChain(upTo:)`` or read before validating them).
+    ///
+    /// The caller must be inside the free gate (``enterFreeGate()``, entered before it read
+    /// `epoch`), or hold `growLock`, or own a list that is never reset (`ShardedFreeList`):
+    /// otherwise a whole `reset()` could run between the epoch check below and the link
+    /// stores, which would then relink the rebuilt list.
     ///
     /// `linkedBelow` says the chain's depths are already written for that free count below
     /// it (a caller that linked the chain against a head it loaded); the default rewrites.

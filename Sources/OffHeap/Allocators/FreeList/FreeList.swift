@@ -32,10 +32,15 @@ import Synchronization
 /// - Growth and ``reset()`` are serialised by `growLock`; reset additionally swaps the head
 ///   to ``Head/lockedIndex`` and bumps `epoch` before republishing, so operations that
 ///   overlap it either fail their CAS or see the lock or new epoch and throw
-///   ``OffHeapError/concurrentReset``. A push that had already written link words when it
-///   noticed a reset may have overwritten the rebuilt links, so it re-locks the head
-///   ("poisoned", ``needsReset``) rather than leave a corrupt list: misuse becomes an
-///   error until the next `reset()`, never silent corruption.
+///   ``OffHeapError/concurrentReset``.
+/// - Every public free runs inside the free gate (FreeList+FreeGate.swift: one fetch-add to
+///   enter, one fetch-sub to leave, on the head's cache line) from before its epoch load to
+///   after its head CAS, and `reset()` closes the gate and waits for it to empty before it
+///   locks the head: so no free's link store can land in a list rebuilt by a reset that
+///   ran after the free's epoch check, in either checking mode. (Without the gate such a
+///   store could relink the rebuilt list and hand one slot to two owners before the free's
+///   CAS failed.) A locked head with no reset running ("poisoned", ``needsReset``) is kept
+///   as a defence: every operation then throws until the next `reset()`.
 ///
 /// Lock-free: a thread retries only when another thread's CAS on `head` succeeded, except
 /// while a slab is being committed (losers yield and retry) and during `reset()`.
@@ -141,8 +146,8 @@ public final class FreeList: FixedSizeAllocator, @unchecked Sendable {
         growLock = word(72)
         peak = word(128)
         casRetries = word(192)
+        _ = word(FreeList.freeGateOffset)
         head.pointee.store(Head(index: Head.emptyIndex, tag: 0).raw, ordering: .relaxed)
-        if Instrumentation.isEnabled { _ = word(FreeList.freeGateOffset) }
         links = (control + geometry.linksOffset).bindMemory(
             to: Atomic<UInt64>.self, capacity: geometry.capacity)
         states = (control + geometry.statesOffset).bindMemory(
@@ -197,8 +202,8 @@ public final class FreeList: FixedSizeAllocator, @unchecked Sendable {
     ///   unchanged), ``OffHeapError/concurrentReset``. After any error the pool is usable.
     @inlinable
     public func deallocate(_ pointer: UnsafeMutableRawPointer) throws(OffHeapError) {
-        if Instrumentation.isEnabled { enterFreeGate() }
-        defer { if Instrumentation.isEnabled { leaveFreeGate() } }
+        try enterFreeGate()
+        defer { leaveFreeGate() }
         let currentEpoch = epoch.pointee.load(ordering: .acquiring)
         let index = try slotIndex(validating: pointer)
         if checked { try markFree(index) }

@@ -505,12 +505,16 @@ internal final class HeapCore: @unchecked Sendable {
         return segment
     }
 
-    /// Unpublishes and unmaps a segment nobody references (no lock held).
+    /// Unpublishes and unmaps a segment nobody references (no lock held; the caller may be
+    /// inside a free, whose announcement this ends).
     func unmapSegment(_ segment: UnsafeMutableRawPointer) {
         let header = SegmentLayout.header(segment)
         let bytes = header.pointee.reservedBytes
         let huge = header.pointee.kind == SegmentLayout.kindHuge
         SegmentRegistry.shared.unpublish(segmentBase: UInt(bitPattern: segment))
+        // No free that read the entry before it was cleared may still be reading the
+        // segment (SizeClassHeap+FreeAnnouncement.swift).
+        ThreadTables.shared.waitForFreesInProgress()
         try? VirtualMemory.release(segment, byteCount: bytes)
         if huge {
             committedBytes.wrappingSubtract(bytes, ordering: .relaxed)

@@ -130,9 +130,11 @@ internal struct SegmentCacheEntry {
 internal enum ThreadRecord {
     @inlinable static var entryCount: Int { 64 }
     @inlinable static var slot: ThreadLocalSlot { .sizeClassHeap }
-    /// Bytes of a thread's table: the entries, then its ``SegmentCacheEntry``.
+    /// Bytes of a thread's table: the entries, its ``SegmentCacheEntry``, then its free
+    /// announcement word (``freeSequence(_:)``).
     @inlinable static var tableByteCount: Int {
         entryCount * MemoryLayout<ThreadRecordEntry>.stride + MemoryLayout<SegmentCacheEntry>.stride
+            + MemoryLayout<UInt>.stride
     }
 
     /// The segment cache inside the table `raw` (the value of ``slot``).
@@ -185,6 +187,10 @@ internal enum ThreadRecord {
         (region.base + entryCount * MemoryLayout<ThreadRecordEntry>.stride)
             .bindMemory(to: SegmentCacheEntry.self, capacity: 1)
             .initialize(to: SegmentCacheEntry(heapID: 0, segmentBase: 0, epoch: 0))
+        (region.base + entryCount * MemoryLayout<ThreadRecordEntry>.stride
+            + MemoryLayout<SegmentCacheEntry>.stride)
+            .bindMemory(to: Atomic<UInt>.self, capacity: 1).initialize(to: Atomic(0))
+        ThreadTables.shared.insert(region.base)
         slot.value = region.base
         _ = offheap_tls_key_set(hook.key, region.base)
         return entries
@@ -216,6 +222,7 @@ internal final class ThreadExitHook: @unchecked Sendable {
             HeapDirectory.shared.detach(heapID: entry.heapID, threadHeap: heap)
         }
         if ThreadRecord.slot.value == raw { ThreadRecord.slot.value = nil }
+        ThreadTables.shared.remove(raw)
         _ = offheap_munmap(
             raw, VirtualMemory.roundUp(ThreadRecord.tableByteCount, to: VirtualMemory.pageSize))
     }

@@ -24,7 +24,12 @@ import Synchronization
 ///   one-entry cache of its last answer, which every segment unmap invalidates; nothing is
 ///   dereferenced before it answers), a pointer not 8-aligned is `.misalignedPointer`. In checked mode
 ///   (the default) a per-page bitmap also rejects `.doubleFree` and `.interiorPointer`;
-///   unchecked mode skips the bitmap and trusts the caller for those two.
+///   unchecked mode skips the bitmap and trusts the caller for those two. A stale pointer
+///   freed while ``trim()`` (or cache eviction) unmaps its segment, and two racing frees of
+///   one huge block, get typed errors too (one free succeeds, the other is `.doubleFree` or
+///   `.foreignPointer`), never a fault: every free announces itself in its thread's table
+///   and an unmap waits for the frees that may have seen the segment before it was
+///   unpublished (SizeClassHeap+FreeAnnouncement.swift).
 /// - Threads: each thread gets its share of the heap on first use; when it exits, its pages
 ///   are abandoned to the heap and adopted by the next thread that needs a page of that
 ///   class (or released by ``trim()`` once empty). Freeing from a thread that did not
@@ -240,7 +245,14 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
     ///   A rejected call changes nothing.
     @inlinable @inline(__always)
     public func deallocate(_ pointer: UnsafeMutableRawPointer) throws(OffHeapError) {
-        guard let (page, token) = smallPage(pointer) else {
+        guard let table = ThreadRecord.slot.value else {
+            return try deallocateWithoutTable(pointer)
+        }
+        // Announced before the registry (or segment cache) is read, ended after the last
+        // access to the segment: an unmap waits for us (SizeClassHeap+FreeAnnouncement.swift).
+        let announced = ThreadRecord.announceFree(table)
+        defer { if announced { ThreadRecord.endFree(table) } }
+        guard let (page, token) = smallPage(pointer, table: table) else {
             return try deallocateSlowPath(pointer)
         }
         // Owner test without the heap-id lookup: the page names its owner's record, and a
@@ -287,26 +299,22 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
     /// and before the segment is unmapped, so a hit means no unpublish was observed since a
     /// lookup that answered this heap: a fresh lookup would answer the same, and the header's
     /// `kind` cannot have changed (it is fixed while the segment is published). A stale entry
-    /// therefore never lets a pointer read memory the registry would not have let it read;
-    /// the only window left is the registry's own (a segment unpublished and unmapped between
-    /// the check and the header read, which needs a free racing the trim of an empty segment,
-    /// i.e. a free of a pointer that is not a live block: a caller bug both paths share).
-    /// That window is not closed: such a stale free racing ``trim()`` (or the unmap of an
-    /// evicted cached segment), and a second free of a huge block racing its first free
-    /// when the block is not cached, can fault instead of throwing; closing it would need
-    /// every free to announce itself (an atomic RMW on the fast path) or unmaps deferred
-    /// behind a grace period. Sequential stale frees are always typed errors.
+    /// therefore never lets a pointer read memory the registry would not have let it read.
+    /// The registry's own window (a segment unpublished and unmapped between the check and
+    /// the header read: a stale free racing ``trim()``, or the second of two racing frees of
+    /// a huge block) is closed by the caller's free announcement on `table`: the unmap waits
+    /// for it (SizeClassHeap+FreeAnnouncement.swift). No table means token 0, the value of
+    /// every free record's `thread`: such a caller never gets here (``deallocate(_:)``
+    /// creates the table first).
     @inlinable @inline(__always)
-    internal func smallPage(_ pointer: UnsafeMutableRawPointer) -> (PagePointer, UInt)? {
+    internal func smallPage(
+        _ pointer: UnsafeMutableRawPointer, table: UnsafeMutableRawPointer
+    ) -> (PagePointer, UInt)? {
         let address = UInt(bitPattern: pointer)
         let base = address & ~SegmentLayout.segmentMask
         guard address & 7 == 0 else { return nil }
         let epoch = SegmentRegistry.unmapEpoch(levelOne: registryLevelOne)
             .pointee.load(ordering: .acquiring)
-        // No table means token 0, the value of every free record's `thread`: such a caller
-        // must never reach the owner test (see `ThreadHeap`), so it takes the slow path,
-        // which attaches it first. (The cache hit below needed the table anyway.)
-        guard let table = ThreadRecord.slot.value else { return nil }
         if ThreadRecord.segmentCache(table).pointee.segmentBase == base,
             ThreadRecord.segmentCache(table).pointee.heapID == id,
             ThreadRecord.segmentCache(table).pointee.epoch == epoch
@@ -329,6 +337,17 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
         return (SegmentLayout.pageMeta(
             segment, Int(SegmentLayout.pageMeta(segment, unit).pointee.leader)),
             UInt(bitPattern: table))
+    }
+
+    /// A free by a thread with no table yet: creates it (so the free can be announced; the
+    /// attach would create it anyway), then frees.
+    ///
+    /// - Throws: as ``deallocate(_:)``; `.threadStartFailed` or `.mappingFailed` when the
+    ///   table cannot be created.
+    @usableFromInline @inline(never)
+    internal func deallocateWithoutTable(_ pointer: UnsafeMutableRawPointer) throws(OffHeapError) {
+        _ = try ThreadRecord.current()
+        try deallocate(pointer)
     }
 
     /// The full free: every check with its typed error, huge blocks, attach, remote frees.
@@ -385,6 +404,22 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
     internal func deallocateUnattached(_ page: PagePointer, _ pointer: UnsafeMutableRawPointer)
         throws(OffHeapError)
     {
+        // Attaching may wait for the heap directory's lock, which an exiting thread holds
+        // while its pages are released (and unmaps wait for announced frees): step out of
+        // the announcement to attach, then start this free again (an unmap may have run).
+        if let table = ThreadRecord.slot.value, ThreadRecord.freeSequence(table).pointee.load(
+            ordering: .relaxed) & 1 != 0
+        {
+            ThreadRecord.endFree(table)
+            let attached = (try? core.attachThread()) != nil
+            _ = ThreadRecord.announceFree(table)
+            if attached { return try deallocateSlowPath(pointer) }
+            // No entry can be had (64 live heaps on this thread): free remotely.
+            let page = try validPage(pointer)
+            guard let page else { return }
+            if checked { try SizeClassHeap.markFreedRemotely(page, pointer) }
+            return freeRemote(nil, page, pointer)
+        }
         let heap = try? core.attachThread()
         if let heap, page.pointee.owner.load(ordering: .relaxed) == UInt(bitPattern: heap) {
             return try freeLocal(heap, page, pointer)
@@ -585,6 +620,17 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
     ///
     /// - Throws: as ``deallocate(_:)`` for a pointer that is not a live block.
     public func usableSize(of pointer: UnsafeMutableRawPointer) throws(OffHeapError) -> Int {
+        // Reads the segment like a free: announced the same way.
+        let table = UnsafeMutableRawPointer(try ThreadRecord.current())
+        let announced = ThreadRecord.announceFree(table)
+        defer { if announced { ThreadRecord.endFree(table) } }
+        return try usableSizeAnnounced(pointer)
+    }
+
+    @usableFromInline
+    internal func usableSizeAnnounced(_ pointer: UnsafeMutableRawPointer) throws(OffHeapError)
+        -> Int
+    {
         guard let page = try validPage(pointer, free: false) else {
             // validPage returned nil only after the registry named this heap for the
             // (non-zero) segment base.

@@ -1,0 +1,111 @@
+import Synchronization
+
+// Free announcements: an unmap waits for every free that may have read the registry before
+// the segment was unpublished (issue 14, item 11).
+//
+// Why. A free checks the registry (or its thread's segment cache, validated by the unmap
+// epoch) and THEN reads the segment's header and page descriptors. A segment unpublished
+// and unmapped between the two (trim() or cache eviction of an empty segment, or the first
+// of two racing frees of a huge block) used to make the second read fault. The check and the
+// read are made one consistent step by holding the munmap until no free can be between them.
+//
+// Invariant: every thread that frees (or asks `usableSize`) has a table (created on its first
+// such call) holding an announcement word `seq`: odd while the thread is inside a free, even
+// outside. A free stores `seq + 1` (odd) with a sequentially consistent store BEFORE it loads
+// the unmap epoch or the registry, and stores `seq + 2` (release) after its last access to
+// segment memory. `unmapSegment` clears the registry entry and bumps the unmap epoch (a
+// sequentially consistent RMW, `SegmentRegistry.unpublish`), issues a sequentially consistent
+// fence, and then, for every registered table but its own, waits while `seq` still holds the
+// odd value it read; only then does it munmap.
+//
+// Orderings (store-buffering / Dekker): free = [store seq odd (SC); load epoch/registry];
+// unmap = [epoch RMW (SC); fence (SC); load seq]. In the single total order either the
+// unmapper's seq load comes after the free's odd store (it reads odd, or a later value:
+// then it waits for the release store of the even value, which orders every read the free
+// made of the segment before the munmap), or the free's epoch/registry load comes after the
+// unmapper's RMW and sees the cleared entry / new epoch: `.foreignPointer`, the segment is
+// never touched. A thread that unmaps from inside its own free (a huge free, a page release
+// that evicts a cached segment) first ends its own announcement: it makes no further access
+// to the segment it unmaps, and two freeing threads that unmap at once cannot wait for each
+// other.
+//
+// Cost: one store with a full barrier (x86-64: `xchg`) and one plain store per free, on a
+// line of the calling thread's own table: no shared cache line, no contention. Unmaps (rare:
+// trim, cache eviction, huge frees that the cache does not keep) scan the live tables.
+extension ThreadRecord {
+    /// The announcement word inside the table `raw` (after the segment cache).
+    @inlinable @inline(__always)
+    static func freeSequence(_ raw: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Atomic<UInt>> {
+        (raw + entryCount * MemoryLayout<ThreadRecordEntry>.stride
+            + MemoryLayout<SegmentCacheEntry>.stride)
+            .assumingMemoryBound(to: Atomic<UInt>.self)
+    }
+
+    /// Announces a free on the table `raw`; `false` when the thread was already inside one
+    /// (nested: the outer call ends it).
+    @inlinable @inline(__always)
+    static func announceFree(_ raw: UnsafeMutableRawPointer) -> Bool {
+        let word = freeSequence(raw)
+        let current = word.pointee.load(ordering: .relaxed)
+        guard current & 1 == 0 else { return false }
+        word.pointee.store(current &+ 1, ordering: .sequentiallyConsistent)
+        return true
+    }
+
+    /// Ends the calling thread's announcement on the table `raw`, if one is open.
+    @inlinable @inline(__always)
+    static func endFree(_ raw: UnsafeMutableRawPointer) {
+        let word = freeSequence(raw)
+        let current = word.pointee.load(ordering: .relaxed)
+        if current & 1 != 0 { word.pointee.store(current &+ 1, ordering: .releasing) }
+    }
+}
+
+/// Every live thread table, so an unmap can wait for the frees in progress.
+///
+/// Invariant: a table is added when it is created (before its thread's first free) and
+/// removed by its thread's exit hook before it is unmapped, both under `lock`; the
+/// unmapper scans under `lock`, so it never reads an unmapped table.
+@usableFromInline
+internal final class ThreadTables: @unchecked Sendable {
+    // @unchecked Sendable: `tables` is only touched under `lock`.
+    static let shared = ThreadTables()
+    private let lock = SpinLock()
+    private var tables: [UnsafeMutableRawPointer] = []
+
+    private init() {}
+
+    func insert(_ table: UnsafeMutableRawPointer) {
+        lock.lock()
+        tables.append(table)
+        lock.unlock()
+    }
+
+    func remove(_ table: UnsafeMutableRawPointer) {
+        lock.lock()
+        if let index = tables.firstIndex(of: table) { tables.swapAt(index, tables.count - 1) }
+        if tables.last == table { tables.removeLast() }
+        lock.unlock()
+    }
+
+    /// Call after the segment's registry entry was cleared and the unmap epoch bumped, before
+    /// the munmap: returns once no free that could have seen the old entry is in progress.
+    func waitForFreesInProgress() {
+        let own = ThreadRecord.slot.value
+        // Our own free (if any) makes no further access to the segment being unmapped.
+        if let own { ThreadRecord.endFree(own) }
+        atomicMemoryFence(ordering: .sequentiallyConsistent)
+        lock.lock()
+        for table in tables where table != own {
+            let word = ThreadRecord.freeSequence(table)
+            let seen = word.pointee.load(ordering: .sequentiallyConsistent)
+            guard seen & 1 != 0 else { continue }
+            var spins = 0
+            while word.pointee.load(ordering: .acquiring) == seen {
+                spins += 1
+                if spins > 64 { PlatformThread.yield() }
+            }
+        }
+        lock.unlock()
+    }
+}
