@@ -45,11 +45,15 @@ case "$mode" in
     --agree)
         mapfile -t probes < <(declared | awk '!seen[$0]++')
         rc=0
+        declare -A is_declared=()
         for probe in "${probes[@]}"; do
+            is_declared[$probe]=1
             [ -n "$(deps_package_of "$probe")" ] || { echo "declared but not in ci/deps.tsv: $probe"; rc=1; }
         done
+        # (A lookup, not `printf | grep -q`: under pipefail grep's early exit can kill printf
+        # with SIGPIPE and make a declared probe look undeclared, as lint once did.)
         while read -r _ probe package; do
-            printf '%s\n' "${probes[@]}" | grep -qxF -- "$probe" \
+            [ -n "${is_declared[$probe]:-}" ] \
                 || { echo "in ci/deps.tsv but declared by no script: $probe ($package)"; rc=1; }
         done < <(deps_rows)
         [ "$rc" = 0 ] && say "ci/deps.tsv and the scripts agree (${#probes[@]} probes)"
