@@ -61,7 +61,7 @@ HOSTED_CELLS=(fresh debug-tests release-tests tsan asan valgrind defects la57 em
 # tsan/valgrind/asan on aarch64: the checkers on the cross-built variants under QEMU
 # (ci/build-aarch64.sh --variant), checkers: their planted-defect self-test.
 if [ "$HOST_ARCH" = aarch64 ]; then EMBEDDED_CELLS=(build smoke race checkers)
-else EMBEDDED_CELLS=(build smoke race la57 stress bench tsan valgrind asan checkers); fi
+else EMBEDDED_CELLS=(build smoke race la57 stress bench tsan valgrind asan defects checkers); fi
 TIMED_CELLS=" stress bench "            # run alone, after everything else
 # Cells a profile may skip without failing the run or the gate, as "arch/cell=reason": the
 # reason is shown in the report. Every other skip is a failure (a cell that cannot run is

@@ -10,6 +10,7 @@
 //   offheap-defects --list
 import COffHeapShims
 import OffHeap
+import Synchronization
 
 /// Keeps a value opaque to the optimiser (a read the compiler cannot drop).
 @inline(never)
@@ -81,6 +82,14 @@ func doubleFree(defective: Bool) throws(OffHeapError) {
     if defective { try pool.deallocate(slot) }
 }
 
+/// Both writers of `racySlot` are alive while either writes: each waits for the other to
+/// start and stays until the other has finished. TSan reuses a finished thread's slot, so a
+/// writer that ran entirely after the other had exited could pass for the same thread (seen
+/// on aarch64 under QEMU, where thread start-up is slow). Relaxed counters order nothing
+/// after the start: the slot writes stay unordered unless the lock orders them.
+let writersStarted = Atomic<Int>(0)
+let writersDone = Atomic<Int>(0)
+
 /// TSan: two threads write one slot with no synchronisation between them.
 @inline(never)
 func racySlot(defective: Bool) throws(OffHeapError) {
@@ -88,13 +97,20 @@ func racySlot(defective: Bool) throws(OffHeapError) {
     let slot = try pool.allocate()
     let address = UInt(bitPattern: slot)
     let lock = defective ? nil : try PlatformMutex()
+    writersStarted.store(0, ordering: .relaxed)
+    writersDone.store(0, ordering: .relaxed)
     let writer: @Sendable (UInt64) -> Void = { value in
         let word = UnsafeMutablePointer<UInt64>(bitPattern: address)!
+        writersStarted.add(1, ordering: .relaxed)
+        while writersStarted.load(ordering: .relaxed) < 2 { PlatformThread.yield() }
         for round in 0..<1000 {
             lock?.lock()
             word.pointee = value &+ UInt64(round)
             lock?.unlock()
+            if round % 8 == 0 { PlatformThread.yield() }
         }
+        writersDone.add(1, ordering: .relaxed)
+        while writersDone.load(ordering: .relaxed) < 2 { PlatformThread.yield() }
     }
     let first = try PlatformThread { writer(1) }
     let second = try PlatformThread { writer(2) }
@@ -123,8 +139,24 @@ func run(_ name: String) throws(OffHeapError) -> Bool {
     return true
 }
 
+/// The command line (through the shim: Embedded Swift, which builds this program for the
+/// aarch64 checker variants, has no `CommandLine`).
+func commandLine() -> [String] {
+    var arguments: [String] = []
+    for index in 0..<offheap_argument_count() {
+        guard var p = offheap_argument(index) else { continue }
+        var bytes: [UInt8] = []
+        while p.pointee != 0 {
+            bytes.append(UInt8(bitPattern: p.pointee))
+            p += 1
+        }
+        arguments.append(String(decoding: bytes, as: UTF8.self))
+    }
+    return arguments
+}
+
 func main() -> Int32 {
-    let arguments = CommandLine.arguments
+    let arguments = commandLine()
     guard arguments.count == 2 else {
         print("usage: offheap-defects \(defects.joined(separator: "|"))|clean|--list")
         return 2
@@ -146,4 +178,4 @@ func main() -> Int32 {
     return 0
 }
 
-exit(main())
+offheap_exit(main())
