@@ -6,7 +6,8 @@
 // `clean` performs the same operations correctly and must stay silent under every checker,
 // so a catch is the defect's, not the harness's.
 //
-//   offheap-defects leaked-slot | use-after-free | overflow | double-free | racy-slot | clean
+//   offheap-defects leaked-slot | use-after-free | overflow | double-free | racy-slot
+//                   | use-after-reset | slab-use-after-reset | clean
 //   offheap-defects --list
 import COffHeapShims
 import OffHeap
@@ -73,6 +74,37 @@ func overflow(defective: Bool) throws(OffHeapError) {
     try pool.deallocate(slot)
 }
 
+/// Memcheck + ASan: an Arena block read after the arena was reset (every block freed).
+@inline(never)
+func useAfterReset(defective: Bool) throws(OffHeapError) {
+    let arena = try Arena(capacity: 1 << 16)
+    let block = try arena.allocate(byteCount: 48)
+    block.storeBytes(of: 7, as: UInt64.self)
+    block.storeBytes(of: 8, toByteOffset: 8, as: UInt64.self)
+    if !defective { sink(read(block + 8)) }
+    try arena.reset()
+    if defective { sink(read(block + 8)) }
+    // The next generation's block at the same address is the caller's again.
+    let again = try arena.allocate(byteCount: 48)
+    again.storeBytes(of: 9, toByteOffset: 8, as: UInt64.self)
+    sink(read(again + 8))
+}
+
+/// Memcheck + ASan: a SlabPool block read after the pool was reset.
+@inline(never)
+func slabUseAfterReset(defective: Bool) throws(OffHeapError) {
+    let pool = try SlabPool(slabSize: 1 << 16, maximumSlabs: 4, maximumLargeAllocations: 4)
+    let block = try pool.allocate(byteCount: 48)
+    block.storeBytes(of: 7, as: UInt64.self)
+    block.storeBytes(of: 8, toByteOffset: 8, as: UInt64.self)
+    if !defective { sink(read(block + 8)) }
+    try pool.reset()
+    if defective { sink(read(block + 8)) }
+    let again = try pool.allocate(byteCount: 48)
+    again.storeBytes(of: 9, toByteOffset: 8, as: UInt64.self)
+    sink(read(again + 8))
+}
+
 /// Memcheck: the same slot freed twice in unchecked mode (which trusts the caller).
 @inline(never)
 func doubleFree(defective: Bool) throws(OffHeapError) {
@@ -120,7 +152,10 @@ func racySlot(defective: Bool) throws(OffHeapError) {
     try pool.deallocate(slot)
 }
 
-let defects = ["leaked-slot", "use-after-free", "overflow", "double-free", "racy-slot"]
+let defects = [
+    "leaked-slot", "use-after-free", "overflow", "double-free", "racy-slot", "use-after-reset",
+    "slab-use-after-reset",
+]
 
 func run(_ name: String) throws(OffHeapError) -> Bool {
     switch name {
@@ -129,11 +164,15 @@ func run(_ name: String) throws(OffHeapError) -> Bool {
     case "overflow": try overflow(defective: true)
     case "double-free": try doubleFree(defective: true)
     case "racy-slot": try racySlot(defective: true)
+    case "use-after-reset": try useAfterReset(defective: true)
+    case "slab-use-after-reset": try slabUseAfterReset(defective: true)
     case "clean":
         try useAfterFree(defective: false)
         try overflow(defective: false)
         try doubleFree(defective: false)
         try racySlot(defective: false)
+        try useAfterReset(defective: false)
+        try slabUseAfterReset(defective: false)
     default: return false
     }
     return true
