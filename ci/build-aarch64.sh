@@ -9,9 +9,10 @@
 # and its traps.
 #
 # Variants (--variant): the checkers of the matrix need other builds of the same programs.
-#   plain    static PIE (default): DIR/bin, objects in DIR/obj.
-#   dynamic  the plain objects linked as a dynamic PIE against arm64 glibc, for valgrind
-#            memcheck (which sees no allocations in a static PIE): DIR/dynamic/bin.
+#   plain    static PIE (default), -O: DIR/bin, objects in DIR/obj. The build users run.
+#   dynamic  the memcheck build: its own objects (DIR/dynamic/obj), instrumented, linked as a
+#            dynamic PIE against arm64 glibc (memcheck sees no allocations in a static PIE):
+#            DIR/dynamic/bin.
 #   tsan     ThreadSanitizer: swiftc refuses -sanitize= for aarch64-none-none-elf, so the
 #            Embedded stdlib modules are copied with their target triple re-labelled to
 #            aarch64-unknown-linux-gnu (same length; DIR/linux-stdlib), the Swift code is
@@ -21,6 +22,21 @@
 #            DIR/tsan/bin; run with `setarch x86_64 -R qemu-aarch64-static -L /`.
 #   asan     AddressSanitizer, the same way with Debian's arm64 libasan: DIR/asan/bin; run
 #            with ASAN_OPTIONS=detect_leaks=0 (LeakSanitizer cannot run under QEMU).
+#
+# The checker variants (dynamic, tsan, asan) differ from plain in two ways:
+#   - Instrumented (dynamic, asan): compiled with -D OFFHEAP_INSTRUMENTED, as x86-64's
+#     valgrind and asan builds are, so the allocators report their blocks to memcheck
+#     (mempools; <valgrind/memcheck.h>'s client requests, copied into DIR/valgrind-include
+#     because the cross compiler does not search /usr/include) and poison free slots for
+#     ASan (__asan_poison_memory_region, resolved by Debian's arm64 libasan). They also
+#     build offheap-defects, the seeded-defect programs of the aarch64 defects cell.
+#   - -Onone (AARCH64_CHECKER_OPT overrides): a checker checks the accesses the program
+#     makes, and an unoptimised build makes every one of them (nothing is folded into a
+#     register, merged or hoisted out of a loop), so it loses no finding the -O build could
+#     give; what -O could add (a miscompiled ordering) TSan under QEMU cannot see anyway (it
+#     reports the orderings the source states, and x86 hosts are TSO). The -O build that users
+#     run is plain, exercised by the smoke, race, stress and bench cells. -Onone compiles
+#     the TSan variant in 28 s instead of 68 s (quick profile budget).
 #
 # Usage:
 #   ci/build-aarch64.sh [--install] [--out DIR] [--variant V] [--program NAME]... [--clean]
@@ -74,6 +90,8 @@ PROGRAMS=(
     offheap-smoke  # allocator smoke checks, 4 threads
     offheap-engine # the workload engine: stress, workloads, probe (same options as `offheap`)
 )
+# The seeded-defect programs (ci/defects/): built by the checker variants only.
+DEFECTS_PROGRAM=offheap-defects
 # The C shim: every .c file under it is compiled; its include/ holds module.modulemap.
 SHIM_DIR="Sources/COffHeapShims"
 # Upcoming features the SwiftPM targets enable (keep in step with Package.swift).
@@ -115,6 +133,10 @@ deps_needed() {
     if [[ "$variant" == asan || "$variant" == all ]]; then
         if [[ "$(uname -m)" != aarch64 ]]; then echo file:/usr/aarch64-linux-gnu/lib/libasan.so.8; fi
         echo file:/usr/lib/aarch64-linux-gnu/libasan.so.8
+    fi
+    # The instrumented variants compile memcheck's client requests (header only).
+    if [[ "$variant" == dynamic || "$variant" == asan || "$variant" == all ]]; then
+        echo file:/usr/include/valgrind/memcheck.h
     fi
     # Dynamic builds run against arm64 glibc itself (its loader).
     if [[ "$variant" != plain ]]; then echo file:/lib/ld-linux-aarch64.so.1; fi
@@ -195,11 +217,14 @@ if [[ "$variant" == all ]]; then
     done
     exit 0
 fi
+explicit_programs=0 # --program given: build exactly those
 if [[ -n "$planted" ]]; then
     [[ ${#selected[@]} -eq 0 ]] || die "--planted builds only the planted program (no --program)" 2
     [[ -f "ci/aarch64/planted/$planted/main.swift" ]] ||
         die "no ci/aarch64/planted/$planted/main.swift" 2
-elif [[ ${#selected[@]} -eq 0 ]]; then
+elif [[ ${#selected[@]} -gt 0 ]]; then
+    explicit_programs=1
+else
     for program in "${PROGRAMS[@]}"; do
         if [[ -f "Sources/$program/main.swift" ]]; then
             selected+=("$program")
@@ -243,27 +268,54 @@ unicode_tables="$embedded_lib/$TARGET_TRIPLE/libswiftUnicodeDataTables.a"
 
 # --- Variant -----------------------------------------------------------------------------
 
-# Objects (obj_dir), binaries (bin_dir), the Swift target, sanitizer flags and the link mode.
-# dynamic shares the plain objects (-fPIE, same flags): only the link differs.
+# Objects (obj_dir), binaries (bin_dir), the Swift target, optimisation, sanitizer and
+# instrumentation flags and the link mode (see "checker variants" above).
 swift_target="$TARGET_TRIPLE"
+swift_opt=-O
 variant_swift_flags=()
 variant_cc_flags=()
+instrumented=0
 link_mode=(-static-pie)
 link_extra=()
 case "$variant" in
 plain) obj_dir="$out_dir/obj"; bin_dir="$out_dir/bin" ;;
-dynamic) obj_dir="$out_dir/obj"; bin_dir="$out_dir/dynamic/bin"; link_mode=(-pie) ;;
+dynamic)
+    obj_dir="$out_dir/dynamic/obj"
+    bin_dir="$out_dir/dynamic/bin"
+    link_mode=(-pie)
+    instrumented=1
+    ;;
 tsan | asan)
     obj_dir="$out_dir/$variant/obj"
     bin_dir="$out_dir/$variant/bin"
     swift_target="aarch64-unknown-linux-gnu"
     sanitizer="thread"
-    [[ "$variant" == tsan ]] || sanitizer="address"
+    [[ "$variant" == tsan ]] || { sanitizer="address"; instrumented=1; }
     variant_swift_flags=(-Xfrontend "-sanitize=$sanitizer" -I "$out_dir/linux-stdlib")
     variant_cc_flags=("-fsanitize=$sanitizer" -fno-omit-frame-pointer -g)
     link_mode=(-pie "-fsanitize=$sanitizer")
     ;;
 esac
+if [[ "$variant" != plain ]]; then
+    swift_opt="${AARCH64_CHECKER_OPT:--Onone}"
+    # The seeded defects (ci/defects/catalogue.tsv) run in the checker builds only.
+    if [[ -z "$planted" && ${#selected[@]} -gt 0 && -f "Sources/$DEFECTS_PROGRAM/main.swift" \
+        && " ${selected[*]} " != *" $DEFECTS_PROGRAM "* && $explicit_programs -eq 0 ]]; then
+        selected+=("$DEFECTS_PROGRAM")
+    fi
+fi
+if [[ $instrumented -eq 1 ]]; then
+    variant_swift_flags+=(-D OFFHEAP_INSTRUMENTED)
+    # memcheck's client requests: valgrind.h + memcheck.h are plain headers with an arm64
+    # branch; the cross compiler does not search /usr/include, so a copy of the two serves.
+    valgrind_include="$out_dir/valgrind-include"
+    if ! cmp -s /usr/include/valgrind/memcheck.h "$valgrind_include/valgrind/memcheck.h" 2>/dev/null \
+        || ! cmp -s /usr/include/valgrind/valgrind.h "$valgrind_include/valgrind/valgrind.h" 2>/dev/null; then
+        mkdir -p "$valgrind_include/valgrind"
+        cp /usr/include/valgrind/valgrind.h /usr/include/valgrind/memcheck.h "$valgrind_include/valgrind/"
+    fi
+    variant_cc_flags+=(-I "$valgrind_include")
+fi
 if [[ $clean -eq 1 ]]; then rm -rf "$obj_dir" "$bin_dir"; fi
 mkdir -p "$obj_dir" "$bin_dir" "$obj_dir/module-cache"
 shim_include="$SHIM_DIR/include"
@@ -309,7 +361,7 @@ SWIFT_FLAGS=(
     -target "$swift_target"
     ${variant_swift_flags[@]+"${variant_swift_flags[@]}"}
     -enable-experimental-feature Embedded
-    -wmo -O -swift-version 6
+    -wmo "$swift_opt" -swift-version 6
     "${SWIFT_FEATURES[@]}"
     -package-name swift_offheap # `package` declarations, shared by all modules as in SwiftPM
     -I "$shim_include" -I "$obj_dir"
@@ -356,7 +408,8 @@ compiled=()
 
 # C shim.
 shim_objects=()
-shim_inputs="$(list_sources "$SHIM_DIR" '*.[ch]'; list_sources "$shim_include" '*.modulemap')"
+shim_inputs="$(list_sources "$SHIM_DIR" '*.[ch]'; list_sources "$shim_include" '*.modulemap'
+    [[ $instrumented -eq 0 ]] || list_sources "$valgrind_include" '*.h')"
 shim_digest="$(digest "$cc_version" "${CC_FLAGS[*]}" <<<"$shim_inputs")"
 while IFS= read -r source; do
     shim_objects+=("$obj_dir/shim-$(basename "$source" .c).o")
@@ -391,7 +444,7 @@ compile_swift() {
     local outputs=("$obj_dir/$module.o")
     [[ "$kind" != library ]] || outputs+=("$obj_dir/$module.swiftmodule")
     if ! up_to_date "$obj_dir/$module.stamp" "$module_digest" "${outputs[@]}"; then
-        log "compiling $module (${#sources[@]} files, Embedded Swift, $swift_target${variant_swift_flags[0]:+, $variant})"
+        log "compiling $module (${#sources[@]} files, Embedded Swift, $swift_target, $swift_opt${variant_swift_flags[0]:+, $variant}$([[ $instrumented -eq 0 ]] || echo ', instrumented'))"
         rm -f "$obj_dir/$module.stamp"
         run_logged "$obj_dir/$module.log" \
             swiftc "${SWIFT_FLAGS[@]}" -module-name "$module" "${extra[@]}" \

@@ -61,7 +61,7 @@ HOSTED_CELLS=(fresh debug-tests release-tests tsan asan valgrind defects fuzz la
 # tsan/valgrind/asan on aarch64: the checkers on the cross-built variants under QEMU
 # (ci/build-aarch64.sh --variant), checkers: their planted-defect self-test.
 if [ "$HOST_ARCH" = aarch64 ]; then EMBEDDED_CELLS=(build smoke race checkers)
-else EMBEDDED_CELLS=(build smoke race la57 stress bench tsan valgrind asan checkers); fi
+else EMBEDDED_CELLS=(build smoke race la57 stress bench tsan valgrind asan defects checkers); fi
 TIMED_CELLS=" bench "   # native only: run alone, after everything else (the emulated aarch64 bench is never compared)
 # Cells a profile may skip without failing the run or the gate, as "arch/cell=reason": the
 # reason is shown in the report. Every other skip is a failure (a cell that cannot run is
@@ -69,7 +69,7 @@ TIMED_CELLS=" bench "   # native only: run alone, after everything else (the emu
 declare -A OPTIONAL_CELLS=()
 HOST_ONLY_CELLS=" lint build embedded fresh checkers "   # need host-side tools (linters, the cross toolchain)
 # aarch64 cells that run the host's sanitizer runtimes and extracted valgrind under QEMU.
-HOST_ONLY_A64_CELLS=" tsan valgrind asan "
+HOST_ONLY_A64_CELLS=" tsan valgrind asan defects "
 # The quick profile's container sample: one cell in each image, cheap once the host has built.
 SAMPLE_CONTAINER_CELLS=" x86_64/la57 aarch64/smoke "
 
@@ -368,7 +368,7 @@ run_cell() {
 # Priority: longest first (durations of the quick CI runs), so both lanes end together.
 PRIORITY=" x86_64/tsan aarch64/build x86_64/release-tests x86_64/valgrind x86_64/asan x86_64/fresh
     x86_64/stress x86_64/fuzz aarch64/tsan x86_64/embedded aarch64/race aarch64/valgrind aarch64/checkers
-    x86_64/defects x86_64/la57 aarch64/stress aarch64/bench x86_64/lint x86_64/debug-tests
+    x86_64/defects aarch64/defects x86_64/la57 aarch64/stress aarch64/bench x86_64/lint x86_64/debug-tests
     aarch64/asan aarch64/smoke aarch64/la57 "
 declare -A DEPS=()
 for item in "${selected[@]}"; do

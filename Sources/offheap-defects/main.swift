@@ -6,10 +6,12 @@
 // `clean` performs the same operations correctly and must stay silent under every checker,
 // so a catch is the defect's, not the harness's.
 //
-//   offheap-defects leaked-slot | use-after-free | overflow | double-free | racy-slot | clean
+//   offheap-defects leaked-slot | use-after-free | overflow | double-free | racy-slot
+//                   | use-after-reset | slab-use-after-reset | clean
 //   offheap-defects --list
 import COffHeapShims
 import OffHeap
+import Synchronization
 
 /// Keeps a value opaque to the optimiser (a read the compiler cannot drop).
 @inline(never)
@@ -72,6 +74,37 @@ func overflow(defective: Bool) throws(OffHeapError) {
     try pool.deallocate(slot)
 }
 
+/// Memcheck + ASan: an Arena block read after the arena was reset (every block freed).
+@inline(never)
+func useAfterReset(defective: Bool) throws(OffHeapError) {
+    let arena = try Arena(capacity: 1 << 16)
+    let block = try arena.allocate(byteCount: 48)
+    block.storeBytes(of: 7, as: UInt64.self)
+    block.storeBytes(of: 8, toByteOffset: 8, as: UInt64.self)
+    if !defective { sink(read(block + 8)) }
+    try arena.reset()
+    if defective { sink(read(block + 8)) }
+    // The next generation's block at the same address is the caller's again.
+    let again = try arena.allocate(byteCount: 48)
+    again.storeBytes(of: 9, toByteOffset: 8, as: UInt64.self)
+    sink(read(again + 8))
+}
+
+/// Memcheck + ASan: a SlabPool block read after the pool was reset.
+@inline(never)
+func slabUseAfterReset(defective: Bool) throws(OffHeapError) {
+    let pool = try SlabPool(slabSize: 1 << 16, maximumSlabs: 4, maximumLargeAllocations: 4)
+    let block = try pool.allocate(byteCount: 48)
+    block.storeBytes(of: 7, as: UInt64.self)
+    block.storeBytes(of: 8, toByteOffset: 8, as: UInt64.self)
+    if !defective { sink(read(block + 8)) }
+    try pool.reset()
+    if defective { sink(read(block + 8)) }
+    let again = try pool.allocate(byteCount: 48)
+    again.storeBytes(of: 9, toByteOffset: 8, as: UInt64.self)
+    sink(read(again + 8))
+}
+
 /// Memcheck: the same slot freed twice in unchecked mode (which trusts the caller).
 @inline(never)
 func doubleFree(defective: Bool) throws(OffHeapError) {
@@ -81,6 +114,14 @@ func doubleFree(defective: Bool) throws(OffHeapError) {
     if defective { try pool.deallocate(slot) }
 }
 
+/// Both writers of `racySlot` are alive while either writes: each waits for the other to
+/// start and stays until the other has finished. TSan reuses a finished thread's slot, so a
+/// writer that ran entirely after the other had exited could pass for the same thread (seen
+/// on aarch64 under QEMU, where thread start-up is slow). Relaxed counters order nothing
+/// after the start: the slot writes stay unordered unless the lock orders them.
+let writersStarted = Atomic<Int>(0)
+let writersDone = Atomic<Int>(0)
+
 /// TSan: two threads write one slot with no synchronisation between them.
 @inline(never)
 func racySlot(defective: Bool) throws(OffHeapError) {
@@ -88,13 +129,20 @@ func racySlot(defective: Bool) throws(OffHeapError) {
     let slot = try pool.allocate()
     let address = UInt(bitPattern: slot)
     let lock = defective ? nil : try PlatformMutex()
+    writersStarted.store(0, ordering: .relaxed)
+    writersDone.store(0, ordering: .relaxed)
     let writer: @Sendable (UInt64) -> Void = { value in
         let word = UnsafeMutablePointer<UInt64>(bitPattern: address)!
+        writersStarted.add(1, ordering: .relaxed)
+        while writersStarted.load(ordering: .relaxed) < 2 { PlatformThread.yield() }
         for round in 0..<1000 {
             lock?.lock()
             word.pointee = value &+ UInt64(round)
             lock?.unlock()
+            if round % 8 == 0 { PlatformThread.yield() }
         }
+        writersDone.add(1, ordering: .relaxed)
+        while writersDone.load(ordering: .relaxed) < 2 { PlatformThread.yield() }
     }
     let first = try PlatformThread { writer(1) }
     let second = try PlatformThread { writer(2) }
@@ -104,7 +152,10 @@ func racySlot(defective: Bool) throws(OffHeapError) {
     try pool.deallocate(slot)
 }
 
-let defects = ["leaked-slot", "use-after-free", "overflow", "double-free", "racy-slot"]
+let defects = [
+    "leaked-slot", "use-after-free", "overflow", "double-free", "racy-slot", "use-after-reset",
+    "slab-use-after-reset",
+]
 
 func run(_ name: String) throws(OffHeapError) -> Bool {
     switch name {
@@ -113,18 +164,38 @@ func run(_ name: String) throws(OffHeapError) -> Bool {
     case "overflow": try overflow(defective: true)
     case "double-free": try doubleFree(defective: true)
     case "racy-slot": try racySlot(defective: true)
+    case "use-after-reset": try useAfterReset(defective: true)
+    case "slab-use-after-reset": try slabUseAfterReset(defective: true)
     case "clean":
         try useAfterFree(defective: false)
         try overflow(defective: false)
         try doubleFree(defective: false)
         try racySlot(defective: false)
+        try useAfterReset(defective: false)
+        try slabUseAfterReset(defective: false)
     default: return false
     }
     return true
 }
 
+/// The command line (through the shim: Embedded Swift, which builds this program for the
+/// aarch64 checker variants, has no `CommandLine`).
+func commandLine() -> [String] {
+    var arguments: [String] = []
+    for index in 0..<offheap_argument_count() {
+        guard var p = offheap_argument(index) else { continue }
+        var bytes: [UInt8] = []
+        while p.pointee != 0 {
+            bytes.append(UInt8(bitPattern: p.pointee))
+            p += 1
+        }
+        arguments.append(String(decoding: bytes, as: UTF8.self))
+    }
+    return arguments
+}
+
 func main() -> Int32 {
-    let arguments = CommandLine.arguments
+    let arguments = commandLine()
     guard arguments.count == 2 else {
         print("usage: offheap-defects \(defects.joined(separator: "|"))|clean|--list")
         return 2
@@ -146,4 +217,4 @@ func main() -> Int32 {
     return 0
 }
 
-exit(main())
+offheap_exit(main())

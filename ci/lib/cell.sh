@@ -28,10 +28,10 @@ cell_needs() {
     # The aarch64 build and the checker cells (which build their variant when it is
     # missing) need the cross toolchain; valgrind extracts valgrind:arm64 with apt/dpkg.
     if { [ "$cell" = embedded ] && [ "$emulated" = 0 ]; } || { [ "$arch" = aarch64 ] && { [ "$cell" = build ] || [ "$cell" = checkers ] \
-        || { [ "$emulated" = 1 ] && [[ " tsan valgrind asan " == *" $cell "* ]]; }; }; }; then
+        || { [ "$emulated" = 1 ] && [[ " tsan valgrind asan defects " == *" $cell "* ]]; }; }; }; then
         printf '%s\n' "${TOOLCHAIN_NEEDS[@]}"
         bash "$(dirname "${BASH_SOURCE[0]}")/../build-aarch64.sh" --list-deps
-        if [ "$cell" = valgrind ] || [ "$cell" = checkers ]; then
+        if [ "$cell" = valgrind ] || [ "$cell" = checkers ] || [ "$cell" = defects ]; then
             if [ "$emulated" = 1 ]; then printf '%s\n' cmd:apt-get cmd:dpkg-deb; else echo cmd:valgrind; fi
         fi
         return
@@ -338,20 +338,34 @@ defects_run() {
 }
 cell_defects() {
     command -v valgrind >/dev/null 2>&1 || skip "valgrind not installed (apt-get install valgrind)"
-    local catalogue=ci/defects/catalogue.tsv checker defect pattern rc planted=0 caught=0 controls_bad=0
+    local catalogue=ci/defects/catalogue.tsv checker
     [ -f "$catalogue" ] || fail "no $catalogue"
-    local checkers
-    checkers="$(grep -v -E '^(#|$)' "$catalogue" | cut -f2 | sort -u)"
-    for checker in $checkers; do
+    for checker in $(defects_checkers "$catalogue"); do
         step "build $DEFECTS_PRODUCT for $checker"
         defects_build "$checker" || fail "cannot build $DEFECTS_PRODUCT for $checker"
     done
     # valgrind 3.19 cannot read the DWARF 5 of Swift binaries: a copy without debug sections.
     objcopy --strip-debug "$VALGRIND_SCRATCH/debug/$DEFECTS_PRODUCT" "$OUT/defects-memcheck.nodebug"
+    defects_evaluate "$catalogue" defects_run "memcheck asan tsan"
+    rm -f "$OUT/defects-memcheck.nodebug"
+    defects_verdict "$catalogue"
+}
+
+# The checkers a catalogue names (column 2), each once.
+defects_checkers() { grep -v -E '^(#|$)' "$1" | cut -f2 | sort -u; }
+
+# defects_evaluate CATALOGUE RUN_FN "CHECKERS...": runs the clean control under every
+# checker of the catalogue, then every row whose checker is in CHECKERS (the ones this arch
+# has), with `RUN_FN CHECKER DEFECT LOG` (memcheck's program output goes to LOG.out).
+# Writes OUT/defects.tsv and OUT/defects.env (planted, caught, controls_bad); a row whose
+# checker the arch lacks is listed as not applicable and not counted.
+defects_evaluate() {
+    local catalogue="$1" run_fn="$2" available=" $3 " checker defect pattern rc planted=0 caught=0 controls_bad=0
     printf 'defect\tchecker\tcaught\tevidence\n' >"$OUT/defects.tsv"
-    for checker in $checkers; do
+    for checker in $(defects_checkers "$catalogue"); do
+        [[ "$available" == *" $checker "* ]] || continue
         step "control: $DEFECTS_PRODUCT clean under $checker (must be silent)"
-        rc=0; defects_run "$checker" clean "$OUT/defects-clean-$checker.log" || rc=$?
+        rc=0; "$run_fn" "$checker" clean "$OUT/defects-clean-$checker.log" || rc=$?
         cat "$OUT/defects-clean-$checker.log"
         # The instrumentation must really be in the memcheck and asan builds.
         if [ "$checker" != tsan ] && ! grep -q -a "instrumentation: on" \
@@ -365,10 +379,14 @@ cell_defects() {
     done
     while IFS=$'\t' read -r defect checker pattern; do
         case "$defect" in ''|'#'*) continue ;; esac
+        if [[ "$available" != *" $checker "* ]]; then
+            echo "n/a: $defect under $checker (no $checker on $ARCH)"
+            continue
+        fi
         planted=$((planted + 1))
         step "defect $defect under $checker (must report /$pattern/)"
         local log="$OUT/defects-$defect-$checker.log" evidence
-        rc=0; defects_run "$checker" "$defect" "$log" || rc=$?
+        rc=0; "$run_fn" "$checker" "$defect" "$log" || rc=$?
         evidence="$(grep -a -m1 -o -E "$pattern" "$log" || true)"
         if [ "$rc" != 0 ] && [ -n "$evidence" ]; then
             caught=$((caught + 1))
@@ -379,9 +397,16 @@ cell_defects() {
             echo "MISSED: $defect under $checker (exit $rc, no /$pattern/)"
         fi
     done <"$catalogue"
-    rm -f "$OUT/defects-memcheck.nodebug"
     echo "planted=$planted" >"$OUT/defects.env"; echo "caught=$caught" >>"$OUT/defects.env"
     echo "controls_bad=$controls_bad" >>"$OUT/defects.env"
+}
+
+# The cell's verdict from OUT/defects.env: every planted defect caught, every control clean.
+defects_verdict() {
+    local catalogue="$1" planted caught controls_bad
+    planted="$(sed -n 's/^planted=//p' "$OUT/defects.env")"
+    caught="$(sed -n 's/^caught=//p' "$OUT/defects.env")"
+    controls_bad="$(sed -n 's/^controls_bad=//p' "$OUT/defects.env")"
     echo "defects planted $planted, caught $caught; controls not clean: $controls_bad"
     [ "$planted" -gt 0 ] || fail "no defect in $catalogue"
     [ "$controls_bad" = 0 ] || fail "a clean control run reported (or was not instrumented): $controls_bad"
@@ -862,6 +887,41 @@ cell_a64_asan() {
         fail "AddressSanitizer reported: $(grep -a -h -m1 'SUMMARY: AddressSanitizer' "$OUT"/asan-*.log | head -n 1)"
     fi
     [ "$rc" = 0 ] || fail "an ASan run exited non-zero"
+}
+
+# Seeded defects on aarch64: the catalogue's rows (ci/defects/catalogue.tsv) under the
+# aarch64 checkers, as x86-64's defects cell: offheap-defects from the checker variants of
+# ci/build-aarch64.sh (memcheck: dynamic, instrumented; asan: instrumented; tsan), every
+# defect caught, the clean control silent under each checker.
+A64_DEFECT_CHECKERS="memcheck asan tsan"
+# a64_defects_run CHECKER DEFECT LOG: offheap-defects DEFECT under the aarch64 CHECKER.
+a64_defects_run() {
+    local checker="$1" defect="$2" log="$3" build="$ROOT/.build-aarch64"
+    case "$checker" in
+        memcheck) a64_memcheck "$A64_VALGRIND_ROOT" "$log" "$build/dynamic/bin/$DEFECTS_PRODUCT" "$defect" \
+                      >"$log.out" 2>&1 ;;
+        asan) ASAN_OPTIONS="detect_leaks=0:halt_on_error=1" \
+                  a64_asan_run "$build/asan/bin/$DEFECTS_PRODUCT" "$defect" >"$log" 2>&1 ;;
+        tsan) TSAN_OPTIONS="halt_on_error=0:exitcode=$A64_TSAN_EXIT" \
+                  a64_tsan_run "$build/tsan/bin/$DEFECTS_PRODUCT" "$defect" >"$log" 2>&1 ;;
+    esac
+}
+cell_a64_defects() {
+    # shellcheck source=ci/lib/a64-checkers.sh
+    source "$ROOT/ci/lib/a64-checkers.sh"
+    local catalogue=ci/defects/catalogue.tsv checker variant
+    [ -f "$catalogue" ] || fail "no $catalogue"
+    for checker in $(defects_checkers "$catalogue"); do
+        case "$checker" in memcheck) variant=dynamic ;; asan|tsan) variant="$checker" ;; *) continue ;; esac
+        a64_build_variant "$variant"
+        [ -x "$ROOT/.build-aarch64/$variant/bin/$DEFECTS_PRODUCT" ] \
+            || fail "ci/build-aarch64.sh --variant $variant built no $DEFECTS_PRODUCT"
+    done
+    step "valgrind:arm64 (extracted into .build-aarch64/valgrind-arm64, cached)"
+    A64_VALGRIND_ROOT="$(a64_valgrind_root "$ROOT/.build-aarch64")" \
+        || fail "cannot provide valgrind:arm64 (apt-get download valgrind:arm64 libc6-dbg:arm64)"
+    defects_evaluate "$catalogue" a64_defects_run "$A64_DEFECT_CHECKERS"
+    defects_verdict "$catalogue"
 }
 
 # The checkers' self-test: planted defects (a race, a leak, an out-of-bounds write) must make

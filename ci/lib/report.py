@@ -31,8 +31,8 @@ CELL_ORDER = {
     "x86_64": ["fresh", "debug-tests", "release-tests", "tsan", "asan", "valgrind", "defects", "fuzz", "stress",
                "la57",
                "embedded", "bench", "lint"],
-    "aarch64": ["build", "smoke", "stress", "race", "tsan", "asan", "valgrind", "checkers", "la57",
-                "bench"],
+    "aarch64": ["build", "smoke", "stress", "race", "tsan", "asan", "valgrind", "defects", "checkers",
+                "la57", "bench"],
 }
 # Rows of the arch x cell table: the same concept on both arches shares a row.
 ROWS = ["fresh", "debug-tests", "release-tests", "tsan", "asan", "valgrind", "defects", "fuzz", "checkers", "build",
@@ -657,7 +657,7 @@ def md_cell(entry: dict | None) -> str:
         text += f" {entry['seconds']:.0f}s"
     if entry["cell"] in ("tsan", "asan", "valgrind") and entry["status"] != "skipped":
         text += f", {entry['findings']} findings"
-    if entry["cell"] == "checkers" and entry["status"] != "skipped":
+    if entry["cell"] in ("checkers", "defects") and entry["status"] != "skipped":
         f = entry.get("figures") or {}
         text += f", caught {f.get('caught', 0)}/{f.get('planted', 0)}"
     where = entry.get("where") or "host"
@@ -780,6 +780,10 @@ def write_report(run_dir: str, summary: dict) -> None:
     defect_cells = [c for c in summary["cells"] if c["cell"] == "defects"]
     if defect_cells:
         lines += ["## Seeded defects", ""]
+        per_arch = [f"{c['arch']}: planted {c['figures'].get('planted')}, caught {c['figures'].get('caught')}"
+                    for c in defect_cells if c["figures"].get("planted") is not None]
+        if per_arch:
+            lines += ["Per arch — " + "; ".join(per_arch) + ".", ""]
         for c in defect_cells:
             f = c["figures"]
             if c["status"] == "skipped" or f.get("planted") is None:

@@ -323,6 +323,13 @@ def main() -> int:
         check("a defects cell that missed a planted defect fails even if it passed", run, 1,
               "defects planted 6, caught 5", "--baseline", baseline)
 
+        run = fresh("defect-missed-aarch64")
+        cell(run, "aarch64", "defects", files={
+            "defects.env": "planted=6\ncaught=5\ncontrols_bad=0\n",
+            "defects.tsv": "defect\tchecker\tcaught\tevidence\nracy-slot\ttsan\tno\texit 0\n"})
+        check("an aarch64 defects cell that missed a planted defect fails the gate", run, 1,
+              "aarch64/defects: defects planted 6, caught 5", "--baseline", baseline)
+
         run = fresh("defects-none")
         cell(run, "x86_64", "defects", files={"defects.env": "planted=0\ncaught=0\n"})
         check("a defects cell that planted nothing fails", run, 1, "defects planted", "--baseline", baseline)

@@ -83,6 +83,17 @@ internal enum Instrumentation {
         #endif
     }
 
+    /// `block` (`byteCount` bytes) now belongs to the caller, without chunk bookkeeping: for
+    /// allocators whose blocks are never freed one by one (Arena: dropping a block's last
+    /// pointer is no leak, the reset frees it), so memcheck gets accessibility only
+    /// (undefined contents) and ASan an unpoisoned range.
+    @inlinable @inline(__always)
+    internal static func handedOut(_ block: UnsafeMutableRawPointer, byteCount: Int) {
+        #if OFFHEAP_INSTRUMENTED
+            if byteCount > 0 { offheap_instr_undefined(block, byteCount) }
+        #endif
+    }
+
     /// Free memory owned by the allocator: no user access allowed.
     @inlinable @inline(__always)
     internal static func noAccess(_ address: UnsafeRawPointer, byteCount: Int) {

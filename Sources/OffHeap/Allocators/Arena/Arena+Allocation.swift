@@ -32,11 +32,15 @@ extension Arena {
             let old = state.wrappingAdd(size, ordering: .acquiring).oldValue
             let start = old & Arena.offsetMask
             if old & Arena.resettingBit == 0 && start &+ size <= UInt64(capacity) {
-                return region.base + Int(start)
+                let block = region.base + Int(start)
+                Instrumentation.handedOut(block, byteCount: byteCount)
+                return block
             }
             try fastPathFailed(old: old)
         }
-        return try allocateAligned(size: size, alignment: alignment)
+        let block = try allocateAligned(size: size, alignment: alignment)
+        Instrumentation.handedOut(block, byteCount: byteCount)
+        return block
     }
 
     /// After a fast-path fetch-add that did not yield a block: report why, and pull an

@@ -132,7 +132,9 @@ extension Arena {
                 chunkIsCurrent
             {
                 cursor = start &+ size
-                return UnsafeMutableRawPointer(bitPattern: start).unsafelyUnwrapped
+                let block = UnsafeMutableRawPointer(bitPattern: start).unsafelyUnwrapped
+                Instrumentation.handedOut(block, byteCount: byteCount)
+                return block
             }
             return try allocateSlow(byteCount: byteCount, alignment: alignment)
         }
@@ -227,7 +229,9 @@ extension Arena.Local {
         let start = (cursor &+ mask) & ~mask
         let size = (UInt(byteCount) &+ Arena.localGranuleMask) & ~Arena.localGranuleMask
         cursor = start &+ size  // fits: chunkSize is a granule multiple ≥ byteCount + padding
-        return UnsafeMutableRawPointer(bitPattern: start).unsafelyUnwrapped
+        let block = UnsafeMutableRawPointer(bitPattern: start).unsafelyUnwrapped
+        Instrumentation.handedOut(block, byteCount: byteCount)
+        return block
     }
 
     /// Throws (and forgets the chunk) when the arena was reset since the chunk was claimed

@@ -38,6 +38,9 @@ extension Arena {
         // The region is ours until the release store below.
         body()
         let used = min(Int(current & Arena.offsetMask), capacity)
+        // Every block of the ending generation is gone: inaccessible to memcheck and ASan
+        // until handed out again (a use after reset is then an invalid access).
+        Instrumentation.noAccess(region.base, byteCount: used)
         var failure: OffHeapError?
         if decommit && used > 0 {
             let length = min(VirtualMemory.roundUp(used, to: VirtualMemory.pageSize), capacity)

@@ -68,6 +68,14 @@ import Synchronization
 /// capacity is charged at creation. With the chosen scheme the hot path is exactly one
 /// fetch-add (small requests) or one relaxed load and one compare-exchange (the rest).
 ///
+/// ## Checkers
+///
+/// In builds with `-DOFFHEAP_INSTRUMENTED` (see `Instrumentation`), bytes not handed out in
+/// the current generation are inaccessible to memcheck and ASan: a block is made accessible
+/// (memcheck: undefined) for exactly its requested size when handed out, so a read past the
+/// request or any access after ``reset(decommit:)`` is reported. Blocks are not memcheck
+/// chunks: an arena frees in bulk, so dropping a block's last pointer is no leak.
+///
 /// ## Freeing
 ///
 /// ``deallocate(_:)`` accepts any pointer to a block of the current generation as a no-op
@@ -128,6 +136,8 @@ public final class Arena: VariableSizeAllocator, @unchecked Sendable {
         self.state = Atomic(0)
         self.earlierPeak = Atomic(0)
         self.resetCount = Atomic(0)
+        // Checkers (instrumented builds): nothing is handed out yet.
+        Instrumentation.noAccess(region.base, byteCount: rounded)
     }
 
     deinit {

@@ -43,13 +43,21 @@ extension SlabPool {
                 let (exchanged, original) = cursor.compareExchange(
                     expected: current, desired: desired,
                     successOrdering: .acquiringAndReleasing, failureOrdering: .relaxed)
-                if exchanged { return slabBase(index) + Int(start) }
+                if exchanged {
+                    let block = slabBase(index) + Int(start)
+                    Instrumentation.handedOut(block, byteCount: byteCount)
+                    return block
+                }
                 current = original
             } else {
                 guard
                     let retry = try advanceSlab(
                         from: current, index: index, offset: offset, size: size)
-                else { return slabBase(index &+ 1) }
+                else {
+                    let block = slabBase(index &+ 1)
+                    Instrumentation.handedOut(block, byteCount: byteCount)
+                    return block
+                }
                 current = retry
             }
         }
@@ -74,6 +82,10 @@ extension SlabPool {
             expected: current, desired: desired,
             successOrdering: .acquiringAndReleasing, failureOrdering: .relaxed)
         if exchanged {
+            // The old slab's tail is nobody's until the next reset (this CAS retired it).
+            Instrumentation.noAccess(
+                slabBase(index) + Int(truncatingIfNeeded: offset),
+                byteCount: slabSize &- Int(truncatingIfNeeded: offset))
             addRetiredTail(UInt64(slabSize) - offset, generation: current >> SlabPool.generationShift)
             return nil
         }

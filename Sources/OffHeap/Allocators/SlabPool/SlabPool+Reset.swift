@@ -74,6 +74,10 @@ extension SlabPool {
         let index = Int((current >> SlabPool.offsetBits) & SlabPool.indexMask)
         let reached = index > 0 || current & SlabPool.offsetMask > 0 ? index + 1 : 0
         let touched = max(touchedSlabs.load(ordering: .relaxed), reached)
+        // Every small block of the ending generation is gone: the slabs it used become
+        // inaccessible to memcheck and ASan until blocks are handed out again (the unused
+        // tails of the next generation's slabs stay so).
+        for slab in 0..<reached { Instrumentation.noAccess(slabBase(slab), byteCount: slabSize) }
         if decommit {
             if touched > 0 {
                 do {

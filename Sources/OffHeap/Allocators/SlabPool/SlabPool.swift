@@ -70,6 +70,18 @@ import Synchronization
 /// reset sees the announcement and waits until the block is in the table, where its scan
 /// releases it. So no large block allocated before a reset survives it. The wait is bounded
 /// by one `mmap` plus an insert; allocations never wait for a reset.
+///
+/// ## Checkers
+///
+/// In builds with `-DOFFHEAP_INSTRUMENTED` (see `Instrumentation`) a small block is made
+/// accessible to memcheck (undefined) and ASan for exactly its requested size when handed
+/// out; a slab tail retired by the compare-exchange that moved the cursor to the next slab,
+/// and every slab a reset ends, are inaccessible, so a use after ``reset(decommit:)`` or a
+/// read past a block into a retired tail is reported. A large block's page-rounding tail is
+/// inaccessible; the block itself is its own mapping (memcheck and ASan see its unmapping).
+/// Blocks are not memcheck chunks: small blocks are freed in bulk, so a dropped pointer is
+/// no leak. Not covered: the never-used part of a slab not yet ended by a reset (poisoning
+/// it would race with the threads allocating from it).
 public final class SlabPool: VariableSizeAllocator, @unchecked Sendable {
     // @unchecked Sendable: all mutable state is atomic, off-heap, and governed by the
     // invariant above.
