@@ -367,8 +367,8 @@ run_cell() {
 #   - the timed cell (the native bench) alone at the end, with nothing else running.
 # Priority: longest first (durations of the quick CI runs), so both lanes end together.
 PRIORITY=" x86_64/tsan aarch64/build x86_64/release-tests x86_64/valgrind x86_64/asan x86_64/fresh
-    x86_64/stress x86_64/fuzz aarch64/tsan x86_64/embedded aarch64/race aarch64/valgrind aarch64/checkers
-    x86_64/defects aarch64/defects x86_64/la57 aarch64/stress aarch64/bench x86_64/lint x86_64/debug-tests
+    x86_64/stress x86_64/fuzz aarch64/tsan aarch64/defects x86_64/embedded aarch64/race aarch64/valgrind aarch64/checkers
+    x86_64/defects x86_64/la57 aarch64/stress aarch64/bench x86_64/lint x86_64/debug-tests
     aarch64/asan aarch64/smoke aarch64/la57 "
 declare -A DEPS=()
 for item in "${selected[@]}"; do

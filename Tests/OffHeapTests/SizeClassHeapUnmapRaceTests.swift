@@ -65,7 +65,7 @@ struct SizeClassHeapUnmapRaceTests {
     /// its header read faulted (SIGSEGV).
     @Test func concurrentStaleAndDoubleHugeFreesRacingTrimGetTypedErrors() throws {
         let heap = try SizeClassHeap()
-        let rounds = 25
+        let rounds = 10  // x50 in the matrix's TSan race loop
         let racers = 4
         let huge = Atomic<UInt>(0)
         let phase = Atomic<Int>(0)  // round r runs while phase == 2r+1

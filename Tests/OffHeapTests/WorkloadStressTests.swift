@@ -184,7 +184,10 @@ struct WorkloadStressAllocatorTests {
         }
     }
 
-    @Test func concurrentBenchOnFreeListAndBulkAllocators() throws {
+    // The bench plan's plumbing (every workload x allocator pair, the baseline ratio), not a
+    // race hunt: not named `concurrent…`, so the TSan race loop does not repeat it 50 times
+    // (a fifth of its CPU); the workloads' races are the `concurrentWorkload…` tests' job.
+    @Test func benchPlanRunsEveryWorkloadOnFreeListAndBulkAllocators() throws {
         var plan = RunPlan(command: .bench)
         plan.allocators = [.freelist, .sharded, .heap, .heapUnchecked, .arena, .slabpool, .system]
         plan.workloads = [.randomMixed, .producerConsumer, .rag]
