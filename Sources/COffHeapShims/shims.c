@@ -282,3 +282,12 @@ __attribute__((no_sanitize_address, no_sanitize_thread))
 void offheap_instr_unchecked_store64(void *address, uint64_t value) {
     *(volatile uint64_t *)address = value;
 }
+
+#if defined(__clang__)
+__attribute__((no_sanitize("address", "thread")))
+#elif defined(__GNUC__)
+__attribute__((no_sanitize_address, no_sanitize_thread))
+#endif
+uint64_t offheap_instr_unchecked_load64(const void *address) {
+    return __atomic_load_n((const uint64_t *)address, __ATOMIC_RELAXED);
+}

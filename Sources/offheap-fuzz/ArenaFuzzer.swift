@@ -171,12 +171,7 @@ struct ArenaShadow {
         resets += 1
     }
 
-    mutating func rewrite(_ choice: Int) {
-        guard !live.isEmpty else { return }
-        let j = choice % live.count
-        live[j].verify("verify before rewrite")
-        live.rewrite(j)
-    }
+    mutating func rewrite(_ choice: Int) { live.verifyAndRewrite(choosing: choice) }
 
     func checkStatistics() {
         let stats = arena.statistics

@@ -160,12 +160,7 @@ struct FreeListShadow {
         live.removeAll()
     }
 
-    mutating func rewrite(_ choice: Int) {
-        guard !live.isEmpty else { return }
-        let j = choice % live.count
-        live[j].verify("verify before rewrite")
-        live.rewrite(j)
-    }
+    mutating func rewrite(_ choice: Int) { live.verifyAndRewrite(choosing: choice) }
 
     /// `slot(at:)`, `slotIndex(of:)` and `contains` agree with the layout.
     mutating func lookup(_ choice: Int) {

@@ -119,6 +119,15 @@ struct LiveSet {
         blocks[index].fill()
     }
 
+    /// The fuzzers' "write" operation: verifies the block `choice` picks (modulo the count),
+    /// then gives it a new pattern; nothing when the set is empty.
+    mutating func verifyAndRewrite(choosing choice: Int) {
+        guard !isEmpty else { return }
+        let index = choice % count
+        blocks[index].verify("verify before rewrite")
+        rewrite(index)
+    }
+
     /// The index of the live block that contains `pointer` (start or inside), if any.
     func index(containing pointer: UnsafeRawPointer) -> Int? {
         blocks.firstIndex { pointer >= UnsafeRawPointer($0.pointer) && pointer < UnsafeRawPointer($0.pointer) + $0.byteCount }

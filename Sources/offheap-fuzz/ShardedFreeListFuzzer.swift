@@ -132,12 +132,7 @@ struct ShardedShadow {
         check(cached == 0, "\(cached) slots cached after flushCallingThreadCache (one thread)")
     }
 
-    mutating func rewrite(_ choice: Int) {
-        guard !live.isEmpty else { return }
-        let j = choice % live.count
-        live[j].verify("verify before rewrite")
-        live.rewrite(j)
-    }
+    mutating func rewrite(_ choice: Int) { live.verifyAndRewrite(choosing: choice) }
 
     func checkStatistics() {
         let stats = pool.stats

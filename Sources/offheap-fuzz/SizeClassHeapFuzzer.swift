@@ -179,12 +179,7 @@ struct SizeClassHeapShadow {
         }
     }
 
-    mutating func rewrite(_ choice: Int) {
-        guard !live.isEmpty else { return }
-        let j = choice % live.count
-        live[j].verify("verify before rewrite")
-        live.rewrite(j)
-    }
+    mutating func rewrite(_ choice: Int) { live.verifyAndRewrite(choosing: choice) }
 
     func checkStatistics() {
         let stats = heap.statistics()

@@ -226,13 +226,9 @@ struct SlabPoolShadow {
 
     mutating func rewrite(_ choice: Int) {
         if choice & 1 == 0, !large.isEmpty {
-            let j = choice / 2 % large.count
-            large[j].verify("verify before rewrite")
-            large.rewrite(j)
-        } else if !live.isEmpty {
-            let j = choice / 2 % live.count
-            live[j].verify("verify before rewrite")
-            live.rewrite(j)
+            large.verifyAndRewrite(choosing: choice / 2)
+        } else {
+            live.verifyAndRewrite(choosing: choice / 2)
         }
     }
 

@@ -278,6 +278,8 @@ void offheap_instr_pool_reset(const void *pool, const void *address, size_t size
 /// may have freed and handed to a new owner already (a misuse they provoke on purpose, in
 /// order to test the pool's answer; the write races the new owner's by construction).
 void offheap_instr_unchecked_store64(void *address, uint64_t value);
+/// The matching load (relaxed, single-copy atomic), neither ASan nor TSan checks it.
+uint64_t offheap_instr_unchecked_load64(const void *address);
 /// ASan only: unpoisons a range (a free that a reset overtook; memcheck is left alone).
 void offheap_instr_asan_unpoison(const void *address, size_t size);
 /// Undefined but accessible (memcheck); unpoisoned (ASan).
