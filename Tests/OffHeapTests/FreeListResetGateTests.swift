@@ -127,7 +127,14 @@ struct FreeListResetGateTests {
                 }
                 return
             }
-            for generation in 0..<1000 {  // x50 in the matrix's TSan race loop
+            // 1000 generations (x50 in the matrix's TSan race loop), and on until the resetter
+            // has succeeded a few times: under TSan on a busy machine 1000 could pass before
+            // its first successful reset (a CI run saw resets == 0).
+            var generation = 0
+            while generation < 1000
+                || (resets.load(ordering: .relaxed) < 3 && generation < 1_000_000)
+            {
+                defer { generation += 1 }
                 do throws(OffHeapError) {
                     let slot = try pool.allocateSlot()
                     // Owner word: the epoch the slot was handed out in, the thread, the
