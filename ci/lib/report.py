@@ -976,7 +976,9 @@ def copy_trimmed(run_dir: str, dest: str) -> None:
     stay valid). The raw checker and test logs belong to the run's CI artifacts."""
     if os.path.exists(dest):
         shutil.rmtree(dest)
-    for folder, _, files in os.walk(run_dir):
+    for folder, subfolders, files in os.walk(run_dir):
+        # The fuzz cell's grown working corpus (hundreds of inputs) stays in the artifacts.
+        subfolders[:] = [d for d in subfolders if d != "corpus"]
         target = os.path.join(dest, os.path.relpath(folder, run_dir))
         os.makedirs(target, exist_ok=True)
         for name in files:
