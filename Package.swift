@@ -74,7 +74,7 @@ let package = Package(
         // misuse an allocator, one per argument, each caught by memcheck, ASan or TSan.
         .executableTarget(
             name: "offheap-defects",
-            dependencies: ["OffHeap", "COffHeapShims"],
+            dependencies: ["OffHeap", "OffHeapWorkloads", "COffHeapShims"],
             swiftSettings: strictSwift
         ),
         // Op-sequence fuzzers with shadow models, one per allocator (ci/fuzz.sh builds them with

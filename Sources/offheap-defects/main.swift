@@ -11,6 +11,7 @@
 //   offheap-defects --list
 import COffHeapShims
 import OffHeap
+import OffHeapWorkloads
 import Synchronization
 
 /// Keeps a value opaque to the optimiser (a read the compiler cannot drop).
@@ -178,42 +179,26 @@ func run(_ name: String) throws(OffHeapError) -> Bool {
     return true
 }
 
-/// The command line (through the shim: Embedded Swift, which builds this program for the
-/// aarch64 checker variants, has no `CommandLine`).
-func commandLine() -> [String] {
-    var arguments: [String] = []
-    for index in 0..<offheap_argument_count() {
-        guard var p = offheap_argument(index) else { continue }
-        var bytes: [UInt8] = []
-        while p.pointee != 0 {
-            bytes.append(UInt8(bitPattern: p.pointee))
-            p += 1
-        }
-        arguments.append(String(decoding: bytes, as: UTF8.self))
-    }
-    return arguments
-}
-
 func main() -> Int32 {
-    let arguments = commandLine()
-    guard arguments.count == 2 else {
+    let arguments = ProcessArguments.afterProgramName
+    guard arguments.count == 1 else {
         print("usage: offheap-defects \(defects.joined(separator: "|"))|clean|--list")
         return 2
     }
-    if arguments[1] == "--list" {
+    if arguments[0] == "--list" {
         for name in defects { print(name) }
         return 0
     }
     do throws(OffHeapError) {
-        guard try run(arguments[1]) else {
-            print("offheap-defects: unknown defect '\(arguments[1])'")
+        guard try run(arguments[0]) else {
+            print("offheap-defects: unknown defect '\(arguments[0])'")
             return 2
         }
     } catch {
-        print("offheap-defects: \(arguments[1]): allocator error \(error)")
+        print("offheap-defects: \(arguments[0]): allocator error \(error)")
         return 3
     }
-    print("offheap-defects: \(arguments[1]) done (instrumentation: \(OffHeapInstrumentation.summary))")
+    print("offheap-defects: \(arguments[0]) done (instrumentation: \(OffHeapInstrumentation.summary))")
     return 0
 }
 

@@ -10,19 +10,7 @@ import OffHeap
 import OffHeapWorkloads
 
 func engineMain() -> Int32 {
-    var arguments: [String] = []
-    let count = offheap_argument_count()
-    if count > 1 {
-        for index in 1..<count {
-            guard var p = offheap_argument(index) else { continue }
-            var bytes: [UInt8] = []
-            while p.pointee != 0 {
-                bytes.append(UInt8(bitPattern: p.pointee))
-                p += 1
-            }
-            arguments.append(String(decoding: bytes, as: UTF8.self))
-        }
-    }
+    let arguments = ProcessArguments.afterProgramName
     if arguments.first == "probe" { return probeMain(Array(arguments.dropFirst())) }
     if arguments.first == "selfcheck" { return selfcheckMain(Array(arguments.dropFirst())) }
     let invocation: RunPlan.Invocation

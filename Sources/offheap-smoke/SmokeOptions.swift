@@ -1,4 +1,5 @@
 import COffHeapShims
+import OffHeapWorkloads
 
 /// The smoke program's command line:
 /// `offheap-smoke [--repetitions N] [--concurrent] [--rounds N]`.
@@ -22,14 +23,7 @@ struct SmokeOptions {
     /// Parses the process arguments; `nil` (after printing why) when they are not valid.
     static func parse() -> SmokeOptions? {
         var options = SmokeOptions()
-        var arguments: [String] = []
-        let count = offheap_argument_count()
-        if count > 1 {
-            for index in 1..<count {
-                guard let raw = offheap_argument(index) else { continue }
-                arguments.append(String(cString: raw))
-            }
-        }
+        let arguments = ProcessArguments.afterProgramName
         var index = 0
         while index < arguments.count {
             switch arguments[index] {
