@@ -87,7 +87,7 @@ let package = Package(
         ),
         .testTarget(
             name: "OffHeapTests",
-            dependencies: ["OffHeap", "COffHeapShims", "OffHeapWorkloads", "OffHeapReports", "offheap"],
+            dependencies: ["OffHeap", "COffHeapShims", "OffHeapWorkloads", "OffHeapReports"],
             swiftSettings: strictSwift
         ),
         // XCTest twins of core tests for the valgrind cell (valgrind cannot run Swift Testing).
@@ -98,3 +98,18 @@ let package = Package(
         ),
     ]
 )
+
+// The command line's option-parsing tests (they link the `offheap` executable and so
+// ArgumentParser). The matrix's checker builds (TSan, ASan, valgrind: ci/lib/cell.sh sets
+// OFFHEAP_CHECKER_BUILD) leave them out: they test ArgumentParser's wiring, not memory or
+// concurrency, and ArgumentParser alone is ~40 s of CPU per sanitizer build on 2 cores.
+// `swift test` runs them; so does the matrix's debug-tests cell.
+if Context.environment["OFFHEAP_CHECKER_BUILD"] == nil {
+    package.targets.append(
+        .testTarget(
+            name: "OffHeapCLITests",
+            dependencies: ["OffHeap", "OffHeapWorkloads", "OffHeapReports", "offheap"],
+            swiftSettings: strictSwift
+        )
+    )
+}

@@ -70,6 +70,9 @@ declare -A OPTIONAL_CELLS=()
 HOST_ONLY_CELLS=" lint build embedded fresh checkers "   # need host-side tools (linters, the cross toolchain)
 # aarch64 cells that run the host's sanitizer runtimes and extracted valgrind under QEMU.
 HOST_ONLY_A64_CELLS=" tsan valgrind asan defects "
+# aarch64 cells that build the variant they run (ci/build-aarch64.sh --variant tsan|dynamic|
+# asan, or the planted programs) instead of running aarch64/build's plain variant.
+A64_OWN_BUILD_CELLS=" tsan valgrind asan checkers "
 # The quick profile's container sample: one cell in each image, cheap once the host has built.
 SAMPLE_CONTAINER_CELLS=" x86_64/la57 aarch64/smoke "
 
@@ -329,6 +332,14 @@ run_cell() {
     wait "$!" || rc=$?
     rm -f "$dir/pid"
     end="$(date +%s.%N)"
+    # CPU seconds of the cell's processes (user + system of every descendant that was waited
+    # for; a container's processes belong to the engine and are not counted): where the 2
+    # cores' time goes, next to the wall time.
+    # (`times` redirected, not piped: a pipeline would report its own subshell.)
+    local cpu
+    times >"$dir/times"
+    cpu="$(sed -n 2p "$dir/times" | awk '{ t = 0; for (i = 1; i <= 2; i++) { split($i, p, /[ms]/); t += p[1] * 60 + p[2] } printf "%.1f", t }')"
+    rm -f "$dir/times"
     if [ "$where" != host ] && { [ "$rc" = 124 ] || [ "$rc" = 137 ]; }; then
         "$(engine_cli "$engine")" rm -f "$name" >/dev/null 2>&1 || true
     fi
@@ -349,7 +360,7 @@ run_cell() {
     fi
     {
         echo "arch=$arch"; echo "cell=$cell"; echo "status=$status"; echo "exit=$rc"
-        echo "where=$where"; echo "start=$start"; echo "end=$end"
+        echo "where=$where"; echo "start=$start"; echo "end=$end"; echo "cpu=$cpu"
         echo "timeout=$cell_timeout"; echo "reason=${reason//$'\n'/ }"
         echo "optional=${optional//$'\n'/ }"
     } >"$dir/result"
@@ -358,7 +369,8 @@ run_cell() {
 
 # Scheduling. Cells run $jobs at a time in priority order, each as soon as the cells it
 # uses have finished (pass or not: a dependent then reports its own reason):
-#   - aarch64 cells that run the cross build (emulated host) after aarch64/build;
+#   - aarch64 cells that run the plain cross build (emulated host) after aarch64/build; the
+#     checker cells (A64_OWN_BUILD_CELLS) build their variant themselves and start at once;
 #   - defects after the x86-64 valgrind, asan and tsan cells (it reuses their scratch paths);
 #   - embedded after aarch64/build (it checks the plain variant that cell compiles);
 #   - quick: release-tests after tsan (it runs the suite on that cell's optimised build);
@@ -366,14 +378,16 @@ run_cell() {
 #     CLI on the host that the sample runs (SAMPLE_CONTAINER_CELLS);
 #   - the timed cell (the native bench) alone at the end, with nothing else running.
 # Priority: longest first (durations of the quick CI runs), so both lanes end together.
-PRIORITY=" x86_64/tsan aarch64/build x86_64/release-tests x86_64/valgrind x86_64/asan x86_64/fresh
-    x86_64/stress x86_64/fuzz aarch64/tsan aarch64/defects x86_64/embedded aarch64/race aarch64/valgrind aarch64/checkers
-    x86_64/defects x86_64/la57 aarch64/stress aarch64/bench x86_64/lint x86_64/debug-tests
-    aarch64/asan aarch64/smoke aarch64/la57 "
+PRIORITY=" x86_64/tsan aarch64/tsan aarch64/build x86_64/asan x86_64/stress aarch64/valgrind
+    aarch64/asan x86_64/release-tests x86_64/valgrind x86_64/fresh x86_64/fuzz aarch64/defects
+    aarch64/checkers x86_64/embedded aarch64/race x86_64/defects x86_64/la57 aarch64/stress
+    aarch64/bench x86_64/lint x86_64/debug-tests aarch64/smoke aarch64/la57 "
 declare -A DEPS=()
 for item in "${selected[@]}"; do
     arch="${item%%/*}"; cell="${item#*/}"; deps=()
-    if [ "$arch" = aarch64 ] && [ "$HOST_ARCH" != aarch64 ] && [ "$cell" != build ]; then deps+=(aarch64/build); fi
+    # (The checker cells build their own variants: see A64_OWN_BUILD_CELLS.)
+    if [ "$arch" = aarch64 ] && [ "$HOST_ARCH" != aarch64 ] && [ "$cell" != build ] \
+        && [[ "$A64_OWN_BUILD_CELLS" != *" $cell "* ]]; then deps+=(aarch64/build); fi
     [ "$cell" = defects ] && deps+=("$arch/valgrind" "$arch/asan" "$arch/tsan")
     # The Embedded check reuses the plain aarch64 variant (same target, same sources).
     [ "$cell" = embedded ] && deps+=(aarch64/build)

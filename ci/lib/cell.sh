@@ -77,6 +77,10 @@ INSTRUMENTED=(-Xswiftc -DOFFHEAP_INSTRUMENTED)
 # Sanitizer and release test builds build only the test product: --build-tests would also
 # build every executable, ArgumentParser's plugin tools included (minutes on 2 cores).
 TEST_PRODUCT="swift-offheapPackageTests"
+# The checker builds (TSan, ASan, valgrind and the defects programs in their scratch paths)
+# leave out the CLI's option-parsing tests and with them ArgumentParser (Package.swift reads
+# OFFHEAP_CHECKER_BUILD); the debug-tests cell and `swift test` run those.
+checker_swift() { OFFHEAP_CHECKER_BUILD=1 swift "$@"; }
 TEST_BUNDLE="$TEST_PRODUCT.xctest"
 OFFHEAP_CLI="$ROOT/$RELEASE_SCRATCH/release/offheap"
 A64_BIN="$ROOT/.build-aarch64/bin"
@@ -186,10 +190,10 @@ cell_debug_tests() {
 cell_release_tests() {
     if [ "$PROFILE" = quick ]; then
         step "swift build -c release --product $TEST_PRODUCT --sanitize=thread -Xswiftc -enable-testing (the tsan cell's build)"
-        swift build -c release --product "$TEST_PRODUCT" --sanitize=thread -Xswiftc -enable-testing \
+        checker_swift build -c release --product "$TEST_PRODUCT" --sanitize=thread -Xswiftc -enable-testing \
             --scratch-path "$TSAN_SCRATCH"
-        step "swift test -c release under TSan (the whole suite, once)"
-        swift test -c release --skip-build --sanitize=thread -Xswiftc -enable-testing --scratch-path "$TSAN_SCRATCH" \
+        step "swift test -c release under TSan (the whole suite once; the CLI's option tests run in debug-tests)"
+        checker_swift test -c release --skip-build --sanitize=thread -Xswiftc -enable-testing --scratch-path "$TSAN_SCRATCH" \
             2>&1 | tee "$OUT/tests.log" || fail "swift test -c release (TSan build): $(test_failure_reason "$OUT/tests.log" || true)"
         if grep -q 'WARNING: ThreadSanitizer' "$OUT/tests.log"; then
             fail "ThreadSanitizer reported $(grep -c 'WARNING: ThreadSanitizer' "$OUT/tests.log") race(s) in the release suite"
@@ -209,7 +213,7 @@ cell_release_tests() {
 # that 50 debug repetitions never showed was reported by the first optimised ones).
 cell_tsan() {
     step "swift build -c release --product $TEST_PRODUCT --sanitize=thread -Xswiftc -enable-testing"
-    swift build -c release --product "$TEST_PRODUCT" --sanitize=thread -Xswiftc -enable-testing \
+    checker_swift build -c release --product "$TEST_PRODUCT" --sanitize=thread -Xswiftc -enable-testing \
         --scratch-path "$TSAN_SCRATCH"
     local bundle="$TSAN_SCRATCH/release/$TEST_BUNDLE" rc=0
     if [ "$PROFILE" != quick ]; then
@@ -231,9 +235,9 @@ cell_tsan() {
 
 cell_asan() {
     step "swift build --product $TEST_PRODUCT --sanitize=address ${INSTRUMENTED[*]}"
-    swift build --product "$TEST_PRODUCT" --sanitize=address "${INSTRUMENTED[@]}" --scratch-path "$ASAN_SCRATCH"
+    checker_swift build --product "$TEST_PRODUCT" --sanitize=address "${INSTRUMENTED[@]}" --scratch-path "$ASAN_SCRATCH"
     step "swift build --product offheap-smoke --sanitize=address ${INSTRUMENTED[*]}"
-    swift build --product offheap-smoke --sanitize=address "${INSTRUMENTED[@]}" --scratch-path "$ASAN_SCRATCH"
+    checker_swift build --product offheap-smoke --sanitize=address "${INSTRUMENTED[@]}" --scratch-path "$ASAN_SCRATCH"
     local bundle="$ASAN_SCRATCH/debug/$TEST_BUNDLE" rc=0
     export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1"
     export LSAN_OPTIONS="suppressions=$ROOT/ci/lib/lsan.supp:print_suppressions=0"
@@ -255,20 +259,22 @@ VALGRIND=(valgrind --tool=memcheck --leak-check=full --errors-for-leak-kinds=def
 
 cell_valgrind() {
     command -v valgrind >/dev/null 2>&1 || skip "valgrind not installed (apt-get install valgrind)"
-    # Its own instrumented debug build (tests, offheap-smoke, the CLI): memcheck then sees
+    # Its own instrumented debug build (tests, offheap-smoke, offheap-engine): memcheck then sees
     # every block the allocators hand out, not only malloc memory.
     # The three products it runs, not --build-tests (which also builds every other
     # executable and ArgumentParser's plugin tools).
     # The quick profile leaves out the XCTest twins (their test product is the cell's
     # largest build): memcheck runs the instrumented smoke program and stress there, and the
     # defects cell its seeded programs.
-    local product products=("$TEST_PRODUCT" offheap-smoke offheap)
-    [ "$PROFILE" != quick ] || products=(offheap-smoke offheap)
+    local product products=("$TEST_PRODUCT" offheap-smoke offheap-engine)
+    [ "$PROFILE" != quick ] || products=(offheap-smoke offheap-engine)
     for product in "${products[@]}"; do
         step "swift build --product $product ${INSTRUMENTED[*]} (debug, $VALGRIND_SCRATCH)"
-        swift build --product "$product" "${INSTRUMENTED[@]}" --scratch-path "$VALGRIND_SCRATCH"
+        checker_swift build --product "$product" "${INSTRUMENTED[@]}" --scratch-path "$VALGRIND_SCRATCH"
     done
-    local cli="$VALGRIND_SCRATCH/debug/offheap"
+    # Stress through offheap-engine: the CLI's engine (same options, same JSON document)
+    # without ArgumentParser, which memcheck has no reason to see.
+    local cli="$VALGRIND_SCRATCH/debug/offheap-engine"
     local rc=0 runs=0 name
     # XCTest-hosted tests, one valgrind process per test class (Swift Testing cannot run
     # under valgrind).
@@ -303,10 +309,10 @@ cell_valgrind() {
         runs=$((runs + 1))
         # valgrind 3.19 cannot read the DWARF 5 in Swift binaries ("unhandled dwarf2 abbrev
         # form"): run a copy without debug sections (symbols stay, so stacks keep names).
-        objcopy --strip-debug "$cli" "$OUT/offheap.nodebug"
-        "${VALGRIND[@]}" --log-file="$OUT/valgrind-stress.log" "$OUT/offheap.nodebug" stress \
+        objcopy --strip-debug "$cli" "$OUT/offheap-engine.nodebug"
+        "${VALGRIND[@]}" --log-file="$OUT/valgrind-stress.log" "$OUT/offheap-engine.nodebug" stress \
             --allocator "$STRESS_ALLOCATOR" --threads 2 --duration 2s --json "$OUT/valgrind-stress.json" || rc=1
-        rm -f "$OUT/offheap.nodebug"
+        rm -f "$OUT/offheap-engine.nodebug"
         tail -n 15 "$OUT/valgrind-stress.log"
     else
         echo "offheap stress: not built (valgrind covers XCTest + smoke only)"
@@ -324,9 +330,9 @@ cell_valgrind() {
 DEFECTS_PRODUCT=offheap-defects
 defects_build() {
     case "$1" in
-        memcheck) swift build --product "$DEFECTS_PRODUCT" "${INSTRUMENTED[@]}" --scratch-path "$VALGRIND_SCRATCH" ;;
-        asan) swift build --product "$DEFECTS_PRODUCT" --sanitize=address "${INSTRUMENTED[@]}" --scratch-path "$ASAN_SCRATCH" ;;
-        tsan) swift build --product "$DEFECTS_PRODUCT" --sanitize=thread --scratch-path "$TSAN_SCRATCH" ;;
+        memcheck) checker_swift build --product "$DEFECTS_PRODUCT" "${INSTRUMENTED[@]}" --scratch-path "$VALGRIND_SCRATCH" ;;
+        asan) checker_swift build --product "$DEFECTS_PRODUCT" --sanitize=address "${INSTRUMENTED[@]}" --scratch-path "$ASAN_SCRATCH" ;;
+        tsan) checker_swift build --product "$DEFECTS_PRODUCT" --sanitize=thread --scratch-path "$TSAN_SCRATCH" ;;
     esac
 }
 # Runs `offheap-defects DEFECT` under CHECKER, output to LOG; exit status is the program's.
@@ -716,20 +722,21 @@ cell_lint() {
 
 # --------------------------------------------------------------------------------- aarch64
 
-# Builds every variant: plain (static PIE: smoke, race, stress, la57, bench), dynamic
-# (valgrind), tsan and asan, so the checker cells after it only run. Each variant is timed
-# (variant-seconds.txt); unchanged modules are reused.
+# Builds the plain variant (static PIE: smoke, race, stress, la57, bench and the Embedded
+# check run it). The checker variants are built by the cells that run them (tsan: tsan,
+# valgrind: dynamic, asan: asan; the checkers self-test its planted programs), so each checker
+# cell starts at once instead of waiting for all four builds one after another (each is one
+# single-threaded whole-module compile per module). Timed in variant-seconds.txt; unchanged
+# modules are reused.
 cell_a64_build() {
     [ -x ci/build-aarch64.sh ] || skip "not built: ci/build-aarch64.sh does not exist yet"
-    local variant t0
+    local variant=plain t0
     : >"$OUT/variant-seconds.txt"
-    for variant in plain dynamic tsan asan; do
-        step "ci/build-aarch64.sh --variant $variant"
-        t0="$(date +%s.%N)"
-        ci/build-aarch64.sh --variant "$variant" 2>&1 | tee -a "$OUT/build.log" \
-            || fail "ci/build-aarch64.sh --variant $variant: $(grep -a -m1 -E 'error:' "$OUT/build.log" | cut -c1-300 || true)"
-        echo "$variant $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')" >>"$OUT/variant-seconds.txt"
-    done
+    step "ci/build-aarch64.sh --variant $variant"
+    t0="$(date +%s.%N)"
+    ci/build-aarch64.sh --variant "$variant" 2>&1 | tee -a "$OUT/build.log" \
+        || fail "ci/build-aarch64.sh --variant $variant: $(grep -a -m1 -E 'error:' "$OUT/build.log" | cut -c1-300 || true)"
+    echo "$variant $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')" >>"$OUT/variant-seconds.txt"
     cat "$OUT/variant-seconds.txt"
     ls -l "$A64_BIN" || fail "ci/build-aarch64.sh produced no .build-aarch64/bin"
     file "$A64_BIN"/* 2>/dev/null || true
@@ -791,7 +798,7 @@ case "$PROFILE" in
     *) A64_CHECKER_LIMIT="--operations 20000 --capacity 65536" ;;
 esac
 a64_build_variant() {
-    step "ci/build-aarch64.sh --variant $1 (reused when the build cell built it)"
+    step "ci/build-aarch64.sh --variant $1 (unchanged modules reused)"
     ci/build-aarch64.sh --variant "$1" >"$OUT/build-$1.log" 2>&1 || {
         local rc=$?
         tail -n 5 "$OUT/build-$1.log"

@@ -465,6 +465,10 @@ def build_summary(run_dir: str, engine: str | None) -> dict:
             seconds = round(float(result["end"]) - float(result["start"]), 1)
         except (KeyError, ValueError):
             seconds = None
+        try:
+            cpu_seconds = float(result["cpu"])
+        except (KeyError, ValueError):
+            cpu_seconds = None
         figures = cell_figures(arch, cell, cell_dir, log)
         documents = figures.get("documents", {})
         corruption = sum(d.get("corruption", 0) for d in documents.values())
@@ -477,6 +481,8 @@ def build_summary(run_dir: str, engine: str | None) -> dict:
             "optional": result.get("optional") or None,
             "exitStatus": int(result.get("exit", "1") or 1),
             "seconds": seconds,
+            # User + system CPU seconds of the cell's host processes (None in a container).
+            "cpuSeconds": cpu_seconds if result.get("where", "host") == "host" else None,
             "where": result.get("where", "host"),
             "log": log_rel,
             "artifacts": sorted(os.path.relpath(p, run_dir) for p in glob.glob(os.path.join(cell_dir, "*"))
@@ -1017,7 +1023,8 @@ def main() -> int:
     print(f"{summary['runId']}: {t['pass']} pass, {t['fail']} fail, {t['skipped']} skipped "
           f"→ {os.path.join(run_dir, 'REPORT.md')}")
     for c in summary["cells"]:
-        print(f"  {c['id']:<24} {c['status']:<8} {c['seconds'] or 0:>7.1f}s  {c['reason'] or ''}")
+        cpu = f"{c['cpuSeconds']:>7.1f} cpu-s" if c.get("cpuSeconds") is not None else " " * 13
+        print(f"  {c['id']:<24} {c['status']:<8} {c['seconds'] or 0:>7.1f}s {cpu}  {c['reason'] or ''}")
     return 0
 
 

@@ -203,8 +203,9 @@ def matrix_self_test(tmp: str) -> None:
 
 def scheduler_self_test(tmp: str, root: str) -> None:
     """The matrix's scheduler, with a stand-in cell that logs when it starts and ends: at most
-    --jobs cells at once, every cell after the cells it uses (the aarch64 cells after the cross
-    build, defects after valgrind/asan/tsan), the native bench alone and last. The x86-64 TSan
+    --jobs cells at once, every cell after the cells it uses (the aarch64 cells that run the plain
+    cross build after it, the checker cells without waiting for it, defects after valgrind/asan/
+    tsan), the native bench alone and last. The x86-64 TSan
     stand-in runs longest, so defects would start beside it if it did not wait for it."""
     log = os.path.join(tmp, "schedule.log")
     stub = stand_in_cell(os.path.join(tmp, "timed-cell.sh"),
@@ -212,7 +213,7 @@ def scheduler_self_test(tmp: str, root: str) -> None:
                          'echo "$(date +%s.%N) start $1/$2" >>"$STUB_LOG"',
                          'case "$1/$2" in x86_64/tsan) sleep 8 ;; aarch64/build) sleep 2 ;; *) sleep 0.3 ;; esac',
                          'echo "$(date +%s.%N) end $1/$2" >>"$STUB_LOG"')
-    cells = "aarch64/build,aarch64/tsan,aarch64/bench,x86_64/valgrind,x86_64/asan,x86_64/tsan," \
+    cells = "aarch64/build,aarch64/tsan,aarch64/defects,aarch64/bench,x86_64/valgrind,x86_64/asan,x86_64/tsan," \
             "x86_64/defects,x86_64/bench,x86_64/lint"
     done = subprocess.run(["bash", os.path.join(root, "ci", "run-matrix.sh"), "--no-install", "--engine",
                            "host", "--jobs", "2", "--cells", cells, "--out", os.path.join(tmp, "schedule")],
@@ -231,11 +232,14 @@ def scheduler_self_test(tmp: str, root: str) -> None:
         peak = max(peak, running)
     if peak > 2:
         problems.append(f"{peak} cells ran at once with --jobs 2")
-    for item, deps in (("aarch64/tsan", ["aarch64/build"]), ("aarch64/bench", ["aarch64/build"]),
+    for item, deps in (("aarch64/bench", ["aarch64/build"]), ("aarch64/defects", ["aarch64/tsan"]),
                        ("x86_64/defects", ["x86_64/valgrind", "x86_64/asan", "x86_64/tsan"])):
         for dep in deps:
             if item in start and dep in end and start[item] < end[dep]:
                 problems.append(f"{item} started before {dep} ended")
+    # The checker cells build their own aarch64 variant: they do not wait for the plain build.
+    if "aarch64/tsan" in start and "aarch64/build" in end and start["aarch64/tsan"] >= end["aarch64/build"]:
+        problems.append("aarch64/tsan waited for aarch64/build (it builds its own variant)")
     if "x86_64/bench" in start and any(t > start["x86_64/bench"] for i, t in end.items() if i != "x86_64/bench"):
         problems.append("x86_64/bench did not run alone and last")
     if problems:
