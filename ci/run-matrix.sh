@@ -324,6 +324,7 @@ run_cell() {
         cmd=("${cli[@]}" "${run_args[@]}" "$(cell_image "$arch")" bash "$run_dir/cell.sh" "$arch" "$cell" "$dir")
     fi
     say "start $arch/$cell ($where)"
+    times >"$dir/times.before"
     start="$(date +%s.%N)"
     # timeout runs in its own process group and kills the whole cell on expiry; its PID is
     # kept so an interrupted run can stop exactly the cells it started.
@@ -335,11 +336,14 @@ run_cell() {
     # CPU seconds of the cell's processes (user + system of every descendant that was waited
     # for; a container's processes belong to the engine and are not counted): where the 2
     # cores' time goes, next to the wall time.
-    # (`times` redirected, not piped: a pipeline would report its own subshell.)
+    # (`times` redirected, not piped: a pipeline would report its own subshell; the
+    # difference from before the cell, as the timed cells run in the main shell.)
     local cpu
-    times >"$dir/times"
-    cpu="$(sed -n 2p "$dir/times" | awk '{ t = 0; for (i = 1; i <= 2; i++) { split($i, p, /[ms]/); t += p[1] * 60 + p[2] } printf "%.1f", t }')"
-    rm -f "$dir/times"
+    times >"$dir/times.after"
+    cpu="$(cat "$dir/times.before" "$dir/times.after" | awk 'NR % 2 == 0 { t = 0
+        for (i = 1; i <= 2; i++) { split($i, p, /[ms]/); t += p[1] * 60 + p[2] }
+        c[NR / 2] = t } END { printf "%.1f", c[2] - c[1] }')"
+    rm -f "$dir/times.before" "$dir/times.after"
     if [ "$where" != host ] && { [ "$rc" = 124 ] || [ "$rc" = 137 ]; }; then
         "$(engine_cli "$engine")" rm -f "$name" >/dev/null 2>&1 || true
     fi
