@@ -77,7 +77,7 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
             retainedEmptyPageBytes: Int = 4 << 20,
             hugeCacheCount: Int = 8,
             hugeCacheBytes: Int = 64 << 20,
-            clock: @escaping @Sendable () -> UInt64 = { Clock.nanoseconds }
+            clock: @escaping @Sendable () -> UInt64 = { MonotonicClock.nanoseconds }
         ) {
             self.checked = checked
             self.maxCachedSegments = maxCachedSegments
