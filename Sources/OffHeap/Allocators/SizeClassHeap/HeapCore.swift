@@ -1,4 +1,3 @@
-import COffHeapShims
 import Synchronization
 
 /// The shared state of one ``SizeClassHeap``: its segments, abandoned pages, segment and
@@ -513,7 +512,7 @@ internal final class HeapCore: @unchecked Sendable {
         let huge = header.pointee.kind == SegmentLayout.kindHuge
         SegmentRegistry.shared.unpublish(segmentBase: UInt(bitPattern: segment))
         // No free that read the entry before it was cleared may still be reading the
-        // segment (SizeClassHeap+FreeAnnouncement.swift).
+        // segment (ThreadRecord+FreeAnnouncement.swift).
         ThreadTables.shared.waitForFreesInProgress()
         try? VirtualMemory.release(segment, byteCount: bytes)
         if huge {
