@@ -5,8 +5,7 @@ import COffHeapShims
 ///
 /// Off by default and free when off: every member is an always-inlined function whose body
 /// is empty unless the package is built with `-Xswiftc -DOFFHEAP_INSTRUMENTED`, so an
-/// ordinary build contains no call, load or branch for it (callgrind counts of the pair
-/// loops are identical; see the README). With the condition set, each member calls the C
+/// ordinary build contains no call, load or branch for it. With the condition set, each member calls the C
 /// shim (`offheap_instr_*`), which forwards to memcheck client requests when
 /// `<valgrind/memcheck.h>` was available to shims.c (no-ops outside valgrind) and to ASan's
 /// poisoning interface when shims.c is compiled with `-fsanitize=address`.

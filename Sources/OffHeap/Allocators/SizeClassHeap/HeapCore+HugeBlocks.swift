@@ -48,7 +48,6 @@ extension HeapCore {
         header.pointee.hugeLive.store(1, ordering: .releasing)
         hugeLiveBytes.wrappingAdd(header.pointee.reservedBytes - offset, ordering: .relaxed)
         hugeLiveCount.wrappingAdd(1, ordering: .relaxed)
-        hugeAllocations.wrappingAdd(1, ordering: .relaxed)
         Instrumentation.allocated(
             segment! + offset, byteCount: header.pointee.reservedBytes - offset,
             pool: instrumentationPool)

@@ -172,7 +172,6 @@ extension HeapCore {
         recordChunks.removeAll()
         records.removeAll()
         freeRecords = nil
-        isShutDown = true
         lock.unlock()
         // Blocks still live die with the heap: not leaks (the heap's documented contract).
         Instrumentation.destroyPool(instrumentationPool)

@@ -35,14 +35,12 @@ internal final class HeapCore: @unchecked Sendable {
     var recordChunks: [VirtualRegion] = []
     var records: [ThreadHeapPointer] = []
     var freeRecords: ThreadHeapPointer?
-    var isShutDown = false
 
     let committedBytes = Atomic<Int>(0)
     let mappedSegments = Atomic<Int>(0)
     let hugeLiveBytes = Atomic<Int>(0)
     let hugeLiveCount = Atomic<Int>(0)
     let hugeCachedBytes = Atomic<Int>(0)
-    let hugeAllocations = Atomic<UInt64>(0)
     @usableFromInline let unattachedRemoteFrees = Atomic<UInt64>(0)
     let cachedSegmentsCount = Atomic<Int>(0)
 
@@ -217,11 +215,6 @@ internal final class HeapCore: @unchecked Sendable {
         }
         page.pointee.localFree = first
         page.pointee.carved += Int32(count)
-    }
-
-    @inline(__always)
-    static func hasFree(_ page: PagePointer) -> Bool {
-        page.pointee.localFree != nil || page.pointee.carved < page.pointee.capacity
     }
 
     // MARK: - Allocation slow path

@@ -54,7 +54,7 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
         /// Keep per-page allocation bitmaps so double frees and interior pointers are typed
         /// errors (one relaxed atomic RMW per allocate and free).
         public var checked: Bool
-        /// Empty segments kept mapped at most (the seeds used 256).
+        /// Empty segments kept mapped at most.
         public var maxCachedSegments: Int
         /// Bytes of empty segments kept mapped at most (512 MiB).
         public var maxCachedSegmentBytes: Int

@@ -1,12 +1,12 @@
 import Synchronization
 
 // Free announcements: an unmap waits for every free that may have read the registry before
-// the segment was unpublished (issue 14, item 11).
+// the segment was unpublished.
 //
 // Why. A free checks the registry (or its thread's segment cache, validated by the unmap
 // epoch) and THEN reads the segment's header and page descriptors. A segment unpublished
 // and unmapped between the two (trim() or cache eviction of an empty segment, or the first
-// of two racing frees of a huge block) used to make the second read fault. The check and the
+// of two racing frees of a huge block) would make the second read fault. The check and the
 // read are made one consistent step by holding the munmap until no free can be between them.
 //
 // Invariant: every thread that frees (or asks `usableSize`) has a table (created on its first
