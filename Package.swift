@@ -20,7 +20,6 @@ let package = Package(
     name: "swift-offheap",
     products: [
         .library(name: "OffHeap", targets: ["OffHeap"]),
-        .library(name: "OffHeapWorkloads", targets: ["OffHeapWorkloads"]),
         .executable(name: "offheap", targets: ["offheap"]),
     ],
     dependencies: [

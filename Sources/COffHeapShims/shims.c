@@ -85,13 +85,9 @@ int offheap_tls_key_create(uint32_t *key, void (*destructor)(void *)) {
     return rc;
 }
 
-int offheap_tls_key_delete(uint32_t key) { return pthread_key_delete((pthread_key_t)key); }
-
 int offheap_tls_key_set(uint32_t key, const void *value) {
     return pthread_setspecific((pthread_key_t)key, value);
 }
-
-void *offheap_tls_key_get(uint32_t key) { return pthread_getspecific((pthread_key_t)key); }
 
 static volatile sig_atomic_t offheap_stop_flag;
 
@@ -112,8 +108,6 @@ int offheap_install_stop_signal_handlers(void) {
 int offheap_stop_requested(void) { return offheap_stop_flag ? 1 : 0; }
 
 const char *offheap_getenv(const char *name) { return getenv(name); }
-
-int offheap_current_cpu(void) { return sched_getcpu(); }
 
 /* Weak reference: resolves to the TSan runtime's entry point when it is linked in, to 0
    otherwise (also in static links). */
@@ -174,14 +168,6 @@ static inline size_t offheap_instr_capped(size_t size) {
 
 int offheap_instr_capabilities(void) {
     return (OFFHEAP_HAVE_MEMCHECK ? 1 : 0) | (OFFHEAP_HAVE_ASAN ? 2 : 0);
-}
-
-int offheap_instr_running_on_valgrind(void) {
-#if OFFHEAP_HAVE_MEMCHECK
-    return RUNNING_ON_VALGRIND ? 1 : 0;
-#else
-    return 0;
-#endif
 }
 
 void offheap_instr_pool_create(const void *pool) {

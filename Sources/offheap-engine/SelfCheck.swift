@@ -53,7 +53,7 @@ func selfcheckMain(_ arguments: [String]) -> Int32 {
     }
     let roles: [StressRole] = [.bounce, .publisher, .reader, .burst, .retire]
     let allocators = AllocatorChoice.allCases.filter { $0.isAvailable && $0 != .system }
-    let start = Clock.nanoseconds
+    let start = MonotonicClock.nanoseconds
     for repetition in 1...repetitions {
         var plan = RunPlan(command: .stress)
         plan.allocators = allocators
@@ -83,7 +83,7 @@ func selfcheckMain(_ arguments: [String]) -> Int32 {
         selfcheckSay("offheap-engine selfcheck: repetition \(repetition)/\(repetitions) \(document.ok ? "ok" : "FAILED") (\(document.results.count) allocators, \(threads) threads, hyaline \(plan.stress.hyaline ? "on" : "off"), \(total) ops)")
         if !document.ok { return 1 }
     }
-    selfcheckSay("offheap-engine selfcheck: PASS \(repetitions) repetitions in \((Clock.nanoseconds - start) / 1_000_000) ms")
+    selfcheckSay("offheap-engine selfcheck: PASS \(repetitions) repetitions in \((MonotonicClock.nanoseconds - start) / 1_000_000) ms")
     return 0
 }
 

@@ -28,14 +28,14 @@ func smokeStep(
     _ name: String, _ report: SmokeReport, _ body: () throws(OffHeapError) -> Void
 ) {
     let before = report.errorCount + report.corruptionCount
-    let start = Clock.nanoseconds
+    let start = MonotonicClock.nanoseconds
     do throws(OffHeapError) {
         try body()
     } catch {
         report.failed(name, error)
     }
     let after = report.errorCount + report.corruptionCount
-    let micros = (Clock.nanoseconds - start) / 1000
+    let micros = (MonotonicClock.nanoseconds - start) / 1000
     print("offheap-smoke: \(after == before ? "ok  " : "FAIL") \(name) (\(micros) us)")
 }
 
@@ -129,7 +129,7 @@ func runSmokeChecks(_ report: SmokeReport, concurrentOnly: Bool, rounds: Int) {
 /// prints the summary and the JSON document.
 func runSmoke(_ options: SmokeOptions) -> Bool {
     let report = SmokeReport()
-    let start = Clock.nanoseconds
+    let start = MonotonicClock.nanoseconds
     var passes = 0
     while passes < options.repetitions && report.ok {
         passes += 1
@@ -137,7 +137,7 @@ func runSmoke(_ options: SmokeOptions) -> Bool {
         runSmokeChecks(report, concurrentOnly: options.concurrentOnly, rounds: options.rounds)
     }
 
-    let millis = (Clock.nanoseconds - start) / 1_000_000
+    let millis = (MonotonicClock.nanoseconds - start) / 1_000_000
     let operations = report.operationCount
     print(
         "offheap-smoke: \(report.ok ? "PASS" : "FAIL") arch=\(smokeArch) threads=\(smokeThreads) "

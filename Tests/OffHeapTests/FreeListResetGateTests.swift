@@ -48,10 +48,10 @@ struct FreeListResetGateTests {
                 finished.store(2, ordering: .releasing)
             }
         }
-        let deadline = Clock.nanoseconds + 2_000_000_000
+        let deadline = MonotonicClock.nanoseconds + 2_000_000_000
         while finished.load(ordering: .acquiring) == 0
             && pool.freeGate.pointee.load(ordering: .acquiring) & FreeList.freeGateReset == 0
-            && Clock.nanoseconds < deadline
+            && MonotonicClock.nanoseconds < deadline
         {
             PlatformThread.sleep(nanoseconds: 1_000_000)
         }

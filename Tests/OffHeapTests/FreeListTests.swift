@@ -418,8 +418,8 @@ struct FreeListTests {
             }
             finished.store(true, ordering: .releasing)
         }
-        let deadline = Clock.nanoseconds + 2_000_000_000
-        while !finished.load(ordering: .acquiring) && Clock.nanoseconds < deadline {
+        let deadline = MonotonicClock.nanoseconds + 2_000_000_000
+        while !finished.load(ordering: .acquiring) && MonotonicClock.nanoseconds < deadline {
             PlatformThread.sleep(nanoseconds: 1_000_000)
         }
         let finishedWhileHolding = finished.load(ordering: .acquiring)

@@ -52,8 +52,8 @@ struct HyalineControllerTests {
         let domain = try HyalineDomain(
             .init(batchThreshold: 64, controller: .init(periodNanoseconds: 200_000)))
         let controller = try #require(domain.thresholdController)
-        let deadline = Clock.nanoseconds + 2_000_000_000
-        while controller.ticks < 3 && Clock.nanoseconds < deadline {
+        let deadline = MonotonicClock.nanoseconds + 2_000_000_000
+        while controller.ticks < 3 && MonotonicClock.nanoseconds < deadline {
             PlatformThread.sleep(nanoseconds: 200_000)
         }
         #expect(controller.ticks >= 3)
@@ -115,18 +115,18 @@ struct HyalineControllerTests {
         let exhaustedWaits = Atomic<Int>(0)
         let failures = Atomic<Int>(0)
         let perThread = 1500
-        let began = Clock.nanoseconds
+        let began = MonotonicClock.nanoseconds
         try PlatformThread.run(count: 8) { worker in
             for step in 0..<perThread {
                 var node: UnsafeMutableRawPointer?
-                let start = Clock.nanoseconds
+                let start = MonotonicClock.nanoseconds
                 var waited = false
                 while node == nil {
                     do {
                         node = try pool.allocate()
                     } catch {
                         waited = true
-                        if Clock.nanoseconds - start > 2_000_000_000 {
+                        if MonotonicClock.nanoseconds - start > 2_000_000_000 {
                             failures.add(1, ordering: .relaxed)
                             return
                         }
@@ -135,7 +135,7 @@ struct HyalineControllerTests {
                 }
                 if waited {
                     exhaustedWaits.add(1, ordering: .relaxed)
-                    let stall = Clock.nanoseconds - start
+                    let stall = MonotonicClock.nanoseconds - start
                     var seen = longestStall.load(ordering: .relaxed)
                     while stall > seen {
                         let (done, now) = longestStall.compareExchange(
@@ -167,7 +167,7 @@ struct HyalineControllerTests {
                 + "\(exhaustedWaits.load(ordering: .relaxed)) waits, "
                 + "forced flushes \(domain.thresholdController?.forcedFlushes ?? 0), "
                 + "lowest threshold \(domain.thresholdController?.lowestThreshold ?? 0), "
-                + "ticks \(domain.thresholdController?.ticks ?? 0) in \((Clock.nanoseconds - began) / 1_000_000) ms")
+                + "ticks \(domain.thresholdController?.ticks ?? 0) in \((MonotonicClock.nanoseconds - began) / 1_000_000) ms")
         #expect(failures.load(ordering: .relaxed) == 0, "a thread stalled for 2 s")
         // 12 000 retirements against 8 × 512 pending slots and a 1024-node pool: with the
         // fixed threshold the pool runs dry for good, so the controller must have acted

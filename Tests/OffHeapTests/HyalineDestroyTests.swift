@@ -146,7 +146,7 @@ struct HyalineDestroyTests {
                         } catch .capacityExhausted {
                             // An optimised retire loop can outrun the enterers that release
                             // its batches: wait for them, but never forever.
-                            let now = Clock.nanoseconds
+                            let now = MonotonicClock.nanoseconds
                             if exhaustedSince == 0 { exhaustedSince = now }
                             if now - exhaustedSince > 2_000_000_000 {
                                 throw OffHeapError.capacityExhausted(capacity: 0)

@@ -34,4 +34,36 @@ struct HyalineDoubleRetireTests {
         #expect(domain.statistics.reclaimed == 2)
         #expect(pool.stats.inUse == 0)
     }
+
+    /// `withGuard` takes a body whose error type is inferred: `try` inside an unannotated
+    /// closure compiles (this file would not build otherwise), the retirement happens, and
+    /// an error thrown by the body comes out unchanged.
+    @Test func withGuardTakesAnUnannotatedThrowingBody() throws {
+        let pool = try FreeList(.init(slotSize: 32, capacity: 64))
+        let nodes = HyalinePoolReclaimer(
+            pool, capacity: 64, owns: { pool.contains($0) },
+            slotIndex: { try? pool.slotIndex(of: $0) })
+        let domain = try HyalineDomain(.init(maxReaders: 4, batchThreshold: 1, stripes: 1))
+        let id = try domain.register(nodes)
+        let node = try nodes.allocate()
+        try domain.withGuard { guardian in
+            try guardian.retire(node, birthEra: domain.birthEra(), reclaimer: id)
+        }
+        _ = domain.reclaimPending()
+        #expect(domain.statistics.retired == 1)
+        #expect(domain.statistics.reclaimed == 1)
+        #expect(pool.stats.inUse == 0)
+
+        let other = try nodes.allocate()
+        #expect(throws: OffHeapError.doubleFree) {
+            try domain.withGuard { guardian in
+                try guardian.retire(other, birthEra: domain.birthEra(), reclaimer: id)
+                try guardian.retire(other, birthEra: 0, reclaimer: id)
+            }
+        }
+        struct BodyError: Error, Equatable {}
+        #expect(throws: BodyError()) {
+            try domain.withGuard { _ in throw BodyError() }
+        }
+    }
 }

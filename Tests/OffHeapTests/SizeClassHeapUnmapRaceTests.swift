@@ -32,10 +32,10 @@ struct SizeClassHeapUnmapRaceTests {
             }
         }
         // Until the first free has taken the block (and is unmapping, or done).
-        let deadline = Clock.nanoseconds + 2_000_000_000
+        let deadline = MonotonicClock.nanoseconds + 2_000_000_000
         while finished.load(ordering: .acquiring) == 0
             && header.pointee.hugeLive.load(ordering: .acquiring) == 1
-            && Clock.nanoseconds < deadline
+            && MonotonicClock.nanoseconds < deadline
         {
             PlatformThread.sleep(nanoseconds: 1_000_000)
         }

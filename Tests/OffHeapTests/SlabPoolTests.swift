@@ -207,8 +207,8 @@ struct SlabPoolTests {
             if thread == 0 {
                 let pointer = try? pool.allocateLarge(byteCount: 40 << 10, alignment: 16) {
                     checked.store(true, ordering: .sequentiallyConsistent)
-                    let deadline = Clock.nanoseconds + 200_000_000
-                    while !resetReturned.load(ordering: .acquiring), Clock.nanoseconds < deadline {
+                    let deadline = MonotonicClock.nanoseconds + 200_000_000
+                    while !resetReturned.load(ordering: .acquiring), MonotonicClock.nanoseconds < deadline {
                         offheap_yield()
                     }
                 }

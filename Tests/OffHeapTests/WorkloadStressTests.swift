@@ -81,9 +81,9 @@ struct WorkloadStressTests {
         var config = Self.config(threads: 8, roles: [.bounce, .retire], operations: 1, capacity: 512)
         config.limit = .duration(nanoseconds: 150_000_000)
         config.intervalNanoseconds = 20_000_000
-        let start = Clock.nanoseconds
+        let start = MonotonicClock.nanoseconds
         let result = try StressHammer.run(pool, allocatorName: "system", config: config)
-        let elapsed = Clock.nanoseconds - start
+        let elapsed = MonotonicClock.nanoseconds - start
         #expect(elapsed >= 150_000_000)
         #expect(result.seconds >= 0.15)
         #expect(result.operations > 0)

@@ -22,7 +22,6 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/utsname.h>
-#include <sys/resource.h>
 
 // The aarch64 cross build compiles shims.c with aarch64-linux-gnu-gcc, which knows neither
 // clang's nullability qualifiers nor __has_feature: make both vanish there.
@@ -57,7 +56,6 @@
 // MARK: - errno
 
 static inline int offheap_errno(void) { return errno; }
-static inline void offheap_set_errno(int value) { errno = value; }
 
 // MARK: - Virtual memory
 
@@ -137,16 +135,6 @@ static inline void offheap_sleep_ns(uint64_t ns) {
 
 static inline void offheap_yield(void) { sched_yield(); }
 
-/// The CPU the caller runs on, or -1.
-int offheap_current_cpu(void);
-
-/// Maximum resident set size of this process so far, in KiB (getrusage).
-static inline long offheap_max_rss_kib(void) {
-    struct rusage usage;
-    if (getrusage(RUSAGE_SELF, &usage) != 0) return -1;
-    return usage.ru_maxrss;
-}
-
 // MARK: - Threads
 
 typedef void (*offheap_thread_body)(void *_Nullable context);
@@ -163,9 +151,7 @@ static inline uint64_t offheap_thread_self(void) { return (uint64_t)pthread_self
 /// Thread-exit hooks: a pthread key whose destructor runs `destructor(value)` when a thread
 /// that set a non-NULL value exits. Returns 0 or an errno value.
 int offheap_tls_key_create(uint32_t *key, void (*destructor)(void *));
-int offheap_tls_key_delete(uint32_t key);
 int offheap_tls_key_set(uint32_t key, const void *_Nullable value);
-void *_Nullable offheap_tls_key_get(uint32_t key);
 
 // MARK: - Mutex (baselines for benchmarks; the allocators never lock)
 
@@ -227,7 +213,6 @@ static inline int offheap_close(int fd) { return close(fd); }
 /// expect), so the address-space probe skips its hint experiment under TSan.
 int offheap_thread_sanitizer_active(void);
 
-static inline void offheap_abort(void) { abort(); }
 /// Flushes stdio and ends the process with `status` (programs report failure this way).
 static inline void offheap_exit(int status) { exit(status); }
 /// Installs SIGINT/SIGTERM handlers that only set a flag; returns 0 or -1 (errno).
@@ -258,8 +243,6 @@ const char *_Nullable offheap_getenv(const char *name);
 
 /// Bit 0: memcheck client requests compiled in; bit 1: ASan poisoning compiled in.
 int offheap_instr_capabilities(void);
-/// 1 when running under valgrind.
-int offheap_instr_running_on_valgrind(void);
 void offheap_instr_pool_create(const void *pool);
 void offheap_instr_pool_destroy(const void *pool);
 /// A block of `size` bytes becomes the caller's (memcheck: undefined contents; ASan: unpoisoned).

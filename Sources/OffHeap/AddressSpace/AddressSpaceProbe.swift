@@ -27,42 +27,42 @@ import COffHeapShims
 /// case this probe shows can be invisible until a process asks for a high address. So every
 /// lock-free word in swift-offheap packs *indices and offsets* with tags (or uses a 128-bit
 /// `Atomic<WordPair>`), never a pointer with borrowed bits.
-public enum AddressSpaceProbe {
+package enum AddressSpaceProbe {
     /// The address the hint experiment asks for first: 2^52.
-    public static let hintAddress: UInt = 1 << 52
+    package static let hintAddress: UInt = 1 << 52
     /// The second hint, 2^51: inside a 52-bit aarch64 space, where 2^52 is out of range.
-    public static let secondaryHintAddress: UInt = 1 << 51
+    package static let secondaryHintAddress: UInt = 1 << 51
 
     /// The raw material of a report, so parsing and the decision logic can be tested with
     /// any machine's texts (e.g. an LA57 machine's, which this host cannot produce).
-    public struct Inputs: Sendable {
+    package struct Inputs: Sendable {
         /// Contents of `/proc/cpuinfo` (the first processor's block suffices).
-        public var cpuinfo: [UInt8]
+        package var cpuinfo: [UInt8]
         /// Contents of `/proc/meminfo`.
-        public var meminfo: [UInt8]
+        package var meminfo: [UInt8]
         /// Contents of `/sys/kernel/mm/transparent_hugepage/enabled`.
-        public var transparentHugePageEnabled: [UInt8]
+        package var transparentHugePageEnabled: [UInt8]
         /// `uname` machine.
-        public var machine: String
+        package var machine: String
         /// `uname` release.
-        public var kernelRelease: String
+        package var kernelRelease: String
         /// The hint that was tried.
-        public var hintAddress: UInt
+        package var hintAddress: UInt
         /// The highest address the hint experiment obtained; 0 when all attempts failed.
-        public var hintedMappingAddress: UInt
+        package var hintedMappingAddress: UInt
         /// Whether the hint experiment ran (it is skipped under ThreadSanitizer, whose mmap
         /// interceptor drops high hints).
-        public var hintExperimentRan: Bool
+        package var hintExperimentRan: Bool
         /// Address of an ordinary mapping; 0 when unknown.
-        public var defaultMappingAddress: UInt
+        package var defaultMappingAddress: UInt
         /// Base page size in bytes.
-        public var pageSize: Int
+        package var pageSize: Int
         /// THP size in bytes, 0 when unavailable.
-        public var transparentHugePageSize: Int
+        package var transparentHugePageSize: Int
         /// Online CPUs.
-        public var onlineCPUs: Int
+        package var onlineCPUs: Int
 
-        public init(
+        package init(
             cpuinfo: [UInt8], meminfo: [UInt8], transparentHugePageEnabled: [UInt8],
             machine: String, kernelRelease: String, hintAddress: UInt = AddressSpaceProbe.hintAddress,
             hintedMappingAddress: UInt, hintExperimentRan: Bool = true,
@@ -86,12 +86,12 @@ public enum AddressSpaceProbe {
 
     /// Probes this machine: reads `/proc` and `/sys`, runs the hint experiment, analyses.
     /// Never fails: what cannot be read is reported as unknown (0 or `""`).
-    public static func run() -> AddressSpaceReport {
+    package static func run() -> AddressSpaceReport {
         analyze(inputs: gatherInputs())
     }
 
     /// Reads the files and runs the hint experiment (see the type's documentation).
-    public static func gatherInputs() -> Inputs {
+    package static func gatherInputs() -> Inputs {
         var release = [CChar](repeating: 0, count: 256)
         var machine = [CChar](repeating: 0, count: 64)
         let unameOK = release.withUnsafeMutableBufferPointer { r in
@@ -120,7 +120,7 @@ public enum AddressSpaceProbe {
     /// Maps one page at each hint (exact placement first, then as a plain hint) and one
     /// page without a hint; unmaps all of them. Returns the highest hinted address obtained
     /// (0 if none, or when `hints` is false) and the unhinted address.
-    public static func hintExperiment(hints: Bool = true) -> (hinted: UInt, unhinted: UInt) {
+    package static func hintExperiment(hints: Bool = true) -> (hinted: UInt, unhinted: UInt) {
         let page = VirtualMemory.pageSize
         var highest: UInt = 0
         func attempt(_ hint: UInt, _ flags: Int32) {
@@ -150,7 +150,7 @@ public enum AddressSpaceProbe {
     /// inputs.hintedMappingAddress = 1 << 52      // as on an LA57 machine
     /// assert(AddressSpaceProbe.analyze(inputs: inputs).effectiveVABits == 57)
     /// ```
-    public static func analyze(inputs: Inputs) -> AddressSpaceReport {
+    package static func analyze(inputs: Inputs) -> AddressSpaceReport {
         let cpu = ProcText(inputs.cpuinfo)
         let mem = ProcText(inputs.meminfo)
         let isX86 = AddressSpaceProbe.isX86(inputs.machine)

@@ -8,57 +8,57 @@
 /// if report.la57Active { print("user addresses above 2^47 are in use") }
 /// print(report.render())
 /// ```
-public struct AddressSpaceReport: Sendable, Equatable {
+package struct AddressSpaceReport: Sendable, Equatable {
     /// `uname` machine: `x86_64`, `aarch64`, …
-    public var architecture: String
+    package var architecture: String
     /// `uname` release.
-    public var kernelRelease: String
+    package var kernelRelease: String
     /// `/proc/cpuinfo` "model name" (x86), else "Hardware" or "CPU implementer/part" (Arm).
-    public var cpuModel: String
+    package var cpuModel: String
     /// Online CPUs (`sysconf(_SC_NPROCESSORS_ONLN)`).
-    public var onlineCPUs: Int
+    package var onlineCPUs: Int
     /// Base page size in bytes.
-    public var pageSize: Int
+    package var pageSize: Int
     /// Transparent huge page size in bytes (`hpage_pmd_size`); 0 when THP is unavailable.
-    public var transparentHugePageSize: Int
+    package var transparentHugePageSize: Int
     /// The bracketed word of `/sys/kernel/mm/transparent_hugepage/enabled`
     /// (`always`, `madvise`, `never`); `""` when unavailable.
-    public var transparentHugePageMode: String
+    package var transparentHugePageMode: String
     /// `HugePages_Total` of `/proc/meminfo`: explicit huge pages reserved for `MAP_HUGETLB`.
-    public var hugeTLBPagesTotal: Int
+    package var hugeTLBPagesTotal: Int
     /// `Hugepagesize` of `/proc/meminfo`, in bytes.
-    public var hugeTLBPageSize: Int
+    package var hugeTLBPageSize: Int
     /// Whether the CPU advertises 5-level paging (`la57` in the x86 `flags`). Always `false`
     /// on other architectures: aarch64 has no such flag; see ``effectiveVABits``.
-    public var la57Flag: Bool
+    package var la57Flag: Bool
     /// Virtual address bits the CPU reports (x86 "address sizes"); 0 when not reported. A
     /// hypervisor may report 57 while hiding `la57`: the kernel then still uses 4 levels.
-    public var cpuVirtualAddressBits: Int
+    package var cpuVirtualAddressBits: Int
     /// Physical address bits the CPU reports (x86 "address sizes"); 0 when not reported.
-    public var cpuPhysicalAddressBits: Int
+    package var cpuPhysicalAddressBits: Int
     /// The address the hint experiment asked for.
-    public var hintAddress: Int
+    package var hintAddress: Int
     /// Where the hinted mapping landed (the highest of the attempts); 0 when every attempt
     /// was refused.
-    public var hintedMappingAddress: Int
+    package var hintedMappingAddress: Int
     /// Whether the hint experiment ran; it is skipped under ThreadSanitizer (whose mmap
     /// interceptor drops high hints), and then the verdicts below assume a narrow space.
-    public var hintExperimentRan: Bool
+    package var hintExperimentRan: Bool
     /// Where an ordinary, unhinted mapping landed.
-    public var defaultMappingAddress: Int
+    package var defaultMappingAddress: Int
     /// Whether the kernel granted a user address above the classic limit of the
     /// architecture (2^47 on x86-64, 2^48 on aarch64 and others).
-    public var highAddressesGranted: Bool
+    package var highAddressesGranted: Bool
     /// x86-64 only: the kernel runs 5-level paging for this process (a hinted mapping
     /// landed at or above 2^47).
-    public var la57Active: Bool
+    package var la57Active: Bool
     /// Bits in the highest user address obtained (hinted or default).
-    public var userAddressBits: Int
+    package var userAddressBits: Int
     /// Virtual address bits in effect for this process: 57 or 48 on x86-64 (from the hint
     /// experiment, not from cpuinfo), the user address width elsewhere (aarch64: 39/42/48/52).
-    public var effectiveVABits: Int
+    package var effectiveVABits: Int
 
-    public init(
+    package init(
         architecture: String, kernelRelease: String, cpuModel: String, onlineCPUs: Int,
         pageSize: Int, transparentHugePageSize: Int, transparentHugePageMode: String,
         hugeTLBPagesTotal: Int, hugeTLBPageSize: Int, la57Flag: Bool,
@@ -93,7 +93,7 @@ public struct AddressSpaceReport: Sendable, Equatable {
 extension AddressSpaceReport {
     /// Field-by-field equality. Written out so texts compare as UTF-8 bytes: the synthesised
     /// `String ==` pulls Unicode normalisation tables into the Embedded aarch64 link.
-    public static func == (lhs: AddressSpaceReport, rhs: AddressSpaceReport) -> Bool {
+    package static func == (lhs: AddressSpaceReport, rhs: AddressSpaceReport) -> Bool {
         lhs.architecture.utf8.elementsEqual(rhs.architecture.utf8)
             && lhs.kernelRelease.utf8.elementsEqual(rhs.kernelRelease.utf8)
             && lhs.cpuModel.utf8.elementsEqual(rhs.cpuModel.utf8)
@@ -118,7 +118,7 @@ extension AddressSpaceReport {
     /// ```swift
     /// print(AddressSpaceProbe.run().render())
     /// ```
-    public func render() -> String {
+    package func render() -> String {
         var out = ""
         func line(_ label: String, _ value: String) {
             var padded = label

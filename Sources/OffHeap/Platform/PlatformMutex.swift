@@ -8,12 +8,13 @@ import COffHeapShims
 /// let mutex = try PlatformMutex()
 /// mutex.withLock { counter += 1 }
 /// ```
-public final class PlatformMutex: @unchecked Sendable {
+@usableFromInline
+package final class PlatformMutex: @unchecked Sendable {
     // @unchecked Sendable: the pthread mutex serialises every access it guards.
     @usableFromInline internal let region: VirtualRegion
 
     /// - Throws: ``OffHeapError/mappingFailed(errno:)`` when the storage cannot be mapped.
-    public init() throws(OffHeapError) {
+    package init() throws(OffHeapError) {
         region = try VirtualMemory.reserve(
             byteCount: max(offheap_mutex_size(), 64), committed: true)
         _ = offheap_mutex_init(region.base)
@@ -24,12 +25,12 @@ public final class PlatformMutex: @unchecked Sendable {
         try? VirtualMemory.release(region)
     }
 
-    @inlinable public func lock() { _ = offheap_mutex_lock(region.base) }
-    @inlinable public func unlock() { _ = offheap_mutex_unlock(region.base) }
+    @inlinable package func lock() { _ = offheap_mutex_lock(region.base) }
+    @inlinable package func unlock() { _ = offheap_mutex_unlock(region.base) }
 
     /// Runs `body` with the mutex held.
     @inlinable
-    public func withLock<Result, Failure: Error>(
+    package func withLock<Result, Failure: Error>(
         _ body: () throws(Failure) -> Result
     ) throws(Failure) -> Result {
         lock()

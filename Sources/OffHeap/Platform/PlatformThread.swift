@@ -9,13 +9,14 @@ import COffHeapShims
 /// }
 /// for thread in threads { thread.join() }
 /// ```
-public struct PlatformThread: Sendable {
+@usableFromInline
+package struct PlatformThread: Sendable {
     @usableFromInline internal let handle: UInt64
 
     /// Starts a thread running `body`. Call ``join()`` exactly once.
     ///
     /// - Throws: ``OffHeapError/threadStartFailed(errno:)`` when `pthread_create` fails.
-    public init(stackSize: Int = 0, _ body: @escaping @Sendable () -> Void) throws(OffHeapError) {
+    package init(stackSize: Int = 0, _ body: @escaping @Sendable () -> Void) throws(OffHeapError) {
         let box = Unmanaged.passRetained(ThreadBody(body)).toOpaque()
         var handle: UInt64 = 0
         let rc = offheap_thread_start(&handle, { context in
@@ -30,13 +31,13 @@ public struct PlatformThread: Sendable {
     }
 
     /// Waits for the thread to finish.
-    public func join() {
+    package func join() {
         offheap_thread_join(handle)
     }
 
     /// Runs `body(index)` on `count` threads and waits for all of them. Threads that started
     /// are joined even when a later one fails to start.
-    public static func run(
+    package static func run(
         count: Int, _ body: @escaping @Sendable (Int) -> Void
     ) throws(OffHeapError) {
         var started: [PlatformThread] = []
@@ -56,21 +57,14 @@ public struct PlatformThread: Sendable {
 
     /// Yields the processor (`sched_yield`).
     @inlinable
-    public static func yield() { offheap_yield() }
+    package static func yield() { offheap_yield() }
 
     /// Sleeps for `nanoseconds`.
-    public static func sleep(nanoseconds: UInt64) { offheap_sleep_ns(nanoseconds) }
+    package static func sleep(nanoseconds: UInt64) { offheap_sleep_ns(nanoseconds) }
 }
 
 @usableFromInline
 internal final class ThreadBody {
     let run: @Sendable () -> Void
     init(_ run: @escaping @Sendable () -> Void) { self.run = run }
-}
-
-/// Monotonic time and process facts from the platform layer.
-public enum Clock {
-    /// Monotonic nanoseconds (CLOCK_MONOTONIC).
-    @inlinable @inline(__always)
-    public static var nanoseconds: UInt64 { offheap_monotonic_ns() }
 }

@@ -6,7 +6,8 @@ import COffHeapShims
 /// that needs per-thread state keeps a pointer to its own off-heap record in its slot.
 /// Slots are assigned here, centrally, so two subsystems never share one.
 @frozen
-public enum ThreadLocalSlot: UInt32, Sendable {
+@usableFromInline
+package enum ThreadLocalSlot: UInt32, Sendable {
     /// `ShardedFreeList`: the calling thread's table of magazines, by instance id, stored as
     /// its byte offset in the runtime's record reservation (nil/0: none yet), so the hot
     /// path adds it to a per-pool base without a nil test.
@@ -20,7 +21,7 @@ public enum ThreadLocalSlot: UInt32, Sendable {
 
     /// The calling thread's value of this slot (`nil` until set).
     @inlinable @inline(__always)
-    public var value: UnsafeMutableRawPointer? {
+    package var value: UnsafeMutableRawPointer? {
         get { offheap_tls_get(rawValue) }
         nonmutating set { offheap_tls_set(rawValue, newValue) }
     }

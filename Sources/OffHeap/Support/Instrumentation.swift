@@ -5,8 +5,7 @@ import COffHeapShims
 ///
 /// Off by default and free when off: every member is an always-inlined function whose body
 /// is empty unless the package is built with `-Xswiftc -DOFFHEAP_INSTRUMENTED`, so an
-/// ordinary build contains no call, load or branch for it (callgrind counts of the pair
-/// loops are identical; see the README). With the condition set, each member calls the C
+/// ordinary build contains no call, load or branch for it. With the condition set, each member calls the C
 /// shim (`offheap_instr_*`), which forwards to memcheck client requests when
 /// `<valgrind/memcheck.h>` was available to shims.c (no-ops outside valgrind) and to ASan's
 /// poisoning interface when shims.c is compiled with `-fsanitize=address`.
@@ -152,15 +151,15 @@ internal enum Instrumentation {
 /// ```swift
 /// print(OffHeapInstrumentation.summary)   // "off", or e.g. "on (memcheck)"
 /// ```
-public enum OffHeapInstrumentation {
+package enum OffHeapInstrumentation {
     /// The Swift side calls the checkers' interfaces.
-    public static var isEnabled: Bool { Instrumentation.isEnabled }
+    package static var isEnabled: Bool { Instrumentation.isEnabled }
     /// memcheck client requests are compiled into the shim.
-    public static var memcheck: Bool { offheap_instr_capabilities() & 1 != 0 }
+    package static var memcheck: Bool { offheap_instr_capabilities() & 1 != 0 }
     /// ASan poisoning is compiled into the shim (it was built with -fsanitize=address).
-    public static var addressSanitizer: Bool { offheap_instr_capabilities() & 2 != 0 }
+    package static var addressSanitizer: Bool { offheap_instr_capabilities() & 2 != 0 }
     /// "off", or "on (memcheck, asan)" with the compiled-in checkers.
-    public static var summary: String {
+    package static var summary: String {
         guard isEnabled else { return "off" }
         var parts: [String] = []
         if memcheck { parts.append("memcheck") }

@@ -108,14 +108,14 @@ public final class RunControl: @unchecked Sendable {
 
     /// Opens the gate and records the start time.
     public func open() {
-        startWord.pointee.store(Clock.nanoseconds, ordering: .relaxed)
+        startWord.pointee.store(MonotonicClock.nanoseconds, ordering: .relaxed)
         go.pointee.store(1, ordering: .releasing)
     }
 
     /// Marks lane `lane` finished now with `done` operations.
     public func finish(lane: Int, done: UInt64) {
         progressWord(lane).pointee.store(done, ordering: .relaxed)
-        finishWord(lane).pointee.store(Clock.nanoseconds, ordering: .relaxed)
+        finishWord(lane).pointee.store(MonotonicClock.nanoseconds, ordering: .relaxed)
     }
 
     /// Sum of lanes' reported progress (approximate while running).
@@ -159,7 +159,7 @@ public final class RunControl: @unchecked Sendable {
         if case .duration(let ns) = limit { deadline = start &+ ns } else { deadline = .max }
         while !allFinished {
             offheap_sleep_ns(1_000_000)
-            let now = Clock.nanoseconds
+            let now = MonotonicClock.nanoseconds
             if !isStopping {
                 if now >= deadline || (observeSignals && offheap_stop_requested() != 0) {
                     requestStop()

@@ -192,7 +192,7 @@ extension StressWorker {
             let chunk = budget < 64 ? budget : 64
             for _ in 0..<chunk {
                 let timed = done & sampleMask == 0
-                let start = timed ? Clock.nanoseconds : 0
+                let start = timed ? MonotonicClock.nanoseconds : 0
                 let global = rank * cells + cell
                 let inPlace = board.isHyalineCell(global)
                 do throws(OffHeapError) {
@@ -220,7 +220,7 @@ extension StressWorker {
                     offheap_yield()
                 }
                 cell = cell + 1 == cells ? 0 : cell + 1
-                if timed { tally.latency.record(Clock.nanoseconds &- start) }
+                if timed { tally.latency.record(MonotonicClock.nanoseconds &- start) }
             }
             token.leave()
             let statistics = hyaline.domain.statistics
@@ -271,13 +271,13 @@ extension StressWorker {
                     continue
                 }
                 let timed = tally.validations & sampleMask == 0
-                let start = timed ? Clock.nanoseconds : 0
+                let start = timed ? MonotonicClock.nanoseconds : 0
                 let value = token.protect(board.cells + cell)
                 guard let p = UnsafeMutableRawPointer(bitPattern: UInt(truncatingIfNeeded: value))
                 else { continue }
                 checkPublished(p, cell: cell)
                 tally.validations &+= 1
-                if timed { tally.latency.record(Clock.nanoseconds &- start) }
+                if timed { tally.latency.record(MonotonicClock.nanoseconds &- start) }
             }
             token.leave()
             _ = control.remaining(lane: lane, done: 0)

@@ -298,7 +298,7 @@ internal struct StressWorker<A: FixedSizeAllocator>: TallyingLane {
         while budget > 0 && !tally.gaveUp {
             let want = budget < UInt64(size) ? Int(budget) : size
             let timed = bursts & sampleMask == 0
-            let start = timed ? Clock.nanoseconds : 0
+            let start = timed ? MonotonicClock.nanoseconds : 0
             var count = 0
             while count < want {
                 do throws(OffHeapError) {
@@ -316,7 +316,7 @@ internal struct StressWorker<A: FixedSizeAllocator>: TallyingLane {
             }
             for index in 0..<count { verifyAndFree(held[index], expecting: patterns[index]) }
             if timed, count > 0 {
-                tally.latency.record((Clock.nanoseconds &- start) / UInt64(count))
+                tally.latency.record((MonotonicClock.nanoseconds &- start) / UInt64(count))
             }
             if count == 0 { offheap_yield() }
             done &+= UInt64(count)
@@ -408,11 +408,11 @@ internal struct StressWorker<A: FixedSizeAllocator>: TallyingLane {
             for _ in 0..<total {
                 if let p = board.take(cell: cell) {
                     let timed = taken & sampleMask == 0
-                    let start = timed ? Clock.nanoseconds : 0
+                    let start = timed ? MonotonicClock.nanoseconds : 0
                     checkAndFree(p, cell: cell)
                     taken &+= 1
                     found = true
-                    if timed { tally.latency.record(Clock.nanoseconds &- start) }
+                    if timed { tally.latency.record(MonotonicClock.nanoseconds &- start) }
                 }
                 cell = cell + 1 == total ? 0 : cell + 1
             }

@@ -48,13 +48,13 @@ extension RunControl {
             let count = budget < chunk ? budget : chunk
             for _ in 0..<count {
                 let timed = done & sampleMask == 0
-                let start = timed ? Clock.nanoseconds : 0
+                let start = timed ? MonotonicClock.nanoseconds : 0
                 switch operation(&state, done) {
                 case .completed: done &+= 1
                 case .failed: break
                 case .stop: break operations
                 }
-                if timed { state.tally.latency.record(Clock.nanoseconds &- start) }
+                if timed { state.tally.latency.record(MonotonicClock.nanoseconds &- start) }
             }
             budget = remaining(lane: lane, done: done)
         }

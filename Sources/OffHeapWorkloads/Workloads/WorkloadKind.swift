@@ -163,10 +163,8 @@ extension WorkerTally {
     }
 
     /// Verifies the block's pattern, then frees it. Always inlined, like
-    /// `SlotPattern.write/matches`: left to the optimiser, it inlined into the workload loop
-    /// for the system allocator (a call to `free`) but stayed a call for SizeClassHeap
-    /// (whose inlined fast path is larger), so the heap paid a harness cost the peers did not
-    /// (about 5 instructions per operation on random-mixed, callgrind).
+    /// `SlotPattern.write/matches`, so every allocator pays the same harness cost (left to
+    /// the optimiser it stays a call for allocators with larger inlined fast paths).
     @inlinable @inline(__always)
     mutating func verifyAndFree<A: VariableSizeAllocator>(_ allocator: A, _ block: LiveBlock) {
         if !block.pattern.matches(block.pointer, byteCount: block.size) { corruption &+= 1 }

@@ -41,7 +41,7 @@ extension Workloads {
                 let index = random.next(below: count)
                 let bytes = size(&random, config)
                 let timed = done & mask == 0
-                let start = timed ? Clock.nanoseconds : 0
+                let start = timed ? MonotonicClock.nanoseconds : 0
                 tally.verifyAndFree(allocator, base[index])
                 let pattern = SlotPattern(slot: UInt64(index), owner: owner, generation: UInt64(round))
                 if let block = tally.allocateBlock(allocator, size: bytes, pattern: pattern) {
@@ -52,7 +52,7 @@ extension Workloads {
                     base[index] = base[stash.counts[lane]]
                     if stash.counts[lane] == 0 { break }
                 }
-                if timed { tally.latency.record(Clock.nanoseconds &- start) }
+                if timed { tally.latency.record(MonotonicClock.nanoseconds &- start) }
                 done &+= 1
                 if stash.counts[lane] != count { break }
             }
@@ -95,12 +95,12 @@ extension Workloads {
             var kept = 0
             for index in 0..<blocks {
                 let timed = UInt64(index) & mask == 0
-                let start = timed ? Clock.nanoseconds : 0
+                let start = timed ? MonotonicClock.nanoseconds : 0
                 let pattern = SlotPattern(slot: UInt64(index), owner: owner, generation: UInt64(generation))
                 guard let block = tally.allocateBlock(allocator, size: size(&random, config), pattern: pattern)
                 else { continue }
                 tally.operations &+= 1
-                if timed { tally.latency.record(Clock.nanoseconds &- start) }
+                if timed { tally.latency.record(MonotonicClock.nanoseconds &- start) }
                 if index & 1 == 0 {
                     tally.verifyAndFree(allocator, block)
                 } else {

@@ -38,7 +38,7 @@ extension Workloads {
                         }
                         let bytes = size(&random, config)
                         let timed = sequence & mask == 0
-                        let start = timed ? Clock.nanoseconds : 0
+                        let start = timed ? MonotonicClock.nanoseconds : 0
                         let pattern = SlotPattern(slot: sequence, owner: producerLane, generation: sequence)
                         guard let block = tally.allocateBlock(allocator, size: bytes, pattern: pattern) else {
                             if control.isStopping { break }
@@ -50,7 +50,7 @@ extension Workloads {
                             continue
                         }
                         rings.put(pair: pair, cell: cell, address: block.address)
-                        if timed { tally.latency.record(Clock.nanoseconds &- start) }
+                        if timed { tally.latency.record(MonotonicClock.nanoseconds &- start) }
                         cell = cell + 1 == rings.cells ? 0 : cell + 1
                         sequence &+= 1
                         produced &+= 1

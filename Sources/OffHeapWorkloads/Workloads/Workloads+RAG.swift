@@ -17,7 +17,7 @@ extension Workloads {
         let index = LaneStash(lanes: 1, perLane: config.ragVectors)
         var setup = WorkerTally()
         var random = WorkloadRandom(seed: config.seed)
-        let buildStart = Clock.nanoseconds
+        let buildStart = MonotonicClock.nanoseconds
         for v in 0..<config.ragVectors {
             let pattern = SlotPattern(slot: UInt64(v), owner: .max, generation: 0)
             guard let p = allocateVector(allocator, bytes: bytes, tally: &setup) else { break }
@@ -36,11 +36,11 @@ extension Workloads {
             index.counts[0] = v + 1
         }
         let built = index.counts[0]
-        let buildNs = Clock.nanoseconds &- buildStart
+        let buildNs = MonotonicClock.nanoseconds &- buildStart
 
         // Queries: read-only over the index, on the calling thread.
         var hits = 0
-        let queryStart = Clock.nanoseconds
+        let queryStart = MonotonicClock.nanoseconds
         if built > 0 {
             let query = UnsafeMutablePointer<Float>.allocate(capacity: dims)
             defer { query.deallocate() }
@@ -73,7 +73,7 @@ extension Workloads {
                 _ = q
             }
         }
-        let queryNs = Clock.nanoseconds &- queryStart
+        let queryNs = MonotonicClock.nanoseconds &- queryStart
         // Each stored vector keeps its header through the queries.
         for v in 0..<built {
             let block = index.blocks[v]

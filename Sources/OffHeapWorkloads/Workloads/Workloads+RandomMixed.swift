@@ -32,12 +32,12 @@ extension Workloads {
                     let bytes = size(&random, config)
                     generation &+= 1
                     let timed = done & mask == 0
-                    let start = timed ? Clock.nanoseconds : 0
+                    let start = timed ? MonotonicClock.nanoseconds : 0
                     if let old = set[index] { tally.verifyAndFree(allocator, old) }
                     set[index] = tally.allocateBlock(
                         allocator, size: bytes,
                         pattern: SlotPattern(slot: UInt64(index), owner: UInt64(lane), generation: generation))
-                    if timed { tally.latency.record(Clock.nanoseconds &- start) }
+                    if timed { tally.latency.record(MonotonicClock.nanoseconds &- start) }
                     if set[index] != nil { done &+= 1 }
                 }
                 budget = control.remaining(lane: lane, done: done)

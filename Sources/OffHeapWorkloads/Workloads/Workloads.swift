@@ -95,7 +95,7 @@ enum Generations {
         _ body: @escaping @Sendable (Int, Int) -> WorkerTally
     ) throws(OffHeapError) -> (tally: WorkerTally, seconds: Double) {
         var total = WorkerTally()
-        let start = Clock.nanoseconds
+        let start = MonotonicClock.nanoseconds
         var generation = 0
         while true {
             let board = TallyBoard(count: lanes)
@@ -108,11 +108,11 @@ enum Generations {
             if observeSignals && offheap_stop_requested() != 0 { break }
             let finished: Bool
             switch limit {
-            case .duration(let ns): finished = Clock.nanoseconds &- start >= ns
+            case .duration(let ns): finished = MonotonicClock.nanoseconds &- start >= ns
             case .operations(let n): finished = total.operations >= n
             }
             if finished { break }
         }
-        return (total, Double(Clock.nanoseconds &- start) / 1e9)
+        return (total, Double(MonotonicClock.nanoseconds &- start) / 1e9)
     }
 }

@@ -7,7 +7,7 @@ import Synchronization
 // CASes the head. Without the gate a whole `reset()` could run between that check and the
 // link store: the store then lands on the REBUILT list (the slot is free and listed again),
 // and until the free's CAS fails, pops follow the stale link and can hand one slot to two
-// owners (issue 14, item 9). In instrumented builds the same window would let a free poison
+// owners. In instrumented builds the same window would let a free poison
 // (for ASan/memcheck) a slot the reset had just handed to a new owner.
 //
 // Invariant: gate word = RESET bit | number of frees inside. A free enters with ONE

@@ -40,8 +40,7 @@ import Synchronization
 ///   slots — what refills hand to different threads — has its bytes on distinct lines.
 ///   Packed bytes (`states[i]`) let two threads cycling through neighbouring slots write
 ///   the same line on every operation: in the 2-thread benchmark the threads refill 0…31
-///   and 32…63 and cycle on slots 31 and 63, one state line (the checked 2-thread
-///   figure was 0.49× one thread, unchecked 2.0×). Ownership moves
+///   and 32…63 and cycle on slots 31 and 63, one state line. Ownership moves
 ///   between threads only through the shared list (release CAS → acquire load) or through
 ///   the caller's own synchronisation when it hands a pointer to another thread, both of
 ///   which order the state byte. A *sequential* double free (any threads, ordered) is
@@ -158,12 +157,8 @@ public final class ShardedFreeList: FixedSizeAllocator, @unchecked Sendable {
     //
     // Layout: every hit condition (stamp, count, the slot index's range) is `_fastPath`, so
     // LLVM places the hit path of an inlined `allocate()`/`deallocate(_:)` as one
-    // fall-through block and moves the calls to the slow paths out of line. Without the hints
-    // the index check's fast path was the *taken* side of its branch and each inlined call
-    // ended in a jump back into the loop: in a pair loop `allocate(); sink(p); deallocate(p)`
-    // that is 7 taken branches per pair unchecked (5 checked) instead of 5 (3) — the call,
-    // the return, the loop's back edge and, unchecked, the two jumps over the state byte —
-    // and 3 (5 checked) more instructions per pair (callgrind).
+    // fall-through block and moves the calls to the slow paths out of line (without the
+    // hints the hit path is the taken side of its branches: more taken branches per pair).
 
     /// A free slot, now owned by the caller.
     ///

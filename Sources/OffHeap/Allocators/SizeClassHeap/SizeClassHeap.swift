@@ -29,7 +29,7 @@ import Synchronization
 ///   one huge block, get typed errors too (one free succeeds, the other is `.doubleFree` or
 ///   `.foreignPointer`), never a fault: every free announces itself in its thread's table
 ///   and an unmap waits for the frees that may have seen the segment before it was
-///   unpublished (SizeClassHeap+FreeAnnouncement.swift).
+///   unpublished (ThreadRecord+FreeAnnouncement.swift).
 /// - Threads: each thread gets its share of the heap on first use; when it exits, its pages
 ///   are abandoned to the heap and adopted by the next thread that needs a page of that
 ///   class (or released by ``trim()`` once empty). Freeing from a thread that did not
@@ -54,7 +54,7 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
         /// Keep per-page allocation bitmaps so double frees and interior pointers are typed
         /// errors (one relaxed atomic RMW per allocate and free).
         public var checked: Bool
-        /// Empty segments kept mapped at most (the seeds used 256).
+        /// Empty segments kept mapped at most.
         public var maxCachedSegments: Int
         /// Bytes of empty segments kept mapped at most (512 MiB).
         public var maxCachedSegmentBytes: Int
@@ -77,7 +77,7 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
             retainedEmptyPageBytes: Int = 4 << 20,
             hugeCacheCount: Int = 8,
             hugeCacheBytes: Int = 64 << 20,
-            clock: @escaping @Sendable () -> UInt64 = { Clock.nanoseconds }
+            clock: @escaping @Sendable () -> UInt64 = { MonotonicClock.nanoseconds }
         ) {
             self.checked = checked
             self.maxCachedSegments = maxCachedSegments
@@ -249,7 +249,7 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
             return try deallocateWithoutTable(pointer)
         }
         // Announced before the registry (or segment cache) is read, ended after the last
-        // access to the segment: an unmap waits for us (SizeClassHeap+FreeAnnouncement.swift).
+        // access to the segment: an unmap waits for us (ThreadRecord+FreeAnnouncement.swift).
         let announced = ThreadRecord.announceFree(table)
         defer { if announced { ThreadRecord.endFree(table) } }
         guard let (page, token) = smallPage(pointer, table: table) else {
@@ -303,7 +303,7 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
     /// The registry's own window (a segment unpublished and unmapped between the check and
     /// the header read: a stale free racing ``trim()``, or the second of two racing frees of
     /// a huge block) is closed by the caller's free announcement on `table`: the unmap waits
-    /// for it (SizeClassHeap+FreeAnnouncement.swift). No table means token 0, the value of
+    /// for it (ThreadRecord+FreeAnnouncement.swift). No table means token 0, the value of
     /// every free record's `thread`: such a caller never gets here (``deallocate(_:)``
     /// creates the table first).
     @inlinable @inline(__always)

@@ -195,6 +195,30 @@ extension HyalineDomain {
         return try body(guardian)
     }
 
+    #if !hasFeature(Embedded)
+    /// Runs `body` inside the domain, as the typed `withGuard(_:)` above does,
+    /// for a body of any error type: a closure that calls `try` without spelling its
+    /// thrown type (Swift infers `any Error` for it) compiles without an annotation.
+    ///
+    /// ```swift
+    /// try domain.withGuard { guardian in
+    ///     try guardian.retire(node, birthEra: era, reclaimer: id)
+    /// }
+    /// ```
+    ///
+    /// A body that throws nothing or `OffHeapError` picks the typed overload. Hosted only:
+    /// Embedded Swift has no untyped `throws`, so there the closure names its error type.
+    ///
+    /// - Throws: as ``enter()`` (an ``OffHeapError``), and whatever `body` throws.
+    @inlinable
+    public func withGuard<Result, Failure: Error>(
+        _ body: (borrowing HyalineGuard) throws(Failure) -> Result
+    ) throws -> Result {
+        let guardian = try enter(retaining: false)
+        return try body(guardian)
+    }
+    #endif
+
     /// Enter without retaining the domain: only for callers that keep the domain alive
     /// until the guard ends (the structures, from inside their own methods).
     @inlinable

@@ -15,17 +15,17 @@ import Synchronization
 /// let step = law.update(freeFraction: 0.05, seconds: 0.001)
 /// // step.flush == true, step.threshold == configuration.minThreshold
 /// ```
-public struct HyalinePILaw: Sendable {
-    public let configuration: HyalineThresholdController.Configuration
+package struct HyalinePILaw: Sendable {
+    package let configuration: HyalineThresholdController.Configuration
     /// The integral term's state.
-    public private(set) var integral: Double = 0
+    package private(set) var integral: Double = 0
 
-    public init(_ configuration: HyalineThresholdController.Configuration) {
+    package init(_ configuration: HyalineThresholdController.Configuration) {
         self.configuration = configuration
     }
 
     /// One controller step.
-    public mutating func update(
+    package mutating func update(
         freeFraction: Double, seconds: Double
     ) -> (threshold: Int, flush: Bool) {
         let c = configuration

@@ -1,12 +1,12 @@
 import Synchronization
 
 // Free announcements: an unmap waits for every free that may have read the registry before
-// the segment was unpublished (issue 14, item 11).
+// the segment was unpublished.
 //
 // Why. A free checks the registry (or its thread's segment cache, validated by the unmap
 // epoch) and THEN reads the segment's header and page descriptors. A segment unpublished
 // and unmapped between the two (trim() or cache eviction of an empty segment, or the first
-// of two racing frees of a huge block) used to make the second read fault. The check and the
+// of two racing frees of a huge block) would make the second read fault. The check and the
 // read are made one consistent step by holding the munmap until no free can be between them.
 //
 // Invariant: every thread that frees (or asks `usableSize`) has a table (created on its first
@@ -58,54 +58,5 @@ extension ThreadRecord {
         let word = freeSequence(raw)
         let current = word.pointee.load(ordering: .relaxed)
         if current & 1 != 0 { word.pointee.store(current &+ 1, ordering: .releasing) }
-    }
-}
-
-/// Every live thread table, so an unmap can wait for the frees in progress.
-///
-/// Invariant: a table is added when it is created (before its thread's first free) and
-/// removed by its thread's exit hook before it is unmapped, both under `lock`; the
-/// unmapper scans under `lock`, so it never reads an unmapped table.
-@usableFromInline
-internal final class ThreadTables: @unchecked Sendable {
-    // @unchecked Sendable: `tables` is only touched under `lock`.
-    static let shared = ThreadTables()
-    private let lock = SpinLock()
-    private var tables: [UnsafeMutableRawPointer] = []
-
-    private init() {}
-
-    func insert(_ table: UnsafeMutableRawPointer) {
-        lock.lock()
-        tables.append(table)
-        lock.unlock()
-    }
-
-    func remove(_ table: UnsafeMutableRawPointer) {
-        lock.lock()
-        if let index = tables.firstIndex(of: table) { tables.swapAt(index, tables.count - 1) }
-        if tables.last == table { tables.removeLast() }
-        lock.unlock()
-    }
-
-    /// Call after the segment's registry entry was cleared and the unmap epoch bumped, before
-    /// the munmap: returns once no free that could have seen the old entry is in progress.
-    func waitForFreesInProgress() {
-        let own = ThreadRecord.slot.value
-        // Our own free (if any) makes no further access to the segment being unmapped.
-        if let own { ThreadRecord.endFree(own) }
-        atomicMemoryFence(ordering: .sequentiallyConsistent)
-        lock.lock()
-        for table in tables where table != own {
-            let word = ThreadRecord.freeSequence(table)
-            let seen = word.pointee.load(ordering: .sequentiallyConsistent)
-            guard seen & 1 != 0 else { continue }
-            var spins = 0
-            while word.pointee.load(ordering: .acquiring) == seen {
-                spins += 1
-                if spins > 64 { PlatformThread.yield() }
-            }
-        }
-        lock.unlock()
     }
 }

@@ -9,15 +9,16 @@
 /// let index = SizeClassTable.classIndex(forByteCount: 100)   // 104-byte class
 /// SizeClassTable.blockSize(ofClass: index)                  // 104
 /// ```
-public enum SizeClassTable {
+@usableFromInline
+package enum SizeClassTable {
     /// Number of classes.
-    @inlinable public static var classCount: Int { 80 }
+    @inlinable package static var classCount: Int { 80 }
     /// Largest request served from a page; larger ones get their own mapping.
-    @inlinable public static var maxSmallSize: Int { 32 << 10 }
+    @inlinable package static var maxSmallSize: Int { 32 << 10 }
 
     /// The class serving `byteCount` bytes (`1...maxSmallSize`).
     @inlinable @inline(__always)
-    public static func classIndex(forByteCount byteCount: Int) -> Int {
+    package static func classIndex(forByteCount byteCount: Int) -> Int {
         if byteCount <= 64 { return (byteCount &+ 7) &>> 3 &- 1 }
         let m = byteCount &- 1
         let e = Int.bitWidth &- 1 &- m.leadingZeroBitCount
@@ -27,7 +28,7 @@ public enum SizeClassTable {
 
     /// The block size of class `index`.
     @inlinable
-    public static func blockSize(ofClass index: Int) -> Int {
+    package static func blockSize(ofClass index: Int) -> Int {
         if index < 8 { return (index + 1) * 8 }
         let e = 6 + (index - 8) / 8
         let j = (index - 8) % 8
@@ -40,7 +41,7 @@ public enum SizeClassTable {
     /// Pages start 64 KiB-aligned and blocks are laid out back to back, so a class whose size
     /// is a multiple of `alignment` aligns every block; power-of-two classes always qualify.
     @inlinable
-    public static func classIndex(forByteCount byteCount: Int, alignment: Int) -> Int {
+    package static func classIndex(forByteCount byteCount: Int, alignment: Int) -> Int {
         let rounded = (byteCount + alignment - 1) & ~(alignment - 1)
         guard rounded <= maxSmallSize else { return -1 }
         var index = classIndex(forByteCount: rounded)
@@ -54,7 +55,7 @@ public enum SizeClassTable {
     /// Units (64 KiB) spanned by a page of class `index`: one up to 8 KiB blocks, four
     /// (256 KiB, at least eight blocks) above.
     @inlinable
-    public static func unitsPerPage(ofClass index: Int) -> Int {
+    package static func unitsPerPage(ofClass index: Int) -> Int {
         blockSize(ofClass: index) <= 8192 ? 1 : 4
     }
 }

@@ -1,4 +1,3 @@
-import COffHeapShims
 import Synchronization
 
 /// The shared state of one ``SizeClassHeap``: its segments, abandoned pages, segment and
@@ -36,14 +35,12 @@ internal final class HeapCore: @unchecked Sendable {
     var recordChunks: [VirtualRegion] = []
     var records: [ThreadHeapPointer] = []
     var freeRecords: ThreadHeapPointer?
-    var isShutDown = false
 
     let committedBytes = Atomic<Int>(0)
     let mappedSegments = Atomic<Int>(0)
     let hugeLiveBytes = Atomic<Int>(0)
     let hugeLiveCount = Atomic<Int>(0)
     let hugeCachedBytes = Atomic<Int>(0)
-    let hugeAllocations = Atomic<UInt64>(0)
     @usableFromInline let unattachedRemoteFrees = Atomic<UInt64>(0)
     let cachedSegmentsCount = Atomic<Int>(0)
 
@@ -218,11 +215,6 @@ internal final class HeapCore: @unchecked Sendable {
         }
         page.pointee.localFree = first
         page.pointee.carved += Int32(count)
-    }
-
-    @inline(__always)
-    static func hasFree(_ page: PagePointer) -> Bool {
-        page.pointee.localFree != nil || page.pointee.carved < page.pointee.capacity
     }
 
     // MARK: - Allocation slow path
@@ -513,7 +505,7 @@ internal final class HeapCore: @unchecked Sendable {
         let huge = header.pointee.kind == SegmentLayout.kindHuge
         SegmentRegistry.shared.unpublish(segmentBase: UInt(bitPattern: segment))
         // No free that read the entry before it was cleared may still be reading the
-        // segment (SizeClassHeap+FreeAnnouncement.swift).
+        // segment (ThreadRecord+FreeAnnouncement.swift).
         ThreadTables.shared.waitForFreesInProgress()
         try? VirtualMemory.release(segment, byteCount: bytes)
         if huge {

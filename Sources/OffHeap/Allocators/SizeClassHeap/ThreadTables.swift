@@ -1,0 +1,50 @@
+import Synchronization
+
+/// Every live thread table, so an unmap can wait for the frees in progress.
+///
+/// Invariant: a table is added when it is created (before its thread's first free) and
+/// removed by its thread's exit hook before it is unmapped, both under `lock`; the
+/// unmapper scans under `lock`, so it never reads an unmapped table.
+@usableFromInline
+internal final class ThreadTables: @unchecked Sendable {
+    // @unchecked Sendable: `tables` is only touched under `lock`.
+    static let shared = ThreadTables()
+    private let lock = SpinLock()
+    private var tables: [UnsafeMutableRawPointer] = []
+
+    private init() {}
+
+    func insert(_ table: UnsafeMutableRawPointer) {
+        lock.lock()
+        tables.append(table)
+        lock.unlock()
+    }
+
+    func remove(_ table: UnsafeMutableRawPointer) {
+        lock.lock()
+        if let index = tables.firstIndex(of: table) { tables.swapAt(index, tables.count - 1) }
+        if tables.last == table { tables.removeLast() }
+        lock.unlock()
+    }
+
+    /// Call after the segment's registry entry was cleared and the unmap epoch bumped, before
+    /// the munmap: returns once no free that could have seen the old entry is in progress.
+    func waitForFreesInProgress() {
+        let own = ThreadRecord.slot.value
+        // Our own free (if any) makes no further access to the segment being unmapped.
+        if let own { ThreadRecord.endFree(own) }
+        atomicMemoryFence(ordering: .sequentiallyConsistent)
+        lock.lock()
+        for table in tables where table != own {
+            let word = ThreadRecord.freeSequence(table)
+            let seen = word.pointee.load(ordering: .sequentiallyConsistent)
+            guard seen & 1 != 0 else { continue }
+            var spins = 0
+            while word.pointee.load(ordering: .acquiring) == seen {
+                spins += 1
+                if spins > 64 { PlatformThread.yield() }
+            }
+        }
+        lock.unlock()
+    }
+}
