@@ -43,7 +43,7 @@ cell_needs() {
     fi
     case "$cell" in
         fresh) echo cmd:debootstrap ;;
-        lint) printf '%s\n' cmd:python3 cmd:shellcheck py:pip cmd:actionlint cmd:hadolint ;;
+        lint) printf '%s\n' "${TOOLCHAIN_NEEDS[@]}" cmd:python3 cmd:shellcheck py:pip cmd:actionlint cmd:hadolint ;;
         valgrind|defects) printf '%s\n' "${TOOLCHAIN_NEEDS[@]}" cmd:valgrind cmd:objcopy \
             file:/usr/include/valgrind/memcheck.h ;;
         bench) printf '%s\n' "${TOOLCHAIN_NEEDS[@]}" lib:libjemalloc.so.2 lib:libmimalloc.so.2 \
@@ -716,6 +716,10 @@ cell_lint() {
     python3 ci/lib/test_tools.py || rc=1
     step "ci/deps.tsv agrees with what the scripts check (ci/check-deps.sh --agree)"
     ci/check-deps.sh --agree || rc=1
+    # A no-op build after the README's `swift test` (SwiftPM's lock serialises it with the
+    # debug-tests cell, which shares the scratch path).
+    step "public API listing unchanged (ci/check-api.sh against api/*.public.txt)"
+    ci/check-api.sh --scratch-path "$DEBUG_SCRATCH" || rc=1
     [ "$rc" = 0 ] || fail "lint findings"
     echo "lint clean"
 }
