@@ -361,7 +361,7 @@ cell_defects() {
         build="$checker"; case "$checker" in stress|checked) build=tsan ;; esac
         [[ "$built" != *" $build "* ]] || continue
         built+="$build "
-        step "build $DEFECTS_PRODUCT for $checker"
+        step "build $DEFECTS_PRODUCT for $build"
         defects_build "$build" || fail "cannot build $DEFECTS_PRODUCT for $checker"
     done
     # valgrind 3.19 cannot read the DWARF 5 of Swift binaries: a copy without debug sections.
