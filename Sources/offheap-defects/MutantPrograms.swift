@@ -1,7 +1,7 @@
 // The workloads of the build-time mutants (Sources/OffHeap/Support/Mutants.swift): each
 // `mutant-NAME` arms one mutant of the library, then runs a correct user program whose own
-// checker must notice the library's defect. `clean` runs the same workloads with nothing
-// armed, in the same build (they must pass silently). Compiled in only with
+// checker must notice the library's defect. `clean-tsan`, `clean-stress` and `clean-checked`
+// run the same workloads with nothing armed, in the same build (they must pass silently). Compiled in only with
 // `-DOFFHEAP_MUTANTS` (the defects cell's mutants build); elsewhere `mutant-*` exits 4.
 import OffHeap
 import OffHeapWorkloads
@@ -124,7 +124,9 @@ func freeListHandoff() throws(OffHeapError) -> Bool {
 /// slot and writes it. The reader has left before the retire, so the flush finds its slot
 /// inactive and frees the batch at once: the reader's read is ordered before the writer's
 /// reuse only by the reader's releasing leave and the flush's acquiring load of its slot
-/// head. The writer checks that the reader saw every round's value.
+/// head. The writer checks that the reader saw every round's value. Both use `withGuard`,
+/// which does not retain the domain: in Embedded Swift the reference count is instrumented
+/// too, and a retained guard's release would order the reader before the writer by itself.
 @inline(never)
 func hyalineHandoff() throws(OffHeapError) -> Bool {
     let rounds = 8
@@ -151,11 +153,11 @@ func hyalineHandoff() throws(OffHeapError) -> Bool {
         for round in 1...rounds {
             while progress.load(0) < round { PlatformThread.yield() }
             do throws(OffHeapError) {
-                let guardian = try domain.enter()
-                if let node = UnsafeRawPointer(bitPattern: UInt(guardian.protect(cell))) {
-                    seen[round] = (node.assumingMemoryBound(to: UInt64.self) + 1).pointee
+                try domain.withGuard { guardian throws(OffHeapError) in
+                    if let node = UnsafeRawPointer(bitPattern: UInt(guardian.protect(cell))) {
+                        seen[round] = (node.assumingMemoryBound(to: UInt64.self) + 1).pointee
+                    }
                 }
-                guardian.leave()
             } catch {
                 print("offheap-defects: hyaline handoff: reader: \(error)")
             }
@@ -174,13 +176,13 @@ func hyalineHandoff() throws(OffHeapError) -> Bool {
                     UInt64(UInt(bitPattern: node)), ordering: .acquiringAndReleasing)
                 progress.store(0, round)
                 while progress.load(1) < round { PlatformThread.yield() }
-                let guardian = try domain.enter()
-                let unlinked = cell.pointee.exchange(0, ordering: .acquiringAndReleasing)
-                try guardian.retire(
-                    UnsafeMutableRawPointer(bitPattern: UInt(unlinked))!, birthEra: birth,
-                    reclaimer: reclaimer)
-                guardian.flushPending()
-                guardian.leave()
+                try domain.withGuard { guardian throws(OffHeapError) in
+                    let unlinked = cell.pointee.exchange(0, ordering: .acquiringAndReleasing)
+                    try guardian.retire(
+                        UnsafeMutableRawPointer(bitPattern: UInt(unlinked))!, birthEra: birth,
+                        reclaimer: reclaimer)
+                    guardian.flushPending()
+                }
             }
         } catch {
             print("offheap-defects: hyaline handoff: writer: \(error)")

@@ -10,8 +10,9 @@
 //                   | use-after-reset | slab-use-after-reset | clean
 //   offheap-defects mutant-freelist-head-relaxed | mutant-hyaline-head-relaxed
 //                   | mutant-lost-remote-free | mutant-corrupt-link     (MutantPrograms.swift)
-//   offheap-defects clean-stress | clean-checked   (the controls of the stress and checked
-//                                                   checkers: their mutants' workloads unarmed)
+//   offheap-defects clean-tsan | clean-stress | clean-checked   (the controls of the checkers
+//                   that judge mutants: their mutants' workloads unarmed; clean-tsan runs
+//                   `clean` too)
 //   offheap-defects --list
 //
 // Exit status: 0 done (a user-program defect is for its checker to report), 1 a workload's
@@ -170,14 +171,21 @@ let defects = [
 func run(_ name: String) throws(OffHeapError) -> Bool? {
     #if OFFHEAP_MUTANTS
         if let passed = try runMutant(name) { return passed }
-        // The controls: the mutants' workloads with nothing armed, in the mutants build.
+        // The controls of the mutants' checkers: their workloads with nothing armed, in
+        // the mutants build (TSan's also runs the user programs' control).
         switch name {
+        case "clean-tsan":
+            guard try run("clean") == true else { return false }
+            guard try mutantWorkload(.freeListHeadRelaxed) else { return false }
+            return try mutantWorkload(.hyalineSlotHeadRelaxed)
         case "clean-stress": return try mutantWorkload(.lostRemoteFree)
         case "clean-checked": return try mutantWorkload(.corruptFreeListLink)
         default: break
         }
     #else
-        if name.hasPrefix("mutant-") || name == "clean-stress" || name == "clean-checked" {
+        if name.hasPrefix("mutant-") || name == "clean-tsan" || name == "clean-stress"
+            || name == "clean-checked"
+        {
             print("offheap-defects: \(name): \(mutantsSummary) (build with -DOFFHEAP_MUTANTS)")
             offheap_exit(4)
         }
@@ -197,11 +205,6 @@ func run(_ name: String) throws(OffHeapError) -> Bool? {
         try racySlot(defective: false)
         try useAfterReset(defective: false)
         try slabUseAfterReset(defective: false)
-        #if OFFHEAP_MUTANTS
-            for mutant in Mutant.allCases {
-                guard try mutantWorkload(mutant) else { return false }
-            }
-        #endif
     default: return nil
     }
     return true

@@ -326,8 +326,9 @@ cell_valgrind() {
 # cell the debug configuration there, which no other cell builds, so the condition costs
 # no other cell a rebuild. Checkers `stress` and `checked` are the programs' own checks (the
 # stress hammer's recovery, checked mode's typed errors): they run in that build too,
-# without a tool of their own; their controls are `clean-stress` / `clean-checked` (the
-# mutants' workloads with nothing armed).
+# without a tool of their own. The controls of the three are `clean-tsan` (`clean` and the
+# TSan mutants' workloads), `clean-stress` and `clean-checked`, nothing armed; memcheck and
+# asan keep `clean` (their builds have no mutants).
 DEFECTS_PRODUCT=offheap-defects
 MUTANTS=(-Xswiftc -DOFFHEAP_MUTANTS)
 DEFECT_CHECKERS="memcheck asan tsan stress checked"
@@ -345,9 +346,7 @@ defects_run() {
         memcheck) "${VALGRIND[@]}" --log-file="$log" "$OUT/defects-memcheck.nodebug" "$defect" >>"$log.out" 2>&1 ;;
         asan) ASAN_OPTIONS="detect_leaks=0:halt_on_error=1" \
                   "$ASAN_SCRATCH/debug/$DEFECTS_PRODUCT" "$defect" >"$log" 2>&1 ;;
-        tsan) TSAN_OPTIONS="halt_on_error=0" \
-                  "$TSAN_SCRATCH/debug/$DEFECTS_PRODUCT" "$defect" >"$log" 2>&1 ;;
-        stress|checked) [ "$defect" != clean ] || defect="clean-$checker"
+        tsan|stress|checked) [ "$defect" != clean ] || defect="clean-$checker"
             TSAN_OPTIONS="halt_on_error=0" \
                 "$TSAN_SCRATCH/debug/$DEFECTS_PRODUCT" "$defect" >"$log" 2>&1 ;;
     esac
@@ -929,7 +928,8 @@ a64_defects_run() {
                       >"$log.out" 2>&1 ;;
         asan) ASAN_OPTIONS="detect_leaks=0:halt_on_error=1" \
                   a64_asan_run "$build/asan/bin/$DEFECTS_PRODUCT" "$defect" >"$log" 2>&1 ;;
-        tsan) TSAN_OPTIONS="halt_on_error=0:exitcode=$A64_TSAN_EXIT" \
+        tsan) [ "$defect" != clean ] || defect=clean-tsan
+            TSAN_OPTIONS="halt_on_error=0:exitcode=$A64_TSAN_EXIT" \
                   a64_tsan_run "$build/tsan/bin/$DEFECTS_PRODUCT" "$defect" >"$log" 2>&1 ;;
         stress|checked) [ "$defect" != clean ] || defect="clean-$checker"
             if a64_native; then "$build/dynamic/bin/$DEFECTS_PRODUCT" "$defect" >"$log" 2>&1
