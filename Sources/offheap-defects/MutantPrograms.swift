@@ -64,59 +64,58 @@ struct ProgressWords: @unchecked Sendable {
 }
 
 /// TSan (mutant `freelist-head-relaxed`): slots handed from a producer to a consumer
-/// through the FreeList alone. The producer allocates a slot, writes it and frees it, over
-/// and over; the consumer, once the producer has done one round, pops every slot of the
-/// pool (keeping them) and reads each. It ends up holding the slots the producer wrote, so
-/// some read follows a write on the other thread, ordered only by the head's release (push)
-/// and acquire (pop). Unchecked mode: checked mode's per-slot state CAS would order the
-/// contents too and hide a weakened head.
+/// through the FreeList alone. The producer allocates a slot, writes it and frees it, 64
+/// times, then says so (relaxed) and stays alive (TSan compares live threads' accesses: a
+/// finished thread's slot may be reused); the consumer then pops every slot of the pool
+/// and reads each, so it reads what the producer wrote, ordered only by the head's release
+/// (push) and acquire (pop). Nobody ever finds the list empty, so no pop takes `growLock`,
+/// whose acquire/release would order them too; the pool is unchecked, because checked
+/// mode's per-slot state CAS would order them as well.
 @inline(never)
 func freeListHandoff() throws(OffHeapError) -> Bool {
     let capacity = 16
+    let rounds = 64
     let pool = try FreeList(.init(
         slotSize: 64, capacity: capacity, growth: .preallocate(populate: false),
         checking: .unchecked))
-    // Word 0: the producer's rounds; word 1: the consumer is done.
+    // Word 0: the producer's rounds are done; word 1: the consumer is done.
     let progress = ProgressWords()
     defer { progress.free() }
     let producer = try PlatformThread {
-        var round: UInt64 = 1
-        while progress.load(1) == 0 {
-            guard let slot = try? pool.allocate() else {
-                PlatformThread.yield()
-                continue
-            }
+        for round in 1...rounds {
+            guard let slot = try? pool.allocate() else { continue }
             let words = slot.assumingMemoryBound(to: UInt64.self)
-            for word in 0..<8 { (words + word).pointee = round }
+            for word in 0..<8 { (words + word).pointee = UInt64(round) }
             try? pool.deallocate(slot)
-            progress.add(0)
-            round &+= 1
-            PlatformThread.yield()
         }
+        progress.store(0, 1)
+        while progress.load(1) == 0 { PlatformThread.yield() }
     }
     let held = UnsafeMutablePointer<UInt>.allocate(capacity: capacity)
+    held.initialize(repeating: 0, count: capacity)
     defer { held.deallocate() }
     let heldAddress = UInt(bitPattern: held)
     let consumer = try PlatformThread {
         let held = UnsafeMutablePointer<UInt>(bitPattern: heldAddress)!
-        while progress.load(0) < 1 { PlatformThread.yield() }
-        var count = 0
-        while count < capacity {
-            guard let slot = try? pool.allocate() else {
-                PlatformThread.yield()
-                continue
-            }
-            sink(slot.assumingMemoryBound(to: UInt64.self).pointee)
-            held[count] = UInt(bitPattern: slot)
-            count += 1
+        while progress.load(0) == 0 { PlatformThread.yield() }
+        var read: UInt64 = 0
+        for index in 0..<capacity {
+            guard let slot = try? pool.allocate() else { break }
+            read |= slot.assumingMemoryBound(to: UInt64.self).pointee
+            held[index] = UInt(bitPattern: slot)
         }
+        sink(read)
         progress.store(1, 1)
     }
     consumer.join()
     producer.join()
-    for index in 0..<capacity { try pool.deallocate(UnsafeMutableRawPointer(bitPattern: held[index])!) }
-    print("offheap-defects: freelist handoff: \(progress.load(0)) producer rounds, \(capacity) slots popped by the consumer")
-    return true
+    var popped = 0
+    for index in 0..<capacity where held[index] != 0 {
+        try pool.deallocate(UnsafeMutableRawPointer(bitPattern: held[index])!)
+        popped += 1
+    }
+    print("offheap-defects: freelist handoff: \(rounds) producer rounds, \(popped) slots popped by the consumer")
+    return popped == capacity
 }
 
 /// TSan (mutant `hyaline-head-relaxed`): a node read by a reader under a Hyaline guard, then
