@@ -318,6 +318,16 @@ if [[ $instrumented -eq 1 ]]; then
     fi
     variant_cc_flags+=(-I "$valgrind_include")
 fi
+# The build-time mutants of the seeded-defect catalogue (OFFHEAP_MUTANTS: every mutant of
+# Sources/OffHeap/Support/Mutants.swift in one build, dormant until offheap-defects arms
+# one; ci/defects/README.md). In tsan (the TSan rows) and dynamic (the stress and checked
+# rows, run without valgrind: the cheapest build to run under QEMU), not in a variant of
+# their own: every aarch64 build costs minutes on 2 cores. Dormant, a site costs one relaxed
+# load and compare in these checker builds; TSan, memcheck and the race loop see the same
+# accesses as without it. plain (the build users run) and asan never have them.
+if [[ "$variant" == tsan || "$variant" == dynamic ]]; then
+    variant_swift_flags+=(-D OFFHEAP_MUTANTS)
+fi
 if [[ $clean -eq 1 ]]; then rm -rf "$obj_dir" "$bin_dir"; fi
 mkdir -p "$obj_dir" "$bin_dir" "$obj_dir/module-cache"
 shim_include="$SHIM_DIR/include"

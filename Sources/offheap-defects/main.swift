@@ -8,7 +8,16 @@
 //
 //   offheap-defects leaked-slot | use-after-free | overflow | double-free | racy-slot
 //                   | use-after-reset | slab-use-after-reset | clean
+//   offheap-defects mutant-freelist-head-relaxed | mutant-hyaline-head-relaxed
+//                   | mutant-lost-remote-free | mutant-corrupt-link     (MutantPrograms.swift)
+//   offheap-defects clean-tsan | clean-stress | clean-checked   (the controls of the checkers
+//                   that judge mutants: their mutants' workloads unarmed; clean-tsan runs
+//                   `clean` too)
 //   offheap-defects --list
+//
+// Exit status: 0 done (a user-program defect is for its checker to report), 1 a workload's
+// own checks failed, 2 usage, 3 an allocator's typed error, 4 a mutant that this build
+// does not contain (built without -DOFFHEAP_MUTANTS).
 import COffHeapShims
 import OffHeap
 import OffHeapWorkloads
@@ -156,9 +165,31 @@ func racySlot(defective: Bool) throws(OffHeapError) {
 let defects = [
     "leaked-slot", "use-after-free", "overflow", "double-free", "racy-slot", "use-after-reset",
     "slab-use-after-reset",
-]
+] + mutantDefects
 
-func run(_ name: String) throws(OffHeapError) -> Bool {
+/// Runs `name`: `nil` for an unknown name, else whether its own checks passed.
+func run(_ name: String) throws(OffHeapError) -> Bool? {
+    #if OFFHEAP_MUTANTS
+        if let passed = try runMutant(name) { return passed }
+        // The controls of the mutants' checkers: their workloads with nothing armed, in
+        // the mutants build (TSan's also runs the user programs' control).
+        switch name {
+        case "clean-tsan":
+            guard try run("clean") == true else { return false }
+            guard try mutantWorkload(.freeListHeadRelaxed) else { return false }
+            return try mutantWorkload(.hyalineSlotHeadRelaxed)
+        case "clean-stress": return try mutantWorkload(.lostRemoteFree)
+        case "clean-checked": return try mutantWorkload(.corruptFreeListLink)
+        default: break
+        }
+    #else
+        if name.hasPrefix("mutant-") || name == "clean-tsan" || name == "clean-stress"
+            || name == "clean-checked"
+        {
+            print("offheap-defects: \(name): \(mutantsSummary) (build with -DOFFHEAP_MUTANTS)")
+            offheap_exit(4)
+        }
+    #endif
     switch name {
     case "leaked-slot": try leakSlot()
     case "use-after-free": try useAfterFree(defective: true)
@@ -174,7 +205,7 @@ func run(_ name: String) throws(OffHeapError) -> Bool {
         try racySlot(defective: false)
         try useAfterReset(defective: false)
         try slabUseAfterReset(defective: false)
-    default: return false
+    default: return nil
     }
     return true
 }
@@ -190,15 +221,19 @@ func main() -> Int32 {
         return 0
     }
     do throws(OffHeapError) {
-        guard try run(arguments[0]) else {
+        guard let passed = try run(arguments[0]) else {
             print("offheap-defects: unknown defect '\(arguments[0])'")
             return 2
+        }
+        if !passed {
+            print("offheap-defects: \(arguments[0]): the workload's own checks FAILED (\(mutantsSummary))")
+            return 1
         }
     } catch {
         print("offheap-defects: \(arguments[0]): allocator error \(error)")
         return 3
     }
-    print("offheap-defects: \(arguments[0]) done (instrumentation: \(OffHeapInstrumentation.summary))")
+    print("offheap-defects: \(arguments[0]) done (instrumentation: \(OffHeapInstrumentation.summary); \(mutantsSummary))")
     return 0
 }
 

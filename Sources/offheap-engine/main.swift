@@ -52,6 +52,9 @@ func engineMain() -> Int32 {
         for role in result.roles {
             print("  role \(role.role) x\(role.lanes): \(role.operations) ops, \(role.validations) reads, \(role.crossThreadFrees) cross-thread frees, corruption \(role.corruption), errors \(role.errors)")
         }
+        if let live = result.fact("heapLiveBlocksAtRest"), live != 0 {
+            print("  heap: \(Int(live)) blocks live at rest (freed but never returned)")
+        }
         if let peak = result.fact("hyalinePeakUnreclaimed") {
             let ticks = UInt64(result.fact("hyalineControllerTicks") ?? 0)
             let flushes = UInt64(result.fact("hyalineControllerFlushes") ?? 0)

@@ -327,12 +327,22 @@ cell_valgrind() {
 # silent. Passes only when every planted defect is caught and every control is clean.
 # Builds one small executable into the valgrind, asan and tsan cells' scratch paths (with
 # their flags), so after those cells it only compiles and links the program.
+# The build-time mutants (rows `mutant-*`, OFFHEAP_MUTANTS: Sources/OffHeap/Support/
+# Mutants.swift) live in the TSan build: the tsan cell builds -c release in .build-tsan, this
+# cell the debug configuration there, which no other cell builds, so the condition costs
+# no other cell a rebuild. Checkers `stress` and `checked` are the programs' own checks (the
+# stress hammer's recovery, checked mode's typed errors): they run in that build too,
+# without a tool of their own. The controls of the three are `clean-tsan` (`clean` and the
+# TSan mutants' workloads), `clean-stress` and `clean-checked`, nothing armed; memcheck and
+# asan keep `clean` (their builds have no mutants).
 DEFECTS_PRODUCT=offheap-defects
+MUTANTS=(-Xswiftc -DOFFHEAP_MUTANTS)
+DEFECT_CHECKERS="memcheck asan tsan stress checked"
 defects_build() {
     case "$1" in
         memcheck) checker_swift build --product "$DEFECTS_PRODUCT" "${INSTRUMENTED[@]}" --scratch-path "$VALGRIND_SCRATCH" ;;
         asan) checker_swift build --product "$DEFECTS_PRODUCT" --sanitize=address "${INSTRUMENTED[@]}" --scratch-path "$ASAN_SCRATCH" ;;
-        tsan) checker_swift build --product "$DEFECTS_PRODUCT" --sanitize=thread --scratch-path "$TSAN_SCRATCH" ;;
+        tsan|stress|checked) checker_swift build --product "$DEFECTS_PRODUCT" --sanitize=thread "${MUTANTS[@]}" --scratch-path "$TSAN_SCRATCH" ;;
     esac
 }
 # Runs `offheap-defects DEFECT` under CHECKER, output to LOG; exit status is the program's.
@@ -342,21 +352,26 @@ defects_run() {
         memcheck) "${VALGRIND[@]}" --log-file="$log" "$OUT/defects-memcheck.nodebug" "$defect" >>"$log.out" 2>&1 ;;
         asan) ASAN_OPTIONS="detect_leaks=0:halt_on_error=1" \
                   "$ASAN_SCRATCH/debug/$DEFECTS_PRODUCT" "$defect" >"$log" 2>&1 ;;
-        tsan) TSAN_OPTIONS="halt_on_error=0" \
-                  "$TSAN_SCRATCH/debug/$DEFECTS_PRODUCT" "$defect" >"$log" 2>&1 ;;
+        tsan|stress|checked) [ "$defect" != clean ] || defect="clean-$checker"
+            TSAN_OPTIONS="halt_on_error=0" \
+                "$TSAN_SCRATCH/debug/$DEFECTS_PRODUCT" "$defect" >"$log" 2>&1 ;;
     esac
 }
 cell_defects() {
     command -v valgrind >/dev/null 2>&1 || skip "valgrind not installed (apt-get install valgrind)"
     local catalogue=ci/defects/catalogue.tsv checker
     [ -f "$catalogue" ] || fail "no $catalogue"
+    local built=" " build
     for checker in $(defects_checkers "$catalogue"); do
-        step "build $DEFECTS_PRODUCT for $checker"
-        defects_build "$checker" || fail "cannot build $DEFECTS_PRODUCT for $checker"
+        build="$checker"; case "$checker" in stress|checked) build=tsan ;; esac
+        [[ "$built" != *" $build "* ]] || continue
+        built+="$build "
+        step "build $DEFECTS_PRODUCT for $build"
+        defects_build "$build" || fail "cannot build $DEFECTS_PRODUCT for $checker"
     done
     # valgrind 3.19 cannot read the DWARF 5 of Swift binaries: a copy without debug sections.
     objcopy --strip-debug "$VALGRIND_SCRATCH/debug/$DEFECTS_PRODUCT" "$OUT/defects-memcheck.nodebug"
-    defects_evaluate "$catalogue" defects_run "memcheck asan tsan"
+    defects_evaluate "$catalogue" defects_run "$DEFECT_CHECKERS"
     rm -f "$OUT/defects-memcheck.nodebug"
     defects_verdict "$catalogue"
 }
@@ -378,9 +393,14 @@ defects_evaluate() {
         rc=0; "$run_fn" "$checker" clean "$OUT/defects-clean-$checker.log" || rc=$?
         cat "$OUT/defects-clean-$checker.log"
         # The instrumentation must really be in the memcheck and asan builds.
-        if [ "$checker" != tsan ] && ! grep -q -a "instrumentation: on" \
+        if { [ "$checker" = memcheck ] || [ "$checker" = asan ]; } && ! grep -q -a "instrumentation: on" \
             "$OUT/defects-clean-$checker.log" "$OUT/defects-clean-$checker.log.out" 2>/dev/null; then
             echo "control $checker: the build is not instrumented"; controls_bad=$((controls_bad + 1))
+        fi
+        # A checker that judges a mutant row runs the mutants build, nothing armed.
+        if grep -q -E "^mutant-[^[:space:]]*[[:space:]]+${checker}[[:space:]]" "$catalogue" && ! grep -q -a \
+            "mutants: compiled in, dormant" "$OUT/defects-clean-$checker.log" "$OUT/defects-clean-$checker.log.out" 2>/dev/null; then
+            echo "control $checker: not the mutants build (or a mutant armed)"; controls_bad=$((controls_bad + 1))
         fi
         if [ "$rc" != 0 ] || grep -q -a -E 'ERROR: AddressSanitizer|WARNING: ThreadSanitizer|definitely lost in loss record|Invalid (read|write|free)' \
             "$OUT/defects-clean-$checker.log"; then
@@ -907,8 +927,10 @@ cell_a64_asan() {
 # Seeded defects on aarch64: the catalogue's rows (ci/defects/catalogue.tsv) under the
 # aarch64 checkers, as x86-64's defects cell: offheap-defects from the checker variants of
 # ci/build-aarch64.sh (memcheck: dynamic, instrumented; asan: instrumented; tsan), every
-# defect caught, the clean control silent under each checker.
-A64_DEFECT_CHECKERS="memcheck asan tsan"
+# defect caught, the clean control silent under each checker. The mutants (OFFHEAP_MUTANTS)
+# are in the tsan variant (the TSan rows) and the dynamic one: the stress and checked rows
+# run it directly under QEMU, without valgrind (no TSan start-up of ~12 s per process).
+A64_DEFECT_CHECKERS="memcheck asan tsan stress checked"
 # a64_defects_run CHECKER DEFECT LOG: offheap-defects DEFECT under the aarch64 CHECKER.
 a64_defects_run() {
     local checker="$1" defect="$2" log="$3" build="$ROOT/.build-aarch64"
@@ -917,8 +939,12 @@ a64_defects_run() {
                       >"$log.out" 2>&1 ;;
         asan) ASAN_OPTIONS="detect_leaks=0:halt_on_error=1" \
                   a64_asan_run "$build/asan/bin/$DEFECTS_PRODUCT" "$defect" >"$log" 2>&1 ;;
-        tsan) TSAN_OPTIONS="halt_on_error=0:exitcode=$A64_TSAN_EXIT" \
+        tsan) [ "$defect" != clean ] || defect=clean-tsan
+            TSAN_OPTIONS="halt_on_error=0:exitcode=$A64_TSAN_EXIT" \
                   a64_tsan_run "$build/tsan/bin/$DEFECTS_PRODUCT" "$defect" >"$log" 2>&1 ;;
+        stress|checked) [ "$defect" != clean ] || defect="clean-$checker"
+            if a64_native; then "$build/dynamic/bin/$DEFECTS_PRODUCT" "$defect" >"$log" 2>&1
+            else qemu-aarch64-static -L / "$build/dynamic/bin/$DEFECTS_PRODUCT" "$defect" >"$log" 2>&1; fi ;;
     esac
 }
 cell_a64_defects() {
@@ -927,7 +953,7 @@ cell_a64_defects() {
     local catalogue=ci/defects/catalogue.tsv checker variant
     [ -f "$catalogue" ] || fail "no $catalogue"
     for checker in $(defects_checkers "$catalogue"); do
-        case "$checker" in memcheck) variant=dynamic ;; asan|tsan) variant="$checker" ;; *) continue ;; esac
+        case "$checker" in memcheck|stress|checked) variant=dynamic ;; asan|tsan) variant="$checker" ;; *) continue ;; esac
         a64_build_variant "$variant"
         [ -x "$ROOT/.build-aarch64/$variant/bin/$DEFECTS_PRODUCT" ] \
             || fail "ci/build-aarch64.sh --variant $variant built no $DEFECTS_PRODUCT"

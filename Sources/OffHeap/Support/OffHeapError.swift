@@ -59,6 +59,11 @@ public enum OffHeapError: Error, Equatable, Sendable {
     case concurrentReset
     /// The domain or allocator was destroyed.
     case destroyed
+    /// Checked mode found the allocator's own free list corrupted: it handed out a slot that
+    /// is still allocated, with no `reset()` in between (a wild write into the allocator's
+    /// metadata, or a bug in it). The slot was not handed out; the allocator is not to be
+    /// trusted any more.
+    case freeListCorrupted
     /// ``HyalineDomain/destroy()`` was called by a thread that is inside that domain (holds
     /// one of its guards, or runs one of its reclaimers): destroy waits for every reader to
     /// leave, so it would wait for itself forever. Nothing was changed.
@@ -95,6 +100,7 @@ extension OffHeapError: CustomStringConvertible {
         case .useAfterReset: return "use after reset"
         case .concurrentReset: return "reset raced with another operation"
         case .destroyed: return "allocator or domain destroyed"
+        case .freeListCorrupted: return "free list corrupted (it listed an allocated slot)"
         case .destroyInsideDomain: return "destroy() called from inside the domain"
         case .threadStartFailed(let errno): return "thread start failed (errno \(errno))"
         }
@@ -112,7 +118,8 @@ extension OffHeapError {
             (.interiorPointer, .interiorPointer), (.misalignedPointer, .misalignedPointer),
             (.doubleFree, .doubleFree), (.useAfterReset, .useAfterReset),
             (.concurrentReset, .concurrentReset), (.destroyed, .destroyed),
-            (.destroyInsideDomain, .destroyInsideDomain):
+            (.destroyInsideDomain, .destroyInsideDomain),
+            (.freeListCorrupted, .freeListCorrupted):
             return true
         case (.sizeTooLarge(let a, let b), .sizeTooLarge(let c, let d)): return a == c && b == d
         case (.invalidAlignment(let a), .invalidAlignment(let b)): return a == b
@@ -153,6 +160,7 @@ extension OffHeapError {
         case .useAfterReset: return .useAfterReset
         case .concurrentReset: return .concurrentReset
         case .destroyed: return .destroyed
+        case .freeListCorrupted: return .freeListCorrupted
         case .destroyInsideDomain: return .destroyInsideDomain
         case .threadStartFailed: return .threadStartFailed
         }
@@ -170,7 +178,7 @@ extension OffHeapError {
         case readerSlotsExhausted, retireRecordsExhausted, tooManyLivePools, tooManyHeapsOnThread
         case mappingFailed, foreignPointer, interiorPointer, misalignedPointer, doubleFree
         case useAfterReset, concurrentReset, destroyed, threadStartFailed
-        case destroyInsideDomain
+        case destroyInsideDomain, freeListCorrupted
     }
 }
 

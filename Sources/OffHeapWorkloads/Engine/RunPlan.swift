@@ -195,9 +195,11 @@ public struct RunPlan: Sendable {
             grow.expectedCapacity = nil
             grow.unboundedAllocator = true
             grow.recoveryLimit = capacity
-            return try StressHammer.run(
+            var result = try StressHammer.run(
                 try VariableSizeAdapter(heap, slotSize: slotSize), allocatorName: name,
                 config: grow, tick: tick)
+            RunPlan.checkLiveBlocksAtRest(heap, &result)
+            return result
         }
     }
 
@@ -236,6 +238,21 @@ public struct RunPlan: Sendable {
 }
 
 extension RunPlan {
+    /// The heap's recovery check for lost frees: a heap that grows on demand always finds
+    /// `capacity` slots, so recovery cannot see a block that was freed but never returned.
+    /// Its counters can: once every worker joined and every slot was freed (recovery frees
+    /// what it took), `trim()` collects the remote frees still pending (the workers'
+    /// pages are abandoned, the supervisor's are its own) and the heap must count 0 live
+    /// blocks. Fact `heapLiveBlocksAtRest`; any other count fails recovery.
+    static func checkLiveBlocksAtRest(_ heap: SizeClassHeap, _ result: inout WorkloadResult) {
+        heap.trim()
+        let statistics = heap.statistics()
+        var live = statistics.hugeBlocks
+        for sizeClass in statistics.sizeClasses { live += sizeClass.inUseBlocks }
+        result.facts.append(WorkloadFact(name: "heapLiveBlocksAtRest", value: Double(live)))
+        if live != 0 { result.recovered = false }
+    }
+
     static func reset(_ arena: Arena) -> Bool {
         do throws(OffHeapError) { try arena.reset() } catch { return false }
         return true

@@ -38,7 +38,8 @@ extension FreeList {
                 for position in filled..<filled + popped.count {
                     let offset = UInt(bitPattern: buffer[position]) &- UInt(bitPattern: base)
                     let index = UInt32(truncatingIfNeeded: slotIndex(forOffset: offset))
-                    // Throws only when a reset overlapped us: all we hold is free again.
+                    // Throws when a reset overlapped us (all we hold is free again), or
+                    // when the list is corrupted (then nothing can be trusted to be freed).
                     try markAllocated(index, epoch: popped.epoch)
                 }
             }

@@ -47,7 +47,10 @@ extension FreeList {
     /// A listed slot always has a free state (0, or 2 after a reset), except when a `reset()` overlapped an allocate
     /// that popped the slot before the reset: then the state is stale and the allocation
     /// is refused. The slot stays with the list (or is parked until the next reset), never
-    /// handed out twice.
+    /// handed out twice. A listed slot found *allocated* with no reset since the pop (the
+    /// epoch unchanged) means the links are corrupted: ``OffHeapError/freeListCorrupted``.
+    /// (A reset that made the slot someone else's bumped the epoch before that owner could
+    /// pop it, and that owner's state CAS, read by ours, orders the bump before our load.)
     @inlinable
     internal func markAllocated(_ index: UInt32, epoch observed: UInt64) throws(OffHeapError) {
         var (exchanged, original) = states[Int(index)].compareExchange(
@@ -58,7 +61,14 @@ extension FreeList {
                 expected: FreeList.stateFreedByReset, desired: FreeList.stateAllocated,
                 ordering: .acquiringAndReleasing)
         }
-        guard exchanged else { throw .concurrentReset }
+        guard exchanged else {
+            if original == FreeList.stateAllocated
+                && epoch.pointee.load(ordering: .relaxed) == observed
+            {
+                throw .freeListCorrupted
+            }
+            throw .concurrentReset
+        }
         if epoch.pointee.load(ordering: .relaxed) != observed {
             // The reset cleared the states and relisted the slot: undo our mark.
             _ = states[Int(index)].compareExchange(expected: 1, desired: 0, ordering: .relaxed)

@@ -28,7 +28,11 @@ extension FreeList {
         upTo maxCount: Int,
         visiting visit: (_ position: Int, _ index: UInt32) -> Void = { _, _ in }
     ) throws(OffHeapError) -> (first: UInt32, count: Int, epoch: UInt64) {
-        var current = Head(raw: head.pointee.load(ordering: .acquiring))
+        #if OFFHEAP_MUTANTS
+            var current = Head(raw: mutantHeadLoad())
+        #else
+            var current = Head(raw: head.pointee.load(ordering: .acquiring))
+        #endif
         while true {
             let first = current.index
             if first >= Head.lockedIndex {
@@ -54,9 +58,14 @@ extension FreeList {
                 visit(count, next)
                 count += 1
             }
-            let (exchanged, original) = head.pointee.compareExchange(
-                expected: current.raw, desired: current.replacing(index: link.next).raw,
-                successOrdering: .acquiringAndReleasing, failureOrdering: .acquiring)
+            #if OFFHEAP_MUTANTS
+                let (exchanged, original) = mutantPopExchange(
+                    expected: current.raw, desired: current.replacing(index: link.next).raw)
+            #else
+                let (exchanged, original) = head.pointee.compareExchange(
+                    expected: current.raw, desired: current.replacing(index: link.next).raw,
+                    successOrdering: .acquiringAndReleasing, failureOrdering: .acquiring)
+            #endif
             if exchanged {
                 if epoch.pointee.load(ordering: .relaxed) != observedEpoch {
                     // A reset rebuilt the list after our CAS: the chain is free again.
@@ -121,11 +130,19 @@ extension FreeList {
                 }
                 linkedBelow = below
             }
-            links[Int(last)].store(Link(next: top, depth: below &+ 1).raw, ordering: .relaxed)
-            wroteLinks = true
-            let (exchanged, original) = head.pointee.compareExchange(
-                expected: current.raw, desired: current.replacing(index: first).raw,
-                successOrdering: .releasing, failureOrdering: .acquiring)
+            #if OFFHEAP_MUTANTS
+                links[Int(last)].store(
+                    Link(next: mutantLinkTarget(top), depth: below &+ 1).raw, ordering: .relaxed)
+                wroteLinks = true
+                let (exchanged, original) = mutantPushExchange(
+                    expected: current.raw, desired: current.replacing(index: first).raw)
+            #else
+                links[Int(last)].store(Link(next: top, depth: below &+ 1).raw, ordering: .relaxed)
+                wroteLinks = true
+                let (exchanged, original) = head.pointee.compareExchange(
+                    expected: current.raw, desired: current.replacing(index: first).raw,
+                    successOrdering: .releasing, failureOrdering: .acquiring)
+            #endif
             if exchanged { return }
             casRetries.pointee.add(1, ordering: .relaxed)
             current = Head(raw: original)

@@ -467,6 +467,9 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
     ) {
         Instrumentation.freed(
             block, byteCount: Int(page.pointee.blockSize), pool: core.instrumentationPool)
+        #if OFFHEAP_MUTANTS
+            if mutantDropsRemoteFree() { return }
+        #endif
         var head = page.pointee.threadFree.load(ordering: .relaxed)
         while true {
             Instrumentation.withLinkWord(block) { block.storeBytes(of: head, as: UInt.self) }

@@ -202,7 +202,11 @@ extension HyalineDomain {
             let head = slotWord(slot, Layout.slotHead)
             // Litmus: SB with publish(): W link (unlink, by the caller); R head here vs W head; R
             // link.
-            var old = head.pointee.load(ordering: .sequentiallyConsistent)
+            #if OFFHEAP_MUTANTS
+                var old = mutantScanLoad(head)
+            #else
+                var old = head.pointee.load(ordering: .sequentiallyConsistent)
+            #endif
             if old >= Layout.leaving { continue }
             // Litmus: SB, the load half against protect()'s W access (see the era add above).
             let access = slotWord(slot, Layout.slotAccess).pointee.load(

@@ -344,8 +344,12 @@ extension HyalineDomain {
         if let entry, entry[HyalineThreadTable.chunkCount] != 0 {
             publishChunk(slot: slot, cache: entry)
         }
-        let (empty, _) = slotWord(slot, Layout.slotHead).pointee.compareExchange(
-            expected: 0, desired: Layout.inactive, ordering: .acquiringAndReleasing)
+        #if OFFHEAP_MUTANTS
+            let empty = mutantLeaveEmpty(slot: slot)
+        #else
+            let (empty, _) = slotWord(slot, Layout.slotHead).pointee.compareExchange(
+                expected: 0, desired: Layout.inactive, ordering: .acquiringAndReleasing)
+        #endif
         if !empty { leaveDetaching(slot: slot, cache: entry) }
         if let entry {
             entry[HyalineThreadTable.active] = 0
