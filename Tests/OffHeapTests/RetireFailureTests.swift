@@ -5,16 +5,33 @@ import Testing
 /// A structure whose domain runs out of retire records (a stalled reader pins them) must
 /// say so with a typed error and lose nothing; it used to retry 1,000 times and then leak
 /// the unlinked node silently while returning its value.
+///
+/// That property must hold for every kind of guard `pop` can get: the thread's sticky slot
+/// (private record list), a nested guard, and a domain without a ``HyalineRuntime`` row
+/// (more than 256 live domains in the process: every guard leases a slot of its own). The
+/// last two once reserved nothing, so the 11th pop leaked its node; the whole test suite,
+/// run in parallel, made this test's domain row-less whenever it overlapped
+/// `domainsBeyondTheRuntimeRowsLeaseASlotPerGuard` (300 live domains).
 @Suite("Retire failure")
 struct RetireFailureTests {
+    static let configuration = HyalineDomain.Configuration(
+        maxReaders: 4, recordCapacity: 10, batchThreshold: 1, stripes: 1)
+
     @Test func concurrentPopWithoutRetireRecordsIsATypedErrorAndLosesNothing() throws {
+        try Self.popPastExhaustionBesideAStalledReader(try HyalineDomain(Self.configuration))
+    }
+
+    /// Pops until the domain runs out of retire records while a reader on another thread,
+    /// inside `domain` since before the first pop, pins every retired node; then checks the
+    /// typed error, that nothing was lost, and that every node comes back.
+    static func popPastExhaustionBesideAStalledReader(_ domain: HyalineDomain) throws {
         let pool = try FreeList(.init(slotSize: 32, alignment: 16, capacity: 64))
-        let domain = try HyalineDomain(
-            .init(maxReaders: 4, recordCapacity: 10, batchThreshold: 1, stripes: 1))
         let stack = try LockFreeStack<UInt64, FreeList>(pool: pool, capacity: 64, domain: domain)
         for value in 0..<20 as Range<UInt64> { try stack.push(value) }
         // A reader that entered after the pushes pins every node retired from now on.
+        // phase: 0 starting, 1 inside, 2 may leave; a failed enter stores its error.
         let phase = Atomic<Int>(0)
+        let enterFailure = Atomic<Int>(0)
         let reader = try PlatformThread {
             do throws(OffHeapError) {
                 try domain.withGuard { guardian throws(OffHeapError) in
@@ -26,10 +43,18 @@ struct RetireFailureTests {
                     while phase.load(ordering: .acquiring) != 2 { PlatformThread.yield() }
                 }
             } catch {
+                enterFailure.store(error == .readerSlotsExhausted(maxReaders: 4) ? 1 : 2,
+                    ordering: .relaxed)
                 phase.store(-1, ordering: .releasing)
             }
         }
         while phase.load(ordering: .acquiring) == 0 { PlatformThread.yield() }
+        // The precondition: the reader is inside (else nothing pins the records).
+        guard phase.load(ordering: .acquiring) == 1 else {
+            reader.join()
+            Issue.record("the reader could not enter (\(enterFailure.load(ordering: .relaxed)))")
+            return
+        }
         var popped: [UInt64] = []
         var failure: OffHeapError?
         while failure == nil && popped.count < 20 {
@@ -49,5 +74,55 @@ struct RetireFailureTests {
         #expect(popped == Array((0..<20 as Range<UInt64>).reversed()))
         _ = domain.reclaimPending()
         #expect(pool.stats.inUse == 0)
+    }
+
+    /// The same with the reader on the popping thread itself: every `pop` then runs in a
+    /// nested guard (no private record list). Deterministic, no second thread.
+    @Test func nestedPopWithoutRetireRecordsIsATypedErrorAndLosesNothing() throws {
+        let domain = try HyalineDomain(Self.configuration)
+        let pool = try FreeList(.init(slotSize: 32, alignment: 16, capacity: 64))
+        let stack = try LockFreeStack<UInt64, FreeList>(pool: pool, capacity: 64, domain: domain)
+        for value in 0..<20 as Range<UInt64> { try stack.push(value) }
+        let anchor = UnsafeMutablePointer<Atomic<UInt64>>.allocate(capacity: 1)
+        anchor.initialize(to: Atomic(0))
+        defer { anchor.deallocate() }
+        var popped: [UInt64] = []
+        var failure: OffHeapError?
+        try domain.withGuard { reader throws(OffHeapError) in
+            _ = reader.protect(anchor)
+            while failure == nil && popped.count < 20 {
+                do throws(OffHeapError) {
+                    guard let value = try stack.pop() else { break }
+                    popped.append(value)
+                } catch {
+                    failure = error
+                }
+            }
+        }
+        #expect(failure == .retireRecordsExhausted(recordCapacity: 10))
+        #expect(popped.count < 20)
+        while let value = try stack.pop() { popped.append(value) }
+        #expect(popped == Array((0..<20 as Range<UInt64>).reversed()))
+        _ = domain.reclaimPending()
+        #expect(pool.stats.inUse == 0)
+    }
+
+    /// The same in a domain without a runtime row: more than 256 domains are alive, so this
+    /// one's guards each lease a slot (no private record list), as in a parallel suite run.
+    @Test func rowlessDomainPopWithoutRetireRecordsIsATypedErrorAndLosesNothing() throws {
+        // 256 rows in all: with these alive, no row is left for the domain below, whatever
+        // other tests hold.
+        var fillers: [HyalineDomain] = []
+        for _ in 0..<256 {
+            fillers.append(try HyalineDomain(.init(maxReaders: 1, recordCapacity: 4)))
+        }
+        let domain = try HyalineDomain(Self.configuration)
+        fillers.removeAll()
+        // Row-less: consecutive guards of one thread lease rotating slots (a domain with a
+        // row gives the thread the same sticky slot every time).
+        let first = try domain.withGuard { guardian throws(OffHeapError) in guardian.slotIndex }
+        let second = try domain.withGuard { guardian throws(OffHeapError) in guardian.slotIndex }
+        try #require(first != second, "the domain got a runtime row")
+        try Self.popPastExhaustionBesideAStalledReader(domain)
     }
 }

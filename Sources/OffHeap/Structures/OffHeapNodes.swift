@@ -104,8 +104,9 @@ internal struct OffHeapNodes<Element: BitwiseCopyable, Pool: FixedSizeAllocator>
     }
 
     /// Retires an unlinked node; retries (flushing) if the domain is out of retire records.
-    /// After ``reserveRetire(in:)`` on the thread's own guard the first attempt succeeds;
-    /// only a nested guard (no reservation possible) can reach the retry limit.
+    /// After ``reserveRetire(in:)`` on the same guard the first attempt succeeds (every
+    /// guard reserves: the sticky one in its private list, others in their slot), so the
+    /// retry limit is reached only by a retire without that reservation.
     @inlinable
     func retire(_ node: UInt64, in guardian: borrowing HyalineGuard) {
         let pointer = Self.raw(node)

@@ -14,7 +14,14 @@ extension HyalineDomain {
         }
         let owned = owner._withUnsafeGuaranteedRef { $0.owns(pointer) }
         guard owned else { throw .foreignPointer }
-        let record = try allocateRecord(cache)
+        // A guard without a private list (nested, or no runtime row) takes the record it
+        // reserved in its slot, if any.
+        let record: UInt64
+        if cache == nil, let reserved = takeSlotReservation(slot) {
+            record = reserved
+        } else {
+            record = try allocateRecord(cache)
+        }
         // Last, so that no failure can follow a reclaimer's mark of a retired node.
         let fresh = owner._withUnsafeGuaranteedRef { $0.willRetire(pointer) }
         guard fresh else {
@@ -51,19 +58,52 @@ extension HyalineDomain {
         publishChunk(slot: slot, cache: cache)
     }
 
-    /// Makes sure the calling thread's private list holds a free record, so that its next
-    /// `retire` cannot fail for want of one; a guard without a private list (nested, or a
-    /// domain without a runtime row) cannot reserve and returns at once.
+    /// Makes sure the calling guard holds a free record, so that its next `retire` cannot
+    /// fail for want of one: in the thread's private list (sticky slot), or, for a guard
+    /// without one (nested, or a domain without a runtime row), in its slot's reservation
+    /// word (see ``reserveSlotRecord(_:)``).
     ///
     /// - Throws: ``OffHeapError/retireRecordsExhausted(recordCapacity:)``; nothing changed.
     @inlinable
-    internal func reserveRecord(cache: UnsafeMutablePointer<UInt64>?) throws(OffHeapError) {
-        guard let cache, cache[HyalineThreadTable.freeCount] == 0 else { return }
+    internal func reserveRecord(
+        slot: Int, cache: UnsafeMutablePointer<UInt64>?
+    ) throws(OffHeapError) {
+        guard let cache else { return try reserveSlotRecord(slot) }
+        guard cache[HyalineThreadTable.freeCount] == 0 else { return }
         let record = try allocateRecord(nil)
         recordWord(record, Layout.recordFreeNext).pointee.store(
             cache[HyalineThreadTable.freeHead], ordering: .relaxed)
         cache[HyalineThreadTable.freeHead] = record
         cache[HyalineThreadTable.freeCount] = 1
+    }
+
+    /// Reserves a record in `slot`'s reservation word for a guard that leased the slot for
+    /// itself (no private list). Single writer: the slot's current user, which owns the slot
+    /// through its owner word until it leaves, and gives the reservation back then
+    /// (``releaseSlotReservation(_:)``), so a slot is never handed on with one.
+    @usableFromInline
+    internal func reserveSlotRecord(_ slot: Int) throws(OffHeapError) {
+        let reserved = slotWord(slot, Layout.slotReserved)
+        guard reserved.pointee.load(ordering: .relaxed) == 0 else { return }
+        reserved.pointee.store(try allocateRecord(nil), ordering: .relaxed)
+    }
+
+    /// Takes `slot`'s reserved record (the slot's user only), or `nil` if it has none.
+    @usableFromInline
+    internal func takeSlotReservation(_ slot: Int) -> UInt64? {
+        let reserved = slotWord(slot, Layout.slotReserved)
+        let record = reserved.pointee.load(ordering: .relaxed)
+        guard record != 0 else { return nil }
+        reserved.pointee.store(0, ordering: .relaxed)
+        return record
+    }
+
+    /// Gives `slot`'s unused reservation back to the shared free stack (at leave, by the
+    /// slot's user, before the slot's owner word is cleared).
+    @usableFromInline
+    internal func releaseSlotReservation(_ slot: Int) {
+        guard let record = takeSlotReservation(slot) else { return }
+        Self.pushFreeChain(header: header, records: records, first: record, last: record)
     }
 
     /// Records a sticky slot's user collects before publishing them to its stripe.

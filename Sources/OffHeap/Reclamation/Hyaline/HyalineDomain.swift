@@ -86,6 +86,13 @@ import Synchronization
 ///   waits for every head to be `inactive`) finds every retired record on a stripe.
 ///   `retired` (statistics) is the sum of per-slot counters written only by the slot's
 ///   user (a relaxed load and a releasing store, no RMW) before the record is published.
+/// - **Reservations.** ``HyalineGuard/reserveRetire()`` (called by the structures before
+///   they unlink a node) makes the guard's next retire infallible: the thread's own guard
+///   keeps a record in its private list; a guard without one (nested, or of a domain without
+///   a runtime row) keeps it in its slot's `reserved` word (plain single-writer accesses:
+///   the slot is leased to it alone) and pushes it back onto the free stack at leave,
+///   before giving the slot back. Without that, such a guard could unlink a node and then
+///   find no record for it.
 /// - **Free records** are on the shared free stack (head `(tag << 32) | (record + 1)`, the
 ///   tag changes on every CAS) or on one thread's private list in its table entry (owner
 ///   only, plain loads and stores, at most `privateRecordLimit` = min(256, records /
@@ -479,6 +486,10 @@ extension HyalineDomain {
         @usableFromInline static let slotOwner = 16
         /// Nodes retired through this slot (single writer: the slot's current user).
         @usableFromInline static let slotRetired = 24
+        /// A retire record reserved by a guard that leased the slot for itself (0: none;
+        /// single writer: the slot's current user; empty whenever the slot is not leased
+        /// per guard).
+        @usableFromInline static let slotReserved = 32
         // Record words.
         @usableFromInline static let recordSlotNext = 0
         @usableFromInline static let recordBatch = 8

@@ -130,16 +130,18 @@ public struct HyalineGuard: ~Copyable {
     /// Reserves a retire record for this guard's next ``retire(_:birthEra:reclaimer:)``, so
     /// that it cannot fail with ``OffHeapError/retireRecordsExhausted(recordCapacity:)``:
     /// call it *before* unlinking a node, so running out is reported while nothing has
-    /// changed yet. Holds for the thread's own (non-nested) guard; a nested guard has no
-    /// private record list and reserves nothing.
+    /// changed yet. The thread's own guard reserves in its private record list; a nested
+    /// guard, or any guard of a domain without a runtime row (more than 256 live domains),
+    /// reserves one record in its slot, and gives it back at leave if unused.
     ///
     /// - Throws: ``OffHeapError/retireRecordsExhausted(recordCapacity:)``.
     @inlinable
     public func reserveRetire() throws(OffHeapError) {
         let entry = entry
+        let slot = slot
         var failure: OffHeapError?
         owner._withUnsafeGuaranteedRef { domain in
-            do throws(OffHeapError) { try domain.reserveRecord(cache: entry) } catch {
+            do throws(OffHeapError) { try domain.reserveRecord(slot: slot, cache: entry) } catch {
                 failure = error
             }
         }
@@ -354,6 +356,8 @@ extension HyalineDomain {
         if let entry {
             entry[HyalineThreadTable.active] = 0
         } else {
+            // A per-guard lease: give an unused reserved record back before the slot.
+            releaseSlotReservation(slot)
             slotWord(slot, Layout.slotOwner).pointee.store(0, ordering: .releasing)
         }
     }
@@ -368,7 +372,10 @@ extension HyalineDomain {
         let (empty, _) = slotWord(slot, Layout.slotHead).pointee.compareExchange(
             expected: 0, desired: Layout.inactive, ordering: .acquiringAndReleasing)
         if !empty { leaveDetaching(slot: slot, cache: nil) }
-        if !sticky { slotWord(slot, Layout.slotOwner).pointee.store(0, ordering: .releasing) }
+        if !sticky {
+            releaseSlotReservation(slot)
+            slotWord(slot, Layout.slotOwner).pointee.store(0, ordering: .releasing)
+        }
     }
 
     /// Leave with a list attached: the head becomes `leaving` (retirers skip it) while the
