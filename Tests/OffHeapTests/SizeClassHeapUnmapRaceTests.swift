@@ -31,8 +31,10 @@ struct SizeClassHeapUnmapRaceTests {
                 finished.store(2, ordering: .releasing)
             }
         }
-        // Until the first free has taken the block (and is unmapping, or done).
-        let deadline = MonotonicClock.nanoseconds + 2_000_000_000
+        // Until the first free has taken the block (and is unmapping, or done). The deadline
+        // only keeps a broken build from hanging: the loop ends as soon as the block is
+        // taken (2 s was once too short for a thread start on a loaded 2-core machine).
+        let deadline = MonotonicClock.nanoseconds + 30_000_000_000
         while finished.load(ordering: .acquiring) == 0
             && header.pointee.hugeLive.load(ordering: .acquiring) == 1
             && MonotonicClock.nanoseconds < deadline
