@@ -11,7 +11,7 @@ struct HyalineRecordHoardTests {
     @Test func concurrentLeavingReaderKeepsAtMostTheLimit() throws {
         let pool = try TestSlotPool(slotSize: 16, capacity: 1024)
         let reclaimer = PoisoningReclaimer(pool)
-        let domain = try HyalineDomain(
+        let domain = try HyalineDomain.withRuntimeRow(
             .init(maxReaders: 8, recordCapacity: 4096, batchThreshold: 50, stripes: 1))
         let id = try domain.register(reclaimer)
         let limit = domain.privateRecordLimit

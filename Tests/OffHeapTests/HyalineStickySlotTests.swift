@@ -23,7 +23,7 @@ struct HyalineStickySlotTests {
     }
 
     @Test func stickySlotIsReusedAndNestedGuardsGetTheirOwn() throws {
-        let domain = try HyalineDomain(.init(maxReaders: 3))
+        let domain = try HyalineDomain.withRuntimeRow(.init(maxReaders: 3))
         let first = try domain.enter()
         let sticky = first.slotIndex
         first.leave()
@@ -58,7 +58,7 @@ struct HyalineStickySlotTests {
     @Test func nestedGuardDoesNotReleaseTheOuterGuardsNodes() throws {
         let pool = try TestSlotPool(slotSize: 16, capacity: 64)
         let reclaimer = PoisoningReclaimer(pool)
-        let domain = try HyalineDomain(.init(maxReaders: 4, batchThreshold: 1, stripes: 1))
+        let domain = try HyalineDomain.withRuntimeRow(.init(maxReaders: 4, batchThreshold: 1, stripes: 1))
         let id = try domain.register(reclaimer)
         let region = try VirtualMemory.reserve(byteCount: 64, committed: true)
         defer { try? VirtualMemory.release(region) }
@@ -91,7 +91,7 @@ struct HyalineStickySlotTests {
         let threads = 8
         let pool = try TestSlotPool(slotSize: 16, capacity: 2048)
         let reclaimer = PoisoningReclaimer(pool)
-        let domain = try HyalineDomain(
+        let domain = try HyalineDomain.withRuntimeRow(
             .init(maxReaders: threads, recordCapacity: 1024, batchThreshold: 16, stripes: 2))
         let id = try domain.register(reclaimer)
         let region = try VirtualMemory.reserve(byteCount: 64 * threads, committed: true)
@@ -149,7 +149,7 @@ struct HyalineStickySlotTests {
     @Test func threadExitGivesPrivateRecordsBack() throws {
         let pool = try TestSlotPool(slotSize: 16, capacity: 256)
         let reclaimer = PoisoningReclaimer(pool)
-        let domain = try HyalineDomain(
+        let domain = try HyalineDomain.withRuntimeRow(
             .init(maxReaders: 2, recordCapacity: 256, batchThreshold: 1, stripes: 1))
         let id = try domain.register(reclaimer)
         let failures = Atomic<Int>(0)
@@ -189,7 +189,7 @@ struct HyalineStickySlotTests {
             var id = HyalineReclaimerID(rawValue: 0)
         }
         let box = Box()
-        box.domain = try HyalineDomain(.init(maxReaders: threads + 1, batchThreshold: 1 << 10))
+        box.domain = try HyalineDomain.withRuntimeRow(.init(maxReaders: threads + 1, batchThreshold: 1 << 10))
         box.id = try box.domain!.register(reclaimer)
         let phase = Atomic<Int>(0)
         let arrived = Atomic<Int>(0)
@@ -236,7 +236,7 @@ struct HyalineStickySlotTests {
         phase.store(1, ordering: .releasing)
         while arrived.load(ordering: .acquiring) < 2 * threads { PlatformThread.yield() }
         box.domain = nil  // deinit while 8 threads still hold stale entries for its row
-        box.domain = try HyalineDomain(.init(maxReaders: threads + 1))
+        box.domain = try HyalineDomain.withRuntimeRow(.init(maxReaders: threads + 1))
         phase.store(2, ordering: .releasing)
         for worker in workers { worker.join() }
         #expect(failures.load(ordering: .relaxed) == 0)

@@ -19,11 +19,17 @@ struct SizeClassHeapUnmapRaceTests {
         let header = SegmentLayout.header(UnsafeMutableRawPointer(bitPattern: base)!)
         let table = UnsafeMutableRawPointer(try ThreadRecord.current())
 
-        #expect(ThreadRecord.announceFree(table))
-        #expect(heap.registry.owner(ofSegment: base) == heap.id)
+        // The freeing thread creates its thread table before our announcement: creating one
+        // takes the table list's lock, which an unmap elsewhere (another test's heap) may
+        // hold while it waits for our announcement to end; the thread would then never
+        // reach the free this test waits for.
         let finished = Atomic<Int>(0)
+        let phase = Atomic<Int>(0)
         let address = UInt(bitPattern: p)
         let first = try PlatformThread {
+            _ = try? ThreadRecord.current()
+            phase.store(1, ordering: .releasing)
+            while phase.load(ordering: .acquiring) != 2 { PlatformThread.yield() }
             do throws(OffHeapError) {
                 try heap.deallocate(UnsafeMutableRawPointer(bitPattern: address)!)
                 finished.store(1, ordering: .releasing)
@@ -31,9 +37,12 @@ struct SizeClassHeapUnmapRaceTests {
                 finished.store(2, ordering: .releasing)
             }
         }
+        while phase.load(ordering: .acquiring) != 1 { PlatformThread.yield() }
+        #expect(ThreadRecord.announceFree(table))
+        #expect(heap.registry.owner(ofSegment: base) == heap.id)
+        phase.store(2, ordering: .releasing)
         // Until the first free has taken the block (and is unmapping, or done). The deadline
-        // only keeps a broken build from hanging: the loop ends as soon as the block is
-        // taken (2 s was once too short for a thread start on a loaded 2-core machine).
+        // only keeps a broken build from hanging: the loop ends as soon as the block is taken.
         let deadline = MonotonicClock.nanoseconds + 30_000_000_000
         while finished.load(ordering: .acquiring) == 0
             && header.pointee.hugeLive.load(ordering: .acquiring) == 1

@@ -69,6 +69,10 @@ final class HyalineExchange: @unchecked Sendable {
             let lowest = controller.lowestThreshold
             end.controllerLowestThreshold = lowest == Int.max ? nil : lowest
         }
+        // The controller thread's forced flushes enter the domain: one in progress would pin
+        // what this flush publishes, and the count below would include it (47 nodes once, in
+        // a TSan race loop). Stopped, nobody is inside and the flush reclaims everything.
+        domain.stopController()
         domain.reclaimPending()
         let after = domain.statistics
         end.unreclaimed = after.unreclaimed

@@ -430,7 +430,10 @@ public final class HyalineDomain: @unchecked Sendable {
             misplacedLeaves: word(Layout.misplacedLeaves).pointee.load(ordering: .relaxed))
     }
 
-    internal func stopController() {
+    /// Stops and joins the PI controller thread, if any (idempotent; `destroy` calls it). A
+    /// caller that needs a quiescent domain (every retired node reclaimable by its own
+    /// `reclaimPending()`) stops it first: the controller's forced flushes enter the domain.
+    package func stopController() {
         guard let thread = controllerThread, let state = controllerState else { return }
         state.stop()
         thread.join()
