@@ -328,9 +328,6 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
                 SegmentLayout.header(UnsafeMutableRawPointer(bitPattern: base).unsafelyUnwrapped)
                     .pointee.kind == SegmentLayout.kindSmall
             else { return nil }
-            assert(SegmentLayout.header(UnsafeMutableRawPointer(bitPattern: base).unsafelyUnwrapped)
-                       .pointee.magic == SegmentLayout.magic,
-                   "the registry names a segment without a segment header")
             ThreadRecord.segmentCache(table).pointee =
                 SegmentCacheEntry(heapID: id, segmentBase: base, epoch: epoch)
         }
@@ -443,10 +440,6 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
         guard let segment = UnsafeMutableRawPointer(bitPattern: base),
             registry.owner(ofSegment: base) == id
         else { throw .foreignPointer }
-        // A registry hit names a segment of this heap whose header was written before it was
-        // published (``SegmentHeader``'s invariant).
-        assert(SegmentLayout.header(segment).pointee.magic == SegmentLayout.magic,
-               "the registry names a segment without a segment header")
         guard SegmentLayout.header(segment).pointee.kind == SegmentLayout.kindSmall else {
             if free { try core.freeHuge(segment, pointer) }
             return nil
