@@ -84,35 +84,42 @@ func overflow(defective: Bool) throws(OffHeapError) {
     try pool.deallocate(slot)
 }
 
+/// A 48-byte block written, its allocator reset, and (defective) read after the reset; the
+/// next generation's block at the same address is the caller's again.
+@inline(never)
+func readAfterReset(
+    defective: Bool, allocate: () throws(OffHeapError) -> UnsafeMutableRawPointer,
+    reset: () throws(OffHeapError) -> Void
+) throws(OffHeapError) {
+    let block = try allocate()
+    block.storeBytes(of: 7, as: UInt64.self)
+    block.storeBytes(of: 8, toByteOffset: 8, as: UInt64.self)
+    if !defective { sink(read(block + 8)) }
+    try reset()
+    if defective { sink(read(block + 8)) }
+    let again = try allocate()
+    again.storeBytes(of: 9, toByteOffset: 8, as: UInt64.self)
+    sink(read(again + 8))
+}
+
 /// Memcheck + ASan: an Arena block read after the arena was reset (every block freed).
 @inline(never)
 func useAfterReset(defective: Bool) throws(OffHeapError) {
     let arena = try Arena(capacity: 1 << 16)
-    let block = try arena.allocate(byteCount: 48)
-    block.storeBytes(of: 7, as: UInt64.self)
-    block.storeBytes(of: 8, toByteOffset: 8, as: UInt64.self)
-    if !defective { sink(read(block + 8)) }
-    try arena.reset()
-    if defective { sink(read(block + 8)) }
-    // The next generation's block at the same address is the caller's again.
-    let again = try arena.allocate(byteCount: 48)
-    again.storeBytes(of: 9, toByteOffset: 8, as: UInt64.self)
-    sink(read(again + 8))
+    try readAfterReset(
+        defective: defective,
+        allocate: { () throws(OffHeapError) in try arena.allocate(byteCount: 48) },
+        reset: { () throws(OffHeapError) in try arena.reset() })
 }
 
 /// Memcheck + ASan: a SlabPool block read after the pool was reset.
 @inline(never)
 func slabUseAfterReset(defective: Bool) throws(OffHeapError) {
     let pool = try SlabPool(slabSize: 1 << 16, maximumSlabs: 4, maximumLargeAllocations: 4)
-    let block = try pool.allocate(byteCount: 48)
-    block.storeBytes(of: 7, as: UInt64.self)
-    block.storeBytes(of: 8, toByteOffset: 8, as: UInt64.self)
-    if !defective { sink(read(block + 8)) }
-    try pool.reset()
-    if defective { sink(read(block + 8)) }
-    let again = try pool.allocate(byteCount: 48)
-    again.storeBytes(of: 9, toByteOffset: 8, as: UInt64.self)
-    sink(read(again + 8))
+    try readAfterReset(
+        defective: defective,
+        allocate: { () throws(OffHeapError) in try pool.allocate(byteCount: 48) },
+        reset: { () throws(OffHeapError) in try pool.reset() })
 }
 
 /// Memcheck: the same slot freed twice in unchecked mode (which trusts the caller).

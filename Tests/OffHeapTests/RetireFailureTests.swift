@@ -55,6 +55,15 @@ struct RetireFailureTests {
             Issue.record("the reader could not enter (\(enterFailure.load(ordering: .relaxed)))")
             return
         }
+        var popped = try Self.popUntilRecordsRunOut(stack)
+        phase.store(2, ordering: .releasing)
+        reader.join()
+        try Self.expectNothingLost(stack, pool, domain, popped: &popped)
+    }
+
+    /// Pops while a reader pins every retired node: must stop at the typed error before all
+    /// 20 values come out. Returns the values popped.
+    static func popUntilRecordsRunOut(_ stack: LockFreeStack<UInt64, FreeList>) throws -> [UInt64] {
         var popped: [UInt64] = []
         var failure: OffHeapError?
         while failure == nil && popped.count < 20 {
@@ -67,9 +76,14 @@ struct RetireFailureTests {
         }
         #expect(failure == .retireRecordsExhausted(recordCapacity: 10))
         #expect(popped.count < 20)
-        phase.store(2, ordering: .releasing)
-        reader.join()
-        // Nothing lost: the rest is still on the stack, and every node comes back.
+        return popped
+    }
+
+    /// With the reader gone: the rest is still on the stack, and every node comes back.
+    static func expectNothingLost(
+        _ stack: LockFreeStack<UInt64, FreeList>, _ pool: FreeList, _ domain: HyalineDomain,
+        popped: inout [UInt64]
+    ) throws {
         while let value = try stack.pop() { popped.append(value) }
         #expect(popped == Array((0..<20 as Range<UInt64>).reversed()))
         _ = domain.reclaimPending()
@@ -86,25 +100,11 @@ struct RetireFailureTests {
         let anchor = UnsafeMutablePointer<Atomic<UInt64>>.allocate(capacity: 1)
         anchor.initialize(to: Atomic(0))
         defer { anchor.deallocate() }
-        var popped: [UInt64] = []
-        var failure: OffHeapError?
-        try domain.withGuard { reader throws(OffHeapError) in
-            _ = reader.protect(anchor)
-            while failure == nil && popped.count < 20 {
-                do throws(OffHeapError) {
-                    guard let value = try stack.pop() else { break }
-                    popped.append(value)
-                } catch {
-                    failure = error
-                }
-            }
-        }
-        #expect(failure == .retireRecordsExhausted(recordCapacity: 10))
-        #expect(popped.count < 20)
-        while let value = try stack.pop() { popped.append(value) }
-        #expect(popped == Array((0..<20 as Range<UInt64>).reversed()))
-        _ = domain.reclaimPending()
-        #expect(pool.stats.inUse == 0)
+        let reader = try domain.enter()
+        _ = reader.protect(anchor)
+        var popped = try Self.popUntilRecordsRunOut(stack)
+        reader.leave()
+        try Self.expectNothingLost(stack, pool, domain, popped: &popped)
     }
 
     /// The same in a domain without a runtime row: more than 256 domains are alive, so this
