@@ -95,10 +95,10 @@ public final class Arena: VariableSizeAllocator, @unchecked Sendable {
     @usableFromInline internal static let resettingBit: UInt64 = 1 << 63
 
     /// Every block is rounded up to this many bytes, and every offset is a multiple of it.
-    public static let granule = 16
+    @usableFromInline package static let granule = 16
     @usableFromInline internal static let granuleMask: UInt64 = 15
     /// Requests up to this size (and alignment up to ``granule``) take the fetch-add path.
-    public static let fastPathLimit = 4096
+    @usableFromInline package static let fastPathLimit = 4096
 
     /// The reserved region; `base` is page-aligned.
     @usableFromInline internal let region: VirtualRegion

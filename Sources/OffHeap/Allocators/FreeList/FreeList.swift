@@ -237,7 +237,7 @@ public final class FreeList: FixedSizeAllocator, @unchecked Sendable {
     /// The start of slot `index`, or `nil` when `index` is outside `0 ..< capacity`.
     /// The slot's memory is accessible only once the pool has grown over it.
     @inlinable
-    public func slot(at index: Int) -> UnsafeMutableRawPointer? {
+    package func slot(at index: Int) -> UnsafeMutableRawPointer? {
         guard index >= 0, index < geometry.capacity else { return nil }
         return pointer(at: UInt32(truncatingIfNeeded: index))
     }

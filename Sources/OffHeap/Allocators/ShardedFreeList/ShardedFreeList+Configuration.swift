@@ -45,7 +45,7 @@ extension ShardedFreeList {
         /// Meaningful only for a configuration that passes ``validate()``; for any other it
         /// never traps: an alignment that is not a positive power of two leaves `slotSize`
         /// as is, and a rounding that overflows gives `Int.max`.
-        public var slotStride: Int {
+        package var slotStride: Int {
             guard slotAlignment > 0, slotAlignment & (slotAlignment &- 1) == 0 else {
                 return slotSize
             }
@@ -55,7 +55,7 @@ extension ShardedFreeList {
         }
 
         /// Throws ``OffHeapError/invalidConfiguration(reason:)`` for values out of range.
-        public func validate() throws(OffHeapError) {
+        package func validate() throws(OffHeapError) {
             guard slotSize >= 8 else {
                 throw .invalidConfiguration(reason: "slotSize must be at least 8 bytes")
             }

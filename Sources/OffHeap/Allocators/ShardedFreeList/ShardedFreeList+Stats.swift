@@ -57,7 +57,7 @@ extension ShardedFreeList {
     }
 
     /// Calls `body` with the number of slots in each live thread's magazine for this pool.
-    public func forEachThreadOccupancy(_ body: (Int) -> Void) {
+    package func forEachThreadOccupancy(_ body: (Int) -> Void) {
         forEachThreadCache { cache in body(cache.count) }
     }
 

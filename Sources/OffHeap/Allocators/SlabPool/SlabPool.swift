@@ -222,7 +222,7 @@ public final class SlabPool: VariableSizeAllocator, @unchecked Sendable {
     }
 
     /// Base addresses of the installed slabs, in order (what `reset` reuses).
-    public var slabAddresses: [UnsafeMutableRawPointer] {
+    package var slabAddresses: [UnsafeMutableRawPointer] {
         let count = committedSlabs.load(ordering: .acquiring)
         var result: [UnsafeMutableRawPointer] = []
         result.reserveCapacity(count)

@@ -399,13 +399,13 @@ public final class HyalineDomain: @unchecked Sendable {
     }
 
     /// Sets the batch threshold (the controller does this; clamped to `1...2^20`).
-    public func setBatchThreshold(_ value: Int) {
+    package func setBatchThreshold(_ value: Int) {
         word(Layout.threshold).pointee.store(
             UInt64(min(max(value, 1), 1 << 20)), ordering: .relaxed)
     }
 
     /// Slots ever leased (k); batches hold at least k + 1 records.
-    public var readerHighWater: Int {
+    package var readerHighWater: Int {
         // Litmus: SB with a reader: W highWater (lease); W head; R link vs the retirer's W link
         // (unlink); R highWater here. seq_cst: the retirer cannot miss a slot whose reader still
         // saw the node.

@@ -135,7 +135,7 @@ public final class HyalinePoolReclaimer<Pool: FixedSizeAllocator>: HyalineReclai
     }
 
     /// Slots currently allocated through this wrapper and not yet reclaimed.
-    public var allocatedCount: Int {
+    package var allocatedCount: Int {
         var total = 0
         for stripe in 0..<Self.stripes {
             total &+= (inUse + stripe &* Self.spacing).pointee.load(ordering: .relaxed)

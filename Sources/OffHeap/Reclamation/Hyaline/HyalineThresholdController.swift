@@ -157,7 +157,7 @@ public final class HyalineThresholdController: @unchecked Sendable {
 
 extension HyalineDomain {
     /// The smallest ``HyalineReclaimer/freeFraction`` over the registered reclaimers.
-    public var tightestFreeFraction: Double {
+    package var tightestFreeFraction: Double {
         let count = min(
             Int(word(Layout.reclaimerCount).pointee.load(ordering: .acquiring)),
             Layout.maxReclaimers)
