@@ -75,7 +75,7 @@ struct ProgressWords: @unchecked Sendable {
 func freeListHandoff() throws(OffHeapError) -> Bool {
     let capacity = 16
     let rounds = 64
-    let pool = try FreeList(.init(
+    let pool = try FreeList(configuration: .init(
         slotSize: 64, capacity: capacity, growth: .preallocate(populate: false),
         checking: .unchecked))
     // Word 0: the producer's rounds are done; word 1: the consumer is done.
@@ -129,8 +129,8 @@ func freeListHandoff() throws(OffHeapError) -> Bool {
 @inline(never)
 func hyalineHandoff() throws(OffHeapError) -> Bool {
     let rounds = 8
-    let pool = try FreeList(.init(slotSize: 64, capacity: 64))
-    let domain = try HyalineDomain(.init(maxReaders: 4))
+    let pool = try FreeList(configuration: .init(slotSize: 64, capacity: 64))
+    let domain = try HyalineDomain(configuration: .init(maxReaders: 4))
     let reclaimer = try domain.register(HyalinePoolReclaimer(pool, capacity: 64))
     let cell = UnsafeMutablePointer<Atomic<UInt64>>.allocate(capacity: 1)
     cell.initialize(to: Atomic(0))
@@ -226,7 +226,7 @@ func heapStress() throws(OffHeapError) -> Bool {
 @inline(never)
 func checkedChurn() throws(OffHeapError) -> Bool {
     let limit = 32
-    let pool = try FreeList(.init(slotSize: 64, capacity: 256))
+    let pool = try FreeList(configuration: .init(slotSize: 64, capacity: 256))
     var live: [(slot: UnsafeMutableRawPointer, tag: UInt64)] = []
     var random: UInt64 = 0x9E37_79B9_7F4A_7C15
     var mismatches = 0

@@ -51,7 +51,7 @@ nonisolated(unsafe) var keptSlot: UnsafeMutableRawPointer?
 /// the pool object itself holds, so memcheck always counts slot 0 as reachable.
 @inline(never)
 func leakSlot() throws(OffHeapError) {
-    let pool = try FreeList(.init(slotSize: 64, capacity: 64))
+    let pool = try FreeList(configuration: .init(slotSize: 64, capacity: 64))
     longLivedPool = pool
     keptSlot = try pool.allocate()
     dropSlot(try pool.allocate())
@@ -77,7 +77,7 @@ func useAfterFree(defective: Bool) throws(OffHeapError) {
 /// ASan (and memcheck): a write one byte past a 64-byte FreeList slot, into the next slot.
 @inline(never)
 func overflow(defective: Bool) throws(OffHeapError) {
-    let pool = try FreeList(.init(slotSize: 64, capacity: 64))
+    let pool = try FreeList(configuration: .init(slotSize: 64, capacity: 64))
     let slot = try pool.allocate()
     let limit = defective ? 65 : 64
     for offset in 0..<limit { slot.storeBytes(of: 0xAB, toByteOffset: offset, as: UInt8.self) }
@@ -125,7 +125,7 @@ func slabUseAfterReset(defective: Bool) throws(OffHeapError) {
 /// Memcheck: the same slot freed twice in unchecked mode (which trusts the caller).
 @inline(never)
 func doubleFree(defective: Bool) throws(OffHeapError) {
-    let pool = try FreeList(.init(slotSize: 64, capacity: 64, checking: .unchecked))
+    let pool = try FreeList(configuration: .init(slotSize: 64, capacity: 64, checking: .unchecked))
     let slot = try pool.allocate()
     try pool.deallocate(slot)
     if defective { try pool.deallocate(slot) }
@@ -142,7 +142,7 @@ let writersDone = Atomic<Int>(0)
 /// TSan: two threads write one slot with no synchronisation between them.
 @inline(never)
 func racySlot(defective: Bool) throws(OffHeapError) {
-    let pool = try FreeList(.init(slotSize: 64, capacity: 64))
+    let pool = try FreeList(configuration: .init(slotSize: 64, capacity: 64))
     let slot = try pool.allocate()
     let address = UInt(bitPattern: slot)
     let lock = defective ? nil : try PlatformMutex()

@@ -153,7 +153,7 @@ struct ArenaShadow {
         case 1: pointer = base + arena.capacity + Int(choice)
         default: pointer = base - 1 - Int(choice)
         }
-        check(!arena.owns(pointer), "owns(foreign \(pointer))")
+        check(!arena.contains(pointer), "owns(foreign \(pointer))")
         expectError(.foreignPointer, "deallocate(foreign \(pointer))") { () throws(OffHeapError) in
             try arena.deallocate(pointer)
         }

@@ -11,13 +11,13 @@ func fuzzFreeList(_ bytes: UnsafeRawBufferPointer) {
     let alignment = 1 << input.pick(7)  // 1 ... 64
     let capacity = 1 + input.pick(160)
     let flags = input.byte()
-    var configuration = FreeList.Configuration(slotSize: slotSize, alignment: alignment, capacity: capacity)
+    var configuration = FreeList.Configuration(slotSize: slotSize, slotAlignment: alignment, capacity: capacity)
     configuration.growth = flags & 1 == 0 ? .lazy : .preallocate(populate: false)
     configuration.slabSize = flags & 2 == 0 ? nil : 4096  // small slabs: growth happens often
     configuration.checking = flags & 4 == 0 ? .checked : .unchecked
     configuration.decommitOnReset = flags & 8 != 0
-    let pool = expectSuccess("FreeList(\(configuration))") { () throws(OffHeapError) in
-        try FreeList(configuration)
+    let pool = expectSuccess("FreeList(configuration: \(configuration))") { () throws(OffHeapError) in
+        try FreeList(configuration: configuration)
     }
     var shadow = FreeListShadow(pool: pool)
     shadow.run(&input)
@@ -110,7 +110,7 @@ struct FreeListShadow {
     mutating func freeNotLive(_ choice: Int) {
         let i = choice % pool.capacity
         guard states[i] != .live else { return }
-        let published = pool.stats.publishedSlots
+        let published = pool.statistics.publishedSlots
         let expected: OffHeapError
         if i >= published {
             expected = .foreignPointer
@@ -152,7 +152,7 @@ struct FreeListShadow {
     }
 
     mutating func reset() {
-        let published = pool.stats.publishedSlots
+        let published = pool.statistics.publishedSlots
         let epoch = pool.resetEpoch
         expectSuccess("reset()") { () throws(OffHeapError) in try pool.reset() }
         check(pool.resetEpoch == epoch + 1, "resetEpoch \(pool.resetEpoch), expected \(epoch + 1)")
@@ -167,7 +167,7 @@ struct FreeListShadow {
         let i = choice % pool.capacity
         check(pool.slot(at: i) == base + i * stride, "slot(at: \(i)) is \(String(describing: pool.slot(at: i)))")
         check(pool.contains(base + i * stride + stride - 1), "contains(last byte of slot \(i)) is false")
-        if i >= pool.stats.publishedSlots {
+        if i >= pool.statistics.publishedSlots {
             // Its slab is not committed yet: no slot there was ever handed out.
             expectError(.foreignPointer, "slotIndex(of: unpublished slot \(i))") { () throws(OffHeapError) in
                 try pool.slotIndex(of: base + i * stride)
@@ -182,7 +182,7 @@ struct FreeListShadow {
     }
 
     func checkStatistics() {
-        let stats = pool.stats
+        let stats = pool.statistics
         check(stats.inUse == live.count, "stats.inUse \(stats.inUse), shadow has \(live.count) live")
         check(stats.peakInUse >= stats.inUse, "stats.peakInUse \(stats.peakInUse) < inUse \(stats.inUse)")
         check(stats.publishedSlots <= pool.capacity, "publishedSlots \(stats.publishedSlots) > capacity")

@@ -12,10 +12,10 @@ func fuzzHyalineStructures(_ bytes: UnsafeRawBufferPointer) {
     var input = FuzzInput(bytes)
     let capacity = 2 + input.pick(48)
     let pool = expectSuccess("FreeList(capacity: \(capacity))") { () throws(OffHeapError) in
-        try FreeList(.init(slotSize: 32, alignment: 16, capacity: capacity))
+        try FreeList(configuration: .init(slotSize: 32, slotAlignment: 16, capacity: capacity))
     }
     let domain = expectSuccess("HyalineDomain") { () throws(OffHeapError) in
-        try HyalineDomain(.init(maxReaders: 4, recordCapacity: 256, batchThreshold: 1 + input.pick(16)))
+        try HyalineDomain(configuration: .init(maxReaders: 4, recordCapacity: 256, batchThreshold: 1 + input.pick(16)))
     }
     do {
         let owns: @Sendable (UnsafeMutableRawPointer) -> Bool = { pool.contains($0) }
@@ -60,10 +60,10 @@ func fuzzHyalineStructures(_ bytes: UnsafeRawBufferPointer) {
                 check(got == expected, "dequeue returned \(String(describing: got)), expected \(String(describing: expected))")
             default:
                 check(stack.isEmpty == lifo.isEmpty, "stack.isEmpty is \(stack.isEmpty)")
-                let empty = expectSuccess("queue.isEmpty()") { () throws(OffHeapError) in try queue.isEmpty() }
-                check(empty == (fifoStart == fifo.count), "queue.isEmpty() is \(empty)")
+                let empty = expectSuccess("queue.isEmpty") { () throws(OffHeapError) in try queue.isEmpty }
+                check(empty == (fifoStart == fifo.count), "queue.isEmpty is \(empty)")
             }
-            check(pool.stats.inUse >= held(), "pool has \(pool.stats.inUse) nodes in use, \(held()) held")
+            check(pool.statistics.inUse >= held(), "pool has \(pool.statistics.inUse) nodes in use, \(held()) held")
             if fifoStart > 64 { fifo.removeFirst(fifoStart); fifoStart = 0 }
         }
         // Leave some elements behind half the time: teardown must return them too.
@@ -76,5 +76,5 @@ func fuzzHyalineStructures(_ bytes: UnsafeRawBufferPointer) {
         withExtendedLifetime((stack, queue)) {}
     }
     expectSuccess("domain.destroy()") { () throws(OffHeapError) in try domain.destroy() }
-    check(pool.stats.inUse == 0, "\(pool.stats.inUse) nodes still in use after both structures were released")
+    check(pool.statistics.inUse == 0, "\(pool.statistics.inUse) nodes still in use after both structures were released")
 }

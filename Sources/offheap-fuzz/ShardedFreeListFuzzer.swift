@@ -135,7 +135,7 @@ struct ShardedShadow {
     mutating func rewrite(_ choice: Int) { live.verifyAndRewrite(choosing: choice) }
 
     func checkStatistics() {
-        let stats = pool.stats
+        let stats = pool.statistics
         check(stats.cachedSlots <= pool.configuration.magazineSize,
             "\(stats.cachedSlots) slots cached, magazine holds \(pool.configuration.magazineSize)")
         check(stats.cachedSlots <= pool.capacity - live.count,

@@ -12,7 +12,7 @@ func fuzzSizeClassHeap(_ bytes: UnsafeRawBufferPointer) {
     let flags = input.byte()
     let retained = input.pick(4) * (64 << 10)
     let configuration = SizeClassHeap.Configuration(
-        checked: true, maxCachedSegments: Int(flags & 3), retainedEmptyPageBytes: retained,
+        checking: .checked, maximumCachedSegments: Int(flags & 3), retainedEmptyPageBytes: retained,
         hugeCacheCount: Int(flags >> 2 & 3))
     let heap = expectSuccess("SizeClassHeap()") { () throws(OffHeapError) in
         try SizeClassHeap(configuration: configuration)
@@ -65,13 +65,13 @@ struct SizeClassHeapShadow {
         case 0 ..< 4: byteCount = size & 1023  // 0 ... 1023
         case 4 ..< 6: byteCount = (size & 8191) * 4  // up to 32 KiB
         case 6: byteCount = 32 << 10 + (size & 8191) * 12  // huge, up to ~128 KiB
-        default: byteCount = [-1, SizeClassHeap.maxByteCount + 1, Int.min, 0][size & 3]
+        default: byteCount = [-1, SizeClassHeap.maximumByteCount + 1, Int.min, 0][size & 3]
         }
         let alignment: Int
         switch alignmentByte >> 5 {
         case 0 ..< 5: alignment = 1 << Int(alignmentByte & 7)  // 1 ... 128
         case 5, 6: alignment = 1 << Int(alignmentByte % 21)  // up to 1 MiB
-        default: alignment = [0, -8, 48, SizeClassHeap.maxAlignment << 1][Int(alignmentByte & 3)]
+        default: alignment = [0, -8, 48, SizeClassHeap.maximumAlignment << 1][Int(alignmentByte & 3)]
         }
         return (byteCount, alignment)
     }
@@ -80,11 +80,11 @@ struct SizeClassHeapShadow {
         let (byteCount, alignment) = request(size, alignmentByte)
         let what = "allocate(byteCount: \(byteCount), alignment: \(alignment))"
         let call = { () throws(OffHeapError) in try heap.allocate(byteCount: byteCount, alignment: alignment) }
-        if alignment <= 0 || alignment & (alignment - 1) != 0 || alignment > SizeClassHeap.maxAlignment {
+        if alignment <= 0 || alignment & (alignment - 1) != 0 || alignment > SizeClassHeap.maximumAlignment {
             return expectError(.invalidAlignment(alignment), what, call)
         }
-        if byteCount < 0 || byteCount > SizeClassHeap.maxByteCount {
-            return expectError(.sizeTooLarge(requested: byteCount, limit: SizeClassHeap.maxByteCount), what, call)
+        if byteCount < 0 || byteCount > SizeClassHeap.maximumByteCount {
+            return expectError(.sizeTooLarge(requested: byteCount, limit: SizeClassHeap.maximumByteCount), what, call)
         }
         let p = expectSuccess(what, call)
         admit(p, byteCount: byteCount, alignment: alignment, what)
@@ -182,7 +182,7 @@ struct SizeClassHeapShadow {
     mutating func rewrite(_ choice: Int) { live.verifyAndRewrite(choosing: choice) }
 
     func checkStatistics() {
-        let stats = heap.statistics()
+        let stats = heap.statistics
         let small = stats.sizeClasses.reduce(0) { $0 + $1.inUseBlocks }
         check(small + stats.hugeBlocks == live.count,
             "statistics: \(small) small + \(stats.hugeBlocks) huge blocks in use, shadow has \(live.count)")

@@ -74,7 +74,7 @@ struct SlabPoolShadow {
         switch sizeByte >> 6 {
         case 0, 1: byteCount = 1 + Int(sizeByte & 127) * 5
         case 2: byteCount = 1 + Int(sizeByte & 63) * pool.largeThreshold / 64
-        default: byteCount = [0, -8, SlabPool.maximumRequest + 1, pool.largeThreshold][Int(sizeByte & 63) % 4]
+        default: byteCount = [0, -8, SlabPool.maximumByteCount + 1, pool.largeThreshold][Int(sizeByte & 63) % 4]
         }
         let alignment: Int
         switch alignmentByte >> 6 {
@@ -84,8 +84,8 @@ struct SlabPoolShadow {
         let what = "allocate(byteCount: \(byteCount), alignment: \(alignment)) at slab \(index) + \(offset)"
         let call = { () throws(OffHeapError) in try pool.allocate(byteCount: byteCount, alignment: alignment) }
         if byteCount <= 0 { return expectError(.zeroSize, what, call) }
-        if byteCount > SlabPool.maximumRequest {
-            return expectError(.sizeTooLarge(requested: byteCount, limit: SlabPool.maximumRequest), what, call)
+        if byteCount > SlabPool.maximumByteCount {
+            return expectError(.sizeTooLarge(requested: byteCount, limit: SlabPool.maximumByteCount), what, call)
         }
         if alignment <= 0 || alignment & (alignment - 1) != 0 || alignment > pool.maximumAlignment {
             return expectError(.invalidAlignment(alignment), what, call)
@@ -132,7 +132,7 @@ struct SlabPoolShadow {
         check(!(p >= base && p < base + pool.maximumSlabs * pool.slabSize), "\(what) returned \(p) in the slab region")
         tombstones[p] = nil  // the insert forgot the address's older tombstones
         large.add(p, byteCount: mapped)
-        check(pool.owns(p + mapped - 1), "owns(last byte of a live large block) is false")
+        check(pool.contains(p + mapped - 1), "owns(last byte of a live large block) is false")
     }
 
     mutating func freeLarge(_ choice: Int) {
@@ -202,7 +202,7 @@ struct SlabPoolShadow {
         let pointer = choice & 1 == 0
             ? ForeignMemory.pointer(choice) : base + pool.maximumSlabs * pool.slabSize + Int(choice) * 8
         if large.index(containing: pointer) != nil || tombstones[pointer] != nil { return }
-        check(!pool.owns(pointer), "owns(foreign \(pointer))")
+        check(!pool.contains(pointer), "owns(foreign \(pointer))")
         expectError(.foreignPointer, "deallocate(foreign \(pointer))") { () throws(OffHeapError) in
             try pool.deallocate(pointer)
         }

@@ -13,7 +13,7 @@ protocol SmokeResettableAllocator: VariableSizeAllocator {
 enum SmokeAllocators {
     /// A fixed-size allocator of `capacity` slots of `slotSize` bytes.
     static func freeList(slotSize: Int, capacity: Int) throws(OffHeapError) -> FreeList {
-        try FreeList(FreeList.Configuration(slotSize: slotSize, alignment: 16, capacity: capacity))
+        try FreeList(configuration: FreeList.Configuration(slotSize: slotSize, slotAlignment: 16, capacity: capacity))
     }
 
     /// A fixed-size allocator with per-thread magazines.

@@ -176,7 +176,7 @@ struct ArenaTests {
         let total = entries.reduce(0) { $0 + $1.byteCount }
         #expect(arena.used >= total)
         for entry in entries {
-            #expect(arena.owns(UnsafeRawPointer(bitPattern: entry.address)!))
+            #expect(arena.contains(UnsafeRawPointer(bitPattern: entry.address)!))
         }
     }
 

@@ -52,12 +52,12 @@ struct ConfigurationBadInputTests {
                 var configuration = FreeList.Configuration(slotSize: 64, capacity: 16)
                 switch field {
                 case 0: configuration.slotSize = value
-                case 1: configuration.alignment = value
+                case 1: configuration.slotAlignment = value
                 case 2: configuration.capacity = value
                 default: configuration.slabSize = value
                 }
                 // Accepted or a typed error; reaching the next iteration is the assertion.
-                let pool = try? FreeList(configuration)
+                let pool = try? FreeList(configuration: configuration)
                 if value == Int.max || value == Int.min { #expect(pool == nil) }
             }
         }
@@ -77,21 +77,21 @@ struct ConfigurationBadInputTests {
     @Test func sizeClassHeapAndHyalineExtremesAreTypedErrors() {
         for value in Self.extremes where value < 0 {
             #expect(throws: OffHeapError.self) {
-                _ = try SizeClassHeap(configuration: .init(maxCachedSegments: value))
+                _ = try SizeClassHeap(configuration: .init(maximumCachedSegments: value))
             }
             #expect(throws: OffHeapError.self) {
                 _ = try SizeClassHeap(configuration: .init(hugeCacheBytes: value))
             }
         }
         for value in Self.extremes where value < 1 || value > 1 << 31 {
-            #expect(throws: OffHeapError.self) { _ = try HyalineDomain(.init(maxReaders: value)) }
+            #expect(throws: OffHeapError.self) { _ = try HyalineDomain(configuration: .init(maxReaders: value)) }
             #expect(throws: OffHeapError.self) {
-                _ = try HyalineDomain(.init(recordCapacity: value))
+                _ = try HyalineDomain(configuration: .init(recordCapacity: value))
             }
             #expect(throws: OffHeapError.self) {
-                _ = try HyalineDomain(.init(batchThreshold: value))
+                _ = try HyalineDomain(configuration: .init(batchThreshold: value))
             }
-            #expect(throws: OffHeapError.self) { _ = try HyalineDomain(.init(stripes: value)) }
+            #expect(throws: OffHeapError.self) { _ = try HyalineDomain(configuration: .init(stripes: value)) }
         }
     }
 
@@ -106,7 +106,7 @@ struct ConfigurationBadInputTests {
                 default: controller.setpoint = bad
                 }
                 #expect(throws: OffHeapError.self) {
-                    _ = try HyalineDomain(.init(controller: controller))
+                    _ = try HyalineDomain(configuration: .init(controller: controller))
                 }
             }
         }

@@ -15,7 +15,7 @@ struct ExhaustionErrorTests {
             committed: true)
         defer { try? VirtualMemory.release(rows) }
         let registry = ShardedRegistry(rows: rows.base)
-        let list = try FreeList(.init(slotSize: 8, capacity: 1))
+        let list = try FreeList(configuration: .init(slotSize: 8, capacity: 1))
         for _ in 0..<ShardedFreeList.maximumLiveInstances { _ = try registry.claim(list: list) }
         #expect(throws: OffHeapError.tooManyLivePools(limit: 64)) {
             _ = try registry.claim(list: list)
@@ -57,7 +57,7 @@ struct ExhaustionErrorTests {
     @Test func retireRecordsExhaustedCarriesTheCapacity() throws {
         let pool = try TestSlotPool(slotSize: 16, capacity: 64)
         let reclaimer = PoisoningReclaimer(pool)
-        let domain = try HyalineDomain(
+        let domain = try HyalineDomain(configuration:
             .init(maxReaders: 2, recordCapacity: 8, batchThreshold: 1, stripes: 1))
         let id = try domain.register(reclaimer)
         var failure: OffHeapError?

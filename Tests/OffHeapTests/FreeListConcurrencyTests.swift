@@ -106,7 +106,7 @@ struct FreeListConcurrencyTests {
 
     @Test func concurrentAllocateFreeWithCrossThreadHandoffAcross8Threads() throws {
         let capacity = 2048
-        let pool = try FreeList(
+        let pool = try FreeList(configuration:
             .init(slotSize: 64, capacity: capacity, slabSize: VirtualMemory.pageSize))
         let owners = SharedWords(count: capacity)  // slot → allocating thread + 1
         let mailboxes = SharedWords(count: 32)  // slot index + 1, or 0
@@ -145,7 +145,7 @@ struct FreeListConcurrencyTests {
             if boxed != 0 { receive(boxed) }
         }
         #expect(failures.count == 0, "first failure code \(failures.firstCode)")
-        #expect(pool.stats.inUse == 0)
+        #expect(pool.statistics.inUse == 0)
         let all = try drain(pool)
         #expect(all.count == capacity)
         #expect(Set(all).count == capacity)
@@ -153,7 +153,7 @@ struct FreeListConcurrencyTests {
 
     @Test func concurrentBatchAndSingleOperationsAcross8Threads() throws {
         let capacity = 8 * 24
-        let pool = try FreeList(.init(slotSize: 32, capacity: capacity))
+        let pool = try FreeList(configuration: .init(slotSize: 32, capacity: capacity))
         let owners = SharedWords(count: capacity)
         let failures = Failures()
         try PlatformThread.run(count: Self.threads) { thread in
@@ -195,13 +195,13 @@ struct FreeListConcurrencyTests {
             }
         }
         #expect(failures.count == 0, "first failure code \(failures.firstCode)")
-        #expect(pool.stats.inUse == 0)
+        #expect(pool.statistics.inUse == 0)
         #expect(Set(try drain(pool)).count == capacity)
     }
 
     @Test func concurrentLazyGrowthHandsOutEverySlotOnceAcross8Threads() throws {
         let capacity = 3000
-        let pool = try FreeList(
+        let pool = try FreeList(configuration:
             .init(slotSize: 48, capacity: capacity, slabSize: VirtualMemory.pageSize))
         let owners = SharedWords(count: capacity)
         let counts = SharedWords(count: Self.threads)
@@ -229,7 +229,7 @@ struct FreeListConcurrencyTests {
         #expect(failures.count == 0, "first failure code \(failures.firstCode)")
         let total = (0..<Self.threads).reduce(0) { $0 + Int(counts.at($1).pointee.load(ordering: .relaxed)) }
         #expect(total == capacity)
-        let stats = pool.stats
+        let stats = pool.statistics
         #expect(stats.slabs == stats.totalSlabs)
         #expect(stats.inUse == capacity)
         #expect(stats.peakInUse == capacity)
@@ -244,12 +244,12 @@ struct FreeListConcurrencyTests {
             }
         }
         #expect(failures.count == 0, "first failure code \(failures.firstCode)")
-        #expect(pool.stats.inUse == 0)
+        #expect(pool.statistics.inUse == 0)
     }
 
     @Test func concurrentDoubleFreeHasExactlyOneWinnerPerSlot() throws {
         let slots = 200
-        let pool = try FreeList(.init(slotSize: 16, capacity: slots))
+        let pool = try FreeList(configuration: .init(slotSize: 16, capacity: slots))
         let pointers = SharedWords(count: slots)
         for i in 0..<slots {
             pointers.at(i).pointee.store(UInt64(UInt(bitPattern: try pool.allocate())), ordering: .relaxed)
@@ -272,13 +272,13 @@ struct FreeListConcurrencyTests {
         #expect(failures.count == 0, "first failure code \(failures.firstCode)")
         for i in 0..<slots { #expect(wins.at(i).pointee.load(ordering: .relaxed) == 1) }
         #expect(Int(doubleFrees.at(0).pointee.load(ordering: .relaxed)) == slots * (Self.threads - 1))
-        #expect(pool.stats.inUse == 0)
+        #expect(pool.statistics.inUse == 0)
         #expect(Set(try drain(pool)).count == slots)
     }
 
     @Test func concurrentResetRacingWithUseYieldsTypedErrorsNeverCorruption() throws {
         let capacity = 512
-        let pool = try FreeList(
+        let pool = try FreeList(configuration:
             .init(slotSize: 32, capacity: capacity, slabSize: VirtualMemory.pageSize))
         let failures = Failures()
         let rejected = SharedWords(count: 1)

@@ -11,7 +11,7 @@ import Testing
 struct FreeListCorruptionTests {
     @Test("checked mode refuses an allocated slot the corrupted list hands out")
     func corruptedLinkIsATypedError() throws {
-        let pool = try FreeList(.init(slotSize: 64, capacity: 16, growth: .preallocate(populate: false)))
+        let pool = try FreeList(configuration: .init(slotSize: 64, capacity: 16, growth: .preallocate(populate: false)))
         let first = try pool.allocate()    // slot 0
         let second = try pool.allocate()   // slot 1
         let third = try pool.allocate()    // slot 2
@@ -29,7 +29,7 @@ struct FreeListCorruptionTests {
 
     @Test("unchecked mode trusts its links (no state table to consult)")
     func uncheckedModeHasNoVerdict() throws {
-        let pool = try FreeList(.init(
+        let pool = try FreeList(configuration: .init(
             slotSize: 64, capacity: 16, growth: .preallocate(populate: false), checking: .unchecked))
         let first = try pool.allocate()
         let third = (try pool.allocate(), try pool.allocate()).1

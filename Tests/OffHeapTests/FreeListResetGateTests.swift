@@ -16,10 +16,10 @@ struct FreeListResetGateTests {
     /// slot 1 twice (unchecked) or a `.concurrentReset` (checked). With the gate the reset
     /// waits for the free to leave, the push lands before the rebuild, and the pops get
     /// every slot exactly once.
-    @Test(arguments: [FreeList.Checking.unchecked, .checked])
-    func resetWaitsForAFreeBetweenItsEpochCheckAndItsPush(_ checking: FreeList.Checking) throws {
+    @Test(arguments: [OffHeapChecking.unchecked, .checked])
+    func resetWaitsForAFreeBetweenItsEpochCheckAndItsPush(_ checking: OffHeapChecking) throws {
         let capacity = 8
-        let pool = try FreeList(
+        let pool = try FreeList(configuration:
             .init(
                 slotSize: 64, capacity: capacity, growth: .preallocate(populate: false),
                 checking: checking))
@@ -82,7 +82,7 @@ struct FreeListResetGateTests {
     /// A free turned away by a running reset throws `.concurrentReset` and changes nothing;
     /// the gate opens again when the reset is done.
     @Test func freeWhileTheGateIsClosedIsRefused() throws {
-        let pool = try FreeList(
+        let pool = try FreeList(configuration:
             .init(slotSize: 64, capacity: 8, growth: .preallocate(populate: false)))
         let p = try pool.allocate()
         #expect(pool.closeFreeGate())
@@ -92,17 +92,17 @@ struct FreeListResetGateTests {
         pool.openFreeGate()
         #expect(pool.freeGate.pointee.load(ordering: .relaxed) == 0)
         try pool.deallocate(p)  // still allocated: the refusal changed nothing
-        #expect(pool.stats.inUse == 0)
+        #expect(pool.statistics.inUse == 0)
     }
 
     /// Many threads allocate a slot, tag it with their owner word (epoch, thread,
     /// generation), hold it, check the tag and free it, while another thread resets in a
     /// loop. A foreign tag of the same epoch is a slot held by two owners at once.
-    @Test(arguments: [FreeList.Checking.unchecked, .checked])
-    func concurrentResetVsFreeNeverGivesASlotTwoOwners(_ checking: FreeList.Checking) throws {
+    @Test(arguments: [OffHeapChecking.unchecked, .checked])
+    func concurrentResetVsFreeNeverGivesASlotTwoOwners(_ checking: OffHeapChecking) throws {
         let capacity = 16
         let workers = 3
-        let pool = try FreeList(
+        let pool = try FreeList(configuration:
             .init(
                 slotSize: 64, capacity: capacity, growth: .preallocate(populate: false),
                 checking: checking))

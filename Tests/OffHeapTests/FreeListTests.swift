@@ -8,13 +8,13 @@ struct FreeListTests {
     static let page = VirtualMemory.pageSize
 
     func pool(
-        slotSize: Int = 64, alignment: Int = 8, capacity: Int = 256, slabSize: Int? = nil,
-        growth: FreeList.Growth = .lazy, checking: FreeList.Checking = .checked,
+        slotSize: Int = 64, slotAlignment: Int = 8, capacity: Int = 256, slabSize: Int? = nil,
+        growth: FreeList.Growth = .lazy, checking: OffHeapChecking = .checked,
         decommitOnReset: Bool = false
     ) throws -> FreeList {
-        try FreeList(
+        try FreeList(configuration:
             .init(
-                slotSize: slotSize, alignment: alignment, capacity: capacity, slabSize: slabSize,
+                slotSize: slotSize, slotAlignment: slotAlignment, capacity: capacity, slabSize: slabSize,
                 growth: growth, checking: checking, decommitOnReset: decommitOnReset))
     }
 
@@ -37,9 +37,9 @@ struct FreeListTests {
         #expect(throws: OffHeapError.invalidConfiguration(reason: "slotSize must be at least 8 bytes")) {
             _ = try pool(slotSize: 7)
         }
-        #expect(throws: OffHeapError.invalidAlignment(3)) { _ = try pool(alignment: 3) }
-        #expect(throws: OffHeapError.invalidAlignment(0)) { _ = try pool(alignment: 0) }
-        #expect(throws: OffHeapError.invalidAlignment(2 * page)) { _ = try pool(alignment: 2 * page) }
+        #expect(throws: OffHeapError.invalidAlignment(3)) { _ = try pool(slotAlignment: 3) }
+        #expect(throws: OffHeapError.invalidAlignment(0)) { _ = try pool(slotAlignment: 0) }
+        #expect(throws: OffHeapError.invalidAlignment(2 * page)) { _ = try pool(slotAlignment: 2 * page) }
         #expect(throws: OffHeapError.invalidConfiguration(reason: "capacity must be at least 1")) {
             _ = try pool(capacity: 0)
         }
@@ -56,11 +56,11 @@ struct FreeListTests {
             _ = try pool(slotSize: 1 << 27, capacity: 1 << 20)
         }
         // Still usable configurations after the failures.
-        #expect(throws: Never.self) { _ = try pool(slotSize: 8, alignment: page, capacity: 1) }
+        #expect(throws: Never.self) { _ = try pool(slotSize: 8, slotAlignment: page, capacity: 1) }
     }
 
     @Test func slotSizeIsRoundedToTheAlignment() throws {
-        let pool = try pool(slotSize: 24, alignment: 16, capacity: 100)
+        let pool = try pool(slotSize: 24, slotAlignment: 16, capacity: 100)
         #expect(pool.slotSize == 32)
         #expect(pool.slotAlignment == 16)
         var seen = Set<Int>()
@@ -93,9 +93,9 @@ struct FreeListTests {
         }
         #expect(Set(try pointers.map { try pool.slotIndex(of: $0) }) == Set(0..<300))
         #expect(throws: OffHeapError.capacityExhausted(capacity: 300)) { _ = try pool.allocate() }
-        #expect(pool.stats.inUse == 300)
+        #expect(pool.statistics.inUse == 300)
         for p in pointers { try pool.deallocate(p) }
-        #expect(pool.stats.inUse == 0)
+        #expect(pool.statistics.inUse == 0)
         // Every slot is allocatable again, exactly once.
         let again = try drain(pool)
         #expect(again.count == 300)
@@ -134,10 +134,10 @@ struct FreeListTests {
         #expect(throws: OffHeapError.foreignPointer) { _ = try pool.slotIndex(of: unpublished) }
         #expect(!pool.contains(q))
         #expect(pool.contains(p + 8))
-        #expect(pool.stats.inUse == 1)
+        #expect(pool.statistics.inUse == 1)
         try pool.deallocate(p)
         try other.deallocate(q)
-        #expect(pool.stats.inUse == 0)
+        #expect(pool.statistics.inUse == 0)
         #expect(try drain(pool).count == 1000)
     }
 
@@ -149,7 +149,7 @@ struct FreeListTests {
         for _ in 0..<5 {
             #expect(throws: OffHeapError.doubleFree) { try pool.deallocate(held[3]) }
         }
-        #expect(pool.stats.inUse == 9)
+        #expect(pool.statistics.inUse == 9)
         // Never-allocated (published, free) slots are double frees too.
         let free = try #require(pool.slot(at: 40))
         #expect(throws: OffHeapError.doubleFree) { try pool.deallocate(free) }
@@ -218,13 +218,13 @@ struct FreeListTests {
         #expect(FreeList.Head(raw: pool.head.pointee.load(ordering: .relaxed)).tag == tagBefore &+ 1)
         let indices = try buffer.map { try pool.slotIndex(of: $0) }
         #expect(Set(indices).count == 32)
-        #expect(pool.stats.inUse == 32)
+        #expect(pool.statistics.inUse == 32)
         for p in buffer { p.storeBytes(of: UInt64(Int(bitPattern: p)), as: UInt64.self) }
         try pool.deallocate(contentsOf: UnsafeBufferPointer(buffer))
         #expect(FreeList.Head(raw: pool.head.pointee.load(ordering: .relaxed)).tag == tagBefore &+ 2)
-        #expect(pool.stats.inUse == 0)
+        #expect(pool.statistics.inUse == 0)
         // The pushed chain has correct depths: the free count is exact.
-        #expect(pool.stats.publishedSlots - pool.stats.inUse == 100)
+        #expect(pool.statistics.publishedSlots - pool.statistics.inUse == 100)
         // Pushed as if freed one by one in buffer order: the last pointer is on top.
         #expect(try pool.allocate() == buffer[31])
         #expect(try pool.allocate() == buffer[30])
@@ -239,14 +239,14 @@ struct FreeListTests {
         #expect(Set(try buffer[..<10].map { try pool.slotIndex(of: $0) }) == Set(0..<10))
         #expect(throws: OffHeapError.capacityExhausted(capacity: 10)) { _ = try pool.allocate(into: buffer) }
         try pool.deallocate(contentsOf: UnsafeBufferPointer(rebasing: buffer[..<10]))
-        #expect(pool.stats.inUse == 0)
+        #expect(pool.statistics.inUse == 0)
         // Spans several slabs when growing lazily.
         let big = try self.pool(slotSize: 64, capacity: 300, slabSize: Self.page)
         let many = UnsafeMutableBufferPointer<UnsafeMutableRawPointer>.allocate(capacity: 200)
         defer { many.deallocate() }
         #expect(try big.allocate(into: many) == 200)
         #expect(Set(try many.map { try big.slotIndex(of: $0) }).count == 200)
-        #expect(big.stats.slabs == 4)
+        #expect(big.statistics.slabs == 4)
     }
 
     @Test func batchDeallocateIsAllOrNothing() throws {
@@ -258,19 +258,19 @@ struct FreeListTests {
         // A pointer listed twice: double free, nothing freed.
         buffer[5] = buffer[2]
         #expect(throws: OffHeapError.doubleFree) { try pool.deallocate(contentsOf: UnsafeBufferPointer(buffer)) }
-        #expect(pool.stats.inUse == 8)
+        #expect(pool.statistics.inUse == 8)
         // An interior pointer: rejected before anything is marked.
         buffer[5] = saved + 8
         #expect(throws: OffHeapError.interiorPointer) { try pool.deallocate(contentsOf: UnsafeBufferPointer(buffer)) }
-        #expect(pool.stats.inUse == 8)
+        #expect(pool.statistics.inUse == 8)
         // An already-free pointer in the middle.
         buffer[5] = saved
         try pool.deallocate(buffer[6])
         #expect(throws: OffHeapError.doubleFree) { try pool.deallocate(contentsOf: UnsafeBufferPointer(buffer)) }
-        #expect(pool.stats.inUse == 7)
+        #expect(pool.statistics.inUse == 7)
         // Every other slot of the batch is still allocated: freeing them one by one works.
         for (i, p) in buffer.enumerated() where i != 6 { try pool.deallocate(p) }
-        #expect(pool.stats.inUse == 0)
+        #expect(pool.statistics.inUse == 0)
         #expect(Set(try drain(pool)).count == 64)
         // Empty batch is a no-op.
         try pool.deallocate(contentsOf: UnsafeBufferPointer(start: nil, count: 0))
@@ -282,9 +282,9 @@ struct FreeListTests {
         let page = Self.page
         // 48-byte slots in one-page slabs: slot 85 (bytes 4080..<4128) straddles slabs 0/1.
         let pool = try pool(slotSize: 48, capacity: 1000, slabSize: page)
-        #expect(pool.stats.slabs == 0)
-        #expect(pool.stats.committedBytes == 0)
-        #expect(pool.stats.totalSlabs == (1000 * 48 + page - 1) / page)
+        #expect(pool.statistics.slabs == 0)
+        #expect(pool.statistics.committedBytes == 0)
+        #expect(pool.statistics.totalSlabs == (1000 * 48 + page - 1) / page)
         let perPage = page / 48
         var held: [UnsafeMutableRawPointer] = []
         for _ in 0..<perPage {
@@ -292,23 +292,23 @@ struct FreeListTests {
             p.initializeMemory(as: UInt8.self, repeating: 0x5A, count: 48)
             held.append(p)
         }
-        #expect(pool.stats.slabs == 1)
-        #expect(pool.stats.committedBytes == page)
+        #expect(pool.statistics.slabs == 1)
+        #expect(pool.statistics.committedBytes == page)
         let straddling = try pool.allocate()
         #expect(try pool.slotIndex(of: straddling) == perPage)
         straddling.initializeMemory(as: UInt8.self, repeating: 0xA5, count: 48)  // faults if uncommitted
-        #expect(pool.stats.slabs == 2)
+        #expect(pool.statistics.slabs == 2)
         try pool.deallocate(straddling)
         for p in held { try pool.deallocate(p) }
         // No growth while free slots remain.
         _ = try drain(pool)
-        #expect(pool.stats.slabs == pool.stats.totalSlabs)
-        #expect(pool.stats.peakInUse == 1000)
+        #expect(pool.statistics.slabs == pool.statistics.totalSlabs)
+        #expect(pool.statistics.peakInUse == 1000)
     }
 
     @Test func preallocatedPoolIsFullyCommitted() throws {
         let pool = try pool(slotSize: 64, capacity: 1000, growth: .preallocate(populate: true))
-        let stats = pool.stats
+        let stats = pool.statistics
         #expect(stats.slabs == stats.totalSlabs)
         #expect(stats.committedBytes == stats.reservedBytes)
         #expect(stats.publishedSlots == 1000)
@@ -317,7 +317,7 @@ struct FreeListTests {
     }
 
     @Test func transparentHugePagesPoolWorks() throws {
-        let pool = try FreeList(.init(slotSize: 256, capacity: 10_000, hugePages: .transparent))
+        let pool = try FreeList(configuration: .init(slotSize: 256, capacity: 10_000, hugePages: .transparent))
         let p = try pool.allocate()
         p.storeBytes(of: 99, as: Int.self)
         #expect(p.load(as: Int.self) == 99)
@@ -331,19 +331,19 @@ struct FreeListTests {
         var held: [UnsafeMutableRawPointer] = []
         for _ in 0..<150 { held.append(try pool.allocate()) }
         held[0].storeBytes(of: 0xFEED, as: UInt64.self)
-        let slabs = pool.stats.slabs
+        let slabs = pool.statistics.slabs
         let epoch = pool.resetEpoch
         try pool.reset()
         #expect(pool.resetEpoch == epoch + 1)
-        #expect(pool.stats.inUse == 0)
-        #expect(pool.stats.peakInUse == 0)
-        #expect(pool.stats.slabs == slabs)
+        #expect(pool.statistics.inUse == 0)
+        #expect(pool.statistics.peakInUse == 0)
+        #expect(pool.statistics.slabs == slabs)
         #expect(held[0].load(as: UInt64.self) == 0xFEED)  // mapping kept, no decommit
         // Pointers held across the reset are free now: freeing one is a use after reset.
         #expect(throws: OffHeapError.useAfterReset) { try pool.deallocate(held[1]) }
         let all = try drain(pool)
         #expect(Set(all) == Set(0..<200))
-        #expect(pool.stats.peakInUse == 200)
+        #expect(pool.statistics.peakInUse == 200)
     }
 
     @Test func resetCanDecommit() throws {
@@ -436,7 +436,7 @@ struct FreeListTests {
     // MARK: Typed access and owned handles
 
     @Test func typedAllocationChecksSizeAndAlignment() throws {
-        let pool = try pool(slotSize: 16, alignment: 16, capacity: 8)
+        let pool = try pool(slotSize: 16, slotAlignment: 16, capacity: 8)
         let v = try pool.allocate(SIMD4<Float>.self)
         v.initialize(to: SIMD4(1, 2, 3, 4))
         #expect(v.pointee.w == 4)
@@ -444,7 +444,7 @@ struct FreeListTests {
         #expect(throws: OffHeapError.sizeTooLarge(requested: 32, limit: 16)) {
             _ = try pool.allocate(SIMD8<Float>.self)
         }
-        let small = try self.pool(slotSize: 16, alignment: 8, capacity: 8)
+        let small = try self.pool(slotSize: 16, slotAlignment: 8, capacity: 8)
         #expect(throws: OffHeapError.invalidAlignment(16)) { _ = try small.allocate(SIMD4<Float>.self) }
         let u = try small.allocate(UInt64.self)
         try small.deallocate(u)
@@ -455,10 +455,10 @@ struct FreeListTests {
         let pool = try pool(capacity: 16)
         let slot = try pool.allocateSlot()
         slot.pointer.storeBytes(of: 5, as: Int.self)
-        #expect(pool.stats.inUse == 1)
+        #expect(pool.statistics.inUse == 1)
         try pool.deallocate(slot)
         // try pool.deallocate(slot)  // does not compile: 'slot' used after consume
-        #expect(pool.stats.inUse == 0)
+        #expect(pool.statistics.inUse == 0)
 
         let stale = try pool.allocateSlot()
         try pool.reset()
@@ -467,9 +467,9 @@ struct FreeListTests {
         var rejection: OffHeapError?
         do { try pool.deallocate(stale) } catch { rejection = error }
         #expect(rejection == .useAfterReset)
-        #expect(pool.stats.inUse == 1)  // the new owner's slot was not freed
+        #expect(pool.statistics.inUse == 1)  // the new owner's slot was not freed
         try pool.deallocate(fresh)
-        #expect(pool.stats.inUse == 0)
+        #expect(pool.statistics.inUse == 0)
     }
 
     // MARK: Protocol use
@@ -487,10 +487,10 @@ struct FreeListTests {
     }
 
     @Test func worksThroughFixedSizeAllocator() throws {
-        let pool = try pool(slotSize: 24, alignment: 8, capacity: 4)
+        let pool = try pool(slotSize: 24, slotAlignment: 8, capacity: 4)
         #expect(try churn(pool, rounds: 50) == 1)  // LIFO: the same slot every time
         #expect(pool.slotSize == 24)
-        #expect(pool.stats.inUse == 0)
+        #expect(pool.statistics.inUse == 0)
     }
 
     // MARK: Statistics
@@ -500,7 +500,7 @@ struct FreeListTests {
         var held: [UnsafeMutableRawPointer] = []
         for _ in 0..<100 { held.append(try pool.allocate()) }
         for p in held[60...] { try pool.deallocate(p) }
-        var stats = pool.stats
+        var stats = pool.statistics
         #expect(stats.inUse == 60)
         #expect(stats.peakInUse == 100)
         #expect(stats.casRetries == 0)
@@ -509,10 +509,10 @@ struct FreeListTests {
         #expect(stats.committedBytes == 2 * Self.page)
         #expect(stats.reservedBytes == VirtualMemory.roundUp(500 * 64, to: Self.page))
         for _ in 0..<20 { held.append(try pool.allocate()) }
-        stats = pool.stats
+        stats = pool.statistics
         #expect(stats.inUse == 80)
         #expect(stats.peakInUse == 100)
         for _ in 0..<30 { held.append(try pool.allocate()) }
-        #expect(pool.stats.peakInUse == 110)
+        #expect(pool.statistics.peakInUse == 110)
     }
 }

@@ -49,7 +49,7 @@ struct HyalineControllerTests {
     }
 
     @Test func controllerThreadRunsAndStopsWithTheDomain() throws {
-        let domain = try HyalineDomain(
+        let domain = try HyalineDomain(configuration:
             .init(batchThreshold: 64, controller: .init(periodNanoseconds: 200_000)))
         let controller = try #require(domain.thresholdController)
         let deadline = MonotonicClock.nanoseconds + 2_000_000_000
@@ -92,7 +92,7 @@ struct HyalineControllerTests {
         let capacity = 1024
         let pool = try TestSlotPool(slotSize: 32, capacity: capacity)
         let reclaimer = PoisoningReclaimer(pool)
-        let domain = try HyalineDomain(
+        let domain = try HyalineDomain(configuration:
             .init(
                 maxReaders: 32, batchThreshold: 512, stripes: 8,
                 controller: .init(

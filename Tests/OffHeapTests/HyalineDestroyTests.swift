@@ -17,7 +17,7 @@ private final class SlowReclaimer: HyalineReclaimer, @unchecked Sendable {
         self.pool = pool
         self.delay = delay
     }
-    override func owns(_ pointer: UnsafeMutableRawPointer) -> Bool { pool.contains(pointer) }
+    override func contains(_ pointer: UnsafeMutableRawPointer) -> Bool { pool.contains(pointer) }
     override func reclaim(_ pointer: UnsafeMutableRawPointer) {
         if delay > 0 { PlatformThread.sleep(nanoseconds: delay) }
         if destroyReturned.load(ordering: .acquiring) != 0 {
@@ -46,7 +46,7 @@ struct HyalineDestroyTests {
     @Test func concurrentDestroyWaitsForALeavingReadersReclamation() throws {
         let pool = try TestSlotPool(slotSize: 16, capacity: 64)
         let reclaimer = SlowReclaimer(pool, delay: 100_000_000)
-        let domain = try HyalineDomain(.init(maxReaders: 4, batchThreshold: 1, stripes: 1))
+        let domain = try HyalineDomain(configuration: .init(maxReaders: 4, batchThreshold: 1, stripes: 1))
         let id = try domain.register(reclaimer)
         let phase = Atomic<Int>(0)  // 1: reader inside, 2: go, 3: reader leaving
         let reader = try PlatformThread {
@@ -104,7 +104,7 @@ struct HyalineDestroyTests {
         let enterers = 6
         let pool = try TestSlotPool(slotSize: 16, capacity: 4096)
         let reclaimer = SlowReclaimer(pool, delay: 0)
-        let domain = try HyalineDomain(
+        let domain = try HyalineDomain(configuration:
             .init(maxReaders: 16, recordCapacity: 1 << 16, batchThreshold: 1 << 10, stripes: 1))
         let id = try domain.register(reclaimer)
         let inside = Atomic<Int>(0)
@@ -191,7 +191,7 @@ struct HyalineDestroyTests {
         flag.initialize(to: Atomic(0))
         defer { flag.deallocate() }
         func useAndDrop() throws {
-            let domain = try HyalineDomain(.init(controller: .init(periodNanoseconds: 50_000)))
+            let domain = try HyalineDomain(configuration: .init(controller: .init(periodNanoseconds: 50_000)))
             _ = try domain.register(DeinitFlagReclaimer(flag))
             // Let the controller tick, forcing flushes, a few times.
             while (domain.thresholdController?.forcedFlushes ?? 0) < 3 {

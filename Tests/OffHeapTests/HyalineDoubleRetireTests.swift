@@ -7,11 +7,11 @@ struct HyalineDoubleRetireTests {
     /// is retired and not yet reclaimed is `.doubleFree`, the reclaimer runs once, and the
     /// node can be retired again after it was reclaimed and reallocated.
     @Test func retiringANodeTwiceIsADoubleFreeInCheckedMode() throws {
-        let pool = try FreeList(.init(slotSize: 32, capacity: 64))
+        let pool = try FreeList(configuration: .init(slotSize: 32, capacity: 64))
         let nodes = HyalinePoolReclaimer(
             pool, capacity: 64, owns: { pool.contains($0) },
             slotIndex: { try? pool.slotIndex(of: $0) })
-        let domain = try HyalineDomain(.init(maxReaders: 4, batchThreshold: 1, stripes: 1))
+        let domain = try HyalineDomain(configuration: .init(maxReaders: 4, batchThreshold: 1, stripes: 1))
         let id = try domain.register(nodes)
         let node = try nodes.allocate()
         try domain.withGuard { guardian throws(OffHeapError) in
@@ -23,7 +23,7 @@ struct HyalineDoubleRetireTests {
         _ = domain.reclaimPending()
         #expect(domain.statistics.retired == 1)
         #expect(domain.statistics.reclaimed == 1)
-        #expect(pool.stats.inUse == 0)
+        #expect(pool.statistics.inUse == 0)
         // Reclaimed: the same slot, allocated again, retires normally.
         let again = try nodes.allocate()
         #expect(again == node)
@@ -32,18 +32,18 @@ struct HyalineDoubleRetireTests {
         }
         _ = domain.reclaimPending()
         #expect(domain.statistics.reclaimed == 2)
-        #expect(pool.stats.inUse == 0)
+        #expect(pool.statistics.inUse == 0)
     }
 
     /// `withGuard` takes a body whose error type is inferred: `try` inside an unannotated
     /// closure compiles (this file would not build otherwise), the retirement happens, and
     /// an error thrown by the body comes out unchanged.
     @Test func withGuardTakesAnUnannotatedThrowingBody() throws {
-        let pool = try FreeList(.init(slotSize: 32, capacity: 64))
+        let pool = try FreeList(configuration: .init(slotSize: 32, capacity: 64))
         let nodes = HyalinePoolReclaimer(
             pool, capacity: 64, owns: { pool.contains($0) },
             slotIndex: { try? pool.slotIndex(of: $0) })
-        let domain = try HyalineDomain(.init(maxReaders: 4, batchThreshold: 1, stripes: 1))
+        let domain = try HyalineDomain(configuration: .init(maxReaders: 4, batchThreshold: 1, stripes: 1))
         let id = try domain.register(nodes)
         let node = try nodes.allocate()
         try domain.withGuard { guardian in
@@ -52,7 +52,7 @@ struct HyalineDoubleRetireTests {
         _ = domain.reclaimPending()
         #expect(domain.statistics.retired == 1)
         #expect(domain.statistics.reclaimed == 1)
-        #expect(pool.stats.inUse == 0)
+        #expect(pool.statistics.inUse == 0)
 
         let other = try nodes.allocate()
         #expect(throws: OffHeapError.doubleFree) {

@@ -19,7 +19,7 @@ struct HyalineStalledReaderTests {
     @Test func concurrentStalledReaderPinsABoundedNumberOfNodes() throws {
         let pool = try TestSlotPool(slotSize: 16, capacity: Self.writers * Self.perWriter + 64)
         let reclaimer = PoisoningReclaimer(pool)
-        let domain = try HyalineDomain(.init(
+        let domain = try HyalineDomain(configuration: .init(
             maxReaders: 8, recordCapacity: 1 << 15, batchThreshold: Self.threshold, stripes: 1,
             eraFrequency: Self.frequency))
         let id = try domain.register(reclaimer)

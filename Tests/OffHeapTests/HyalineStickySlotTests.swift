@@ -264,7 +264,7 @@ struct HyalineStickySlotTests {
     @Test func domainsBeyondTheRuntimeRowsLeaseASlotPerGuard() throws {
         var domains: [HyalineDomain] = []
         for _ in 0..<300 {
-            domains.append(try HyalineDomain(.init(maxReaders: 2, recordCapacity: 64)))
+            domains.append(try HyalineDomain(configuration: .init(maxReaders: 2, recordCapacity: 64)))
         }
         let pool = try TestSlotPool(slotSize: 16, capacity: 64)
         let reclaimer = PoisoningReclaimer(pool)

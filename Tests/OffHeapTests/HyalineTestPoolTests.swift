@@ -98,7 +98,7 @@ final class PoisoningReclaimer: HyalineReclaimer, @unchecked Sendable {
 
     init(_ pool: TestSlotPool) { self.pool = pool }
 
-    override func owns(_ pointer: UnsafeMutableRawPointer) -> Bool { pool.contains(pointer) }
+    override func contains(_ pointer: UnsafeMutableRawPointer) -> Bool { pool.contains(pointer) }
 
     override func reclaim(_ pointer: UnsafeMutableRawPointer) {
         pointer.storeBytes(of: Self.poison, as: UInt64.self)

@@ -5,7 +5,7 @@ import Testing
 @Suite("LockFreeStack")
 struct LockFreeStackTests {
     @Test func pushPopIsLastInFirstOut() throws {
-        let pool = try FreeList(.init(slotSize: 32, alignment: 16, capacity: 256))
+        let pool = try FreeList(configuration: .init(slotSize: 32, slotAlignment: 16, capacity: 256))
         let stack = try LockFreeStack<UInt64, FreeList>(
             pool: pool, capacity: 256, owns: { pool.contains($0) })
         #expect(stack.isEmpty)
@@ -15,23 +15,23 @@ struct LockFreeStackTests {
         }
         #expect(try stack.pop() == nil)
         try stack.domain.destroy()
-        #expect(pool.stats.inUse == 0, "every popped node went back to the pool")
+        #expect(pool.statistics.inUse == 0, "every popped node went back to the pool")
     }
 
     @Test func structElementsRoundTrip() throws {
         struct Pair: BitwiseCopyable, Equatable { var a: Int32; var b: Double }
-        let pool = try FreeList(.init(slotSize: 32, alignment: 16, capacity: 8))
+        let pool = try FreeList(configuration: .init(slotSize: 32, slotAlignment: 16, capacity: 8))
         let stack = try LockFreeStack<Pair, FreeList>(pool: pool, capacity: 8)
         try stack.push(Pair(a: -4, b: 2.5))
         #expect(try stack.pop() == Pair(a: -4, b: 2.5))
     }
 
     @Test func badPoolAndExhaustionAreTypedErrors() throws {
-        let small = try FreeList(.init(slotSize: 16, alignment: 16, capacity: 8))
+        let small = try FreeList(configuration: .init(slotSize: 16, slotAlignment: 16, capacity: 8))
         #expect(throws: OffHeapError.self) {
             _ = try LockFreeStack<UInt64, FreeList>(pool: small, capacity: 8)
         }
-        let pool = try FreeList(.init(slotSize: 32, alignment: 16, capacity: 4))
+        let pool = try FreeList(configuration: .init(slotSize: 32, slotAlignment: 16, capacity: 4))
         let stack = try LockFreeStack<UInt64, FreeList>(pool: pool, capacity: 4)
         for value in 0..<4 as Range<UInt64> { try stack.push(value) }
         #expect(throws: OffHeapError.capacityExhausted(capacity: 4)) { try stack.push(9) }
@@ -42,7 +42,7 @@ struct LockFreeStackTests {
     }
 
     @Test func destroyedDomainIsATypedError() throws {
-        let pool = try FreeList(.init(slotSize: 32, alignment: 16, capacity: 8))
+        let pool = try FreeList(configuration: .init(slotSize: 32, slotAlignment: 16, capacity: 8))
         let stack = try LockFreeStack<UInt64, FreeList>(pool: pool, capacity: 8)
         try stack.push(1)
         try stack.domain.destroy()
@@ -52,32 +52,32 @@ struct LockFreeStackTests {
     /// The stack's storage returns the nodes still on the stack when the stack goes, and
     /// destroys only a domain the stack created.
     @Test func droppingAStackReturnsItsNodesAndDestroysOnlyItsOwnDomain() throws {
-        let pool = try FreeList(.init(slotSize: 32, alignment: 16, capacity: 64))
+        let pool = try FreeList(configuration: .init(slotSize: 32, slotAlignment: 16, capacity: 64))
         do {
             let own = try LockFreeStack<UInt64, FreeList>(pool: pool, capacity: 64)
             for value in 0..<10 as Range<UInt64> { try own.push(value) }
             for _ in 0..<3 { _ = try own.pop() }
         }
-        #expect(pool.stats.inUse == 0, "7 nodes on the stack, 3 retired into its own domain")
-        let domain = try HyalineDomain(.init(recordCapacity: 4096))
+        #expect(pool.statistics.inUse == 0, "7 nodes on the stack, 3 retired into its own domain")
+        let domain = try HyalineDomain(configuration: .init(recordCapacity: 4096))
         do {
             let shared = try LockFreeStack<UInt64, FreeList>(pool: pool, capacity: 64, domain: domain)
             for value in 0..<10 as Range<UInt64> { try shared.push(value) }
             for _ in 0..<3 { _ = try shared.pop() }
         }
-        #expect(pool.stats.inUse <= 3, "the 7 nodes on the stack went back")
+        #expect(pool.statistics.inUse <= 3, "the 7 nodes on the stack went back")
         try domain.destroy()  // throws .destroyed if the stack had destroyed the shared domain
-        #expect(pool.stats.inUse == 0)
+        #expect(pool.statistics.inUse == 0)
     }
 
     /// 8 threads push distinct values and pop; every value comes out exactly once.
     @Test func concurrentPushPopAcross8Threads() throws {
-        let pool = try FreeList(.init(slotSize: 32, alignment: 16, capacity: 8192))
+        let pool = try FreeList(configuration: .init(slotSize: 32, slotAlignment: 16, capacity: 8192))
         let stack = try LockFreeStack<UInt64, FreeList>(
             pool: pool, capacity: 8192, owns: { pool.contains($0) })
         try pushPopConcurrentlyAndCheck(stack, threads: 8, perThread: 1200, keepEvery: 4)
         try stack.domain.destroy()
-        #expect(pool.stats.inUse == 0)
+        #expect(pool.statistics.inUse == 0)
     }
 
     /// The same conservation check with nodes from a ShardedFreeList (thread caches).

@@ -7,7 +7,7 @@ struct PreciseErrorTests {
     /// A raw pointer kept across `reset()` and freed: use after reset, not a double free
     /// (nothing was freed twice), while nobody has allocated the slot again.
     @Test func freeAfterResetIsUseAfterResetNotDoubleFree() throws {
-        let pool = try FreeList(.init(slotSize: 32, capacity: 8))
+        let pool = try FreeList(configuration: .init(slotSize: 32, capacity: 8))
         let kept = try pool.allocate()
         let freedBefore = try pool.allocate()
         try pool.deallocate(freedBefore)
@@ -25,7 +25,7 @@ struct PreciseErrorTests {
         try pool.deallocate(kept)
         #expect(throws: OffHeapError.doubleFree) { try pool.deallocate(kept) }
         for slot in all where slot != kept { try pool.deallocate(slot) }
-        #expect(pool.stats.inUse == 0)
+        #expect(pool.statistics.inUse == 0)
     }
 
     /// A block of a heap page that was never handed out, freed by the page's owner:
@@ -41,6 +41,6 @@ struct PreciseErrorTests {
         #expect(throws: OffHeapError.foreignPointer) { _ = try heap.usableSize(of: untouched) }
         try heap.deallocate(first)
         #expect(throws: OffHeapError.doubleFree) { try heap.deallocate(first) }
-        #expect(heap.statistics().inUseBytes == 0)
+        #expect(heap.statistics.inUseBytes == 0)
     }
 }

@@ -5,7 +5,7 @@ import Testing
 @Suite("README example")
 struct ReadmeExampleTests {
     @Test func exampleRunsAsDocumented() throws {
-        let pool = try FreeList(.init(slotSize: 64, capacity: 1 << 20))
+        let pool = try FreeList(configuration: .init(slotSize: 64, capacity: 1 << 20))
 
         let slot = try pool.allocate()
         slot.storeBytes(of: 42, as: UInt64.self)
@@ -18,7 +18,7 @@ struct ReadmeExampleTests {
             reported = true
         }
         #expect(reported)
-        #expect(pool.stats.inUse == 0)
+        #expect(pool.statistics.inUse == 0)
 
         let handle = try pool.allocateSlot()
         try pool.deallocate(handle)

@@ -18,14 +18,14 @@ struct RetireFailureTests {
         maxReaders: 4, recordCapacity: 10, batchThreshold: 1, stripes: 1)
 
     @Test func concurrentPopWithoutRetireRecordsIsATypedErrorAndLosesNothing() throws {
-        try Self.popPastExhaustionBesideAStalledReader(try HyalineDomain(Self.configuration))
+        try Self.popPastExhaustionBesideAStalledReader(try HyalineDomain(configuration: Self.configuration))
     }
 
     /// Pops until the domain runs out of retire records while a reader on another thread,
     /// inside `domain` since before the first pop, pins every retired node; then checks the
     /// typed error, that nothing was lost, and that every node comes back.
     static func popPastExhaustionBesideAStalledReader(_ domain: HyalineDomain) throws {
-        let pool = try FreeList(.init(slotSize: 32, alignment: 16, capacity: 64))
+        let pool = try FreeList(configuration: .init(slotSize: 32, slotAlignment: 16, capacity: 64))
         let stack = try LockFreeStack<UInt64, FreeList>(pool: pool, capacity: 64, domain: domain)
         for value in 0..<20 as Range<UInt64> { try stack.push(value) }
         // A reader that entered after the pushes pins every node retired from now on.
@@ -87,14 +87,14 @@ struct RetireFailureTests {
         while let value = try stack.pop() { popped.append(value) }
         #expect(popped == Array((0..<20 as Range<UInt64>).reversed()))
         _ = domain.reclaimPending()
-        #expect(pool.stats.inUse == 0)
+        #expect(pool.statistics.inUse == 0)
     }
 
     /// The same with the reader on the popping thread itself: every `pop` then runs in a
     /// nested guard (no private record list). Deterministic, no second thread.
     @Test func nestedPopWithoutRetireRecordsIsATypedErrorAndLosesNothing() throws {
-        let domain = try HyalineDomain(Self.configuration)
-        let pool = try FreeList(.init(slotSize: 32, alignment: 16, capacity: 64))
+        let domain = try HyalineDomain(configuration: Self.configuration)
+        let pool = try FreeList(configuration: .init(slotSize: 32, slotAlignment: 16, capacity: 64))
         let stack = try LockFreeStack<UInt64, FreeList>(pool: pool, capacity: 64, domain: domain)
         for value in 0..<20 as Range<UInt64> { try stack.push(value) }
         let anchor = UnsafeMutablePointer<Atomic<UInt64>>.allocate(capacity: 1)
@@ -114,9 +114,9 @@ struct RetireFailureTests {
         // other tests hold.
         var fillers: [HyalineDomain] = []
         for _ in 0..<256 {
-            fillers.append(try HyalineDomain(.init(maxReaders: 1, recordCapacity: 4)))
+            fillers.append(try HyalineDomain(configuration: .init(maxReaders: 1, recordCapacity: 4)))
         }
-        let domain = try HyalineDomain(Self.configuration)
+        let domain = try HyalineDomain(configuration: Self.configuration)
         fillers.removeAll()
         // Row-less: consecutive guards of one thread lease rotating slots (a domain with a
         // row gives the thread the same sticky slot every time).

@@ -50,7 +50,7 @@ struct ShardedFreeListConcurrencyTests {
             }
         }
         #expect(failures.load(ordering: .relaxed) == 0)
-        let stats = pool.stats
+        let stats = pool.statistics
         #expect(stats.hits + stats.misses == UInt64(threads * perThread * 4))
         // Exited threads handed their magazines back: the whole capacity is allocatable here.
         try ShardedFreeListTests.drainAndRefill(pool)
@@ -79,7 +79,7 @@ struct ShardedFreeListConcurrencyTests {
         }
         #expect(failures.load(ordering: .relaxed) == 0)
         #expect(cachedAtExit.load(ordering: .relaxed) == 1_000)
-        let stats = pool.stats
+        let stats = pool.statistics
         #expect(stats.threadCaches <= 1)  // only this thread may still hold one
         #expect(stats.flushes >= 1_000)
         try ShardedFreeListTests.drainAndRefill(pool)
@@ -147,7 +147,7 @@ struct ShardedFreeListConcurrencyTests {
                 try second.deallocate(slot)
             }
         }
-        let stats = second.stats
+        let stats = second.statistics
         #expect(stats.refills >= 4)
         try ShardedFreeListTests.drainAndRefill(second)
     }
@@ -193,7 +193,7 @@ struct ShardedFreeListConcurrencyTests {
             }
         }
         #expect(failures.load(ordering: .relaxed) == 0)
-        #expect(pool.stats.misses >= UInt64(threads / 2 * perThread * 2))
+        #expect(pool.statistics.misses >= UInt64(threads / 2 * perThread * 2))
         try ShardedFreeListTests.drainAndRefill(pool)
     }
 
@@ -209,7 +209,7 @@ struct ShardedFreeListConcurrencyTests {
         let failures = Atomic<Int>(0)
         let reader = try PlatformThread {
             while !stop.load(ordering: .acquiring) {
-                let stats = pool.stats
+                let stats = pool.statistics
                 var occupied = 0
                 pool.forEachThreadOccupancy { occupied += $0 }
                 if stats.cachedSlots > capacity || stats.maximumThreadOccupancy > 16
@@ -242,7 +242,7 @@ struct ShardedFreeListConcurrencyTests {
         for thread in 0..<8 {
             for round in 0..<rounds { operations += UInt64(2 * (1 + (round + thread) % 32)) }
         }
-        let stats = pool.stats
+        let stats = pool.statistics
         #expect(stats.hits + stats.misses == operations * UInt64(waves))
         #expect(stats.threadCaches == 0)
         try ShardedFreeListTests.drainAndRefill(pool)
@@ -266,7 +266,7 @@ struct ShardedFreeListConcurrencyTests {
         gate.waitForArrivals(8)
         var occupancies: [Int] = []
         pool.forEachThreadOccupancy { occupancies.append($0) }
-        let stats = pool.stats
+        let stats = pool.statistics
         release.open(1)
         for worker in workers { worker.join() }
         // Each worker refilled 16 and freed everything back: its magazine holds 16.
@@ -274,7 +274,7 @@ struct ShardedFreeListConcurrencyTests {
         #expect(occupancies.allSatisfy { $0 == 16 })
         #expect(stats.threadCaches == 8 && stats.cachedSlots == 128)
         #expect(stats.maximumThreadOccupancy == 16)
-        let after = pool.stats
+        let after = pool.statistics
         #expect(after.threadCaches == 0 && after.cachedSlots == 0)
     }
 }

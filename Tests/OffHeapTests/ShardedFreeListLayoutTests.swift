@@ -52,10 +52,10 @@ struct ShardedFreeListLayoutTests {
             configuration: .init(slotSize: 16, capacity: 1024, magazineSize: 128))
         var slots = try (0..<128).map { _ in try pool.allocate() }
         // Two refills of 64: 2 misses, 126 hits.
-        var stats = pool.stats
+        var stats = pool.statistics
         #expect(stats.misses == 2 && stats.refills == 2 && stats.hits == 126)
         for slot in slots { try pool.deallocate(slot) }
-        stats = pool.stats
+        stats = pool.statistics
         #expect(stats.hits == 254 && stats.misses == 2 && stats.flushes == 0)
         #expect(stats.cachedSlots == 128 && stats.maximumThreadOccupancy == 128)
         let cache = pool.runtime.callingThreadRecordIfAny!.cache(pool.id)
@@ -64,18 +64,18 @@ struct ShardedFreeListLayoutTests {
         // Emptying the full magazine again: 128 hits, no shared-list operation.
         let operations = stats.sharedListOperations
         slots = try (0..<128).map { _ in try pool.allocate() }
-        stats = pool.stats
+        stats = pool.statistics
         #expect(stats.hits == 382 && stats.misses == 2 && stats.cachedSlots == 0)
         #expect(stats.sharedListOperations == operations)
         #expect(Set(slots.map { UInt(bitPattern: $0) }).count == 128)
         // Refill (miss) folds the hits field; the total stays exact.
         let extra = try pool.allocate()
-        stats = pool.stats
+        stats = pool.statistics
         #expect(stats.hits == 382 && stats.misses == 3 && stats.refills == 3)
         #expect(cache.tally >> 8 == 0 && cache.hits == 382)
         for slot in slots + [extra] { try pool.deallocate(slot) }
         // 129 frees into a magazine of 63: 65 hits, one miss that flushes 64, 63 hits.
-        stats = pool.stats
+        stats = pool.statistics
         #expect(stats.hits == 382 + 128 && stats.misses == 4 && stats.flushes == 1)
         #expect(stats.hits + stats.misses == 257 + 257)
         try ShardedFreeListTests.drainAndRefill(pool)
@@ -123,7 +123,7 @@ struct ShardedFreeListLayoutTests {
         }
         #expect(nonZero == 0)
         for pool in pools {
-            let stats = pool.stats
+            let stats = pool.statistics
             // 8 waves × 8 threads; each thread used each pool 16 or 17 times (×2 operations).
             #expect(stats.hits + stats.misses >= 8 * 8 * 16 * 2)
             try ShardedFreeListTests.drainAndRefill(pool)

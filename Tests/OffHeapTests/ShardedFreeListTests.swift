@@ -63,18 +63,18 @@ struct ShardedFreeListTests {
 
     @Test func cacheHitsPerformNoSharedListOperation() throws {
         let pool = try ShardedFreeList(
-            configuration: .init(slotSize: 64, capacity: 4096, magazineSize: 32, checked: false))
+            configuration: .init(slotSize: 64, capacity: 4096, magazineSize: 32, checking: .unchecked))
         // Touch every slot once first (a lazily growing list commits memory on demand, and
         // growth is a list operation too); this leaves the calling thread's magazine warm.
         try Self.drainAndRefill(pool)
-        let before = pool.stats
+        let before = pool.statistics
         #expect(before.cachedSlots > 0)
         // 10,000 pairs on a warm magazine: all hits, not one shared-list operation.
         for _ in 0..<10_000 {
             let slot = try pool.allocate()
             try pool.deallocate(slot)
         }
-        var after = pool.stats
+        var after = pool.statistics
         #expect(after.sharedListOperations == before.sharedListOperations)
         #expect(after.refills == before.refills && after.flushes == before.flushes)
         #expect(after.hits - before.hits == 20_000)
@@ -84,7 +84,7 @@ struct ShardedFreeListTests {
         var slots: [UnsafeMutableRawPointer] = []
         for _ in 0..<1_000 { slots.append(try pool.allocate()) }
         for slot in slots { try pool.deallocate(slot) }
-        let burst = pool.stats
+        let burst = pool.statistics
         let operations = Int(burst.sharedListOperations &- after.sharedListOperations)
         let moves = Int((burst.refills - after.refills) + (burst.flushes - after.flushes))
         #expect(operations == moves)
@@ -144,7 +144,7 @@ struct ShardedFreeListTests {
             let id = first!.id
             let stamp = first!.stamp
             for _ in 0..<3 { try first!.deallocate(try first!.allocate()) }
-            #expect(first!.stats.cachedSlots == 4)
+            #expect(first!.statistics.cachedSlots == 4)
             first = nil
             // The lowest free row is taken: with no other pool created meanwhile, `id`.
             let second = try ShardedFreeList(
@@ -152,11 +152,11 @@ struct ShardedFreeListTests {
             #expect(second.stamp != stamp || second.id != id)
             // This thread's column for `id` still holds 4 indices of the dead pool: they
             // must be neither counted nor handed out.
-            #expect(second.stats.cachedSlots == 0 && second.stats.threadCaches == 0)
+            #expect(second.statistics.cachedSlots == 0 && second.statistics.threadCaches == 0)
             let slot = try second.allocate()
             _ = try second.slotIndex(of: slot)
-            #expect(second.stats.misses == 1 && second.stats.refills == 1)
-            #expect(second.stats.cachedSlots == 3)
+            #expect(second.statistics.misses == 1 && second.statistics.refills == 1)
+            #expect(second.statistics.cachedSlots == 3)
             try second.deallocate(slot)
             if second.id == id { reused = true; break }
         }
@@ -194,8 +194,8 @@ struct ShardedFreeListTests {
         for slot in a { #expect(throws: OffHeapError.foreignPointer) { try second.deallocate(slot) } }
         for slot in a { try first.deallocate(slot) }
         for slot in b { try second.deallocate(slot) }
-        let firstStats = first.stats
-        let secondStats = second.stats
+        let firstStats = first.statistics
+        let secondStats = second.statistics
         // Magazine 8, refills of 4: five allocations refill twice; five frees fit (3 + 5).
         #expect(firstStats.refills == 2 && secondStats.refills == 2)
         #expect(firstStats.misses == 2 && firstStats.hits == 8)

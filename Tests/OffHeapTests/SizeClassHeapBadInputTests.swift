@@ -15,7 +15,7 @@ struct SizeClassHeapBadInputTests {
         let b = try heap.allocate(byteCount: 64, alignment: 8)
         #expect(a != b && a != keep && b != keep)
         for p in [a, b, keep] { try heap.deallocate(p) }
-        #expect(heap.statistics().inUseBytes == 0)
+        #expect(heap.statistics.inUseBytes == 0)
     }
 
     @Test func concurrentRemoteDoubleFreeIsATypedError() throws {
@@ -43,8 +43,8 @@ struct SizeClassHeapBadInputTests {
         for p in fresh { try heap.deallocate(p) }
         #expect(throws: OffHeapError.doubleFree) { try heap.deallocate(block) }
         try heap.deallocate(keep)
-        #expect(heap.statistics().inUseBytes == 0)
-        #expect(heap.statistics().remoteFrees == 1)
+        #expect(heap.statistics.inUseBytes == 0)
+        #expect(heap.statistics.remoteFrees == 1)
     }
 
     @Test func interiorAndMisalignedPointersAreRejected() throws {
@@ -57,13 +57,13 @@ struct SizeClassHeapBadInputTests {
         try heap.deallocate(huge)
         #expect(throws: OffHeapError.doubleFree) { try heap.deallocate(huge) }
         try heap.deallocate(block)
-        #expect(heap.statistics().inUseBytes == 0)
+        #expect(heap.statistics.inUseBytes == 0)
     }
 
     @Test(arguments: [true, false])
     func foreignPointersAreRejectedInBothModes(checked: Bool) throws {
-        let heap = try SizeClassHeap(configuration: .init(checked: checked))
-        let other = try SizeClassHeap(configuration: .init(checked: checked))
+        let heap = try SizeClassHeap(configuration: .init(checking: checked ? .checked : .unchecked))
+        let other = try SizeClassHeap(configuration: .init(checking: checked ? .checked : .unchecked))
         let system = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 16)
         defer { system.deallocate() }
         #expect(throws: OffHeapError.foreignPointer) { try heap.deallocate(system) }
@@ -85,7 +85,7 @@ struct SizeClassHeapBadInputTests {
     /// only the owner, not the block size) sends a stale pointer into it to the typed error.
     @Test(arguments: [true, false])
     func pointerIntoAReleasedPageIsForeign(checked: Bool) throws {
-        let heap = try SizeClassHeap(configuration: .init(checked: checked))
+        let heap = try SizeClassHeap(configuration: .init(checking: checked ? .checked : .unchecked))
         // 1024 B blocks: 64 per 64 KiB page, so 100 blocks span two pages.
         var blocks: [UnsafeMutableRawPointer] = []
         for index in 0..<100 {
@@ -99,14 +99,14 @@ struct SizeClassHeapBadInputTests {
         #expect(onFirst.count == 64 && rest.count == 36)
         // The first page is full and not current: freeing all its blocks releases it.
         for block in onFirst { try heap.deallocate(block) }
-        #expect(heap.statistics().sizeClasses.reduce(0) { $0 + $1.inUseBlocks } == 36)
+        #expect(heap.statistics.sizeClasses.reduce(0) { $0 + $1.inUseBlocks } == 36)
         #expect(throws: OffHeapError.foreignPointer) { try heap.deallocate(onFirst[0]) }
         #expect(throws: OffHeapError.foreignPointer) { try heap.deallocate(onFirst[5]) }
         for (index, block) in blocks.enumerated() where rest.contains(block) {
             #expect(block.load(as: UInt64.self) == UInt64(index))
             try heap.deallocate(block)
         }
-        #expect(heap.statistics().inUseBytes == 0)
+        #expect(heap.statistics.inUseBytes == 0)
         heap.trim()
     }
 
@@ -115,7 +115,7 @@ struct SizeClassHeapBadInputTests {
     /// (a stale hit would read the unmapped header and fault).
     @Test(arguments: [true, false])
     func pointerIntoATrimmedSegmentThatWasCachedIsForeign(checked: Bool) throws {
-        let heap = try SizeClassHeap(configuration: .init(checked: checked))
+        let heap = try SizeClassHeap(configuration: .init(checking: checked ? .checked : .unchecked))
         let block = try heap.allocate(byteCount: 48, alignment: 8)
         block.storeBytes(of: 0x5A5A, as: UInt.self)
         #expect(block.load(as: UInt.self) == 0x5A5A)
@@ -128,7 +128,7 @@ struct SizeClassHeapBadInputTests {
         let epoch = SegmentRegistry.unmapEpoch(levelOne: levelOne).pointee.load(ordering: .relaxed)
         #expect(cached.epoch <= epoch)
         heap.trim()
-        #expect(heap.statistics().mappedSegments == 0)
+        #expect(heap.statistics.mappedSegments == 0)
         #expect(SegmentRegistry.unmapEpoch(levelOne: levelOne).pointee.load(ordering: .relaxed) > epoch)
         #expect(throws: OffHeapError.foreignPointer) { try heap.deallocate(block) }
         #expect(throws: OffHeapError.foreignPointer) { try heap.deallocate(block + 64) }
@@ -147,11 +147,11 @@ struct SizeClassHeapBadInputTests {
                 _ = try heap.allocate(byteCount: 16, alignment: alignment)
             }
         }
-        #expect(throws: OffHeapError.sizeTooLarge(requested: -1, limit: SizeClassHeap.maxByteCount)) {
+        #expect(throws: OffHeapError.sizeTooLarge(requested: -1, limit: SizeClassHeap.maximumByteCount)) {
             _ = try heap.allocate(byteCount: -1, alignment: 8)
         }
         #expect(throws: OffHeapError.sizeTooLarge(
-            requested: Int.max, limit: SizeClassHeap.maxByteCount)) {
+            requested: Int.max, limit: SizeClassHeap.maximumByteCount)) {
             _ = try heap.allocate(byteCount: Int.max, alignment: 8)
         }
         // Within the limit: mapped lazily (MAP_NORESERVE) or refused with a typed error.
@@ -171,7 +171,7 @@ struct SizeClassHeapBadInputTests {
     /// from every entry point, in both modes, in debug and release (no unwrap of a nil base).
     @Test(arguments: [true, false])
     func lowAddressesAreForeignNotATrap(checked: Bool) throws {
-        let heap = try SizeClassHeap(configuration: .init(checked: checked))
+        let heap = try SizeClassHeap(configuration: .init(checking: checked ? .checked : .unchecked))
         let keep = try heap.allocate(byteCount: 64, alignment: 8)
         for address in [8, 0x1000, 0x10_0000, (4 << 20) - 8, 4 << 20, (4 << 20) + 64] {
             let pointer = try #require(UnsafeMutableRawPointer(bitPattern: UInt(address)))
@@ -182,16 +182,16 @@ struct SizeClassHeapBadInputTests {
             }
         }
         try heap.deallocate(keep)
-        #expect(heap.statistics().inUseBytes == 0)
+        #expect(heap.statistics.inUseBytes == 0)
     }
 
-    /// `maxByteCount` is documented as accepted: it may fail to map (a typed
+    /// `maximumByteCount` is documented as accepted: it may fail to map (a typed
     /// `.mappingFailed`), but it is never `.sizeTooLarge`; one byte more is.
     @Test func maxByteCountIsAcceptedOneMoreIsNot() throws {
         let heap = try SizeClassHeap()
         do {
-            let block = try heap.allocate(byteCount: SizeClassHeap.maxByteCount, alignment: 8)
-            #expect(try heap.usableSize(of: block) >= SizeClassHeap.maxByteCount)
+            let block = try heap.allocate(byteCount: SizeClassHeap.maximumByteCount, alignment: 8)
+            #expect(try heap.usableSize(of: block) >= SizeClassHeap.maximumByteCount)
             try heap.deallocate(block)
             heap.trim()
         } catch {
@@ -199,15 +199,15 @@ struct SizeClassHeapBadInputTests {
         }
         for alignment in [8, 4096, 1 << 20] {
             #expect(throws: OffHeapError.sizeTooLarge(
-                requested: SizeClassHeap.maxByteCount + 1, limit: SizeClassHeap.maxByteCount)) {
-                _ = try heap.allocate(byteCount: SizeClassHeap.maxByteCount + 1, alignment: alignment)
+                requested: SizeClassHeap.maximumByteCount + 1, limit: SizeClassHeap.maximumByteCount)) {
+                _ = try heap.allocate(byteCount: SizeClassHeap.maximumByteCount + 1, alignment: alignment)
             }
         }
     }
 
     @Test func badConfigurationIsRejected() {
         #expect(throws: OffHeapError.self) {
-            _ = try SizeClassHeap(configuration: .init(maxCachedSegments: -1))
+            _ = try SizeClassHeap(configuration: .init(maximumCachedSegments: -1))
         }
         #expect(throws: OffHeapError.self) {
             _ = try SizeClassHeap(configuration: .init(retainedEmptyPageBytes: -5))

@@ -100,11 +100,11 @@ struct SizeClassHeapConcurrencyTests {
             }
         }
         #expect(failures.load(ordering: .relaxed) == 0)
-        var stats = heap.statistics()
+        var stats = heap.statistics
         #expect(stats.remoteFrees == UInt64(threads * perThread * rounds))
         // The workers exited: their pages were abandoned or released; trim collects the rest.
         heap.trim()
-        stats = heap.statistics()
+        stats = heap.statistics
         #expect(stats.inUseBytes == 0)
         #expect(stats.abandonedPages == 0)
         #expect(stats.committedBytes == 0)
@@ -121,7 +121,7 @@ struct SizeClassHeapConcurrencyTests {
     /// page's owner-only list from a non-owner, corrupt contents checked afterwards).
     @Test(arguments: [true, false])
     func concurrentFreesByThreadsReusingAnExitedThreadsTokenStayRemote(checked: Bool) throws {
-        let heap = try SizeClassHeap(configuration: .init(checked: checked))
+        let heap = try SizeClassHeap(configuration: .init(checking: checked ? .checked : .unchecked))
         let threads = 8, perThread = 64, generations = 4
         let slots = HeapTestWords(count: threads * perThread)
         let tokens = HeapTestWords(count: threads * generations)
@@ -143,7 +143,7 @@ struct SizeClassHeapConcurrencyTests {
                 barrier.wait(generation: 1)
             }
             #expect(failures.load(ordering: .relaxed) == 0)
-            #expect(heap.statistics().remoteFrees == UInt64(threads * perThread * generation))
+            #expect(heap.statistics.remoteFrees == UInt64(threads * perThread * generation))
         }
         // Whether a token was actually reused depends on where mmap put the tables; the
         // counts above hold either way. Record it for whoever reads a failure.
@@ -166,7 +166,7 @@ struct SizeClassHeapConcurrencyTests {
             try heap.deallocate(block)
         }
         heap.trim()
-        let stats = heap.statistics()
+        let stats = heap.statistics
         #expect(stats.inUseBytes == 0, "tokens reused: \(reused)")
         #expect(stats.abandonedPages == 0)
     }
@@ -208,7 +208,7 @@ struct SizeClassHeapConcurrencyTests {
                     }
                 }
             }
-            #expect(heap.statistics().abandonedPages > 0)
+            #expect(heap.statistics.abandonedPages > 0)
         }
         #expect(failures.load(ordering: .relaxed) == 0)
         // Free the last wave's survivors from this thread (remote frees into abandoned pages).
@@ -221,7 +221,7 @@ struct SizeClassHeapConcurrencyTests {
             }
         }
         heap.trim()
-        let stats = heap.statistics()
+        let stats = heap.statistics
         #expect(stats.inUseBytes == 0)
         #expect(stats.abandonedPages == 0)
         #expect(stats.committedBytes == 0)
@@ -294,7 +294,7 @@ struct SizeClassHeapConcurrencyTests {
         #expect(failures.load(ordering: .relaxed) == 0)
         #expect(consumed.load(ordering: .relaxed) == pairs * (perProducer - perProducer / 4))
         heap.trim()
-        let stats = heap.statistics()
+        let stats = heap.statistics
         #expect(stats.remoteFrees == UInt64(pairs * (perProducer - perProducer / 4)))
         #expect(stats.inUseBytes == 0)
         #expect(stats.abandonedPages == 0)
@@ -312,9 +312,9 @@ struct SizeClassHeapConcurrencyTests {
                 slots[i] = UInt(bitPattern: block)
             }
         }
-        #expect(heap.statistics().abandonedPages == 1)
+        #expect(heap.statistics.abandonedPages == 1)
         let block = try heap.allocate(byteCount: 200, alignment: 8)
-        #expect(heap.statistics().abandonedPages == 0)
+        #expect(heap.statistics.abandonedPages == 0)
         #expect(UInt(bitPattern: block) >> 16 == slots[0] >> 16)  // same page
         for i in 0..<10 {
             let old = UnsafeMutableRawPointer(bitPattern: slots[i])!
@@ -322,9 +322,9 @@ struct SizeClassHeapConcurrencyTests {
             try heap.deallocate(old)  // now local frees: this thread owns the page
         }
         try heap.deallocate(block)
-        #expect(heap.statistics().remoteFrees == 0)
+        #expect(heap.statistics.remoteFrees == 0)
         heap.trim()
-        #expect(heap.statistics().committedBytes == 0)
+        #expect(heap.statistics.committedBytes == 0)
     }
 
     /// 57-bit (LA57) user addresses are covered: the registry indexes the full address, it

@@ -108,8 +108,8 @@ struct SizeClassHeapDifferentialTests {
             try heap.deallocate(entry.heap)
             entry.system.deallocate()
         }
-        #expect(heap.statistics().inUseBytes == 0)
+        #expect(heap.statistics.inUseBytes == 0)
         heap.trim()
-        #expect(heap.statistics().committedBytes == 0)
+        #expect(heap.statistics.committedBytes == 0)
     }
 }

@@ -16,7 +16,7 @@ struct SizeClassHeapOwnerTestTests {
     /// thread's first free must go to the page's remote stack, never to its local list.
     @Test(arguments: [true, false])
     func tablelessThreadNeverPassesTheOwnerTest(checked: Bool) throws {
-        let heap = try SizeClassHeap(configuration: .init(checked: checked))
+        let heap = try SizeClassHeap(configuration: .init(checking: checked ? .checked : .unchecked))
         let words = HeapTestWords(count: 4)  // 0: victim, 1: kept, 2: step, 3: failures
         let size = 48
         try PlatformThread.run(count: 2) { t in
@@ -64,9 +64,9 @@ struct SizeClassHeapOwnerTestTests {
             }
         }
         #expect(words[3] == 0)
-        #expect(heap.statistics().remoteFrees == 1)
+        #expect(heap.statistics.remoteFrees == 1)
         heap.trim()
-        let stats = heap.statistics()
+        let stats = heap.statistics
         #expect(stats.inUseBytes == 0)
         #expect(stats.abandonedPages == 0)
         #expect(stats.committedBytes == 0)
@@ -115,9 +115,9 @@ struct SizeClassHeapOwnerTestTests {
             }
         }
         #expect(failures.load(ordering: .relaxed) == 0)
-        #expect(heap.statistics().remoteFrees == UInt64(rounds * owners * perOwner))
+        #expect(heap.statistics.remoteFrees == UInt64(rounds * owners * perOwner))
         heap.trim()
-        let stats = heap.statistics()
+        let stats = heap.statistics
         #expect(stats.inUseBytes == 0)
         #expect(stats.abandonedPages == 0)
         #expect(stats.committedBytes == 0)

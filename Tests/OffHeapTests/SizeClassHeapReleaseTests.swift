@@ -24,42 +24,42 @@ struct SizeClassHeapReleaseTests {
     @Test func emptySegmentsAgeOutOfTheCache() throws {
         let clock = HeapTestClock()
         let heap = try SizeClassHeap(configuration: .init(
-            maxCachedSegmentAge: 10_000_000_000, clock: { clock.now.load(ordering: .relaxed) }))
+            maximumCachedSegmentAge: 10_000_000_000, clock: { clock.now.load(ordering: .relaxed) }))
         let blocks = try Self.fillSegments(heap, blocks: 488 * 3)
-        #expect(heap.statistics().mappedSegments == 3)
+        #expect(heap.statistics.mappedSegments == 3)
         // Free in reverse: the segment holding the current page empties last and stays.
         for block in blocks.reversed() { try heap.deallocate(block) }
-        var stats = heap.statistics()
+        var stats = heap.statistics
         #expect(stats.cachedSegments == 2)
         #expect(stats.mappedSegments == 3)
         clock.advance(by: 9_000_000_000)
         heap.releaseExpiredSegments()
-        #expect(heap.statistics().cachedSegments == 2)
+        #expect(heap.statistics.cachedSegments == 2)
         clock.advance(by: 2_000_000_000)
         heap.releaseExpiredSegments()
-        stats = heap.statistics()
+        stats = heap.statistics
         #expect(stats.cachedSegments == 0)
         #expect(stats.mappedSegments == 1)
         // The heap is still usable and reuses nothing stale.
         let again = try heap.allocate(byteCount: 8192, alignment: 8)
         try heap.deallocate(again)
         heap.trim()
-        #expect(heap.statistics().mappedSegments == 0)
+        #expect(heap.statistics.mappedSegments == 0)
     }
 
     @Test func cacheCountAndByteBoundsHold() throws {
-        let byCount = try SizeClassHeap(configuration: .init(maxCachedSegments: 1))
+        let byCount = try SizeClassHeap(configuration: .init(maximumCachedSegments: 1))
         for block in try Self.fillSegments(byCount, blocks: 488 * 4).reversed() {
             try byCount.deallocate(block)
         }
-        #expect(byCount.statistics().cachedSegments == 1)
-        #expect(byCount.statistics().mappedSegments == 2)
+        #expect(byCount.statistics.cachedSegments == 1)
+        #expect(byCount.statistics.mappedSegments == 2)
 
-        let byBytes = try SizeClassHeap(configuration: .init(maxCachedSegmentBytes: 8 << 20))
+        let byBytes = try SizeClassHeap(configuration: .init(maximumCachedSegmentBytes: 8 << 20))
         for block in try Self.fillSegments(byBytes, blocks: 488 * 5).reversed() {
             try byBytes.deallocate(block)
         }
-        #expect(byBytes.statistics().cachedSegments == 2)
+        #expect(byBytes.statistics.cachedSegments == 2)
     }
 
     @Test func cachedSegmentIsReusedBeforeMappingAnother() throws {
@@ -67,9 +67,9 @@ struct SizeClassHeapReleaseTests {
         for block in try Self.fillSegments(heap, blocks: 488 * 2).reversed() {
             try heap.deallocate(block)
         }
-        #expect(heap.statistics().cachedSegments == 1)
+        #expect(heap.statistics.cachedSegments == 1)
         let blocks = try Self.fillSegments(heap, blocks: 488 * 2)
-        let stats = heap.statistics()
+        let stats = heap.statistics
         #expect(stats.cachedSegments == 0)
         #expect(stats.mappedSegments == 2)
         for block in blocks { try heap.deallocate(block) }
@@ -82,19 +82,19 @@ struct SizeClassHeapReleaseTests {
             blocks.append(try heap.allocate(byteCount: 16 + (index * 37) % 3000, alignment: 8))
         }
         blocks.append(try heap.allocate(byteCount: 200_000, alignment: 8))
-        #expect(heap.statistics().committedBytes > 4 << 20)
+        #expect(heap.statistics.committedBytes > 4 << 20)
         for block in blocks { try heap.deallocate(block) }
-        #expect(heap.statistics().committedBytes > 0)
+        #expect(heap.statistics.committedBytes > 0)
         heap.trim()
-        var stats = heap.statistics()
+        var stats = heap.statistics
         #expect(stats.committedBytes == 0)
         #expect(stats.mappedSegments == 0)
         #expect(stats.cachedSegments == 0)
         let block = try heap.allocate(byteCount: 100, alignment: 8)
-        #expect(heap.statistics().committedBytes > 0)
+        #expect(heap.statistics.committedBytes > 0)
         try heap.deallocate(block)
         heap.trim()
-        stats = heap.statistics()
+        stats = heap.statistics
         #expect(stats.committedBytes == 0)
         #expect(stats.inUseBytes == 0)
     }

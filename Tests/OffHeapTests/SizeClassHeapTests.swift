@@ -87,7 +87,7 @@ struct SizeClassHeapTests {
             blocks.append(block)
         }
         for block in blocks { try heap.deallocate(block) }
-        #expect(heap.statistics().inUseBytes == 0)
+        #expect(heap.statistics.inUseBytes == 0)
     }
 
     @Test func everyClassRoundTripsContents() throws {
@@ -109,13 +109,13 @@ struct SizeClassHeapTests {
                 #expect(heapCheckPattern(block, byteCount: size, tag: UInt64(cls << 20 | index)))
                 try heap.deallocate(block)
             }
-            let stats = heap.statistics()
+            let stats = heap.statistics
             #expect(stats.sizeClasses[cls].allocations == UInt64(count))
             #expect(stats.sizeClasses[cls].inUseBlocks == 0)
         }
-        #expect(heap.statistics().inUseBytes == 0)
+        #expect(heap.statistics.inUseBytes == 0)
         heap.trim()
-        let stats = heap.statistics()
+        let stats = heap.statistics
         #expect(stats.committedBytes == 0)
         #expect(stats.mappedSegments == 0)
     }
@@ -134,7 +134,7 @@ struct SizeClassHeapTests {
             }
         }
         for block in blocks { try heap.deallocate(block) }
-        #expect(heap.statistics().inUseBytes == 0)
+        #expect(heap.statistics.inUseBytes == 0)
     }
 
     @Test func zeroBytesGivesDistinctMinimumBlocks() throws {
@@ -154,16 +154,16 @@ struct SizeClassHeapTests {
         #expect(try heap.usableSize(of: block) >= size)
         heapFillPattern(block, byteCount: size, tag: 77)
         #expect(heapCheckPattern(block, byteCount: size, tag: 77))
-        #expect(heap.statistics().hugeBlocks == 1)
+        #expect(heap.statistics.hugeBlocks == 1)
         try heap.deallocate(block)
-        var stats = heap.statistics()
+        var stats = heap.statistics
         #expect(stats.hugeBlocks == 0)
         #expect(stats.cachedHugeBytes >= size)
         let again = try heap.allocate(byteCount: size - 4096, alignment: 8)
         #expect(again == block)  // reused from the cache
         try heap.deallocate(again)
         heap.trim()
-        stats = heap.statistics()
+        stats = heap.statistics
         #expect(stats.cachedHugeBytes == 0)
         #expect(stats.committedBytes == 0)
     }
@@ -179,7 +179,7 @@ struct SizeClassHeapTests {
             #expect(heapCheckPattern(block, byteCount: min(old, 10), tag: 5))
         }
         try heap.deallocate(block)
-        #expect(heap.statistics().inUseBytes == 0)
+        #expect(heap.statistics.inUseBytes == 0)
     }
 
     @Test func pageEmptiedByLocalFreesIsReleasedToSegment() throws {
@@ -188,12 +188,12 @@ struct SizeClassHeapTests {
         let heap = try SizeClassHeap(configuration: .init(retainedEmptyPageBytes: 0))
         var blocks: [UnsafeMutableRawPointer] = []
         for _ in 0..<(8 * 40) { blocks.append(try heap.allocate(byteCount: 8192, alignment: 8)) }
-        let before = heap.statistics().committedBytes
+        let before = heap.statistics.committedBytes
         for block in blocks { try heap.deallocate(block) }
-        let after = heap.statistics().committedBytes
+        let after = heap.statistics.committedBytes
         #expect(after <= before - 30 * 65536)
         heap.trim()
-        #expect(heap.statistics().committedBytes == 0)
+        #expect(heap.statistics.committedBytes == 0)
     }
 }
 
@@ -217,7 +217,7 @@ struct SizeClassHeapAlignmentTests {
             }
         }
         for block in blocks { try heap.deallocate(block) }
-        #expect(heap.statistics().inUseBytes == 0)
+        #expect(heap.statistics.inUseBytes == 0)
     }
 }
 
@@ -236,7 +236,7 @@ struct SizeClassHeapThreadTableTests {
             }
         }
         for heap in window {
-            let stats = heap.statistics()
+            let stats = heap.statistics
             #expect(stats.remoteFrees == 0)
             #expect(stats.inUseBytes == 0)
         }
@@ -256,6 +256,6 @@ struct SizeClassHeapThreadTableTests {
         }
         #expect(refused == 1)
         for (heap, block) in blocks { try heap.deallocate(block) }
-        for heap in heaps { #expect(heap.statistics().inUseBytes == 0) }
+        for heap in heaps { #expect(heap.statistics.inUseBytes == 0) }
     }
 }

@@ -123,6 +123,6 @@ struct SizeClassHeapUnmapRaceTests {
         #expect(wrongErrors.load(ordering: .relaxed) == 0)
         #expect(lostRounds.load(ordering: .relaxed) == 0)
         heap.trim()
-        #expect(heap.statistics().hugeBlocks == 0)
+        #expect(heap.statistics.hugeBlocks == 0)
     }
 }

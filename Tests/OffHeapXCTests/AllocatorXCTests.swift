@@ -48,9 +48,9 @@ final class AllocatorXCTests: XCTestCase {
     }
 
     func testFreeListCrossThreadRoundTripAndDoubleFree() throws {
-        let pool = try FreeList(.init(slotSize: 32, capacity: 4096))
+        let pool = try FreeList(configuration: .init(slotSize: 32, capacity: 4096))
         try crossThreadRoundTrip(pool)
-        XCTAssertEqual(pool.stats.inUse, 0)
+        XCTAssertEqual(pool.statistics.inUse, 0)
         let p = try pool.allocate()
         try pool.deallocate(p)
         XCTAssertThrowsError(try pool.deallocate(p)) { error in

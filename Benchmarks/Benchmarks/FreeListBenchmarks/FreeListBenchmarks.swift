@@ -16,7 +16,7 @@ let benchmarks: @Sendable () -> Void = {
         maxIterations: 100_000
     )
 
-    for checking in [FreeList.Checking.checked, .unchecked] {
+    for checking in [OffHeapChecking.checked, .unchecked] {
         let name = checking == .checked ? "checked" : "unchecked"
 
         Benchmark("FreeList alloc+free pair (\(name))") { benchmark in
@@ -68,9 +68,9 @@ let benchmarks: @Sendable () -> Void = {
     }
 }
 
-private func makePool(_ checking: FreeList.Checking) -> FreeList {
+private func makePool(_ checking: OffHeapChecking) -> FreeList {
     do {
-        return try FreeList(
+        return try FreeList(configuration:
             .init(slotSize: 64, capacity: 4096, growth: .preallocate(populate: true),
                   checking: checking))
     } catch {

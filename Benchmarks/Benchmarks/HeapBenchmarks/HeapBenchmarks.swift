@@ -93,7 +93,7 @@ let crossThreadBlocks = 100_000
 
 func makeHeap(_ checked: Bool) -> SizeClassHeap {
     do {
-        return try SizeClassHeap(configuration: .init(checked: checked))
+        return try SizeClassHeap(configuration: .init(checking: checked ? .checked : .unchecked))
     } catch {
         fatalError("SizeClassHeap init failed: \(error)")
     }

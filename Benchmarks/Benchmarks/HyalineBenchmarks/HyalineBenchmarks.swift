@@ -65,8 +65,8 @@ let benchmarks: @Sendable () -> Void = {
     }
 
     Benchmark("Hyaline retire, amortised (1 thread, batch 64)") { benchmark in
-        let pool = try FreeList(.init(slotSize: 32, alignment: 16, capacity: 1 << 16))
-        let domain = try HyalineDomain(.init(batchThreshold: 64))
+        let pool = try FreeList(configuration: .init(slotSize: 32, slotAlignment: 16, capacity: 1 << 16))
+        let domain = try HyalineDomain(configuration: .init(batchThreshold: 64))
         let nodes = HyalinePoolReclaimer(pool, capacity: 1 << 16)
         let id = try domain.register(nodes)
         let guardian = try domain.enter()
@@ -79,14 +79,14 @@ let benchmarks: @Sendable () -> Void = {
     }
 
     retireOnlyBenchmark(nodes: "FreeList nodes") {
-        try FreeList(.init(slotSize: 32, alignment: 16, capacity: 1 << 16))
+        try FreeList(configuration: .init(slotSize: 32, slotAlignment: 16, capacity: 1 << 16))
     }
     retireOnlyBenchmark(nodes: "ShardedFreeList nodes") {
         try ShardedFreeList(configuration: .init(slotSize: 32, capacity: 1 << 16))
     }
 
     Benchmark("FreeList allocate+deallocate (reference for the retire figure)") { benchmark in
-        let pool = try FreeList(.init(slotSize: 32, alignment: 16, capacity: 1 << 16))
+        let pool = try FreeList(configuration: .init(slotSize: 32, slotAlignment: 16, capacity: 1 << 16))
         benchmark.startMeasurement()
         for _ in benchmark.scaledIterations {
             let node = try pool.allocate()
@@ -103,7 +103,7 @@ let benchmarks: @Sendable () -> Void = {
     // The same 2-thread push+pop / enqueue+dequeue loops over nodes from a shared FreeList
     // and from a ShardedFreeList, next to the mutex baselines below (same run).
     let freeList = { () throws -> FreeList in
-        try FreeList(.init(slotSize: 32, alignment: 16, capacity: 1 << 14))
+        try FreeList(configuration: .init(slotSize: 32, slotAlignment: 16, capacity: 1 << 14))
     }
     let sharded = { () throws -> ShardedFreeList in
         try ShardedFreeList(configuration: .init(slotSize: 32, capacity: 1 << 14))
@@ -130,7 +130,7 @@ func retireOnlyBenchmark<Pool: FixedSizeAllocator>(
     Benchmark("Hyaline retire + reclaim only, amortised (\(nodes) allocated beforehand)") {
         benchmark in
         let pool = try makePool()
-        let domain = try HyalineDomain(.init(batchThreshold: 64))
+        let domain = try HyalineDomain(configuration: .init(batchThreshold: 64))
         let id = try domain.register(HyalinePoolReclaimer(pool, capacity: 1 << 16))
         let count = benchmark.scaledIterations.count
         let staged = UnsafeMutableBufferPointer<UnsafeMutableRawPointer>.allocate(capacity: count)

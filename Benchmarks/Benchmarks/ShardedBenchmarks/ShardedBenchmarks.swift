@@ -92,7 +92,8 @@ let benchmarks: @Sendable () -> Void = {
 private func makePool(checked: Bool) -> ShardedFreeList {
     do {
         return try ShardedFreeList(
-            configuration: .init(slotSize: 64, capacity: 1 << 16, magazineSize: 64, checked: checked))
+            configuration: .init(slotSize: 64, capacity: 1 << 16, magazineSize: 64,
+                checking: checked ? .checked : .unchecked))
     } catch {
         fatalError("ShardedFreeList init failed: \(error)")
     }

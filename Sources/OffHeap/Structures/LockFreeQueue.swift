@@ -120,10 +120,17 @@ public final class LockFreeQueue<Element: BitwiseCopyable, Pool: FixedSizeAlloca
 
     /// Whether the queue was empty at the moment of the loads.
     ///
+    /// A property like ``LockFreeStack/isEmpty``, but a throwing one: the stack answers from
+    /// its `top` word alone, while the queue must read the head node's `next` link, and that
+    /// node may be dequeued and reclaimed concurrently, so the read needs a Hyaline guard,
+    /// and entering a domain can fail (no reader slot, domain destroyed).
+    ///
     /// - Throws: ``OffHeapError/destroyed``; ``OffHeapError/readerSlotsExhausted(maxReaders:)``.
-    public func isEmpty() throws(OffHeapError) -> Bool {
-        let guardian = try storage.domain.enter(retaining: false)
-        let first = guardian.protect(head)
-        return guardian.protect(OffHeapNodes<Element, Pool>.link(first)) == 0
+    public var isEmpty: Bool {
+        get throws(OffHeapError) {
+            let guardian = try storage.domain.enter(retaining: false)
+            let first = guardian.protect(head)
+            return guardian.protect(OffHeapNodes<Element, Pool>.link(first)) == 0
+        }
     }
 }

@@ -33,7 +33,7 @@ internal struct OffHeapNodes<Element: BitwiseCopyable, Pool: FixedSizeAllocator>
             ownsDomain = false
         } else {
             self.domain = try HyalineDomain(
-                .init(recordCapacity: max(1 << 12, 2 * capacity + 8192)))
+                configuration: .init(recordCapacity: max(1 << 12, 2 * capacity + 8192)))
             ownsDomain = true
         }
         nodes = HyalinePoolReclaimer(pool, capacity: capacity, owns: owns)

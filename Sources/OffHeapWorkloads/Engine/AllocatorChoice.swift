@@ -3,7 +3,7 @@ import OffHeap
 /// The allocators a run can target by name (`--allocator`).
 ///
 /// `heap` is ``SizeClassHeap`` in its default checked mode (double frees are typed errors);
-/// `heapUnchecked` (`heap-unchecked`) is the same heap with `checked: false`, the mode that
+/// `heapUnchecked` (`heap-unchecked`) is the same heap with `checking: .unchecked`, the mode that
 /// compares like for like with `malloc`/mimalloc, which do not detect double frees.
 ///
 /// ```swift

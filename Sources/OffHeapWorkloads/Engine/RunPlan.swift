@@ -177,8 +177,8 @@ public struct RunPlan: Sendable {
                 try VariableSizeAdapter(pool, slotSize: slotSize), allocatorName: name,
                 config: bulk, reclaim: { RunPlan.reset(pool) }, tick: tick)
         case .freelist:
-            let pool = try FreeList(FreeList.Configuration(
-                slotSize: slotSize, alignment: 16, capacity: capacity))
+            let pool = try FreeList(configuration: FreeList.Configuration(
+                slotSize: slotSize, slotAlignment: 16, capacity: capacity))
             var exact = config
             exact.expectedCapacity = pool.capacity
             return try StressHammer.run(pool, allocatorName: name, config: exact, tick: tick)
@@ -190,7 +190,7 @@ public struct RunPlan: Sendable {
             return try StressHammer.run(pool, allocatorName: name, config: exact, tick: tick)
         case .heap, .heapUnchecked:
             // Grows on demand: recovery asks for exactly `capacity` slots, twice.
-            let heap = try SizeClassHeap(configuration: .init(checked: choice == .heap))
+            let heap = try SizeClassHeap(configuration: .init(checking: choice == .heap ? .checked : .unchecked))
             var grow = config
             grow.expectedCapacity = nil
             grow.unboundedAllocator = true
@@ -220,8 +220,8 @@ public struct RunPlan: Sendable {
             return try Workloads.run(kind, on: pool, allocatorName: name, config: workload)
         case .freelist:
             // Fixed-size slots as large as the workload's largest request.
-            let pool = try FreeList(FreeList.Configuration(
-                slotSize: workload.maxRequest(kind), alignment: 16,
+            let pool = try FreeList(configuration: FreeList.Configuration(
+                slotSize: workload.maxRequest(kind), slotAlignment: 16,
                 capacity: workload.liveBound(kind)))
             return try Workloads.run(kind, on: FixedSizeAdapter(pool), allocatorName: name, config: workload)
         case .sharded:
@@ -231,7 +231,7 @@ public struct RunPlan: Sendable {
                 capacity: workload.liveBound(kind) + workload.threads * 2 * 64))
             return try Workloads.run(kind, on: FixedSizeAdapter(pool), allocatorName: name, config: workload)
         case .heap, .heapUnchecked:
-            let heap = try SizeClassHeap(configuration: .init(checked: choice == .heap))
+            let heap = try SizeClassHeap(configuration: .init(checking: choice == .heap ? .checked : .unchecked))
             return try Workloads.run(kind, on: heap, allocatorName: name, config: workload)
         }
     }
@@ -246,7 +246,7 @@ extension RunPlan {
     /// blocks. Fact `heapLiveBlocksAtRest`; any other count fails recovery.
     static func checkLiveBlocksAtRest(_ heap: SizeClassHeap, _ result: inout WorkloadResult) {
         heap.trim()
-        let statistics = heap.statistics()
+        let statistics = heap.statistics
         var live = statistics.hugeBlocks
         for sizeClass in statistics.sizeClasses { live += sizeClass.inUseBlocks }
         result.facts.append(WorkloadFact(name: "heapLiveBlocksAtRest", value: Double(live)))

@@ -35,7 +35,7 @@ final class HyalineExchange: @unchecked Sendable {
     static func make<A: FixedSizeAllocator>(
         _ allocator: A, threads: Int, budget: Int, controller: Bool
     ) throws(OffHeapError) -> HyalineExchange {
-        let domain = try HyalineDomain(HyalineDomain.Configuration(
+        let domain = try HyalineDomain(configuration: HyalineDomain.Configuration(
             maxReaders: threads * 2 + 2,
             controller: controller ? HyalineThresholdController.Configuration() : nil))
         let checker = StressReclaimer(allocator, threads: threads, budget: budget)

@@ -9,7 +9,7 @@ extension HyalineDomain {
     static func withRuntimeRow(_ configuration: Configuration) throws -> HyalineDomain {
         let deadline = MonotonicClock.nanoseconds + 10_000_000_000
         while true {
-            let domain = try HyalineDomain(configuration)
+            let domain = try HyalineDomain(configuration: configuration)
             if domain.registryRow >= 0 || MonotonicClock.nanoseconds > deadline { return domain }
             PlatformThread.sleep(nanoseconds: 1_000_000)
         }

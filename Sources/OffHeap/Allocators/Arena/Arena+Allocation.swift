@@ -140,5 +140,5 @@ extension Arena {
 
     /// Whether `pointer` lies inside the arena's region.
     @inlinable
-    public func owns(_ pointer: UnsafeRawPointer) -> Bool { region.contains(pointer) }
+    public func contains(_ pointer: UnsafeRawPointer) -> Bool { region.contains(pointer) }
 }

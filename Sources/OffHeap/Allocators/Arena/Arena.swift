@@ -114,16 +114,13 @@ public final class Arena: VariableSizeAllocator, @unchecked Sendable {
     /// Completed resets.
     @usableFromInline internal let resetCount: Atomic<Int>
 
-    /// Reserves an arena of at least `capacity` bytes.
+    /// Reserves an arena of at least `configuration.capacity` bytes.
     ///
-    /// - Parameters:
-    ///   - capacity: bytes, rounded up to whole pages; 1 ... ``maximumCapacity``.
-    ///   - hugePages: huge page policy for the region (a hint; see ``VirtualMemory``).
     /// - Throws: ``OffHeapError/invalidConfiguration(reason:)`` for a capacity out of range,
     ///   ``OffHeapError/mappingFailed(errno:)`` when the kernel refuses the reservation.
-    public init(
-        capacity: Int, hugePages: VirtualMemory.HugePages = .none
-    ) throws(OffHeapError) {
+    public init(configuration: Configuration) throws(OffHeapError) {
+        let capacity = configuration.capacity
+        let hugePages = configuration.hugePages
         guard capacity > 0 else { throw .invalidConfiguration(reason: "capacity must be positive") }
         guard capacity <= Arena.maximumCapacity else {
             throw .invalidConfiguration(reason: "capacity exceeds Arena.maximumCapacity (2^47)")

@@ -3,16 +3,17 @@ extension FreeList {
     ///
     /// ```swift
     /// var config = FreeList.Configuration(slotSize: 48, capacity: 10_000)
-    /// config.alignment = 16          // slots are 48 bytes apart, 16-byte aligned
+    /// config.slotAlignment = 64      // slots are 64 bytes apart, 64-byte aligned
     /// config.growth = .lazy          // commit one slab at a time, on demand
     /// config.checking = .checked     // double frees are detected deterministically
-    /// let pool = try FreeList(config)
+    /// let pool = try FreeList(configuration: config)
     /// ```
     public struct Configuration: Sendable, Equatable {
-        /// Bytes usable in every slot; at least 8. Rounded up to ``alignment``.
+        /// Bytes usable in every slot; at least 8. Rounded up to ``slotAlignment``.
         public var slotSize: Int
-        /// Alignment of every slot: a power of two, at most the page size.
-        public var alignment: Int
+        /// Alignment of every slot: a power of two, at most the page size (default 16,
+        /// malloc's alignment on x86-64 and aarch64).
+        public var slotAlignment: Int
         /// How many slots the pool can hold at most (1 ..< 2³² − 2).
         public var capacity: Int
         /// Commit unit in bytes: a multiple of the page size holding at least one slot.
@@ -22,24 +23,24 @@ extension FreeList {
         public var growth: Growth
         /// Huge page policy for the slot reservation.
         public var hugePages: VirtualMemory.HugePages
-        /// Whether double frees are detected (``Checking/checked``) or skipped for speed.
-        public var checking: Checking
+        /// Whether double frees are detected (``OffHeapChecking/checked``) or skipped for speed.
+        public var checking: OffHeapChecking
         /// Whether ``FreeList/reset()`` gives the slots' physical pages back to the kernel
         /// (`MADV_DONTNEED`; the mapping is kept and reads as zeros afterwards).
         public var decommitOnReset: Bool
 
         public init(
             slotSize: Int,
-            alignment: Int = 8,
+            slotAlignment: Int = 16,
             capacity: Int,
             slabSize: Int? = nil,
             growth: Growth = .lazy,
             hugePages: VirtualMemory.HugePages = .none,
-            checking: Checking = .checked,
+            checking: OffHeapChecking = .checked,
             decommitOnReset: Bool = false
         ) {
             self.slotSize = slotSize
-            self.alignment = alignment
+            self.slotAlignment = slotAlignment
             self.capacity = capacity
             self.slabSize = slabSize
             self.growth = growth
@@ -55,17 +56,6 @@ extension FreeList {
         case lazy
         /// Commit every slab at init; with `populate`, pre-fault every page too.
         case preallocate(populate: Bool)
-    }
-
-    /// How much a ``FreeList`` validates on `deallocate`.
-    public enum Checking: Sendable, Equatable {
-        /// Range, alignment and interior checks plus a per-slot state byte in an off-heap
-        /// side table: a double free throws ``OffHeapError/doubleFree`` and leaves the pool
-        /// untouched.
-        case checked
-        /// Range, alignment and interior checks only. A double free corrupts the free list
-        /// (the slot is handed out twice); use for measured hot paths only.
-        case unchecked
     }
 
     /// The largest capacity: two index values are reserved (empty and reset-locked).
@@ -91,7 +81,7 @@ extension FreeList {
             guard config.slotSize >= 8 else {
                 throw .invalidConfiguration(reason: "slotSize must be at least 8 bytes")
             }
-            let alignment = config.alignment
+            let alignment = config.slotAlignment
             guard alignment > 0, alignment & (alignment - 1) == 0, alignment <= page else {
                 throw .invalidAlignment(alignment)
             }

@@ -92,7 +92,7 @@ public final class FreeList: FixedSizeAllocator, @unchecked Sendable {
     ///   ``OffHeapError/invalidAlignment(_:)``, ``OffHeapError/sizeTooLarge(requested:limit:)``
     ///   for a bad configuration; ``OffHeapError/mappingFailed(errno:)`` when the kernel
     ///   refuses the reservation.
-    public init(_ configuration: Configuration) throws(OffHeapError) {
+    public init(configuration: Configuration) throws(OffHeapError) {
         let geometry = try Geometry(configuration)
         var preallocate = false
         var populate = false

@@ -9,7 +9,8 @@ extension ShardedFreeList {
     public struct Configuration: Sendable, Equatable {
         /// Bytes usable in every slot (at least 8, like ``FreeList``).
         public var slotSize: Int
-        /// Alignment of every slot (a power of two, at least 1, at most the page size).
+        /// Alignment of every slot (a power of two, at least 1, at most the page size; default
+        /// 16, malloc's alignment on x86-64 and aarch64).
         public var slotAlignment: Int
         /// Number of slots; fixed for the lifetime of the pool (at most 2³² − 2).
         public var capacity: Int
@@ -22,22 +23,22 @@ extension ShardedFreeList {
         /// thread that oscillates around a boundary cannot cause a shared-list operation per
         /// call; at least `magazineSize / 2` hits separate two moves.
         public var magazineSize: Int
-        /// Tracks every slot's state so a double free is a typed error
-        /// (``OffHeapError/doubleFree``) instead of corruption. Costs one relaxed load and
-        /// one relaxed store of a side-table byte per operation, never an atomic
-        /// read-modify-write.
-        public var checked: Bool
+        /// ``OffHeapChecking/checked`` (the default) tracks every slot's state so a double
+        /// free is a typed error (``OffHeapError/doubleFree``) instead of corruption. Costs
+        /// one relaxed load and one relaxed store of a side-table byte per operation, never an
+        /// atomic read-modify-write.
+        public var checking: OffHeapChecking
 
         /// A configuration with the default magazine size (64) and checking on.
         public init(
-            slotSize: Int, slotAlignment: Int = 8, capacity: Int, magazineSize: Int = 64,
-            checked: Bool = true
+            slotSize: Int, slotAlignment: Int = 16, capacity: Int, magazineSize: Int = 64,
+            checking: OffHeapChecking = .checked
         ) {
             self.slotSize = slotSize
             self.slotAlignment = slotAlignment
             self.capacity = capacity
             self.magazineSize = magazineSize
-            self.checked = checked
+            self.checking = checking
         }
 
         /// Distance between slot starts: `slotSize` rounded up to `slotAlignment`.

@@ -18,8 +18,8 @@ extension ShardedFreeList {
         _ configuration: Configuration
     ) throws(OffHeapError) -> GlobalList {
         try FreeList(
-            .init(
-                slotSize: configuration.slotSize, alignment: configuration.slotAlignment,
+            configuration: .init(
+                slotSize: configuration.slotSize, slotAlignment: configuration.slotAlignment,
                 capacity: configuration.capacity, growth: .preallocate(populate: false),
                 checking: .unchecked))
     }

@@ -105,7 +105,7 @@ public final class ShardedFreeList: FixedSizeAllocator, @unchecked Sendable {
         let stride = Int(global.stride)
         let stateBits = max(6, Int.bitWidth - (configuration.capacity - 1).leadingZeroBitCount)
         stateMask = UInt(1) << UInt(stateBits) - 1
-        if configuration.checked {
+        if configuration.checking == .checked {
             let bytes = 1 << stateBits
             let region = try VirtualMemory.reserve(byteCount: bytes, committed: true)
             // Zero-filled: every slot starts free (0).
@@ -297,14 +297,14 @@ public final class ShardedFreeList: FixedSizeAllocator, @unchecked Sendable {
         var count = cache.count
         var hit: UInt64 = 1
         if count == 0 {
-            cache.bump(3)
+            cache.bump(.misses)
             // The magazine is empty and thread-owned: the list's walk writes it directly.
             do {
                 count = try Self.popChain(global, upTo: refillCount, into: cache.magazine)
             } catch {
                 throw exhaustion(error)
             }
-            cache.bump(4)
+            cache.bump(.refills)
             hit = 0
         }
         let index = cache.magazine[count - 1]
@@ -319,7 +319,7 @@ public final class ShardedFreeList: FixedSizeAllocator, @unchecked Sendable {
         var hit: UInt64 = 1
         if count >= magazineSize {
             hit = 0
-            cache.bump(3)
+            cache.bump(.misses)
             // Hand back the older half (bottom) in one CAS; keep the recently freed top half.
             let half = magazineSize / 2
             ShardedRuntime.flush(cache, from: 0, count: half, into: global)
@@ -328,7 +328,7 @@ public final class ShardedFreeList: FixedSizeAllocator, @unchecked Sendable {
                 magazine[position] = magazine[position + half]
             }
             count -= half
-            cache.bump(5)
+            cache.bump(.flushes)
         }
         cache.magazine[count] = index
         cache.fold(extraHits: hit, count: count + 1)
@@ -375,6 +375,6 @@ public final class ShardedFreeList: FixedSizeAllocator, @unchecked Sendable {
         guard count > 0 else { return }
         ShardedRuntime.flush(cache, from: 0, count: count, into: global)
         cache.count = 0
-        cache.bump(5)
+        cache.bump(.flushes)
     }
 }

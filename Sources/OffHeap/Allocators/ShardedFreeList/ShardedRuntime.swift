@@ -172,10 +172,10 @@ internal final class ShardedRuntime: @unchecked Sendable {
                 flush(cache, from: 0, count: count, into: list)
             }
             let registry = runtime.registry
-            let flushes = cache.counter(5) + (count > 0 ? 1 : 0)
+            let flushes = cache.counter(.flushes) + (count > 0 ? 1 : 0)
             registry.counter(id, .hits).pointee.wrappingAdd(cache.hits, ordering: .relaxed)
-            registry.counter(id, .misses).pointee.wrappingAdd(cache.counter(3), ordering: .relaxed)
-            registry.counter(id, .refills).pointee.wrappingAdd(cache.counter(4), ordering: .relaxed)
+            registry.counter(id, .misses).pointee.wrappingAdd(cache.counter(.misses), ordering: .relaxed)
+            registry.counter(id, .refills).pointee.wrappingAdd(cache.counter(.refills), ordering: .relaxed)
             registry.counter(id, .flushes).pointee.wrappingAdd(flushes, ordering: .relaxed)
             cache.count = 0
             registry.unpin(id)

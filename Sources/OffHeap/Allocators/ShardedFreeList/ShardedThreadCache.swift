@@ -6,7 +6,7 @@ import Synchronization
 /// Invariant: only the owning thread writes any field, and only the owning thread reads the
 /// magazine array, so the hot path uses plain loads and stores (the header words are
 /// `Atomic` accessed with relaxed loads and stores, which compile to plain `mov`s, only so
-/// that ``ShardedFreeList/stats`` may read them from other threads without a data race).
+/// that ``ShardedFreeList/statistics`` may read them from other threads without a data race).
 /// `stamp` is the pool's registry generation the cache belongs to (0: unused); a cache whose
 /// stamp differs from its pool's generation is stale and its contents are never used.
 ///
@@ -36,27 +36,33 @@ internal struct ShardedThreadCache {
     /// Added to `tally` by a deallocate hit: one hit, one slot more.
     @usableFromInline internal static let deallocateHit: UInt64 = oneHit &+ 1
 
+    /// The header's words by name (word `n` is at byte `8 n`; see the layout above).
+    @usableFromInline
+    internal enum Field: Int {
+        case stamp = 0, tally, foldedHits, misses, refills, flushes
+    }
+
     @usableFromInline internal let raw: UnsafeMutableRawPointer
 
     @inlinable @inline(__always)
     internal init(_ raw: UnsafeMutableRawPointer) { self.raw = raw }
 
     @inlinable @inline(__always)
-    internal func word(_ field: Int) -> UnsafeMutablePointer<Atomic<UInt64>> {
-        (raw + field * 8).assumingMemoryBound(to: Atomic<UInt64>.self)
+    internal func word(_ field: Field) -> UnsafeMutablePointer<Atomic<UInt64>> {
+        (raw + field.rawValue &* 8).assumingMemoryBound(to: Atomic<UInt64>.self)
     }
 
     @inlinable @inline(__always)
     internal var stamp: UInt64 {
-        get { word(0).pointee.load(ordering: .relaxed) }
-        nonmutating set { word(0).pointee.store(newValue, ordering: .relaxed) }
+        get { word(.stamp).pointee.load(ordering: .relaxed) }
+        nonmutating set { word(.stamp).pointee.store(newValue, ordering: .relaxed) }
     }
 
     /// `hits << 8 | count` (see the type's comment).
     @inlinable @inline(__always)
     internal var tally: UInt64 {
-        get { word(1).pointee.load(ordering: .relaxed) }
-        nonmutating set { word(1).pointee.store(newValue, ordering: .relaxed) }
+        get { word(.tally).pointee.load(ordering: .relaxed) }
+        nonmutating set { word(.tally).pointee.store(newValue, ordering: .relaxed) }
     }
 
     /// Slots in the magazine. Setting it keeps the unfolded hits.
@@ -71,27 +77,27 @@ internal struct ShardedThreadCache {
     /// Operations served by the magazine alone, folded and unfolded (owner: exact; other
     /// threads: some recent value).
     @inlinable @inline(__always)
-    internal var hits: UInt64 { counter(2) &+ (tally &>> 8) }
+    internal var hits: UInt64 { counter(.foldedHits) &+ (tally &>> 8) }
 
     /// Moves the hits field of `tally` (plus `extra`) into `foldedHits` and sets the count to
     /// `count`: the slow paths' single update of both.
     @inlinable @inline(__always)
     internal func fold(extraHits extra: UInt64, count: Int) {
-        let hits = counter(2) &+ (tally &>> 8) &+ extra
-        word(2).pointee.store(hits, ordering: .relaxed)
+        let hits = counter(.foldedHits) &+ (tally &>> 8) &+ extra
+        word(.foldedHits).pointee.store(hits, ordering: .relaxed)
         tally = UInt64(truncatingIfNeeded: count)
     }
 
-    /// Adds one to counter `field` (3 misses, 4 refills, 5 flushes): a relaxed load and a
-    /// relaxed store by the owner, never a read-modify-write.
+    /// Adds one to counter `field` (``Field/misses``, ``Field/refills``, ``Field/flushes``):
+    /// a relaxed load and a relaxed store by the owner, never a read-modify-write.
     @inlinable @inline(__always)
-    internal func bump(_ field: Int) {
+    internal func bump(_ field: Field) {
         let counter = word(field)
         counter.pointee.store(counter.pointee.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
     }
 
     @inlinable @inline(__always)
-    internal func counter(_ field: Int) -> UInt64 { word(field).pointee.load(ordering: .relaxed) }
+    internal func counter(_ field: Field) -> UInt64 { word(field).pointee.load(ordering: .relaxed) }
 
     @inlinable @inline(__always)
     internal var magazine: UnsafeMutablePointer<UInt32> {
@@ -101,7 +107,9 @@ internal struct ShardedThreadCache {
     /// Makes this cache empty and owned by the pool with generation `stamp`.
     @usableFromInline
     internal func reset(stamp: UInt64) {
-        for field in 1...5 { word(field).pointee.store(0, ordering: .relaxed) }
-        word(0).pointee.store(stamp, ordering: .releasing)
+        for field in [Field.tally, .foldedHits, .misses, .refills, .flushes] {
+            word(field).pointee.store(0, ordering: .relaxed)
+        }
+        word(.stamp).pointee.store(stamp, ordering: .releasing)
     }
 }

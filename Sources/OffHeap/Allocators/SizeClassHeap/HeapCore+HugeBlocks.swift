@@ -7,10 +7,10 @@ extension HeapCore {
     func allocateHuge(byteCount: Int, alignment: Int) throws(OffHeapError) -> UnsafeMutableRawPointer {
         let offset = max(VirtualMemory.pageSize, alignment)
         // The limit is on what the caller asked for; the header page (or alignment gap)
-        // comes on top (`maxByteCount` itself is accepted, as documented).
+        // comes on top (`maximumByteCount` itself is accepted, as documented).
         let (total, overflow) = byteCount.addingReportingOverflow(offset)
-        guard !overflow, byteCount <= SizeClassHeap.maxByteCount else {
-            throw .sizeTooLarge(requested: byteCount, limit: SizeClassHeap.maxByteCount)
+        guard !overflow, byteCount <= SizeClassHeap.maximumByteCount else {
+            throw .sizeTooLarge(requested: byteCount, limit: SizeClassHeap.maximumByteCount)
         }
         let bytes = VirtualMemory.roundUp(total, to: VirtualMemory.pageSize)
         var segment: UnsafeMutableRawPointer?

@@ -67,10 +67,10 @@ extension HeapCore {
         var evicted: [UnsafeMutableRawPointer] = []
         while let oldest = cachedTail {
             let age = now &- SegmentLayout.header(oldest).pointee.cachedAt
-            let overCount = cachedCount > configuration.maxCachedSegments
-            let overBytes = cachedCount * SegmentLayout.segmentSize > configuration.maxCachedSegmentBytes
+            let overCount = cachedCount > configuration.maximumCachedSegments
+            let overBytes = cachedCount * SegmentLayout.segmentSize > configuration.maximumCachedSegmentBytes
             let expired = now >= SegmentLayout.header(oldest).pointee.cachedAt
-                && age >= configuration.maxCachedSegmentAge
+                && age >= configuration.maximumCachedSegmentAge
             guard releaseAll || overCount || overBytes || expired else { break }
             removeCached(oldest)
             evicted.append(oldest)

@@ -48,7 +48,7 @@ internal final class HeapCore: @unchecked Sendable {
         // `SegmentLayout.pageStart` relies on one descriptor per cache line.
         precondition(MemoryLayout<PageMeta>.stride == 64)
         self.id = id
-        self.checked = configuration.checked
+        self.checked = configuration.checking == .checked
         self.configuration = configuration
         abandoned = Array(repeating: nil, count: SizeClassTable.classCount)
         unownedFrees = Array(repeating: 0, count: SizeClassTable.classCount)

@@ -9,8 +9,8 @@ extension SizeClassHeap {
     /// exact.
     ///
     /// ```swift
-    /// let stats = heap.statistics()
-    /// print(stats.inUseBytes, stats.committedBytes, stats.remoteFrees)
+    /// let statistics = heap.statistics
+    /// print(statistics.inUseBytes, statistics.committedBytes, statistics.remoteFrees)
     /// ```
     public struct Statistics: Sendable, Equatable {
         /// Counters of one size class.
@@ -45,5 +45,5 @@ extension SizeClassHeap {
     }
 
     /// The heap's counters now.
-    public func statistics() -> Statistics { core.statistics() }
+    public var statistics: Statistics { core.statistics() }
 }

@@ -18,7 +18,7 @@ import Synchronization
 ///   larger requests (and alignments no class satisfies, up to 1 MiB) get their own mapping,
 ///   and a few recently freed ones are kept for reuse. `byteCount == 0` returns a distinct
 ///   8-byte block (like `malloc(0)`), which must be deallocated. A negative `byteCount`, or
-///   more than ``maxByteCount``, throws `.sizeTooLarge`.
+///   more than ``maximumByteCount``, throws `.sizeTooLarge`.
 /// - Bad input: a pointer into memory no segment of this heap covers is `.foreignPointer` in
 ///   every mode (the process-wide segment registry is consulted, or the calling thread's
 ///   one-entry cache of its last answer, which every segment unmap invalidates; nothing is
@@ -45,21 +45,22 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
     // thread-owned records reached through thread-local storage.
 
     /// Largest `byteCount` accepted (64 TiB).
-    @inlinable public static var maxByteCount: Int { 1 << 46 }
+    @inlinable public static var maximumByteCount: Int { 1 << 46 }
     /// Largest alignment accepted (1 MiB).
-    @inlinable public static var maxAlignment: Int { 1 << 20 }
+    @inlinable public static var maximumAlignment: Int { 1 << 20 }
 
     /// Tunables of one heap.
     public struct Configuration: Sendable {
-        /// Keep per-page allocation bitmaps so double frees and interior pointers are typed
-        /// errors (one relaxed atomic RMW per allocate and free).
-        public var checked: Bool
+        /// ``OffHeapChecking/checked`` (the default) keeps per-page allocation bitmaps so
+        /// double frees and interior pointers are typed errors (one relaxed atomic RMW per
+        /// allocate and free).
+        public var checking: OffHeapChecking
         /// Empty segments kept mapped at most.
-        public var maxCachedSegments: Int
+        public var maximumCachedSegments: Int
         /// Bytes of empty segments kept mapped at most (512 MiB).
-        public var maxCachedSegmentBytes: Int
+        public var maximumCachedSegmentBytes: Int
         /// Nanoseconds an empty segment may wait before it is unmapped (60 s).
-        public var maxCachedSegmentAge: UInt64
+        public var maximumCachedSegmentAge: UInt64
         /// Bytes of empty pages left committed for quick reuse; beyond this, pages are
         /// decommitted as soon as they empty.
         public var retainedEmptyPageBytes: Int
@@ -70,19 +71,19 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
         public var clock: @Sendable () -> UInt64
 
         public init(
-            checked: Bool = true,
-            maxCachedSegments: Int = 256,
-            maxCachedSegmentBytes: Int = 512 << 20,
-            maxCachedSegmentAge: UInt64 = 60_000_000_000,
+            checking: OffHeapChecking = .checked,
+            maximumCachedSegments: Int = 256,
+            maximumCachedSegmentBytes: Int = 512 << 20,
+            maximumCachedSegmentAge: UInt64 = 60_000_000_000,
             retainedEmptyPageBytes: Int = 4 << 20,
             hugeCacheCount: Int = 8,
             hugeCacheBytes: Int = 64 << 20,
             clock: @escaping @Sendable () -> UInt64 = { MonotonicClock.nanoseconds }
         ) {
-            self.checked = checked
-            self.maxCachedSegments = maxCachedSegments
-            self.maxCachedSegmentBytes = maxCachedSegmentBytes
-            self.maxCachedSegmentAge = maxCachedSegmentAge
+            self.checking = checking
+            self.maximumCachedSegments = maximumCachedSegments
+            self.maximumCachedSegmentBytes = maximumCachedSegmentBytes
+            self.maximumCachedSegmentAge = maximumCachedSegmentAge
             self.retainedEmptyPageBytes = retainedEmptyPageBytes
             self.hugeCacheCount = hugeCacheCount
             self.hugeCacheBytes = hugeCacheBytes
@@ -90,11 +91,11 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
         }
 
         func validate() throws(OffHeapError) {
-            guard maxCachedSegments >= 0 else {
-                throw .invalidConfiguration(reason: "maxCachedSegments < 0")
+            guard maximumCachedSegments >= 0 else {
+                throw .invalidConfiguration(reason: "maximumCachedSegments < 0")
             }
-            guard maxCachedSegmentBytes >= 0 else {
-                throw .invalidConfiguration(reason: "maxCachedSegmentBytes < 0")
+            guard maximumCachedSegmentBytes >= 0 else {
+                throw .invalidConfiguration(reason: "maximumCachedSegmentBytes < 0")
             }
             guard retainedEmptyPageBytes >= 0 else {
                 throw .invalidConfiguration(reason: "retainedEmptyPageBytes < 0")
@@ -130,7 +131,7 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
         classLookup = classes
         id = HeapDirectory.shared.makeID()
         threadEntryOffset = ThreadRecord.entryOffset(id)
-        checked = configuration.checked
+        checked = configuration.checking == .checked
         core = HeapCore(id: id, configuration: configuration)
         HeapDirectory.shared.insert(core)
     }
@@ -150,7 +151,7 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
     /// site and no call; anything else (first use on a thread, an empty page, large or
     /// oddly aligned requests, errors) goes to one out-of-line slow path.
     @inlinable @inline(__always)
-    public func allocate(byteCount: Int, alignment: Int = 8) throws(OffHeapError)
+    public func allocate(byteCount: Int, alignment: Int = 16) throws(OffHeapError)
         -> UnsafeMutableRawPointer
     {
         if UInt(bitPattern: byteCount) <= UInt(SizeClassTable.maxSmallSize),
@@ -213,10 +214,10 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
         -> UnsafeMutableRawPointer
     {
         guard alignment > 0, alignment & (alignment - 1) == 0,
-            alignment <= SizeClassHeap.maxAlignment
+            alignment <= SizeClassHeap.maximumAlignment
         else { throw .invalidAlignment(alignment) }
-        guard byteCount >= 0, byteCount <= SizeClassHeap.maxByteCount else {
-            throw .sizeTooLarge(requested: byteCount, limit: SizeClassHeap.maxByteCount)
+        guard byteCount >= 0, byteCount <= SizeClassHeap.maximumByteCount else {
+            throw .sizeTooLarge(requested: byteCount, limit: SizeClassHeap.maximumByteCount)
         }
         let size = max(byteCount, 1)
         let cls = alignment <= 8
@@ -666,7 +667,7 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
     /// Resizes a block: the same pointer when it already fits, else a new block holding the
     /// old contents (the old one is freed). `nil` allocates.
     public func reallocate(
-        _ pointer: UnsafeMutableRawPointer?, byteCount: Int, alignment: Int = 8
+        _ pointer: UnsafeMutableRawPointer?, byteCount: Int, alignment: Int = 16
     ) throws(OffHeapError) -> UnsafeMutableRawPointer {
         guard let pointer else { return try allocate(byteCount: byteCount, alignment: alignment) }
         let usable = try usableSize(of: pointer)

@@ -20,8 +20,8 @@ extension SlabPool {
         byteCount: Int, alignment: Int = 16
     ) throws(OffHeapError) -> UnsafeMutableRawPointer {
         guard byteCount > 0 else { throw .zeroSize }
-        guard byteCount <= SlabPool.maximumRequest else {
-            throw .sizeTooLarge(requested: byteCount, limit: SlabPool.maximumRequest)
+        guard byteCount <= SlabPool.maximumByteCount else {
+            throw .sizeTooLarge(requested: byteCount, limit: SlabPool.maximumByteCount)
         }
         guard alignment > 0, alignment & (alignment &- 1) == 0, alignment <= maximumAlignment
         else { throw .invalidAlignment(alignment) }

@@ -98,7 +98,7 @@ public final class SlabPool: VariableSizeAllocator, @unchecked Sendable {
     /// Most slabs a pool can have (the slab index is a 16-bit field).
     public static let maximumSlabLimit = 1 << 16
     /// Largest single request: 2^46 bytes.
-    public static let maximumRequest = 1 << 46
+    public static let maximumByteCount = 1 << 46
 
     /// Bytes per slab (a multiple of the page size).
     public let slabSize: Int
@@ -139,16 +139,12 @@ public final class SlabPool: VariableSizeAllocator, @unchecked Sendable {
 
     /// Creates a pool and installs its first slab.
     ///
-    /// - Parameters:
-    ///   - slabSize: bytes per slab, rounded up to whole pages; at most ``maximumSlabSize``.
-    ///   - maximumSlabs: 1 ... ``maximumSlabLimit``; the pool reserves (but does not commit)
-    ///     `slabSize × maximumSlabs` bytes of address space up front.
-    ///   - maximumLargeAllocations: entries of the large-block table, 1 ... 2^20.
-    /// - Throws: ``OffHeapError/invalidConfiguration(reason:)``,
-    ///   ``OffHeapError/mappingFailed(errno:)``.
-    public init(
-        slabSize: Int = 1 << 20, maximumSlabs: Int = 1024, maximumLargeAllocations: Int = 1024
-    ) throws(OffHeapError) {
+    /// - Throws: ``OffHeapError/invalidConfiguration(reason:)`` for a value of
+    ///   `configuration` out of range, ``OffHeapError/mappingFailed(errno:)``.
+    public init(configuration: Configuration) throws(OffHeapError) {
+        let slabSize = configuration.slabSize
+        let maximumSlabs = configuration.maximumSlabs
+        let maximumLargeAllocations = configuration.maximumLargeAllocations
         let page = VirtualMemory.pageSize
         guard slabSize > 0, slabSize <= SlabPool.maximumSlabSize else {
             throw .invalidConfiguration(reason: "slabSize must be in 1...2^39")
@@ -231,7 +227,7 @@ public final class SlabPool: VariableSizeAllocator, @unchecked Sendable {
     }
 
     /// Whether `pointer` lies in one of this pool's installed slabs or live large blocks.
-    public func owns(_ pointer: UnsafeRawPointer) -> Bool {
+    public func contains(_ pointer: UnsafeRawPointer) -> Bool {
         if let slab = slabIndex(of: pointer) {
             return slab < committedSlabs.load(ordering: .acquiring)
         }

@@ -12,7 +12,7 @@ extension HyalineDomain {
         guard let owner = reclaimerReference(reclaimer) else {
             throw .invalidConfiguration(reason: "unknown reclaimer id")
         }
-        let owned = owner._withUnsafeGuaranteedRef { $0.owns(pointer) }
+        let owned = owner._withUnsafeGuaranteedRef { $0.contains(pointer) }
         guard owned else { throw .foreignPointer }
         // A guard without a private list (nested, or no runtime row) takes the record it
         // reserved in its slot, if any.

@@ -179,7 +179,7 @@ public final class HyalineDomain: @unchecked Sendable {
     ///
     /// - Throws: ``OffHeapError/invalidConfiguration(reason:)`` for out-of-range sizes,
     ///   ``OffHeapError/mappingFailed(errno:)``, ``OffHeapError/threadStartFailed(errno:)``.
-    public convenience init(_ configuration: Configuration = .init()) throws(OffHeapError) {
+    public convenience init(configuration: Configuration = .init()) throws(OffHeapError) {
         try self.init(configuration, startThread: { body throws(OffHeapError) in
             try PlatformThread(body)
         })

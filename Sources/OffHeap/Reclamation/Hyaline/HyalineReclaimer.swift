@@ -2,7 +2,7 @@ import Synchronization
 
 /// Where a retired node goes once no reader can hold it: usually back to its pool.
 ///
-/// Subclass and override ``owns(_:)`` and ``reclaim(_:)``; register the instance with
+/// Subclass and override ``contains(_:)`` and ``reclaim(_:)``; register the instance with
 /// ``HyalineDomain/register(_:)`` and pass the returned id to
 /// ``HyalineGuard/retire(_:birthEra:reclaimer:)``. ``HyalinePoolReclaimer`` does this for any
 /// ``FixedSizeAllocator``.
@@ -18,8 +18,8 @@ open class HyalineReclaimer: @unchecked Sendable {
 
     /// Whether `pointer` is a node this reclaimer may receive. `retire` rejects other
     /// pointers with ``OffHeapError/foreignPointer``.
-    open func owns(_ pointer: UnsafeMutableRawPointer) -> Bool { true }
-    /// Called by `retire` after ``owns(_:)``: whether `pointer` may be retired now. A
+    open func contains(_ pointer: UnsafeMutableRawPointer) -> Bool { true }
+    /// Called by `retire` after ``contains(_:)``: whether `pointer` may be retired now. A
     /// reclaimer that tracks retired nodes returns `false` for a node already retired and
     /// not yet reclaimed, and `retire` throws ``OffHeapError/doubleFree`` (the domain is
     /// unchanged). If it returns `true`, the node is retired. Default: no tracking.
@@ -165,13 +165,13 @@ public final class HyalinePoolReclaimer<Pool: FixedSizeAllocator>: HyalineReclai
         stripe.pointee.subtract(1, ordering: .relaxed)
     }
 
-    public override func owns(_ pointer: UnsafeMutableRawPointer) -> Bool {
+    public override func contains(_ pointer: UnsafeMutableRawPointer) -> Bool {
         guard let ownership else { return true }
         return ownership(pointer)
     }
 
     public override func reclaim(_ pointer: UnsafeMutableRawPointer) {
-        // The pointer passed `owns` at retire and Hyaline frees each retired node once, so
+        // The pointer passed `contains` at retire and Hyaline frees each retired node once, so
         // the pool cannot reject it; a rejection would mean a bug, which we refuse to hide
         // by trapping in a reclamation path: the slot is then leaked, not reused.
         // The in-use count drops in `didReclaim(count:)`, once per batch; a leaked slot

@@ -32,11 +32,11 @@ extension FreeList {
     /// Current counters.
     ///
     /// ```swift
-    /// let before = pool.stats.inUse
+    /// let before = pool.statistics.inUse
     /// let p = try pool.allocate()
-    /// #expect(pool.stats.inUse == before + 1)
+    /// #expect(pool.statistics.inUse == before + 1)
     /// ```
-    public var stats: Statistics {
+    public var statistics: Statistics {
         let current = Head(raw: head.pointee.load(ordering: .acquiring))
         let free: Int
         switch current.index {

@@ -9,10 +9,10 @@ extension ShardedFreeList {
     /// taken after the threads that used the pool have exited or paused, it is exact.
     ///
     /// ```swift
-    /// let stats = pool.stats
-    /// print("hit rate", Double(stats.hits) / Double(stats.hits + stats.misses))
+    /// let statistics = pool.statistics
+    /// print("hit rate", Double(statistics.hits) / Double(statistics.hits + statistics.misses))
     /// ```
-    public struct Stats: Sendable, Equatable {
+    public struct Statistics: Sendable, Equatable {
         /// Operations served by the calling thread's magazine alone.
         public var hits: UInt64 = 0
         /// Operations that found the magazine empty (allocate) or full (deallocate).
@@ -34,9 +34,9 @@ extension ShardedFreeList {
         public init() {}
     }
 
-    /// A snapshot of the pool's counters; see ``Stats``.
-    public var stats: Stats {
-        var stats = Stats()
+    /// A snapshot of the pool's counters; see ``Statistics``.
+    public var statistics: Statistics {
+        var stats = Statistics()
         let registry = runtime.registry
         stats.hits = registry.folded(id, .hits)
         stats.misses = registry.folded(id, .misses)
@@ -44,9 +44,9 @@ extension ShardedFreeList {
         stats.flushes = registry.folded(id, .flushes)
         forEachThreadCache { cache in
             stats.hits &+= cache.hits
-            stats.misses &+= cache.counter(3)
-            stats.refills &+= cache.counter(4)
-            stats.flushes &+= cache.counter(5)
+            stats.misses &+= cache.counter(.misses)
+            stats.refills &+= cache.counter(.refills)
+            stats.flushes &+= cache.counter(.flushes)
             let count = cache.count
             stats.threadCaches += 1
             stats.cachedSlots += count
@@ -64,7 +64,7 @@ extension ShardedFreeList {
     internal func forEachThreadCache(_ body: (ShardedThreadCache) -> Void) {
         for index in 0..<runtime.recordCount {
             let cache = runtime.record(at: UInt32(index)).cache(id)
-            if cache.word(0).pointee.load(ordering: .acquiring) == stamp { body(cache) }
+            if cache.word(.stamp).pointee.load(ordering: .acquiring) == stamp { body(cache) }
         }
     }
 }
