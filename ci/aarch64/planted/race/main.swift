@@ -17,7 +17,7 @@ func plantedRace() -> Int32 {
     let pool: FreeList
     let slot: UnsafeMutableRawPointer
     do throws(OffHeapError) {
-        pool = try FreeList(FreeList.Configuration(slotSize: 64, alignment: 16, capacity: 4))
+        pool = try FreeList(configuration: FreeList.Configuration(slotSize: 64, slotAlignment: 16, capacity: 4))
         slot = try pool.allocate()
     } catch {
         print("planted-race: setup failed: \(error.description)")
