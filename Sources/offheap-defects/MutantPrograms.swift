@@ -131,7 +131,7 @@ func hyalineHandoff() throws(OffHeapError) -> Bool {
     let rounds = 8
     let pool = try FreeList(configuration: .init(slotSize: 64, capacity: 64))
     let domain = try HyalineDomain(configuration: .init(maxReaders: 4))
-    let reclaimer = try domain.register(HyalinePoolReclaimer(pool, capacity: 64))
+    let reclaimer = try domain.register(HyalinePoolReclaimer(pool))
     let cell = UnsafeMutablePointer<Atomic<UInt64>>.allocate(capacity: 1)
     cell.initialize(to: Atomic(0))
     let seen = UnsafeMutablePointer<UInt64>.allocate(capacity: rounds + 1)

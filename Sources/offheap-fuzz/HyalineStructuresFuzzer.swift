@@ -18,12 +18,11 @@ func fuzzHyalineStructures(_ bytes: UnsafeRawBufferPointer) {
         try HyalineDomain(configuration: .init(maxReaders: 4, recordCapacity: 256, batchThreshold: 1 + input.pick(16)))
     }
     do {
-        let owns: @Sendable (UnsafeMutableRawPointer) -> Bool = { pool.contains($0) }
         let stack = expectSuccess("LockFreeStack(pool:)") { () throws(OffHeapError) in
-            try LockFreeStack<UInt64, FreeList>(pool: pool, capacity: capacity, owns: owns, domain: domain)
+            try LockFreeStack<UInt64, FreeList>(pool: pool, domain: domain)
         }
         let queue = expectSuccess("LockFreeQueue(pool:)") { () throws(OffHeapError) in
-            try LockFreeQueue<UInt64, FreeList>(pool: pool, capacity: capacity, owns: owns, domain: domain)
+            try LockFreeQueue<UInt64, FreeList>(pool: pool, domain: domain)
         }
         var lifo: [UInt64] = []
         var fifo: [UInt64] = []

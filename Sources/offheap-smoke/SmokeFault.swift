@@ -41,6 +41,8 @@ final class DoubleFreeSwallowingAllocator<Base: FixedSizeAllocator>: FixedSizeAl
     init(_ base: Base) { self.base = base }
     var slotSize: Int { base.slotSize }
     var slotAlignment: Int { base.slotAlignment }
+    var capacity: Int { base.capacity }
+    func contains(_ pointer: UnsafeRawPointer) -> Bool { base.contains(pointer) }
     func allocate() throws(OffHeapError) -> UnsafeMutableRawPointer { try base.allocate() }
     func deallocate(_ pointer: UnsafeMutableRawPointer) throws(OffHeapError) {
         do throws(OffHeapError) {

@@ -9,7 +9,7 @@ struct HyalineDoubleRetireTests {
     @Test func retiringANodeTwiceIsADoubleFreeInCheckedMode() throws {
         let pool = try FreeList(configuration: .init(slotSize: 32, capacity: 64))
         let nodes = HyalinePoolReclaimer(
-            pool, capacity: 64, owns: { pool.contains($0) },
+            pool,
             slotIndex: { try? pool.slotIndex(of: $0) })
         let domain = try HyalineDomain(configuration: .init(maxReaders: 4, batchThreshold: 1, stripes: 1))
         let id = try domain.register(nodes)
@@ -41,7 +41,7 @@ struct HyalineDoubleRetireTests {
     @Test func withGuardTakesAnUnannotatedThrowingBody() throws {
         let pool = try FreeList(configuration: .init(slotSize: 32, capacity: 64))
         let nodes = HyalinePoolReclaimer(
-            pool, capacity: 64, owns: { pool.contains($0) },
+            pool,
             slotIndex: { try? pool.slotIndex(of: $0) })
         let domain = try HyalineDomain(configuration: .init(maxReaders: 4, batchThreshold: 1, stripes: 1))
         let id = try domain.register(nodes)

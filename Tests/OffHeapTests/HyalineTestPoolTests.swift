@@ -43,7 +43,7 @@ final class TestSlotPool: FixedSizeAllocator, @unchecked Sendable {
         try? VirtualMemory.release(control)
     }
 
-    func contains(_ pointer: UnsafeMutableRawPointer) -> Bool { region.contains(pointer) }
+    func contains(_ pointer: UnsafeRawPointer) -> Bool { region.contains(pointer) }
 
     func allocate() throws(OffHeapError) -> UnsafeMutableRawPointer {
         var old = head.pointee.load(ordering: .acquiring)

@@ -231,7 +231,7 @@ struct HyalineTests {
     /// ends at exactly the nodes still allocated, across threads.
     @Test func concurrentPoolReclaimerCountsEveryReclaimedNode() throws {
         let pool = try TestSlotPool(slotSize: 16, capacity: 4096)
-        let nodes = HyalinePoolReclaimer(pool, capacity: 4096, owns: { pool.contains($0) })
+        let nodes = HyalinePoolReclaimer(pool)
         let domain = try HyalineDomain(configuration: .init(maxReaders: 16, batchThreshold: 8, stripes: 2))
         let id = try domain.register(nodes)
         let kept = Atomic<Int>(0)

@@ -7,7 +7,7 @@ struct LockFreeQueueTests {
     @Test func enqueueDequeueIsFirstInFirstOut() throws {
         let pool = try FreeList(configuration: .init(slotSize: 32, slotAlignment: 16, capacity: 256))
         let queue = try LockFreeQueue<UInt64, FreeList>(
-            pool: pool, capacity: 256, owns: { pool.contains($0) })
+            pool: pool)
         #expect(try queue.isEmpty)
         for value in 1...100 as ClosedRange<UInt64> { try queue.enqueue(value * 5) }
         #expect(try !queue.isEmpty)
@@ -20,10 +20,10 @@ struct LockFreeQueueTests {
     @Test func badPoolAndDestroyedDomainAreTypedErrors() throws {
         let small = try FreeList(configuration: .init(slotSize: 16, slotAlignment: 16, capacity: 8))
         #expect(throws: OffHeapError.self) {
-            _ = try LockFreeQueue<UInt64, FreeList>(pool: small, capacity: 8)
+            _ = try LockFreeQueue<UInt64, FreeList>(pool: small)
         }
         let pool = try FreeList(configuration: .init(slotSize: 32, slotAlignment: 16, capacity: 4))
-        let queue = try LockFreeQueue<UInt64, FreeList>(pool: pool, capacity: 4)
+        let queue = try LockFreeQueue<UInt64, FreeList>(pool: pool)
         for value in 1...3 as ClosedRange<UInt64> { try queue.enqueue(value) }
         #expect(throws: OffHeapError.capacityExhausted(capacity: 4)) { try queue.enqueue(4) }
         #expect(try queue.dequeue() == 1)
@@ -41,7 +41,7 @@ struct LockFreeQueueTests {
     @Test func droppingAQueueReturnsItsNodesAndAFailedInitLeavesThePoolUsable() throws {
         let pool = try FreeList(configuration: .init(slotSize: 32, slotAlignment: 16, capacity: 64))
         do {
-            let queue = try LockFreeQueue<UInt64, FreeList>(pool: pool, capacity: 64)
+            let queue = try LockFreeQueue<UInt64, FreeList>(pool: pool)
             for value in 0..<10 as Range<UInt64> { try queue.enqueue(value) }
             for _ in 0..<3 { _ = try queue.dequeue() }
             #expect(pool.statistics.inUse == 11)
@@ -50,10 +50,10 @@ struct LockFreeQueueTests {
         var held: [UnsafeMutableRawPointer] = []
         while let slot = try? pool.allocate() { held.append(slot) }
         #expect(throws: OffHeapError.capacityExhausted(capacity: 64)) {
-            _ = try LockFreeQueue<UInt64, FreeList>(pool: pool, capacity: 64)
+            _ = try LockFreeQueue<UInt64, FreeList>(pool: pool)
         }
         for slot in held { try pool.deallocate(slot) }
-        let queue = try LockFreeQueue<UInt64, FreeList>(pool: pool, capacity: 64)
+        let queue = try LockFreeQueue<UInt64, FreeList>(pool: pool)
         try queue.enqueue(1)
         #expect(try queue.dequeue() == 1)
     }
@@ -63,7 +63,7 @@ struct LockFreeQueueTests {
     @Test func concurrentProducersConsumersAcross8Threads() throws {
         let pool = try FreeList(configuration: .init(slotSize: 32, slotAlignment: 16, capacity: 8192))
         let queue = try LockFreeQueue<UInt64, FreeList>(
-            pool: pool, capacity: 8192, owns: { pool.contains($0) })
+            pool: pool)
         try produceConsumeConcurrentlyAndCheck(queue, producers: 4, perProducer: 1500)
         #expect(try queue.dequeue() == nil)
         try queue.domain.destroy()
@@ -74,7 +74,7 @@ struct LockFreeQueueTests {
     @Test func concurrentQueueOnShardedFreeListAcross8Threads() throws {
         let pool = try ShardedFreeList(
             configuration: .init(slotSize: 32, slotAlignment: 16, capacity: 8192))
-        let queue = try LockFreeQueue<UInt64, ShardedFreeList>(pool: pool, capacity: 8192)
+        let queue = try LockFreeQueue<UInt64, ShardedFreeList>(pool: pool)
         try produceConsumeConcurrentlyAndCheck(
             queue, producers: 4, perProducer: 800, retryExhausted: false)
     }

@@ -7,7 +7,7 @@ struct LockFreeStackTests {
     @Test func pushPopIsLastInFirstOut() throws {
         let pool = try FreeList(configuration: .init(slotSize: 32, slotAlignment: 16, capacity: 256))
         let stack = try LockFreeStack<UInt64, FreeList>(
-            pool: pool, capacity: 256, owns: { pool.contains($0) })
+            pool: pool)
         #expect(stack.isEmpty)
         for value in 1...100 as ClosedRange<UInt64> { try stack.push(value * 3) }
         for value in (1...100 as ClosedRange<UInt64>).reversed() {
@@ -21,7 +21,7 @@ struct LockFreeStackTests {
     @Test func structElementsRoundTrip() throws {
         struct Pair: BitwiseCopyable, Equatable { var a: Int32; var b: Double }
         let pool = try FreeList(configuration: .init(slotSize: 32, slotAlignment: 16, capacity: 8))
-        let stack = try LockFreeStack<Pair, FreeList>(pool: pool, capacity: 8)
+        let stack = try LockFreeStack<Pair, FreeList>(pool: pool)
         try stack.push(Pair(a: -4, b: 2.5))
         #expect(try stack.pop() == Pair(a: -4, b: 2.5))
     }
@@ -29,10 +29,10 @@ struct LockFreeStackTests {
     @Test func badPoolAndExhaustionAreTypedErrors() throws {
         let small = try FreeList(configuration: .init(slotSize: 16, slotAlignment: 16, capacity: 8))
         #expect(throws: OffHeapError.self) {
-            _ = try LockFreeStack<UInt64, FreeList>(pool: small, capacity: 8)
+            _ = try LockFreeStack<UInt64, FreeList>(pool: small)
         }
         let pool = try FreeList(configuration: .init(slotSize: 32, slotAlignment: 16, capacity: 4))
-        let stack = try LockFreeStack<UInt64, FreeList>(pool: pool, capacity: 4)
+        let stack = try LockFreeStack<UInt64, FreeList>(pool: pool)
         for value in 0..<4 as Range<UInt64> { try stack.push(value) }
         #expect(throws: OffHeapError.capacityExhausted(capacity: 4)) { try stack.push(9) }
         #expect(try stack.pop() == 3)
@@ -43,7 +43,7 @@ struct LockFreeStackTests {
 
     @Test func destroyedDomainIsATypedError() throws {
         let pool = try FreeList(configuration: .init(slotSize: 32, slotAlignment: 16, capacity: 8))
-        let stack = try LockFreeStack<UInt64, FreeList>(pool: pool, capacity: 8)
+        let stack = try LockFreeStack<UInt64, FreeList>(pool: pool)
         try stack.push(1)
         try stack.domain.destroy()
         #expect(throws: OffHeapError.destroyed) { _ = try stack.pop() }
@@ -54,14 +54,14 @@ struct LockFreeStackTests {
     @Test func droppingAStackReturnsItsNodesAndDestroysOnlyItsOwnDomain() throws {
         let pool = try FreeList(configuration: .init(slotSize: 32, slotAlignment: 16, capacity: 64))
         do {
-            let own = try LockFreeStack<UInt64, FreeList>(pool: pool, capacity: 64)
+            let own = try LockFreeStack<UInt64, FreeList>(pool: pool)
             for value in 0..<10 as Range<UInt64> { try own.push(value) }
             for _ in 0..<3 { _ = try own.pop() }
         }
         #expect(pool.statistics.inUse == 0, "7 nodes on the stack, 3 retired into its own domain")
         let domain = try HyalineDomain(configuration: .init(recordCapacity: 4096))
         do {
-            let shared = try LockFreeStack<UInt64, FreeList>(pool: pool, capacity: 64, domain: domain)
+            let shared = try LockFreeStack<UInt64, FreeList>(pool: pool, domain: domain)
             for value in 0..<10 as Range<UInt64> { try shared.push(value) }
             for _ in 0..<3 { _ = try shared.pop() }
         }
@@ -74,7 +74,7 @@ struct LockFreeStackTests {
     @Test func concurrentPushPopAcross8Threads() throws {
         let pool = try FreeList(configuration: .init(slotSize: 32, slotAlignment: 16, capacity: 8192))
         let stack = try LockFreeStack<UInt64, FreeList>(
-            pool: pool, capacity: 8192, owns: { pool.contains($0) })
+            pool: pool)
         try pushPopConcurrentlyAndCheck(stack, threads: 8, perThread: 1200, keepEvery: 4)
         try stack.domain.destroy()
         #expect(pool.statistics.inUse == 0)
@@ -84,7 +84,7 @@ struct LockFreeStackTests {
     @Test func concurrentPushPopOnShardedFreeListAcross8Threads() throws {
         let pool = try ShardedFreeList(
             configuration: .init(slotSize: 32, slotAlignment: 16, capacity: 8192))
-        let stack = try LockFreeStack<UInt64, ShardedFreeList>(pool: pool, capacity: 8192)
+        let stack = try LockFreeStack<UInt64, ShardedFreeList>(pool: pool)
         try pushPopConcurrentlyAndCheck(stack, threads: 8, perThread: 800, keepEvery: 3)
     }
 

@@ -35,7 +35,7 @@ struct ReadmeExampleTests {
         heap.trim()
 
         let nodes = try ShardedFreeList(configuration: .init(slotSize: 32, capacity: 4096))
-        let stack = try LockFreeStack<Int, ShardedFreeList>(pool: nodes, capacity: 4096)
+        let stack = try LockFreeStack<Int, ShardedFreeList>(pool: nodes)
         try stack.push(7)
         let top = try stack.pop()
         #expect(top == 7)

@@ -26,7 +26,7 @@ struct RetireFailureTests {
     /// typed error, that nothing was lost, and that every node comes back.
     static func popPastExhaustionBesideAStalledReader(_ domain: HyalineDomain) throws {
         let pool = try FreeList(configuration: .init(slotSize: 32, slotAlignment: 16, capacity: 64))
-        let stack = try LockFreeStack<UInt64, FreeList>(pool: pool, capacity: 64, domain: domain)
+        let stack = try LockFreeStack<UInt64, FreeList>(pool: pool, domain: domain)
         for value in 0..<20 as Range<UInt64> { try stack.push(value) }
         // A reader that entered after the pushes pins every node retired from now on.
         // phase: 0 starting, 1 inside, 2 may leave; a failed enter stores its error.
@@ -95,7 +95,7 @@ struct RetireFailureTests {
     @Test func nestedPopWithoutRetireRecordsIsATypedErrorAndLosesNothing() throws {
         let domain = try HyalineDomain(configuration: Self.configuration)
         let pool = try FreeList(configuration: .init(slotSize: 32, slotAlignment: 16, capacity: 64))
-        let stack = try LockFreeStack<UInt64, FreeList>(pool: pool, capacity: 64, domain: domain)
+        let stack = try LockFreeStack<UInt64, FreeList>(pool: pool, domain: domain)
         for value in 0..<20 as Range<UInt64> { try stack.push(value) }
         let anchor = UnsafeMutablePointer<Atomic<UInt64>>.allocate(capacity: 1)
         anchor.initialize(to: Atomic(0))

@@ -16,6 +16,8 @@ final class DuplicatingAllocator: FixedSizeAllocator, @unchecked Sendable {
     var duplicates: [UnsafeMutableRawPointer] = []
     var slotSize: Int { base.slotSize }
     var slotAlignment: Int { base.slotAlignment }
+    var capacity: Int { base.capacity }
+    func contains(_ pointer: UnsafeRawPointer) -> Bool { base.contains(pointer) }
 
     init(base: SystemAllocator, period: Int) {
         self.base = base
@@ -57,6 +59,8 @@ final class LeakingAllocator: FixedSizeAllocator, @unchecked Sendable {
     private let dropped: UnsafeMutablePointer<UnsafeMutableRawPointer?>
     var slotSize: Int { base.slotSize }
     var slotAlignment: Int { base.slotAlignment }
+    var capacity: Int { base.capacity }
+    func contains(_ pointer: UnsafeRawPointer) -> Bool { base.contains(pointer) }
 
     init(base: SystemAllocator, period: Int) {
         self.base = base
@@ -96,6 +100,9 @@ final class OverlappingAllocator: FixedSizeAllocator, @unchecked Sendable {
     var live = 0
     let slotSize = 64
     let slotAlignment = 8
+    func contains(_ pointer: UnsafeRawPointer) -> Bool {
+        pointer >= UnsafeRawPointer(buffer) && pointer < UnsafeRawPointer(buffer + capacity * 8 + 64)
+    }
 
     init(capacity: Int) {
         self.capacity = capacity

@@ -67,7 +67,7 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("Hyaline retire, amortised (1 thread, batch 64)") { benchmark in
         let pool = try FreeList(configuration: .init(slotSize: 32, slotAlignment: 16, capacity: 1 << 16))
         let domain = try HyalineDomain(configuration: .init(batchThreshold: 64))
-        let nodes = HyalinePoolReclaimer(pool, capacity: 1 << 16)
+        let nodes = HyalinePoolReclaimer(pool)
         let id = try domain.register(nodes)
         let guardian = try domain.enter()
         benchmark.startMeasurement()
@@ -131,7 +131,7 @@ func retireOnlyBenchmark<Pool: FixedSizeAllocator>(
         benchmark in
         let pool = try makePool()
         let domain = try HyalineDomain(configuration: .init(batchThreshold: 64))
-        let id = try domain.register(HyalinePoolReclaimer(pool, capacity: 1 << 16))
+        let id = try domain.register(HyalinePoolReclaimer(pool))
         let count = benchmark.scaledIterations.count
         let staged = UnsafeMutableBufferPointer<UnsafeMutableRawPointer>.allocate(capacity: count)
         defer { staged.deallocate() }
@@ -155,7 +155,7 @@ func structureBenchmarks<Pool: FixedSizeAllocator>(
 ) {
     Benchmark("LockFreeStack push+pop, 2 threads × 50k\(nodes)", configuration: configuration) {
         benchmark in
-        let stack = try LockFreeStack<UInt64, Pool>(pool: try makePool(), capacity: 1 << 14)
+        let stack = try LockFreeStack<UInt64, Pool>(pool: try makePool())
         benchmark.startMeasurement()
         try PlatformThread.run(count: 2) { worker in
             for index in 0..<pairs {
@@ -169,7 +169,7 @@ func structureBenchmarks<Pool: FixedSizeAllocator>(
     Benchmark(
         "LockFreeQueue enqueue+dequeue, 2 threads × 50k\(nodes)", configuration: configuration
     ) { benchmark in
-        let queue = try LockFreeQueue<UInt64, Pool>(pool: try makePool(), capacity: 1 << 14)
+        let queue = try LockFreeQueue<UInt64, Pool>(pool: try makePool())
         benchmark.startMeasurement()
         try PlatformThread.run(count: 2) { worker in
             for index in 0..<pairs {

@@ -1,4 +1,4 @@
-/// An allocator of fixed-size slots (``FreeList``, `ShardedFreeList`).
+/// An allocator of fixed-size slots (``FreeList``, ``ShardedFreeList``).
 ///
 /// Workloads and lock-free structures are generic over this protocol (`some`, never `any`:
 /// the core stays Embedded-clean and every call is specialised).
@@ -15,6 +15,12 @@ public protocol FixedSizeAllocator: AnyObject, Sendable {
     var slotSize: Int { get }
     /// Alignment of every slot's start.
     var slotAlignment: Int { get }
+    /// Most slots live at once (`Int.max` for an allocator without a bound).
+    var capacity: Int { get }
+    /// Whether `pointer` lies in memory this allocator hands slots out of (an allocator that
+    /// cannot tell answers `true`). Structures built on a pool use it to reject foreign
+    /// nodes, so they need not be told separately.
+    func contains(_ pointer: UnsafeRawPointer) -> Bool
     /// A free slot, now owned by the caller.
     func allocate() throws(OffHeapError) -> UnsafeMutableRawPointer
     /// Returns a slot obtained from ``allocate()`` of this allocator.

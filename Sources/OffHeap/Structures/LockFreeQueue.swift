@@ -4,8 +4,8 @@ import Synchronization
 /// off-heap nodes, with Hyaline safe memory reclamation.
 ///
 /// ```swift
-/// let pool = try FreeList(.init(slotSize: 32, alignment: 16, capacity: 1024))
-/// let queue = try LockFreeQueue<Int, FreeList>(pool: pool, capacity: 1024)
+/// let pool = try FreeList(configuration: .init(slotSize: 32, slotAlignment: 16, capacity: 1024))
+/// let queue = try LockFreeQueue<Int, FreeList>(pool: pool)
 /// try queue.enqueue(1)
 /// try queue.enqueue(2)
 /// let first = try queue.dequeue()   // Optional(1)
@@ -32,15 +32,11 @@ public final class LockFreeQueue<Element: BitwiseCopyable, Pool: FixedSizeAlloca
 
     /// Creates an empty queue (one dummy node is taken from `pool`).
     ///
-    /// - Parameters: as ``LockFreeStack/init(pool:capacity:owns:domain:)``.
+    /// - Parameters: as ``LockFreeStack/init(pool:domain:)``.
     /// - Throws: ``OffHeapError/invalidConfiguration(reason:)``, an exhaustion error
     ///   when the pool cannot give the dummy node, mapping errors.
-    public init(
-        pool: Pool, capacity: Int, owns: (@Sendable (UnsafeMutableRawPointer) -> Bool)? = nil,
-        domain: HyalineDomain? = nil
-    ) throws(OffHeapError) {
-        storage = try OffHeapNodes(
-            pool: pool, capacity: capacity, owns: owns, domain: domain)
+    public init(pool: Pool, domain: HyalineDomain? = nil) throws(OffHeapError) {
+        storage = try OffHeapNodes(pool: pool, domain: domain)
         anchors = try storage.makeAnchors(count: 2, dummy: true)  // head = tail = the dummy
     }
 

@@ -4,8 +4,8 @@ import Synchronization
 /// with Hyaline safe memory reclamation.
 ///
 /// ```swift
-/// let pool = try FreeList(.init(slotSize: 32, alignment: 16, capacity: 1024))
-/// let stack = try LockFreeStack<Int, FreeList>(pool: pool, capacity: 1024)
+/// let pool = try FreeList(configuration: .init(slotSize: 32, slotAlignment: 16, capacity: 1024))
+/// let stack = try LockFreeStack<Int, FreeList>(pool: pool)
 /// try stack.push(7)
 /// let top = try stack.pop()      // Optional(7)
 /// ```
@@ -33,20 +33,16 @@ public final class LockFreeStack<Element: BitwiseCopyable, Pool: FixedSizeAlloca
 
     /// Creates an empty stack whose nodes come from `pool`.
     ///
+    /// The pool's ``FixedSizeAllocator/capacity`` sizes the controller's free fraction and a
+    /// private domain's retire records; its ``FixedSizeAllocator/contains(_:)`` rejects
+    /// foreign nodes at retire.
+    ///
     /// - Parameters:
-    ///   - capacity: slots in `pool` (used for the controller's free fraction and to size
-    ///     a private domain's retire records).
-    ///   - owns: whether a pointer is one of the pool's slots (e.g. `{ pool.contains($0) }`),
-    ///     to reject foreign nodes at retire.
     ///   - domain: a shared Hyaline domain; by default the stack creates its own.
     /// - Throws: ``OffHeapError/invalidConfiguration(reason:)`` when the pool's slots are
     ///   too small or misaligned; mapping errors.
-    public init(
-        pool: Pool, capacity: Int, owns: (@Sendable (UnsafeMutableRawPointer) -> Bool)? = nil,
-        domain: HyalineDomain? = nil
-    ) throws(OffHeapError) {
-        storage = try OffHeapNodes(
-            pool: pool, capacity: capacity, owns: owns, domain: domain)
+    public init(pool: Pool, domain: HyalineDomain? = nil) throws(OffHeapError) {
+        storage = try OffHeapNodes(pool: pool, domain: domain)
         anchors = try storage.makeAnchors(count: 1, dummy: false)
     }
 

@@ -18,25 +18,24 @@ internal struct OffHeapNodes<Element: BitwiseCopyable, Pool: FixedSizeAllocator>
     }
     @usableFromInline static var nodeSize: Int { valueOffset + MemoryLayout<Element>.size }
 
-    init(
-        pool: Pool, capacity: Int, owns: (@Sendable (UnsafeMutableRawPointer) -> Bool)?, domain: HyalineDomain?
-    ) throws(OffHeapError) {
+    init(pool: Pool, domain: HyalineDomain?) throws(OffHeapError) {
         guard pool.slotSize >= Self.nodeSize else {
             throw .invalidConfiguration(reason: "pool slots are too small for the node")
         }
         guard pool.slotAlignment >= max(8, MemoryLayout<Element>.alignment) else {
             throw .invalidConfiguration(reason: "pool slots are not aligned for the node")
         }
+        let capacity = pool.capacity
         guard capacity >= 1 else { throw .invalidConfiguration(reason: "capacity must be > 0") }
         if let domain {
             self.domain = domain
             ownsDomain = false
         } else {
             self.domain = try HyalineDomain(
-                configuration: .init(recordCapacity: max(1 << 12, 2 * capacity + 8192)))
+                configuration: .init(recordCapacity: max(1 << 12, 2 * min(capacity, 1 << 24) + 8192)))
             ownsDomain = true
         }
-        nodes = HyalinePoolReclaimer(pool, capacity: capacity, owns: owns)
+        nodes = HyalinePoolReclaimer(pool)
         reclaimer = try self.domain.register(nodes)
     }
 

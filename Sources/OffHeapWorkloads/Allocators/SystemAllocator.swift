@@ -43,6 +43,9 @@ public final class SystemAllocator: FixedSizeAllocator, VariableSizeAllocator, @
         self.capacity = capacity
     }
 
+    /// `true`: `malloc` memory cannot be told apart from any other.
+    public func contains(_ pointer: UnsafeRawPointer) -> Bool { true }
+
     /// Blocks currently allocated.
     public var liveCount: Int { live.load(ordering: .relaxed) }
 

@@ -12,6 +12,8 @@ public final class VariableSizeAdapter<Base: VariableSizeAllocator>: FixedSizeAl
     public let base: Base
     public let slotSize: Int
     public let slotAlignment: Int
+    /// Unbounded here: the base allocator's own limits apply.
+    public var capacity: Int { .max }
 
     public init(_ base: Base, slotSize: Int, slotAlignment: Int = 16) throws(OffHeapError) {
         guard slotSize > 0 else { throw .invalidConfiguration(reason: "slotSize must be positive") }
@@ -27,6 +29,9 @@ public final class VariableSizeAdapter<Base: VariableSizeAllocator>: FixedSizeAl
     public func allocate() throws(OffHeapError) -> UnsafeMutableRawPointer {
         try base.allocate(byteCount: slotSize, alignment: slotAlignment)
     }
+
+    /// `true`: a variable-size base cannot tell which blocks are its own.
+    public func contains(_ pointer: UnsafeRawPointer) -> Bool { true }
 
     @inlinable
     public func deallocate(_ pointer: UnsafeMutableRawPointer) throws(OffHeapError) {

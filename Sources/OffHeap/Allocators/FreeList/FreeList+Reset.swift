@@ -25,7 +25,7 @@ extension FreeList {
     /// ```swift
     /// let a = try pool.allocate()
     /// try pool.reset()                 // `a` is free again
-    /// #expect(pool.stats.inUse == 0)
+    /// #expect(pool.statistics.inUse == 0)
     /// ```
     public func reset() throws(OffHeapError) {
         // No free may be between its epoch check and its push while we rebuild (see

@@ -4,7 +4,7 @@ import Synchronization
 /// reservation.
 ///
 /// ```swift
-/// let pool = try FreeList(.init(slotSize: 64, capacity: 1024))
+/// let pool = try FreeList(configuration: .init(slotSize: 64, capacity: 1024))
 /// let p = try pool.allocate()          // 64 bytes, 8-byte aligned, off-heap
 /// p.storeBytes(of: 42, as: Int.self)
 /// try pool.deallocate(p)

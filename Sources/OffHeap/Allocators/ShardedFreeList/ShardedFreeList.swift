@@ -65,6 +65,9 @@ public final class ShardedFreeList: FixedSizeAllocator, @unchecked Sendable {
     public var slotAlignment: Int { configuration.slotAlignment }
     /// Number of slots.
     public var capacity: Int { configuration.capacity }
+    /// Whether `pointer` lies in the pool's slot reservation (any slot, free or not).
+    @inlinable
+    public func contains(_ pointer: UnsafeRawPointer) -> Bool { global.contains(pointer) }
 
     @usableFromInline internal let global: GlobalList
     @usableFromInline internal let runtime: ShardedRuntime

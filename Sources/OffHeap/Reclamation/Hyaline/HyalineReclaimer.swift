@@ -47,8 +47,8 @@ public struct HyalineReclaimerID: Hashable, Sendable {
 
 /// Returns reclaimed nodes to a ``FixedSizeAllocator`` and tracks how full that pool is.
 ///
-/// Ownership is checked by `owns` (for example `{ pool.contains($0) }`); when it is `nil`,
-/// every pointer is accepted. The in-use count
+/// Ownership is the pool's own ``FixedSizeAllocator/contains(_:)``, and the free fraction's
+/// denominator its ``FixedSizeAllocator/capacity``. The in-use count
 /// is maintained by ``allocate()`` (+1) and ``reclaim(_:)`` / ``deallocate(_:)`` (−1), so
 /// allocate through this wrapper to let the PI controller see the pool's pressure. (Hyaline's
 /// reclamation lowers the count once per batch, in ``didReclaim(count:)``.)
@@ -60,7 +60,7 @@ public struct HyalineReclaimerID: Hashable, Sendable {
 /// threads (approximate under concurrency, exact when quiescent).
 ///
 /// ```swift
-/// let nodes = HyalinePoolReclaimer(pool, capacity: 4096, owns: { pool.contains($0) })
+/// let nodes = HyalinePoolReclaimer(pool)
 /// let id = try domain.register(nodes)
 /// let node = try nodes.allocate()
 /// ```
@@ -69,9 +69,9 @@ public final class HyalinePoolReclaimer<Pool: FixedSizeAllocator>: HyalineReclai
 {
     /// The pool nodes come from and return to.
     public let pool: Pool
-    /// Slots in the pool (the denominator of ``freeFraction``).
-    public let capacity: Int
-    @usableFromInline internal let ownership: (@Sendable (UnsafeMutableRawPointer) -> Bool)?
+    /// Slots in the pool (the denominator of ``freeFraction``): the pool's capacity, at
+    /// least 1.
+    @usableFromInline internal let capacity: Int
     /// Checked retirement: the slot index of a node, and one byte per slot (1 = retired,
     /// not yet reclaimed). `nil` when not tracking.
     @usableFromInline internal let slotIndex: (@Sendable (UnsafeMutableRawPointer) -> Int?)?
@@ -82,22 +82,22 @@ public final class HyalinePoolReclaimer<Pool: FixedSizeAllocator>: HyalineReclai
     @usableFromInline internal static var spacing: Int { 8 }
 
     /// - Parameters:
-    ///   - capacity: slots in `pool`, > 0.
-    ///   - owns: whether a pointer is one of the pool's slots; `retire` rejects the others.
-    ///   - slotIndex: checked retirement: a node's slot index in `0 ..< capacity` (for
+    /// `retire` rejects nodes outside `pool` (``FixedSizeAllocator/contains(_:)``).
+    ///
+    /// - Parameters:
+    ///   - slotIndex: checked retirement: a node's slot index in `0 ..< pool.capacity` (for
     ///     example `{ try? pool.slotIndex(of: $0) }`); with it, retiring a node that is
     ///     already retired and not yet reclaimed throws ``OffHeapError/doubleFree`` instead
-    ///     of running the reclaimer twice. Costs one byte per slot and one CAS per retire.
+    ///     of running the reclaimer twice. Costs one byte per slot and one CAS per retire;
+    ///     ignored for a pool of more than 2³² slots.
     public init(
-        _ pool: Pool, capacity: Int,
-        owns: (@Sendable (UnsafeMutableRawPointer) -> Bool)? = nil,
-        slotIndex: (@Sendable (UnsafeMutableRawPointer) -> Int?)? = nil
+        _ pool: Pool, slotIndex: (@Sendable (UnsafeMutableRawPointer) -> Int?)? = nil
     ) {
         self.pool = pool
-        self.capacity = max(1, capacity)
-        self.ownership = owns
-        self.slotIndex = slotIndex
-        if slotIndex != nil {
+        self.capacity = max(1, pool.capacity)
+        let tracked = capacity <= 1 << 32 ? slotIndex : nil
+        self.slotIndex = tracked
+        if tracked != nil {
             let marks = UnsafeMutablePointer<Atomic<UInt8>>.allocate(capacity: max(1, capacity))
             for index in 0..<max(1, capacity) { (marks + index).initialize(to: Atomic(0)) }
             retiredMarks = marks
@@ -166,8 +166,7 @@ public final class HyalinePoolReclaimer<Pool: FixedSizeAllocator>: HyalineReclai
     }
 
     public override func contains(_ pointer: UnsafeMutableRawPointer) -> Bool {
-        guard let ownership else { return true }
-        return ownership(pointer)
+        pool.contains(pointer)
     }
 
     public override func reclaim(_ pointer: UnsafeMutableRawPointer) {
