@@ -74,12 +74,12 @@ struct ArenaShadow {
         default: alignment = [0, 3, -16, 24, 1 << 62][Int(alignmentByte & 63) % 5]
         }
         let what = "allocate(byteCount: \(byteCount), alignment: \(alignment)) at offset \(used)"
-        if byteCount <= 0 {
+        if byteCount == 0 {
             return expectError(.zeroSize, what) { () throws(OffHeapError) in
                 try arena.allocate(byteCount: byteCount, alignment: alignment)
             }
         }
-        if byteCount > arena.capacity {
+        if byteCount < 0 || byteCount > arena.capacity {
             return expectError(.sizeTooLarge(requested: byteCount, limit: arena.capacity), what) {
                 () throws(OffHeapError) in try arena.allocate(byteCount: byteCount, alignment: alignment)
             }

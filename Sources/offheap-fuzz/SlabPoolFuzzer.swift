@@ -83,8 +83,8 @@ struct SlabPoolShadow {
         }
         let what = "allocate(byteCount: \(byteCount), alignment: \(alignment)) at slab \(index) + \(offset)"
         let call = { () throws(OffHeapError) in try pool.allocate(byteCount: byteCount, alignment: alignment) }
-        if byteCount <= 0 { return expectError(.zeroSize, what, call) }
-        if byteCount > SlabPool.maximumByteCount {
+        if byteCount == 0 { return expectError(.zeroSize, what, call) }
+        if byteCount < 0 || byteCount > SlabPool.maximumByteCount {
             return expectError(.sizeTooLarge(requested: byteCount, limit: SlabPool.maximumByteCount), what, call)
         }
         if alignment <= 0 || alignment & (alignment - 1) != 0 || alignment > pool.maximumAlignment {

@@ -71,7 +71,7 @@ struct ArenaLocalTests {
             }
         }
         #expect(errors.map(\.kind) == [
-            .zeroSize, .zeroSize, .invalidAlignment, .invalidAlignment, .invalidAlignment,
+            .zeroSize, .sizeTooLarge, .invalidAlignment, .invalidAlignment, .invalidAlignment,
             .invalidAlignment, .invalidAlignment, .sizeTooLarge, .sizeTooLarge,
         ])
         #expect(local.remaining == before)

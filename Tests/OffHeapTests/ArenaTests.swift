@@ -38,7 +38,12 @@ struct ArenaTests {
     @Test func badRequestsAreTypedErrorsAndChangeNothing() throws {
         let arena = try Arena(capacity: 8192)
         #expect(throws: OffHeapError.zeroSize) { _ = try arena.allocate(byteCount: 0) }
-        #expect(throws: OffHeapError.zeroSize) { _ = try arena.allocate(byteCount: -5) }
+        #expect(throws: OffHeapError.sizeTooLarge(requested: -5, limit: 8192)) {
+            _ = try arena.allocate(byteCount: -5)
+        }
+        #expect(throws: OffHeapError.sizeTooLarge(requested: -16, limit: 8192)) {
+            _ = try arena.allocate(UInt64.self, count: -2)
+        }
         #expect(throws: OffHeapError.sizeTooLarge(requested: 8193, limit: 8192)) {
             _ = try arena.allocate(byteCount: 8193)
         }

@@ -115,7 +115,9 @@ struct SlabPoolTests {
     @Test func badInputsAreTypedErrorsAndThePoolStaysUsable() throws {
         let pool = try SlabPool(slabSize: 64 << 10, maximumSlabs: 2, maximumLargeAllocations: 2)
         #expect(throws: OffHeapError.zeroSize) { _ = try pool.allocate(byteCount: 0) }
-        #expect(throws: OffHeapError.zeroSize) { _ = try pool.allocate(byteCount: -1) }
+        #expect(throws: OffHeapError.sizeTooLarge(requested: -1, limit: SlabPool.maximumByteCount)) {
+            _ = try pool.allocate(byteCount: -1)
+        }
         #expect(throws: OffHeapError.sizeTooLarge(requested: 1 << 50, limit: SlabPool.maximumByteCount)) {
             _ = try pool.allocate(byteCount: 1 << 50)
         }

@@ -13,6 +13,24 @@
 ///     print("rejected: \(error)")
 /// }
 /// ```
+///
+/// ## The same mistake, the same error
+///
+/// Every allocator reports a given mistake with the same case (tested over all of them by
+/// `SameMistakeSameErrorTests`):
+///
+/// | mistake | where | error |
+/// |---|---|---|
+/// | alignment not a power of two, or above the allocator's maximum | `allocate(byteCount:alignment:)`, `slotAlignment` | ``invalidAlignment(_:)`` |
+/// | size 0 | `allocate(byteCount:)`, `slotSize`, `count` | ``zeroSize`` (``SizeClassHeap`` returns a distinct minimum block instead, like `malloc(0)`) |
+/// | negative size | `allocate(byteCount:)`, `slotSize`, `count` | ``sizeTooLarge(requested:limit:)`` (as `size_t` it is huge, as for `malloc`) |
+/// | size above the allocator's limit (a slot, a request, `capacity × slot stride`) | same | ``sizeTooLarge(requested:limit:)`` |
+/// | a slot size of 1 … 7 bytes | `slotSize` | ``invalidConfiguration(reason:)`` |
+/// | capacity, slab or table bounds out of range (0, negative, above the maximum) | configurations | ``invalidConfiguration(reason:)`` |
+///
+/// `limit` is the allocator's own bound: ``Arena/capacity``, ``SlabPool/maximumByteCount``,
+/// ``SizeClassHeap/maximumByteCount``, 2⁴⁵ bytes per ``FreeList`` slot, 2⁴⁰ per
+/// ``ShardedFreeList`` slot. A failed request changes nothing: the allocator stays usable.
 public enum OffHeapError: Error, Equatable, Sendable {
     /// A configuration value is out of range; `reason` names it.
     case invalidConfiguration(reason: StaticString)

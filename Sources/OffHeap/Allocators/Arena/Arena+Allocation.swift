@@ -10,8 +10,9 @@ extension Arena {
     /// ```swift
     /// let block = try arena.allocate(byteCount: 100, alignment: 16)
     /// ```
-    /// - Throws: ``OffHeapError/zeroSize`` when `byteCount` is not positive,
-    ///   ``OffHeapError/sizeTooLarge(requested:limit:)`` when it exceeds ``capacity``,
+    /// - Throws: ``OffHeapError/zeroSize`` when `byteCount` is 0,
+    ///   ``OffHeapError/sizeTooLarge(requested:limit:)`` when it is negative or exceeds
+    ///   ``capacity``,
     ///   ``OffHeapError/invalidAlignment(_:)`` unless `alignment` is a power of two no larger
     ///   than ``maximumAlignment``, ``OffHeapError/capacityExhausted(capacity:)`` when the rest of the arena is
     ///   too small (``reset(decommit:)`` makes room), and ``OffHeapError/concurrentReset``
@@ -20,8 +21,8 @@ extension Arena {
     public func allocate(
         byteCount: Int, alignment: Int = 16
     ) throws(OffHeapError) -> UnsafeMutableRawPointer {
-        guard byteCount > 0 else { throw .zeroSize }
-        guard byteCount <= capacity else {
+        guard byteCount != 0 else { throw .zeroSize }
+        guard byteCount > 0, byteCount <= capacity else {
             throw .sizeTooLarge(requested: byteCount, limit: capacity)
         }
         guard alignment > 0, alignment & (alignment &- 1) == 0, alignment <= maximumAlignment
@@ -105,16 +106,18 @@ extension Arena {
     /// let points = try arena.allocate(SIMD2<Float>.self, count: 1024)
     /// points.initialize(repeating: .zero)
     /// ```
-    /// - Throws: as ``allocate(byteCount:alignment:)``; a `count` that is not positive is
-    ///   ``OffHeapError/zeroSize``, one whose byte size overflows is
+    /// - Throws: as ``allocate(byteCount:alignment:)``; a `count` of 0 is
+    ///   ``OffHeapError/zeroSize``, a negative one or one whose byte size overflows is
     ///   ``OffHeapError/sizeTooLarge(requested:limit:)``.
     @inlinable
     public func allocate<T: BitwiseCopyable>(
         _ type: T.Type, count: Int = 1
     ) throws(OffHeapError) -> UnsafeMutableBufferPointer<T> {
-        guard count > 0 else { throw .zeroSize }
+        guard count != 0 else { throw .zeroSize }
         let (bytes, overflow) = MemoryLayout<T>.stride.multipliedReportingOverflow(by: count)
-        guard !overflow else { throw .sizeTooLarge(requested: Int.max, limit: capacity) }
+        guard !overflow, bytes > 0 else {
+            throw .sizeTooLarge(requested: overflow ? Int.max : bytes, limit: capacity)
+        }
         let raw = try allocate(
             byteCount: max(bytes, 1), alignment: max(MemoryLayout<T>.alignment, 1))
         let typed = raw.bindMemory(to: T.self, capacity: count)

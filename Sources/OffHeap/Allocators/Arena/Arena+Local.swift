@@ -146,16 +146,18 @@ extension Arena {
         /// let ids = try local.allocate(UInt32.self, count: 100)
         /// ids.initialize(repeating: 0)
         /// ```
-        /// - Throws: as ``allocate(byteCount:alignment:)``; a `count` that is not positive is
-        ///   ``OffHeapError/zeroSize``, one whose byte size overflows is
+        /// - Throws: as ``allocate(byteCount:alignment:)``; a `count` of 0 is
+        ///   ``OffHeapError/zeroSize``, a negative one or one whose byte size overflows is
         ///   ``OffHeapError/sizeTooLarge(requested:limit:)``.
         @inlinable
         public mutating func allocate<T: BitwiseCopyable>(
             _ type: T.Type, count: Int = 1
         ) throws(OffHeapError) -> UnsafeMutableBufferPointer<T> {
-            guard count > 0 else { throw .zeroSize }
+            guard count != 0 else { throw .zeroSize }
             let (bytes, overflow) = MemoryLayout<T>.stride.multipliedReportingOverflow(by: count)
-            guard !overflow else { throw .sizeTooLarge(requested: Int.max, limit: arena.capacity) }
+            guard !overflow, bytes > 0 else {
+                throw .sizeTooLarge(requested: overflow ? Int.max : bytes, limit: arena.capacity)
+            }
             let raw = try allocate(
                 byteCount: max(bytes, 1), alignment: max(MemoryLayout<T>.alignment, 1))
             let typed = raw.bindMemory(to: T.self, capacity: count)
@@ -199,11 +201,11 @@ extension Arena.Local {
     internal mutating func allocateSlow(
         byteCount: Int, alignment: Int
     ) throws(OffHeapError) -> UnsafeMutableRawPointer {
-        guard byteCount > 0 else { throw .zeroSize }
+        guard byteCount != 0 else { throw .zeroSize }
         guard alignment > 0, alignment & (alignment &- 1) == 0,
             UInt(alignment) <= maximumAlignment
         else { throw .invalidAlignment(alignment) }
-        guard byteCount <= arena.capacity else {
+        guard byteCount > 0, byteCount <= arena.capacity else {
             throw .sizeTooLarge(requested: byteCount, limit: arena.capacity)
         }
         if end != 0 { try dropChunkIfStale() }

@@ -78,6 +78,14 @@ extension FreeList {
 
         init(_ config: Configuration) throws(OffHeapError) {
             let page = VirtualMemory.pageSize
+            // 2^46 bytes of slots at most: far below any user address space, and it keeps
+            // `offset * reciprocal` exact (see `slotIndex(forOffset:)`).
+            let byteLimit = 1 << 46
+            // Sizes as every allocator reports them (the table at `OffHeapError`).
+            guard config.slotSize != 0 else { throw .zeroSize }
+            guard config.slotSize > 0, config.slotSize <= byteLimit / 2 else {
+                throw .sizeTooLarge(requested: config.slotSize, limit: byteLimit / 2)
+            }
             guard config.slotSize >= 8 else {
                 throw .invalidConfiguration(reason: "slotSize must be at least 8 bytes")
             }
@@ -90,12 +98,6 @@ extension FreeList {
             }
             guard config.capacity <= FreeList.maximumCapacity else {
                 throw .invalidConfiguration(reason: "capacity must be below 2^32 - 2")
-            }
-            // 2^46 bytes of slots at most: far below any user address space, and it keeps
-            // `offset * reciprocal` exact (see `slotIndex(forOffset:)`).
-            let byteLimit = 1 << 46
-            guard config.slotSize <= byteLimit / 2 else {
-                throw .sizeTooLarge(requested: config.slotSize, limit: byteLimit / 2)
             }
             let stride = VirtualMemory.roundUp(config.slotSize, to: alignment)
             let (total, overflow) = config.capacity.multipliedReportingOverflow(by: stride)

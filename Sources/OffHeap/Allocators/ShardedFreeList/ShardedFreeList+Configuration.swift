@@ -55,20 +55,18 @@ extension ShardedFreeList {
             return overflow ? Int.max : sum & ~mask
         }
 
-        /// Throws ``OffHeapError/invalidConfiguration(reason:)`` for values out of range.
+        /// Throws the error the table at ``OffHeapError`` gives for a value out of range.
         package func validate() throws(OffHeapError) {
+            guard slotSize != 0 else { throw .zeroSize }
+            guard slotSize > 0, slotSize <= 1 << 40 else {
+                throw .sizeTooLarge(requested: slotSize, limit: 1 << 40)
+            }
             guard slotSize >= 8 else {
                 throw .invalidConfiguration(reason: "slotSize must be at least 8 bytes")
             }
             guard slotAlignment > 0, slotAlignment & (slotAlignment - 1) == 0,
                 slotAlignment <= VirtualMemory.pageSize
-            else {
-                throw .invalidConfiguration(
-                    reason: "slotAlignment must be a power of two no larger than a page")
-            }
-            guard slotSize <= 1 << 40 else {
-                throw .invalidConfiguration(reason: "slotSize too large")
-            }
+            else { throw .invalidAlignment(slotAlignment) }
             guard capacity > 0, capacity <= Int(UInt32.max) - 1 else {
                 throw .invalidConfiguration(reason: "capacity must be in 1 ... 2^32 - 2")
             }
@@ -77,7 +75,7 @@ extension ShardedFreeList {
             }
             let (bytes, overflow) = slotStride.multipliedReportingOverflow(by: capacity)
             guard !overflow, bytes <= 1 << 46 else {
-                throw .invalidConfiguration(reason: "capacity * slotStride too large")
+                throw .sizeTooLarge(requested: overflow ? Int.max : bytes, limit: 1 << 46)
             }
         }
     }

@@ -9,8 +9,9 @@ extension SlabPool {
     /// ```swift
     /// let header = try pool.allocate(byteCount: 48, alignment: 16)
     /// ```
-    /// - Throws: ``OffHeapError/zeroSize`` for a size that is not positive,
-    ///   ``OffHeapError/sizeTooLarge(requested:limit:)`` above ``maximumRequest``,
+    /// - Throws: ``OffHeapError/zeroSize`` for a size of 0,
+    ///   ``OffHeapError/sizeTooLarge(requested:limit:)`` for a negative size or one above
+    ///   ``maximumByteCount``,
     ///   ``OffHeapError/invalidAlignment(_:)`` unless a power of two up to
     ///   ``maximumAlignment``, ``OffHeapError/capacityExhausted(capacity:)`` when every slab is used (or the
     ///   large-block table is full), ``OffHeapError/concurrentReset`` while a reset runs,
@@ -19,8 +20,8 @@ extension SlabPool {
     public func allocate(
         byteCount: Int, alignment: Int = 16
     ) throws(OffHeapError) -> UnsafeMutableRawPointer {
-        guard byteCount > 0 else { throw .zeroSize }
-        guard byteCount <= SlabPool.maximumByteCount else {
+        guard byteCount != 0 else { throw .zeroSize }
+        guard byteCount > 0, byteCount <= SlabPool.maximumByteCount else {
             throw .sizeTooLarge(requested: byteCount, limit: SlabPool.maximumByteCount)
         }
         guard alignment > 0, alignment & (alignment &- 1) == 0, alignment <= maximumAlignment
