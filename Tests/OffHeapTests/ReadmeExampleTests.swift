@@ -34,6 +34,11 @@ struct ReadmeExampleTests {
         try heap.deallocate(block)
         heap.trim()
 
+        let cachedSlot = try cached.allocateSlot()
+        try cached.deallocate(cachedSlot)
+        let owned = try heap.allocateBlock(byteCount: 64)
+        try heap.deallocate(owned)
+
         let nodes = try ShardedFreeList(configuration: .init(slotSize: 32, capacity: 4096))
         let stack = try LockFreeStack<Int, ShardedFreeList>(pool: nodes)
         try stack.push(7)

@@ -8,7 +8,7 @@ extension FreeList {
     /// let slot = try pool.allocateSlot()
     /// slot.pointer.storeBytes(of: 7, as: Int.self)
     /// try pool.deallocate(slot)
-    /// // try pool.deallocate(slot)   // error: 'slot' used after consume
+    /// // try pool.deallocate(slot)   // error: 'slot' consumed more than once
     /// ```
     ///
     /// The handle remembers the pool's reset epoch: deallocating it after a
