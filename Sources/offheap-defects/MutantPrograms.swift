@@ -130,7 +130,7 @@ func freeListHandoff() throws(OffHeapError) -> Bool {
 func hyalineHandoff() throws(OffHeapError) -> Bool {
     let rounds = 8
     let pool = try FreeList(configuration: .init(slotSize: 64, capacity: 64))
-    let domain = try HyalineDomain(configuration: .init(maxReaders: 4))
+    let domain = try HyalineDomain(configuration: .init(maximumReaders: 4))
     let reclaimer = try domain.register(HyalinePoolReclaimer(pool))
     let cell = UnsafeMutablePointer<Atomic<UInt64>>.allocate(capacity: 1)
     cell.initialize(to: Atomic(0))

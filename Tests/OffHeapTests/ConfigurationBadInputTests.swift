@@ -84,7 +84,7 @@ struct ConfigurationBadInputTests {
             }
         }
         for value in Self.extremes where value < 1 || value > 1 << 31 {
-            #expect(throws: OffHeapError.self) { _ = try HyalineDomain(configuration: .init(maxReaders: value)) }
+            #expect(throws: OffHeapError.self) { _ = try HyalineDomain(configuration: .init(maximumReaders: value)) }
             #expect(throws: OffHeapError.self) {
                 _ = try HyalineDomain(configuration: .init(recordCapacity: value))
             }

@@ -58,7 +58,7 @@ struct ExhaustionErrorTests {
         let pool = try TestSlotPool(slotSize: 16, capacity: 64)
         let reclaimer = PoisoningReclaimer(pool)
         let domain = try HyalineDomain(configuration:
-            .init(maxReaders: 2, recordCapacity: 8, batchThreshold: 1, stripes: 1))
+            .init(maximumReaders: 2, recordCapacity: 8, batchThreshold: 1, stripes: 1))
         let id = try domain.register(reclaimer)
         var failure: OffHeapError?
         var retired = 0

@@ -6,7 +6,7 @@ import Testing
 @Suite("HyalineController")
 struct HyalineControllerTests {
     let configuration = HyalineThresholdController.Configuration(
-        kp: 2, ki: 0.5, integralLimit: 1, setpoint: 0.25, minThreshold: 4, maxThreshold: 256,
+        kp: 2, ki: 0.5, integralLimit: 1, setpoint: 0.25, minimumThreshold: 4, maximumThreshold: 256,
         periodNanoseconds: 1_000_000)
 
     @Test func pressureGivesMinimumThresholdAndAFlush() {
@@ -94,9 +94,9 @@ struct HyalineControllerTests {
         let reclaimer = PoisoningReclaimer(pool)
         let domain = try HyalineDomain(configuration:
             .init(
-                maxReaders: 32, batchThreshold: 512, stripes: 8,
+                maximumReaders: 32, batchThreshold: 512, stripes: 8,
                 controller: .init(
-                    kp: 2, ki: 0.5, setpoint: 0.05, minThreshold: 1, maxThreshold: 512,
+                    kp: 2, ki: 0.5, setpoint: 0.05, minimumThreshold: 1, maximumThreshold: 512,
                     periodNanoseconds: 250_000)))
         let id = try domain.register(reclaimer)
         let cellCount = 16

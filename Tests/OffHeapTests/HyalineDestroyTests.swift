@@ -46,7 +46,7 @@ struct HyalineDestroyTests {
     @Test func concurrentDestroyWaitsForALeavingReadersReclamation() throws {
         let pool = try TestSlotPool(slotSize: 16, capacity: 64)
         let reclaimer = SlowReclaimer(pool, delay: 100_000_000)
-        let domain = try HyalineDomain(configuration: .init(maxReaders: 4, batchThreshold: 1, stripes: 1))
+        let domain = try HyalineDomain(configuration: .init(maximumReaders: 4, batchThreshold: 1, stripes: 1))
         let id = try domain.register(reclaimer)
         let phase = Atomic<Int>(0)  // 1: reader inside, 2: go, 3: reader leaving
         let reader = try PlatformThread {
@@ -105,7 +105,7 @@ struct HyalineDestroyTests {
         let pool = try TestSlotPool(slotSize: 16, capacity: 4096)
         let reclaimer = SlowReclaimer(pool, delay: 0)
         let domain = try HyalineDomain(configuration:
-            .init(maxReaders: 16, recordCapacity: 1 << 16, batchThreshold: 1 << 10, stripes: 1))
+            .init(maximumReaders: 16, recordCapacity: 1 << 16, batchThreshold: 1 << 10, stripes: 1))
         let id = try domain.register(reclaimer)
         let inside = Atomic<Int>(0)
         let retirersDone = Atomic<Int>(0)

@@ -13,13 +13,13 @@ struct HyalineDomainInitTests {
         for _ in 0..<8 {
             #expect(throws: OffHeapError.threadStartFailed(errno: 11)) {
                 _ = try HyalineDomain(
-                    .init(maxReaders: 4, controller: .init()),
+                    .init(maximumReaders: 4, controller: .init()),
                     startThread: { _ throws(OffHeapError) in throw .threadStartFailed(errno: 11) })
             }
         }
         #expect(HyalineRuntime.staleRetires.load(ordering: .relaxed) == staleBefore)
         // Domains made afterwards claim rows and work normally.
-        let domain = try HyalineDomain(configuration: .init(maxReaders: 4))
+        let domain = try HyalineDomain(configuration: .init(maximumReaders: 4))
         #expect(domain.registryRow >= 0)
         let guardian = try domain.enter()
         _ = guardian
@@ -28,7 +28,7 @@ struct HyalineDomainInitTests {
     /// A second retire of a row (stale generation) changes nothing.
     @Test func staleRowRetireIsRefused() throws {
         let runtime = try #require(HyalineRuntime.shared)
-        let domain = try HyalineDomain(configuration: .init(maxReaders: 4))
+        let domain = try HyalineDomain(configuration: .init(maximumReaders: 4))
         let row = domain.registryRow
         try #require(row >= 0)
         let staleBefore = HyalineRuntime.staleRetires.load(ordering: .relaxed)
@@ -43,7 +43,7 @@ struct HyalineDestroyInsideTests {
     /// destroy() waits for every reader to leave; called by a reader of the same domain it
     /// used to spin forever. Now: a typed error, the domain unchanged and still usable.
     @Test func destroyWhileHoldingAGuardIsATypedError() throws {
-        let domain = try HyalineDomain(configuration: .init(maxReaders: 4))
+        let domain = try HyalineDomain(configuration: .init(maximumReaders: 4))
         let guardian = try domain.enter()
         #expect(throws: OffHeapError.destroyInsideDomain) { try domain.destroy() }
         // A nested guard (its own leased slot), and from inside withGuard.
@@ -63,7 +63,7 @@ struct HyalineDestroyInsideTests {
 
     /// Without a runtime row every guard leases its own slot: detected the same way.
     @Test func destroyInsideWithLeasedSlotsIsATypedError() throws {
-        let domain = try HyalineDomain(configuration: .init(maxReaders: 4))
+        let domain = try HyalineDomain(configuration: .init(maximumReaders: 4))
         let guardian = try domain.enter(retaining: true)
         let other = try domain.publish(slot: domain.leaseSlot(), entry: nil, retaining: true)
         guardian.leave()
@@ -74,7 +74,7 @@ struct HyalineDestroyInsideTests {
 
     /// Another thread's guard is waited for, not mistaken for the caller's.
     @Test func concurrentDestroyWaitsForAnotherThreadsGuard() throws {
-        let domain = try HyalineDomain(configuration: .init(maxReaders: 4))
+        let domain = try HyalineDomain(configuration: .init(maximumReaders: 4))
         let phase = Atomic<Int>(0)
         let reader = try PlatformThread {
             guard let guardian = try? domain.enter() else { phase.store(-1, ordering: .releasing); return }

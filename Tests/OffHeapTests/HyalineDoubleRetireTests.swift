@@ -11,7 +11,7 @@ struct HyalineDoubleRetireTests {
         let nodes = HyalinePoolReclaimer(
             pool,
             slotIndex: { try? pool.slotIndex(of: $0) })
-        let domain = try HyalineDomain(configuration: .init(maxReaders: 4, batchThreshold: 1, stripes: 1))
+        let domain = try HyalineDomain(configuration: .init(maximumReaders: 4, batchThreshold: 1, stripes: 1))
         let id = try domain.register(nodes)
         let node = try nodes.allocate()
         try domain.withGuard { guardian throws(OffHeapError) in
@@ -43,7 +43,7 @@ struct HyalineDoubleRetireTests {
         let nodes = HyalinePoolReclaimer(
             pool,
             slotIndex: { try? pool.slotIndex(of: $0) })
-        let domain = try HyalineDomain(configuration: .init(maxReaders: 4, batchThreshold: 1, stripes: 1))
+        let domain = try HyalineDomain(configuration: .init(maximumReaders: 4, batchThreshold: 1, stripes: 1))
         let id = try domain.register(nodes)
         let node = try nodes.allocate()
         try domain.withGuard { guardian in

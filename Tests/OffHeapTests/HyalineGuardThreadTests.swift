@@ -19,7 +19,7 @@ struct HyalineGuardThreadTests {
     @Test func concurrentGuardLeftOnAnotherThreadDoesNotTouchTheEnterersTable() throws {
         let pool = try TestSlotPool(slotSize: 16, capacity: 256)
         let reclaimer = PoisoningReclaimer(pool)
-        let domain = try HyalineDomain(configuration: .init(maxReaders: 4, batchThreshold: 4, stripes: 1))
+        let domain = try HyalineDomain(configuration: .init(maximumReaders: 4, batchThreshold: 4, stripes: 1))
         let id = try domain.register(reclaimer)
         let first = try domain.enter()
         let sticky = first.slotIndex

@@ -12,7 +12,7 @@ struct HyalineRecordHoardTests {
         let pool = try TestSlotPool(slotSize: 16, capacity: 1024)
         let reclaimer = PoisoningReclaimer(pool)
         let domain = try HyalineDomain.withRuntimeRow(
-            .init(maxReaders: 8, recordCapacity: 4096, batchThreshold: 50, stripes: 1))
+            .init(maximumReaders: 8, recordCapacity: 4096, batchThreshold: 50, stripes: 1))
         let id = try domain.register(reclaimer)
         let limit = domain.privateRecordLimit
         #expect(limit == 128)

@@ -40,7 +40,7 @@ struct HyalineRobustnessTests {
         let pool = try TestSlotPool(slotSize: 16, capacity: bound + cellCount + 4 * workers + 64)
         let reclaimer = PoisoningReclaimer(pool)
         let domain = try HyalineDomain(configuration:
-            .init(maxReaders: 16, batchThreshold: threshold, stripes: stripes))
+            .init(maximumReaders: 16, batchThreshold: threshold, stripes: stripes))
         let id = try domain.register(reclaimer)
         let cells = try RobustCells(count: cellCount)
         for index in 0..<cellCount {

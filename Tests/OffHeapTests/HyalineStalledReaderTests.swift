@@ -20,7 +20,7 @@ struct HyalineStalledReaderTests {
         let pool = try TestSlotPool(slotSize: 16, capacity: Self.writers * Self.perWriter + 64)
         let reclaimer = PoisoningReclaimer(pool)
         let domain = try HyalineDomain(configuration: .init(
-            maxReaders: 8, recordCapacity: 1 << 15, batchThreshold: Self.threshold, stripes: 1,
+            maximumReaders: 8, recordCapacity: 1 << 15, batchThreshold: Self.threshold, stripes: 1,
             eraFrequency: Self.frequency))
         let id = try domain.register(reclaimer)
         let cell = try VirtualMemory.reserve(byteCount: 4096, committed: true)

@@ -23,7 +23,7 @@ struct HyalineStickySlotTests {
     }
 
     @Test func stickySlotIsReusedAndNestedGuardsGetTheirOwn() throws {
-        let domain = try HyalineDomain.withRuntimeRow(.init(maxReaders: 3))
+        let domain = try HyalineDomain.withRuntimeRow(.init(maximumReaders: 3))
         let first = try domain.enter()
         let sticky = first.slotIndex
         first.leave()
@@ -36,13 +36,13 @@ struct HyalineStickySlotTests {
         let innermost = try domain.enter()
         #expect(outer.slotIndex == sticky)
         #expect(Set([outer.slotIndex, inner.slotIndex, innermost.slotIndex]).count == 3)
-        #expect(throws: OffHeapError.readerSlotsExhausted(maxReaders: 3)) { _ = try domain.enter() }
+        #expect(throws: OffHeapError.readerSlotsExhausted(maximumReaders: 3)) { _ = try domain.enter() }
         // Guards may end out of order: the sticky slot is free again once `outer` ends,
         // while the nested guards still hold theirs.
         outer.leave()
         let next = try domain.enter()
         #expect(next.slotIndex == sticky)
-        #expect(throws: OffHeapError.readerSlotsExhausted(maxReaders: 3)) { _ = try domain.enter() }
+        #expect(throws: OffHeapError.readerSlotsExhausted(maximumReaders: 3)) { _ = try domain.enter() }
         _ = consume next
         _ = consume inner
         _ = consume innermost
@@ -58,7 +58,7 @@ struct HyalineStickySlotTests {
     @Test func nestedGuardDoesNotReleaseTheOuterGuardsNodes() throws {
         let pool = try TestSlotPool(slotSize: 16, capacity: 64)
         let reclaimer = PoisoningReclaimer(pool)
-        let domain = try HyalineDomain.withRuntimeRow(.init(maxReaders: 4, batchThreshold: 1, stripes: 1))
+        let domain = try HyalineDomain.withRuntimeRow(.init(maximumReaders: 4, batchThreshold: 1, stripes: 1))
         let id = try domain.register(reclaimer)
         let region = try VirtualMemory.reserve(byteCount: 64, committed: true)
         defer { try? VirtualMemory.release(region) }
@@ -92,7 +92,7 @@ struct HyalineStickySlotTests {
         let pool = try TestSlotPool(slotSize: 16, capacity: 2048)
         let reclaimer = PoisoningReclaimer(pool)
         let domain = try HyalineDomain.withRuntimeRow(
-            .init(maxReaders: threads, recordCapacity: 1024, batchThreshold: 16, stripes: 2))
+            .init(maximumReaders: threads, recordCapacity: 1024, batchThreshold: 16, stripes: 2))
         let id = try domain.register(reclaimer)
         let region = try VirtualMemory.reserve(byteCount: 64 * threads, committed: true)
         defer { try? VirtualMemory.release(region) }
@@ -143,14 +143,14 @@ struct HyalineStickySlotTests {
     }
 
     /// A thread keeps the records of batches it frees in a private list (up to
-    /// `recordCapacity / (4 × maxReaders)`); its exit must give them back. 40 short-lived
+    /// `recordCapacity / (4 × maximumReaders)`); its exit must give them back. 40 short-lived
     /// threads each retire 40 nodes into a domain of 256 records: without the give-back the
     /// records run out after a few threads.
     @Test func threadExitGivesPrivateRecordsBack() throws {
         let pool = try TestSlotPool(slotSize: 16, capacity: 256)
         let reclaimer = PoisoningReclaimer(pool)
         let domain = try HyalineDomain.withRuntimeRow(
-            .init(maxReaders: 2, recordCapacity: 256, batchThreshold: 1, stripes: 1))
+            .init(maximumReaders: 2, recordCapacity: 256, batchThreshold: 1, stripes: 1))
         let id = try domain.register(reclaimer)
         let failures = Atomic<Int>(0)
         for round in 0..<40 {
@@ -189,7 +189,7 @@ struct HyalineStickySlotTests {
             var id = HyalineReclaimerID(rawValue: 0)
         }
         let box = Box()
-        box.domain = try HyalineDomain.withRuntimeRow(.init(maxReaders: threads + 1, batchThreshold: 1 << 10))
+        box.domain = try HyalineDomain.withRuntimeRow(.init(maximumReaders: threads + 1, batchThreshold: 1 << 10))
         box.id = try box.domain!.register(reclaimer)
         let phase = Atomic<Int>(0)
         let arrived = Atomic<Int>(0)
@@ -236,7 +236,7 @@ struct HyalineStickySlotTests {
         phase.store(1, ordering: .releasing)
         while arrived.load(ordering: .acquiring) < 2 * threads { PlatformThread.yield() }
         box.domain = nil  // deinit while 8 threads still hold stale entries for its row
-        box.domain = try HyalineDomain.withRuntimeRow(.init(maxReaders: threads + 1))
+        box.domain = try HyalineDomain.withRuntimeRow(.init(maximumReaders: threads + 1))
         phase.store(2, ordering: .releasing)
         for worker in workers { worker.join() }
         #expect(failures.load(ordering: .relaxed) == 0)
@@ -264,7 +264,7 @@ struct HyalineStickySlotTests {
     @Test func domainsBeyondTheRuntimeRowsLeaseASlotPerGuard() throws {
         var domains: [HyalineDomain] = []
         for _ in 0..<300 {
-            domains.append(try HyalineDomain(configuration: .init(maxReaders: 2, recordCapacity: 64)))
+            domains.append(try HyalineDomain(configuration: .init(maximumReaders: 2, recordCapacity: 64)))
         }
         let pool = try TestSlotPool(slotSize: 16, capacity: 64)
         let reclaimer = PoisoningReclaimer(pool)
@@ -274,7 +274,7 @@ struct HyalineStickySlotTests {
                 let outer = try domain.enter()
                 let inner = try domain.enter()
                 #expect(outer.slotIndex != inner.slotIndex)
-                #expect(throws: OffHeapError.readerSlotsExhausted(maxReaders: 2)) { _ = try domain.enter() }
+                #expect(throws: OffHeapError.readerSlotsExhausted(maximumReaders: 2)) { _ = try domain.enter() }
                 try inner.retire(try Self.node(pool, 1), birthEra: 0, reclaimer: id)
                 inner.flushPending()
             }

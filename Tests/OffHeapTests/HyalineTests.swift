@@ -35,7 +35,7 @@ struct HyalineTests {
     @Test func retiredNodeWaitsForTheReaderThatCouldSeeIt() throws {
         let pool = try TestSlotPool(slotSize: 16, capacity: 256)
         let reclaimer = PoisoningReclaimer(pool)
-        let domain = try HyalineDomain(configuration: .init(maxReaders: 4, batchThreshold: 8, stripes: 1))
+        let domain = try HyalineDomain(configuration: .init(maximumReaders: 4, batchThreshold: 8, stripes: 1))
         let id = try domain.register(reclaimer)
         let cells = try Cells(count: 1)
         let node = try pool.allocate()
@@ -68,7 +68,7 @@ struct HyalineTests {
 
     @Test func guardKeepsItsDomainAlive() throws {
         func enterFreshDomain() throws -> HyalineGuard {
-            let domain = try HyalineDomain(configuration: .init(maxReaders: 2))
+            let domain = try HyalineDomain(configuration: .init(maximumReaders: 2))
             return try domain.enter()  // the only reference left is the guard's
         }
         let cells = try Cells(count: 1)
@@ -82,7 +82,7 @@ struct HyalineTests {
     @Test func batchesNeverShorterThanKPlusOne() throws {
         let pool = try TestSlotPool(slotSize: 16, capacity: 64)
         let reclaimer = PoisoningReclaimer(pool)
-        let domain = try HyalineDomain(configuration: .init(maxReaders: 8, batchThreshold: 1, stripes: 1))
+        let domain = try HyalineDomain(configuration: .init(maximumReaders: 8, batchThreshold: 1, stripes: 1))
         let id = try domain.register(reclaimer)
         // Lease 5 slots at once: k = 5, so a batch needs 6 records.
         let g1 = try domain.enter(), g2 = try domain.enter(), g3 = try domain.enter()
@@ -109,7 +109,7 @@ struct HyalineTests {
 
     @Test func foreignPointerIsRejectedAndDomainStaysUsable() throws {
         let pool = try TestSlotPool(slotSize: 16, capacity: 16)
-        let domain = try HyalineDomain(configuration: .init(maxReaders: 2, batchThreshold: 4))
+        let domain = try HyalineDomain(configuration: .init(maximumReaders: 2, batchThreshold: 4))
         let id = try domain.register(PoisoningReclaimer(pool))
         let foreign = try VirtualMemory.reserve(byteCount: 4096, committed: true)
         defer { try? VirtualMemory.release(foreign) }
@@ -130,7 +130,7 @@ struct HyalineTests {
 
     @Test func destroyedDomainThrowsTypedErrors() throws {
         let pool = try TestSlotPool(slotSize: 16, capacity: 16)
-        let domain = try HyalineDomain(configuration: .init(maxReaders: 2, batchThreshold: 8))
+        let domain = try HyalineDomain(configuration: .init(maximumReaders: 2, batchThreshold: 8))
         let id = try domain.register(PoisoningReclaimer(pool))
         do {
             let guardian = try domain.enter()
@@ -147,16 +147,16 @@ struct HyalineTests {
     }
 
     @Test func badConfigurationAndTooManyReaders() throws {
-        #expect(throws: OffHeapError.self) { _ = try HyalineDomain(configuration: .init(maxReaders: 0)) }
+        #expect(throws: OffHeapError.self) { _ = try HyalineDomain(configuration: .init(maximumReaders: 0)) }
         #expect(throws: OffHeapError.self) { _ = try HyalineDomain(configuration: .init(recordCapacity: 3)) }
         #expect(throws: OffHeapError.self) { _ = try HyalineDomain(configuration: .init(stripes: 3)) }
         #expect(throws: OffHeapError.self) {
             _ = try HyalineDomain(configuration: .init(controller: .init(setpoint: 2)))
         }
-        let domain = try HyalineDomain(configuration: .init(maxReaders: 2))
+        let domain = try HyalineDomain(configuration: .init(maximumReaders: 2))
         let a = try domain.enter()
         let b = try domain.enter()
-        #expect(throws: OffHeapError.readerSlotsExhausted(maxReaders: 2)) { _ = try domain.enter() }
+        #expect(throws: OffHeapError.readerSlotsExhausted(maximumReaders: 2)) { _ = try domain.enter() }
         a.leave()
         let c = try domain.enter()
         _ = consume b; _ = consume c
@@ -169,7 +169,7 @@ struct HyalineTests {
         let cellCount = 16
         let pool = try TestSlotPool(slotSize: 32, capacity: 4096)
         let reclaimer = PoisoningReclaimer(pool)
-        let domain = try HyalineDomain(configuration: .init(maxReaders: 16, batchThreshold: 32, stripes: 4))
+        let domain = try HyalineDomain(configuration: .init(maximumReaders: 16, batchThreshold: 32, stripes: 4))
         let id = try domain.register(reclaimer)
         let cells = try Cells(count: cellCount)
         for index in 0..<cellCount {
@@ -232,7 +232,7 @@ struct HyalineTests {
     @Test func concurrentPoolReclaimerCountsEveryReclaimedNode() throws {
         let pool = try TestSlotPool(slotSize: 16, capacity: 4096)
         let nodes = HyalinePoolReclaimer(pool)
-        let domain = try HyalineDomain(configuration: .init(maxReaders: 16, batchThreshold: 8, stripes: 2))
+        let domain = try HyalineDomain(configuration: .init(maximumReaders: 16, batchThreshold: 8, stripes: 2))
         let id = try domain.register(nodes)
         let kept = Atomic<Int>(0)
         try PlatformThread.run(count: 8) { worker in

@@ -15,7 +15,7 @@ import Testing
 @Suite("Retire failure")
 struct RetireFailureTests {
     static let configuration = HyalineDomain.Configuration(
-        maxReaders: 4, recordCapacity: 10, batchThreshold: 1, stripes: 1)
+        maximumReaders: 4, recordCapacity: 10, batchThreshold: 1, stripes: 1)
 
     @Test func concurrentPopWithoutRetireRecordsIsATypedErrorAndLosesNothing() throws {
         try Self.popPastExhaustionBesideAStalledReader(try HyalineDomain(configuration: Self.configuration))
@@ -43,7 +43,7 @@ struct RetireFailureTests {
                     while phase.load(ordering: .acquiring) != 2 { PlatformThread.yield() }
                 }
             } catch {
-                enterFailure.store(error == .readerSlotsExhausted(maxReaders: 4) ? 1 : 2,
+                enterFailure.store(error == .readerSlotsExhausted(maximumReaders: 4) ? 1 : 2,
                     ordering: .relaxed)
                 phase.store(-1, ordering: .releasing)
             }
@@ -114,7 +114,7 @@ struct RetireFailureTests {
         // other tests hold.
         var fillers: [HyalineDomain] = []
         for _ in 0..<256 {
-            fillers.append(try HyalineDomain(configuration: .init(maxReaders: 1, recordCapacity: 4)))
+            fillers.append(try HyalineDomain(configuration: .init(maximumReaders: 1, recordCapacity: 4)))
         }
         let domain = try HyalineDomain(configuration: Self.configuration)
         fillers.removeAll()

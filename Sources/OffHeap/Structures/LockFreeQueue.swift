@@ -47,7 +47,7 @@ public final class LockFreeQueue<Element: BitwiseCopyable, Pool: FixedSizeAlloca
 
     /// Appends `value`.
     ///
-    /// - Throws: the pool's exhaustion error after a flush, ``OffHeapError/readerSlotsExhausted(maxReaders:)``,
+    /// - Throws: the pool's exhaustion error after a flush, ``OffHeapError/readerSlotsExhausted(maximumReaders:)``,
     ///   ``OffHeapError/destroyed``. On error nothing was enqueued.
     @inlinable
     public func enqueue(_ value: Element) throws(OffHeapError) {
@@ -83,7 +83,7 @@ public final class LockFreeQueue<Element: BitwiseCopyable, Pool: FixedSizeAlloca
 
     /// Removes and returns the oldest element, or `nil` when the queue is empty.
     ///
-    /// - Throws: ``OffHeapError/destroyed``; ``OffHeapError/readerSlotsExhausted(maxReaders:)``;
+    /// - Throws: ``OffHeapError/destroyed``; ``OffHeapError/readerSlotsExhausted(maximumReaders:)``;
     ///   ``OffHeapError/retireRecordsExhausted(recordCapacity:)`` when the dequeued node
     ///   could not be retired (readers pin every record): the queue is then unchanged.
     @inlinable
@@ -121,7 +121,7 @@ public final class LockFreeQueue<Element: BitwiseCopyable, Pool: FixedSizeAlloca
     /// node may be dequeued and reclaimed concurrently, so the read needs a Hyaline guard,
     /// and entering a domain can fail (no reader slot, domain destroyed).
     ///
-    /// - Throws: ``OffHeapError/destroyed``; ``OffHeapError/readerSlotsExhausted(maxReaders:)``.
+    /// - Throws: ``OffHeapError/destroyed``; ``OffHeapError/readerSlotsExhausted(maximumReaders:)``.
     public var isEmpty: Bool {
         get throws(OffHeapError) {
             let guardian = try storage.domain.enter(retaining: false)

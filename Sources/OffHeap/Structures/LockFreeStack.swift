@@ -78,7 +78,7 @@ public final class LockFreeStack<Element: BitwiseCopyable, Pool: FixedSizeAlloca
     /// Pops the newest element, or returns `nil` when the stack is empty.
     ///
     /// - Throws: ``OffHeapError/destroyed`` when the domain was destroyed;
-    ///   ``OffHeapError/readerSlotsExhausted(maxReaders:)`` when the domain has no free reader slot;
+    ///   ``OffHeapError/readerSlotsExhausted(maximumReaders:)`` when the domain has no free reader slot;
     ///   ``OffHeapError/retireRecordsExhausted(recordCapacity:)`` when the popped node could
     ///   not be retired (readers pin every record): the stack is then unchanged.
     @inlinable

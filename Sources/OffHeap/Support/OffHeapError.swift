@@ -51,9 +51,9 @@ public enum OffHeapError: Error, Equatable, Sendable {
     case slotsCachedByOtherThreads(cached: Int, capacity: Int)
     /// ``SlabPool``: every entry of the large-block table (`maximumLargeAllocations`) is live.
     case largeAllocationsExhausted(limit: Int)
-    /// ``HyalineDomain``: every reader slot is leased (`maxReaders`: threads that entered and
+    /// ``HyalineDomain``: every reader slot is leased (`maximumReaders`: threads that entered and
     /// still live, plus nested guards).
-    case readerSlotsExhausted(maxReaders: Int)
+    case readerSlotsExhausted(maximumReaders: Int)
     /// ``HyalineDomain``: every retire record is in use (`recordCapacity`: retired nodes not
     /// yet reclaimed, batch padding, and free records held in threads' private lists).
     case retireRecordsExhausted(recordCapacity: Int)
@@ -104,8 +104,8 @@ extension OffHeapError: CustomStringConvertible {
             return "no free slot for this thread: \(cached) of \(capacity) cached by other threads"
         case .largeAllocationsExhausted(let limit):
             return "large-block table full (\(limit) live large blocks)"
-        case .readerSlotsExhausted(let maxReaders):
-            return "no free reader slot (maxReaders \(maxReaders))"
+        case .readerSlotsExhausted(let maximumReaders):
+            return "no free reader slot (maximumReaders \(maximumReaders))"
         case .retireRecordsExhausted(let recordCapacity):
             return "no free retire record (recordCapacity \(recordCapacity))"
         case .tooManyLivePools(let limit): return "more than \(limit) live pools"

@@ -36,7 +36,7 @@ final class HyalineExchange: @unchecked Sendable {
         _ allocator: A, threads: Int, budget: Int, controller: Bool
     ) throws(OffHeapError) -> HyalineExchange {
         let domain = try HyalineDomain(configuration: HyalineDomain.Configuration(
-            maxReaders: threads * 2 + 2,
+            maximumReaders: threads * 2 + 2,
             controller: controller ? HyalineThresholdController.Configuration() : nil))
         let checker = StressReclaimer(allocator, threads: threads, budget: budget)
         let reclaimer = try domain.register(checker)

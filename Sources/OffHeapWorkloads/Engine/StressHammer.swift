@@ -89,7 +89,7 @@ public enum StressHammer {
                 let threshold = hyaline.domain.configuration.batchThreshold
                 let frequency = hyaline.domain.configuration.eraFrequency
                 let stripes = hyaline.domain.configuration.stripes
-                let readers = hyaline.domain.configuration.maxReaders
+                let readers = hyaline.domain.configuration.maximumReaders
                 let live = board.hyalineCellCount
                 let batch = threshold + 8 + readers + 1
                 // Nodes born in or before the stalled era: those live when it stalled plus

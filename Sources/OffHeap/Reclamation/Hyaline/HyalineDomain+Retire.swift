@@ -238,7 +238,7 @@ extension HyalineDomain {
 
         var insert = recordWord(first, Layout.recordBatchNext).pointee.load(ordering: .relaxed)
         var inserted: UInt64 = 0
-        for slot in 0..<min(k, maxReaders) where insert != 0 {
+        for slot in 0..<min(k, maximumReaders) where insert != 0 {
             let head = slotWord(slot, Layout.slotHead)
             // Litmus: SB with publish(): W link (unlink, by the caller); R head here vs W head; R
             // link.

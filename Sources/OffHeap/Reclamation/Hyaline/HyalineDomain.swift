@@ -30,7 +30,7 @@ import Synchronization
 ///   a nested guard (entered while that flag is set) leases a further slot by CAS for
 ///   itself alone and returns it at leave. So `enter` on the fast path is two plain loads
 ///   of the thread's table and the sequentially consistent store of the head, and
-///   `maxReaders` bounds live threads that entered plus nested guards.
+///   `maximumReaders` bounds live threads that entered plus nested guards.
 /// - **Slot head** (one `UInt64`): `inactive` (all ones) when no guard uses the slot;
 ///   `leaving` (all ones − 1) while a leaving reader traverses its detached list; `0`
 ///   ("null") when its reader is active with an empty list; otherwise `record index + 1` of
@@ -96,7 +96,7 @@ import Synchronization
 /// - **Free records** are on the shared free stack (head `(tag << 32) | (record + 1)`, the
 ///   tag changes on every CAS) or on one thread's private list in its table entry (owner
 ///   only, plain loads and stores, at most `privateRecordLimit` = min(256, records /
-///   (4 · maxReaders)) records, so private lists hold at most a quarter of the records): a
+///   (4 · maximumReaders)) records, so private lists hold at most a quarter of the records): a
 ///   batch freed on a thread with a sticky slot goes to its private list if the whole batch
 ///   fits under that limit (else to the shared stack), and that thread's retires take
 ///   records from it without a CAS. Thread exit pushes
@@ -110,8 +110,8 @@ public final class HyalineDomain: @unchecked Sendable {
     public struct Configuration: Sendable {
         /// Reader slots: live threads that have entered the domain (each keeps a sticky
         /// slot until it exits) plus nested guards. `enter` beyond it throws
-        /// ``OffHeapError/readerSlotsExhausted(maxReaders:)``.
-        public var maxReaders: Int
+        /// ``OffHeapError/readerSlotsExhausted(maximumReaders:)``.
+        public var maximumReaders: Int
         /// Retire records (nodes retired and not yet reclaimed, plus padding).
         public var recordCapacity: Int
         /// Batch size used until the controller adjusts it (raised to k + 1 if smaller).
@@ -126,11 +126,11 @@ public final class HyalineDomain: @unchecked Sendable {
         public var eraFrequency: Int
 
         public init(
-            maxReaders: Int = 64, recordCapacity: Int = 1 << 18, batchThreshold: Int = 64,
+            maximumReaders: Int = 64, recordCapacity: Int = 1 << 18, batchThreshold: Int = 64,
             stripes: Int = 8, controller: HyalineThresholdController.Configuration? = nil,
             eraFrequency: Int = 64
         ) {
-            self.maxReaders = maxReaders
+            self.maximumReaders = maximumReaders
             self.recordCapacity = recordCapacity
             self.batchThreshold = batchThreshold
             self.stripes = stripes
@@ -161,7 +161,7 @@ public final class HyalineDomain: @unchecked Sendable {
     @usableFromInline internal let header: UnsafeMutableRawPointer
     @usableFromInline internal let slots: UnsafeMutableRawPointer
     @usableFromInline internal let records: UnsafeMutableRawPointer
-    @usableFromInline internal let maxReaders: Int
+    @usableFromInline internal let maximumReaders: Int
     @usableFromInline internal let recordCapacity: Int
     @usableFromInline internal let stripeMask: Int
     /// Free records a thread keeps in its private list (taken without a CAS by its retires).
@@ -191,14 +191,14 @@ public final class HyalineDomain: @unchecked Sendable {
         _ configuration: Configuration,
         startThread: (@escaping @Sendable () -> Void) throws(OffHeapError) -> PlatformThread
     ) throws(OffHeapError) {
-        guard configuration.maxReaders >= 1, configuration.maxReaders <= 4096 else {
-            throw .invalidConfiguration(reason: "maxReaders must be in 1...4096")
+        guard configuration.maximumReaders >= 1, configuration.maximumReaders <= 4096 else {
+            throw .invalidConfiguration(reason: "maximumReaders must be in 1...4096")
         }
-        guard configuration.recordCapacity >= 2 * (configuration.maxReaders + 1),
+        guard configuration.recordCapacity >= 2 * (configuration.maximumReaders + 1),
             configuration.recordCapacity < 1 << 31
         else {
             throw .invalidConfiguration(
-                reason: "recordCapacity must be in 2 * (maxReaders + 1) ..< 2^31")
+                reason: "recordCapacity must be in 2 * (maximumReaders + 1) ..< 2^31")
         }
         guard configuration.batchThreshold >= 1, configuration.batchThreshold < 1 << 20 else {
             throw .invalidConfiguration(reason: "batchThreshold must be in 1 ..< 2^20")
@@ -213,11 +213,11 @@ public final class HyalineDomain: @unchecked Sendable {
         if let controller = configuration.controller { try controller.validate() }
         self.configuration = configuration
         eraFrequency = UInt64(configuration.eraFrequency)
-        maxReaders = configuration.maxReaders
+        maximumReaders = configuration.maximumReaders
         recordCapacity = configuration.recordCapacity
         stripeMask = stripes - 1
-        privateRecordLimit = min(256, recordCapacity / (4 * maxReaders))
-        let slotBytes = maxReaders * Layout.line
+        privateRecordLimit = min(256, recordCapacity / (4 * maximumReaders))
+        let slotBytes = maximumReaders * Layout.line
         let total = Layout.headerBytes + slotBytes + recordCapacity * Layout.line
         region = try VirtualMemory.reserve(byteCount: total, committed: true)
         header = region.base
@@ -226,7 +226,7 @@ public final class HyalineDomain: @unchecked Sendable {
         for offset in stride(from: 0, to: Layout.headerBytes, by: 8) {
             Self.word(header, offset).initialize(to: Atomic(0))
         }
-        for slot in 0..<maxReaders {
+        for slot in 0..<maximumReaders {
             let line = slots + slot * Layout.line
             for word in 0..<8 { Self.word(line, word * 8).initialize(to: Atomic(0)) }
             Self.word(line, Layout.slotHead).pointee.store(Layout.inactive, ordering: .relaxed)
@@ -283,7 +283,7 @@ public final class HyalineDomain: @unchecked Sendable {
         // A slot the caller leased (owner word = its thread id) whose head is not `inactive`
         // is the caller inside. Only the caller changes its own slots, so this cannot race.
         let me = offheap_thread_self()
-        for slot in 0..<maxReaders
+        for slot in 0..<maximumReaders
         where slotWord(slot, Layout.slotOwner).pointee.load(ordering: .relaxed) == me
             && slotWord(slot, Layout.slotHead).pointee.load(ordering: .relaxed) != Layout.inactive
         {
@@ -304,7 +304,7 @@ public final class HyalineDomain: @unchecked Sendable {
         // left, hence before the first pass ended, so the second pass waits for it; heads
         // published after that receive nothing (no one is left to flush).
         for _ in 0..<2 {
-            for slot in 0..<maxReaders {
+            for slot in 0..<maximumReaders {
                 let head = slotWord(slot, Layout.slotHead)
                 // Litmus: SB, the load half of the pair above (W destroyed -> R head).
                 while head.pointee.load(ordering: .sequentiallyConsistent) != Layout.inactive {
@@ -419,7 +419,7 @@ public final class HyalineDomain: @unchecked Sendable {
         // never shows more reclaimed than retired nodes.
         let reclaimed = word(Layout.reclaimed).pointee.load(ordering: .acquiring)
         var retired: UInt64 = 0
-        for slot in 0..<maxReaders {
+        for slot in 0..<maximumReaders {
             retired &+= slotWord(slot, Layout.slotRetired).pointee.load(ordering: .acquiring)
         }
         return Statistics(

@@ -169,7 +169,7 @@ extension HyalineDomain {
     /// guard ends). ``withGuard(_:)`` needs no retain. A thread's first enter leases its
     /// sticky slot (a CAS); a nested enter leases a further slot for that guard only.
     ///
-    /// - Throws: ``OffHeapError/destroyed`` after ``destroy()``; ``OffHeapError/readerSlotsExhausted(maxReaders:)``
+    /// - Throws: ``OffHeapError/destroyed`` after ``destroy()``; ``OffHeapError/readerSlotsExhausted(maximumReaders:)``
     ///   when every slot is leased (by live threads that entered, or by nested guards).
     @inlinable
     @available(
@@ -304,8 +304,8 @@ extension HyalineDomain {
     internal func leaseSlot() throws(OffHeapError) -> Int {
         let hint = Int(truncatingIfNeeded: word(Layout.slotHint).pointee.add(
             1, ordering: .relaxed).oldValue)
-        var slot = hint % maxReaders
-        for _ in 0..<maxReaders {
+        var slot = hint % maximumReaders
+        for _ in 0..<maximumReaders {
             // Slot ownership: an RMW (atomicity alone excludes two owners); ordered before the
             // highWater raise and the head store so the SB pairs below see a leased slot. Not
             // weakened.
@@ -317,9 +317,9 @@ extension HyalineDomain {
                 raiseHighWater(to: slot &+ 1)
                 return slot
             }
-            slot = slot &+ 1 == maxReaders ? 0 : slot &+ 1
+            slot = slot &+ 1 == maximumReaders ? 0 : slot &+ 1
         }
-        throw .readerSlotsExhausted(maxReaders: maxReaders)
+        throw .readerSlotsExhausted(maximumReaders: maximumReaders)
     }
 
     @usableFromInline

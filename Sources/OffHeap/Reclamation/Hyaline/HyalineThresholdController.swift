@@ -5,15 +5,15 @@ import Synchronization
 ///
 /// Input: the free fraction of the tightest pool (``HyalineReclaimer/freeFraction``).
 /// Error `e = free − setpoint` (negative means pressure). Output
-/// `u = clamp(Kp·e + Ki·∫e dt, 0, 1)` scales the threshold between `minThreshold` and
-/// `maxThreshold`. Anti-windup: the integral is clamped to `±integralLimit` and is not
+/// `u = clamp(Kp·e + Ki·∫e dt, 0, 1)` scales the threshold between `minimumThreshold` and
+/// `maximumThreshold`. Anti-windup: the integral is clamped to `±integralLimit` and is not
 /// accumulated while the output is saturated in the direction of the error (conditional
 /// integration). Under pressure (`e < 0`) the controller also asks for an immediate flush.
 ///
 /// ```swift
 /// var law = HyalinePILaw(.init())
 /// let step = law.update(freeFraction: 0.05, seconds: 0.001)
-/// // step.flush == true, step.threshold == configuration.minThreshold
+/// // step.flush == true, step.threshold == configuration.minimumThreshold
 /// ```
 package struct HyalinePILaw: Sendable {
     package let configuration: HyalineThresholdController.Configuration
@@ -43,7 +43,7 @@ package struct HyalinePILaw: Sendable {
         let output = raw.isNaN ? 0 : min(max(raw, 0), 1)
         // In Double and clamped before converting: no overflow even for bounds that
         // `validate()` would reject.
-        let low = Double(c.minThreshold), high = max(Double(c.maxThreshold), low)
+        let low = Double(c.minimumThreshold), high = max(Double(c.maximumThreshold), low)
         let threshold = min(max((low + output * (high - low)).rounded(), low), high)
         return (threshold >= 0x1p63 ? Int.max : Int(threshold), error < 0)
     }
@@ -72,21 +72,21 @@ public final class HyalineThresholdController: @unchecked Sendable {
         public var integralLimit: Double
         /// The free fraction the controller aims to keep (0…1).
         public var setpoint: Double
-        public var minThreshold: Int
-        public var maxThreshold: Int
+        public var minimumThreshold: Int
+        public var maximumThreshold: Int
         public var periodNanoseconds: UInt64
 
         public init(
             kp: Double = 2.0, ki: Double = 0.5, integralLimit: Double = 1.0,
-            setpoint: Double = 0.25, minThreshold: Int = 1, maxThreshold: Int = 256,
+            setpoint: Double = 0.25, minimumThreshold: Int = 1, maximumThreshold: Int = 256,
             periodNanoseconds: UInt64 = 1_000_000
         ) {
             self.kp = kp
             self.ki = ki
             self.integralLimit = integralLimit
             self.setpoint = setpoint
-            self.minThreshold = minThreshold
-            self.maxThreshold = maxThreshold
+            self.minimumThreshold = minimumThreshold
+            self.maximumThreshold = maximumThreshold
             self.periodNanoseconds = periodNanoseconds
         }
 
@@ -100,7 +100,7 @@ public final class HyalineThresholdController: @unchecked Sendable {
             guard setpoint > 0, setpoint < 1 else {
                 throw .invalidConfiguration(reason: "controller setpoint must be in (0, 1)")
             }
-            guard minThreshold >= 1, maxThreshold >= minThreshold, maxThreshold < 1 << 20 else {
+            guard minimumThreshold >= 1, maximumThreshold >= minimumThreshold, maximumThreshold < 1 << 20 else {
                 throw .invalidConfiguration(reason: "controller thresholds out of range")
             }
             guard periodNanoseconds >= 10_000, periodNanoseconds <= 10_000_000_000 else {
