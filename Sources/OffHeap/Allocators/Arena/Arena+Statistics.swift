@@ -19,7 +19,7 @@ extension Arena {
         public var resets: Int
 
         @inlinable
-        public init(capacity: Int, used: Int, peak: Int, resets: Int) {
+        package init(capacity: Int, used: Int, peak: Int, resets: Int) {
             self.capacity = capacity
             self.used = used
             self.peak = peak

@@ -25,7 +25,7 @@ extension SlabPool {
         public var resets: Int
 
         @inlinable
-        public init(
+        package init(
             slabs: Int, reservedBytes: Int, committedBytes: Int, usedBytes: Int,
             largeAllocations: Int, resets: Int
         ) {

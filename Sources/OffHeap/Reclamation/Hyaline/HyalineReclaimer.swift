@@ -42,7 +42,7 @@ open class HyalineReclaimer: @unchecked Sendable {
 @frozen
 public struct HyalineReclaimerID: Hashable, Sendable {
     public let rawValue: UInt32
-    @inlinable public init(rawValue: UInt32) { self.rawValue = rawValue }
+    @inlinable package init(rawValue: UInt32) { self.rawValue = rawValue }
 }
 
 /// Returns reclaimed nodes to a ``FixedSizeAllocator`` and tracks how full that pool is.
