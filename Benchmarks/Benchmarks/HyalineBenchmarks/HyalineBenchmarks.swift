@@ -157,7 +157,7 @@ func structureBenchmarks<Pool: FixedSizeAllocator>(
         benchmark in
         let stack = try LockFreeStack<UInt64, Pool>(pool: try makePool())
         benchmark.startMeasurement()
-        try PlatformThread.run(count: 2) { worker in
+        try BenchThread.run(count: 2) { worker in
             for index in 0..<pairs {
                 try? stack.push(UInt64(worker << 32 | index))
                 blackHole(try? stack.pop())
@@ -171,7 +171,7 @@ func structureBenchmarks<Pool: FixedSizeAllocator>(
     ) { benchmark in
         let queue = try LockFreeQueue<UInt64, Pool>(pool: try makePool())
         benchmark.startMeasurement()
-        try PlatformThread.run(count: 2) { worker in
+        try BenchThread.run(count: 2) { worker in
             for index in 0..<pairs {
                 try? queue.enqueue(UInt64(worker << 32 | index))
                 blackHole(try? queue.dequeue())
@@ -191,7 +191,7 @@ func mutexBaselineBenchmark(
     Benchmark(name, configuration: configuration) { benchmark in
         let array = try MutexArray(capacity: 1 << 14)
         benchmark.startMeasurement()
-        try PlatformThread.run(count: 2) { worker in
+        try BenchThread.run(count: 2) { worker in
             for index in 0..<pairs {
                 array.push(UInt64(worker << 32 | index))
                 blackHole(fifo ? array.popFirst() : array.popLast())
@@ -204,7 +204,7 @@ func mutexBaselineBenchmark(
 /// The baseline: a fixed-capacity array (LIFO end and FIFO ring) behind a pthread mutex.
 final class MutexArray: @unchecked Sendable {
     // @unchecked Sendable: every access to the storage holds `mutex`.
-    let mutex: PlatformMutex
+    let mutex: BenchMutex
     let region: VirtualRegion
     let capacity: Int
     var start = 0
@@ -212,7 +212,7 @@ final class MutexArray: @unchecked Sendable {
     var storage: UnsafeMutablePointer<UInt64> { region.base.assumingMemoryBound(to: UInt64.self) }
 
     init(capacity: Int) throws {
-        mutex = try PlatformMutex()
+        mutex = BenchMutex()
         self.capacity = capacity
         region = try VirtualMemory.reserve(byteCount: capacity * 8, committed: true)
     }

@@ -67,7 +67,7 @@ let benchmarks: @Sendable () -> Void = {
                 let pool = makePool(checked: checked)
                 benchmark.startMeasurement()
                 for _ in benchmark.scaledIterations {
-                    try PlatformThread.run(count: threads) { _ in
+                    try BenchThread.run(count: threads) { _ in
                         do {
                             for _ in 0..<pairsPerThread {
                                 let p = try pool.allocate()

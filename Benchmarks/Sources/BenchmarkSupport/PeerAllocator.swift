@@ -118,9 +118,9 @@ public func handOver(
     count: Int, ring: HandoverRing, free: @escaping @Sendable (UnsafeMutableRawPointer) -> Void,
     allocate: () -> UnsafeMutableRawPointer
 ) {
-    let consumer: PlatformThread
+    let consumer: BenchThread
     do {
-        consumer = try PlatformThread {
+        consumer = try BenchThread {
             for index in 0..<count { free(ring.take(index)) }
         }
     } catch {
@@ -146,7 +146,7 @@ public final class HandoverRing: @unchecked Sendable {
 
     public func put(_ index: Int, _ block: UnsafeMutableRawPointer) {
         let slot = slots + index % capacity
-        while slot.pointee.load(ordering: .acquiring) != 0 { PlatformThread.yield() }
+        while slot.pointee.load(ordering: .acquiring) != 0 { BenchThread.yield() }
         slot.pointee.store(UInt(bitPattern: block), ordering: .releasing)
     }
 
@@ -154,7 +154,7 @@ public final class HandoverRing: @unchecked Sendable {
         let slot = slots + index % capacity
         var value = slot.pointee.load(ordering: .acquiring)
         while value == 0 {
-            PlatformThread.yield()
+            BenchThread.yield()
             value = slot.pointee.load(ordering: .acquiring)
         }
         slot.pointee.store(0, ordering: .releasing)
