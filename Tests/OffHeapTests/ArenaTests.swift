@@ -35,6 +35,16 @@ struct ArenaTests {
         #expect(throws: OffHeapError.self) { _ = try arena.allocate(UInt64.self, count: Int.max / 2) }
     }
 
+    @Test func configurationIsKeptAndCapacityRoundedToPages() throws {
+        let arena = try Arena(configuration: .init(capacity: 5000, hugePages: .none))
+        #expect(arena.configuration == Arena.Configuration(capacity: 5000))
+        #expect(arena.capacity == VirtualMemory.roundUp(5000, to: VirtualMemory.pageSize))
+        let pool = try SlabPool(configuration: .init(slabSize: 5000, maximumSlabs: 3))
+        #expect(pool.configuration == SlabPool.Configuration(slabSize: 5000, maximumSlabs: 3))
+        #expect(pool.slabSize == VirtualMemory.roundUp(5000, to: VirtualMemory.pageSize))
+        #expect(pool.maximumSlabs == 3)
+    }
+
     @Test func badRequestsAreTypedErrorsAndChangeNothing() throws {
         let arena = try Arena(capacity: 8192)
         #expect(throws: OffHeapError.zeroSize) { _ = try arena.allocate(byteCount: 0) }

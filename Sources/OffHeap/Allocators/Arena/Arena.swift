@@ -100,6 +100,9 @@ public final class Arena: VariableSizeAllocator, @unchecked Sendable {
     /// Requests up to this size (and alignment up to ``granule``) take the fetch-add path.
     @usableFromInline package static let fastPathLimit = 4096
 
+    /// The configuration this arena was made with (``capacity`` is its capacity rounded up
+    /// to whole pages).
+    public let configuration: Configuration
     /// The reserved region; `base` is page-aligned.
     @usableFromInline internal let region: VirtualRegion
     /// Usable bytes (the requested capacity rounded up to whole pages).
@@ -129,6 +132,7 @@ public final class Arena: VariableSizeAllocator, @unchecked Sendable {
         self.region = try VirtualMemory.reserve(
             byteCount: rounded, committed: true, hugePages: hugePages)
         self.capacity = rounded
+        self.configuration = configuration
         self.maximumAlignment = VirtualMemory.pageSize
         self.state = Atomic(0)
         self.earlierPeak = Atomic(0)

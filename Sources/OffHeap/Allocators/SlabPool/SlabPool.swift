@@ -100,6 +100,9 @@ public final class SlabPool: VariableSizeAllocator, @unchecked Sendable {
     /// Largest single request: 2^46 bytes.
     public static let maximumByteCount = 1 << 46
 
+    /// The configuration this pool was made with (``slabSize`` is its slab size rounded up
+    /// to whole pages).
+    public let configuration: Configuration
     /// Bytes per slab (a multiple of the page size).
     public let slabSize: Int
     /// Most slabs this pool installs; beyond them slab requests are ``OffHeapError/capacityExhausted(capacity:)``.
@@ -161,6 +164,7 @@ public final class SlabPool: VariableSizeAllocator, @unchecked Sendable {
             throw .invalidConfiguration(reason: "slabSize * maximumSlabs exceeds 2^55")
         }
         self.slabSize = slab
+        self.configuration = configuration
         self.maximumSlabs = maximumSlabs
         self.largeThreshold = slab / 2
         self.maximumLargeAllocations = maximumLargeAllocations
