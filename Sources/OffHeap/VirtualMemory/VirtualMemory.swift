@@ -216,7 +216,7 @@ public struct VirtualRegion: @unchecked Sendable, Equatable {
     public let hugeTLB: Bool
 
     @inlinable
-    public init(base: UnsafeMutableRawPointer, byteCount: Int, hugeTLB: Bool) {
+    package init(base: UnsafeMutableRawPointer, byteCount: Int, hugeTLB: Bool) {
         self.base = base
         self.byteCount = byteCount
         self.hugeTLB = hugeTLB
