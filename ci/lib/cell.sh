@@ -113,7 +113,7 @@ test_failure_reason() {
 # Profile knobs. BENCH_REPEATS: extra `offheap bench` runs of the gated set (see bench_repeats).
 # STRESS_SECONDS / A64_STRESS_SECONDS are per allocator (the stress cells run three).
 case "$PROFILE" in
-    quick) STRESS_SECONDS=4; STRESS_THREADS=6; STALLED_SECONDS=2; A64_STRESS_SECONDS=4; BENCH_DURATION=250ms; BENCH_REPEATS=10 ;;
+    quick) STRESS_SECONDS=3; STRESS_THREADS=6; STALLED_SECONDS=2; A64_STRESS_SECONDS=4; BENCH_DURATION=250ms; BENCH_REPEATS=7 ;;
     soak) STRESS_SECONDS="$(( ${MATRIX_SOAK_SECONDS:-3600} / 3 ))"; STRESS_THREADS=8; STALLED_SECONDS=60; A64_STRESS_SECONDS=20; BENCH_DURATION=2s; BENCH_REPEATS=12 ;;
     *) STRESS_SECONDS=20; STRESS_THREADS=8; STALLED_SECONDS=10; A64_STRESS_SECONDS=6; BENCH_DURATION=2s; BENCH_REPEATS=12 ;;
 esac
@@ -452,7 +452,7 @@ defects_verdict() {
 cell_fuzz() {
     local seconds selfcheck=0 rc=0
     case "$PROFILE" in
-        quick) seconds=3 ;;
+        quick) seconds=2 ;;
         soak) seconds="$(( ${MATRIX_SOAK_SECONDS:-3600} / 10 ))"; selfcheck=1 ;;
         *) seconds=60; selfcheck=1 ;;
     esac
@@ -837,18 +837,22 @@ a64_build_variant() {
 # QEMU is 12-40 s, so repetitions run inside one process, in batches of A64_TSAN_BATCH: after
 # ~2,000 threads in one process (2 MiB stacks, see a64_tsan_run), QEMU hands out a mapping
 # above TSan's aarch64 address map and TSan dies ("mmap at bad address"; the engine got to
-# repetition 49 of 50 in one process); 25 repetitions stay well below that.
+# repetition 49 of 50 in one process; 1 MiB stacks got to 42, so the limit is TSan's own
+# per-thread mappings, not the stacks); 25 repetitions stay well below that. The smoke
+# program starts ~12 threads per repetition, not ~40: its 50 fit in one process (checked
+# with 1 MiB stacks, where the engine failed), one TSan start-up (~7 s of CPU) fewer.
 A64_TSAN_BATCH="${MATRIX_A64_TSAN_BATCH:-25}"
-# a64_tsan_lane NAME COMMAND...: RACE_REPETITIONS repetitions of COMMAND (which takes
-# --repetitions N) in batches; logs tsan-race-NAME-<batch>.log; exit status of the first
-# failing batch (0 when all passed).
+A64_TSAN_SMOKE_BATCH="${MATRIX_A64_TSAN_SMOKE_BATCH:-50}"
+# a64_tsan_lane NAME BATCH COMMAND...: RACE_REPETITIONS repetitions of COMMAND (which takes
+# --repetitions N) in batches of at most BATCH; logs tsan-race-NAME-<batch>.log; exit status
+# of the first failing batch (0 when all passed).
 a64_tsan_lane() {
-    local name="$1" done_reps=0 batch=0 n rc=0
-    shift
+    local name="$1" batch_size="$2" done_reps=0 batch=0 n rc=0
+    shift 2
     while [ "$done_reps" -lt "$RACE_REPETITIONS" ]; do
         batch=$((batch + 1))
         n=$((RACE_REPETITIONS - done_reps))
-        [ "$n" -le "$A64_TSAN_BATCH" ] || n="$A64_TSAN_BATCH"
+        [ "$n" -le "$batch_size" ] || n="$batch_size"
         a64_tsan_run "$@" --repetitions "$n" >"$OUT/tsan-race-$name-$batch.log" 2>&1 || { rc=$?; break; }
         done_reps=$((done_reps + n))
     done
@@ -861,16 +865,16 @@ cell_a64_tsan() {
     a64_build_variant tsan
     local bin="$ROOT/.build-aarch64/tsan/bin" rc_smoke=0 rc_engine=0 pid_smoke pid_engine
     echo "$RACE_REPETITIONS" >"$OUT/repetitions"
-    step "TSan race loop x$RACE_REPETITIONS (batches of $A64_TSAN_BATCH): offheap-smoke --concurrent and offheap-engine selfcheck, side by side"
-    a64_tsan_lane smoke "$bin/offheap-smoke" --concurrent --rounds 3 &
+    step "TSan race loop x$RACE_REPETITIONS (batches of $A64_TSAN_SMOKE_BATCH and $A64_TSAN_BATCH): offheap-smoke --concurrent and offheap-engine selfcheck, side by side"
+    a64_tsan_lane smoke "$A64_TSAN_SMOKE_BATCH" "$bin/offheap-smoke" --concurrent --rounds 3 &
     pid_smoke=$!
-    a64_tsan_lane engine "$bin/offheap-engine" selfcheck --operations 300 --capacity 640 &
+    a64_tsan_lane engine "$A64_TSAN_BATCH" "$bin/offheap-engine" selfcheck --operations 300 --capacity 640 &
     pid_engine=$!
     wait "$pid_smoke" || rc_smoke=$?
     wait "$pid_engine" || rc_engine=$?
     tail -n 2 "$OUT"/tsan-race-*.log
     {
-        echo "offheap-smoke --concurrent --rounds 3 x$RACE_REPETITIONS (batches of $A64_TSAN_BATCH): exit $rc_smoke"
+        echo "offheap-smoke --concurrent --rounds 3 x$RACE_REPETITIONS (batches of $A64_TSAN_SMOKE_BATCH): exit $rc_smoke"
         echo "offheap-engine selfcheck --operations 300 --capacity 640 x$RACE_REPETITIONS (batches of $A64_TSAN_BATCH): exit $rc_engine"
     } >"$OUT/race-command"
     if grep -q 'WARNING: ThreadSanitizer' "$OUT"/tsan-race-*.log; then
