@@ -28,7 +28,8 @@
 #
 # Output: reports/runs/<run-id>/ (or --out DIR): summary.json, REPORT.md, charts/*.svg,
 # cells/<arch>-<cell>/log.txt; reports/latest points at the newest run. --sample also copies
-# the run to reports/sample/.
+# the run's REPORT.md, summary.json and charts to reports/sample/. A run of a clean checkout
+# of main also leaves reports/history/<started>-<profile>-<sha>.json (reports/SCHEMA.md).
 #
 # Dependencies: each cell declares the probes it needs (ci/lib/cell.sh `cell_needs`), and
 # ci/deps.tsv names the package behind each probe. As root the missing ones are installed
