@@ -34,6 +34,7 @@ public final class LockFreeStack<Element: BitwiseCopyable, Pool: FixedSizeAlloca
     /// Creates an empty stack whose nodes come from `pool`.
     ///
     /// - Parameters:
+    ///   - pool: the fixed-size allocator the nodes come from; its slots must hold a node.
     ///   - capacity: slots in `pool` (used for the controller's free fraction and to size
     ///     a private domain's retire records).
     ///   - owns: whether a pointer is one of the pool's slots (e.g. `{ pool.contains($0) }`),
