@@ -34,12 +34,12 @@ public final class LockFreeStack<Element: BitwiseCopyable, Pool: FixedSizeAlloca
     /// Creates an empty stack whose nodes come from `pool`.
     ///
     /// - Parameters:
-    ///   - pool: the fixed-size allocator the nodes come from; its slots must hold a node.
     ///   - capacity: slots in `pool` (used for the controller's free fraction and to size
     ///     a private domain's retire records).
     ///   - owns: whether a pointer is one of the pool's slots (e.g. `{ pool.contains($0) }`),
     ///     to reject foreign nodes at retire.
     ///   - domain: a shared Hyaline domain; by default the stack creates its own.
+    ///   - pool: the fixed-size allocator the nodes come from; its slots must hold a node.
     /// - Throws: ``OffHeapError/invalidConfiguration(reason:)`` when the pool's slots are
     ///   too small or misaligned; mapping errors.
     public init(

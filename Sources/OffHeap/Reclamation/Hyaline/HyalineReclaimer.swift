@@ -86,8 +86,8 @@ public final class HyalinePoolReclaimer<Pool: FixedSizeAllocator>: HyalineReclai
 
     /// Creates a reclaimer that returns reclaimed nodes to `pool`.
     ///
+    /// - Parameter pool: where nodes come from and go back to.
     /// - Parameters:
-    ///   - pool: where nodes come from and go back to.
     ///   - capacity: slots in `pool`, > 0.
     ///   - owns: whether a pointer is one of the pool's slots; `retire` rejects the others.
     ///   - slotIndex: checked retirement: a node's slot index in `0 ..< capacity` (for
