@@ -39,6 +39,7 @@ public final class LockFreeStack<Element: BitwiseCopyable, Pool: FixedSizeAlloca
     ///   - owns: whether a pointer is one of the pool's slots (e.g. `{ pool.contains($0) }`),
     ///     to reject foreign nodes at retire.
     ///   - domain: a shared Hyaline domain; by default the stack creates its own.
+    ///   - pool: the fixed-size allocator the nodes come from; its slots must hold a node.
     /// - Throws: ``OffHeapError/invalidConfiguration(reason:)`` when the pool's slots are
     ///   too small or misaligned; mapping errors.
     public init(
