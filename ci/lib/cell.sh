@@ -743,6 +743,9 @@ cell_lint() {
     # debug-tests cell, which shares the scratch path).
     step "public API listing unchanged (ci/check-api.sh against api/*.public.txt)"
     ci/check-api.sh --scratch-path "$DEBUG_SCRATCH" || rc=1
+    # The same modules, no rebuild: docc over the symbol graph (Sources/OffHeap/OffHeap.docc).
+    step "DocC catalog builds without warnings, every public symbol documented (ci/check-docs.sh)"
+    ci/check-docs.sh --no-build --scratch-path "$DEBUG_SCRATCH" || rc=1
     [ "$rc" = 0 ] || fail "lint findings"
     echo "lint clean"
 }
