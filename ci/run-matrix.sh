@@ -28,7 +28,8 @@
 #
 # Output: reports/runs/<run-id>/ (or --out DIR): summary.json, REPORT.md, charts/*.svg,
 # cells/<arch>-<cell>/log.txt; reports/latest points at the newest run. --sample also copies
-# the run to reports/sample/.
+# the run's REPORT.md, summary.json and charts to reports/sample/. A run of a clean checkout
+# of main also leaves reports/history/<started>-<profile>-<sha>.json (reports/SCHEMA.md).
 #
 # Dependencies: each cell declares the probes it needs (ci/lib/cell.sh `cell_needs`), and
 # ci/deps.tsv names the package behind each probe. As root the missing ones are installed
@@ -57,7 +58,7 @@ command_line="ci/run-matrix.sh$(printf ' %q' "$@")"
 # QEMU user mode on an x86-64 host (natively on an arm64 host, where the hosted cells already
 # cover stress, la57 and bench).
 HOST_ARCH="$(uname -m)"
-HOSTED_CELLS=(fresh debug-tests release-tests tsan asan valgrind defects fuzz la57 embedded lint stress bench)
+HOSTED_CELLS=(fresh debug-tests release-tests tsan asan valgrind defects fuzz malloc la57 embedded lint stress bench)
 # tsan/valgrind/asan on aarch64: the checkers on the cross-built variants under QEMU
 # (ci/build-aarch64.sh --variant), checkers: their planted-defect self-test.
 if [ "$HOST_ARCH" = aarch64 ]; then EMBEDDED_CELLS=(build smoke race checkers)
@@ -388,7 +389,7 @@ run_cell() {
 #   - the timed cell (the native bench) alone at the end, with nothing else running.
 # Priority: longest first (durations of the quick CI runs), so both lanes end together.
 PRIORITY=" x86_64/tsan aarch64/tsan aarch64/build x86_64/asan x86_64/stress aarch64/valgrind
-    aarch64/asan x86_64/release-tests x86_64/valgrind x86_64/fresh x86_64/fuzz aarch64/defects
+    aarch64/asan x86_64/release-tests x86_64/valgrind x86_64/fresh x86_64/fuzz x86_64/malloc aarch64/defects
     aarch64/checkers x86_64/embedded aarch64/race x86_64/defects x86_64/la57 aarch64/stress
     aarch64/bench x86_64/lint x86_64/debug-tests aarch64/smoke aarch64/la57 "
 declare -A DEPS=()

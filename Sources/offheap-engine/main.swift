@@ -4,6 +4,7 @@
 // `offheap-engine probe [--json FILE]` prints the address-space probe, as `offheap probe`.
 // `offheap-engine selfcheck [--repetitions N]` runs every allocator with every stress role,
 // N times in one process (SelfCheck.swift): the aarch64 TSan race loop.
+// `offheap-engine --version` prints OffHeapVersion.current.
 // Exit status: 0 ok, 1 corruption/errors/failed recovery, 2 bad options.
 import COffHeapShims
 import OffHeap
@@ -11,6 +12,10 @@ import OffHeapWorkloads
 
 func engineMain() -> Int32 {
     let arguments = ProcessArguments.afterProgramName
+    if arguments.first == "--version" {
+        print(OffHeapVersion.current)
+        return 0
+    }
     if arguments.first == "probe" { return probeMain(Array(arguments.dropFirst())) }
     if arguments.first == "selfcheck" { return selfcheckMain(Array(arguments.dropFirst())) }
     let invocation: RunPlan.Invocation

@@ -13,6 +13,19 @@ struct OffHeapCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "offheap",
         abstract: "Stress, benchmark and probe the swift-offheap allocators.",
+        discussion: """
+            stress and bench run the same engine as the Embedded aarch64 program \
+            offheap-engine, with the same options; bench adds peers (jemalloc, mimalloc, \
+            tcmalloc under LD_PRELOAD). Exit status: 0 ok; 1 corruption, errors, a failed \
+            recovery or a failed peer run; 2 bad options.
+
+            Examples:
+              offheap stress --allocator all --roles all --threads 5 --duration 5s
+              offheap bench --workload larson --allocator heap,system --peers all
+              offheap probe --json -
+              offheap help bench
+            """,
+        version: OffHeapVersion.current,
         subcommands: [StressCommand.self, BenchCommand.self, ProbeCommand.self])
 
     static func main() {

@@ -8,9 +8,20 @@ import OffHeapWorkloads
 struct ProbeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "probe",
-        abstract: "Report LA57, virtual address bits, page sizes, huge pages and the CPU.")
+        abstract: "Report LA57, virtual address bits, page sizes, huge pages and the CPU.",
+        discussion: """
+            The facts the allocators depend on, as they see them: 5-level paging, the bits \
+            of a user address, the base and huge page sizes, and whether this runs under QEMU.
 
-    @Option(help: "Write the document (offheap.run/1, command probe) to FILE ('-' for standard output).")
+            Examples:
+              offheap probe
+              offheap probe --json probe.json
+              offheap probe --json - | jq .machine
+            """)
+
+    @Option(help: ArgumentHelp(
+        "Write the document (offheap.run/1, command probe) to this file ('-' for standard output).",
+        valueName: "file"))
     var json: String?
 
     func run() throws {

@@ -27,7 +27,7 @@ struct Runner {
         var report = RunReport(document)
 
         // `--peers all` runs the peers installed here; a peer named explicitly must be found.
-        let resolved = try common.peerLibraries().resolve(peers, onlyInstalled: common.peers == "all")
+        let resolved = try common.peerLibraries().resolve(peers, onlyInstalled: common.peers.text == "all")
         for peer in resolved.skipped {
             if !common.quiet {
                 FileHandle.standardError.write(Data("offheap: peer \(peer.rawValue) skipped: \(peer.soname ?? peer.rawValue) not installed (--peer-library \(peer.rawValue)=PATH names it)\n".utf8))
@@ -62,7 +62,11 @@ struct Runner {
         defer { try? FileManager.default.removeItem(at: output) }
         var arguments = engineArguments
         // Only the system allocator runs under a preload; the peer names its rows.
-        if let at = arguments.firstIndex(of: "--allocator") { arguments[at + 1] = "system" }
+        if let at = arguments.firstIndex(of: RunOption.allocator.flag) {
+            arguments[at + 1] = AllocatorChoice.system.name
+        } else {
+            arguments += [RunOption.allocator.flag, AllocatorChoice.system.name]
+        }
         arguments += ["--peers", "none", "--peer-name", peer.rawValue, "--json", output.path, "--quiet"]
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()

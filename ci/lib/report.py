@@ -28,14 +28,16 @@ PEERS = ("glibc", "jemalloc", "mimalloc", "tcmalloc")
 # Results that are not ours: the peers, and the engine's pass-through to malloc ("system").
 NOT_OURS = PEERS + ("system",)
 CELL_ORDER = {
-    "x86_64": ["fresh", "debug-tests", "release-tests", "tsan", "asan", "valgrind", "defects", "fuzz", "stress",
+    "x86_64": ["fresh", "debug-tests", "release-tests", "tsan", "asan", "valgrind", "defects", "fuzz", "malloc",
+               "stress",
                "la57",
                "embedded", "bench", "lint"],
     "aarch64": ["build", "smoke", "stress", "race", "tsan", "asan", "valgrind", "defects", "checkers",
                 "la57", "bench"],
 }
 # Rows of the arch x cell table: the same concept on both arches shares a row.
-ROWS = ["fresh", "debug-tests", "release-tests", "tsan", "asan", "valgrind", "defects", "fuzz", "checkers", "build",
+ROWS = ["fresh", "debug-tests", "release-tests", "tsan", "asan", "valgrind", "defects", "fuzz", "malloc", "checkers",
+        "build",
         "smoke", "race",
         "stress", "la57", "embedded", "bench", "lint"]
 PLACEMENT_TEXT = {
@@ -49,6 +51,7 @@ ROW_TITLES = {
     "tsan": "TSan + race loop", "asan": "ASan (+ LSan on x86-64)", "valgrind": "valgrind memcheck",
     "checkers": "checkers self-test (planted defects)", "defects": "seeded defects caught",
     "fuzz": "op-sequence fuzzing (libFuzzer + shadow models)",
+    "malloc": "real programs on liboffheap-malloc (vs glibc)",
     "build": "Embedded cross build", "smoke": "smoke (QEMU)", "race": "race loop (QEMU)",
     "stress": "stress hammer", "la57": "LA57 probe", "embedded": "Embedded check",
     "bench": "benchmarks vs peers", "lint": "lint",
@@ -64,6 +67,14 @@ COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e3
 
 # The checkout (ci/lib/report.py → two levels up): its reports/baseline.json is the gate's.
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# One small document per run of a clean checkout of main (offheap.history/1): the trend of the
+# gated ratios and of the matrix's time over commits (reports/SCHEMA.md, "History").
+HISTORY_DIR = os.environ.get("OFFHEAP_HISTORY_DIR") or os.path.join(ROOT, "reports", "history")
+HISTORY_SCHEMA = "offheap.history/1"
+# Ours in blues and greens, the peers in greys and browns: told apart at a glance.
+OUR_COLORS = ["#1f5fa8", "#2a9d8f", "#4c9be8", "#1b7f3b", "#7fb3e6", "#57c785", "#0b3d75"]
+PEER_COLORS = {"glibc": "#8c8c8c", "jemalloc": "#b5651d", "mimalloc": "#d4a017", "tcmalloc": "#6b4f3a",
+               "system": "#bbbbbb"}
 
 
 # --------------------------------------------------------------------------- reading
@@ -242,6 +253,13 @@ def cell_figures(arch: str, cell: str, cell_dir: str, log: str) -> dict:
         figures.update(defects_figures(cell_dir))
     elif cell == "fuzz":
         figures.update(fuzz_figures(cell_dir))
+    elif cell == "malloc":
+        programs = []
+        for line in read_text(os.path.join(cell_dir, "malloc-results.tsv")).splitlines():
+            parts = line.split("\t")
+            if len(parts) == 3:
+                programs.append({"program": parts[0], "passed": parts[1] == "pass", "detail": parts[2]})
+        figures.update(programs=programs, passed=sum(p["passed"] for p in programs), total=len(programs))
     elif cell == "race":
         figures["repetitions"] = int(read_text(os.path.join(cell_dir, "repetitions")) or 0)
         failures = read_text(os.path.join(cell_dir, "failures")).strip()
@@ -545,7 +563,105 @@ def build_summary(run_dir: str, engine: str | None) -> dict:
     }
 
 
+# --------------------------------------------------------------------------- history
+
+def gated_keys() -> dict[str, float]:
+    """The baseline's gated ratios (key "arch/workload/threads/ours:peer" → expected)."""
+    try:
+        return dict(read_json(os.path.join(ROOT, "reports", "baseline.json")).get("ratios") or {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def baseline_threshold() -> float:
+    try:
+        return float(read_json(os.path.join(ROOT, "reports", "baseline.json")).get("threshold", 0.25))
+    except (OSError, ValueError, AttributeError, TypeError):
+        return 0.25
+
+
+def ratio_name(r: dict) -> str:
+    return f"{r['arch']}/{r['workload']}/{r['threads']}/{r['allocator']}:{r['peer']}"
+
+
+def history_entry(summary: dict) -> dict:
+    """This run as one history document: when, which commit, how long, the gated ratios."""
+    keys = gated_keys()
+    cpu = [c.get("cpuSeconds") for c in summary["cells"] if c.get("cpuSeconds") is not None]
+    return {
+        "schema": HISTORY_SCHEMA,
+        "runId": summary["runId"], "profile": summary["profile"], "started": summary["started"],
+        "raceRepetitions": summary.get("raceRepetitions"),
+        "git": {k: summary["git"].get(k) for k in ("revision", "short", "branch")},
+        "wallSeconds": summary["wallSeconds"],
+        "cpuSeconds": round(sum(cpu), 1) if cpu else None,
+        "totals": summary["totals"],
+        "ratios": {ratio_name(r): {"median": r["ratio"], "min": r.get("min", r["ratio"]),
+                                   "max": r.get("max", r["ratio"]),
+                                   "n": len(r.get("samples") or [r["ratio"]])}
+                   for r in summary["ratios"] if ratio_name(r) in keys},
+    }
+
+
+def load_history(exclude_run: str | None = None) -> list[dict]:
+    """Every history document, oldest first (by start time)."""
+    entries = []
+    for path in glob.glob(os.path.join(HISTORY_DIR, "*.json")):
+        try:
+            doc = read_json(path)
+        except (OSError, ValueError):
+            continue
+        if isinstance(doc, dict) and doc.get("schema") == HISTORY_SCHEMA and doc.get("runId") != exclude_run:
+            entries.append(doc)
+    return sorted(entries, key=lambda d: str(d.get("started")))
+
+
+def previous_main_run(summary: dict) -> dict | None:
+    """The latest history entry of the same profile that started before this run."""
+    earlier = [d for d in load_history(summary["runId"])
+               if d.get("profile") == summary["profile"] and str(d.get("started")) < str(summary["started"])]
+    return earlier[-1] if earlier else None
+
+
+def record_history(summary: dict) -> str | None:
+    """Keeps this run's history document when it ran on a clean checkout of main
+    (OFFHEAP_HISTORY=0 never, =1 always); returns its path."""
+    wanted = os.environ.get("OFFHEAP_HISTORY")
+    git = summary["git"]
+    if wanted == "0" or (wanted != "1" and (git.get("branch") != "main" or git.get("dirty"))):
+        return None
+    os.makedirs(HISTORY_DIR, exist_ok=True)
+    stamp = re.sub(r"[^0-9TZ]", "", str(summary["started"]))
+    path = os.path.join(HISTORY_DIR, f"{stamp}-{summary['profile']}-{git.get('short') or 'nogit'}.json")
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(history_entry(summary), handle, indent=1, sort_keys=False)
+        handle.write("\n")
+    return path
+
+
 # --------------------------------------------------------------------------- SVG
+
+def nice_ticks(high: float, count: int = 5, low: float = 0.0) -> list[float]:
+    """Round axis ticks (1, 2, 2.5 or 5 × 10^k apart) from low up to at least high."""
+    import math
+    span = max(high - low, 1e-12)
+    raw = span / max(count - 1, 1)
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    first = math.floor(low / step) * step
+    ticks, value = [], first
+    while value < high + step * 0.999:
+        ticks.append(round(value, 10))
+        value += step
+    return ticks
+
+
+def allocator_colors(names) -> dict[str, str]:
+    """Ours in the blue/green family, each peer in its own grey/brown."""
+    ours = [n for n in sorted(names) if n not in NOT_OURS]
+    colors = {n: OUR_COLORS[i % len(OUR_COLORS)] for i, n in enumerate(ours)}
+    colors.update({n: PEER_COLORS.get(n, "#999999") for n in names if n in NOT_OURS})
+    return colors
 
 def svg_text(x, y, text, size=12, anchor="start", weight="normal", fill="#222"):
     return (f'<text x="{x:.1f}" y="{y:.1f}" font-family="DejaVu Sans, Arial, sans-serif" '
@@ -580,20 +696,25 @@ def bench_svg(rows: list[dict], title: str) -> str:
     for row in rows:
         if (row.get("opsPerSecond") or 0) > 0:
             groups.setdefault(f"{row.get('workload')} ×{row.get('threads')}", []).append(row)
-    allocators = sorted({r["allocator"] for g in groups.values() for r in g},
-                        key=lambda a: (a in PEERS, a))
-    color = {a: COLORS[i % len(COLORS)] for i, a in enumerate(allocators)}
+    allocators = {r["allocator"] for g in groups.values() for r in g}
+    color = allocator_colors(allocators)
     bar, gap, left, width = 16, 14, 190, 520
-    height = 70 + sum(len(g) * bar + gap for g in groups.values()) + 30
+    height = 90 + sum(len(g) * bar + gap for g in groups.values()) + 30
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 200}" height="{height}">',
              '<rect width="100%" height="100%" fill="white"/>',
              svg_text(12, 24, title, 15, weight="bold"),
-             svg_text(12, 42, "operations per second (longer is better); bars scaled per workload", 11, fill="#555")]
-    y = 60
+             svg_text(12, 42, "operations per second (longer is better); bars scaled per workload; "
+                      "swift-offheap in blue/green, peers in grey/brown", 11, fill="#555")]
+    legend_x = 12
+    for name in sorted(allocators, key=lambda a: (a in NOT_OURS, a)):
+        parts.append(f'<rect x="{legend_x}" y="52" width="10" height="10" fill="{color[name]}"/>')
+        parts.append(svg_text(legend_x + 14, 61, name, 11, weight="bold" if name not in NOT_OURS else "normal"))
+        legend_x += 24 + 7 * len(name)
+    y = 80
     for name, group in groups.items():
         top = max(r["opsPerSecond"] for r in group)
         parts.append(svg_text(left - 8, y + len(group) * bar / 2 + 4, name, 12, "end", "bold"))
-        for row in sorted(group, key=lambda r: (r["allocator"] in PEERS, r["allocator"])):
+        for row in sorted(group, key=lambda r: (r["allocator"] in NOT_OURS, r["allocator"])):
             length = max(1.0, width * row["opsPerSecond"] / top)
             parts.append(f'<rect x="{left}" y="{y}" width="{length:.1f}" height="{bar - 3}" '
                          f'fill="{color[row["allocator"]]}"/>')
@@ -624,22 +745,21 @@ def stress_svg(runs: list[dict], title: str) -> str:
             first = ((r.get("config") or {}).get("allocators") or ["?"])[0]
             series.append((label(r, first), points(r["timeline"])))
     left, top, width, height = 80, 50, 640, 260
-    xmax = max((x for _, pts in series for x, _ in pts), default=1.0) or 1.0
-    ymax = max((y for _, pts in series for _, y in pts), default=1.0) or 1.0
-    ymax *= 1.1
+    xticks = nice_ticks(max((x for _, pts in series for x, _ in pts), default=1.0) or 1.0)
+    yticks = nice_ticks(max((y for _, pts in series for _, y in pts), default=1.0) or 1.0)
+    xmax, ymax = xticks[-1] or 1.0, yticks[-1] or 1.0
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 40}" height="{top + height + 60}">',
              '<rect width="100%" height="100%" fill="white"/>',
              svg_text(12, 24, title, 15, weight="bold"),
              f'<line x1="{left}" y1="{top + height}" x2="{left + width}" y2="{top + height}" stroke="#333"/>',
              f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + height}" stroke="#333"/>']
-    for i in range(5):
-        value = ymax * i / 4
-        y = top + height - height * i / 4
+    for value in yticks:
+        y = top + height - height * value / ymax
         parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + width}" y2="{y:.1f}" stroke="#ddd"/>')
         parts.append(svg_text(left - 6, y + 4, fmt_ops(value), 10, "end"))
-        t = xmax * i / 4
-        x = left + width * i / 4
-        parts.append(svg_text(x, top + height + 16, f"{t:.3g}s", 10, "middle"))
+    for t in xticks:
+        x = left + width * t / xmax
+        parts.append(svg_text(x, top + height + 16, f"{t:g}s", 10, "middle"))
     parts.append(svg_text(left + width / 2, top + height + 36, "time since start (s)", 11, "middle"))
     parts.append(svg_text(14, top - 10, "ops/s", 11))
     for index, (name, points) in enumerate(series):
@@ -649,6 +769,81 @@ def stress_svg(runs: list[dict], title: str) -> str:
                      f'stroke-width="2" points="{coords}"/>')
         parts.append(svg_text(left + width - 4, top + 14 + 14 * index, name, 11, "end",
                               fill=COLORS[index % len(COLORS)]))
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def ratios_svg(ratios: list[dict], floors: dict[str, float], title: str) -> str:
+    """The gated ratios of one arch: the median as a dot, the spread of the repeats (min–max)
+    as a whisker, the gate's floor as a red tick and parity (1.0) as a dashed line."""
+    rows = sorted(ratios, key=ratio_name)
+    left, top, width, row_height = 300, 64, 460, 22
+    high = max([r.get("max", r["ratio"]) for r in rows] + [floors.get(ratio_name(r), 0) for r in rows] + [1.2])
+    ticks = nice_ticks(high)
+    scale = width / ticks[-1]
+    height = top + row_height * len(rows) + 50
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 40}" height="{height}">',
+             '<rect width="100%" height="100%" fill="white"/>',
+             svg_text(12, 24, title, 15, weight="bold"),
+             svg_text(12, 42, "ours ÷ peer, ops/s (> 1: faster than the peer): dot = median, "
+                      "whisker = min–max of the repeats, red tick = the gate's floor", 11, fill="#555")]
+    bottom = top + row_height * len(rows)
+    for value in ticks:
+        x = left + value * scale
+        dash = ' stroke-dasharray="4,3"' if value == 1 else ""
+        stroke = "#555" if value == 1 else "#ddd"
+        parts.append(f'<line x1="{x:.1f}" y1="{top - 6}" x2="{x:.1f}" y2="{bottom}" stroke="{stroke}"{dash}/>')
+        parts.append(svg_text(x, bottom + 16, f"{value:g}", 10, "middle"))
+    for index, r in enumerate(rows):
+        y = top + row_height * index + row_height / 2
+        name = ratio_name(r)
+        parts.append(svg_text(left - 8, y + 4, name.split("/", 1)[1].replace("/", " ×", 1), 11, "end"))
+        lo, hi = r.get("min", r["ratio"]), r.get("max", r["ratio"])
+        parts.append(f'<line x1="{left + lo * scale:.1f}" y1="{y:.1f}" x2="{left + hi * scale:.1f}" '
+                     f'y2="{y:.1f}" stroke="#1f5fa8" stroke-width="2"/>')
+        floor = floors.get(name)
+        if floor is not None:
+            parts.append(f'<line x1="{left + floor * scale:.1f}" y1="{y - 7:.1f}" x2="{left + floor * scale:.1f}" '
+                         f'y2="{y + 7:.1f}" stroke="#d62728" stroke-width="2"/>')
+        parts.append(f'<circle cx="{left + r["ratio"] * scale:.1f}" cy="{y:.1f}" r="4" fill="#1f5fa8"/>')
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def trend_svg(history: list[dict], arch: str, title: str) -> str | None:
+    """The gated ratios of one arch over the history's runs (oldest left), one line each."""
+    runs = [h for h in history if any(k.startswith(arch + "/") for k in h.get("ratios") or {})]
+    if len(runs) < 2:
+        return None
+    keys = sorted({k for h in runs for k in h["ratios"] if k.startswith(arch + "/")})
+    left, top, width, height = 70, 50, 560, 240
+    ticks = nice_ticks(max(v["median"] for h in runs for k, v in h["ratios"].items() if k in keys) * 1.05)
+    ymax = ticks[-1] or 1.0
+    step = width / (len(runs) - 1)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 260}" height="{top + height + 70}">',
+             '<rect width="100%" height="100%" fill="white"/>',
+             svg_text(12, 24, title, 15, weight="bold"),
+             svg_text(12, 40, "median ratio per run of main (ours ÷ peer, > 1 faster), oldest left", 11, fill="#555")]
+    for value in ticks:
+        y = top + height - height * value / ymax
+        dash = ' stroke-dasharray="4,3"' if value == 1 else ""
+        stroke = "#555" if value == 1 else "#ddd"
+        parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + width}" y2="{y:.1f}" stroke="{stroke}"{dash}/>')
+        parts.append(svg_text(left - 6, y + 4, f"{value:g}", 10, "end"))
+    for index, h in enumerate(runs):
+        x = left + step * index
+        parts.append(svg_text(x, top + height + 16, (h.get("git") or {}).get("short", "?")[:7], 9, "middle"))
+    for index, key in enumerate(keys):
+        color = COLORS[index % len(COLORS)]
+        points = [(left + step * i, top + height - height * h["ratios"][key]["median"] / ymax)
+                  for i, h in enumerate(runs) if key in h["ratios"]]
+        if len(points) > 1:
+            parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" points="'
+                         + " ".join(f"{x:.1f},{y:.1f}" for x, y in points) + '"/>')
+        for x, y in points:
+            parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{color}"/>')
+        parts.append(svg_text(left + width + 12, top + 12 + 14 * index, key.split("/", 1)[1], 11, fill=color))
+    parts.append(svg_text(left + width / 2, top + height + 36, "commit (history of main)", 11, "middle"))
     parts.append("</svg>")
     return "\n".join(parts)
 
@@ -663,6 +858,8 @@ def md_cell(entry: dict | None) -> str:
         text += f" {entry['seconds']:.0f}s"
     if entry["cell"] in ("tsan", "asan", "valgrind") and entry["status"] != "skipped":
         text += f", {entry['findings']} findings"
+    if entry["cell"] == "malloc" and (entry.get("figures") or {}).get("total"):
+        text += f", {entry['figures']['passed']}/{entry['figures']['total']} programs"
     if entry["cell"] in ("checkers", "defects") and entry["status"] != "skipped":
         f = entry.get("figures") or {}
         text += f", caught {f.get('caught', 0)}/{f.get('planted', 0)}"
@@ -695,6 +892,104 @@ def verdict_lines(run_dir: str, summary: dict) -> list[str]:
     return lines + [""]
 
 
+def details(title: str, body: list[str]) -> list[str]:
+    """A folded block (GitHub renders Markdown inside it after a blank line)."""
+    return [f"<details><summary>{html.escape(title)}</summary>", "", *body, "", "</details>", ""]
+
+
+def md_value(value) -> str:
+    """A probe value for Markdown: yes/no for booleans, never Python's True/False."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def percent(value: float, reference: float) -> str:
+    if not reference:
+        return "—"
+    change = (value / reference - 1) * 100
+    return f"{change:+.0f} %" if abs(change) >= 0.5 else "±0 %"
+
+
+def delta_lines(summary: dict) -> list[str]:
+    """Each gated ratio against the baseline (its floor) and against the previous run of main
+    (reports/history/), then the matrix's time against that run."""
+    gated = gated_keys()
+    threshold = baseline_threshold()
+    previous = previous_main_run(summary)
+    prev_name = f"`{(previous.get('git') or {}).get('short', '?')[:7]}`" if previous else "—"
+    lines = ["## Against the baseline and the previous run of main", ""]
+    if previous:
+        lines.append(f"Previous run of main: {previous['runId']} ({previous.get('started')}); "
+                     "history in `reports/history/`.")
+    else:
+        lines.append("No earlier run of main with this profile in `reports/history/`.")
+    lines.append("")
+    by_name = {ratio_name(r): r for r in summary["ratios"]}
+    rows = []
+    for key in sorted(gated):
+        r = by_name.get(key)
+        if r is None:
+            continue
+        expected = gated[key]
+        n = len(r.get("samples") or [r["ratio"]])
+        spread = f" ({r['min']:.2f}–{r['max']:.2f}, n={n})" if n > 1 else ""
+        prev = ((previous or {}).get("ratios") or {}).get(key)
+        held = "✅" if r["ratio"] >= expected * (1 - threshold) else "❌"
+        rows.append(f"| {key} | {held} **{r['ratio']:.2f}**{spread} | {expected * (1 - threshold):.2f} | "
+                    f"{expected:.2f} ({percent(r['ratio'], expected)}) | "
+                    f"{'%.2f (%s)' % (prev['median'], percent(r['ratio'], prev['median'])) if prev else '—'} |")
+    if rows:
+        lines += [f"| gated ratio (ours ÷ peer) | this run: median | floor | baseline (change) | "
+                  f"previous {prev_name} (change) |", "|---|---|---|---|---|", *rows, ""]
+    else:
+        lines += ["No gated ratio in this run (no native bench cell, or no baseline).", ""]
+    cpu = [c.get("cpuSeconds") for c in summary["cells"] if c.get("cpuSeconds") is not None]
+    cpu_total = round(sum(cpu), 1) if cpu else None
+    time_line = f"Time: wall **{summary['wallSeconds']} s**"
+    if previous and previous.get("wallSeconds"):
+        time_line += f" (previous {previous['wallSeconds']} s, {percent(summary['wallSeconds'], previous['wallSeconds'])})"
+    if cpu_total is not None:
+        time_line += f", CPU {cpu_total:.0f} s"
+        if previous and previous.get("cpuSeconds"):
+            time_line += f" (previous {previous['cpuSeconds']:.0f} s, {percent(cpu_total, previous['cpuSeconds'])})"
+    return lines + [time_line + ".", ""]
+
+
+def best_peer_lines(summary: dict) -> list[str]:
+    """Per arch, workload and thread count: our fastest allocator against the fastest peer
+    of the bench cell's main run (the median of the repeats where that pair was repeated)."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in summary["benchmarks"]:
+        if (r.get("opsPerSecond") or 0) > 0:
+            groups.setdefault((r["arch"], r["workload"], r["threads"]), []).append(r)
+    medians = {ratio_key(r): r for r in summary["ratios"]}
+    rows = []
+    for (arch, workload, threads), group in sorted(groups.items(), key=lambda kv: (kv[0][0] != "x86_64", str(kv[0]))):
+        ours = [r for r in group if r["allocator"] not in NOT_OURS]
+        peers = [r for r in group if r["allocator"] in PEERS]
+        if not ours or not peers:
+            continue
+        mine = max(ours, key=lambda r: r["opsPerSecond"])
+        peer = max(peers, key=lambda r: r["opsPerSecond"])
+        ratio = mine["opsPerSecond"] / peer["opsPerSecond"]
+        repeated = medians.get((arch, workload, threads, mine["allocator"], peer["allocator"]))
+        figure = f"{ratio:.2f}"
+        if repeated and len(repeated.get("samples") or []) > 1:
+            figure = f"{repeated['ratio']:.2f} (median of {len(repeated['samples'])})"
+        mark = "✅" if (repeated["ratio"] if repeated else ratio) >= 1 else "▼"
+        rows.append(f"| {arch}{' (emulated)' if mine.get('emulated') else ''} | {workload} ×{threads} | "
+                    f"{mine['allocator']} {fmt_ops(mine['opsPerSecond'])}ops/s | "
+                    f"{peer['allocator']} {fmt_ops(peer['opsPerSecond'])}ops/s | {mark} {figure} |")
+    if not rows:
+        return []
+    return ["## Ours against the best peer", "",
+            "Our fastest allocator against the fastest peer per workload (bench cell, main run; "
+            "> 1 is faster; emulated rows only compare with each other):", "",
+            "| arch | workload × threads | ours (best) | best peer | ratio |", "|---|---|---|---|---|",
+            *rows, ""]
+
+
 def write_report(run_dir: str, summary: dict) -> None:
     by_id = {c["id"]: c for c in summary["cells"]}
     arches = [a for a in ("x86_64", "aarch64") if any(c["arch"] == a for c in summary["cells"])]
@@ -715,6 +1010,8 @@ def write_report(run_dir: str, summary: dict) -> None:
         f"- cells: **{totals['pass']} pass, {totals['fail']} fail, {totals['skipped']} skipped** "
         f"of {totals['cells']}; gate: `ci/gate.sh <this directory>`",
         "",
+        *delta_lines(summary),
+        *best_peer_lines(summary),
         "## Matrix",
         "",
         "| cell | " + " | ".join(arches) + " |",
@@ -798,11 +1095,13 @@ def write_report(run_dir: str, summary: dict) -> None:
             lines.append(f"- {c['id']}: defects planted {f['planted']}, caught {f['caught']}; "
                          f"clean controls that reported: {f.get('controlsNotClean')} "
                          f"([log]({c['log']}))")
-            lines += ["", "| defect | checker | caught | evidence |", "|---|---|---|---|"]
+            table = ["| defect | checker | caught | evidence |", "|---|---|---|---|"]
             for r in f.get("defects", []):
-                lines.append(f"| {r['defect']} | {r['checker']} | "
+                table.append(f"| {r['defect']} | {r['checker']} | "
                              f"{'✅ yes' if r['caught'] else '❌ NO'} | `{r['evidence']}` |")
-            lines.append("")
+            missed = [r["defect"] for r in f.get("defects", []) if not r["caught"]]
+            lines += ([""] + table + [""] if missed else
+                      [""] + details(f"{c['id']}: every defect and its evidence", table))
         lines.append("")
 
     fuzz_cells = [c for c in summary["cells"] if c["cell"] == "fuzz"]
@@ -815,12 +1114,13 @@ def write_report(run_dir: str, summary: dict) -> None:
                 continue
             lines.append(f"- {c['id']}: {len(f['fuzzers'])} fuzzers, {f.get('findings', 0)} "
                          f"finding(s) ([log]({c['log']}))")
-            lines += ["", "| fuzzer | seconds | runs | cov | ft | corpus | findings |",
-                      "|---|---|---|---|---|---|---|"]
+            table = ["| fuzzer | seconds | runs | cov | ft | corpus | findings |",
+                     "|---|---|---|---|---|---|---|"]
             for z in f["fuzzers"]:
                 finding = f"❌ {z['findings']} (`{z['artifact']}`)" if z["findings"] else "0"
-                lines.append(f"| {z['fuzzer']} | {z['seconds']} | {z['runs']} | {z['cov']} | "
+                table.append(f"| {z['fuzzer']} | {z['seconds']} | {z['runs']} | {z['cov']} | "
                              f"{z['ft']} | {z['corpus']} | {finding} |")
+            lines += [""] + (table if f.get("findings") else details(f"{c['id']}: per fuzzer", table))
             sc = f.get("selfcheck")
             if sc:
                 verdict = "found ✅" if sc.get("found") else "NOT found ❌"
@@ -829,19 +1129,33 @@ def write_report(run_dir: str, summary: dict) -> None:
             lines.append("")
         lines.append("")
 
+    malloc_cells = [c for c in summary["cells"] if c["cell"] == "malloc" and c["figures"].get("programs")]
+    if malloc_cells:
+        lines += ["## Real programs on liboffheap-malloc", ""]
+        for c in malloc_cells:
+            f = c["figures"]
+            lines.append(f"- {c['id']}: {f['passed']} of {f['total']} pass: each program's output, exit "
+                         f"status and stderr under `LD_PRELOAD=liboffheap-malloc.so` (checked mode) against "
+                         f"the same run on glibc ([log]({c['log']}))")
+            table = ["| program | result | detail |", "|---|---|---|"]
+            for p in f["programs"]:
+                table.append(f"| {p['program']} | {'✅ pass' if p['passed'] else '❌ FAIL'} | {p['detail']} |")
+            lines += [""] + (table + [""] if f["passed"] < f["total"] else details(f"{c['id']}: per program", table))
+        lines.append("")
+
     lines += ["## Stress", ""]
     if summary["stress"]:
-        lines += ["| arch | allocator | threads | seconds | operations | ops/s | errors | corruption | recovered |",
+        folded = ["| arch | allocator | threads | seconds | operations | ops/s | errors | corruption | recovered |",
                   "|---|---|---|---|---|---|---|---|---|"]
         for s in summary["stress"]:
             for r in s["results"]:
-                lines.append(f"| {s['arch']}{' (emulated)' if s['emulated'] else ''} | {r['allocator']} | "
+                folded.append(f"| {s['arch']}{' (emulated)' if s['emulated'] else ''} | {r['allocator']} | "
                              f"{r['threads']} | {fmt_num(r['seconds'])} | {r['operations']} | "
                              f"{fmt_ops(r['opsPerSecond'] or 0)} | {r['errors']} | {r['corruption']} | "
                              f"{yes_no(r['recovered'])} |")
-        lines.append("")
+        folded.append("")
         if any(a.get("roles") for s in summary["stress"] for a in s.get("allocators") or []):
-            lines += ["Per role (readers count no operations: they validate in place and free "
+            folded += ["Per role (readers count no operations: they validate in place and free "
                       "what they take; cross-thread frees are slots freed by a thread that did "
                       "not allocate them):", "",
                       "| arch | allocator | role | threads | operations | in-place reads | "
@@ -850,11 +1164,11 @@ def write_report(run_dir: str, summary: dict) -> None:
             for s in summary["stress"]:
                 for a in s.get("allocators") or []:
                     for row in a.get("roles") or []:
-                        lines.append(f"| {s['arch']} | {a['allocator']} | {row.get('role')} | "
+                        folded.append(f"| {s['arch']} | {a['allocator']} | {row.get('role')} | "
                                      f"{row.get('lanes')} | {row.get('operations')} | "
                                      f"{row.get('validations')} | {row.get('crossThreadFrees')} | "
                                      f"{row.get('corruption')} | {row.get('errors')} |")
-            lines.append("")
+            folded.append("")
             for s in summary["stress"]:
                 for a in s.get("allocators") or []:
                     h = a.get("hyaline") or {}
@@ -865,7 +1179,7 @@ def write_report(run_dir: str, summary: dict) -> None:
                                   f"{fmt_count(h.get('hyalineControllerFlushes'))} forced flushes, "
                                   f"lowest threshold {fmt_count(h.get('hyalineControllerLowestThreshold'))}"
                                   if h.get("hyalineController") else "PI controller off")
-                    lines.append(f"- {s['arch']} {a['allocator']} Hyaline: peak unreclaimed "
+                    folded.append(f"- {s['arch']} {a['allocator']} Hyaline: peak unreclaimed "
                                  f"{fmt_count(h.get('hyalinePeakUnreclaimed'))}, retired "
                                  f"{fmt_count(h.get('hyalineRetired'))}, reclaimed "
                                  f"{fmt_count(h.get('hyalineReclaimed'))} "
@@ -874,9 +1188,10 @@ def write_report(run_dir: str, summary: dict) -> None:
                                  f"all cross-thread frees {fmt_count(a.get('crossThreadFrees'))}; {controller}")
         for s in summary["stress"]:
             for row in s.get("stalled") or []:
-                lines.append(f"- {s['arch']} {row['allocator']} stalled Hyaline reader: peak unreclaimed "
+                folded.append(f"- {s['arch']} {row['allocator']} stalled Hyaline reader: peak unreclaimed "
                              f"{fmt_count(row['peak'])} of bound {fmt_count(row['bound'])} while "
                              f"{fmt_count(row['retired'])} nodes were retired")
+        lines += details("Stress per allocator and role, Hyaline reclamation, stalled readers", folded)
         for s in summary["stress"]:
             t = s["totals"] or {}
             lines.append(f"- {s['arch']} totals: {t.get('errors', 0)} errors, {t.get('corruption', 0)} corrupted, "
@@ -903,46 +1218,51 @@ def write_report(run_dir: str, summary: dict) -> None:
         if isinstance(probe, dict):
             keys = ("la57", "la57Flag", "virtualAddressBits", "userAddressBits", "cpuVirtualAddressBits",
                     "highAddressesGranted", "pageSize", "hugePageSize", "transparentHugePages")
-            shown = ", ".join(f"{k}={probe[k]}" for k in keys if k in probe)
-            lines.append(f"  - probe: {shown or json.dumps(probe)[:600]}")
+            shown = ", ".join(f"{k}={md_value(probe[k])}" for k in keys if k in probe)
+            lines.append(f"  - probe: {shown or 'no known fields'}")
     lines.append("")
 
     lines += ["## Benchmarks against peers", ""]
     if summary["benchmarks"]:
-        lines += ["| arch | workload | threads | allocator | ops/s | ns/op | p50 ns | p99 ns |",
-                  "|---|---|---|---|---|---|---|---|"]
+        for arch in arches:
+            for chart, what in (("ratios", "gated ratios"), ("trend", "gated ratios over the runs of main"),
+                                ("bench", "benchmarks")):
+                if os.path.exists(os.path.join(run_dir, "charts", f"{chart}-{arch}.svg")):
+                    lines += [f"![{what} {arch}](charts/{chart}-{arch}.svg)", ""]
+        table = ["| arch | workload | threads | allocator | ops/s | ns/op | p50 ns | p99 ns |",
+                 "|---|---|---|---|---|---|---|---|"]
         for r in summary["benchmarks"]:
-            lines.append(f"| {r['arch']}{' (emulated)' if r['emulated'] else ''} | {r['workload']} | "
+            table.append(f"| {r['arch']}{' (emulated)' if r['emulated'] else ''} | {r['workload']} | "
                          f"{r['threads']} | {r['allocator']} | {fmt_ops(r['opsPerSecond'] or 0)} | "
                          f"{fmt_num(r['nsPerOp'])} | {r['p50Ns']} | {r['p99Ns']} |")
+        lines += details(f"Every result of the bench cells ({len(summary['benchmarks'])} rows)", table)
         repeated = [r for r in summary["ratios"] if len(r.get("samples") or []) > 1]
         if repeated:
             bench = next((c for c in summary["cells"] if c["cell"] == "bench" and "repeats" in c["figures"]), None)
             took = ""
             if bench and bench["figures"].get("repeatSeconds") is not None:
                 took = f", {bench['figures']['repeats']} repeats took {bench['figures']['repeatSeconds']:.0f} s"
-            lines += ["", f"Repeated ratios — the baseline's gated set, ours ÷ peer paired within each "
-                      f"`offheap bench` run{took}; the gate holds the median:", "",
-                      "| arch | workload | threads | allocator | peer | median | n | min – max | samples (main run first) |",
-                      "|---|---|---|---|---|---|---|---|---|"]
+            table = [f"The baseline's gated set, ours ÷ peer paired within each `offheap bench` run{took}; "
+                     "the gate holds the median:", "",
+                     "| arch | workload | threads | allocator | peer | median | n | min – max | samples (main run first) |",
+                     "|---|---|---|---|---|---|---|---|---|"]
             for r in repeated:
-                lines.append(f"| {r['arch']} | {r['workload']} | {r['threads']} | {r['allocator']} | "
+                table.append(f"| {r['arch']} | {r['workload']} | {r['threads']} | {r['allocator']} | "
                              f"{r['peer']} | **{r['ratio']:.2f}** | {len(r['samples'])} | "
                              f"{r['min']:.2f} – {r['max']:.2f} | "
                              f"{' '.join(f'{v:.2f}' for v in r['samples'])} |")
+            lines += details(f"Repeated ratios: every sample ({len(repeated)} gated pairs)", table)
         if summary["ratios"]:
-            lines += ["", "Ratios (ours ÷ peer, ops/s; > 1 means faster than the peer; median and "
-                      "spread where the set was repeated):", "",
-                      "| arch | workload | threads | allocator | peer | ratio | n | min – max |",
-                      "|---|---|---|---|---|---|---|---|"]
+            table = ["Ours ÷ peer, ops/s; > 1 means faster than the peer; median and spread where the "
+                     "set was repeated:", "",
+                     "| arch | workload | threads | allocator | peer | ratio | n | min – max |",
+                     "|---|---|---|---|---|---|---|---|"]
             for r in summary["ratios"]:
                 n = len(r.get("samples") or [r["ratio"]])
                 spread = f"{r['min']:.2f} – {r['max']:.2f}" if n > 1 else "—"
-                lines.append(f"| {r['arch']} | {r['workload']} | {r['threads']} | {r['allocator']} | "
+                table.append(f"| {r['arch']} | {r['workload']} | {r['threads']} | {r['allocator']} | "
                              f"{r['peer']} | {r['ratio']:.2f} | {n} | {spread} |")
-        for arch in arches:
-            if os.path.exists(os.path.join(run_dir, "charts", f"bench-{arch}.svg")):
-                lines.append(f"\n![benchmarks {arch}](charts/bench-{arch}.svg)")
+            lines += details(f"Every ratio against every peer ({len(summary['ratios'])})", table)
     else:
         lines.append("No benchmark figures (cells skipped or failed before producing JSON).")
     lines += ["", f"Schema: `{SCHEMA}` (reports/SCHEMA.md). Raw data: [summary.json](summary.json).", ""]
@@ -959,6 +1279,18 @@ def write_charts(run_dir: str, summary: dict) -> None:
             note = " (QEMU, emulated)" if any(r["emulated"] for r in rows) else ""
             with open(os.path.join(charts, f"bench-{arch}.svg"), "w", encoding="utf-8") as handle:
                 handle.write(bench_svg(rows, f"{arch}{note}: swift-offheap vs peers"))
+        gated = gated_keys()
+        ratios = [r for r in summary["ratios"] if r["arch"] == arch and ratio_name(r) in gated]
+        if ratios:
+            threshold = baseline_threshold()
+            floors = {k: v * (1 - threshold) for k, v in gated.items()}
+            with open(os.path.join(charts, f"ratios-{arch}.svg"), "w", encoding="utf-8") as handle:
+                handle.write(ratios_svg(ratios, floors, f"{arch}: gated ratios against peers"))
+        trend = trend_svg(load_history(summary["runId"]) + [history_entry(summary)], arch,
+                          f"{arch}: gated ratios over the runs of main")
+        if trend:
+            with open(os.path.join(charts, f"trend-{arch}.svg"), "w", encoding="utf-8") as handle:
+                handle.write(trend)
         runs = [s for s in summary["stress"] if s["arch"] == arch and s["timeline"]]
         if runs:
             note = " (QEMU, emulated)" if any(s["emulated"] for s in runs) else ""
@@ -966,40 +1298,22 @@ def write_charts(run_dir: str, summary: dict) -> None:
                 handle.write(stress_svg(runs, f"{arch}{note}: stress throughput over time"))
 
 
-def log_excerpt(path: str, head: int = 15, tail: int = 40) -> str:
-    """A cell log's first lines, every step line ("==> [+Ns] ...") and its last lines."""
-    lines = read_text(path).splitlines()
-    if len(lines) <= head + tail:
-        return "\n".join(lines) + "\n"
-    steps = [line for line in lines[head:-tail] if line.startswith("==> ")]
-    return "\n".join(lines[:head] + ["", f"[excerpt for the committed sample: {len(lines)} lines in the run's"
-                                        " artifacts; its step lines:]"] + steps + ["", "[...]"] + lines[-tail:]) + "\n"
-
-
 def copy_trimmed(run_dir: str, dest: str) -> None:
-    """Copies a run for committing: REPORT.md, summary.json, run.env, the charts, and per cell
-    its result, reason, small figure files and an excerpt of log.txt (the links of REPORT.md
-    stay valid). The raw checker and test logs belong to the run's CI artifacts."""
+    """Copies a run for committing: REPORT.md, summary.json, run.env and the charts. Cell logs
+    and raw checker output stay in the run's directory (CI keeps them as artifacts): the copy's
+    REPORT.md names each log instead of linking to it."""
     if os.path.exists(dest):
         shutil.rmtree(dest)
-    for folder, subfolders, files in os.walk(run_dir):
-        # The fuzz cell's grown working corpus (hundreds of inputs) stays in the artifacts.
-        subfolders[:] = [d for d in subfolders if d != "corpus"]
-        target = os.path.join(dest, os.path.relpath(folder, run_dir))
-        os.makedirs(target, exist_ok=True)
-        for name in files:
-            # The pid file is runtime state; cell.sh is the run's snapshot of ci/lib/cell.sh,
-            # which the repository already has.
-            if name in ("pid", "cell.sh"):
-                continue
-            source = os.path.join(folder, name)
-            if name == "log.txt":
-                with open(os.path.join(target, name), "w", encoding="utf-8") as handle:
-                    handle.write(log_excerpt(source))
-            elif name.endswith(".log") or os.path.getsize(source) > 64 * 1024 and folder != run_dir:
-                continue
-            else:
-                shutil.copy2(source, os.path.join(target, name))
+    os.makedirs(dest)
+    for name in ("summary.json", "run.env"):
+        if os.path.exists(os.path.join(run_dir, name)):
+            shutil.copy2(os.path.join(run_dir, name), os.path.join(dest, name))
+    if os.path.isdir(os.path.join(run_dir, "charts")):
+        shutil.copytree(os.path.join(run_dir, "charts"), os.path.join(dest, "charts"))
+    report = read_text(os.path.join(run_dir, "REPORT.md"))
+    report = re.sub(r"\[([^\]]*)\]\((cells/[^)]*)\)", r"\1 (`\2`)", report)
+    with open(os.path.join(dest, "REPORT.md"), "w", encoding="utf-8") as handle:
+        handle.write(report)
 
 
 def main() -> int:
@@ -1019,6 +1333,9 @@ def main() -> int:
         json.dump(summary, handle, indent=2, sort_keys=False)
         handle.write("\n")
     write_report(run_dir, summary)
+    kept = record_history(summary)
+    if kept:
+        print(f"history: {os.path.relpath(kept, ROOT)}")
     t = summary["totals"]
     print(f"{summary['runId']}: {t['pass']} pass, {t['fail']} fail, {t['skipped']} skipped "
           f"→ {os.path.join(run_dir, 'REPORT.md')}")

@@ -17,6 +17,8 @@ import tempfile
 
 LIB = os.path.dirname(os.path.abspath(__file__))
 os.environ.setdefault("MATRIX_SWIFT_VERSION", "Swift version (self-test)")
+# Synthetic runs never join the checkout's reports/history/ (history_self_test sets its own).
+os.environ["OFFHEAP_HISTORY"] = "0"
 FAILURES: list[str] = []
 
 
@@ -254,6 +256,56 @@ def scheduler_self_test(tmp: str, root: str) -> None:
               f"alone ({len(start)} cells, peak {peak}, {heavy_peak} not light)")
 
 
+def history_self_test(tmp: str) -> None:
+    """Two runs of main one after the other: the second report compares its gated ratios and
+    its time with the first (reports/history/), and charts the trend; the published copy
+    links no cell logs; axis ticks are round."""
+    env = dict(os.environ, OFFHEAP_HISTORY="1", OFFHEAP_HISTORY_DIR=os.path.join(tmp, "history"))
+    runs = []
+    for index, (day, ours) in enumerate((("01", 8e6), ("02", 6e6)), start=1):
+        run = os.path.join(tmp, f"history-{index}")
+        healthy_run(run)
+        with open(os.path.join(run, "run.env"), "w") as handle:
+            handle.write(f"run_id=run-{index}\nprofile=quick\nengine=host\nstarted=2026-02-{day}T00:00:00Z\n"
+                         f"finished=2026-02-{day}T00:05:00Z\nwall_seconds={300 + index}\nrace_repetitions=50\n")
+        cell(run, "x86_64", "bench", files={"bench.json": run_doc("bench", [
+            result("larson", "sharded", ours), result("larson", "glibc", 4e6),
+            result("rag", "heap", 2e6), result("rag", "glibc", 1e6)])})
+        subprocess.run([sys.executable, os.path.join(LIB, "report.py"), run], check=True,
+                       capture_output=True, text=True, env=env)
+        runs.append(run)
+    kept = sorted(os.listdir(os.path.join(tmp, "history")))
+    if len(kept) != 2:
+        FAILURES.append(f"history: want 2 documents, got {kept}")
+    report = open(os.path.join(runs[1], "REPORT.md")).read()
+    wants = ("Previous run of main: run-1", "| x86_64/larson/2/sharded:glibc |", "1.50", "2.00 (-25 %)",
+             "previous 301 s", "## Ours against the best peer", "| x86_64 | larson ×2 | sharded")
+    for want in wants:
+        if want not in report:
+            FAILURES.append(f"history: the second report lacks {want!r}")
+    first = open(os.path.join(runs[0], "REPORT.md")).read()
+    if "No earlier run of main" not in first:
+        FAILURES.append("history: the first report claims a previous run")
+    trend = os.path.join(runs[1], "charts", "trend-x86_64.svg")
+    if not os.path.exists(trend) or "polyline" not in open(trend).read():
+        FAILURES.append("history: no trend chart with a line after two runs")
+    copy = os.path.join(tmp, "published")
+    subprocess.run([sys.executable, os.path.join(LIB, "report.py"), runs[1], "--copy-to", copy],
+                   check=True, capture_output=True, text=True, env=env)
+    published = open(os.path.join(copy, "REPORT.md")).read()
+    if os.path.exists(os.path.join(copy, "cells")) or "](cells/" in published:
+        FAILURES.append("history: the published copy carries or links cell logs")
+    sys.path.insert(0, LIB)
+    import report as report_module  # noqa: E402
+    for high, want in ((0.93, [0, 0.25, 0.5, 0.75, 1.0]), (2.3, [0, 1, 2, 3]),
+                       (7.1e7, [0, 2e7, 4e7, 6e7, 8e7])):
+        got = report_module.nice_ticks(high)
+        if [round(t, 6) for t in got] != [round(t, 6) for t in want]:
+            FAILURES.append(f"nice_ticks({high}) = {got}, want {want}")
+    if not FAILURES:
+        print("ok   history: deltas against the previous run of main, trend chart, lean copy, round ticks")
+
+
 def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         baseline = os.path.join(tmp, "baseline.json")
@@ -309,6 +361,7 @@ def main() -> int:
             FAILURES.append("REPORT.md does not show why an optional cell may skip")
 
         matrix_self_test(tmp)
+        history_self_test(tmp)
 
         run = fresh("failed-cell")
         cell(run, "x86_64", "asan", "fail", "ASan test run exited non-zero")

@@ -39,6 +39,7 @@ public final class LockFreeStack<Element: BitwiseCopyable, Pool: FixedSizeAlloca
     ///
     /// - Parameters:
     ///   - domain: a shared Hyaline domain; by default the stack creates its own.
+    ///   - pool: the fixed-size allocator the nodes come from; its slots must hold a node.
     /// - Throws: ``OffHeapError/invalidConfiguration(reason:)`` when the pool's slots are
     ///   too small or misaligned; mapping errors.
     public init(pool: Pool, domain: HyalineDomain? = nil) throws(OffHeapError) {

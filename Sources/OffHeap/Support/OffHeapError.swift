@@ -91,6 +91,7 @@ public enum OffHeapError: Error, Equatable, Sendable {
 }
 
 extension OffHeapError: CustomStringConvertible {
+    /// A one-line message naming the case and its payload.
     public var description: String {
         switch self {
         case .invalidConfiguration(let reason): return "invalid configuration: \(reason.description)"
@@ -126,6 +127,8 @@ extension OffHeapError: CustomStringConvertible {
 }
 
 extension OffHeapError {
+    /// Whether two errors are the same case with equal payloads (`reason` strings compared
+    /// by their text).
     public static func == (lhs: OffHeapError, rhs: OffHeapError) -> Bool {
         switch (lhs, rhs) {
         case (.invalidConfiguration(let a), .invalidConfiguration(let b)):
@@ -191,11 +194,17 @@ extension OffHeapError {
 
     /// Payload-free cases of ``OffHeapError``.
     public enum Kind: UInt8, Sendable, CaseIterable {
+        /// The ``OffHeapError`` case of the same name, without its payload.
         case invalidConfiguration, zeroSize, sizeTooLarge, invalidAlignment
+        /// The ``OffHeapError`` case of the same name, without its payload.
         case capacityExhausted, slotsCachedByOtherThreads, largeAllocationsExhausted
+        /// The ``OffHeapError`` case of the same name, without its payload.
         case readerSlotsExhausted, retireRecordsExhausted, tooManyLivePools, tooManyHeapsOnThread
+        /// The ``OffHeapError`` case of the same name, without its payload.
         case mappingFailed, foreignPointer, interiorPointer, misalignedPointer, doubleFree
+        /// The ``OffHeapError`` case of the same name, without its payload.
         case useAfterReset, concurrentReset, destroyed, threadStartFailed
+        /// The ``OffHeapError`` case of the same name, without its payload.
         case destroyInsideDomain, freeListCorrupted
     }
 }

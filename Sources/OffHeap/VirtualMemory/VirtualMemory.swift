@@ -67,6 +67,7 @@ public enum VirtualMemory {
     /// multiple of `alignment`.
     ///
     /// - Parameters:
+    ///   - byteCount: bytes to reserve, > 0.
     ///   - alignment: a power of two; at least the page size is always given.
     ///   - committed: map the range readable and writable at once (still backed lazily).
     ///   - hugePages: huge page policy for the range.
@@ -215,6 +216,8 @@ public struct VirtualRegion: @unchecked Sendable, Equatable {
     /// Whether the region is backed by explicit huge pages (`MAP_HUGETLB`).
     public let hugeTLB: Bool
 
+    /// Wraps a range reserved elsewhere (``VirtualMemory/reserve(byteCount:alignment:committed:hugePages:populate:)``
+    /// returns regions made this way).
     @inlinable
     package init(base: UnsafeMutableRawPointer, byteCount: Int, hugeTLB: Bool) {
         self.base = base

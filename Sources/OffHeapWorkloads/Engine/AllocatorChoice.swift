@@ -35,16 +35,7 @@ public enum AllocatorChoice: Equatable, Sendable, CaseIterable {
 
     /// Parses `all` or a comma-separated list of allocator names.
     public static func parseList(_ text: String) throws(OffHeapError) -> [AllocatorChoice] {
-        if text == "all" { return allCases.filter { $0.isAvailable } }
-        var choices: [AllocatorChoice] = []
-        for part in text.split(separator: ",") {
-            guard let choice = AllocatorChoice(name: String(part)) else {
-                throw .invalidConfiguration(reason: "allocator must be freelist, sharded, arena, slabpool, heap, heap-unchecked, system or all")
-            }
-            if !choices.contains(choice) { choices.append(choice) }
-        }
-        guard !choices.isEmpty else { throw .invalidConfiguration(reason: "allocator list is empty") }
-        return choices
+        try RunPlan.choices(text, .allocator)
     }
 
     /// Whether this build contains the allocator (the others land on main in parallel).

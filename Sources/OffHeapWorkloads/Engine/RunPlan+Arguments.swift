@@ -8,22 +8,27 @@ extension RunPlan {
         public var jsonPath: String?
     }
 
-    /// Usage text of the tiny parser (the Embedded `offheap-engine`).
-    public static let usage = """
-        usage: offheap-engine stress|bench [--allocator LIST] [--threads N]
-               [--duration 10s|500ms|2m|1h | --operations N] [--workload LIST|all]
-               [--json FILE] [--slot-size N] [--capacity N] [--roles LIST|all] [--seed N]
-               [--hyaline on|mixed|off] [--hyaline-controller on|off] [--hyaline-budget N]
-               [--plant-corruption N]
-               [--burst-size N] [--retire-depth N] [--mailbox-size N] [--sample-every N]
-               [--min-size N] [--max-size N] [--working-set N] [--rag-dimensions N]
-               [--rag-vectors N] [--rag-queries N] [--rag-top-k N] [--larson-blocks N]
-               [--larson-rounds N] [--ring-size N] [--churn-blocks N] [--scratch-size N]
-               [--scratch-writes N] [--interval-ms N]
-        """
+    /// Usage text of the tiny parser (the Embedded `offheap-engine`), generated from
+    /// ``RunOption``: every option of each command with its value's name.
+    public static var usage: String {
+        var text = "usage: offheap-engine stress|bench [options]   (also: probe, selfcheck)"
+        for command in [Command.stress, Command.bench] {
+            var line = "  \(command.name):"
+            for option in RunOption.allCases where option.applies(to: command) {
+                let item = " [\(option.synopsis)]"
+                if line.utf8.count + item.utf8.count > 92 {
+                    text += "\n" + line
+                    line = "   "
+                }
+                line += item
+            }
+            text += "\n" + line
+        }
+        return text
+    }
 
-    /// Parses `stress|bench` and the `--name value` options (the same names as the hosted
-    /// `offheap` CLI). Every problem is a typed `.invalidConfiguration` naming it.
+    /// Parses `stress|bench` and the options of ``RunOption`` (the same names and values as
+    /// the hosted `offheap` CLI). Every problem is a typed `.invalidConfiguration` naming it.
     ///
     /// ```swift
     /// let invocation = try RunPlan.parse(["stress", "--threads", "4", "--duration", "2s"])
@@ -43,90 +48,124 @@ extension RunPlan {
         var sawOperations = false
         var index = 1
         while index < arguments.count {
-            let option = arguments[index]
-            guard index + 1 < arguments.count else {
-                throw .invalidConfiguration(reason: "an option is missing its value")
+            guard let option = RunOption(flag: arguments[index]) else {
+                throw .invalidConfiguration(reason: "unknown option (see usage)")
             }
-            let value = arguments[index + 1]
-            index += 2
-            switch option {
-            case "--allocator": plan.allocators = try AllocatorChoice.parseList(value)
-            case "--threads":
-                let n = try integer(value, in: 1...4096, "--threads must be an integer in 1...4096")
-                plan.stress.threads = n
-                plan.workload.threads = n
-            case "--duration":
-                let limit = try RunLimit.parseDuration(value)
-                plan.stress.limit = limit
-                plan.workload.limit = limit
-                sawDuration = true
-            case "--operations":
-                let limit = RunLimit.operations(UInt64(try integer(value, in: 1...Int.max, "--operations must be a positive integer")))
-                plan.stress.limit = limit
-                plan.workload.limit = limit
-                sawOperations = true
-            case "--workload": plan.workloads = try WorkloadKind.parseList(value)
-            case "--json": jsonPath = value
-            case "--slot-size": plan.slotSize = try integer(value, in: 8...(1 << 20), "--slot-size must be an integer in 8...1048576")
-            case "--capacity": plan.capacity = try integer(value, in: 1...(1 << 28), "--capacity must be an integer in 1...268435456")
-            case "--roles": plan.stress.roles = try StressRole.parseList(value)
-            case "--hyaline":
-                switch value {
-                case "on":
-                    plan.stress.hyaline = true
-                    plan.stress.hyalineMixed = false
-                case "mixed":
-                    plan.stress.hyaline = true
-                    plan.stress.hyalineMixed = true
-                case "off":
-                    plan.stress.hyaline = false
-                    plan.stress.hyalineMixed = false
-                default: throw .invalidConfiguration(reason: "--hyaline must be on, mixed or off")
-                }
-            case "--hyaline-controller":
-                switch value {
-                case "on": plan.stress.hyalineController = true
-                case "off": plan.stress.hyalineController = false
-                default: throw .invalidConfiguration(reason: "--hyaline-controller must be on or off")
-                }
-            case "--hyaline-budget":
-                plan.stress.hyalineBudget = try integer(value, in: 1...(1 << 28), "--hyaline-budget must be an integer in 1...268435456")
-            case "--plant-corruption":
-                plan.stress.plantCorruptionEvery = try integer(value, in: 0...(1 << 30), "--plant-corruption must be an integer in 0...1073741824")
-            case "--seed":
-                let seed = UInt64(try integer(value, in: 0...Int.max, "--seed must be a non-negative integer"))
-                plan.stress.seed = seed
-                plan.workload.seed = seed
-            case "--burst-size": plan.stress.burstSize = try integer(value, in: 1...(1 << 16), "--burst-size must be an integer in 1...65536")
-            case "--retire-depth": plan.stress.retireDepth = try integer(value, in: 1...(1 << 20), "--retire-depth must be an integer in 1...1048576")
-            case "--mailbox-size": plan.stress.mailboxSize = try integer(value, in: 1...(1 << 16), "--mailbox-size must be an integer in 1...65536")
-            case "--sample-every":
-                let n = try integer(value, in: 1...(1 << 20), "--sample-every must be an integer in 1...1048576")
-                plan.stress.sampleEvery = n
-                plan.workload.sampleEvery = n
-            case "--interval-ms":
-                plan.stress.intervalNanoseconds = UInt64(try integer(value, in: 1...60_000, "--interval-ms must be an integer in 1...60000")) * 1_000_000
-            case "--min-size": plan.workload.minSize = try integer(value, in: 8...(1 << 30), "--min-size must be an integer in 8...1073741824")
-            case "--max-size": plan.workload.maxSize = try integer(value, in: 8...(1 << 30), "--max-size must be an integer in 8...1073741824")
-            case "--working-set": plan.workload.workingSet = try integer(value, in: 1...(1 << 24), "--working-set must be an integer in 1...16777216")
-            case "--rag-dimensions": plan.workload.ragDimensions = try integer(value, in: 1...(1 << 16), "--rag-dimensions must be an integer in 1...65536")
-            case "--rag-vectors": plan.workload.ragVectors = try integer(value, in: 1...(1 << 24), "--rag-vectors must be an integer in 1...16777216")
-            case "--rag-queries": plan.workload.ragQueries = try integer(value, in: 0...(1 << 24), "--rag-queries must be an integer in 0...16777216")
-            case "--rag-top-k": plan.workload.ragTopK = try integer(value, in: 1...(1 << 16), "--rag-top-k must be an integer in 1...65536")
-            case "--larson-blocks": plan.workload.larsonBlocks = try integer(value, in: 1...(1 << 24), "--larson-blocks must be an integer in 1...16777216")
-            case "--larson-rounds": plan.workload.larsonRounds = try integer(value, in: 1...(1 << 30), "--larson-rounds must be an integer in 1...1073741824")
-            case "--ring-size": plan.workload.ringSize = try integer(value, in: 1...(1 << 20), "--ring-size must be an integer in 1...1048576")
-            case "--churn-blocks": plan.workload.churnBlocks = try integer(value, in: 2...(1 << 24), "--churn-blocks must be an integer in 2...16777216")
-            case "--scratch-size": plan.workload.scratchSize = try integer(value, in: 8...4096, "--scratch-size must be an integer in 8...4096")
-            case "--scratch-writes": plan.workload.scratchWrites = try integer(value, in: 1...(1 << 24), "--scratch-writes must be an integer in 1...16777216")
-            default: throw .invalidConfiguration(reason: "unknown option (see usage)")
+            guard option.applies(to: plan.command) else {
+                throw .invalidConfiguration(reason: "option belongs to the other command (see usage)")
             }
+            index += 1
+            var value = ""
+            if option.value != .flag {
+                guard index < arguments.count else {
+                    throw .invalidConfiguration(reason: "an option is missing its value")
+                }
+                value = arguments[index]
+                index += 1
+            }
+            if option == .duration { sawDuration = true }
+            if option == .operations { sawOperations = true }
+            if option == .json { jsonPath = value }
+            try plan.apply(option, value)
         }
         if sawDuration && sawOperations {
             throw .invalidConfiguration(reason: "give --duration or --operations, not both")
         }
         try plan.validate()
         return Invocation(plan: plan, jsonPath: jsonPath)
+    }
+
+    /// Sets what `option` with `value` (empty for a flag) sets; `--json` sets nothing here.
+    public mutating func apply(_ option: RunOption, _ value: String) throws(OffHeapError) {
+        switch option {
+        case .allocator: allocators = try RunPlan.choices(value, option)
+        case .workload: workloads = try RunPlan.choices(value, option)
+        case .roles: stress.roles = try RunPlan.choices(value, option)
+        case .hyaline:
+            guard let mode = HyalineMode(name: value) else { throw .invalidConfiguration(reason: option.invalidReason) }
+            mode.apply(to: &stress)
+        case .noHyaline: HyalineMode.off.apply(to: &stress)
+        case .hyalineController:
+            guard let on = OnOff(name: value) else { throw .invalidConfiguration(reason: option.invalidReason) }
+            stress.hyalineController = on == .on
+        case .json: break
+        case .duration:
+            let limit: RunLimit
+            do throws(OffHeapError) { limit = try RunLimit.parseDuration(value) } catch {
+                throw .invalidConfiguration(reason: option.invalidReason)
+            }
+            stress.limit = limit
+            workload.limit = limit
+        case .interval:
+            guard case .duration(let ns)? = try? RunLimit.parseDuration(value),
+                ns % 1_000_000 == 0, let range = option.range,
+                range.contains(Int(ns / 1_000_000))
+            else { throw .invalidConfiguration(reason: option.invalidReason) }
+            stress.intervalNanoseconds = ns
+        case .operations:
+            let limit = RunLimit.operations(UInt64(try RunPlan.integer(value, option)))
+            stress.limit = limit
+            workload.limit = limit
+        case .threads:
+            let n = try RunPlan.integer(value, option)
+            stress.threads = n
+            workload.threads = n
+        case .seed:
+            let seed = UInt64(try RunPlan.integer(value, option))
+            stress.seed = seed
+            workload.seed = seed
+        case .sampleEvery:
+            let n = try RunPlan.integer(value, option)
+            stress.sampleEvery = n
+            workload.sampleEvery = n
+        case .slotSize: slotSize = try RunPlan.integer(value, option)
+        case .capacity: capacity = try RunPlan.integer(value, option)
+        case .hyalineBudget: stress.hyalineBudget = try RunPlan.integer(value, option)
+        case .plantCorruption: stress.plantCorruptionEvery = try RunPlan.integer(value, option)
+        case .burstSize: stress.burstSize = try RunPlan.integer(value, option)
+        case .retireDepth: stress.retireDepth = try RunPlan.integer(value, option)
+        case .mailboxSize: stress.mailboxSize = try RunPlan.integer(value, option)
+        case .minSize: workload.minSize = try RunPlan.integer(value, option)
+        case .maxSize: workload.maxSize = try RunPlan.integer(value, option)
+        case .workingSet: workload.workingSet = try RunPlan.integer(value, option)
+        case .ragDimensions: workload.ragDimensions = try RunPlan.integer(value, option)
+        case .ragVectors: workload.ragVectors = try RunPlan.integer(value, option)
+        case .ragQueries: workload.ragQueries = try RunPlan.integer(value, option)
+        case .ragTopK: workload.ragTopK = try RunPlan.integer(value, option)
+        case .larsonBlocks: workload.larsonBlocks = try RunPlan.integer(value, option)
+        case .larsonRounds: workload.larsonRounds = try RunPlan.integer(value, option)
+        case .ringSize: workload.ringSize = try RunPlan.integer(value, option)
+        case .churnBlocks: workload.churnBlocks = try RunPlan.integer(value, option)
+        case .scratchSize: workload.scratchSize = try RunPlan.integer(value, option)
+        case .scratchWrites: workload.scratchWrites = try RunPlan.integer(value, option)
+        }
+    }
+
+    /// An integer in `option`'s ``RunOption/range``, or its ``RunOption/invalidReason``.
+    static func integer(_ text: String, _ option: RunOption) throws(OffHeapError) -> Int {
+        try integer(text, in: option.range ?? 0...0, option.invalidReason)
+    }
+
+    /// `all` (every case whose ``RunChoice/isInAll``)
+    /// or a comma list of names; an unknown name is `option`'s ``RunOption/invalidReason``.
+    public static func choices<C: RunChoice>(
+        _ text: String, _ option: RunOption = C.option
+    ) throws(OffHeapError) -> [C] {
+        if text == "all" {
+            var every: [C] = []
+            for choice in C.allCases where choice.isInAll { every.append(choice) }
+            return every
+        }
+        var chosen: [C] = []
+        for part in text.split(separator: ",") {
+            guard let choice = C(name: String(part)) else {
+                throw .invalidConfiguration(reason: option.invalidReason)
+            }
+            // Roles repeat on purpose (round-robin); allocators and workloads run once each.
+            if option == .roles || !chosen.contains(choice) { chosen.append(choice) }
+        }
+        guard !chosen.isEmpty else { throw .invalidConfiguration(reason: option.invalidReason) }
+        return chosen
     }
 
     /// A decimal integer in `range`, or `.invalidConfiguration`.

@@ -19,7 +19,9 @@ public struct RunPlan: Sendable {
     }
 
     public var command: Command
-    public var allocators: [AllocatorChoice] = [.system]
+    /// The allocators to run, in order. The default is the library's general-purpose heap
+    /// and its sharded fixed-size allocator; `.system` (malloc) is a comparison, not a default.
+    public var allocators: [AllocatorChoice] = [.heap, .sharded]
     public var workloads: [WorkloadKind] = WorkloadKind.allCases
     public var stress = StressConfig()
     public var workload = WorkloadConfig()

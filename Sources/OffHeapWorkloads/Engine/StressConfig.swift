@@ -50,17 +50,7 @@ public enum StressRole: Equatable, Sendable {
 
     /// Parses `all` or a comma-separated role list (`bounce,publisher,reader`).
     public static func parseList(_ text: String) throws(OffHeapError) -> [StressRole] {
-        if text == "all" { return all }
-        var roles: [StressRole] = []
-        for part in text.split(separator: ",") {
-            guard let role = StressRole(name: String(part)) else {
-                throw .invalidConfiguration(
-                    reason: "roles must be bounce, publisher, reader, burst, retire, stalled or all")
-            }
-            roles.append(role)
-        }
-        guard !roles.isEmpty else { throw .invalidConfiguration(reason: "roles must not be empty") }
-        return roles
+        try RunPlan.choices(text, .roles)
     }
 }
 

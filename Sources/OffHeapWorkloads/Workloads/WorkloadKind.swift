@@ -39,16 +39,7 @@ public enum WorkloadKind: Equatable, Sendable, CaseIterable {
 
     /// Parses `all` or a comma-separated list of workload names.
     public static func parseList(_ text: String) throws(OffHeapError) -> [WorkloadKind] {
-        if text == "all" { return allCases }
-        var kinds: [WorkloadKind] = []
-        for part in text.split(separator: ",") {
-            guard let kind = WorkloadKind(name: String(part)) else {
-                throw .invalidConfiguration(reason: "workload must be rag, larson, random-mixed, producer-consumer, thread-churn, cache-scratch or all")
-            }
-            if !kinds.contains(kind) { kinds.append(kind) }
-        }
-        guard !kinds.isEmpty else { throw .invalidConfiguration(reason: "workload list is empty") }
-        return kinds
+        try RunPlan.choices(text, .workload)
     }
 }
 

@@ -3,9 +3,9 @@ import Synchronization
 extension Arena {
     /// A block of `byteCount` bytes whose address is a multiple of `alignment`.
     ///
-    /// Lock-free. Requests up to ``fastPathLimit`` bytes with an alignment up to
-    /// ``granule`` take the fast path: a single fetch-add on the state word. Others take one
-    /// relaxed load and one compare-exchange. Every block is rounded up to ``granule`` bytes.
+    /// Lock-free. Requests up to `fastPathLimit` bytes with an alignment up to
+    /// `granule` take the fast path: a single fetch-add on the state word. Others take one
+    /// relaxed load and one compare-exchange. Every block is rounded up to `granule` bytes.
     ///
     /// ```swift
     /// let block = try arena.allocate(byteCount: 100, alignment: 16)

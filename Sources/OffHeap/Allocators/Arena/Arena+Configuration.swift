@@ -13,6 +13,7 @@ extension Arena {
         /// Huge page policy for the region (a hint; see ``VirtualMemory``).
         public var hugePages: VirtualMemory.HugePages
 
+        /// A configuration of `capacity` bytes with the given huge page policy.
         public init(capacity: Int, hugePages: VirtualMemory.HugePages = .none) {
             self.capacity = capacity
             self.hugePages = hugePages

@@ -55,7 +55,7 @@ extension Arena {
     ///
     /// ## Costs
     ///
-    /// - Like the arena, the view rounds every block up to ``Arena/granule`` bytes, so a
+    /// - Like the arena, the view rounds every block up to `granule` bytes, so a
     ///   block's start is aligned for any alignment ≤ the granule without arithmetic.
     /// - Waste: a refill abandons the old chunk's remainder, and dropping a view (its
     ///   `deinit` does nothing) abandons its chunk's remainder; both come back only on the
@@ -68,7 +68,7 @@ extension Arena {
     public struct Local: ~Copyable {
         /// Keeps the arena (and so its mapping) alive while the view exists.
         @usableFromInline internal let arena: Arena
-        /// Next free address of the chunk; always a multiple of ``Arena/granule`` (chunks
+        /// Next free address of the chunk; always a multiple of `granule` (chunks
         /// start on one and every block is rounded up to one, as in the arena itself).
         @usableFromInline internal var cursor: UInt
         /// One past the chunk's last byte; `cursor == end == 0` when the view has no chunk.
@@ -79,7 +79,7 @@ extension Arena {
         @usableFromInline internal var resets: Int
         /// Copy of the arena's maximum alignment (keeps the fast path off the class).
         @usableFromInline internal let maximumAlignment: UInt
-        /// Bytes claimed from the arena per refill (a multiple of ``Arena/granule``).
+        /// Bytes claimed from the arena per refill (a multiple of `granule`).
         public let chunkSize: Int
 
         @usableFromInline
@@ -180,7 +180,7 @@ extension Arena {
     /// ```swift
     /// var local = try arena.makeLocal(chunkSize: 32 << 10)
     /// ```
-    /// - Parameter chunkSize: bytes claimed per refill, rounded up to ``granule`` and
+    /// - Parameter chunkSize: bytes claimed per refill, rounded up to `granule` and
     ///   clamped to ``capacity``; default 64 KiB.
     /// - Throws: ``OffHeapError/invalidConfiguration(reason:)`` when `chunkSize` is not
     ///   positive.
@@ -251,7 +251,7 @@ extension Arena.Local {
 }
 
 extension Arena {
-    /// ``granule`` − 1 (15) as a `UInt`, for the view's address arithmetic.
+    /// `granule` − 1 (15) as a `UInt`, for the view's address arithmetic.
     @inlinable internal static var localGranuleMask: UInt { 15 }
 }
 

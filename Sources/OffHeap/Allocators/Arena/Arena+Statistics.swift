@@ -18,6 +18,7 @@ extension Arena {
         /// Completed resets.
         public var resets: Int
 
+        /// Creates statistics with the given counters.
         @inlinable
         package init(capacity: Int, used: Int, peak: Int, resets: Int) {
             self.capacity = capacity

@@ -25,8 +25,8 @@ import Synchronization
 ///   failing thread pulls `offset` back to `capacity` (never below: no block ends past
 ///   `capacity`, so this is safe in any interleaving), which bounds the offset far below
 ///   2^48 and keeps the generation bits intact.
-/// - `offset` is always a multiple of ``granule`` (every block is rounded up to it), so the
-///   fast path's fetch-add returns an offset already aligned for alignments ≤ ``granule``.
+/// - `offset` is always a multiple of `granule` (every block is rounded up to it), so the
+///   fast path's fetch-add returns an offset already aligned for alignments ≤ `granule`.
 /// - `offset` only grows within a generation, except for the pull-back above. `reset` is
 ///   the only writer that lowers it: it stores `offset 0` with `generation + 1` (a
 ///   *release* store); allocations read-modify-write with *acquiring* ordering, so the bytes
@@ -50,9 +50,9 @@ import Synchronization
 /// Measured on the project VM (2 vCPU Xeon at 2 GHz, single thread, best of 400 × 50 000):
 /// a bare `Atomic` fetch-add costs ~6.5 ns and a bare relaxed load + compare-exchange
 /// ~11 ns; `allocate` costs ~9 ns on the fetch-add path and ~13 ns on the CAS path. So small
-/// requests (≤ ``fastPathLimit`` bytes, alignment ≤ ``granule``) use one fetch-add and the
+/// requests (≤ `fastPathLimit` bytes, alignment ≤ `granule`) use one fetch-add and the
 /// rest use load + CAS. The price: when a fast-path request does not fit, the tail it
-/// overshot (< ``fastPathLimit`` bytes) is forfeited until the next reset — a CAS cannot
+/// overshot (< `fastPathLimit` bytes) is forfeited until the next reset — a CAS cannot
 /// safely undo a fetch-add once other threads may have added after it (a generation wrap
 /// could make the undo lower the offset below live blocks). Exhaustion is therefore sticky
 /// for requests larger than the lost tail. Note that one uncontended locked RMW alone costs
@@ -97,7 +97,7 @@ public final class Arena: VariableSizeAllocator, @unchecked Sendable {
     /// Every block is rounded up to this many bytes, and every offset is a multiple of it.
     @usableFromInline package static let granule = 16
     @usableFromInline internal static let granuleMask: UInt64 = 15
-    /// Requests up to this size (and alignment up to ``granule``) take the fetch-add path.
+    /// Requests up to this size (and alignment up to `granule`) take the fetch-add path.
     @usableFromInline package static let fastPathLimit = 4096
 
     /// The configuration this arena was made with (``capacity`` is its capacity rounded up

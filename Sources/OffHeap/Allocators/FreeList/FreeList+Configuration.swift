@@ -29,6 +29,7 @@ extension FreeList {
         /// (`MADV_DONTNEED`; the mapping is kept and reads as zeros afterwards).
         public var decommitOnReset: Bool
 
+        /// Creates a configuration; every parameter sets the property of the same name.
         public init(
             slotSize: Int,
             slotAlignment: Int = 16,

@@ -16,10 +16,10 @@ import Synchronization
 /// Slabs (`slabSize` bytes) are only commit units, committed in address order. Allocator
 /// metadata lives in a separate off-heap mapping, never inside slots, so a use-after-free
 /// write cannot corrupt the list: a control block (head, epoch, counters), one link word
-/// per slot (``Link``: next index | depth) and, in checked mode, one state byte per slot.
+/// per slot (`Link`: next index | depth) and, in checked mode, one state byte per slot.
 ///
 /// Invariant (who owns what, which ordering publishes what):
-/// - `head` (``Head``: index | tag) is the only shared mutable word of the stack. A slot
+/// - `head` (`Head`: index | tag) is the only shared mutable word of the stack. A slot
 ///   index reachable from `head` is FREE and owned by the list; its link word is written
 ///   only by the thread that pushes it, before the push CAS (release), and read by poppers
 ///   after an acquire load of `head` that saw that push (or a later RMW of `head`).
@@ -30,7 +30,7 @@ import Synchronization
 /// - Checked mode: `state[i] == 0` for every slot on the list; a slot becomes 1 only by the
 ///   popper's CAS 0→1 and 0 again only by one deallocator's CAS 1→0, before its push.
 /// - Growth and ``reset()`` are serialised by `growLock`; reset additionally swaps the head
-///   to ``Head/lockedIndex`` and bumps `epoch` before republishing, so operations that
+///   to `Head.lockedIndex` and bumps `epoch` before republishing, so operations that
 ///   overlap it either fail their CAS or see the lock or new epoch and throw
 ///   ``OffHeapError/concurrentReset``.
 /// - Every public free runs inside the free gate (FreeList+FreeGate.swift: one fetch-add to
@@ -228,7 +228,7 @@ public final class FreeList: FixedSizeAllocator, @unchecked Sendable {
     /// The index of the slot starting at `pointer`.
     ///
     /// - Throws: ``OffHeapError/foreignPointer``, ``OffHeapError/misalignedPointer`` or
-    ///   ``OffHeapError/interiorPointer`` exactly as ``deallocate(_:)`` would.
+    ///   ``OffHeapError/interiorPointer`` exactly as ``deallocate(_:)-(UnsafeMutableRawPointer)`` would.
     @inlinable
     public func slotIndex(of pointer: UnsafeRawPointer) throws(OffHeapError) -> Int {
         Int(try slotIndex(validating: pointer))

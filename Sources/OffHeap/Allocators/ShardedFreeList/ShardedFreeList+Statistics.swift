@@ -31,6 +31,7 @@ extension ShardedFreeList {
         /// Successful CASes on the shared list's head since the pool was created (mod 2³²).
         public var sharedListOperations: UInt32 = 0
 
+        /// All counters zero.
         package init() {}
     }
 

@@ -5,12 +5,12 @@ import Synchronization
 ///
 /// Each thread keeps, per pool, a *magazine* of up to ``Configuration/magazineSize`` free
 /// slot indices in its own off-heap record, found through the initial-exec TLS slot
-/// ``ThreadLocalSlot/shardedFreeListCaches`` (which holds the record's byte offset in the
+/// `ThreadLocalSlot.shardedFreeListCaches` (which holds the record's byte offset in the
 /// runtime's record reservation, 0 meaning the never-stamped sentinel record: the hot path
-/// needs no nil test, see ``ShardedRuntime``). A cache hit — `allocate()` with a non-empty
+/// needs no nil test, see `ShardedRuntime`). A cache hit — `allocate()` with a non-empty
 /// magazine, `deallocate(_:)` with a non-full one — performs no atomic read-modify-write:
 /// one TLS load, a stamp compare, one load and one store of the cache's `tally` word and one
-/// magazine access (see ``ShardedThreadCache``), plus the state byte in checked mode. A miss
+/// magazine access (see `ShardedThreadCache`), plus the state byte in checked mode. A miss
 /// moves half a magazine between the thread and the shared list with one successful CAS. A
 /// slot freed on any thread goes to that thread's magazine; a thread's magazines go back to
 /// the shared list when it exits.
@@ -28,12 +28,12 @@ import Synchronization
 ///   (``FreeList``'s chain primitives), so no slot is lost or duplicated between threads.
 /// - A thread's cache for this pool is valid only while its `stamp` equals this pool's
 ///   registry generation; the thread-exit hook flushes it only while pinning the registry
-///   row (see ``ShardedRegistry``), and `deinit` unpublishes the row and waits for pins
+///   row (see `ShardedRegistry`), and `deinit` unpublishes the row and waits for pins
 ///   first. Caches left in other threads for a destroyed pool are therefore never used,
 ///   flushed, or confused with a later pool that reuses the id.
 /// - Checked mode keeps one state byte per slot (0 free, 1 allocated), written only by the
 ///   thread that currently holds the slot, with relaxed loads and stores. The bytes are
-///   *spread* (``statePosition(_:)``): slot `i`'s byte is at `65 · i mod 2^b` in a table of
+///   *spread* (`statePosition(_:)`): slot `i`'s byte is at `65 · i mod 2^b` in a table of
 ///   `2^b ≥ max(capacity, 64)` bytes (65 is odd, so this is a permutation). Neighbouring
 ///   slots' bytes are 65 bytes apart, so two slots whose indices differ by less than about
 ///   `2^b / 65` never share a cache line of states, and any run of that many neighbouring

@@ -15,8 +15,11 @@ extension SizeClassHeap {
     public struct Statistics: Sendable, Equatable {
         /// Counters of one size class.
         public struct SizeClass: Sendable, Equatable {
+            /// Bytes of each block of the class.
             public var blockSize: Int
+            /// Blocks of the class handed out.
             public var allocations: UInt64
+            /// Blocks of the class returned.
             public var frees: UInt64
             /// `allocations - frees`.
             public var inUseBlocks: Int
@@ -27,7 +30,7 @@ extension SizeClassHeap {
         public var committedBytes: Int
         /// Bytes of live blocks at their class size, plus live huge blocks.
         public var inUseBytes: Int
-        /// Per class, indexed like ``SizeClassTable``.
+        /// Per class, indexed like `SizeClassTable`.
         public var sizeClasses: [SizeClass]
         /// Frees made by a thread other than the page's owner.
         public var remoteFrees: UInt64
@@ -39,6 +42,7 @@ extension SizeClassHeap {
         public var abandonedPages: Int
         /// Live huge blocks and their usable bytes.
         public var hugeBlocks: Int
+        /// Usable bytes of the live huge blocks.
         public var hugeBytes: Int
         /// Bytes of freed huge blocks kept for reuse.
         public var cachedHugeBytes: Int

@@ -66,10 +66,12 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
         public var retainedEmptyPageBytes: Int
         /// Freed huge blocks kept mapped for reuse, by count and bytes.
         public var hugeCacheCount: Int
+        /// Bytes of freed huge blocks kept mapped for reuse, at most.
         public var hugeCacheBytes: Int
         /// Monotonic nanoseconds; injectable so tests can age the cache instantly.
         public var clock: @Sendable () -> UInt64
 
+        /// Creates a configuration; every parameter sets the property of the same name.
         public init(
             checking: OffHeapChecking = .checked,
             maximumCachedSegments: Int = 256,
@@ -145,7 +147,7 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
 
     /// A block of at least `byteCount` bytes aligned to `alignment` (a power of two ≤ 1 MiB).
     ///
-    /// The fast path is class (one byte load, ``SizeClassLookup``) → TLS → thread heap →
+    /// The fast path is class (one byte load, `SizeClassLookup`) → TLS → thread heap →
     /// class queue → page → pop: no atomic
     /// read-modify-write (checked mode adds a bitmap load and store), no lookup, no throw
     /// site and no call; anything else (first use on a thread, an empty page, large or
@@ -622,7 +624,7 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
 
     /// Bytes usable in the block at `pointer` (its class size, or its mapping's length).
     ///
-    /// - Throws: as ``deallocate(_:)`` for a pointer that is not a live block.
+    /// - Throws: as ``deallocate(_:)-(UnsafeMutableRawPointer)`` for a pointer that is not a live block.
     public func usableSize(of pointer: UnsafeMutableRawPointer) throws(OffHeapError) -> Int {
         // Reads the segment like a free: announced the same way.
         let table = UnsafeMutableRawPointer(try ThreadRecord.current())

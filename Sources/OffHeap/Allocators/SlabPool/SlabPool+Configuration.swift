@@ -18,6 +18,8 @@ extension SlabPool {
         /// Entries of the large-block table, 1 ... 2^20 (default 1024).
         public var maximumLargeAllocations: Int
 
+        /// A configuration with the given bounds (1 MiB slabs, 1024 of them and 1024 large
+        /// blocks by default).
         public init(
             slabSize: Int = 1 << 20, maximumSlabs: Int = 1024, maximumLargeAllocations: Int = 1024
         ) {

@@ -24,6 +24,7 @@ extension SlabPool {
         /// Completed resets.
         public var resets: Int
 
+        /// Creates statistics with the given counters.
         @inlinable
         package init(
             slabs: Int, reservedBytes: Int, committedBytes: Int, usedBytes: Int,

@@ -15,95 +15,15 @@ import Synchronization
 /// }                                               // guardian ends: leave
 /// ```
 ///
-/// ## Design and invariants
-/// - **Slots are leased, never shared; a thread's slot is sticky.** A slot's owner word is
-///   claimed by one CAS (0 → the leasing thread's id, which `destroy` uses to refuse a
-///   caller that is inside) and given back by storing 0, so a slot has at most one
-///   reader at a time, which is exactly the case in which Hyaline's single-width head
-///   (Hyaline-1) is sound; the multi-reader head of full Hyaline (HRef + HPtr, double width)
-///   is not needed. Deviation from the paper's per-guard slot choice: a thread leases *its*
-///   slot at its first enter and keeps it, recorded in its ``HyalineThreadTable`` entry for
-///   this domain (row + generation in ``HyalineRuntime``, reached through the initial-exec
-///   TLS slot), until it exits: the pthread-key destructor pins the domain's row and gives
-///   the slot back. A dead domain's entries are told apart by the row's generation. The
-///   entry's `active` flag (owner-thread only) says whether a guard uses the sticky slot;
-///   a nested guard (entered while that flag is set) leases a further slot by CAS for
-///   itself alone and returns it at leave. So `enter` on the fast path is two plain loads
-///   of the thread's table and the sequentially consistent store of the head, and
-///   `maximumReaders` bounds live threads that entered plus nested guards.
-/// - **Slot head** (one `UInt64`): `inactive` (all ones) when no guard uses the slot;
-///   `leaving` (all ones − 1) while a leaving reader traverses its detached list; `0`
-///   ("null") when its reader is active with an empty list; otherwise `record index + 1` of
-///   the newest retire record inserted into the slot. Only the slot's reader stores `0`
-///   (enter), CASes `0 → inactive` (leave without a list) or exchanges `leaving` then
-///   stores `inactive` (leave with a list); retirers only CAS a head below `leaving` to a
-///   new record whose `slotNext` is the old head. Records are indices, never tagged
-///   pointers (no spare pointer bits are used anywhere).
-/// - **Retire records** (64 bytes each, in this domain's own mmap region) carry all of
-///   Hyaline's per-node metadata — slot link, batch link, reference count, birth era,
-///   reclaimer — so user nodes need no header. A *batch* is ≥ k + 1 records where k is the
-///   slot high-water mark at flush time: record 0 carries the batch's reference count, and
-///   records 1…k are inserted one per active slot. Batches shorter than k + 1 are padded
-///   with dummy records (no user pointer) and never flushed short.
-/// - **Reference counting.** A flush inserts into every active slot whose access era is at
-///   least the batch's minimum birth era, then adds the number of insertions to the
-///   count; each leaving reader subtracts one per record in its detached list. Whoever
-///   brings the count to zero frees the batch (the count may go transiently negative).
-///   `slotNext` is read before the decrement, so a batch freed by that decrement is never
-///   touched again.
-/// - **Hyaline-S eras.** ``HyalineGuard/protect(_:)`` publishes the global era in the
-///   slot's access era before returning a pointer, so a reader has only seen nodes born at
-///   or before its access era. A flush skips slots whose access era is older than every
-///   node of the batch: a reader that stalls forever keeps only batches containing a node
-///   born before it stalled. As in the reference, allocations advance the era: each
-///   thread once per `eraFrequency` calls of ``birthEra()`` (counted in its table entry,
-///   so the shared era word takes one add per `eraFrequency` allocations of a thread);
-///   a flushed batch advances it too. So a stalled reader pins batches of at most
-///   `threads × eraFrequency` nodes born after it stalled, even without retirements.
-/// - **Destroy** sets `destroyed` (sequentially consistent) and waits, twice over all slots,
-///   until every head is `inactive`; an enter publishes its head before it loads
-///   `destroyed` (both sequentially consistent), so it either sees the flag and backs out
-///   with a full leave, or destroy sees its head and waits for its leave. Sticky leases are
-///   not waited for (threads keep them while idle); a destroyed domain only rejects enters.
-/// - **Ordering.** Publishing a slot (`enter` stores `0`), protect's loads and store of the
-///   access era, the flush's loads of heads/access eras/high-water mark, and the data
-///   structure's unlinking CAS are all sequentially consistent: the store→load
-///   (store-buffering) pattern between a reader entering and a retirer scanning needs a
-///   single total order. `leave`'s CAS (`0 → inactive`) or exchange (`→ leaving`) acquires
-///   the inserted records' fields (released by the inserting CAS) and releases the reader's
-///   accesses to a retirer that later sees `inactive`; the batch count uses acquire-release
-///   so the freeing thread sees every reader's last access. A sticky slot changes thread
-///   only through its owner word (release store at thread exit, acquiring CAS at lease).
-/// - **Retired-but-pending records** wait in striped push-only stacks whose head packs
-///   `(count << 32) | (record + 1)`. A push adds one to the count; a retirer whose push made
-///   the count reach the threshold detaches the stack with a CAS that only succeeds if the
-///   head is still its own `(count, record)`: the count is always the exact length of the
-///   list the head names, so a detached batch is never shorter than the threshold, even
-///   after ABA. A retire inside a sticky guard first collects its record in the thread's
-///   private chunk (plain stores) and pushes the chunk with one CAS (count += chunk length)
-///   when it holds 8 records, when the stripe could reach the threshold with it, on
-///   `flushPending`, or at leave — before the head becomes `inactive`, so `destroy` (which
-///   waits for every head to be `inactive`) finds every retired record on a stripe.
-///   `retired` (statistics) is the sum of per-slot counters written only by the slot's
-///   user (a relaxed load and a releasing store, no RMW) before the record is published.
-/// - **Reservations.** ``HyalineGuard/reserveRetire()`` (called by the structures before
-///   they unlink a node) makes the guard's next retire infallible: the thread's own guard
-///   keeps a record in its private list; a guard without one (nested, or of a domain without
-///   a runtime row) keeps it in its slot's `reserved` word (plain single-writer accesses:
-///   the slot is leased to it alone) and pushes it back onto the free stack at leave,
-///   before giving the slot back. Without that, such a guard could unlink a node and then
-///   find no record for it.
-/// - **Free records** are on the shared free stack (head `(tag << 32) | (record + 1)`, the
-///   tag changes on every CAS) or on one thread's private list in its table entry (owner
-///   only, plain loads and stores, at most `privateRecordLimit` = min(256, records /
-///   (4 · maximumReaders)) records, so private lists hold at most a quarter of the records): a
-///   batch freed on a thread with a sticky slot goes to its private list if the whole batch
-///   fits under that limit (else to the shared stack), and that thread's retires take
-///   records from it without a CAS. Thread exit pushes
-///   the private list back onto the shared stack (under the row pin).
+/// ## Design
+/// Hyaline-1S: each reader thread leases a sticky slot whose single-width head lists the
+/// retire records inserted while it was inside; whoever brings a batch's reference count
+/// to zero frees it, and birth/access eras bound what a stalled reader can pin. Records are
+/// indices, never tagged pointers. Invariants: <doc:SafeMemoryReclamationWithHyaline>.
 public final class HyalineDomain: @unchecked Sendable {
     // @unchecked Sendable: all shared state is in the off-heap region and accessed only
-    // through atomics following the invariants above; the stored properties are immutable
+    // through atomics following the invariants of SafeMemoryReclamationWithHyaline.md (the
+    // DocC article in OffHeap.docc); the stored properties are immutable
     // after init except the controller thread handle (only touched by init/destroy/deinit).
 
     /// Sizes and policies of a domain.
@@ -125,6 +45,7 @@ public final class HyalineDomain: @unchecked Sendable {
         /// `threads × eraFrequency` nodes born after it stalled (and their batches).
         public var eraFrequency: Int
 
+        /// Creates a configuration; every parameter sets the property of the same name.
         public init(
             maximumReaders: Int = 64, recordCapacity: Int = 1 << 18, batchThreshold: Int = 64,
             stripes: Int = 8, controller: HyalineThresholdController.Configuration? = nil,
@@ -156,6 +77,7 @@ public final class HyalineDomain: @unchecked Sendable {
         public var unreclaimed: UInt64 { retired > reclaimed ? retired - reclaimed : 0 }
     }
 
+    /// The sizes and policies the domain was created with.
     public let configuration: Configuration
     @usableFromInline internal let region: VirtualRegion
     @usableFromInline internal let header: UnsafeMutableRawPointer

@@ -100,9 +100,11 @@ public struct HyalineGuard: ~Copyable {
     /// reach it), exactly once per node.
     ///
     /// - Parameters:
+    ///   - pointer: the unlinked node.
     ///   - birthEra: ``HyalineDomain/birthEra()`` called when the node was allocated (before
     ///     it was published). Passing 0 is safe but makes the node wait for every reader,
     ///     including stalled ones.
+    ///   - reclaimer: the id ``HyalineDomain/register(_:)`` returned for the node's pool.
     /// - Throws: ``OffHeapError/foreignPointer`` when the reclaimer does not own `pointer`;
     ///   ``OffHeapError/doubleFree`` when a tracking reclaimer (see
     ///   ``HyalineReclaimer/willRetire(_:)``) says it is retired already;
@@ -166,7 +168,7 @@ extension HyalineDomain {
     /// Cost: on a thread that already holds a sticky slot in this domain and is not inside
     /// it yet, two plain loads of the thread's table, one sequentially consistent store of
     /// the slot head (one `xchg` on x86-64) and a retain of the domain (released when the
-    /// guard ends). ``withGuard(_:)`` needs no retain. A thread's first enter leases its
+    /// guard ends). `withGuard(_:)` needs no retain. A thread's first enter leases its
     /// sticky slot (a CAS); a nested enter leases a further slot for that guard only.
     ///
     /// - Throws: ``OffHeapError/destroyed`` after ``destroy()``; ``OffHeapError/readerSlotsExhausted(maximumReaders:)``

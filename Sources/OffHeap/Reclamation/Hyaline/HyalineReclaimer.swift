@@ -14,6 +14,7 @@ import Synchronization
 /// `@unchecked Sendable`: stateless here; subclasses must be thread-safe because reclamation
 /// runs on whichever thread frees the last reference to a batch.
 open class HyalineReclaimer: @unchecked Sendable {
+    /// Creates a reclaimer; register it with ``HyalineDomain/register(_:)``.
     public init() {}
 
     /// Whether `pointer` is a node this reclaimer may receive. `retire` rejects other
@@ -41,7 +42,9 @@ open class HyalineReclaimer: @unchecked Sendable {
 /// A registered ``HyalineReclaimer``: a small index into its domain's table.
 @frozen
 public struct HyalineReclaimerID: Hashable, Sendable {
+    /// The index in the domain's reclaimer table.
     public let rawValue: UInt32
+    /// The id with index `rawValue` (use the one ``HyalineDomain/register(_:)`` returns).
     @inlinable package init(rawValue: UInt32) { self.rawValue = rawValue }
 }
 
@@ -81,6 +84,9 @@ public final class HyalinePoolReclaimer<Pool: FixedSizeAllocator>: HyalineReclai
     /// Atomics per stripe (one 64-byte line each).
     @usableFromInline internal static var spacing: Int { 8 }
 
+    /// Creates a reclaimer that returns reclaimed nodes to `pool`.
+    ///
+    /// - Parameter pool: where nodes come from and go back to.
     /// - Parameters:
     /// `retire` rejects nodes outside `pool` (``FixedSizeAllocator/contains(_:)``).
     ///

@@ -49,10 +49,10 @@ package struct HyalinePILaw: Sendable {
     }
 }
 
-/// Runs ``HyalinePILaw`` on its own thread every `periodNanoseconds`, setting the domain's
+/// Runs `HyalinePILaw` on its own thread every `periodNanoseconds`, setting the domain's
 /// batch threshold and flushing pending retirements when the pools run low.
 ///
-/// The thread is started by ``HyalineDomain/init(_:)`` when the configuration has a
+/// The thread is started by ``HyalineDomain/init(configuration:)`` when the configuration has a
 /// controller and is stopped and joined by ``HyalineDomain/destroy()`` or the domain's
 /// deinit. The threshold it sets is a *request*: retirers still never flush fewer than
 /// k + 1 records, and forced flushes pad short batches with dummy records.
@@ -66,16 +66,22 @@ public final class HyalineThresholdController: @unchecked Sendable {
 
     /// Gains, clamps and period.
     public struct Configuration: Sendable {
+        /// Proportional gain: threshold fraction per unit of free-fraction error.
         public var kp: Double
+        /// Integral gain: threshold fraction per unit of accumulated error per second.
         public var ki: Double
         /// Anti-windup bound of the integral term.
         public var integralLimit: Double
         /// The free fraction the controller aims to keep (0…1).
         public var setpoint: Double
+        /// Smallest batch threshold the controller sets (under pressure).
         public var minimumThreshold: Int
+        /// Largest batch threshold the controller sets (when the pools are free).
         public var maximumThreshold: Int
+        /// Nanoseconds between two controller steps.
         public var periodNanoseconds: UInt64
 
+        /// Creates a configuration; every parameter sets the property of the same name.
         public init(
             kp: Double = 2.0, ki: Double = 0.5, integralLimit: Double = 1.0,
             setpoint: Double = 0.25, minimumThreshold: Int = 1, maximumThreshold: Int = 256,

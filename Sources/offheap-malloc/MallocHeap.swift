@@ -1,0 +1,110 @@
+// The process allocator behind liboffheap-malloc.so: one SizeClassHeap for the whole process,
+// reached through C entry points that the ABI layer (malloc.c, same folder) calls.
+//
+// ci/build-malloc.sh compiles this file INTO the OffHeap module, in Embedded Swift (no
+// runtime, no metadata, no ARC-managed allocation on the allocate/free paths). It is not a
+// SwiftPM target: a hosted binary that linked it would replace its own malloc.
+//
+// Ownership: the heap object is created once (malloc.c serialises the first call) and never
+// released; its address is the opaque `heap` every entry point takes. Anything the Swift code
+// allocates while it runs (the heap object, its arrays) comes from glibc: malloc.c routes a
+// call made from inside an entry point on the same thread to `__libc_*` (its `inside` flag),
+// so no entry point is ever re-entered on one thread.
+
+/// A new heap for the process, retained forever; `nil` if the heap could not be set up
+/// (its registry could not be mapped, or the configuration was refused).
+@_cdecl("offheap_malloc_heap_create")
+func offheapMallocHeapCreate(
+    _ checked: Int32, _ maxCachedSegments: Int, _ maxCachedSegmentBytes: Int
+) -> UnsafeMutableRawPointer? {
+    var configuration = SizeClassHeap.Configuration()
+    configuration.checking = checked != 0 ? .checked : .unchecked
+    if maxCachedSegments >= 0 { configuration.maximumCachedSegments = maxCachedSegments }
+    if maxCachedSegmentBytes >= 0 {
+        configuration.maximumCachedSegmentBytes = maxCachedSegmentBytes
+    }
+    do throws(OffHeapError) {
+        return Unmanaged.passRetained(try SizeClassHeap(configuration: configuration)).toOpaque()
+    } catch {
+        return nil
+    }
+}
+
+@inline(__always)
+private func withHeap<R>(_ raw: UnsafeMutableRawPointer, _ body: (SizeClassHeap) -> R) -> R {
+    Unmanaged<SizeClassHeap>.fromOpaque(raw)._withUnsafeGuaranteedRef(body)
+}
+
+/// A block of at least `byteCount` bytes aligned to `alignment`, or `nil` (out of memory, or a
+/// request the heap refuses: the caller reports ENOMEM / EINVAL).
+@_cdecl("offheap_malloc_allocate")
+func offheapMallocAllocate(
+    _ heap: UnsafeMutableRawPointer, _ byteCount: Int, _ alignment: Int
+) -> UnsafeMutableRawPointer? {
+    withHeap(heap) { heap in
+        do throws(OffHeapError) {
+            return try heap.allocate(byteCount: byteCount, alignment: alignment)
+        } catch {
+            return nil
+        }
+    }
+}
+
+/// What a free or a size query found, for malloc.c (keep in step with its OFFHEAP_* codes).
+private func code(of error: OffHeapError) -> Int32 {
+    switch error.kind {
+    case .foreignPointer: return 1
+    case .doubleFree: return 2
+    default: return 3
+    }
+}
+
+/// 0: freed; 1: not this heap's (the caller hands it to the next allocator); 2: a double
+/// free; 3: an invalid pointer (interior, misaligned, or corrupted metadata).
+@_cdecl("offheap_malloc_free")
+func offheapMallocFree(_ heap: UnsafeMutableRawPointer, _ pointer: UnsafeMutableRawPointer) -> Int32 {
+    withHeap(heap) { heap in
+        do throws(OffHeapError) {
+            try heap.deallocate(pointer)
+            return 0
+        } catch {
+            return code(of: error)
+        }
+    }
+}
+
+/// The usable size of one of this heap's live blocks (≥ 0), or the negated code of
+/// `offheap_malloc_free` (-1: not this heap's; -2: freed; -3: invalid).
+@_cdecl("offheap_malloc_usable_size")
+func offheapMallocUsableSize(_ heap: UnsafeMutableRawPointer, _ pointer: UnsafeMutableRawPointer) -> Int {
+    withHeap(heap) { heap in
+        do throws(OffHeapError) {
+            return try heap.usableSize(of: pointer)
+        } catch {
+            return -Int(code(of: error))
+        }
+    }
+}
+
+/// The figures OFFHEAP_VERBOSE prints at exit, in this order: mapped segments, cached
+/// segments, committed bytes, in-use bytes, huge blocks, remote frees, allocations, frees.
+@_cdecl("offheap_malloc_statistics")
+func offheapMallocStatistics(_ heap: UnsafeMutableRawPointer, _ out: UnsafeMutablePointer<UInt64>) {
+    withHeap(heap) { heap in
+        let statistics = heap.statistics
+        var allocations: UInt64 = 0
+        var frees: UInt64 = 0
+        for sizeClass in statistics.sizeClasses {
+            allocations &+= sizeClass.allocations
+            frees &+= sizeClass.frees
+        }
+        out[0] = UInt64(statistics.mappedSegments)
+        out[1] = UInt64(statistics.cachedSegments)
+        out[2] = UInt64(statistics.committedBytes)
+        out[3] = UInt64(statistics.inUseBytes)
+        out[4] = UInt64(statistics.hugeBlocks)
+        out[5] = statistics.remoteFrees
+        out[6] = allocations
+        out[7] = frees
+    }
+}

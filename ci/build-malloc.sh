@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Builds liboffheap-malloc.so: SizeClassHeap as the process allocator (the C allocation ABI:
+# malloc, free, calloc, realloc, reallocarray, posix_memalign, aligned_alloc, memalign,
+# valloc, pvalloc, malloc_usable_size), for LD_PRELOAD or linking.
+#
+# The heap comes up without calling malloc on its own behalf: the OffHeap module and
+# Sources/offheap-malloc/MallocHeap.swift are compiled together, in Embedded Swift (no runtime,
+# no metadata instantiation, no ARC-managed allocation on the paths), with the C shim and the
+# ABI layer Sources/offheap-malloc/malloc.c; only the ABI's symbols are exported.
+#
+# Usage:
+#   ci/build-malloc.sh [--out DIR] [--check-deps]
+#     --out DIR     build directory (default .build-malloc/x86_64): DIR/liboffheap-malloc.so
+#     --check-deps  only check the dependencies (exit 0 or 3)
+#
+# Example:
+#   ci/build-malloc.sh && LD_PRELOAD=.build-malloc/x86_64/liboffheap-malloc.so OFFHEAP_VERBOSE=1 sqlite3 :memory: 'select 1'
+#
+# Exit status: 0 built, 1 build failure, 2 usage error, 3 missing dependency.
+set -euo pipefail
+
+SCRIPT_NAME="build-malloc"
+# shellcheck source=ci/lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+
+ARCH="$(uname -m)"
+out_dir=".build-malloc/$ARCH"
+check_only=0
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+    --out)
+        [[ $# -ge 2 && -n "$2" ]] || die "--out needs a directory" 2
+        out_dir="$2"
+        shift 2
+        ;;
+    --check-deps) check_only=1; shift ;;
+    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
+    *) die "unknown option '$1' (see --help)" 2 ;;
+    esac
+done
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+[[ "$ARCH" == x86_64 ]] || die "builds for x86_64 hosts only so far (this is $ARCH)" 3
+has_command swiftc || die "swiftc not found on PATH (install Swift 6.3 or newer)" 3
+has_command gcc || die "gcc not found (apt-get install -y gcc)" 3
+triple="x86_64-unknown-linux-gnu"
+toolchain="$(swift_toolchain_root)" || die "cannot locate the Swift toolchain root" 3
+embedded_lib="$toolchain/usr/lib/swift/embedded"
+[[ -e "$embedded_lib/Swift.swiftmodule/$triple.swiftmodule" ]] ||
+    die "the Embedded stdlib has no $triple slice ($embedded_lib)" 3
+[[ $check_only -eq 0 ]] || { log "dependencies present"; exit 0; }
+
+mkdir -p "$out_dir/obj"
+obj="$out_dir/obj"
+start="$(now_ns)"
+
+# Sources: the whole OffHeap module plus the process-allocator entry points, one module.
+sources=()
+while IFS= read -r source; do sources+=("$source"); done < <(find Sources/OffHeap Sources/offheap-malloc -name '*.swift' | LC_ALL=C sort)
+
+log "compiling OffHeap + offheap-malloc (${#sources[@]} files, Embedded Swift, $triple, -O, PIC)"
+run_logged "$obj/OffHeap.log" swiftc -target "$triple" -enable-experimental-feature Embedded \
+    -wmo -O -swift-version 6 -enable-upcoming-feature ExistentialAny -parse-as-library \
+    -package-name swift_offheap -module-name OffHeap -I Sources/COffHeapShims/include \
+    -Xcc -fPIC -module-cache-path "$obj/module-cache" \
+    -c "${sources[@]}" -o "$obj/OffHeap.o" || die "compiling the Swift module failed (log: $obj/OffHeap.log)"
+
+cc_flags=(-O2 -fPIC -std=gnu11 -Wall -Werror -fvisibility=hidden -I Sources/COffHeapShims/include)
+for c in Sources/COffHeapShims/*.c; do
+    run_logged "$obj/shim-$(basename "$c" .c).log" gcc "${cc_flags[@]}" -c "$c" -o "$obj/shim-$(basename "$c" .c).o" ||
+        die "compiling $c failed"
+done
+run_logged "$obj/malloc.log" gcc "${cc_flags[@]}" -c Sources/offheap-malloc/malloc.c -o "$obj/malloc.o" ||
+    die "compiling Sources/offheap-malloc/malloc.c failed (log: $obj/malloc.log)"
+
+# Only the allocation ABI is exported; the Swift and shim symbols stay local, so they can
+# never bind to (or be bound by) anything else in the process.
+cat >"$obj/exports.map" <<'MAP'
+{
+  global: malloc; free; calloc; realloc; reallocarray; posix_memalign; aligned_alloc;
+          memalign; valloc; pvalloc; malloc_usable_size;
+  local: *;
+};
+MAP
+unicode_tables="$embedded_lib/$triple/libswiftUnicodeDataTables.a"
+extra=()
+[[ ! -f "$unicode_tables" ]] || extra=("$unicode_tables")
+run_logged "$obj/link.log" gcc -shared -o "$out_dir/liboffheap-malloc.so" "$obj/OffHeap.o" "$obj"/shim-*.o \
+    "$obj/malloc.o" ${extra[@]+"${extra[@]}"} -Wl,--version-script="$obj/exports.map" -Wl,-z,now \
+    -Wl,--no-undefined -lm -lpthread -ldl ||
+    die "linking liboffheap-malloc.so failed (log: $obj/link.log)"
+log "ok: $out_dir/liboffheap-malloc.so ($(elapsed_ms "$start") ms)"
