@@ -107,9 +107,11 @@ internal struct ShardedThreadCache {
     /// Makes this cache empty and owned by the pool with generation `stamp`.
     @usableFromInline
     internal func reset(stamp: UInt64) {
-        for field in [Field.tally, .foldedHits, .misses, .refills, .flushes] {
-            word(field).pointee.store(0, ordering: .relaxed)
-        }
+        word(.tally).pointee.store(0, ordering: .relaxed)
+        word(.foldedHits).pointee.store(0, ordering: .relaxed)
+        word(.misses).pointee.store(0, ordering: .relaxed)
+        word(.refills).pointee.store(0, ordering: .relaxed)
+        word(.flushes).pointee.store(0, ordering: .relaxed)
         word(.stamp).pointee.store(stamp, ordering: .releasing)
     }
 }
