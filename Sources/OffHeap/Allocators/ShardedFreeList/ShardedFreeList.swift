@@ -54,6 +54,23 @@ import Synchronization
 /// ``OffHeapError/slotsCachedByOtherThreads(cached:capacity:)`` although up to `threads × magazineSize` slots are cached
 /// elsewhere. Size `capacity` with that headroom, or call ``flushCallingThreadCache()``.
 public final class ShardedFreeList: FixedSizeAllocator, @unchecked Sendable {
+    // Hot-path map (grep the names):
+    //   allocate()
+    //     → callingThreadCacheOrSentinel   TLS offset + cacheBase      ShardedFreeList.swift
+    //     → hit: magazine[count - 1], tally += allocateHit → handOut(_:)
+    //     → miss: allocateSlow() → callingThreadCache()                 (stamps the cache)
+    //         → ShardedRuntime.callingThreadRecord() → acquireRecord()  ShardedRuntime.swift
+    //         → Self.popChain(global, upTo: refillCount, into:)         +SharedList.swift
+    //             → FreeList.popChain(upTo:visiting:)   one CAS         FreeList+Stack.swift
+    //         no record → allocateUncached() → popChain(global, upTo: 1)
+    //   deallocate(_:)
+    //     → slotIndex(of:)                 subtract, rotate, compare
+    //     → checked: states[statePosition(_:)] 1 → 0 (load + store)
+    //     → hit: magazine[count] = index, tally += deallocateHit
+    //     → miss: deallocateSlow(_:) → ShardedRuntime.flush(_:from:count:into:)
+    //         → Self.pushChain → FreeList.pushChain   one CAS           +SharedList.swift
+    //   thread exit: ShardedRuntime.threadExit(record:) → registry.pin → flush → unpin
+
     // @unchecked Sendable: stored properties are immutable after init; all mutable shared
     // state is `Atomic` in off-heap memory or owned by exactly one thread (see above).
 

@@ -41,6 +41,25 @@ import Synchronization
 ///   unmapped. ``trim()`` returns everything free now; it can collect only the calling
 ///   thread's pages and abandoned ones (pages of live threads are theirs).
 public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
+    // Hot-path map (grep the names), snmalloc-style:
+    //   allocate(byteCount:alignment:)
+    //     → smallClass(byteCount:alignment:)       one byte load        SizeClassLookup.swift
+    //     → allocateFast(inClass:) → ThreadRecord.homeEntry → ThreadHeap.queue
+    //         → page.localFree pop, used += 1, markAllocated (checked)
+    //     → allocateSlowPath → allocate(inClass:) | allocateUncommon → core.allocateHuge
+    //         → core.allocateSlow(_:_:) → refill(_:_:_:)                 HeapCore.swift
+    //             → prepare: collect (remote frees) → carve (fresh blocks)
+    //             → full-list sweep → adopt (abandoned page, lock)
+    //             → newPage → findUnits / takeCachedSegment → mapSegment → VirtualMemory.reserve
+    //             → format (owner store, release) → pop(_:_:)
+    //   deallocate(_:)
+    //     → ThreadRecord.announceFree → smallPage(_:table:)             segment cache | registry
+    //     → owner test (page.owner acquire, heap.thread == token)
+    //     → clearAllocatedIfLive (checked) → localFree push, used -= 1
+    //         → used == 0 → pageEmptied → HeapCore.releasePage → cache(segment) → unmapSegment
+    //     → not owner: deallocateNotOwner → freeRemote (threadFree CAS)
+    //     → anything else: deallocateSlowPath → validPage → freeLocal | freeRemote | core.freeHuge
+
     // @unchecked Sendable: all shared state is in `HeapCore` (lock + atomics) or in
     // thread-owned records reached through thread-local storage.
 

@@ -83,6 +83,18 @@ import Synchronization
 /// no leak. Not covered: the never-used part of a slab not yet ended by a reset (poisoning
 /// it would race with the threads allocating from it).
 public final class SlabPool: VariableSizeAllocator, @unchecked Sendable {
+    // Hot-path map (grep the names):
+    //   allocate(byteCount:alignment:)                                 SlabPool+Allocation.swift
+    //     → ≤ largeThreshold: cursor CAS (offset | slab index | generation)
+    //         slab full → advanceSlab(from:index:offset:size:)
+    //           → installSlab(_:) → VirtualMemory.commit → committedSlabs CAS
+    //           → cursor CAS to (index + 1, size) → addRetiredTail(_:generation:)
+    //     → > largeThreshold: allocateLarge(byteCount:alignment:)     SlabPool+LargeBlocks.swift
+    //         → largeAllocationsInFlight → VirtualMemory.reserve → insertLarge(address:byteCount:)
+    //   deallocate(_:)                                                  SlabPool+Reset.swift
+    //     → slabIndex(of:) (no-op for slab blocks) | deallocateLarge(_:) → unmapLarge
+    //   reset(decommit:) → resettingBit, wait in-flight large, releaseAllLarge  SlabPool+Reset.swift
+
     // @unchecked Sendable: all mutable state is atomic, off-heap, and governed by the
     // invariant above.
 

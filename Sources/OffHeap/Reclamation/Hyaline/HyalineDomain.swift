@@ -102,6 +102,22 @@ import Synchronization
 ///   records from it without a CAS. Thread exit pushes
 ///   the private list back onto the shared stack (under the row pin).
 public final class HyalineDomain: @unchecked Sendable {
+    // Hot-path map (grep the names):
+    //   enter() → enter(retaining:)                                    HyalineGuard.swift
+    //     → sticky: ThreadLocalSlot.hyaline → HyalineThreadTable.entry → publish(slot:entry:retaining:)
+    //     → else enterSlow(retaining:) → leaseSlot() (owner CAS) → raiseHighWater(to:) → publish
+    //     publish: head store 0 (seq_cst), load `destroyed`
+    //   HyalineGuard.protect(_:)   load link, load era, raise access era (seq_cst)
+    //   HyalineGuard.retire(_:birthEra:reclaimer:) → retire(_:birthEra:reclaimer:slot:cache:)
+    //     → allocateRecord(_:)  private list | free-stack CAS | recordBump  HyalineDomain+Retire.swift
+    //     → sticky: private chunk → publishChunk(slot:cache:) → push(_:last:count:slot:cache:)
+    //     → push: stripe CAS; full → detach CAS → flush(_:count:stripe:cache:)
+    //         flush: pad to k + 1 → era add → insert into active slots (CAS) → refs add
+    //   leave(slot:entry:) (guard end)                                 HyalineGuard.swift
+    //     → publishChunk → head CAS 0 → inactive
+    //     → list attached: leaveDetaching → traverse → refs − 1 → freeBatch(_:cache:)
+    //         freeBatch → reclaimer.reclaim → records to private list | pushFreeChain
+
     // @unchecked Sendable: all shared state is in the off-heap region and accessed only
     // through atomics following the invariants above; the stored properties are immutable
     // after init except the controller thread handle (only touched by init/destroy/deinit).
