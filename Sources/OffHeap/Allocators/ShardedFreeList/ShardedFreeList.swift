@@ -312,6 +312,7 @@ public final class ShardedFreeList: FixedSizeAllocator, @unchecked Sendable {
     internal func allocateSlow() throws(OffHeapError) -> UnsafeMutableRawPointer {
         guard let cache = callingThreadCache() else { return try allocateUncached() }
         var count = cache.count
+        assert(count <= magazineSize, "a magazine holds more than magazineSize slots")
         var hit: UInt64 = 1
         if count == 0 {
             cache.bump(3)
@@ -321,6 +322,7 @@ public final class ShardedFreeList: FixedSizeAllocator, @unchecked Sendable {
             } catch {
                 throw exhaustion(error)
             }
+            assert(count >= 1 && count <= refillCount, "a refill took more than refillCount slots")
             cache.bump(4)
             hit = 0
         }
@@ -333,6 +335,7 @@ public final class ShardedFreeList: FixedSizeAllocator, @unchecked Sendable {
     internal func deallocateSlow(_ index: UInt32) {
         guard let cache = callingThreadCache() else { return deallocateUncached(index) }
         var count = cache.count
+        assert(count <= magazineSize, "a magazine holds more than magazineSize slots")
         var hit: UInt64 = 1
         if count >= magazineSize {
             hit = 0

@@ -198,6 +198,7 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
             block.load(as: UnsafeMutableRawPointer?.self)
         }
         page.pointee.used &+= 1
+        assert(page.pointee.used <= page.pointee.capacity, "a page has more blocks in use than it holds")
         queue.pointee.allocations.ownerAdd(1)
         if checked { SizeClassHeap.markAllocated(page, block) }
         Instrumentation.allocated(
@@ -285,6 +286,7 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
         guard heap.pointee.thread.load(ordering: .relaxed) == token else {
             return try deallocateNotOwner(page, pointer)
         }
+        assert(page.pointee.blockSize != 0, "a page with an owner has no block size")
         if checked && !SizeClassHeap.clearAllocatedIfLive(page, pointer) {
             return try deallocateSlowPath(pointer)
         }
@@ -295,6 +297,7 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
         }
         page.pointee.localFree = pointer
         let used = page.pointee.used &- 1
+        assert(used >= 0, "a page's in-use count went below zero (a block freed twice?)")
         page.pointee.used = used
         let queue = ThreadHeap.queue(heap, Int(page.pointee.classIndex))
         queue.pointee.frees.ownerAdd(1)
@@ -412,6 +415,7 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
         }
         page.pointee.localFree = pointer
         page.pointee.used &-= 1
+        assert(page.pointee.used >= 0, "a page's in-use count went below zero (a block freed twice?)")
         let queue = ThreadHeap.queue(heap, Int(page.pointee.classIndex))
         queue.pointee.frees.ownerAdd(1)
         if page.pointee.used == 0 { pageEmptied(queue, page) }

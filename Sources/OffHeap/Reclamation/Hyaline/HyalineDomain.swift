@@ -551,6 +551,7 @@ extension HyalineDomain {
     /// Word `offset` of record `ref` (`index + 1`, never 0).
     @inlinable @inline(__always)
     internal func recordWord(_ ref: UInt64, _ offset: Int) -> UnsafeMutablePointer<Atomic<UInt64>> {
-        Self.word(records + Int(truncatingIfNeeded: ref &- 1) &* Layout.line, offset)
+        assert(ref >= 1 && ref <= UInt64(recordCapacity), "a retire record reference out of range")
+        return Self.word(records + Int(truncatingIfNeeded: ref &- 1) &* Layout.line, offset)
     }
 }
