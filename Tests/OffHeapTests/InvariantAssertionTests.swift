@@ -90,7 +90,7 @@ struct InvariantAssertionTests {
                 processExitsWith: .failure, observing: [\.standardErrorContent]
             ) {
                 guard let pool = try? ShardedFreeList(slotSize: 64, capacity: 1024),
-                    let slot = try? pool.allocate(), var cache = pool.callingThreadCache()
+                    let slot = try? pool.allocate(), let cache = pool.callingThreadCache()
                 else { exit(0) }
                 cache.count = pool.magazineSize + 1
                 try? pool.deallocate(slot)
