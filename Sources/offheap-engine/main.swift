@@ -5,7 +5,7 @@
 // `offheap-engine selfcheck [--repetitions N]` runs every allocator with every stress role,
 // N times in one process (SelfCheck.swift): the aarch64 TSan race loop.
 // Exit status: 0 ok, 1 corruption/errors/failed recovery, 2 bad options.
-import COffHeapShims
+import COffHeapHostShims
 import OffHeap
 import OffHeapWorkloads
 
