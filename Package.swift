@@ -84,17 +84,26 @@ let package = Package(
             dependencies: ["OffHeap"],
             swiftSettings: strictSwift
         ),
+        // Helpers shared by the test targets: pattern fillers, per-thread result rows,
+        // concurrent conservation runs, reset races.
+        .target(
+            name: "OffHeapTestSupport",
+            dependencies: ["OffHeap", "COffHeapShims"],
+            path: "Tests/OffHeapTestSupport",
+            swiftSettings: strictSwift
+        ),
         .testTarget(
             name: "OffHeapTests",
             dependencies: [
                 "OffHeap", "COffHeapShims", "COffHeapHostShims", "OffHeapWorkloads", "OffHeapReports",
+                "OffHeapTestSupport",
             ],
             swiftSettings: strictSwift
         ),
         // XCTest twins of core tests for the valgrind cell (valgrind cannot run Swift Testing).
         .testTarget(
             name: "OffHeapXCTests",
-            dependencies: ["OffHeap"],
+            dependencies: ["OffHeap", "OffHeapTestSupport"],
             swiftSettings: strictSwift
         ),
     ]
