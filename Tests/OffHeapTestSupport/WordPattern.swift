@@ -9,13 +9,15 @@
 public func heapFillPattern(_ block: UnsafeMutableRawPointer, byteCount: Int, tag: UInt64) {
     var offset = 0
     while offset + 8 <= byteCount {
-        block.storeBytes(of: tag &* goldenGamma &+ UInt64(offset), toByteOffset: offset,
-                         as: UInt64.self)
+        block.storeBytes(
+            of: tag &* goldenGamma &+ UInt64(offset), toByteOffset: offset,
+            as: UInt64.self)
         offset += 8
     }
     while offset < byteCount {
-        block.storeBytes(of: UInt8(truncatingIfNeeded: tag &+ UInt64(offset)), toByteOffset: offset,
-                         as: UInt8.self)
+        block.storeBytes(
+            of: UInt8(truncatingIfNeeded: tag &+ UInt64(offset)), toByteOffset: offset,
+            as: UInt8.self)
         offset += 1
     }
 }

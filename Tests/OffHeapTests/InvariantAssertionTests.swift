@@ -31,9 +31,10 @@ struct InvariantAssertionTests {
                 segment, Int(SegmentLayout.pageMeta(segment, unit).pointee.leader))
         }
 
-        @Test(.enabled(
-            if: !SizeClassHeapResidentMemoryTests.underSanitizer,
-            "a sanitizer runtime would report the child's trap as an error of its own"))
+        @Test(
+            .enabled(
+                if: !SizeClassHeapResidentMemoryTests.underSanitizer,
+                "a sanitizer runtime would report the child's trap as an error of its own"))
         func heapOwnerFreeBelowZeroInUseTraps() async {
             let result = await #expect(
                 processExitsWith: .failure, observing: [\.standardErrorContent]
@@ -47,9 +48,10 @@ struct InvariantAssertionTests {
             Self.expectMessage("in-use count went below zero", in: result)
         }
 
-        @Test(.enabled(
-            if: !SizeClassHeapResidentMemoryTests.underSanitizer,
-            "a sanitizer runtime would report the child's trap as an error of its own"))
+        @Test(
+            .enabled(
+                if: !SizeClassHeapResidentMemoryTests.underSanitizer,
+                "a sanitizer runtime would report the child's trap as an error of its own"))
         func releasingAPageWithBlocksInUseTraps() async {
             let result = await #expect(
                 processExitsWith: .failure, observing: [\.standardErrorContent]
@@ -57,17 +59,20 @@ struct InvariantAssertionTests {
                 guard let heap = try? SizeClassHeap(), let block = try? heap.allocate(byteCount: 48)
                 else { exit(0) }
                 let page = Self.page(of: block)
-                HeapCore.unlink(page, from: ThreadHeap.queue(
-                    ThreadRecord.lookup(heap.core.id)!, Int(page.pointee.classIndex)))
+                HeapCore.unlink(
+                    page,
+                    from: ThreadHeap.queue(
+                        ThreadRecord.lookup(heap.core.id)!, Int(page.pointee.classIndex)))
                 heap.core.releasePage(page)
                 exit(0)
             }
             Self.expectMessage("released a page with blocks in use", in: result)
         }
 
-        @Test(.enabled(
-            if: !SizeClassHeapResidentMemoryTests.underSanitizer,
-            "a sanitizer runtime would report the child's trap as an error of its own"))
+        @Test(
+            .enabled(
+                if: !SizeClassHeapResidentMemoryTests.underSanitizer,
+                "a sanitizer runtime would report the child's trap as an error of its own"))
         func freeListSlotStateOutOfRangeTraps() async {
             let result = await #expect(
                 processExitsWith: .failure, observing: [\.standardErrorContent]
@@ -82,9 +87,10 @@ struct InvariantAssertionTests {
             Self.expectMessage("a slot state outside free, allocated, freed by reset", in: result)
         }
 
-        @Test(.enabled(
-            if: !SizeClassHeapResidentMemoryTests.underSanitizer,
-            "a sanitizer runtime would report the child's trap as an error of its own"))
+        @Test(
+            .enabled(
+                if: !SizeClassHeapResidentMemoryTests.underSanitizer,
+                "a sanitizer runtime would report the child's trap as an error of its own"))
         func overfullMagazineTraps() async {
             let result = await #expect(
                 processExitsWith: .failure, observing: [\.standardErrorContent]
@@ -99,9 +105,10 @@ struct InvariantAssertionTests {
             Self.expectMessage("a magazine holds more than magazineSize slots", in: result)
         }
 
-        @Test(.enabled(
-            if: !SizeClassHeapResidentMemoryTests.underSanitizer,
-            "a sanitizer runtime would report the child's trap as an error of its own"))
+        @Test(
+            .enabled(
+                if: !SizeClassHeapResidentMemoryTests.underSanitizer,
+                "a sanitizer runtime would report the child's trap as an error of its own"))
         func batchReferenceCountOutOfRangeTraps() async {
             let result = await #expect(
                 processExitsWith: .failure, observing: [\.standardErrorContent]

@@ -1,10 +1,10 @@
 import OffHeap
 import Synchronization
+import OffHeapTestSupport
 import Testing
 
 #if canImport(Glibc)
 import Glibc
-import OffHeapTestSupport
 #endif
 
 /// Issue target: resident memory after free-all + `trim()` is within 2 MiB of where it

@@ -1,7 +1,6 @@
 @testable import OffHeap
-import Testing
 import OffHeapTestSupport
-
+import Testing
 
 @Suite("SizeClassHeap")
 struct SizeClassHeapTests {

@@ -104,8 +104,9 @@ extension FreeList {
         first: UInt32, last: UInt32, count: Int, epoch expectedEpoch: UInt64,
         linkedBelow alreadyLinked: UInt32 = .max
     ) throws(OffHeapError) {
-        assert(count >= 1 && Int(first) < geometry.capacity && Int(last) < geometry.capacity,
-               "a pushed chain names a slot outside the pool")
+        assert(
+            count >= 1 && Int(first) < geometry.capacity && Int(last) < geometry.capacity,
+            "a pushed chain names a slot outside the pool")
         var current = Head(raw: head.pointee.load(ordering: .acquiring))
         var linkedBelow = alreadyLinked
         var wroteLinks = alreadyLinked != .max

@@ -428,8 +428,9 @@ internal final class HeapCore: @unchecked Sendable {
         assert(page.pointee.used == 0, "released a page with blocks in use")
         assert(page.pointee.listState == PageMeta.inNoList, "released a page still in a list")
         assert(page.pointee.blockSize != 0, "released a unit that serves no page")
-        assert(page.pointee.threadFree.load(ordering: .relaxed) == 0,
-               "released a page with remote frees not collected")
+        assert(
+            page.pointee.threadFree.load(ordering: .relaxed) == 0,
+            "released a page with remote frees not collected")
         let start = SegmentLayout.pageStart(page)
         let segment = UnsafeMutableRawPointer(
             bitPattern: UInt(bitPattern: start) & ~SegmentLayout.segmentMask)!
@@ -471,8 +472,9 @@ internal final class HeapCore: @unchecked Sendable {
 
     func link(_ segment: UnsafeMutableRawPointer) {
         let header = SegmentLayout.header(segment)
-        assert(header.pointee.magic == SegmentLayout.magic
-               && header.pointee.kind == SegmentLayout.kindSmall, "linked a segment that is not small")
+        assert(
+            header.pointee.magic == SegmentLayout.magic && header.pointee.kind == SegmentLayout.kindSmall,
+            "linked a segment that is not small")
         header.pointee.prev = nil
         header.pointee.next = segments
         if let head = segments { SegmentLayout.header(head).pointee.prev = segment }

@@ -274,9 +274,10 @@ extension HyalineDomain {
             inserted, ordering: .acquiringAndReleasing
         ).oldValue
         // Only readers holding one of the `inserted` records can have decremented so far.
-        assert(inserted <= UInt64(maxReaders)
-               && Int64(bitPattern: before) <= 0 && Int64(bitPattern: before) >= -Int64(inserted),
-               "a batch reference count out of range")
+        assert(
+            inserted <= UInt64(maxReaders)
+                && Int64(bitPattern: before) <= 0 && Int64(bitPattern: before) >= -Int64(inserted),
+            "a batch reference count out of range")
         if before &+ inserted == 0 { freeBatch(first, cache: cache) }
     }
 

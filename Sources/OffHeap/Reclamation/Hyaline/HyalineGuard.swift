@@ -403,8 +403,9 @@ extension HyalineDomain {
             ).oldValue
             // Each insertion (≤ maxReaders per batch) adds one, each detaching reader takes one:
             // the count stays within ±maxReaders, negative only until the flush adds its total.
-            assert(Int64(bitPattern: old).magnitude <= UInt64(maxReaders),
-                   "a batch reference count out of range")
+            assert(
+                Int64(bitPattern: old).magnitude <= UInt64(maxReaders),
+                "a batch reference count out of range")
             if old == 1 { freeBatch(batch, cache: cache) }
             current = next
         }
