@@ -100,7 +100,7 @@ public final class ShardedFreeList: FixedSizeAllocator, @unchecked Sendable {
     @usableFromInline internal let states: UnsafeMutablePointer<Atomic<UInt8>>?
     /// `2^b - 1` for the state table's `2^b` bytes (see ``statePosition(_:)``).
     @usableFromInline internal let stateMask: UInt
-    let statesRegion: VirtualRegion?
+    let statesRegion: OwnedRegion?
     /// Registry row.
     @usableFromInline internal let id: Int
     /// This pool's column in the sentinel record (index 0) of the runtime's record
@@ -124,21 +124,16 @@ public final class ShardedFreeList: FixedSizeAllocator, @unchecked Sendable {
         stateMask = UInt(1) << UInt(stateBits) - 1
         if configuration.checked {
             let bytes = 1 << stateBits
-            let region = try VirtualMemory.reserve(byteCount: bytes, committed: true)
+            let region = try OwnedRegion(byteCount: bytes, committed: true)
             // Zero-filled: every slot starts free (0).
             states = region.base.bindMemory(to: Atomic<UInt8>.self, capacity: bytes)
-            statesRegion = region
+            statesRegion = consume region
         } else {
             states = nil
             statesRegion = nil
         }
-        let row: (id: Int, generation: UInt32)
-        do {
-            row = try runtime.registry.claim(list: global)
-        } catch {
-            if let statesRegion { try? VirtualMemory.release(statesRegion) }
-            throw error
-        }
+        // If the claim throws, `statesRegion` (owned) is unmapped as the init fails.
+        let row = try runtime.registry.claim(list: global)
         self.configuration = configuration
         self.global = global
         self.runtime = runtime
@@ -167,7 +162,7 @@ public final class ShardedFreeList: FixedSizeAllocator, @unchecked Sendable {
         // hold for this pool keep only indices in their own records and are discarded when
         // their stamp no longer matches.
         runtime.registry.retire(id)
-        if let statesRegion { try? VirtualMemory.release(statesRegion) }
+        // `statesRegion` unmaps itself (OwnedRegion).
     }
 
     // MARK: - Hot paths

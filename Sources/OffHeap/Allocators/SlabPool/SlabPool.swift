@@ -124,9 +124,9 @@ public final class SlabPool: VariableSizeAllocator, @unchecked Sendable {
     public let maximumAlignment: Int
 
     /// The reservation every slab lives in.
-    @usableFromInline internal let slabRegion: VirtualRegion
+    @usableFromInline internal let slabRegion: OwnedRegion
     /// The off-heap large-block table: 4 words per entry (state, address, byteCount, pad).
-    @usableFromInline internal let largeTableRegion: VirtualRegion
+    @usableFromInline internal let largeTableRegion: OwnedRegion
     @usableFromInline internal let largeTable: UnsafeMutablePointer<Atomic<UInt64>>
 
     /// `offset | index << 40 | generation << 56 | resetting << 63`.
@@ -182,16 +182,11 @@ public final class SlabPool: VariableSizeAllocator, @unchecked Sendable {
         self.maximumLargeAllocations = maximumLargeAllocations
         self.maximumAlignment = page
 
-        let slabs = try VirtualMemory.reserve(byteCount: total)
+        // Owned: a throw below unmaps what was reserved.
+        let slabs = try OwnedRegion(byteCount: total)
         let tableBytes = maximumLargeAllocations * 4 * MemoryLayout<UInt64>.stride
-        let table: VirtualRegion
-        do {
-            table = try VirtualMemory.reserve(byteCount: tableBytes, committed: true)
-            try VirtualMemory.commit(slabs.base, byteCount: slab)
-        } catch {
-            try? VirtualMemory.release(slabs)
-            throw error
-        }
+        let table = try OwnedRegion(byteCount: tableBytes, committed: true)
+        try VirtualMemory.commit(slabs.base, byteCount: slab)
         let words = table.base.bindMemory(
             to: Atomic<UInt64>.self, capacity: maximumLargeAllocations * 4)
         for index in 0..<(maximumLargeAllocations * 4) {
@@ -222,9 +217,8 @@ public final class SlabPool: VariableSizeAllocator, @unchecked Sendable {
                 }
             }
         }
-        // Atomic<UInt64> is trivially destructible; unmapping the table ends its lifetime.
-        try? VirtualMemory.release(largeTableRegion)
-        try? VirtualMemory.release(slabRegion)
+        // Atomic<UInt64> is trivially destructible; `largeTableRegion` and `slabRegion` unmap
+        // themselves (OwnedRegion), which ends the table's lifetime.
     }
 
     /// Base address of slab `index` (installed or not).
