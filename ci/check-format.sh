@@ -54,7 +54,9 @@ if [[ $all_files -eq 1 ]]; then
     while IFS= read -r file; do files+=("$file"); done < <(find Sources Tests -name '*.swift' | LC_ALL=C sort)
 else
     if [[ -z "$base" ]]; then
-        base="$(git merge-base HEAD main 2>/dev/null || git rev-parse HEAD~1)"
+        base="$(git merge-base HEAD main 2>/dev/null || true)"
+        # On main itself (or without one): the last commit's change (a merge's whole branch).
+        if [[ -z "$base" || "$base" == "$(git rev-parse HEAD)" ]]; then base="$(git rev-parse HEAD~1)"; fi
     fi
     git rev-parse --verify --quiet "$base^{commit}" >/dev/null || die "unknown git ref '$base'" 2
     while IFS= read -r file; do

@@ -36,9 +36,10 @@ struct OwnedRegionTests {
         return total
     }
 
-    @Test(.enabled(
-        if: !SizeClassHeapResidentMemoryTests.underSanitizer,
-        "a sanitizer runtime maps memory of its own at any time"))
+    @Test(
+        .enabled(
+            if: !SizeClassHeapResidentMemoryTests.underSanitizer,
+            "a sanitizer runtime maps memory of its own at any time"))
     func regionIsUnmappedWhenItsOwnerEnds() async {
         await #expect(processExitsWith: .success) {
             var base: UnsafeMutableRawPointer?
@@ -55,9 +56,10 @@ struct OwnedRegionTests {
     /// A checked ShardedFreeList refused for want of a registry row (every row held by a live
     /// pool) leaves no mapping behind: the state table it reserved first is unmapped by the
     /// failing init.
-    @Test(.enabled(
-        if: !SizeClassHeapResidentMemoryTests.underSanitizer,
-        "a sanitizer runtime maps memory of its own at any time"))
+    @Test(
+        .enabled(
+            if: !SizeClassHeapResidentMemoryTests.underSanitizer,
+            "a sanitizer runtime maps memory of its own at any time"))
     func refusedShardedFreeListInitLeavesNoMapping() async {
         await #expect(processExitsWith: .success) {
             var pools: [ShardedFreeList] = []

@@ -787,6 +787,8 @@ cell_lint() {
     # The same modules, no rebuild: docc over the symbol graph (Sources/OffHeap/OffHeap.docc).
     step "DocC catalog builds without warnings, every public symbol documented (ci/check-docs.sh)"
     ci/check-docs.sh --no-build --scratch-path "$DEBUG_SCRATCH" || rc=1
+    step "swift-format on the lines this change adds or modifies (ci/check-format.sh)"
+    ci/check-format.sh || rc=1
     [ "$rc" = 0 ] || fail "lint findings"
     echo "lint clean"
 }
