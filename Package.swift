@@ -4,6 +4,8 @@
 //
 // Layers (each a folder, bottom to top):
 //   COffHeapShims      platform shims (C): mmap family, pthread, TLS slot, clocks
+//   COffHeapHostShims  process shims (C) for the engine and executables: argv, signals,
+//                      files, malloc, exit (the library does not link them)
 //   OffHeap            virtual memory → allocators → reclamation → lock-free structures
 //                      (Embedded-clean: compiles for aarch64-none-none-elf)
 //   OffHeapWorkloads   stress hammer and workloads (Embedded-clean)
@@ -26,10 +28,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
-        .target(
-            name: "COffHeapShims",
-            
-        ),
+        .target(name: "COffHeapShims"),
+        .target(name: "COffHeapHostShims"),
         .target(
             name: "OffHeap",
             dependencies: ["COffHeapShims"],
@@ -37,7 +37,7 @@ let package = Package(
         ),
         .target(
             name: "OffHeapWorkloads",
-            dependencies: ["OffHeap", "COffHeapShims"],
+            dependencies: ["OffHeap", "COffHeapShims", "COffHeapHostShims"],
             swiftSettings: strictSwift
         ),
         .target(
@@ -50,7 +50,7 @@ let package = Package(
         .executableTarget(
             name: "offheap",
             dependencies: [
-                "OffHeap", "OffHeapWorkloads", "OffHeapReports",
+                "OffHeap", "OffHeapWorkloads", "OffHeapReports", "COffHeapHostShims",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSwift
@@ -59,21 +59,21 @@ let package = Package(
         // run under qemu-aarch64-static; built here too so it never rots.
         .executableTarget(
             name: "offheap-smoke",
-            dependencies: ["OffHeap", "OffHeapWorkloads"],
+            dependencies: ["OffHeap", "OffHeapWorkloads", "COffHeapHostShims"],
             swiftSettings: strictSwift
         ),
         // The Embedded workload engine entry point for aarch64 (ci/build-aarch64.sh builds it
         // in Embedded Swift); same options as `offheap stress|bench`, JSON written by hand.
         .executableTarget(
             name: "offheap-engine",
-            dependencies: ["OffHeap", "OffHeapWorkloads", "COffHeapShims"],
+            dependencies: ["OffHeap", "OffHeapWorkloads", "COffHeapHostShims"],
             swiftSettings: strictSwift
         ),
         // Seeded defects for the matrix's `defects` cell (ci/defects/): user programs that
         // misuse an allocator, one per argument, each caught by memcheck, ASan or TSan.
         .executableTarget(
             name: "offheap-defects",
-            dependencies: ["OffHeap", "OffHeapWorkloads", "COffHeapShims"],
+            dependencies: ["OffHeap", "OffHeapWorkloads", "COffHeapHostShims"],
             swiftSettings: strictSwift
         ),
         // Op-sequence fuzzers with shadow models, one per allocator (ci/fuzz.sh builds them with
@@ -84,15 +84,26 @@ let package = Package(
             dependencies: ["OffHeap"],
             swiftSettings: strictSwift
         ),
+        // Helpers shared by the test targets: pattern fillers, per-thread result rows,
+        // concurrent conservation runs, reset races.
+        .target(
+            name: "OffHeapTestSupport",
+            dependencies: ["OffHeap", "COffHeapShims"],
+            path: "Tests/OffHeapTestSupport",
+            swiftSettings: strictSwift
+        ),
         .testTarget(
             name: "OffHeapTests",
-            dependencies: ["OffHeap", "COffHeapShims", "OffHeapWorkloads", "OffHeapReports"],
+            dependencies: [
+                "OffHeap", "COffHeapShims", "COffHeapHostShims", "OffHeapWorkloads", "OffHeapReports",
+                "OffHeapTestSupport",
+            ],
             swiftSettings: strictSwift
         ),
         // XCTest twins of core tests for the valgrind cell (valgrind cannot run Swift Testing).
         .testTarget(
             name: "OffHeapXCTests",
-            dependencies: ["OffHeap"],
+            dependencies: ["OffHeap", "OffHeapTestSupport"],
             swiftSettings: strictSwift
         ),
     ]

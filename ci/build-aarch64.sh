@@ -93,8 +93,10 @@ PROGRAMS=(
 )
 # The seeded-defect programs (ci/defects/): built by the checker variants only.
 DEFECTS_PROGRAM=offheap-defects
-# The C shim: every .c file under it is compiled; its include/ holds module.modulemap.
-SHIM_DIR="Sources/COffHeapShims"
+# The C shims: every .c file under each is compiled; each include/ holds a module.modulemap.
+# COffHeapShims is the allocator core's; COffHeapHostShims the engine's and programs' (argv,
+# signals, files, malloc, exit).
+SHIM_DIRS=(Sources/COffHeapShims Sources/COffHeapHostShims)
 # Upcoming features the SwiftPM targets enable (keep in step with Package.swift).
 SWIFT_FEATURES=(-enable-upcoming-feature ExistentialAny)
 # ---------------------------------------------------------------------------------------
@@ -330,7 +332,8 @@ if [[ "$variant" == tsan || "$variant" == dynamic ]]; then
 fi
 if [[ $clean -eq 1 ]]; then rm -rf "$obj_dir" "$bin_dir"; fi
 mkdir -p "$obj_dir" "$bin_dir" "$obj_dir/module-cache"
-shim_include="$SHIM_DIR/include"
+shim_includes=()
+for shim_dir in "${SHIM_DIRS[@]}"; do shim_includes+=(-I "$shim_dir/include"); done
 # One build at a time per object directory (plain and dynamic share one; matrix cells may
 # build variants in parallel).
 exec 9>"$obj_dir/.lock"
@@ -376,7 +379,7 @@ SWIFT_FLAGS=(
     -wmo "$swift_opt" -swift-version 6
     "${SWIFT_FEATURES[@]}"
     -package-name swift_offheap # `package` declarations, shared by all modules as in SwiftPM
-    -I "$shim_include" -I "$obj_dir"
+    "${shim_includes[@]}" -I "$obj_dir"
     -Xcc -I"$CROSS_SYSROOT_INCLUDE" -Xcc -D__linux__ -Xcc -D__unix__
     -module-cache-path "$obj_dir/module-cache"
 )
@@ -385,7 +388,7 @@ if [[ -n "${AARCH64_SWIFTFLAGS:-}" ]]; then
     read -r -a extra_swift_flags <<<"$AARCH64_SWIFTFLAGS"
     SWIFT_FLAGS+=("${extra_swift_flags[@]}")
 fi
-CC_FLAGS=(-O2 -fPIE -std=gnu99 -Wall -Werror ${variant_cc_flags[@]+"${variant_cc_flags[@]}"} -I "$shim_include")
+CC_FLAGS=(-O2 -fPIE -std=gnu99 -Wall -Werror ${variant_cc_flags[@]+"${variant_cc_flags[@]}"} "${shim_includes[@]}")
 # Libraries after the objects: libm (sqrtf and friends in the workloads), pthreads.
 LINK_LIBS=(-lm -lpthread)
 
@@ -418,24 +421,26 @@ cc_version="$("$CROSS_CC" --version | head -n 1)"
 build_start="$(now_ns)"
 compiled=()
 
-# C shim.
+# C shims (C file names are unique across them: objects are named after the file).
+shim_sources() { local dir; for dir in "${SHIM_DIRS[@]}"; do list_sources "$dir" '*.c'; done; }
 shim_objects=()
-shim_inputs="$(list_sources "$SHIM_DIR" '*.[ch]'; list_sources "$shim_include" '*.modulemap'
+shim_inputs="$(for shim_dir in "${SHIM_DIRS[@]}"; do list_sources "$shim_dir" '*.[ch]'
+    list_sources "$shim_dir/include" '*.modulemap'; done
     [[ $instrumented -eq 0 ]] || list_sources "$valgrind_include" '*.h')"
 shim_digest="$(digest "$cc_version" "${CC_FLAGS[*]}" <<<"$shim_inputs")"
 while IFS= read -r source; do
     shim_objects+=("$obj_dir/shim-$(basename "$source" .c).o")
-done < <(list_sources "$SHIM_DIR" '*.c')
+done < <(shim_sources)
 if ! up_to_date "$obj_dir/COffHeapShims.stamp" "$shim_digest" "${shim_objects[@]}"; then
-    log "compiling COffHeapShims ($CROSS_CC)"
+    log "compiling the C shims ($CROSS_CC)"
     while IFS= read -r source; do
         run_logged "$obj_dir/shim-$(basename "$source" .c).log" \
             "$CROSS_CC" "${CC_FLAGS[@]}" -c "$source" \
             -o "$obj_dir/shim-$(basename "$source" .c).o" ||
             die "compiling $source failed"
-    done < <(list_sources "$SHIM_DIR" '*.c')
+    done < <(shim_sources)
     echo "$shim_digest" >"$obj_dir/COffHeapShims.stamp"
-    compiled+=(COffHeapShims)
+    compiled+=(COffHeapShims COffHeapHostShims)
 fi
 
 # compile_swift MODULE_NAME SOURCE_DIR KIND DEP_DIGEST: compiles one Swift module (KIND is

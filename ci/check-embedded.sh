@@ -2,7 +2,7 @@
 # Host-side Embedded Swift cleanliness check of the core modules.
 #
 # Compiles the given SwiftPM targets (default: OffHeapWorkloads, which pulls in OffHeap and
-# COffHeapShims) in release mode with Embedded Swift enabled, on the host. Any construct
+# both C shims) in release mode with Embedded Swift enabled, on the host. Any construct
 # Embedded rejects (`any P` of non-class protocols, untyped throws, key paths, Codable,
 # Mutex, String(describing:), ...) fails the build. No cross toolchain is needed; the real
 # aarch64 build is ci/build-aarch64.sh.

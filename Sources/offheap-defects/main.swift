@@ -18,7 +18,7 @@
 // Exit status: 0 done (a user-program defect is for its checker to report), 1 a workload's
 // own checks failed, 2 usage, 3 an allocator's typed error, 4 a mutant that this build
 // does not contain (built without -DOFFHEAP_MUTANTS).
-import COffHeapShims
+import COffHeapHostShims
 import OffHeap
 import OffHeapWorkloads
 import Synchronization

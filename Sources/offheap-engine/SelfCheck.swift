@@ -1,4 +1,4 @@
-import COffHeapShims
+import COffHeapHostShims
 import OffHeap
 import OffHeapWorkloads
 

@@ -6,7 +6,7 @@
 // N times in one process (SelfCheck.swift): the aarch64 TSan race loop.
 // `offheap-engine --version` prints OffHeapVersion.current.
 // Exit status: 0 ok, 1 corruption/errors/failed recovery, 2 bad options.
-import COffHeapShims
+import COffHeapHostShims
 import OffHeap
 import OffHeapWorkloads
 

@@ -108,3 +108,30 @@ func offheapMallocStatistics(_ heap: UnsafeMutableRawPointer, _ out: UnsafeMutab
         out[7] = frees
     }
 }
+
+// fork(): every lock of the heap is held across the fork, so the child never inherits one
+// held by a thread that does not exist there. Order: thread tables → directory → core (see
+// ThreadTables.lockForFork); released in reverse.
+
+@_cdecl("offheap_malloc_fork_prepare")
+func offheapMallocForkPrepare(_ heap: UnsafeMutableRawPointer) {
+    ThreadTables.shared.lockForFork()
+    HeapDirectory.shared.lockForFork()
+    withHeap(heap) { $0.core.lock.lock() }
+}
+
+@_cdecl("offheap_malloc_fork_parent")
+func offheapMallocForkParent(_ heap: UnsafeMutableRawPointer) {
+    withHeap(heap) { $0.core.lock.unlock() }
+    HeapDirectory.shared.unlockAfterFork()
+    ThreadTables.shared.unlockAfterFork()
+}
+
+/// The child: the locks are released, and the other threads' tables forgotten (their pages
+/// stay owned by records nobody drains: blocks they held leak in the child, as in mimalloc).
+@_cdecl("offheap_malloc_fork_child")
+func offheapMallocForkChild(_ heap: UnsafeMutableRawPointer) {
+    withHeap(heap) { $0.core.lock.unlock() }
+    HeapDirectory.shared.unlockAfterFork()
+    ThreadTables.shared.unlockInForkChild(keeping: ThreadRecord.slot.value)
+}

@@ -26,9 +26,9 @@
 //   OFFHEAP_SEGMENT_CACHE_BYTES=N  the same bound in bytes.
 //   OFFHEAP_DISABLE=1            every call goes straight to glibc (a bisecting aid).
 //
-// fork(): pthread_atfork handlers are not installed yet: a fork while another thread is in the
-// heap's slow path (segment map/unmap under its lock) can leave that lock held in the child.
-// Programs that fork from a single thread, or exec right after fork, are unaffected.
+// fork(): atfork handlers hold every lock of the heap across the fork (MallocHeap.swift), so a
+// child never inherits a lock held by a thread that does not exist there; in the child the
+// other threads' blocks leak (their pages stay with records nobody drains), as in mimalloc.
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -38,8 +38,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <unistd.h>
-#include <sched.h>
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -56,6 +56,9 @@ void *offheap_malloc_allocate(void *heap, intptr_t byte_count, intptr_t alignmen
 int32_t offheap_malloc_free(void *heap, void *pointer);
 intptr_t offheap_malloc_usable_size(void *heap, void *pointer);
 void offheap_malloc_statistics(void *heap, uint64_t *out);
+void offheap_malloc_fork_prepare(void *heap);
+void offheap_malloc_fork_parent(void *heap);
+void offheap_malloc_fork_child(void *heap);
 
 enum { FREED = 0, NOT_OURS = 1, DOUBLE_FREE = 2, INVALID = 3 };
 enum { STATE_NONE = 0, STATE_STARTING = 1, STATE_READY = 2, STATE_OFF = 3 };
@@ -116,6 +119,19 @@ static void print_statistics(void) {
     inside--;
 }
 
+static void fork_prepare(void) {
+    inside++;
+    offheap_malloc_fork_prepare(atomic_load_explicit(&heap_pointer, memory_order_acquire));
+}
+static void fork_parent(void) {
+    offheap_malloc_fork_parent(atomic_load_explicit(&heap_pointer, memory_order_acquire));
+    inside--;
+}
+static void fork_child(void) {
+    offheap_malloc_fork_child(atomic_load_explicit(&heap_pointer, memory_order_acquire));
+    inside--;
+}
+
 // The heap, creating it on the first call; NULL while another thread creates it (the caller
 // then uses glibc for this one call) or when it is off.
 static void *start_heap(void) {
@@ -136,6 +152,7 @@ static void *start_heap(void) {
     if (heap != NULL) {
         atomic_store_explicit(&heap_pointer, heap, memory_order_release);
         atomic_store_explicit(&state, STATE_READY, memory_order_release);
+        pthread_atfork(fork_prepare, fork_parent, fork_child);
         if (verbose) atexit(print_statistics);
     } else {
         atomic_store_explicit(&state, STATE_OFF, memory_order_release);

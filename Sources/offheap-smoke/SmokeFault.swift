@@ -1,4 +1,4 @@
-import COffHeapShims
+import COffHeapHostShims
 import OffHeap
 
 /// A deliberate defect the smoke program can inject into itself (environment variable

@@ -1,4 +1,4 @@
-import COffHeapShims
+import COffHeapHostShims
 import OffHeapWorkloads
 
 /// The smoke program's command line:

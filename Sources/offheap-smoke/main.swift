@@ -1,4 +1,4 @@
-import COffHeapShims
+import COffHeapHostShims
 import OffHeap
 
 // offheap-smoke: a quick end-to-end check of the allocators on the machine it runs on; the

@@ -19,9 +19,10 @@ struct ProbeCommand: ParsableCommand {
               offheap probe --json - | jq .machine
             """)
 
-    @Option(help: ArgumentHelp(
-        "Write the document (offheap.run/1, command probe) to this file ('-' for standard output).",
-        valueName: "file"))
+    @Option(
+        help: ArgumentHelp(
+            "Write the document (offheap.run/1, command probe) to this file ('-' for standard output).",
+            valueName: "file"))
     var json: String?
 
     func run() throws {

@@ -71,7 +71,8 @@ struct PeerList: ExpressibleByArgument {
     static var allValueDescriptions: [String: String] {
         var descriptions: [String: String] = [:]
         for peer in Peer.allCases {
-            descriptions[peer.rawValue] = peer.soname.map { "LD_PRELOAD of \($0)" } ?? "the C library's malloc, in process"
+            descriptions[peer.rawValue] =
+                peer.soname.map { "LD_PRELOAD of \($0)" } ?? "the C library's malloc, in process"
         }
         descriptions["all"] = "every peer installed here"
         descriptions["none"] = "no peer"

@@ -16,13 +16,18 @@ struct CommonOptions: ParsableArguments {
     var duration: String?
     @Option(name: .run(.operations), help: .run(.operations))
     var operations: Int?
-    @Option(help: ArgumentHelp(
-        "Peers run side by side under LD_PRELOAD, each compared with glibc: a comma list, all (those installed here) or none.",
-        valueName: "peers"))
+    @Option(
+        help: ArgumentHelp(
+            "Peers run side by side under LD_PRELOAD, each compared with glibc: a comma list, "
+                + "all (those installed here) or none.",
+            valueName: "peers"))
     var peers: PeerList = PeerList(text: "none")
-    @Option(name: .customLong("peer-library"), help: ArgumentHelp(
-        "A peer's library as NAME=PATH (repeatable), instead of its soname in the multiarch library directory.",
-        valueName: "name=path"))
+    @Option(
+        name: .customLong("peer-library"),
+        help: ArgumentHelp(
+            "A peer's library as NAME=PATH (repeatable), instead of its soname in the multiarch "
+                + "library directory.",
+            valueName: "name=path"))
     var peerLibrary: [String] = []
     @Option(name: .run(.json), help: .run(.json))
     var json: String?
@@ -112,7 +117,9 @@ struct StressCommand: EngineCommand {
     static let command = RunPlan.Command.stress
     static let configuration = CommandConfiguration(
         commandName: "stress",
-        abstract: "Hammer allocators with bounce/publisher/reader/burst/retire workers, verify every slot, then exhaust and recover.",
+        abstract:
+            "Hammer allocators with bounce/publisher/reader/burst/retire workers, verify every slot, "
+            + "then exhaust and recover.",
         discussion: """
             Each allocator runs for --duration (or --operations) with --threads workers; every \
             slot written is verified before it is freed, and afterwards the allocator must hand \
@@ -178,7 +185,9 @@ struct BenchCommand: EngineCommand {
     static let command = RunPlan.Command.bench
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Run the workloads (rag, larson, random-mixed, producer-consumer, thread-churn, cache-scratch) against allocators and peers.",
+        abstract:
+            "Run the workloads (rag, larson, random-mixed, producer-consumer, thread-churn, "
+            + "cache-scratch) against allocators and peers.",
         discussion: """
             Every workload runs against every allocator for --duration (or --operations), then \
             each peer re-runs the system allocator's rows under LD_PRELOAD; ratios are against \

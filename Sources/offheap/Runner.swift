@@ -1,4 +1,4 @@
-import COffHeapShims
+import COffHeapHostShims
 import Foundation
 import OffHeap
 import OffHeapReports

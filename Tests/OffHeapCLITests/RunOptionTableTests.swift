@@ -33,16 +33,19 @@ struct RunOptionTableTests {
         // The flags the help shows are the table's plus the hosted-only ones.
         let hostedOnly: Set = ["--peers", "--peer-library", "--quiet", "--version", "--help"]
         for command in Self.commands {
-            let shown = Set(Self.help(command).split(whereSeparator: { $0 == " " || $0 == "\n" })
-                .filter { $0.hasPrefix("--") && $0.count > 2 }
-                .map { String($0.prefix { $0 != "," && $0 != "." && $0 != ")" && $0 != "'" }) })
+            let shown = Set(
+                Self.help(command).split(whereSeparator: { $0 == " " || $0 == "\n" })
+                    .filter { $0.hasPrefix("--") && $0.count > 2 }
+                    .map { String($0.prefix { $0 != "," && $0 != "." && $0 != ")" && $0 != "'" }) })
             let table = Set(RunOption.allCases.filter { $0.applies(to: command) }.map { $0.flag })
             #expect(table.isSubset(of: shown), "\(command.name): \(table.subtracting(shown))")
             let declaredFlags = table.union(hostedOnly)
-            let options = Set(Self.help(command).split(separator: "\n")
-                .map { $0.drop { $0 == " " } }.filter { $0.hasPrefix("--") }
-                .map { String($0.prefix { $0 != " " }) })
-            #expect(options.subtracting(declaredFlags).isEmpty, "\(command.name): \(options.subtracting(declaredFlags))")
+            let options = Set(
+                Self.help(command).split(separator: "\n")
+                    .map { $0.drop { $0 == " " } }.filter { $0.hasPrefix("--") }
+                    .map { String($0.prefix { $0 != " " }) })
+            #expect(
+                options.subtracting(declaredFlags).isEmpty, "\(command.name): \(options.subtracting(declaredFlags))")
         }
     }
 
@@ -92,14 +95,20 @@ struct RunOptionTableTests {
                 if range.upperBound < Int.max { bad.append(String(range.upperBound + 1)) }
                 for text in bad {
                     var plan = RunPlan(command: command)
-                    #expect(throws: OffHeapError.invalidConfiguration(reason: option.invalidReason), "\(option.flag) \(text)") {
+                    #expect(
+                        throws: OffHeapError.invalidConfiguration(reason: option.invalidReason),
+                        "\(option.flag) \(text)"
+                    ) {
                         try plan.apply(option, text)
                     }
-                    #expect(OffHeapCommand.parseStatus([command.name, option.flag, text]) == 2, "\(option.flag) \(text)")
+                    #expect(
+                        OffHeapCommand.parseStatus([command.name, option.flag, text]) == 2, "\(option.flag) \(text)")
                 }
                 // The reason states the range it enforces.
                 if range.upperBound < Int.max {
-                    #expect(option.invalidReason.description.contains("\(range.lowerBound)...\(range.upperBound)"), "\(option.flag)")
+                    #expect(
+                        option.invalidReason.description.contains("\(range.lowerBound)...\(range.upperBound)"),
+                        "\(option.flag)")
                 }
             }
         }
@@ -113,7 +122,8 @@ struct RunOptionTableTests {
                     #expect(reason.contains(value.name), "\(option.flag): \(reason) lacks \(value.name)")
                     var plan = RunPlan(command: command)
                     // A role list must be valid as a whole: pair publisher/stalled with readers.
-                    let text = option == .roles && value.name != "bounce" && value.name != "burst" && value.name != "retire"
+                    let text =
+                        option == .roles && value.name != "bounce" && value.name != "burst" && value.name != "retire"
                         ? "publisher,reader,\(value.name)" : value.name
                     if option == .roles && value.name == "stalled" {
                         #expect(throws: Never.self) { try plan.apply(option, text) }
@@ -151,7 +161,9 @@ struct RunOptionTableTests {
     }
 
     @Test func intervalTakesADurationLikeDuration() throws {
-        for (text, ns) in [("100ms", UInt64(100_000_000)), ("1ms", 1_000_000), ("2s", 2_000_000_000), ("1m", 60_000_000_000)] {
+        for (text, ns) in [
+            ("100ms", UInt64(100_000_000)), ("1ms", 1_000_000), ("2s", 2_000_000_000), ("1m", 60_000_000_000),
+        ] {
             #expect(try RunPlan.parse(["stress", "--interval", text]).plan.stress.intervalNanoseconds == ns, "\(text)")
             let cli = try Self.cliParse(.stress, ["--interval", text])
             #expect(try RunPlan.parse(cli).plan.stress.intervalNanoseconds == ns, "\(text)")
@@ -180,7 +192,8 @@ struct RunOptionTableTests {
             let other: RunPlan.Command = command == .stress ? .bench : .stress
             for option in RunOption.allCases where option.applies(to: other) && !option.applies(to: command) {
                 let value = option.defaultValue(other) ?? "1"
-                let arguments = option.value == .flag ? [command.name, option.flag] : [command.name, option.flag, value]
+                let arguments =
+                    option.value == .flag ? [command.name, option.flag] : [command.name, option.flag, value]
                 #expect(throws: OffHeapError.self, "\(arguments)") { try RunPlan.parse(arguments) }
                 #expect(OffHeapCommand.parseStatus(arguments) == 2, "\(arguments)")
             }
@@ -198,7 +211,9 @@ struct RunOptionTableTests {
     }
 
     @Test func everySubcommandsHelpCarriesExamplesThatParse() throws {
-        for command in [OffHeapCommand.self, StressCommand.self, BenchCommand.self, ProbeCommand.self] as [any ParsableCommand.Type] {
+        for command in [OffHeapCommand.self, StressCommand.self, BenchCommand.self, ProbeCommand.self]
+            as [any ParsableCommand.Type]
+        {
             let discussion = command.configuration.discussion
             #expect(discussion.contains("Examples:"), "\(command)")
             // Each example (a line starting with "offheap", continued by trailing "\") parses.

@@ -1,6 +1,7 @@
 @_spi(Testing) import OffHeap
 import Synchronization
 import Testing
+import OffHeapTestSupport
 
 @Suite("Arena.Local")
 struct ArenaLocalTests {

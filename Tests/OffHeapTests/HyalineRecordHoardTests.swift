@@ -1,6 +1,7 @@
 @testable import OffHeap
 import Synchronization
 import Testing
+import OffHeapTestSupport
 
 /// A thread's private list of free retire records is bounded by the domain's
 /// `privateRecordLimit`: batches freed by a leaving reader used to be appended whenever

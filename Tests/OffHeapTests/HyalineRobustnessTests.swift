@@ -1,7 +1,8 @@
-import COffHeapShims
+import COffHeapHostShims
 import OffHeap
 import Synchronization
 import Testing
+import OffHeapTestSupport
 
 /// Retirements for the stalled-reader test; `OFFHEAP_HYALINE_STRESS_RETIRES` scales it up
 /// for the stress path (e.g. 5000000 for "millions").
@@ -84,7 +85,7 @@ struct HyalineRobustnessTests {
                     stalled.store(2, ordering: .releasing)
                 }
             }
-            var random = UInt64(worker + 1) &* 0x9E37_79B9_7F4A_7C15
+            var random = UInt64(worker + 1) &* goldenGamma
             for step in 0..<perWorker {
                 random ^= random << 13; random ^= random >> 7; random ^= random << 17
                 do {

@@ -1,6 +1,7 @@
 import OffHeap
 import Synchronization
 import Testing
+import OffHeapTestSupport
 
 /// The sticky per-thread slot: reused across guards, nested guards get their own slot, a
 /// thread's exit gives it back, and destroy/deinit stay safe while threads hold one.

@@ -1,6 +1,7 @@
 import OffHeap
 import Synchronization
 import Testing
+import OffHeapTestSupport
 
 /// A node for the Hyaline tests: `value` and `~value`, so a torn or poisoned node shows.
 private func writeNode(_ node: UnsafeMutableRawPointer, _ value: UInt64) {
@@ -182,7 +183,7 @@ struct HyalineTests {
         let failures = Atomic<Int>(0)
         let iterations = 2000
         try PlatformThread.run(count: 8) { worker in
-            var random = UInt64(worker + 1) &* 0x9E37_79B9_7F4A_7C15
+            var random = UInt64(worker + 1) &* goldenGamma
             for step in 0..<iterations {
                 random ^= random << 13; random ^= random >> 7; random ^= random << 17
                 let cell = Int(random % UInt64(cellCount))

@@ -1,6 +1,7 @@
 import OffHeap
 import Synchronization
 import Testing
+import OffHeapTestSupport
 
 @Suite("LockFreeStack")
 struct LockFreeStackTests {

@@ -187,7 +187,7 @@ struct SizeClassHeapBadInputTests {
 
     /// `maximumByteCount` is documented as accepted: it may fail to map (a typed
     /// `.mappingFailed`), but it is never `.sizeTooLarge`; one byte more is.
-    @Test func maxByteCountIsAcceptedOneMoreIsNot() throws {
+    @Test func maximumByteCountIsAcceptedOneMoreIsNot() throws {
         let heap = try SizeClassHeap()
         do {
             let block = try heap.allocate(byteCount: SizeClassHeap.maximumByteCount, alignment: 8)

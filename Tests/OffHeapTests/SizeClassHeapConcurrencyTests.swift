@@ -1,6 +1,7 @@
 import OffHeap
 import Synchronization
 import Testing
+import OffHeapTestSupport
 
 /// Shared words for handing block addresses between test threads.
 final class HeapTestWords: @unchecked Sendable {

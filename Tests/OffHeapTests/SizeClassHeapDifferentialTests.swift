@@ -1,11 +1,12 @@
 import OffHeap
 import Testing
+import OffHeapTestSupport
 
 /// HeapTestRandom: a seeded, reproducible generator.
 struct HeapTestRandom {
     var state: UInt64
     mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
+        state &+= goldenGamma
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB

@@ -1,6 +1,7 @@
 @testable import OffHeap
 import Synchronization
 import Testing
+import OffHeapTestSupport
 
 /// The free path's owner test (`page.owner != 0 && page.owner.thread == caller's token`)
 /// must be passed only by the page's owner. A thread that has no table yet has token 0, and

@@ -1,5 +1,6 @@
 import OffHeap
 import Synchronization
+import OffHeapTestSupport
 import Testing
 
 #if canImport(Glibc)

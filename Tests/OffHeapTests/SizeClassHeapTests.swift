@@ -1,41 +1,6 @@
 @testable import OffHeap
+import OffHeapTestSupport
 import Testing
-
-/// Deterministic pattern for a block: every 8-byte word derives from `(tag, word index)`.
-func heapFillPattern(_ block: UnsafeMutableRawPointer, byteCount: Int, tag: UInt64) {
-    var offset = 0
-    while offset + 8 <= byteCount {
-        block.storeBytes(of: tag &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(offset), toByteOffset: offset,
-                         as: UInt64.self)
-        offset += 8
-    }
-    while offset < byteCount {
-        block.storeBytes(of: UInt8(truncatingIfNeeded: tag &+ UInt64(offset)), toByteOffset: offset,
-                         as: UInt8.self)
-        offset += 1
-    }
-}
-
-func heapCheckPattern(_ block: UnsafeMutableRawPointer, byteCount: Int, tag: UInt64) -> Bool {
-    var offset = 0
-    while offset + 8 <= byteCount {
-        if block.load(fromByteOffset: offset, as: UInt64.self)
-            != tag &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(offset)
-        {
-            return false
-        }
-        offset += 8
-    }
-    while offset < byteCount {
-        if block.load(fromByteOffset: offset, as: UInt8.self)
-            != UInt8(truncatingIfNeeded: tag &+ UInt64(offset))
-        {
-            return false
-        }
-        offset += 1
-    }
-    return true
-}
 
 @Suite("SizeClassHeap")
 struct SizeClassHeapTests {

@@ -2,6 +2,7 @@ import COffHeapShims
 @_spi(Testing) import OffHeap
 import Synchronization
 import Testing
+import OffHeapTestSupport
 
 @Suite("SlabPool")
 struct SlabPoolTests {

@@ -5,6 +5,7 @@
 // Keep them small, deterministic and free of Swift Testing.
 import OffHeap
 import XCTest
+import OffHeapTestSupport
 
 final class VirtualMemoryXCTests: XCTestCase {
     func testCommitWriteRelease() throws {
@@ -14,8 +15,8 @@ final class VirtualMemoryXCTests: XCTestCase {
         try VirtualMemory.commit(region.base, byteCount: region.byteCount)
         let words = region.byteCount / MemoryLayout<UInt64>.stride
         let typed = region.base.bindMemory(to: UInt64.self, capacity: words)
-        for index in 0..<words { typed[index] = UInt64(index) &* 0x9E37_79B9_7F4A_7C15 }
-        for index in 0..<words { XCTAssertEqual(typed[index], UInt64(index) &* 0x9E37_79B9_7F4A_7C15) }
+        for index in 0..<words { typed[index] = UInt64(index) &* goldenGamma }
+        for index in 0..<words { XCTAssertEqual(typed[index], UInt64(index) &* goldenGamma) }
         try VirtualMemory.release(region)
     }
 

@@ -651,6 +651,17 @@ cell_bench() {
     elif [ -f Benchmarks/Package.swift ]; then
         echo "Benchmarks/: not run in the quick profile (first build takes minutes)"
     fi
+    # Real programs timed under every allocator, liboffheap-malloc among them (issue 15);
+    # ~5 min of the 2 cores for 5 repeats, so outside the quick profile.
+    if [ "$PROFILE" != quick ]; then
+        step "real programs timed under glibc, jemalloc, mimalloc, tcmalloc and liboffheap-malloc (ci/malloc/bench-programs.sh)"
+        ran=1
+        local lib_dir=".build-malloc$SUFFIX/$ARCH"
+        ci/build-malloc.sh --out "$lib_dir" || fail "ci/build-malloc.sh failed"
+        ci/malloc/bench-programs.sh --so "$lib_dir/liboffheap-malloc.so" --repeats "${MATRIX_PROGRAM_REPEATS:-5}" \
+            --out "$OUT/programs" || fail "a real program failed under one of the allocators (programs/runs.tsv)"
+        cp "$OUT/programs/summary.md" "$OUT/programs-summary.md"
+    fi
     if [ "$ran" = 0 ] && [ -f Benchmarks/Package.swift ]; then
         skip "not built: offheap has no bench subcommand (Benchmarks/ runs only outside the quick profile)"
     fi
@@ -776,6 +787,8 @@ cell_lint() {
     # The same modules, no rebuild: docc over the symbol graph (Sources/OffHeap/OffHeap.docc).
     step "DocC catalog builds without warnings, every public symbol documented (ci/check-docs.sh)"
     ci/check-docs.sh --no-build --scratch-path "$DEBUG_SCRATCH" || rc=1
+    step "swift-format on the lines this change adds or modifies (ci/check-format.sh)"
+    ci/check-format.sh || rc=1
     [ "$rc" = 0 ] || fail "lint findings"
     echo "lint clean"
 }

@@ -1265,6 +1265,11 @@ def write_report(run_dir: str, summary: dict) -> None:
             lines += details(f"Every ratio against every peer ({len(summary['ratios'])})", table)
     else:
         lines.append("No benchmark figures (cells skipped or failed before producing JSON).")
+    for c in summary["cells"]:
+        programs = read_text(os.path.join(run_dir, "cells", f"{c['arch']}-{c['cell']}", "programs-summary.md"))
+        if c["cell"] == "bench" and programs.strip():
+            lines += ["", f"### Real programs per allocator ({c['arch']}, ci/malloc/bench-programs.sh)", "",
+                      programs.strip(), ""]
     lines += ["", f"Schema: `{SCHEMA}` (reports/SCHEMA.md). Raw data: [summary.json](summary.json).", ""]
     with open(os.path.join(run_dir, "REPORT.md"), "w", encoding="utf-8") as handle:
         handle.write("\n".join(lines))

@@ -1,9 +1,12 @@
 // Cross-thread frees, thread churn and fork under the interposed malloc: producers allocate
 // blocks of varying size and fill them with a pattern derived from (thread, sequence);
 // consumers on other threads check the pattern and free them; short-lived threads allocate
-// and exit with blocks still live, freed later by main; then the process forks and the child
-// allocates and frees before exiting. Prints one deterministic summary line; exit 1 on any
-// corrupted block.
+// and exit with blocks still live, freed later by main; then main forks 120 times while two
+// threads keep allocating and freeing (huge blocks too, which map and unmap segments under
+// the heap's locks) and starting threads (whose exit takes the heap directory's lock): each
+// child allocates and frees, huge blocks included, under a 10 s alarm — a lock inherited
+// from a thread that does not exist in the child hangs it and the alarm kills it. Prints one
+// deterministic summary line; exit 1 on any corrupted block or failed child.
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdint.h>
@@ -85,6 +88,57 @@ static void *leave_blocks(void *argument) {
     return NULL;
 }
 
+static volatile int storm_stop = 0;
+
+static void *short_thread(void *unused) {
+    (void)unused;
+    free(malloc(100));
+    return NULL;
+}
+
+static void *storm(void *argument) {
+    unsigned seed = (unsigned)(uintptr_t)argument;
+    while (!__atomic_load_n(&storm_stop, __ATOMIC_RELAXED)) {
+        seed = seed * 1103515245u + 12345u;
+        size_t size = (seed >> 8) % 4 == 0 ? (size_t)(2 + (seed >> 12) % 6) << 20 : 16 + (seed >> 8) % 4000;
+        unsigned char *block = malloc(size);
+        if (!block) abort();
+        block[0] = 1;
+        block[size - 1] = 2;
+        free(block);
+        if ((seed >> 4) % 64 == 0) {
+            pthread_t thread;
+            if (pthread_create(&thread, NULL, short_thread, NULL) == 0) pthread_join(thread, NULL);
+        }
+    }
+    return NULL;
+}
+
+static int fork_storm(void) {
+    pthread_t threads[2];
+    for (unsigned i = 0; i < 2; i++) pthread_create(&threads[i], NULL, storm, (void *)(uintptr_t)(i + 1));
+    int failed = 0;
+    for (int round = 0; round < 120; round++) {
+        usleep(500);
+        pid_t child = fork();
+        if (child == 0) {
+            alarm(10);
+            void *blocks[200];
+            for (int i = 0; i < 200; i++) blocks[i] = malloc(i % 50 == 0 ? (size_t)3 << 20 : 24 + (size_t)i * 8);
+            for (int i = 0; i < 200; i++) free(blocks[i]);
+            pthread_t thread;
+            if (pthread_create(&thread, NULL, short_thread, NULL) == 0) pthread_join(thread, NULL);
+            _exit(0);
+        }
+        int status = 0;
+        waitpid(child, &status, 0);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) failed++;
+    }
+    __atomic_store_n(&storm_stop, 1, __ATOMIC_RELAXED);
+    for (unsigned i = 0; i < 2; i++) pthread_join(threads[i], NULL);
+    return failed;
+}
+
 int main(void) {
     pthread_t producers[PRODUCERS], consumers[2];
     for (unsigned i = 0; i < PRODUCERS; i++) pthread_create(&producers[i], NULL, produce, (void *)(uintptr_t)i);
@@ -115,7 +169,10 @@ int main(void) {
     int status = 0;
     waitpid(child, &status, 0);
 
-    printf("threads: consumed %lu, corrupted %lu, churn corrupted %lu, fork child %s\n", consumed, corrupted,
-           churn_bad, WIFEXITED(status) && WEXITSTATUS(status) == 0 ? "ok" : "FAILED");
-    return corrupted == 0 && churn_bad == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
+    int storm_failures = fork_storm();
+    printf("threads: consumed %lu, corrupted %lu, churn corrupted %lu, fork child %s, forks during a storm: %d failed\n",
+           consumed, corrupted, churn_bad, WIFEXITED(status) && WEXITSTATUS(status) == 0 ? "ok" : "FAILED",
+           storm_failures);
+    return corrupted == 0 && churn_bad == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 && storm_failures == 0
+               ? 0 : 1;
 }

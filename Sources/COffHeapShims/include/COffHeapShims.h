@@ -1,9 +1,11 @@
 // COffHeapShims: the platform layer of swift-offheap.
 //
-// Every libc/kernel facility the allocators and workloads use goes through this header, so
-// the same `import COffHeapShims` works in the hosted build (SwiftPM, glibc) and in the
-// Embedded Swift build for aarch64-none-none-elf (linked against Debian's arm64 glibc),
-// where no Glibc Swift module exists. Functions are thin `static inline` wrappers so they
+// Every libc/kernel facility the allocators use goes through this header, so the same
+// `import COffHeapShims` works in the hosted build (SwiftPM, glibc) and in the Embedded
+// Swift build for aarch64-none-none-elf (linked against Debian's arm64 glibc), where no
+// Glibc Swift module exists. Only what the allocator core needs lives here: process-level
+// facilities (command line, signals, files, malloc, exit) are in COffHeapHostShims, which
+// the library does not link. Functions are thin `static inline` wrappers so they
 // inline into Swift callers; only state that must be unique per process (the thread-local
 // slots) lives in shims.c.
 #ifndef COFFHEAPSHIMS_H
@@ -20,7 +22,6 @@
 #include <sched.h>
 #include <time.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <sys/utsname.h>
 
 // The aarch64 cross build compiles shims.c with aarch64-linux-gnu-gcc, which knows neither
@@ -121,13 +122,6 @@ static inline uint64_t offheap_monotonic_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/// CLOCK_REALTIME in seconds since the epoch.
-static inline int64_t offheap_wall_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec;
-}
-
 static inline void offheap_sleep_ns(uint64_t ns) {
     struct timespec ts = { (time_t)(ns / 1000000000ull), (long)(ns % 1000000000ull) };
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
@@ -188,48 +182,12 @@ static inline void offheap_tls_set(unsigned slot, void *_Nullable value) {
     offheap_tls_slots[slot] = value;
 }
 
-// MARK: - System allocator (the workloads' baseline and the LD_PRELOAD peers)
-
-/// `malloc`; NULL on failure. Whatever allocator is interposed (LD_PRELOAD) serves it.
-static inline void *_Nullable offheap_malloc(size_t size) { return malloc(size); }
-/// `posix_memalign`; NULL on failure.
-static inline void *_Nullable offheap_aligned_malloc(size_t size, size_t alignment) {
-    void *p = NULL;
-    if (alignment < sizeof(void *)) alignment = sizeof(void *);
-    return posix_memalign(&p, alignment, size) == 0 ? p : NULL;
-}
-static inline void offheap_free(void *_Nullable pointer) { free(pointer); }
-
-/// Creates or truncates `path` for writing (0644); returns a descriptor or -1 (errno).
-static inline int offheap_create_file(const char *path) {
-    return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-}
-static inline int offheap_close(int fd) { return close(fd); }
-
 // MARK: - Process
 
 /// 1 when the ThreadSanitizer runtime is linked into the process. Its mmap interceptor
 /// drops address hints outside the application range (and aborts on mappings it does not
 /// expect), so the address-space probe skips its hint experiment under TSan.
 int offheap_thread_sanitizer_active(void);
-
-/// Flushes stdio and ends the process with `status` (programs report failure this way).
-static inline void offheap_exit(int status) { exit(status); }
-/// Installs SIGINT/SIGTERM handlers that only set a flag; returns 0 or -1 (errno).
-int offheap_install_stop_signal_handlers(void);
-/// 1 once SIGINT or SIGTERM arrived after offheap_install_stop_signal_handlers.
-int offheap_stop_requested(void);
-static inline int offheap_isatty(int fd) { return isatty(fd); }
-static inline long offheap_write(int fd, const void *buffer, size_t count) {
-    return write(fd, buffer, count);
-}
-/// The process's command line, captured by an ELF constructor (glibc passes argc/argv to
-/// constructors): Embedded Swift has no `CommandLine`.
-int offheap_argument_count(void);
-/// Argument `index` (0 = program name) or NULL.
-const char *_Nullable offheap_argument(int index);
-/// Value of an environment variable or NULL.
-const char *_Nullable offheap_getenv(const char *name);
 
 // MARK: - Checker instrumentation (valgrind memcheck client requests, ASan poisoning)
 //

@@ -1,4 +1,4 @@
-import COffHeapShims
+import COffHeapHostShims
 
 /// The process's command-line arguments, read through the C shim: Embedded Swift, which
 /// builds the aarch64 programs, has no `CommandLine`.

@@ -175,8 +175,10 @@ public enum RunOption: CaseIterable, Equatable, Sendable {
     /// The typed error's reason for a value outside ``range`` (or not a number, not a name).
     public var invalidReason: StaticString {
         switch self {
-        case .allocator: return "--allocator must be freelist, sharded, arena, slabpool, heap, heap-unchecked, system or all"
-        case .workload: return "--workload must be rag, larson, random-mixed, producer-consumer, thread-churn, cache-scratch or all"
+        case .allocator:
+            return "--allocator must be freelist, sharded, arena, slabpool, heap, heap-unchecked, system or all"
+        case .workload:
+            return "--workload must be rag, larson, random-mixed, producer-consumer, thread-churn, cache-scratch or all"
         case .roles: return "--roles must be bounce, publisher, reader, burst, retire, stalled or all"
         case .hyaline: return "--hyaline must be on, mixed or off"
         case .hyalineController: return "--hyaline-controller must be on or off"
@@ -233,17 +235,22 @@ public enum RunOption: CaseIterable, Equatable, Sendable {
         switch self {
         case .allocator: return "Allocators to run, one after the other: a comma list or all."
         case .threads: return "Worker threads."
-        case .duration: return "Run length per allocator (stress) or allocator and workload (bench): 500ms, 10s, 2m, 1h."
+        case .duration:
+            return "Run length per allocator (stress) or allocator and workload (bench): 500ms, 10s, 2m, 1h."
         case .operations: return "Run length as total operations per allocator/workload, instead of --duration."
         case .json: return "Write the run document (offheap.run/1) to this file ('-' for standard output)."
         case .seed: return "Random seed of the workers."
         case .sampleEvery: return "Time one operation in every n (a power of two)."
-        case .roles: return "Worker roles, assigned to the threads round-robin: a comma list, or all (every role but stalled)."
+        case .roles:
+            return "Worker roles, assigned to the threads round-robin: a comma list, or all (every role but stalled)."
         case .hyaline: return "How publishers hand slots to readers."
         case .noHyaline: return "Same as --hyaline off."
         case .hyalineController: return "Run the Hyaline domain's PI threshold controller."
-        case .hyalineBudget: return "Slots the Hyaline exchange may hold before the controller sees pressure (default: twice its mailbox cells)."
-        case .plantCorruption: return "Self-test: damage every n-th slot's pattern after writing it (0: never); the run must then fail."
+        case .hyalineBudget:
+            return
+                "Slots the Hyaline exchange may hold before the controller sees pressure (default: twice its mailbox cells)."
+        case .plantCorruption:
+            return "Self-test: damage every n-th slot's pattern after writing it (0: never); the run must then fail."
         case .slotSize: return "Slot size in bytes."
         case .capacity: return "Slots the allocator holds; the recovery phase must get all of them back."
         case .burstSize: return "Slots per burst (burst role)."

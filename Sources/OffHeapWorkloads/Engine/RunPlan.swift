@@ -1,4 +1,4 @@
-import COffHeapShims
+import COffHeapHostShims
 import OffHeap
 
 /// Everything a `stress` or `bench` run does, shared by the hosted CLI and the Embedded

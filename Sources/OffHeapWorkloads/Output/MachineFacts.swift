@@ -1,3 +1,4 @@
+import COffHeapHostShims
 import COffHeapShims
 import OffHeap
 

@@ -1,4 +1,4 @@
-import COffHeapShims
+import COffHeapHostShims
 import OffHeap
 
 /// A value in a run document's `config` object (Embedded-clean: no `Any`).

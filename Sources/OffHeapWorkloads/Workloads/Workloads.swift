@@ -1,4 +1,4 @@
-import COffHeapShims
+import COffHeapHostShims
 import OffHeap
 
 /// Runs the variable-size workloads against any ``VariableSizeAllocator`` (ours, a

@@ -83,6 +83,19 @@ import Synchronization
 /// ``OffHeapError/foreignPointer``, and rejects pointers at or beyond the current bump offset
 /// — which no block of this generation can start at — with ``OffHeapError/useAfterReset``.
 public final class Arena: VariableSizeAllocator, @unchecked Sendable {
+    // Hot-path map (grep the names):
+    //   allocate(byteCount:alignment:)                                 Arena+Allocation.swift
+    //     → ≤ fastPathLimit, alignment ≤ granule: state.wrappingAdd    one fetch-add
+    //         past the end or resetting → fastPathFailed(old:)         clamp offset, throw
+    //     → otherwise allocateAligned(size:alignment:) → claim(size:alignment:)  CAS loop
+    //   Local.allocate(byteCount:alignment:)                            Arena+Local.swift
+    //     → cursor bump when chunkIsCurrent                             two relaxed loads
+    //     → allocateSlow → dropChunkIfStale → arena.claim(size: chunkSize)  one CAS
+    //   deallocate(_:)  range and offset check only (no-op)            Arena+Allocation.swift
+    //   reset(decommit:) → set resettingBit → decommit → next generation, resetCount += 1
+    //                                                                  Arena+Reset.swift
+    //   The region is reserved and committed once in init (VirtualMemory.reserve).
+
     // @unchecked Sendable: all mutable state is in `Atomic` values; the region itself is
     // handed out block by block under the invariant above.
 

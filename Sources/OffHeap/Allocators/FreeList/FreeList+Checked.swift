@@ -61,6 +61,7 @@ extension FreeList {
                 expected: FreeList.stateFreedByReset, desired: FreeList.stateAllocated,
                 ordering: .acquiringAndReleasing)
         }
+        assert(original <= FreeList.stateFreedByReset, "a slot state outside free, allocated, freed by reset")
         guard exchanged else {
             if original == FreeList.stateAllocated
                 && epoch.pointee.load(ordering: .relaxed) == observed
@@ -87,6 +88,7 @@ extension FreeList {
         let (exchanged, original) = states[Int(index)].compareExchange(
             expected: FreeList.stateAllocated, desired: FreeList.stateFree,
             ordering: .acquiringAndReleasing)
+        assert(original <= FreeList.stateFreedByReset, "a slot state outside free, allocated, freed by reset")
         guard exchanged else {
             throw original == FreeList.stateFreedByReset ? .useAfterReset : .doubleFree
         }

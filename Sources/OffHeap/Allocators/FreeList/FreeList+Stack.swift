@@ -104,6 +104,9 @@ extension FreeList {
         first: UInt32, last: UInt32, count: Int, epoch expectedEpoch: UInt64,
         linkedBelow alreadyLinked: UInt32 = .max
     ) throws(OffHeapError) {
+        assert(
+            count >= 1 && Int(first) < geometry.capacity && Int(last) < geometry.capacity,
+            "a pushed chain names a slot outside the pool")
         var current = Head(raw: head.pointee.load(ordering: .acquiring))
         var linkedBelow = alreadyLinked
         var wroteLinks = alreadyLinked != .max
@@ -263,6 +266,7 @@ extension FreeList {
         committedSlabs.pointee.store(UInt64(slabs + 1), ordering: .relaxed)
         let old = geometry.slots(inFirst: slabs)
         let new = geometry.slots(inFirst: slabs + 1)
+        assert(old <= new && new <= geometry.capacity, "grew past the pool's capacity")
         guard new > old else { return }
         initializeSlots(old..<new)
         validSlots.pointee.store(UInt64(new), ordering: .releasing)

@@ -45,6 +45,22 @@ import Synchronization
 /// Lock-free: a thread retries only when another thread's CAS on `head` succeeded, except
 /// while a slab is being committed (losers yield and retry) and during `reset()`.
 public final class FreeList: FixedSizeAllocator, @unchecked Sendable {
+    // Hot-path map (grep the names):
+    //   allocate()                                                    FreeList.swift
+    //     → popChain(upTo: 1)            acquire head, CAS head        FreeList+Stack.swift
+    //         empty → grow()             growLock, one slab            FreeList+Stack.swift
+    //           → VirtualMemory.commit → initializeSlots → linkRun → pushChain
+    //     → markAllocated(_:epoch:)      checked: state CAS 0→1        FreeList+Checked.swift
+    //     → pointer(at:)                 base + index * stride
+    //   deallocate(_:)                                                FreeList.swift
+    //     → enterFreeGate()              fetch-add on the gate word    FreeList+FreeGate.swift
+    //     → slotIndex(validating:)       range, alignment, interior    FreeList+Checked.swift
+    //     → markFree(_:)                 checked: state CAS 1→0        FreeList+Checked.swift
+    //     → pushChain(first:last:count:epoch:)  store link, CAS head   FreeList+Stack.swift
+    //     → leaveFreeGate()
+    //   reset()                                                       FreeList+Reset.swift
+    //     → closeFreeGate → growLock → head to lockedIndex → epoch += 1 → linkRun → openFreeGate
+
     // @unchecked Sendable: all shared mutable state is in off-heap atomics (control block,
     // link and state tables); stored properties are immutable after init.
 

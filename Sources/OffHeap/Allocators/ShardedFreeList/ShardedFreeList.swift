@@ -54,6 +54,23 @@ import Synchronization
 /// ``OffHeapError/slotsCachedByOtherThreads(cached:capacity:)`` although up to `threads × magazineSize` slots are cached
 /// elsewhere. Size `capacity` with that headroom, or call ``flushCallingThreadCache()``.
 public final class ShardedFreeList: FixedSizeAllocator, @unchecked Sendable {
+    // Hot-path map (grep the names):
+    //   allocate()
+    //     → callingThreadCacheOrSentinel   TLS offset + cacheBase      ShardedFreeList.swift
+    //     → hit: magazine[count - 1], tally += allocateHit → handOut(_:)
+    //     → miss: allocateSlow() → callingThreadCache()                 (stamps the cache)
+    //         → ShardedRuntime.callingThreadRecord() → acquireRecord()  ShardedRuntime.swift
+    //         → Self.popChain(global, upTo: refillCount, into:)         +SharedList.swift
+    //             → FreeList.popChain(upTo:visiting:)   one CAS         FreeList+Stack.swift
+    //         no record → allocateUncached() → popChain(global, upTo: 1)
+    //   deallocate(_:)
+    //     → slotIndex(of:)                 subtract, rotate, compare
+    //     → checked: states[statePosition(_:)] 1 → 0 (load + store)
+    //     → hit: magazine[count] = index, tally += deallocateHit
+    //     → miss: deallocateSlow(_:) → ShardedRuntime.flush(_:from:count:into:)
+    //         → Self.pushChain → FreeList.pushChain   one CAS           +SharedList.swift
+    //   thread exit: ShardedRuntime.threadExit(record:) → registry.pin → flush → unpin
+
     // @unchecked Sendable: stored properties are immutable after init; all mutable shared
     // state is `Atomic` in off-heap memory or owned by exactly one thread (see above).
 
@@ -86,7 +103,7 @@ public final class ShardedFreeList: FixedSizeAllocator, @unchecked Sendable {
     @usableFromInline internal let states: UnsafeMutablePointer<Atomic<UInt8>>?
     /// `2^b - 1` for the state table's `2^b` bytes (see ``statePosition(_:)``).
     @usableFromInline internal let stateMask: UInt
-    let statesRegion: VirtualRegion?
+    let statesRegion: OwnedRegion?
     /// Registry row.
     @usableFromInline internal let id: Int
     /// This pool's column in the sentinel record (index 0) of the runtime's record
@@ -110,21 +127,16 @@ public final class ShardedFreeList: FixedSizeAllocator, @unchecked Sendable {
         stateMask = UInt(1) << UInt(stateBits) - 1
         if configuration.checking == .checked {
             let bytes = 1 << stateBits
-            let region = try VirtualMemory.reserve(byteCount: bytes, committed: true)
+            let region = try OwnedRegion(byteCount: bytes, committed: true)
             // Zero-filled: every slot starts free (0).
             states = region.base.bindMemory(to: Atomic<UInt8>.self, capacity: bytes)
-            statesRegion = region
+            statesRegion = consume region
         } else {
             states = nil
             statesRegion = nil
         }
-        let row: (id: Int, generation: UInt32)
-        do {
-            row = try runtime.registry.claim(list: global)
-        } catch {
-            if let statesRegion { try? VirtualMemory.release(statesRegion) }
-            throw error
-        }
+        // If the claim throws, `statesRegion` (owned) is unmapped as the init fails.
+        let row = try runtime.registry.claim(list: global)
         self.configuration = configuration
         self.global = global
         self.runtime = runtime
@@ -153,7 +165,7 @@ public final class ShardedFreeList: FixedSizeAllocator, @unchecked Sendable {
         // hold for this pool keep only indices in their own records and are discarded when
         // their stamp no longer matches.
         runtime.registry.retire(id)
-        if let statesRegion { try? VirtualMemory.release(statesRegion) }
+        // `statesRegion` unmaps itself (OwnedRegion).
     }
 
     // MARK: - Hot paths
@@ -298,6 +310,7 @@ public final class ShardedFreeList: FixedSizeAllocator, @unchecked Sendable {
     internal func allocateSlow() throws(OffHeapError) -> UnsafeMutableRawPointer {
         guard let cache = callingThreadCache() else { return try allocateUncached() }
         var count = cache.count
+        assert(count <= magazineSize, "a magazine holds more than magazineSize slots")
         var hit: UInt64 = 1
         if count == 0 {
             cache.bump(.misses)
@@ -307,6 +320,7 @@ public final class ShardedFreeList: FixedSizeAllocator, @unchecked Sendable {
             } catch {
                 throw exhaustion(error)
             }
+            assert(count >= 1 && count <= refillCount, "a refill took more than refillCount slots")
             cache.bump(.refills)
             hit = 0
         }
@@ -319,6 +333,7 @@ public final class ShardedFreeList: FixedSizeAllocator, @unchecked Sendable {
     internal func deallocateSlow(_ index: UInt32) {
         guard let cache = callingThreadCache() else { return deallocateUncached(index) }
         var count = cache.count
+        assert(count <= magazineSize, "a magazine holds more than magazineSize slots")
         var hit: UInt64 = 1
         if count >= magazineSize {
             hit = 0

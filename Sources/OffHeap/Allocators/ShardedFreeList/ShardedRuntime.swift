@@ -28,23 +28,18 @@ internal final class ShardedRuntime: @unchecked Sendable {
     internal static let shared: ShardedRuntime? = try? ShardedRuntime()
 
     internal let registry: ShardedRegistry
-    let control: VirtualRegion
-    let records: VirtualRegion
+    let control: OwnedRegion
+    let records: OwnedRegion
     let poolHead: UnsafeMutablePointer<Atomic<UInt64>>
     let highWater: UnsafeMutablePointer<Atomic<UInt64>>
     let key: UInt32
 
     private init() throws(OffHeapError) {
         let rowBytes = ShardedFreeList.maximumLiveInstances * ShardedRegistry.rowBytes
-        control = try VirtualMemory.reserve(byteCount: rowBytes + 64, committed: true)
-        do {
-            records = try VirtualMemory.reserve(
-                byteCount: Self.maximumThreadRecords * ShardedThreadRecord.stride,
-                committed: true)
-        } catch {
-            try? VirtualMemory.release(control)
-            throw error
-        }
+        // Owned: a later throw unmaps whatever was reserved.
+        control = try OwnedRegion(byteCount: rowBytes + 64, committed: true)
+        records = try OwnedRegion(
+            byteCount: Self.maximumThreadRecords * ShardedThreadRecord.stride, committed: true)
         registry = ShardedRegistry(rows: control.base)
         _ = control.base.bindMemory(to: Atomic<UInt64>.self, capacity: rowBytes / 8 + 8)
         poolHead = (control.base + rowBytes).assumingMemoryBound(to: Atomic<UInt64>.self)
@@ -55,11 +50,7 @@ internal final class ShardedRuntime: @unchecked Sendable {
         let rc = offheap_tls_key_create(&key) { raw in
             ShardedRuntime.threadExit(record: ShardedThreadRecord(raw))
         }
-        if rc != 0 {
-            try? VirtualMemory.release(records)
-            try? VirtualMemory.release(control)
-            throw .threadStartFailed(errno: rc)
-        }
+        if rc != 0 { throw .threadStartFailed(errno: rc) }
         self.key = key
     }
 

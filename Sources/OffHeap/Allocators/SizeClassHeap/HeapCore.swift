@@ -190,6 +190,7 @@ internal final class HeapCore: @unchecked Sendable {
         }
         page.pointee.localFree = UnsafeMutableRawPointer(bitPattern: head)
         page.pointee.used -= Int32(count)
+        assert(page.pointee.used >= 0, "collected more remote frees than the page has blocks in use")
         return count
     }
 
@@ -215,6 +216,7 @@ internal final class HeapCore: @unchecked Sendable {
         }
         page.pointee.localFree = first
         page.pointee.carved += Int32(count)
+        assert(page.pointee.carved <= page.pointee.capacity, "carved past the page's capacity")
     }
 
     // MARK: - Allocation slow path
@@ -239,6 +241,7 @@ internal final class HeapCore: @unchecked Sendable {
             block.load(as: UnsafeMutableRawPointer?.self)
         }
         page.pointee.used += 1
+        assert(page.pointee.used <= page.pointee.capacity, "a page has more blocks in use than it holds")
         queue.pointee.allocations.ownerAdd(1)
         if checked { SizeClassHeap.markAllocated(page, block) }
         Instrumentation.allocated(
@@ -303,8 +306,11 @@ internal final class HeapCore: @unchecked Sendable {
                 lock.unlock()
                 return nil
             }
+            assert(page.pointee.listState == PageMeta.inAbandoned, "an abandoned page not marked so")
+            assert(page.pointee.owner.load(ordering: .relaxed) == 0, "an abandoned page has an owner")
             HeapCore.unlink(page, &abandoned[cls])
             abandonedCount -= 1
+            assert(abandonedCount >= 0, "more pages adopted than abandoned")
             // Release (message passing): publishes our attached record to lock-free readers
             // of `owner` (the free fast path's acquire); the lock orders the abandoner's writes.
             page.pointee.owner.store(UInt(bitPattern: heap), ordering: .releasing)
@@ -372,10 +378,15 @@ internal final class HeapCore: @unchecked Sendable {
     {
         let header = SegmentLayout.header(segment)
         let mask = ((UInt64(1) << UInt64(units)) - 1) << UInt64(first)
+        // Lock held: the header's lock-guarded fields are read only here and by its holders.
+        assert(header.pointee.magic == SegmentLayout.magic, "a linked segment without its header")
+        assert(header.pointee.freeMask & mask == mask, "claimed units that are not free")
+        assert(mask & ~SegmentLayout.usableUnitsMask == 0, "claimed a metadata unit")
         let dirty = (header.pointee.dirtyMask & mask).nonzeroBitCount
         header.pointee.freeMask &= ~mask
         header.pointee.dirtyMask &= ~mask
         dirtyBytes -= dirty * SegmentLayout.unitSize
+        assert(dirtyBytes >= 0, "more dirty bytes claimed than recorded")
         committedBytes.wrappingAdd((units - dirty) * SegmentLayout.unitSize, ordering: .relaxed)
         return (segment, first)
     }
@@ -414,6 +425,12 @@ internal final class HeapCore: @unchecked Sendable {
     /// Returns an empty page (used == 0, in no list, no remote frees pending) to its segment.
     @usableFromInline
     func releasePage(_ page: PagePointer) {
+        assert(page.pointee.used == 0, "released a page with blocks in use")
+        assert(page.pointee.listState == PageMeta.inNoList, "released a page still in a list")
+        assert(page.pointee.blockSize != 0, "released a unit that serves no page")
+        assert(
+            page.pointee.threadFree.load(ordering: .relaxed) == 0,
+            "released a page with remote frees not collected")
         let start = SegmentLayout.pageStart(page)
         let segment = UnsafeMutableRawPointer(
             bitPattern: UInt(bitPattern: start) & ~SegmentLayout.segmentMask)!
@@ -431,6 +448,8 @@ internal final class HeapCore: @unchecked Sendable {
         lock.lock()
         let keep = dirtyBytes + bytes <= configuration.retainedEmptyPageBytes
         let header = SegmentLayout.header(segment)
+        assert(header.pointee.magic == SegmentLayout.magic, "a page's segment without its header")
+        assert(header.pointee.freeMask & mask == 0, "released units that were already free")
         header.pointee.freeMask |= mask
         if keep {
             header.pointee.dirtyMask |= mask
@@ -453,6 +472,9 @@ internal final class HeapCore: @unchecked Sendable {
 
     func link(_ segment: UnsafeMutableRawPointer) {
         let header = SegmentLayout.header(segment)
+        assert(
+            header.pointee.magic == SegmentLayout.magic && header.pointee.kind == SegmentLayout.kindSmall,
+            "linked a segment that is not small")
         header.pointee.prev = nil
         header.pointee.next = segments
         if let head = segments { SegmentLayout.header(head).pointee.prev = segment }

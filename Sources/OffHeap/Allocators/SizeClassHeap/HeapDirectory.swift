@@ -43,4 +43,9 @@ internal final class HeapDirectory: @unchecked Sendable {
         guard let entry = entries.first(where: { $0.id == heapID }) else { return }
         entry.core.takeUnretainedValue().abandon(threadHeap)
     }
+
+    // fork(): liboffheap-malloc's atfork handlers hold this lock across the fork, taken after
+    // the thread-table lock and before the heap's core lock (the order `detach` nests them in).
+    func lockForFork() { lock.lock() }
+    func unlockAfterFork() { lock.unlock() }
 }

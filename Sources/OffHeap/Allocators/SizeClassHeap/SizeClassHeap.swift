@@ -41,6 +41,25 @@ import Synchronization
 ///   unmapped. ``trim()`` returns everything free now; it can collect only the calling
 ///   thread's pages and abandoned ones (pages of live threads are theirs).
 public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
+    // Hot-path map (grep the names), snmalloc-style:
+    //   allocate(byteCount:alignment:)
+    //     → smallClass(byteCount:alignment:)       one byte load        SizeClassLookup.swift
+    //     → allocateFast(inClass:) → ThreadRecord.homeEntry → ThreadHeap.queue
+    //         → page.localFree pop, used += 1, markAllocated (checked)
+    //     → allocateSlowPath → allocate(inClass:) | allocateUncommon → core.allocateHuge
+    //         → core.allocateSlow(_:_:) → refill(_:_:_:)                 HeapCore.swift
+    //             → prepare: collect (remote frees) → carve (fresh blocks)
+    //             → full-list sweep → adopt (abandoned page, lock)
+    //             → newPage → findUnits / takeCachedSegment → mapSegment → VirtualMemory.reserve
+    //             → format (owner store, release) → pop(_:_:)
+    //   deallocate(_:)
+    //     → ThreadRecord.announceFree → smallPage(_:table:)             segment cache | registry
+    //     → owner test (page.owner acquire, heap.thread == token)
+    //     → clearAllocatedIfLive (checked) → localFree push, used -= 1
+    //         → used == 0 → pageEmptied → HeapCore.releasePage → cache(segment) → unmapSegment
+    //     → not owner: deallocateNotOwner → freeRemote (threadFree CAS)
+    //     → anything else: deallocateSlowPath → validPage → freeLocal | freeRemote | core.freeHuge
+
     // @unchecked Sendable: all shared state is in `HeapCore` (lock + atomics) or in
     // thread-owned records reached through thread-local storage.
 
@@ -182,6 +201,7 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
             block.load(as: UnsafeMutableRawPointer?.self)
         }
         page.pointee.used &+= 1
+        assert(page.pointee.used <= page.pointee.capacity, "a page has more blocks in use than it holds")
         queue.pointee.allocations.ownerAdd(1)
         if checked { SizeClassHeap.markAllocated(page, block) }
         Instrumentation.allocated(
@@ -269,6 +289,7 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
         guard heap.pointee.thread.load(ordering: .relaxed) == token else {
             return try deallocateNotOwner(page, pointer)
         }
+        assert(page.pointee.blockSize != 0, "a page with an owner has no block size")
         if checked && !SizeClassHeap.clearAllocatedIfLive(page, pointer) {
             return try deallocateSlowPath(pointer)
         }
@@ -279,6 +300,7 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
         }
         page.pointee.localFree = pointer
         let used = page.pointee.used &- 1
+        assert(used >= 0, "a page's in-use count went below zero (a block freed twice?)")
         page.pointee.used = used
         let queue = ThreadHeap.queue(heap, Int(page.pointee.classIndex))
         queue.pointee.frees.ownerAdd(1)
@@ -396,6 +418,7 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
         }
         page.pointee.localFree = pointer
         page.pointee.used &-= 1
+        assert(page.pointee.used >= 0, "a page's in-use count went below zero (a block freed twice?)")
         let queue = ThreadHeap.queue(heap, Int(page.pointee.classIndex))
         queue.pointee.frees.ownerAdd(1)
         if page.pointee.used == 0 { pageEmptied(queue, page) }

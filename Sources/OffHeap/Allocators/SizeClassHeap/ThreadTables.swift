@@ -47,4 +47,18 @@ internal final class ThreadTables: @unchecked Sendable {
         }
         lock.unlock()
     }
+
+    // fork(): liboffheap-malloc's atfork handlers take this lock first. Nothing else is ever
+    // locked while it is taken or held (inserts and removes run with no lock held, and
+    // `waitForFreesInProgress` only spins on announcements), so taking it before the
+    // directory and core locks cannot deadlock.
+    func lockForFork() { lock.lock() }
+    func unlockAfterFork() { lock.unlock() }
+
+    /// In a fork child: every other thread is gone, and so must be their tables, or an unmap
+    /// would wait forever for a free one of them had announced when the parent forked.
+    func unlockInForkChild(keeping own: UnsafeMutableRawPointer?) {
+        tables.removeAll { $0 != own }
+        lock.unlock()
+    }
 }

@@ -109,7 +109,9 @@ extension SlabPool {
     /// racing installers both `mprotect`, one compare-exchange on `committedSlabs` wins).
     @usableFromInline
     internal func installSlab(_ index: Int) throws(OffHeapError) {
+        assert(index < maximumSlabs, "installing a slab beyond maximumSlabs")
         var committed = committedSlabs.load(ordering: .acquiring)
+        assert(committed <= maximumSlabs, "more slabs installed than maximumSlabs")
         if index < committed { return }
         // The invariant gives `committed == index`; keep the prefix intact regardless.
         if committed < index { try installSlab(index - 1) }

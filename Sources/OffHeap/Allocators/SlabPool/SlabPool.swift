@@ -83,6 +83,18 @@ import Synchronization
 /// no leak. Not covered: the never-used part of a slab not yet ended by a reset (poisoning
 /// it would race with the threads allocating from it).
 public final class SlabPool: VariableSizeAllocator, @unchecked Sendable {
+    // Hot-path map (grep the names):
+    //   allocate(byteCount:alignment:)                                 SlabPool+Allocation.swift
+    //     → ≤ largeThreshold: cursor CAS (offset | slab index | generation)
+    //         slab full → advanceSlab(from:index:offset:size:)
+    //           → installSlab(_:) → VirtualMemory.commit → committedSlabs CAS
+    //           → cursor CAS to (index + 1, size) → addRetiredTail(_:generation:)
+    //     → > largeThreshold: allocateLarge(byteCount:alignment:)     SlabPool+LargeBlocks.swift
+    //         → largeAllocationsInFlight → VirtualMemory.reserve → insertLarge(address:byteCount:)
+    //   deallocate(_:)                                                  SlabPool+Reset.swift
+    //     → slabIndex(of:) (no-op for slab blocks) | deallocateLarge(_:) → unmapLarge
+    //   reset(decommit:) → resettingBit, wait in-flight large, releaseAllLarge  SlabPool+Reset.swift
+
     // @unchecked Sendable: all mutable state is atomic, off-heap, and governed by the
     // invariant above.
 
@@ -115,9 +127,9 @@ public final class SlabPool: VariableSizeAllocator, @unchecked Sendable {
     public let maximumAlignment: Int
 
     /// The reservation every slab lives in.
-    @usableFromInline internal let slabRegion: VirtualRegion
+    @usableFromInline internal let slabRegion: OwnedRegion
     /// The off-heap large-block table: 4 words per entry (state, address, byteCount, pad).
-    @usableFromInline internal let largeTableRegion: VirtualRegion
+    @usableFromInline internal let largeTableRegion: OwnedRegion
     @usableFromInline internal let largeTable: UnsafeMutablePointer<Atomic<UInt64>>
 
     /// `offset | index << 40 | generation << 56 | resetting << 63`.
@@ -170,16 +182,11 @@ public final class SlabPool: VariableSizeAllocator, @unchecked Sendable {
         self.maximumLargeAllocations = maximumLargeAllocations
         self.maximumAlignment = page
 
-        let slabs = try VirtualMemory.reserve(byteCount: total)
+        // Owned: a throw below unmaps what was reserved.
+        let slabs = try OwnedRegion(byteCount: total)
         let tableBytes = maximumLargeAllocations * 4 * MemoryLayout<UInt64>.stride
-        let table: VirtualRegion
-        do {
-            table = try VirtualMemory.reserve(byteCount: tableBytes, committed: true)
-            try VirtualMemory.commit(slabs.base, byteCount: slab)
-        } catch {
-            try? VirtualMemory.release(slabs)
-            throw error
-        }
+        let table = try OwnedRegion(byteCount: tableBytes, committed: true)
+        try VirtualMemory.commit(slabs.base, byteCount: slab)
         let words = table.base.bindMemory(
             to: Atomic<UInt64>.self, capacity: maximumLargeAllocations * 4)
         for index in 0..<(maximumLargeAllocations * 4) {
@@ -210,9 +217,8 @@ public final class SlabPool: VariableSizeAllocator, @unchecked Sendable {
                 }
             }
         }
-        // Atomic<UInt64> is trivially destructible; unmapping the table ends its lifetime.
-        try? VirtualMemory.release(largeTableRegion)
-        try? VirtualMemory.release(slabRegion)
+        // Atomic<UInt64> is trivially destructible; `largeTableRegion` and `slabRegion` unmap
+        // themselves (OwnedRegion), which ends the table's lifetime.
     }
 
     /// Base address of slab `index` (installed or not).

@@ -143,6 +143,7 @@ extension HyalineDomain {
             old = seen
         }
         let total = Int(truncatingIfNeeded: new >> 32)
+        assert(total <= recordCapacity, "a pending stripe holds more records than exist")
         if total >= batchThreshold && total > readerHighWater {
             // Detach only if the head is still exactly (total, first): the list then has
             // exactly `total` records.
@@ -272,6 +273,11 @@ extension HyalineDomain {
         let before = recordWord(first, Layout.recordRefs).pointee.wrappingAdd(
             inserted, ordering: .acquiringAndReleasing
         ).oldValue
+        // Only readers holding one of the `inserted` records can have decremented so far.
+        assert(
+            inserted <= UInt64(maximumReaders)
+                && Int64(bitPattern: before) <= 0 && Int64(bitPattern: before) >= -Int64(inserted),
+            "a batch reference count out of range")
         if before &+ inserted == 0 { freeBatch(first, cache: cache) }
     }
 
@@ -386,6 +392,7 @@ extension HyalineDomain {
         if let cache {
             let first = cache[HyalineThreadTable.freeHead]
             if first != 0 {
+                assert(cache[HyalineThreadTable.freeCount] >= 1, "a private free list longer than its count")
                 cache[HyalineThreadTable.freeHead] = recordWord(
                     first, Layout.recordFreeNext).pointee.load(ordering: .relaxed)
                 cache[HyalineThreadTable.freeCount] &-= 1

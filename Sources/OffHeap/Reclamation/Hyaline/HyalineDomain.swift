@@ -21,6 +21,22 @@ import Synchronization
 /// to zero frees it, and birth/access eras bound what a stalled reader can pin. Records are
 /// indices, never tagged pointers. Invariants: <doc:SafeMemoryReclamationWithHyaline>.
 public final class HyalineDomain: @unchecked Sendable {
+    // Hot-path map (grep the names):
+    //   enter() → enter(retaining:)                                    HyalineGuard.swift
+    //     → sticky: ThreadLocalSlot.hyaline → HyalineThreadTable.entry → publish(slot:entry:retaining:)
+    //     → else enterSlow(retaining:) → leaseSlot() (owner CAS) → raiseHighWater(to:) → publish
+    //     publish: head store 0 (seq_cst), load `destroyed`
+    //   HyalineGuard.protect(_:)   load link, load era, raise access era (seq_cst)
+    //   HyalineGuard.retire(_:birthEra:reclaimer:) → retire(_:birthEra:reclaimer:slot:cache:)
+    //     → allocateRecord(_:)  private list | free-stack CAS | recordBump  HyalineDomain+Retire.swift
+    //     → sticky: private chunk → publishChunk(slot:cache:) → push(_:last:count:slot:cache:)
+    //     → push: stripe CAS; full → detach CAS → flush(_:count:stripe:cache:)
+    //         flush: pad to k + 1 → era add → insert into active slots (CAS) → refs add
+    //   leave(slot:entry:) (guard end)                                 HyalineGuard.swift
+    //     → publishChunk → head CAS 0 → inactive
+    //     → list attached: leaveDetaching → traverse → refs − 1 → freeBatch(_:cache:)
+    //         freeBatch → reclaimer.reclaim → records to private list | pushFreeChain
+
     // @unchecked Sendable: all shared state is in the off-heap region and accessed only
     // through atomics following the invariants of SafeMemoryReclamationWithHyaline.md (the
     // DocC article in OffHeap.docc); the stored properties are immutable
@@ -457,6 +473,7 @@ extension HyalineDomain {
     /// Word `offset` of record `ref` (`index + 1`, never 0).
     @inlinable @inline(__always)
     internal func recordWord(_ ref: UInt64, _ offset: Int) -> UnsafeMutablePointer<Atomic<UInt64>> {
-        Self.word(records + Int(truncatingIfNeeded: ref &- 1) &* Layout.line, offset)
+        assert(ref >= 1 && ref <= UInt64(recordCapacity), "a retire record reference out of range")
+        return Self.word(records + Int(truncatingIfNeeded: ref &- 1) &* Layout.line, offset)
     }
 }

@@ -284,6 +284,7 @@ extension HyalineDomain {
     internal func publish(
         slot: Int, entry: UnsafeMutablePointer<UInt64>?, retaining: Bool
     ) throws(OffHeapError) -> HyalineGuard {
+        assert(slot >= 0 && slot < maximumReaders, "a reader slot outside 0 ..< maximumReaders")
         // Sequentially consistent: ordered before this reader's later loads of shared links
         // (the store→load pattern against a retirer's unlink-then-scan).
         // Litmus: SB twice: W head; R destroyed (vs destroy: W destroyed; R head) and W head; R
@@ -402,6 +403,11 @@ extension HyalineDomain {
             let old = recordWord(batch, Layout.recordRefs).pointee.wrappingSubtract(
                 1, ordering: .acquiringAndReleasing
             ).oldValue
+            // Each insertion (≤ maximumReaders per batch) adds one, each detaching reader takes one:
+            // the count stays within ±maximumReaders, negative only until the flush adds its total.
+            assert(
+                Int64(bitPattern: old).magnitude <= UInt64(maximumReaders),
+                "a batch reference count out of range")
             if old == 1 { freeBatch(batch, cache: cache) }
             current = next
         }

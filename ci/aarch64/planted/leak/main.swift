@@ -2,7 +2,7 @@
 // a malloc whose only pointer is dropped. memcheck must report it as definitely lost (exit
 // 99 with --errors-for-leak-kinds=definite). Built only by
 // `ci/build-aarch64.sh --variant dynamic --planted leak`, never part of a product.
-import COffHeapShims
+import COffHeapHostShims
 
 /// Where the block's address goes for a moment, so the optimiser cannot drop the malloc.
 nonisolated(unsafe) var plantedSink: UInt = 0

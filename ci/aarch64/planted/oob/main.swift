@@ -2,7 +2,7 @@
 // a write one byte past the end of a 16-byte malloc block. AddressSanitizer must report a
 // heap-buffer-overflow (non-zero exit). Built only by
 // `ci/build-aarch64.sh --variant asan --planted oob`, never part of a product.
-import COffHeapShims
+import COffHeapHostShims
 
 /// Keeps the written byte observable, so the optimiser cannot drop the store.
 nonisolated(unsafe) var plantedSink: UInt8 = 0

@@ -2,7 +2,7 @@
 // two threads write one FreeList slot with plain stores and no synchronisation between
 // them. ThreadSanitizer must report a data race (exit 66). Built only by
 // `ci/build-aarch64.sh --variant tsan --planted race`, never part of a product.
-import COffHeapShims
+import COffHeapHostShims
 import OffHeap
 import Synchronization
 

@@ -13,7 +13,7 @@ import Synchronization
 ///     allocate: { _ in _ = try arena.allocate(byteCount: 64) })
 /// #expect(race.unexpected == 0 && arena.statistics.resets == race.resets)
 /// ```
-func raceResetsAgainstAllocations(
+public func raceResetsAgainstAllocations(
     steps: Int, resetEvery: Int,
     reset: @escaping @Sendable (_ step: Int) throws -> Void,
     allocate: @escaping @Sendable (_ step: Int) throws -> Void

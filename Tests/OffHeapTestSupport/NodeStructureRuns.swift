@@ -13,7 +13,7 @@ import Testing
 // ```
 
 /// Every value `worker << 32 | index` for `workers` workers of `perWorker` values, sorted.
-func workerValues(workers: Int, perWorker: Int) -> [UInt64] {
+public func workerValues(workers: Int, perWorker: Int) -> [UInt64] {
     (0..<workers).flatMap { worker in
         (0..<perWorker).map { UInt64(worker) << 32 | UInt64($0) }
     }.sorted()
@@ -22,7 +22,7 @@ func workerValues(workers: Int, perWorker: Int) -> [UInt64] {
 /// `threads` workers each push `perThread` distinct values onto `stack` and pop once after
 /// every push but every `keepEvery`-th; then the calling thread pops what is left. Expects no
 /// error and every pushed value popped exactly once.
-func pushPopConcurrentlyAndCheck<Pool: FixedSizeAllocator>(
+public func pushPopConcurrentlyAndCheck<Pool: FixedSizeAllocator>(
     _ stack: LockFreeStack<UInt64, Pool>, threads: Int, perThread: Int, keepEvery: Int,
     sourceLocation: SourceLocation = #_sourceLocation
 ) throws {
@@ -53,7 +53,7 @@ func pushPopConcurrentlyAndCheck<Pool: FixedSizeAllocator>(
 /// retries an exhaustion (`isExhaustion`) on enqueue; otherwise it counts as a failure. Expects no failure, each
 /// consumer to see each producer's values in the order they were enqueued, and every value
 /// dequeued exactly once.
-func produceConsumeConcurrentlyAndCheck<Pool: FixedSizeAllocator>(
+public func produceConsumeConcurrentlyAndCheck<Pool: FixedSizeAllocator>(
     _ queue: LockFreeQueue<UInt64, Pool>, producers: Int, perProducer: Int,
     retryExhausted: Bool = true, sourceLocation: SourceLocation = #_sourceLocation
 ) throws {

@@ -15,19 +15,19 @@ import Testing
 /// A byte pattern that differs per block and per byte, so a block overwritten by another
 /// owner, shifted, or zeroed is detected.
 @inline(__always)
-func patternByte(_ seed: UInt64, _ index: Int) -> UInt8 {
-    var h = (seed &+ UInt64(index)) &* 0x9E37_79B9_7F4A_7C15
+public func patternByte(_ seed: UInt64, _ index: Int) -> UInt8 {
+    var h = (seed &+ UInt64(index)) &* goldenGamma
     h ^= h >> 29
     return UInt8(truncatingIfNeeded: h) | 1  // never 0: a zeroed page is always caught
 }
 
-func fillPattern(_ pointer: UnsafeMutableRawPointer, _ byteCount: Int, seed: UInt64) {
+public func fillPattern(_ pointer: UnsafeMutableRawPointer, _ byteCount: Int, seed: UInt64) {
     for index in 0..<byteCount {
         pointer.storeBytes(of: patternByte(seed, index), toByteOffset: index, as: UInt8.self)
     }
 }
 
-func patternIntact(_ pointer: UnsafeRawPointer, _ byteCount: Int, seed: UInt64) -> Bool {
+public func patternIntact(_ pointer: UnsafeRawPointer, _ byteCount: Int, seed: UInt64) -> Bool {
     for index in 0..<byteCount
     where pointer.load(fromByteOffset: index, as: UInt8.self) != patternByte(seed, index) {
         return false
@@ -36,12 +36,12 @@ func patternIntact(_ pointer: UnsafeRawPointer, _ byteCount: Int, seed: UInt64) 
 }
 
 /// How many bytes at each end of a large block carry its pattern (see `endsOnlyAbove`).
-let patternedEndBytes = 256
+public let patternedEndBytes = 256
 
 /// Fills a block with the pattern of `seed`; a block larger than `threshold` only in its
 /// first and last ``patternedEndBytes`` (the last with `~seed`), which keeps tests of large
 /// blocks fast.
-func fillBlockPattern(
+public func fillBlockPattern(
     _ pointer: UnsafeMutableRawPointer, _ byteCount: Int, seed: UInt64,
     endsOnlyAbove threshold: Int = .max
 ) {
@@ -55,7 +55,7 @@ func fillBlockPattern(
 
 /// Whether a block filled by ``fillBlockPattern(_:_:seed:endsOnlyAbove:)`` with the same
 /// arguments still holds its pattern.
-func blockPatternIntact(
+public func blockPatternIntact(
     _ pointer: UnsafeRawPointer, _ byteCount: Int, seed: UInt64, endsOnlyAbove threshold: Int = .max
 ) -> Bool {
     if byteCount > threshold {
@@ -67,7 +67,7 @@ func blockPatternIntact(
 
 /// Checks that the logged blocks are pairwise disjoint, aligned, and still hold their
 /// patterns (written with the same `endsOnlyAbove`); returns the number of problems found.
-func verifyDisjointBlocks(_ entries: [LoggedBlock], endsOnlyAbove threshold: Int = .max) -> Int {
+public func verifyDisjointBlocks(_ entries: [LoggedBlock], endsOnlyAbove threshold: Int = .max) -> Int {
     var problems = 0
     let sorted = entries.sorted { $0.address < $1.address }
     for (index, entry) in sorted.enumerated() {
@@ -87,7 +87,7 @@ func verifyDisjointBlocks(_ entries: [LoggedBlock], endsOnlyAbove threshold: Int
 extension ThreadRows where Row == LoggedBlock {
     /// Fills `block` with the pattern of `seed` (see
     /// ``fillBlockPattern(_:_:seed:endsOnlyAbove:)``) and logs it in `thread`'s row.
-    func appendPatterned(
+    public func appendPatterned(
         thread: Int, _ block: UnsafeMutableRawPointer, byteCount: Int, alignment: Int,
         seed: UInt64, endsOnlyAbove threshold: Int = .max
     ) {
@@ -100,11 +100,11 @@ extension ThreadRows where Row == LoggedBlock {
 }
 
 /// One worker's allocation function in ``allocateConcurrentlyAndVerify``.
-typealias BlockAllocation = (_ byteCount: Int, _ alignment: Int) throws -> UnsafeMutableRawPointer
+public typealias BlockAllocation = (_ byteCount: Int, _ alignment: Int) throws -> UnsafeMutableRawPointer
 
 /// Requests of mixed sizes (1 ... `maximumBytes`) and alignments (1 ... `1 << (alignmentShifts - 1)`),
 /// different per thread and per index.
-func mixedRequests(
+public func mixedRequests(
     upTo maximumBytes: Int, alignmentShifts: Int
 ) -> @Sendable (_ thread: Int, _ index: Int) -> (byteCount: Int, alignment: Int) {
     { thread, index in
@@ -118,7 +118,7 @@ func mixedRequests(
 /// index`) and logged in the worker's row. After the join, on the calling thread, expects that
 /// no allocation failed, every block was logged, and the blocks are disjoint, aligned and still
 /// hold their patterns. Returns the log.
-func allocateConcurrentlyAndVerify(
+public func allocateConcurrentlyAndVerify(
     threads: Int, perThread: Int, endsOnlyAbove threshold: Int = .max,
     request: @escaping @Sendable (_ thread: Int, _ index: Int) -> (byteCount: Int, alignment: Int),
     allocator: @escaping @Sendable (_ thread: Int) throws -> BlockAllocation,

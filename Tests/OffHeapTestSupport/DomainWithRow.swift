@@ -6,7 +6,7 @@ extension HyalineDomain {
     /// row-less retire test) may run beside the caller, and a domain created meanwhile has
     /// none. Tests of the row's behaviour need one: retry until a row is free (those tests
     /// hold the rows for milliseconds), and fail after 10 s.
-    static func withRuntimeRow(_ configuration: Configuration) throws -> HyalineDomain {
+    public static func withRuntimeRow(_ configuration: Configuration) throws -> HyalineDomain {
         let deadline = MonotonicClock.nanoseconds + 10_000_000_000
         while true {
             let domain = try HyalineDomain(configuration: configuration)

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Real programs timed under each allocator in one run: glibc, jemalloc, mimalloc, tcmalloc
+# (Debian's, by LD_PRELOAD) and liboffheap-malloc (checked and unchecked).
+#
+#   ci/malloc/bench-programs.sh --so .build-malloc/x86_64/liboffheap-malloc.so [--repeats N] [--out DIR]
+#
+# Each program runs N times per allocator (default 5), allocators interleaved within every
+# repeat (a different rotation each time, so drift on a shared machine spreads evenly), each
+# run in a fresh work directory. Wall time and peak RSS (GNU time's %e and %M) per run; the
+# summary gives per program and allocator the median time and median peak RSS, and ours
+# against mimalloc as ratios (time: mimalloc ÷ ours, > 1 is faster; RSS: ours ÷ mimalloc).
+# Writes DIR/runs.tsv and DIR/summary.md; exit 1 if any run fails.
+# (The case_* functions are called through "$function".)
+# shellcheck disable=SC2317
+set -uo pipefail
+
+so="" out="${TMPDIR:-/tmp}/offheap-bench-programs" repeats=5
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+    --so) so="$2"; shift 2 ;;
+    --out) out="$2"; shift 2 ;;
+    --repeats) repeats="$2"; shift 2 ;;
+    *) echo "bench-programs: unknown option $1" >&2; exit 2 ;;
+    esac
+done
+[[ -n "$so" && -f "$so" ]] || { echo "bench-programs: --so PATH is required" >&2; exit 2; }
+[[ -x /usr/bin/time ]] || { echo "bench-programs: GNU time (/usr/bin/time) is required" >&2; exit 3; }
+so="$(cd "$(dirname "$so")" && pwd)/$(basename "$so")"
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+mkdir -p "$out"
+out="$(cd "$out" && pwd)"
+multiarch="$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)"
+
+# name → LD_PRELOAD (empty: glibc); the peers only when installed.
+declare -A preload=([glibc]="" [offheap]="$so" [offheap-unchecked]="$so")
+allocators=(glibc)
+for peer in jemalloc:libjemalloc.so.2 mimalloc:libmimalloc.so.2 tcmalloc:libtcmalloc_minimal.so.4; do
+    path="/usr/lib/$multiarch/${peer#*:}"
+    [[ -f "$path" ]] && { preload[${peer%%:*}]="$path"; allocators+=("${peer%%:*}"); }
+done
+allocators+=(offheap offheap-unchecked)
+
+gcc -O2 -pthread -o "$out/threads" "$here/threads.c" || exit 1
+export here out   # the cases run in `bash -c`
+
+case_sqlite() {
+    sqlite3 "$1/db.sqlite" <<'SQL' >/dev/null
+CREATE TABLE t(id INTEGER PRIMARY KEY, k TEXT, v BLOB);
+WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 150000)
+INSERT INTO t(k, v) SELECT printf('key-%08d', (x * 7919) % 150000), zeroblob(x % 700) FROM c;
+CREATE INDEX t_k ON t(k);
+UPDATE t SET v = zeroblob(1200) WHERE id % 7 = 0;
+DELETE FROM t WHERE id % 5 = 0;
+SELECT count(*), sum(length(v)) FROM t;
+SQL
+}
+case_python() {
+    python3 -c '
+import json, random
+random.seed(7)
+data = {f"k{i}": [random.random() for _ in range(i % 40)] for i in range(150000)}
+text = json.dumps(data)
+assert json.loads(text) == data
+print(len(sorted({str(x)[:6] for v in data.values() for x in v})))' >/dev/null
+}
+case_gcc() { gcc -O2 -c "$here/threads.c" -o "$1/threads.o" && gcc -O2 -c "$here/abi.c" -o "$1/abi.o" -Wno-alloc-size-larger-than; }
+case_threads() { "$out/threads" >/dev/null; }
+
+programs=(sqlite3:case_sqlite python3:case_python gcc:case_gcc threads:case_threads)
+printf 'program\tallocator\trepeat\tseconds\tpeak_kib\n' >"$out/runs.tsv"
+failed=0
+for repeat in $(seq 1 "$repeats"); do
+    for entry in "${programs[@]}"; do
+        name="${entry%%:*}" function="${entry#*:}"
+        count=${#allocators[@]}
+        for index in $(seq 0 $((count - 1))); do
+            allocator="${allocators[$(((index + repeat) % count))]}"
+            work="$out/work"
+            rm -rf "$work" && mkdir -p "$work"
+            checked=1
+            [[ "$allocator" != offheap-unchecked ]] || checked=0
+            if ! LD_PRELOAD="${preload[$allocator]}" OFFHEAP_CHECKED=$checked /usr/bin/time -f '%e %M' -o "$out/time.txt" \
+                bash -c "$(declare -f "$function"); $function \"\$1\"" _ "$work" 2>"$out/stderr.txt"; then
+                echo "bench-programs: $name under $allocator failed: $(tail -n 2 "$out/stderr.txt" | paste -sd' ' -)" >&2
+                failed=1
+                continue
+            fi
+            read -r seconds peak <"$out/time.txt"
+            printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$allocator" "$repeat" "$seconds" "$peak" >>"$out/runs.tsv"
+        done
+    done
+done
+rm -rf "$out/work"
+
+python3 - "$out/runs.tsv" "$out/summary.md" <<'PY'
+import statistics, sys
+rows = [line.rstrip("\n").split("\t") for line in open(sys.argv[1])][1:]
+runs = {}
+for program, allocator, _, seconds, peak in rows:
+    runs.setdefault((program, allocator), []).append((float(seconds), int(peak)))
+programs = list(dict.fromkeys(r[0] for r in rows))
+allocators = list(dict.fromkeys(r[1] for r in rows))
+med = {k: (statistics.median(s for s, _ in v), statistics.median(p for _, p in v), len(v)) for k, v in runs.items()}
+lines = ["| program | " + " | ".join(allocators) + " | offheap vs mimalloc: time, peak RSS |",
+         "|---|" + "---|" * (len(allocators) + 1)]
+time_ratios, rss_ratios = [], []
+for program in programs:
+    cells = []
+    for a in allocators:
+        m = med.get((program, a))
+        cells.append(f"{m[0]:.2f} s, {m[1] / 1024:.0f} MiB" if m else "—")
+    ours, peer = med.get((program, "offheap-unchecked")), med.get((program, "mimalloc"))
+    ratio = "—"
+    if ours and peer and ours[0] > 0:
+        time_ratios.append(peer[0] / ours[0]); rss_ratios.append(ours[1] / peer[1])
+        ratio = f"{peer[0] / ours[0]:.2f}×, {ours[1] / peer[1]:.2f}×"
+    lines.append(f"| {program} | " + " | ".join(cells) + f" | {ratio} |")
+n = max((m[2] for m in med.values()), default=0)
+lines += ["", f"Medians of {n} runs per cell (wall seconds, peak RSS). offheap vs mimalloc compares the "
+          "unchecked mode: time = mimalloc ÷ ours (> 1 faster), RSS = ours ÷ mimalloc (< 1 smaller)."]
+if time_ratios:
+    lines.append(f"Median over the programs: time {statistics.median(time_ratios):.2f}×, "
+                 f"peak RSS {statistics.median(rss_ratios):.2f}×.")
+open(sys.argv[2], "w").write("\n".join(lines) + "\n")
+print("\n".join(lines))
+PY
+exit "$failed"
