@@ -75,9 +75,10 @@ struct ProgressWords: @unchecked Sendable {
 func freeListHandoff() throws(OffHeapError) -> Bool {
     let capacity = 16
     let rounds = 64
-    let pool = try FreeList(configuration: .init(
-        slotSize: 64, capacity: capacity, growth: .preallocate(populate: false),
-        checking: .unchecked))
+    let pool = try FreeList(
+        configuration: .init(
+            slotSize: 64, capacity: capacity, growth: .preallocate(populate: false),
+            checking: .unchecked))
     // Word 0: the producer's rounds are done; word 1: the consumer is done.
     let progress = ProgressWords()
     defer { progress.free() }

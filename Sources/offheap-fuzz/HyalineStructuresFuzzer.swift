@@ -15,7 +15,8 @@ func fuzzHyalineStructures(_ bytes: UnsafeRawBufferPointer) {
         try FreeList(configuration: .init(slotSize: 32, slotAlignment: 16, capacity: capacity))
     }
     let domain = expectSuccess("HyalineDomain") { () throws(OffHeapError) in
-        try HyalineDomain(configuration: .init(maximumReaders: 4, recordCapacity: 256, batchThreshold: 1 + input.pick(16)))
+        try HyalineDomain(
+            configuration: .init(maximumReaders: 4, recordCapacity: 256, batchThreshold: 1 + input.pick(16)))
     }
     do {
         let stack = expectSuccess("LockFreeStack(pool:)") { () throws(OffHeapError) in

@@ -71,10 +71,11 @@ struct ArenaLocalTests {
                 errors.append(error)
             }
         }
-        #expect(errors.map(\.kind) == [
-            .zeroSize, .sizeTooLarge, .invalidAlignment, .invalidAlignment, .invalidAlignment,
-            .invalidAlignment, .invalidAlignment, .sizeTooLarge, .sizeTooLarge,
-        ])
+        #expect(
+            errors.map(\.kind) == [
+                .zeroSize, .sizeTooLarge, .invalidAlignment, .invalidAlignment, .invalidAlignment,
+                .invalidAlignment, .invalidAlignment, .sizeTooLarge, .sizeTooLarge,
+            ])
         #expect(local.remaining == before)
         #expect(throws: OffHeapError.zeroSize) { _ = try local.allocate(UInt32.self, count: 0) }
         #expect(throws: OffHeapError.sizeTooLarge(requested: Int.max, limit: arena.capacity)) {

@@ -57,8 +57,9 @@ struct ExhaustionErrorTests {
     @Test func retireRecordsExhaustedCarriesTheCapacity() throws {
         let pool = try TestSlotPool(slotSize: 16, capacity: 64)
         let reclaimer = PoisoningReclaimer(pool)
-        let domain = try HyalineDomain(configuration:
-            .init(maximumReaders: 2, recordCapacity: 8, batchThreshold: 1, stripes: 1))
+        let domain = try HyalineDomain(
+            configuration:
+                .init(maximumReaders: 2, recordCapacity: 8, batchThreshold: 1, stripes: 1))
         let id = try domain.register(reclaimer)
         var failure: OffHeapError?
         var retired = 0

@@ -63,8 +63,9 @@ struct FreeListConcurrencyTests {
 
     @Test func concurrentAllocateFreeWithCrossThreadHandoffAcross8Threads() throws {
         let capacity = 2048
-        let pool = try FreeList(configuration:
-            .init(slotSize: 64, capacity: capacity, slabSize: VirtualMemory.pageSize))
+        let pool = try FreeList(
+            configuration:
+                .init(slotSize: 64, capacity: capacity, slabSize: VirtualMemory.pageSize))
         let owners = SharedWords(count: capacity)  // slot → allocating thread + 1
         let mailboxes = SharedWords(count: 32)  // slot index + 1, or 0
         let failures = Failures()
@@ -158,8 +159,9 @@ struct FreeListConcurrencyTests {
 
     @Test func concurrentLazyGrowthHandsOutEverySlotOnceAcross8Threads() throws {
         let capacity = 3000
-        let pool = try FreeList(configuration:
-            .init(slotSize: 48, capacity: capacity, slabSize: VirtualMemory.pageSize))
+        let pool = try FreeList(
+            configuration:
+                .init(slotSize: 48, capacity: capacity, slabSize: VirtualMemory.pageSize))
         let owners = SharedWords(count: capacity)
         let counts = SharedWords(count: Self.threads)
         let failures = Failures()
@@ -235,8 +237,9 @@ struct FreeListConcurrencyTests {
 
     @Test func concurrentResetRacingWithUseYieldsTypedErrorsNeverCorruption() throws {
         let capacity = 512
-        let pool = try FreeList(configuration:
-            .init(slotSize: 32, capacity: capacity, slabSize: VirtualMemory.pageSize))
+        let pool = try FreeList(
+            configuration:
+                .init(slotSize: 32, capacity: capacity, slabSize: VirtualMemory.pageSize))
         let failures = Failures()
         let rejected = SharedWords(count: 1)
         try PlatformThread.run(count: Self.threads) { thread in

@@ -29,8 +29,9 @@ struct FreeListCorruptionTests {
 
     @Test("unchecked mode trusts its links (no state table to consult)")
     func uncheckedModeHasNoVerdict() throws {
-        let pool = try FreeList(configuration: .init(
-            slotSize: 64, capacity: 16, growth: .preallocate(populate: false), checking: .unchecked))
+        let pool = try FreeList(
+            configuration: .init(
+                slotSize: 64, capacity: 16, growth: .preallocate(populate: false), checking: .unchecked))
         let first = try pool.allocate()
         let third = (try pool.allocate(), try pool.allocate()).1
         try pool.deallocate(first)

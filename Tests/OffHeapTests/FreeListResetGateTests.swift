@@ -19,10 +19,11 @@ struct FreeListResetGateTests {
     @Test(arguments: [OffHeapChecking.unchecked, .checked])
     func resetWaitsForAFreeBetweenItsEpochCheckAndItsPush(_ checking: OffHeapChecking) throws {
         let capacity = 8
-        let pool = try FreeList(configuration:
-            .init(
-                slotSize: 64, capacity: capacity, growth: .preallocate(populate: false),
-                checking: checking))
+        let pool = try FreeList(
+            configuration:
+                .init(
+                    slotSize: 64, capacity: capacity, growth: .preallocate(populate: false),
+                    checking: checking))
         var held: [UnsafeMutableRawPointer] = []
         for _ in 0..<4 { held.append(try pool.allocate()) }
         #expect(try held.map { try pool.slotIndex(of: $0) } == [0, 1, 2, 3])
@@ -82,8 +83,9 @@ struct FreeListResetGateTests {
     /// A free turned away by a running reset throws `.concurrentReset` and changes nothing;
     /// the gate opens again when the reset is done.
     @Test func freeWhileTheGateIsClosedIsRefused() throws {
-        let pool = try FreeList(configuration:
-            .init(slotSize: 64, capacity: 8, growth: .preallocate(populate: false)))
+        let pool = try FreeList(
+            configuration:
+                .init(slotSize: 64, capacity: 8, growth: .preallocate(populate: false)))
         let p = try pool.allocate()
         #expect(pool.closeFreeGate())
         #expect(!pool.closeFreeGate())  // a second reset is refused
@@ -102,10 +104,11 @@ struct FreeListResetGateTests {
     func concurrentResetVsFreeNeverGivesASlotTwoOwners(_ checking: OffHeapChecking) throws {
         let capacity = 16
         let workers = 3
-        let pool = try FreeList(configuration:
-            .init(
-                slotSize: 64, capacity: capacity, growth: .preallocate(populate: false),
-                checking: checking))
+        let pool = try FreeList(
+            configuration:
+                .init(
+                    slotSize: 64, capacity: capacity, growth: .preallocate(populate: false),
+                    checking: checking))
         let twoOwners = Atomic<Int>(0)
         let unexpected = Atomic<Int>(0)
         let firstUnexpected = Atomic<Int>(-1)

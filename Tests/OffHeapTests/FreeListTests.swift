@@ -12,10 +12,11 @@ struct FreeListTests {
         growth: FreeList.Growth = .lazy, checking: OffHeapChecking = .checked,
         decommitOnReset: Bool = false
     ) throws -> FreeList {
-        try FreeList(configuration:
-            .init(
-                slotSize: slotSize, slotAlignment: slotAlignment, capacity: capacity, slabSize: slabSize,
-                growth: growth, checking: checking, decommitOnReset: decommitOnReset))
+        try FreeList(
+            configuration:
+                .init(
+                    slotSize: slotSize, slotAlignment: slotAlignment, capacity: capacity, slabSize: slabSize,
+                    growth: growth, checking: checking, decommitOnReset: decommitOnReset))
     }
 
     /// Allocates until `.capacityExhausted`; returns the slot indices in allocation order.

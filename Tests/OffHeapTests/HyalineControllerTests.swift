@@ -49,8 +49,9 @@ struct HyalineControllerTests {
     }
 
     @Test func controllerThreadRunsAndStopsWithTheDomain() throws {
-        let domain = try HyalineDomain(configuration:
-            .init(batchThreshold: 64, controller: .init(periodNanoseconds: 200_000)))
+        let domain = try HyalineDomain(
+            configuration:
+                .init(batchThreshold: 64, controller: .init(periodNanoseconds: 200_000)))
         let controller = try #require(domain.thresholdController)
         let deadline = MonotonicClock.nanoseconds + 2_000_000_000
         while controller.ticks < 3 && MonotonicClock.nanoseconds < deadline {
@@ -92,12 +93,13 @@ struct HyalineControllerTests {
         let capacity = 1024
         let pool = try TestSlotPool(slotSize: 32, capacity: capacity)
         let reclaimer = PoisoningReclaimer(pool)
-        let domain = try HyalineDomain(configuration:
-            .init(
-                maximumReaders: 32, batchThreshold: 512, stripes: 8,
-                controller: .init(
-                    kp: 2, ki: 0.5, setpoint: 0.05, minimumThreshold: 1, maximumThreshold: 512,
-                    periodNanoseconds: 250_000)))
+        let domain = try HyalineDomain(
+            configuration:
+                .init(
+                    maximumReaders: 32, batchThreshold: 512, stripes: 8,
+                    controller: .init(
+                        kp: 2, ki: 0.5, setpoint: 0.05, minimumThreshold: 1, maximumThreshold: 512,
+                        periodNanoseconds: 250_000)))
         let id = try domain.register(reclaimer)
         let cellCount = 16
         let cells = try VirtualMemory.reserve(byteCount: cellCount * 64, committed: true)

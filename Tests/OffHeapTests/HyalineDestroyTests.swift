@@ -104,8 +104,9 @@ struct HyalineDestroyTests {
         let enterers = 6
         let pool = try TestSlotPool(slotSize: 16, capacity: 4096)
         let reclaimer = SlowReclaimer(pool, delay: 0)
-        let domain = try HyalineDomain(configuration:
-            .init(maximumReaders: 16, recordCapacity: 1 << 16, batchThreshold: 1 << 10, stripes: 1))
+        let domain = try HyalineDomain(
+            configuration:
+                .init(maximumReaders: 16, recordCapacity: 1 << 16, batchThreshold: 1 << 10, stripes: 1))
         let id = try domain.register(reclaimer)
         let inside = Atomic<Int>(0)
         let retirersDone = Atomic<Int>(0)

@@ -40,8 +40,9 @@ struct HyalineRobustnessTests {
         let bound = oldNodes * batchBound + stripes * batchBound + workers * batchBound
         let pool = try TestSlotPool(slotSize: 16, capacity: bound + cellCount + 4 * workers + 64)
         let reclaimer = PoisoningReclaimer(pool)
-        let domain = try HyalineDomain(configuration:
-            .init(maximumReaders: 16, batchThreshold: threshold, stripes: stripes))
+        let domain = try HyalineDomain(
+            configuration:
+                .init(maximumReaders: 16, batchThreshold: threshold, stripes: stripes))
         let id = try domain.register(reclaimer)
         let cells = try RobustCells(count: cellCount)
         for index in 0..<cellCount {

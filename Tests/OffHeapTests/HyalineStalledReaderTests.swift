@@ -19,9 +19,10 @@ struct HyalineStalledReaderTests {
     @Test func concurrentStalledReaderPinsABoundedNumberOfNodes() throws {
         let pool = try TestSlotPool(slotSize: 16, capacity: Self.writers * Self.perWriter + 64)
         let reclaimer = PoisoningReclaimer(pool)
-        let domain = try HyalineDomain(configuration: .init(
-            maximumReaders: 8, recordCapacity: 1 << 15, batchThreshold: Self.threshold, stripes: 1,
-            eraFrequency: Self.frequency))
+        let domain = try HyalineDomain(
+            configuration: .init(
+                maximumReaders: 8, recordCapacity: 1 << 15, batchThreshold: Self.threshold, stripes: 1,
+                eraFrequency: Self.frequency))
         let id = try domain.register(reclaimer)
         let cell = try VirtualMemory.reserve(byteCount: 4096, committed: true)
         defer { try? VirtualMemory.release(cell) }

@@ -43,7 +43,8 @@ struct RetireFailureTests {
                     while phase.load(ordering: .acquiring) != 2 { PlatformThread.yield() }
                 }
             } catch {
-                enterFailure.store(error == .readerSlotsExhausted(maximumReaders: 4) ? 1 : 2,
+                enterFailure.store(
+                    error == .readerSlotsExhausted(maximumReaders: 4) ? 1 : 2,
                     ordering: .relaxed)
                 phase.store(-1, ordering: .releasing)
             }

@@ -100,9 +100,10 @@ struct SameMistakeSameErrorTests {
                     if mistake == .badCapacity {
                         _ = try Arena(configuration: .init(capacity: 0))
                     } else {
-                        try request({ (n, a) throws(OffHeapError) in
-                            try arena.allocate(byteCount: n, alignment: a)
-                        }, limit: arena.capacity + 1)
+                        try request(
+                            { (n, a) throws(OffHeapError) in
+                                try arena.allocate(byteCount: n, alignment: a)
+                            }, limit: arena.capacity + 1)
                     }
                 })
         case .slabPool:
@@ -116,9 +117,10 @@ struct SameMistakeSameErrorTests {
                     if mistake == .badCapacity {
                         _ = try SlabPool(configuration: .init(maximumSlabs: 0))
                     } else {
-                        try request({ (n, a) throws(OffHeapError) in
-                            try pool.allocate(byteCount: n, alignment: a)
-                        }, limit: 1 << 50)
+                        try request(
+                            { (n, a) throws(OffHeapError) in
+                                try pool.allocate(byteCount: n, alignment: a)
+                            }, limit: 1 << 50)
                     }
                 })
         case .sizeClassHeap:
@@ -133,9 +135,10 @@ struct SameMistakeSameErrorTests {
                     } else if mistake == .zeroSize {
                         try heap.deallocate(try heap.allocate(byteCount: 0))
                     } else {
-                        try request({ (n, a) throws(OffHeapError) in
-                            try heap.allocate(byteCount: n, alignment: a)
-                        }, limit: 1 << 50)
+                        try request(
+                            { (n, a) throws(OffHeapError) in
+                                try heap.allocate(byteCount: n, alignment: a)
+                            }, limit: 1 << 50)
                     }
                 })
         }

@@ -150,8 +150,10 @@ struct SizeClassHeapBadInputTests {
         #expect(throws: OffHeapError.sizeTooLarge(requested: -1, limit: SizeClassHeap.maximumByteCount)) {
             _ = try heap.allocate(byteCount: -1, alignment: 8)
         }
-        #expect(throws: OffHeapError.sizeTooLarge(
-            requested: Int.max, limit: SizeClassHeap.maximumByteCount)) {
+        #expect(
+            throws: OffHeapError.sizeTooLarge(
+                requested: Int.max, limit: SizeClassHeap.maximumByteCount)
+        ) {
             _ = try heap.allocate(byteCount: Int.max, alignment: 8)
         }
         // Within the limit: mapped lazily (MAP_NORESERVE) or refused with a typed error.
@@ -198,8 +200,10 @@ struct SizeClassHeapBadInputTests {
             #expect(error.kind == .mappingFailed, "\(error)")
         }
         for alignment in [8, 4096, 1 << 20] {
-            #expect(throws: OffHeapError.sizeTooLarge(
-                requested: SizeClassHeap.maximumByteCount + 1, limit: SizeClassHeap.maximumByteCount)) {
+            #expect(
+                throws: OffHeapError.sizeTooLarge(
+                    requested: SizeClassHeap.maximumByteCount + 1, limit: SizeClassHeap.maximumByteCount)
+            ) {
                 _ = try heap.allocate(byteCount: SizeClassHeap.maximumByteCount + 1, alignment: alignment)
             }
         }

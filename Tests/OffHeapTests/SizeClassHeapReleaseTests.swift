@@ -23,8 +23,9 @@ struct SizeClassHeapReleaseTests {
 
     @Test func emptySegmentsAgeOutOfTheCache() throws {
         let clock = HeapTestClock()
-        let heap = try SizeClassHeap(configuration: .init(
-            maximumCachedSegmentAge: 10_000_000_000, clock: { clock.now.load(ordering: .relaxed) }))
+        let heap = try SizeClassHeap(
+            configuration: .init(
+                maximumCachedSegmentAge: 10_000_000_000, clock: { clock.now.load(ordering: .relaxed) }))
         let blocks = try Self.fillSegments(heap, blocks: 488 * 3)
         #expect(heap.statistics.mappedSegments == 3)
         // Free in reverse: the segment holding the current page empties last and stays.

@@ -179,8 +179,9 @@ public struct RunPlan: Sendable {
                 try VariableSizeAdapter(pool, slotSize: slotSize), allocatorName: name,
                 config: bulk, reclaim: { RunPlan.reset(pool) }, tick: tick)
         case .freelist:
-            let pool = try FreeList(configuration: FreeList.Configuration(
-                slotSize: slotSize, slotAlignment: 16, capacity: capacity))
+            let pool = try FreeList(
+                configuration: FreeList.Configuration(
+                    slotSize: slotSize, slotAlignment: 16, capacity: capacity))
             var exact = config
             exact.expectedCapacity = pool.capacity
             return try StressHammer.run(pool, allocatorName: name, config: exact, tick: tick)
@@ -222,9 +223,10 @@ public struct RunPlan: Sendable {
             return try Workloads.run(kind, on: pool, allocatorName: name, config: workload)
         case .freelist:
             // Fixed-size slots as large as the workload's largest request.
-            let pool = try FreeList(configuration: FreeList.Configuration(
-                slotSize: workload.maxRequest(kind), slotAlignment: 16,
-                capacity: workload.liveBound(kind)))
+            let pool = try FreeList(
+                configuration: FreeList.Configuration(
+                    slotSize: workload.maxRequest(kind), slotAlignment: 16,
+                    capacity: workload.liveBound(kind)))
             return try Workloads.run(kind, on: FixedSizeAdapter(pool), allocatorName: name, config: workload)
         case .sharded:
             let pool = try ShardedFreeList(configuration: ShardedFreeList.Configuration(

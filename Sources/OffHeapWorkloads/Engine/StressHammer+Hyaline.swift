@@ -35,9 +35,10 @@ final class HyalineExchange: @unchecked Sendable {
     static func make<A: FixedSizeAllocator>(
         _ allocator: A, threads: Int, budget: Int, controller: Bool
     ) throws(OffHeapError) -> HyalineExchange {
-        let domain = try HyalineDomain(configuration: HyalineDomain.Configuration(
-            maximumReaders: threads * 2 + 2,
-            controller: controller ? HyalineThresholdController.Configuration() : nil))
+        let domain = try HyalineDomain(
+            configuration: HyalineDomain.Configuration(
+                maximumReaders: threads * 2 + 2,
+                controller: controller ? HyalineThresholdController.Configuration() : nil))
         let checker = StressReclaimer(allocator, threads: threads, budget: budget)
         let reclaimer = try domain.register(checker)
         return HyalineExchange(domain: domain, reclaimer: reclaimer, checker: checker)
