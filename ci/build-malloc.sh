@@ -8,9 +8,15 @@
 # no metadata instantiation, no ARC-managed allocation on the paths), with the C shim and the
 # ABI layer Sources/offheap-malloc/malloc.c; only the ABI's symbols are exported.
 #
+# aarch64 (--arch aarch64 on an x86-64 host): the same module for aarch64-none-none-elf (the
+# Embedded stdlib the toolchain ships), PIC, linked as a shared object against Debian's arm64
+# glibc with the cross gcc, as ci/build-aarch64.sh does for its programs; run programs with
+# `qemu-aarch64-static -L /usr/aarch64-linux-gnu -E LD_PRELOAD=DIR/liboffheap-malloc.so`.
+#
 # Usage:
-#   ci/build-malloc.sh [--out DIR] [--check-deps]
-#     --out DIR     build directory (default .build-malloc/x86_64): DIR/liboffheap-malloc.so
+#   ci/build-malloc.sh [--arch x86_64|aarch64] [--out DIR] [--check-deps]
+#     --arch A      target (default: the host's)
+#     --out DIR     build directory (default .build-malloc/ARCH): DIR/liboffheap-malloc.so
 #     --check-deps  only check the dependencies (exit 0 or 3)
 #
 # Example:
@@ -24,10 +30,15 @@ SCRIPT_NAME="build-malloc"
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 ARCH="$(uname -m)"
-out_dir=".build-malloc/$ARCH"
+out_dir=""
 check_only=0
 while [[ $# -gt 0 ]]; do
     case "$1" in
+    --arch)
+        [[ $# -ge 2 && ( "$2" == x86_64 || "$2" == aarch64 ) ]] || die "--arch must be x86_64 or aarch64" 2
+        ARCH="$2"
+        shift 2
+        ;;
     --out)
         [[ $# -ge 2 && -n "$2" ]] || die "--out needs a directory" 2
         out_dir="$2"
@@ -40,10 +51,22 @@ while [[ $# -gt 0 ]]; do
 done
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-[[ "$ARCH" == x86_64 ]] || die "builds for x86_64 hosts only so far (this is $ARCH)" 3
+[[ -n "$out_dir" ]] || out_dir=".build-malloc/$ARCH"
 has_command swiftc || die "swiftc not found on PATH (install Swift 6.3 or newer)" 3
-has_command gcc || die "gcc not found (apt-get install -y gcc)" 3
-triple="x86_64-unknown-linux-gnu"
+swift_flags=()
+if [[ "$ARCH" == "$(uname -m)" ]]; then
+    triple="$ARCH-unknown-linux-gnu"
+    cc=gcc
+elif [[ "$ARCH" == aarch64 ]]; then
+    triple="aarch64-none-none-elf"
+    cc=aarch64-linux-gnu-gcc
+    [[ -f /usr/aarch64-linux-gnu/include/stdio.h ]] ||
+        die "arm64 glibc headers missing (apt-get install -y libc6-dev-arm64-cross)" 3
+    swift_flags=(-Xcc -I/usr/aarch64-linux-gnu/include -Xcc -D__linux__ -Xcc -D__unix__)
+else
+    die "cannot build for $ARCH on $(uname -m)" 2
+fi
+has_command "$cc" || die "$cc not found (apt-get install -y $([[ $cc == gcc ]] && echo gcc || echo gcc-aarch64-linux-gnu))" 3
 toolchain="$(swift_toolchain_root)" || die "cannot locate the Swift toolchain root" 3
 embedded_lib="$toolchain/usr/lib/swift/embedded"
 [[ -e "$embedded_lib/Swift.swiftmodule/$triple.swiftmodule" ]] ||
@@ -62,15 +85,15 @@ log "compiling OffHeap + offheap-malloc (${#sources[@]} files, Embedded Swift, $
 run_logged "$obj/OffHeap.log" swiftc -target "$triple" -enable-experimental-feature Embedded \
     -wmo -O -swift-version 6 -enable-upcoming-feature ExistentialAny -parse-as-library \
     -package-name swift_offheap -module-name OffHeap -I Sources/COffHeapShims/include \
-    -Xcc -fPIC -module-cache-path "$obj/module-cache" \
+    -Xcc -fPIC ${swift_flags[@]+"${swift_flags[@]}"} -module-cache-path "$obj/module-cache" \
     -c "${sources[@]}" -o "$obj/OffHeap.o" || die "compiling the Swift module failed (log: $obj/OffHeap.log)"
 
 cc_flags=(-O2 -fPIC -std=gnu11 -Wall -Werror -fvisibility=hidden -I Sources/COffHeapShims/include)
 for c in Sources/COffHeapShims/*.c; do
-    run_logged "$obj/shim-$(basename "$c" .c).log" gcc "${cc_flags[@]}" -c "$c" -o "$obj/shim-$(basename "$c" .c).o" ||
+    run_logged "$obj/shim-$(basename "$c" .c).log" "$cc" "${cc_flags[@]}" -c "$c" -o "$obj/shim-$(basename "$c" .c).o" ||
         die "compiling $c failed"
 done
-run_logged "$obj/malloc.log" gcc "${cc_flags[@]}" -c Sources/offheap-malloc/malloc.c -o "$obj/malloc.o" ||
+run_logged "$obj/malloc.log" "$cc" "${cc_flags[@]}" -c Sources/offheap-malloc/malloc.c -o "$obj/malloc.o" ||
     die "compiling Sources/offheap-malloc/malloc.c failed (log: $obj/malloc.log)"
 
 # Only the allocation ABI is exported; the Swift and shim symbols stay local, so they can
@@ -85,7 +108,7 @@ MAP
 unicode_tables="$embedded_lib/$triple/libswiftUnicodeDataTables.a"
 extra=()
 [[ ! -f "$unicode_tables" ]] || extra=("$unicode_tables")
-run_logged "$obj/link.log" gcc -shared -o "$out_dir/liboffheap-malloc.so" "$obj/OffHeap.o" "$obj"/shim-*.o \
+run_logged "$obj/link.log" "$cc" -shared -o "$out_dir/liboffheap-malloc.so" "$obj/OffHeap.o" "$obj"/shim-*.o \
     "$obj/malloc.o" ${extra[@]+"${extra[@]}"} -Wl,--version-script="$obj/exports.map" -Wl,-z,now \
     -Wl,--no-undefined -lm -lpthread -ldl ||
     die "linking liboffheap-malloc.so failed (log: $obj/link.log)"

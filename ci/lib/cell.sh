@@ -46,7 +46,10 @@ cell_needs() {
         lint) printf '%s\n' "${TOOLCHAIN_NEEDS[@]}" cmd:python3 cmd:shellcheck py:pip cmd:actionlint cmd:hadolint ;;
         valgrind|defects) printf '%s\n' "${TOOLCHAIN_NEEDS[@]}" cmd:valgrind cmd:objcopy \
             file:/usr/include/valgrind/memcheck.h ;;
-        malloc) printf '%s\n' "${TOOLCHAIN_NEEDS[@]}" cmd:gcc cmd:sqlite3 cmd:python3 py:test.test_json ;;
+        malloc) printf '%s\n' "${TOOLCHAIN_NEEDS[@]}" cmd:gcc cmd:sqlite3 cmd:python3 py:test.test_json
+            # The aarch64 library and its C programs under QEMU (outside the quick profile).
+            bash "$(dirname "${BASH_SOURCE[0]}")/../build-aarch64.sh" --list-deps
+            echo cmd:qemu-aarch64-static ;;
         bench) printf '%s\n' "${TOOLCHAIN_NEEDS[@]}" lib:libjemalloc.so.2 lib:libmimalloc.so.2 \
             lib:libtcmalloc_minimal.so.4 ;;
         *) printf '%s\n' "${TOOLCHAIN_NEEDS[@]}" ;;
@@ -475,6 +478,16 @@ cell_malloc() {
     fi
     # The work directories (repositories, databases) are large and say nothing the logs do not.
     rm -rf "$OUT"/real-programs/*.d "$OUT"/control/*.d
+    # aarch64 (outside the quick profile: its Embedded -O build is ~25 s of CPU): the same
+    # library cross-built, the C programs under QEMU (Debian's programs are x86-64 here).
+    if [ "$PROFILE" != quick ] && [ "$(uname -m)" = x86_64 ]; then
+        step "aarch64: ci/build-malloc.sh --arch aarch64, the C programs under QEMU"
+        ci/build-malloc.sh --arch aarch64 --out ".build-malloc$SUFFIX/aarch64" || fail "ci/build-malloc.sh --arch aarch64 failed"
+        ci/malloc/real-programs.sh --arch aarch64 --so ".build-malloc$SUFFIX/aarch64/liboffheap-malloc.so" \
+            --out "$OUT/real-programs-aarch64" || rc=1
+        sed 's/^/aarch64-/' "$OUT/real-programs-aarch64/results.tsv" >>"$OUT/malloc-results.tsv" 2>/dev/null || true
+        rm -rf "$OUT"/real-programs-aarch64/*.d
+    fi
     [ ! -f "$OUT/malloc-control" ] || fail "$(cat "$OUT/malloc-control")"
     [ "$rc" = 0 ] || fail "$(awk -F'\t' '$2 != "pass" { print $1 ": " $3 }' "$OUT/malloc-results.tsv" 2>/dev/null | head -n 2 | paste -sd';' - | cut -c1-300)"
 }
