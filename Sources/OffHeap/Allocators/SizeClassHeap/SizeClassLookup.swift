@@ -46,15 +46,17 @@ extension SizeClassHeap {
     /// up to a multiple of 16, which lands on a class whose size is a multiple of 16 (classes
     /// step by 8 up to 128 B, by ≥ 16 above, and the rounded sizes 16…128 are classes).
     ///
-    /// Up to 64 B at 8-byte alignment the class is `ceil(n / 8) - 1` (0 for 0), computed
-    /// rather than loaded, so a constant small size (the common `allocate` of one type)
-    /// still folds to a constant class.
+    /// Up to 64 B the class is `ceil(n / 8) - 1` (0 for 0) at 8-byte alignment, and
+    /// `ceil(max(n, 1) / 16) * 2 - 1` at 16 (the default), computed rather than loaded, so a
+    /// constant small size (the common `allocate` of one type) still folds to a constant class.
     @inlinable @inline(__always)
     internal func smallClass(byteCount: Int, alignment: Int) -> Int {
         let index: Int
         if alignment <= 8 {
             index = (byteCount &+ 7) &>> 3
             if byteCount <= 64 { return index &- (index != 0 ? 1 : 0) }
+        } else if alignment == 16, byteCount <= 64 {
+            return ((((byteCount | Int(byteCount == 0 ? 1 : 0)) &+ 15) & ~15) &>> 3) &- 1
         } else {
             let size = byteCount | Int(byteCount == 0 ? 1 : 0)
             index = ((size &+ alignment &- 1) & ~(alignment &- 1)) &>> 3
