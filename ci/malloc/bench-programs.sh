@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Real programs timed under each allocator in one run: glibc, jemalloc, mimalloc, tcmalloc
-# (Debian's, by LD_PRELOAD) and liboffheap-malloc (checked and unchecked).
+# (Debian's, by LD_PRELOAD) and liboffheap-malloc (checked and unchecked): sqlite3, Python,
+# gcc, the thread program, and the classic allocator benchmarks of ci/malloc/classic.c
+# (larson, xmalloc, cache-scratch, cache-thrash, mstress).
 #
 #   ci/malloc/bench-programs.sh --so .build-malloc/x86_64/liboffheap-malloc.so [--repeats N] [--out DIR]
 #
@@ -41,6 +43,7 @@ done
 allocators+=(offheap offheap-unchecked)
 
 gcc -O2 -pthread -o "$out/threads" "$here/threads.c" || exit 1
+gcc -O2 -pthread -o "$out/classic" "$here/classic.c" || exit 1
 export here out   # the cases run in `bash -c`
 
 case_sqlite() {
@@ -65,8 +68,15 @@ print(len(sorted({str(x)[:6] for v in data.values() for x in v})))' >/dev/null
 }
 case_gcc() { gcc -O2 -c "$here/threads.c" -o "$1/threads.o" && gcc -O2 -c "$here/abi.c" -o "$1/abi.o" -Wno-alloc-size-larger-than; }
 case_threads() { "$out/threads" >/dev/null; }
+# The classic allocator benchmarks (ci/malloc/classic.c), fixed work each.
+case_larson() { "$out/classic" larson >/dev/null; }
+case_xmalloc() { "$out/classic" xmalloc >/dev/null; }
+case_cache_scratch() { "$out/classic" cache-scratch >/dev/null; }
+case_cache_thrash() { "$out/classic" cache-thrash >/dev/null; }
+case_mstress() { "$out/classic" mstress >/dev/null; }
 
-programs=(sqlite3:case_sqlite python3:case_python gcc:case_gcc threads:case_threads)
+programs=(sqlite3:case_sqlite python3:case_python gcc:case_gcc threads:case_threads larson:case_larson
+    xmalloc:case_xmalloc cache-scratch:case_cache_scratch cache-thrash:case_cache_thrash mstress:case_mstress)
 printf 'program\tallocator\trepeat\tseconds\tpeak_kib\n' >"$out/runs.tsv"
 failed=0
 for repeat in $(seq 1 "$repeats"); do

@@ -15,7 +15,9 @@
 # Cases: the ABI's promises (ci/malloc/abi.c), cross-thread frees + thread churn + fork
 # (threads.c), sqlite3 with PRAGMA integrity_check, a Python workload, git on a generated
 # repository with fsck, gcc compiling C (the object files must match byte for byte); --full
-# adds a slice of CPython's own test suite and swiftc compiling a Swift program.
+# adds the classic allocator benchmarks of classic.c (larson, xmalloc, cache-scratch,
+# mstress: every block's pattern checked), a slice of CPython's own test suite and swiftc
+# compiling a Swift program.
 # --arch aarch64 (an aarch64 library on an x86-64 host): the C programs only (abi, threads —
 # a quarter of the work and no fork storm, which QEMU user mode itself cannot run — and the
 # misuse cases), cross-compiled and run under `qemu-aarch64-static -L /`; Debian's programs
@@ -50,7 +52,7 @@ if [[ "$arch" != "$(uname -m)" ]]; then
     [[ "$arch" == aarch64 ]] || { echo "real-programs: cannot run $arch programs here" >&2; exit 2; }
     cc=aarch64-linux-gnu-gcc emulated=1 threads_args=(4 qemu)
 fi
-for program in abi threads misuse; do
+for program in abi threads misuse classic; do
     "$cc" -O2 -pthread -Wno-alloc-size-larger-than -Wno-free-nonheap-object -o "$out/$program" "$here/$program.c" ||
         { echo "real-programs: cannot build $here/$program.c" >&2; exit 1; }
 done
@@ -222,6 +224,7 @@ run_case python3 case_python
 run_case git case_git
 run_case gcc case_gcc
 if [[ $full -eq 1 ]]; then
+    for classic in larson xmalloc cache-scratch mstress; do run_case "$classic" case_program classic "$classic"; done
     run_case python3-test-suite case_python_tests
     run_case swiftc case_swiftc
 fi
