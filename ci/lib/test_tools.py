@@ -306,6 +306,61 @@ def history_self_test(tmp: str) -> None:
         print("ok   history: deltas against the previous run of main, trend chart, lean copy, round ticks")
 
 
+def defects_self_test(tmp: str) -> None:
+    """ci/lib/defects.sh with stand-in runners: a TSan row reported only in its second run is
+    caught ("run 2 of 3"); a TSan row never reported is missed after exactly 3 runs and fails
+    the verdict; a memcheck row gets one run; a control that reports is not clean (no retry)."""
+    root = os.path.dirname(os.path.dirname(LIB))
+    catalogue = os.path.join(tmp, "defects-catalogue.tsv")
+    with open(catalogue, "w") as handle:
+        handle.write("# test catalogue\nlate-race\ttsan\tWARNING: ThreadSanitizer: data race\n"
+                     "silent-race\ttsan\tWARNING: ThreadSanitizer: data race\n"
+                     "silent-leak\tmemcheck\tdefinitely lost\n")
+    # The runner counts its calls per row in OUT/calls-<defect>-<checker>; `late-race` reports
+    # from its second run on; `noisy` makes the tsan control report.
+    script = "\n".join([
+        'set -euo pipefail',
+        'step() { echo "==> $*"; }; fail() { echo "FAILED: $*"; exit 1; }',
+        f'source {root}/ci/lib/defects.sh',
+        'run() {',
+        '    local checker="$1" defect="$2" log="$3" count',
+        '    count=$(( $(cat "$OUT/calls-$defect-$checker" 2>/dev/null || echo 0) + 1 ))',
+        '    echo "$count" >"$OUT/calls-$defect-$checker"; echo "instrumentation: on" >"$log"',
+        '    case "$checker:$defect:$count:${NOISY:-0}" in',
+        '        tsan:late-race:[2-9]:*|tsan:clean:*:1) echo "WARNING: ThreadSanitizer: data race" >>"$log"; return 66 ;;',
+        '    esac',
+        '    return 0',
+        '}',
+        f'defects_evaluate {catalogue} run "tsan memcheck"',
+        f'defects_verdict {catalogue}'])
+    for name, noisy in (("defects-run", "0"), ("defects-noisy", "1")):
+        out = os.path.join(tmp, name)
+        os.makedirs(out)
+        done = subprocess.run(["bash", "-c", script], capture_output=True, text=True,
+                              env=dict(os.environ, OUT=out, NOISY=noisy))
+        output = done.stdout + done.stderr
+        calls = {f: open(os.path.join(out, f)).read().strip() for f in os.listdir(out) if f.startswith("calls-")}
+        table = open(os.path.join(out, "defects.tsv")).read()
+        want_calls = {"calls-clean-tsan": "1", "calls-clean-memcheck": "1", "calls-late-race-tsan": "2",
+                      "calls-silent-race-tsan": "3", "calls-silent-leak-memcheck": "1"}
+        problems = []
+        if calls != want_calls:
+            problems.append(f"runs per row {calls}, want {want_calls}")
+        if done.returncode != 1 or "planted 3, caught 1" not in output:
+            problems.append(f"exit {done.returncode}, want 1 with 'planted 3, caught 1'")
+        if "late-race\ttsan\tyes\tWARNING: ThreadSanitizer: data race (exit 66, run 2 of 3)" not in table:
+            problems.append("late-race not caught in run 2 of 3")
+        if "silent-race\ttsan\tno\texit 0, no /WARNING: ThreadSanitizer: data race/ in 3 run(s)" not in table:
+            problems.append("silent-race not missed after 3 runs")
+        controls = open(os.path.join(out, "defects.env")).read()
+        if ("controls_bad=1" in controls) != (noisy == "1"):
+            problems.append(f"controls with NOISY={noisy}: {controls!r}")
+        if problems:
+            FAILURES.append(f"defects.sh ({name}): " + "; ".join(problems) + f"\n{output[-2000:]}\n{table}")
+    if not any(f.startswith("defects.sh") for f in FAILURES):
+        print("ok   defects: a TSan row gets 3 runs to be reported, other rows and controls one")
+
+
 def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         baseline = os.path.join(tmp, "baseline.json")
@@ -362,6 +417,7 @@ def main() -> int:
 
         matrix_self_test(tmp)
         history_self_test(tmp)
+        defects_self_test(tmp)
 
         run = fresh("failed-cell")
         cell(run, "x86_64", "asan", "fail", "ASan test run exited non-zero")
