@@ -214,11 +214,13 @@ extension RunReport {
         recompute(baseline: document.baseline)
     }
 
-    /// Recomputes ratios to `baseline` (same workload, same run), totals and `ok`.
+    /// Recomputes ratios to `baseline` (same workload and thread count, same run), totals and `ok`.
     public mutating func recompute(baseline: String = "glibc") {
         for index in results.indices {
             let r = results[index]
-            let base = results.first { $0.allocator == baseline && $0.workload == r.workload }
+            let base = results.first {
+                $0.allocator == baseline && $0.workload == r.workload && $0.threads == r.threads
+            }
             if let base, base.opsPerSecond > 0 {
                 results[index].relativeToBaseline = r.opsPerSecond / base.opsPerSecond
             } else {

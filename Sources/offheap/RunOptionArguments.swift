@@ -81,3 +81,14 @@ struct PeerList: ExpressibleByArgument {
     static var defaultCompletionKind: CompletionKind { .list(allValueStrings) }
     var defaultValueDescription: String { text }
 }
+
+/// `--threads`: a count, or for `bench` a comma list of counts (a scaling sweep), checked by
+/// the engine's parser (`stress` refuses a list there, with the reason).
+struct ThreadCounts: ExpressibleByArgument {
+    var text: String
+
+    init?(argument: String) {
+        guard (try? RunPlan.threadCounts(argument, for: .bench)) != nil else { return nil }
+        text = argument
+    }
+}

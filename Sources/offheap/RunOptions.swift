@@ -11,7 +11,7 @@ struct CommonOptions: ParsableArguments {
     @Option(name: .run(.allocator), help: .run(.allocator))
     var allocator: ChoiceList<AllocatorChoice>?
     @Option(name: .run(.threads), help: .run(.threads))
-    var threads: Int?
+    var threads: ThreadCounts?
     @Option(name: .run(.duration), help: .run(.duration))
     var duration: String?
     @Option(name: .run(.operations), help: .run(.operations))
@@ -43,7 +43,7 @@ struct CommonOptions: ParsableArguments {
     /// The table's options these properties carry, with their values (`nil`: not given).
     var given: [(RunOption, String?)] {
         [
-            (.allocator, allocator?.text), (.threads, threads.map { String($0) }),
+            (.allocator, allocator?.text), (.threads, threads?.text),
             (.duration, duration), (.operations, operations.map { String($0) }),
             (.json, json), (.seed, seed.map { String($0) }),
             (.sampleEvery, sampleEvery.map { String($0) }),
@@ -204,6 +204,9 @@ struct BenchCommand: EngineCommand {
               offheap bench --workload larson,random-mixed --threads 4 \\
                   --min-size 16 --max-size 4096
                   Two workloads, 4 threads, requests of 16 B to 4 KiB.
+              offheap bench --workload larson --allocator heap-unchecked \
+                  --peers mimalloc --threads 1,2,4
+                  A scaling sweep: each allocator at 1, 2 and 4 threads.
               offheap bench --workload rag --rag-dimensions 768 \\
                   --rag-vectors 4096 --operations 100000 --json rag.json
                   RAG at 768 dimensions for 100000 operations, the run

@@ -9,6 +9,9 @@ struct WorkloadCLITests {
         let bad: [[String]] = [
             ["stress", "--threads", "0"],
             ["stress", "--threads", "many"],
+            ["stress", "--threads", "1,2"],
+            ["bench", "--threads", "1,1"],
+            ["bench", "--threads", "2,"],
             ["bench", "--duration", "10x"],
             ["bench", "--duration", "0s"],
             ["stress", "--duration", "1s", "--operations", "5"],
@@ -34,6 +37,7 @@ struct WorkloadCLITests {
             ["stress", "--threads", "8", "--duration", "2m", "--roles", "bounce,publisher,reader",
              "--capacity", "4096", "--slot-size", "64", "--json", "/tmp/x.json"],
             ["bench", "--workload", "all", "--operations", "1000", "--peers", "all"],
+            ["bench", "--workload", "larson", "--threads", "1,2,4"],
             ["bench", "--workload", "rag,larson", "--rag-dimensions", "1536", "--duration", "500ms"],
             ["probe", "--json", "-"],
             ["--help"],

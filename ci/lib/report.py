@@ -378,6 +378,11 @@ def results_of(doc, arch: str, source: str) -> list[dict]:
             "workload", "allocator", "threads", "operations", "seconds", "opsPerSecond",
             "nsPerOp", "p50Ns", "p99Ns", "errors", "corruption", "recovered")}
         row.update(arch=arch, source=source, emulated=bool(doc.get("emulated", arch == "aarch64")))
+        # Resident memory above the row's start (ResidentMemory in the engine), in bytes.
+        facts = result.get("facts") if isinstance(result.get("facts"), dict) else {}
+        base = facts.get("rssBaseBytes")
+        for key, name in (("rssPeakBytes", "rssPeakAboveStart"), ("rssAfterFreeBytes", "rssAfterFreeAboveStart")):
+            row[name] = facts[key] - base if base is not None and facts.get(key) is not None else None
         rows.append(row)
     return rows
 
@@ -470,6 +475,7 @@ def build_summary(run_dir: str, engine: str | None) -> dict:
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     cells = []
     bench_rows: list[dict] = []
+    scaling_rows: list[dict] = []
     repeat_rows: list[list[dict]] = []
     stress_runs: list[dict] = []
     la57: dict = {}
@@ -514,6 +520,7 @@ def build_summary(run_dir: str, engine: str | None) -> dict:
         cells.append(entry)
         if cell == "bench":
             bench_rows += results_of(read_json(os.path.join(cell_dir, "bench.json")), arch, entry["id"])
+            scaling_rows += results_of(read_json(os.path.join(cell_dir, "bench-scaling.json")), arch, entry["id"])
             for index, path in enumerate(repeat_documents(cell_dir), start=1):
                 rows = results_of(read_json(path), arch, entry["id"])
                 for row in rows:
@@ -556,6 +563,7 @@ def build_summary(run_dir: str, engine: str | None) -> dict:
         "totals": totals,
         "cells": cells,
         "benchmarks": bench_rows,
+        "scaling": scaling_rows,
         "benchmarkRepeats": [row for rows in repeat_rows for row in rows],
         "ratios": benchmark_ratios(bench_rows, repeat_rows),
         "stress": stress_runs,
@@ -722,6 +730,54 @@ def bench_svg(rows: list[dict], title: str) -> str:
                                   f'{row["allocator"]}  {fmt_ops(row["opsPerSecond"])}ops/s', 11))
             y += bar
         y += gap
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def scaling_svg(rows: list[dict], title: str) -> str | None:
+    """The thread sweep (`offheap bench --threads 1,2,4`): one panel per workload, ops/s
+    against threads, one line per allocator."""
+    workloads = sorted({r["workload"] for r in rows if (r.get("opsPerSecond") or 0) > 0})
+    counts = sorted({int(r["threads"]) for r in rows if r.get("threads")})
+    if not workloads or len(counts) < 2:
+        return None
+    allocators = {r["allocator"] for r in rows}
+    color = allocator_colors(allocators)
+    panel_w, panel_h, left, top, gap = 260, 170, 60, 78, 70
+    width = left + len(workloads) * (panel_w + gap) + 120
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{top + panel_h + 60}">',
+             '<rect width="100%" height="100%" fill="white"/>',
+             svg_text(12, 24, title, 15, weight="bold"),
+             svg_text(12, 42, "operations per second against worker threads (higher is better); "
+                      "swift-offheap in blue/green, peers in grey/brown", 11, fill="#555")]
+    legend_x = 12
+    for name in sorted(allocators, key=lambda a: (a in NOT_OURS, a)):
+        parts.append(f'<rect x="{legend_x}" y="52" width="10" height="10" fill="{color[name]}"/>')
+        parts.append(svg_text(legend_x + 14, 61, name, 11, weight="bold" if name not in NOT_OURS else "normal"))
+        legend_x += 24 + 7 * len(name)
+    for index, workload in enumerate(workloads):
+        x0 = left + index * (panel_w + gap)
+        group = [r for r in rows if r["workload"] == workload and (r.get("opsPerSecond") or 0) > 0]
+        ticks = nice_ticks(max(r["opsPerSecond"] for r in group) * 1.05)
+        ymax = ticks[-1] or 1.0
+        parts.append(svg_text(x0 + panel_w / 2, top - 4, workload, 12, "middle", "bold"))
+        for value in ticks:
+            y = top + panel_h - panel_h * value / ymax
+            parts.append(f'<line x1="{x0}" y1="{y:.1f}" x2="{x0 + panel_w}" y2="{y:.1f}" stroke="#ddd"/>')
+            parts.append(svg_text(x0 - 4, y + 4, fmt_ops(value), 9, "end"))
+        step = panel_w / (len(counts) - 1)
+        for i, count in enumerate(counts):
+            parts.append(svg_text(x0 + step * i, top + panel_h + 14, str(count), 10, "middle"))
+        for name in sorted({r["allocator"] for r in group}):
+            points = sorted((int(r["threads"]), r["opsPerSecond"]) for r in group if r["allocator"] == name)
+            xy = [(x0 + step * counts.index(t), top + panel_h - panel_h * ops / ymax) for t, ops in points]
+            if len(xy) > 1:
+                dash = ' stroke-dasharray="5,3"' if name in NOT_OURS else ""
+                parts.append(f'<polyline fill="none" stroke="{color[name]}" stroke-width="2"{dash} points="'
+                             + " ".join(f"{x:.1f},{y:.1f}" for x, y in xy) + '"/>')
+            for x, y in xy:
+                parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{color[name]}"/>')
+        parts.append(svg_text(x0 + panel_w / 2, top + panel_h + 32, "threads", 10, "middle", fill="#555"))
     parts.append("</svg>")
     return "\n".join(parts)
 
@@ -980,14 +1036,54 @@ def best_peer_lines(summary: dict) -> list[str]:
         mark = "✅" if (repeated["ratio"] if repeated else ratio) >= 1 else "▼"
         rows.append(f"| {arch}{' (emulated)' if mine.get('emulated') else ''} | {workload} ×{threads} | "
                     f"{mine['allocator']} {fmt_ops(mine['opsPerSecond'])}ops/s | "
-                    f"{peer['allocator']} {fmt_ops(peer['opsPerSecond'])}ops/s | {mark} {figure} |")
+                    f"{peer['allocator']} {fmt_ops(peer['opsPerSecond'])}ops/s | {mark} {figure} | "
+                    f"{rss_pair(mine, peer)} |")
     if not rows:
         return []
-    return ["## Ours against the best peer", "",
-            "Our fastest allocator against the fastest peer per workload (bench cell, main run; "
-            "> 1 is faster; emulated rows only compare with each other):", "",
-            "| arch | workload × threads | ours (best) | best peer | ratio |", "|---|---|---|---|---|",
-            *rows, ""]
+    lines = ["## Ours against the best peer", "",
+             "Our fastest allocator against the fastest peer per workload (bench cell, main run; "
+             "> 1 is faster; emulated rows only compare with each other); peak resident memory "
+             "above each row's start, ours / the peer's:", "",
+             "| arch | workload × threads | ours (best) | best peer | ratio | peak RSS |", "|---|---|---|---|---|---|",
+             *rows, ""]
+    return lines + scaling_lines(summary)
+
+
+def rss_pair(mine: dict, peer: dict) -> str:
+    """`+a / +b MiB` peak resident memory of two rows, or – when either lacks it."""
+    a, b = mine.get("rssPeakAboveStart"), peer.get("rssPeakAboveStart")
+    if a is None or b is None:
+        return "–"
+    return f"+{a / 1048576:.1f} / +{b / 1048576:.1f} MiB"
+
+
+def scaling_lines(summary: dict) -> list[str]:
+    """The bench cell's thread sweep (bench-scaling.json, outside quick): per workload and
+    thread count, our fastest allocator against the fastest peer, and the chart."""
+    sweep = summary.get("scaling") or []
+    if not sweep:
+        return []
+    lines = ["### Scaling with threads", ""]
+    for arch in ("x86_64", "aarch64"):
+        if any(r["arch"] == arch for r in sweep):
+            lines += [f"![scaling {arch}](charts/scaling-{arch}.svg)", ""]
+    groups: dict[tuple, list[dict]] = {}
+    for r in sweep:
+        if (r.get("opsPerSecond") or 0) > 0:
+            groups.setdefault((r["arch"], r["workload"], int(r["threads"])), []).append(r)
+    table = ["| arch | workload | threads | ours (best) | best peer | ratio | peak RSS |", "|---|---|---|---|---|---|---|"]
+    for (arch, workload, threads), group in sorted(groups.items()):
+        ours = [r for r in group if r["allocator"] not in NOT_OURS]
+        peers = [r for r in group if r["allocator"] in PEERS]
+        if not ours or not peers:
+            continue
+        mine = max(ours, key=lambda r: r["opsPerSecond"])
+        peer = max(peers, key=lambda r: r["opsPerSecond"])
+        ratio = mine["opsPerSecond"] / peer["opsPerSecond"]
+        table.append(f"| {arch} | {workload} | {threads} | {mine['allocator']} {fmt_ops(mine['opsPerSecond'])}ops/s | "
+                     f"{peer['allocator']} {fmt_ops(peer['opsPerSecond'])}ops/s | "
+                     f"{'✅' if ratio >= 1 else '▼'} {ratio:.2f} | {rss_pair(mine, peer)} |")
+    return lines + details(f"Thread sweep, one run each ({len(sweep)} rows)", table)
 
 
 def write_report(run_dir: str, summary: dict) -> None:
@@ -1229,12 +1325,19 @@ def write_report(run_dir: str, summary: dict) -> None:
                                 ("bench", "benchmarks")):
                 if os.path.exists(os.path.join(run_dir, "charts", f"{chart}-{arch}.svg")):
                     lines += [f"![{what} {arch}](charts/{chart}-{arch}.svg)", ""]
-        table = ["| arch | workload | threads | allocator | ops/s | ns/op | p50 ns | p99 ns |",
-                 "|---|---|---|---|---|---|---|---|"]
+        table = ["| arch | workload | threads | allocator | ops/s | ns/op | p50 ns | p99 ns | peak RSS | RSS after free |",
+                 "|---|---|---|---|---|---|---|---|---|---|"]
+
+        def mib(value) -> str:
+            return "–" if value is None else f"+{value / 1048576:.1f} MiB"
         for r in summary["benchmarks"]:
             table.append(f"| {r['arch']}{' (emulated)' if r['emulated'] else ''} | {r['workload']} | "
                          f"{r['threads']} | {r['allocator']} | {fmt_ops(r['opsPerSecond'] or 0)} | "
-                         f"{fmt_num(r['nsPerOp'])} | {r['p50Ns']} | {r['p99Ns']} |")
+                         f"{fmt_num(r['nsPerOp'])} | {r['p50Ns']} | {r['p99Ns']} | "
+                         f"{mib(r.get('rssPeakAboveStart'))} | {mib(r.get('rssAfterFreeAboveStart'))} |")
+        table += ["", "Resident memory is the process's, above its figure when the row started: the "
+                  "peak while the workload ran and what stayed resident once it freed every block "
+                  "(the allocator still alive)."]
         lines += details(f"Every result of the bench cells ({len(summary['benchmarks'])} rows)", table)
         repeated = [r for r in summary["ratios"] if len(r.get("samples") or []) > 1]
         if repeated:
@@ -1284,6 +1387,11 @@ def write_charts(run_dir: str, summary: dict) -> None:
             note = " (QEMU, emulated)" if any(r["emulated"] for r in rows) else ""
             with open(os.path.join(charts, f"bench-{arch}.svg"), "w", encoding="utf-8") as handle:
                 handle.write(bench_svg(rows, f"{arch}{note}: swift-offheap vs peers"))
+        scaling = scaling_svg([r for r in summary.get("scaling") or [] if r["arch"] == arch],
+                              f"{arch}: scaling with threads")
+        if scaling:
+            with open(os.path.join(charts, f"scaling-{arch}.svg"), "w", encoding="utf-8") as handle:
+                handle.write(scaling)
         gated = gated_keys()
         ratios = [r for r in summary["ratios"] if r["arch"] == arch and ratio_name(r) in gated]
         if ratios:

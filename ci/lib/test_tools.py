@@ -97,9 +97,17 @@ def healthy_run(run: str) -> None:
     cell(run, "x86_64", "valgrind", files={"valgrind-smoke.log":
          "==1==    definitely lost: 0 bytes in 0 blocks\n==1== ERROR SUMMARY: 0 errors from 0 contexts\n"})
     cell(run, "x86_64", "stress", files={"stress.json": stress_doc()})
+    mib = 1048576
+    sharded, jemalloc = result("larson", "sharded", 8e6), result("larson", "jemalloc", 6e6)
+    sharded["facts"] = {"rssBaseBytes": 20 * mib, "rssPeakBytes": 23 * mib, "rssAfterFreeBytes": 22 * mib}
+    jemalloc["facts"] = {"rssBaseBytes": 21 * mib, "rssPeakBytes": 26 * mib, "rssAfterFreeBytes": 21 * mib}
+    # The thread sweep (outside quick): heap-unchecked against mimalloc at 1, 2 and 4 threads.
+    sweep = [result("larson", name, ops * t, threads=t)
+             for t in (1, 2, 4) for name, ops in (("heap-unchecked", 5e6), ("mimalloc", 4e6))]
     cell(run, "x86_64", "bench", files={"bench.json": run_doc("bench", [
-        result("larson", "sharded", 8e6), result("larson", "glibc", 4e6),
-        result("larson", "jemalloc", 6e6), result("rag", "heap", 2e6), result("rag", "glibc", 1e6)])})
+        sharded, result("larson", "glibc", 4e6),
+        jemalloc, result("rag", "heap", 2e6), result("rag", "glibc", 1e6)]),
+        "bench-scaling.json": run_doc("bench", sweep)})
     cell(run, "aarch64", "smoke", "skipped", "not built: .build-aarch64/bin/offheap-smoke missing",
          optional="self-test profile lets it skip")
 
@@ -382,12 +390,16 @@ def main() -> int:
         tests = summary["cells"][0]["figures"]
         if tests.get("swiftTestingTests") != 42 or tests.get("xctestTests") != 5:
             FAILURES.append(f"test counts wrong: {tests}")
-        for chart in ("bench-x86_64.svg", "stress-x86_64.svg"):
+        for chart in ("bench-x86_64.svg", "stress-x86_64.svg", "scaling-x86_64.svg"):
             path = os.path.join(run, "charts", chart)
             if not os.path.exists(path) or "<svg" not in open(path).read():
                 FAILURES.append(f"missing chart {chart}")
         report = open(os.path.join(run, "REPORT.md")).read()
-        for text in ("| TSan + race loop |", "⏭️ skipped", "2.00", "![benchmarks x86_64]"):
+        for text in ("| TSan + race loop |", "⏭️ skipped", "2.00", "![benchmarks x86_64]",
+                     # Resident memory next to throughput; the thread sweep's section and rows.
+                     "| +3.0 MiB | +2.0 MiB |", "+3.0 / +5.0 MiB", "### Scaling with threads",
+                     "![scaling x86_64](charts/scaling-x86_64.svg)",
+                     "| x86_64 | larson | 4 | heap-unchecked 20.00 Mops/s | mimalloc 16.00 Mops/s | ✅ 1.25 |"):
             if text not in report:
                 FAILURES.append(f"REPORT.md lacks {text!r}")
         # "Can I merge?" in the first three lines, and no Python or raw JSON in the Markdown.

@@ -66,6 +66,15 @@ const char *_Nullable offheap_argument(int index);
 /// Value of an environment variable or NULL.
 const char *_Nullable offheap_getenv(const char *name);
 
+// MARK: - Resident memory
+
+/// The process's resident set now (`VmRSS`) and its peak (`VmHWM`) in bytes, from
+/// /proc/self/status; returns 0, or -1 when it cannot be read (both then 0).
+int offheap_resident_bytes(unsigned long long *current, unsigned long long *peak);
+/// Resets the peak (`VmHWM`) to the current resident set (writes 5 to /proc/self/clear_refs,
+/// Linux 4.0+); returns 0 or -1 (errno) when the kernel refuses.
+int offheap_reset_resident_peak(void);
+
 #if __has_feature(nullability)
 #pragma clang assume_nonnull end
 #endif

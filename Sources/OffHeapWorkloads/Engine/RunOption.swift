@@ -186,7 +186,7 @@ public enum RunOption: CaseIterable, Equatable, Sendable {
         case .interval: return "--interval must be in 1ms...60s, with a unit: 100ms, 1s"
         case .json: return "--json needs a file name"
         case .noHyaline: return "--no-hyaline takes no value"
-        case .threads: return "--threads must be an integer in 1...4096"
+        case .threads: return "--threads must be an integer in 1...4096 (bench: a comma list of them)"
         case .operations: return "--operations must be a positive integer"
         case .seed: return "--seed must be a non-negative integer"
         case .sampleEvery: return "--sample-every must be an integer in 1...1048576"
@@ -234,7 +234,7 @@ public enum RunOption: CaseIterable, Equatable, Sendable {
     public var help: String {
         switch self {
         case .allocator: return "Allocators to run, one after the other: a comma list or all."
-        case .threads: return "Worker threads."
+        case .threads: return "Worker threads; bench also takes a comma list, a scaling sweep (1,2,4)."
         case .duration:
             return "Run length per allocator (stress) or allocator and workload (bench): 500ms, 10s, 2m, 1h."
         case .operations: return "Run length as total operations per allocator/workload, instead of --duration."

@@ -107,9 +107,10 @@ extension RunPlan {
             stress.limit = limit
             workload.limit = limit
         case .threads:
-            let n = try RunPlan.integer(value, option)
-            stress.threads = n
-            workload.threads = n
+            let counts = try RunPlan.threadCounts(value, for: command)
+            stress.threads = counts[0]
+            workload.threads = counts[0]
+            threadSweep = counts.count > 1 ? counts : nil
         case .seed:
             let seed = UInt64(try RunPlan.integer(value, option))
             stress.seed = seed
@@ -139,6 +140,25 @@ extension RunPlan {
         case .scratchSize: workload.scratchSize = try RunPlan.integer(value, option)
         case .scratchWrites: workload.scratchWrites = try RunPlan.integer(value, option)
         }
+    }
+
+    /// `--threads`: one count (`stress`), or a comma list of distinct counts (`bench`, a
+    /// scaling sweep: `1,2,4`), each in ``RunOption/threads``' range.
+    public static func threadCounts(
+        _ text: String, for command: Command
+    ) throws(OffHeapError) -> [Int] {
+        var counts: [Int] = []
+        for part in text.split(separator: ",", omittingEmptySubsequences: false) {
+            let count = try integer(String(part), .threads)
+            guard !counts.contains(count) else {
+                throw .invalidConfiguration(reason: "--threads lists a count twice")
+            }
+            counts.append(count)
+        }
+        guard command == .bench || counts.count == 1 else {
+            throw .invalidConfiguration(reason: "stress takes one --threads count (bench takes a list)")
+        }
+        return counts
     }
 
     /// An integer in `option`'s ``RunOption/range``, or its ``RunOption/invalidReason``.

@@ -34,6 +34,9 @@ public struct RunPlan: Sendable {
     public var bulkBytes: Int = 256 << 20
     /// Name the system allocator's rows carry: `glibc`, or the peer preloaded.
     public var systemName: String = "glibc"
+    /// `bench` only: the thread counts every workload runs with, in order (`--threads 1,2,4`);
+    /// `nil` runs `workload.threads` alone.
+    public var threadSweep: [Int]?
 
     public init(command: Command) { self.command = command }
 
@@ -93,8 +96,11 @@ public struct RunPlan: Sendable {
                 entries.append(("plantCorruption", .int(stress.plantCorruptionEvery)))
             }
         case .bench:
+            entries.append(("threads", .int(workload.threads)))
+            if let threadSweep {
+                entries.append(("threadSweep", .strings(threadSweep.map { String($0) })))
+            }
             entries += [
-                ("threads", .int(workload.threads)),
                 ("workloads", .strings(workloads.map { $0.name })),
                 ("minSize", .int(workload.minSize)),
                 ("maxSize", .int(workload.maxSize)),
@@ -138,9 +144,13 @@ public struct RunPlan: Sendable {
                 document.results.append(result)
             case .bench:
                 for kind in workloads {
-                    if observeSignals && RunStop.requested { break }
-                    tick("\(kind.name)/\(name)", 0, 0)
-                    document.results.append(try runWorkload(kind, choice, name: name))
+                    for threads in threadSweep ?? [workload.threads] {
+                        if observeSignals && RunStop.requested { break }
+                        var run = self
+                        run.workload.threads = threads
+                        tick(threadSweep == nil ? "\(kind.name)/\(name)" : "\(kind.name)/\(name)/\(threads)t", 0, 0)
+                        document.results.append(try run.runWorkload(kind, choice, name: name))
+                    }
                 }
             }
             if observeSignals && RunStop.requested { break }
@@ -206,37 +216,60 @@ public struct RunPlan: Sendable {
         }
     }
 
+    /// One workload against a fresh `choice`, with the resident memory around it
+    /// (``ResidentMemory``): measured once the workload freed everything, before the
+    /// allocator goes away (`withExtendedLifetime`), so a cache it keeps counts.
     func runWorkload(
         _ kind: WorkloadKind, _ choice: AllocatorChoice, name: String
     ) throws(OffHeapError) -> WorkloadResult {
+        let memory = ResidentMemory.start()
+        func measured(_ result: WorkloadResult) -> WorkloadResult {
+            var result = result
+            result.facts += memory.finish()
+            return result
+        }
         switch choice {
         case .system:
             let allocator = try SystemAllocator(slotSize: workload.maxRequest(kind))
-            return try Workloads.run(kind, on: allocator, allocatorName: name, config: workload)
+            let result = measured(try Workloads.run(kind, on: allocator, allocatorName: name, config: workload))
+            withExtendedLifetime(allocator) {}
+            return result
         case .arena:
             // Frees are no-ops: the run uses at most `bulkBytes` and then counts `exhausted`.
             let arena = try Arena(capacity: bulkBytes)
-            return try Workloads.run(kind, on: arena, allocatorName: name, config: workload)
+            let result = measured(try Workloads.run(kind, on: arena, allocatorName: name, config: workload))
+            withExtendedLifetime(arena) {}
+            return result
         case .slabpool:
             let slab = 1 << 20
             let pool = try SlabPool(slabSize: slab, maximumSlabs: max(1, bulkBytes / slab))
-            return try Workloads.run(kind, on: pool, allocatorName: name, config: workload)
+            let result = measured(try Workloads.run(kind, on: pool, allocatorName: name, config: workload))
+            withExtendedLifetime(pool) {}
+            return result
         case .freelist:
             // Fixed-size slots as large as the workload's largest request.
             let pool = try FreeList(
                 configuration: FreeList.Configuration(
                     slotSize: workload.maxRequest(kind), slotAlignment: 16,
                     capacity: workload.liveBound(kind)))
-            return try Workloads.run(kind, on: FixedSizeAdapter(pool), allocatorName: name, config: workload)
+            let result = measured(
+                try Workloads.run(kind, on: FixedSizeAdapter(pool), allocatorName: name, config: workload))
+            withExtendedLifetime(pool) {}
+            return result
         case .sharded:
             let pool = try ShardedFreeList(configuration: ShardedFreeList.Configuration(
                 slotSize: workload.maxRequest(kind), slotAlignment: 16,
                 // Slack for slots parked in other threads' magazines (64 each).
                 capacity: workload.liveBound(kind) + workload.threads * 2 * 64))
-            return try Workloads.run(kind, on: FixedSizeAdapter(pool), allocatorName: name, config: workload)
+            let result = measured(
+                try Workloads.run(kind, on: FixedSizeAdapter(pool), allocatorName: name, config: workload))
+            withExtendedLifetime(pool) {}
+            return result
         case .heap, .heapUnchecked:
             let heap = try SizeClassHeap(configuration: .init(checking: choice == .heap ? .checked : .unchecked))
-            return try Workloads.run(kind, on: heap, allocatorName: name, config: workload)
+            let result = measured(try Workloads.run(kind, on: heap, allocatorName: name, config: workload))
+            withExtendedLifetime(heap) {}
+            return result
         }
     }
 }

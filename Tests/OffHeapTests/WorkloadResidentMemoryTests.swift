@@ -1,0 +1,106 @@
+import OffHeap
+import OffHeapReports
+import OffHeapWorkloads
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `ResidentMemory` (the bench rows' `rssPeakBytes` / `rssAfterFreeBytes`) and `bench`'s
+/// thread sweep (`--threads 1,2,4`).
+@Suite("Workload resident memory and thread sweep")
+struct WorkloadResidentMemoryTests {
+    /// The resident figures of a sanitizer build include its shadow memory and quarantine.
+    static let underSanitizer =
+        dlsym(UnsafeMutableRawPointer(bitPattern: 0), "__asan_init") != nil
+        || dlsym(UnsafeMutableRawPointer(bitPattern: 0), "__tsan_init") != nil
+
+    /// In a child process of its own (other tests cannot move its resident set): 64 MiB of
+    /// FreeList slots touched and freed show as ≥ 60 MiB of peak and of memory kept after
+    /// free (a FreeList keeps its mapping); a second, empty measurement right after shows a
+    /// peak < 8 MiB above its start, so the peak really was reset. Exit codes: 2 no facts,
+    /// 3 the peak missed the 64 MiB, 4 after-free missed it, 5 the reset did not take, 6
+    /// allocation failed.
+    @Test(.enabled(if: !underSanitizer, "process RSS includes the sanitizer's own memory"))
+    func peakAndAfterFreeSeeTheWorkloadAndThePeakResets() async {
+        await #expect(processExitsWith: .success) {
+            func figures(_ facts: [WorkloadFact]) -> (base: Double, peak: Double, kept: Double)? {
+                var values: [String: Double] = [:]
+                for fact in facts { values[fact.name] = fact.value }
+                guard let base = values["rssBaseBytes"], let peak = values["rssPeakBytes"],
+                    let kept = values["rssAfterFreeBytes"]
+                else { return nil }
+                return (base, peak, kept)
+            }
+            // The pool lives in this function only: returning unmaps its 64 MiB, so the
+            // process's peak stays 64 MiB above what is resident afterwards.
+            func touchAndFree64MiB() -> Int32 {
+                let slots = 16_384
+                let memory = ResidentMemory.start()
+                guard let pool = try? FreeList(configuration: .init(slotSize: 4096, capacity: slots))
+                else { return 6 }
+                var taken: [UnsafeMutableRawPointer] = []
+                taken.reserveCapacity(slots)
+                for _ in 0..<slots {
+                    guard let slot = try? pool.allocate() else { return 6 }
+                    slot.initializeMemory(as: UInt8.self, repeating: 0xA5, count: 4096)
+                    taken.append(slot)
+                }
+                for slot in taken { try? pool.deallocate(slot) }
+                guard let first = figures(memory.finish()) else { return 2 }
+                withExtendedLifetime(pool) {}
+                if first.peak - first.base < 60 * 1_048_576 { return 3 }
+                if first.kept - first.base < 60 * 1_048_576 { return 4 }
+                return 0
+            }
+            let code = touchAndFree64MiB()
+            if code != 0 { exit(code) }
+            guard let second = figures(ResidentMemory.start().finish()) else { exit(2) }
+            if second.peak - second.base > 8 * 1_048_576 { exit(5) }
+            exit(0)
+        }
+    }
+
+    /// `bench --threads 1,2` runs every allocator and workload once per count, each row
+    /// with its resident figures, and the ratio to glibc pairs rows of the same count.
+    @Test func benchThreadSweepGivesOneRowPerCountWithRatiosPerCount() throws {
+        var plan = RunPlan(command: .bench)
+        plan.allocators = [.heapUnchecked, .system]
+        plan.workloads = [.larson]
+        plan.workload = WorkloadSuiteTests.smallConfig(threads: 1)
+        plan.threadSweep = [1, 2]
+        let document = try plan.run()
+        #expect(document.results.map { $0.threads } == [1, 2, 1, 2])
+        #expect(document.results.map { $0.allocator } == ["heap-unchecked", "heap-unchecked", "glibc", "glibc"])
+        for result in document.results {
+            #expect(result.corruption == 0 && result.errors == 0)
+            if !Self.underSanitizer {
+                let peak = try #require(result.fact("rssPeakBytes"))
+                let kept = try #require(result.fact("rssAfterFreeBytes"))
+                let base = try #require(result.fact("rssBaseBytes"))
+                #expect(peak >= kept && peak >= base && base > 0)
+            }
+        }
+        #expect(plan.configEntries.contains { $0.0 == "threadSweep" && $0.1 == .strings(["1", "2"]) })
+        let report = RunReport(document)
+        for threads in [1, 2] {
+            let ours = try #require(report.results.first { $0.allocator == "heap-unchecked" && $0.threads == threads })
+            let glibc = try #require(report.results.first { $0.allocator == "glibc" && $0.threads == threads })
+            let ratio = try #require(ours.relativeToBaseline)
+            #expect(abs(ratio - ours.opsPerSecond / glibc.opsPerSecond) < 1e-9)
+        }
+    }
+
+    @Test func threadCountsParse() throws {
+        #expect(try RunPlan.threadCounts("1,2,4", for: .bench) == [1, 2, 4])
+        #expect(try RunPlan.threadCounts("3", for: .stress) == [3])
+        for bad in ["1,1", "1,", "0", "2,x", ""] {
+            #expect(throws: OffHeapError.self, "\(bad)") { try RunPlan.threadCounts(bad, for: .bench) }
+        }
+        #expect(throws: OffHeapError.self) { try RunPlan.threadCounts("1,2", for: .stress) }
+        let plan = try RunPlan.parse(["bench", "--threads", "2,1"]).plan
+        #expect(plan.threadSweep == [2, 1] && plan.workload.threads == 2)
+        #expect(try RunPlan.parse(["bench", "--threads", "4"]).plan.threadSweep == nil)
+    }
+}
