@@ -92,3 +92,13 @@ struct ThreadCounts: ExpressibleByArgument {
         text = argument
     }
 }
+
+/// `--sizes`: a comma list of distinct request sizes in bytes (a size sweep).
+struct SizeList: ExpressibleByArgument {
+    var text: String
+
+    init?(argument: String) {
+        guard (try? RunPlan.integerList(argument, .sizes)) != nil else { return nil }
+        text = argument
+    }
+}

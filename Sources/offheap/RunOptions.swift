@@ -207,6 +207,9 @@ struct BenchCommand: EngineCommand {
               offheap bench --workload larson --allocator heap-unchecked \
                   --peers mimalloc --threads 1,2,4
                   A scaling sweep: each allocator at 1, 2 and 4 threads.
+              offheap bench --workload random-mixed --allocator heap-unchecked \
+                  --peers mimalloc --sizes 16,64,256,1024
+                  A size sweep: every request 16, 64, 256, then 1024 bytes.
               offheap bench --workload rag --rag-dimensions 768 \\
                   --rag-vectors 4096 --operations 100000 --json rag.json
                   RAG at 768 dimensions for 100000 operations, the run
@@ -216,6 +219,7 @@ struct BenchCommand: EngineCommand {
     @OptionGroup var common: CommonOptions
     @Option(name: .run(.workload), help: .run(.workload))
     var workload: ChoiceList<WorkloadKind>?
+    @Option(name: .run(.sizes), help: .run(.sizes)) var sizes: SizeList?
     @Option(name: .run(.minSize), help: .run(.minSize)) var minSize: Int?
     @Option(name: .run(.maxSize), help: .run(.maxSize)) var maxSize: Int?
     @Option(name: .run(.workingSet), help: .run(.workingSet)) var workingSet: Int?
@@ -238,7 +242,7 @@ struct BenchCommand: EngineCommand {
             (.ringSize, ringSize), (.churnBlocks, churnBlocks), (.scratchSize, scratchSize),
             (.scratchWrites, scratchWrites),
         ]
-        return common.given + [(.workload, workload?.text)]
+        return common.given + [(.workload, workload?.text), (.sizes, sizes?.text)]
             + integers.map { ($0.0, $0.1.map { String($0) }) }
     }
 }

@@ -588,12 +588,17 @@ cell_bench() {
             --json "$OUT/bench.json" || rc=$?
         [ "$rc" = 0 ] || fail "offheap bench exited $rc"
         bench_repeats
-        # The thread sweep (report: "Scaling with threads"): 4 threads oversubscribe 2 cores.
+        # The sweeps (report: "Scaling with threads", "Throughput by request size"); 4
+        # threads oversubscribe 2 cores.
         if [ "$PROFILE" != quick ]; then
             step "offheap bench --threads 1,2,4 (scaling sweep: larson, random-mixed, producer-consumer, cache-scratch)"
             "$OFFHEAP_CLI" bench --workload larson,random-mixed,producer-consumer,cache-scratch \
                 --allocator heap-unchecked,heap,sharded --peers all --threads 1,2,4 --duration "$BENCH_DURATION" \
                 --json "$OUT/bench-scaling.json" || fail "offheap bench --threads 1,2,4 exited non-zero"
+            step "offheap bench --sizes 16,64,256,1024 (size sweep: larson, random-mixed, producer-consumer)"
+            "$OFFHEAP_CLI" bench --workload larson,random-mixed,producer-consumer --sizes 16,64,256,1024 \
+                --allocator heap-unchecked,heap,sharded --peers all --duration "$BENCH_DURATION" \
+                --json "$OUT/bench-sizes.json" || fail "offheap bench --sizes 16,64,256,1024 exited non-zero"
         fi
     fi
     if [ -f Benchmarks/Package.swift ] && [ "$PROFILE" != quick ]; then

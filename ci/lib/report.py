@@ -476,6 +476,7 @@ def build_summary(run_dir: str, engine: str | None) -> dict:
     cells = []
     bench_rows: list[dict] = []
     scaling_rows: list[dict] = []
+    size_rows: list[dict] = []
     repeat_rows: list[list[dict]] = []
     stress_runs: list[dict] = []
     la57: dict = {}
@@ -521,6 +522,7 @@ def build_summary(run_dir: str, engine: str | None) -> dict:
         if cell == "bench":
             bench_rows += results_of(read_json(os.path.join(cell_dir, "bench.json")), arch, entry["id"])
             scaling_rows += results_of(read_json(os.path.join(cell_dir, "bench-scaling.json")), arch, entry["id"])
+            size_rows += results_of(read_json(os.path.join(cell_dir, "bench-sizes.json")), arch, entry["id"])
             for index, path in enumerate(repeat_documents(cell_dir), start=1):
                 rows = results_of(read_json(path), arch, entry["id"])
                 for row in rows:
@@ -564,6 +566,7 @@ def build_summary(run_dir: str, engine: str | None) -> dict:
         "cells": cells,
         "benchmarks": bench_rows,
         "scaling": scaling_rows,
+        "sizes": size_rows,
         "benchmarkRepeats": [row for rows in repeat_rows for row in rows],
         "ratios": benchmark_ratios(bench_rows, repeat_rows),
         "stress": stress_runs,
@@ -734,22 +737,34 @@ def bench_svg(rows: list[dict], title: str) -> str:
     return "\n".join(parts)
 
 
-def scaling_svg(rows: list[dict], title: str) -> str | None:
-    """The thread sweep (`offheap bench --threads 1,2,4`): one panel per workload, ops/s
-    against threads, one line per allocator."""
-    workloads = sorted({r["workload"] for r in rows if (r.get("opsPerSecond") or 0) > 0})
-    counts = sorted({int(r["threads"]) for r in rows if r.get("threads")})
-    if not workloads or len(counts) < 2:
+def sized_workload(row: dict) -> tuple[str, int | None]:
+    """`random-mixed@64B` → ("random-mixed", 64); a row without a size → (name, None)."""
+    name = str(row.get("workload"))
+    base, at, size = name.rpartition("@")
+    if at and size.endswith("B") and size[:-1].isdigit():
+        return base, int(size[:-1])
+    return name, None
+
+
+def sweep_svg(rows: list[dict], title: str, axis: str) -> str | None:
+    """A sweep of `offheap bench`: one panel per workload, ops/s against `axis` ("threads":
+    `--threads 1,2,4`; "bytes": `--sizes 16,…`, rows `WORKLOAD@SIZEB`), one line per allocator."""
+    def x_of(row: dict) -> int | None:
+        return int(row["threads"]) if axis == "threads" else sized_workload(row)[1]
+    rows = [r for r in rows if (r.get("opsPerSecond") or 0) > 0 and x_of(r) is not None]
+    workloads = sorted({sized_workload(r)[0] for r in rows})
+    xs = sorted({x_of(r) for r in rows})
+    if not workloads or len(xs) < 2:
         return None
     allocators = {r["allocator"] for r in rows}
     color = allocator_colors(allocators)
-    panel_w, panel_h, left, top, gap = 260, 170, 60, 78, 70
+    panel_w, panel_h, left, top, gap = 260, 170, 60, 92, 70
     width = left + len(workloads) * (panel_w + gap) + 120
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{top + panel_h + 60}">',
              '<rect width="100%" height="100%" fill="white"/>',
              svg_text(12, 24, title, 15, weight="bold"),
-             svg_text(12, 42, "operations per second against worker threads (higher is better); "
-                      "swift-offheap in blue/green, peers in grey/brown", 11, fill="#555")]
+             svg_text(12, 42, f"operations per second against {'worker threads' if axis == 'threads' else 'request size'} "
+                      "(higher is better); swift-offheap solid, peers dashed", 11, fill="#555")]
     legend_x = 12
     for name in sorted(allocators, key=lambda a: (a in NOT_OURS, a)):
         parts.append(f'<rect x="{legend_x}" y="52" width="10" height="10" fill="{color[name]}"/>')
@@ -757,7 +772,7 @@ def scaling_svg(rows: list[dict], title: str) -> str | None:
         legend_x += 24 + 7 * len(name)
     for index, workload in enumerate(workloads):
         x0 = left + index * (panel_w + gap)
-        group = [r for r in rows if r["workload"] == workload and (r.get("opsPerSecond") or 0) > 0]
+        group = [r for r in rows if sized_workload(r)[0] == workload]
         ticks = nice_ticks(max(r["opsPerSecond"] for r in group) * 1.05)
         ymax = ticks[-1] or 1.0
         parts.append(svg_text(x0 + panel_w / 2, top - 4, workload, 12, "middle", "bold"))
@@ -765,19 +780,20 @@ def scaling_svg(rows: list[dict], title: str) -> str | None:
             y = top + panel_h - panel_h * value / ymax
             parts.append(f'<line x1="{x0}" y1="{y:.1f}" x2="{x0 + panel_w}" y2="{y:.1f}" stroke="#ddd"/>')
             parts.append(svg_text(x0 - 4, y + 4, fmt_ops(value), 9, "end"))
-        step = panel_w / (len(counts) - 1)
-        for i, count in enumerate(counts):
-            parts.append(svg_text(x0 + step * i, top + panel_h + 14, str(count), 10, "middle"))
+        step = panel_w / (len(xs) - 1)
+        for i, x in enumerate(xs):
+            parts.append(svg_text(x0 + step * i, top + panel_h + 14, str(x), 10, "middle"))
         for name in sorted({r["allocator"] for r in group}):
-            points = sorted((int(r["threads"]), r["opsPerSecond"]) for r in group if r["allocator"] == name)
-            xy = [(x0 + step * counts.index(t), top + panel_h - panel_h * ops / ymax) for t, ops in points]
+            points = sorted((x_of(r), r["opsPerSecond"]) for r in group if r["allocator"] == name)
+            xy = [(x0 + step * xs.index(x), top + panel_h - panel_h * ops / ymax) for x, ops in points]
             if len(xy) > 1:
                 dash = ' stroke-dasharray="5,3"' if name in NOT_OURS else ""
                 parts.append(f'<polyline fill="none" stroke="{color[name]}" stroke-width="2"{dash} points="'
                              + " ".join(f"{x:.1f},{y:.1f}" for x, y in xy) + '"/>')
             for x, y in xy:
                 parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{color[name]}"/>')
-        parts.append(svg_text(x0 + panel_w / 2, top + panel_h + 32, "threads", 10, "middle", fill="#555"))
+        parts.append(svg_text(x0 + panel_w / 2, top + panel_h + 32, "threads" if axis == "threads" else "bytes per request",
+                              10, "middle", fill="#555"))
     parts.append("</svg>")
     return "\n".join(parts)
 
@@ -1058,32 +1074,41 @@ def rss_pair(mine: dict, peer: dict) -> str:
 
 
 def scaling_lines(summary: dict) -> list[str]:
-    """The bench cell's thread sweep (bench-scaling.json, outside quick): per workload and
-    thread count, our fastest allocator against the fastest peer, and the chart."""
-    sweep = summary.get("scaling") or []
-    if not sweep:
-        return []
-    lines = ["### Scaling with threads", ""]
-    for arch in ("x86_64", "aarch64"):
-        if any(r["arch"] == arch for r in sweep):
-            lines += [f"![scaling {arch}](charts/scaling-{arch}.svg)", ""]
-    groups: dict[tuple, list[dict]] = {}
-    for r in sweep:
-        if (r.get("opsPerSecond") or 0) > 0:
-            groups.setdefault((r["arch"], r["workload"], int(r["threads"])), []).append(r)
-    table = ["| arch | workload | threads | ours (best) | best peer | ratio | peak RSS |", "|---|---|---|---|---|---|---|"]
-    for (arch, workload, threads), group in sorted(groups.items()):
-        ours = [r for r in group if r["allocator"] not in NOT_OURS]
-        peers = [r for r in group if r["allocator"] in PEERS]
-        if not ours or not peers:
+    """The bench cell's sweeps (outside quick): threads (bench-scaling.json) and request
+    sizes (bench-sizes.json); per workload and point, our fastest allocator against the
+    fastest peer, and the charts."""
+    lines: list[str] = []
+    for key, title, chart, column in (("scaling", "Scaling with threads", "scaling", "threads"),
+                                      ("sizes", "Throughput by request size", "sizes", "bytes")):
+        sweep = summary.get(key) or []
+        if not sweep:
             continue
-        mine = max(ours, key=lambda r: r["opsPerSecond"])
-        peer = max(peers, key=lambda r: r["opsPerSecond"])
-        ratio = mine["opsPerSecond"] / peer["opsPerSecond"]
-        table.append(f"| {arch} | {workload} | {threads} | {mine['allocator']} {fmt_ops(mine['opsPerSecond'])}ops/s | "
-                     f"{peer['allocator']} {fmt_ops(peer['opsPerSecond'])}ops/s | "
-                     f"{'✅' if ratio >= 1 else '▼'} {ratio:.2f} | {rss_pair(mine, peer)} |")
-    return lines + details(f"Thread sweep, one run each ({len(sweep)} rows)", table)
+        lines += [f"### {title}", ""]
+        for arch in ("x86_64", "aarch64"):
+            if any(r["arch"] == arch for r in sweep):
+                lines += [f"![{chart} {arch}](charts/{chart}-{arch}.svg)", ""]
+        groups: dict[tuple, list[dict]] = {}
+        for r in sweep:
+            if (r.get("opsPerSecond") or 0) > 0:
+                workload, size = sized_workload(r)
+                point = int(r["threads"]) if column == "threads" else size
+                groups.setdefault((r["arch"], workload, point if point is not None else -1, int(r["threads"])), []).append(r)
+        table = [f"| arch | workload | {column} | ours (best) | best peer | ratio | peak RSS |",
+                 "|---|---|---|---|---|---|---|"]
+        for (arch, workload, point, _), group in sorted(groups.items()):
+            ours = [r for r in group if r["allocator"] not in NOT_OURS]
+            peers = [r for r in group if r["allocator"] in PEERS]
+            if not ours or not peers:
+                continue
+            mine = max(ours, key=lambda r: r["opsPerSecond"])
+            peer = max(peers, key=lambda r: r["opsPerSecond"])
+            ratio = mine["opsPerSecond"] / peer["opsPerSecond"]
+            table.append(f"| {arch} | {workload} | {point if point >= 0 else '–'} | "
+                         f"{mine['allocator']} {fmt_ops(mine['opsPerSecond'])}ops/s | "
+                         f"{peer['allocator']} {fmt_ops(peer['opsPerSecond'])}ops/s | "
+                         f"{'✅' if ratio >= 1 else '▼'} {ratio:.2f} | {rss_pair(mine, peer)} |")
+        lines += details(f"{title}, one run each ({len(sweep)} rows)", table)
+    return lines
 
 
 def write_report(run_dir: str, summary: dict) -> None:
@@ -1387,11 +1412,12 @@ def write_charts(run_dir: str, summary: dict) -> None:
             note = " (QEMU, emulated)" if any(r["emulated"] for r in rows) else ""
             with open(os.path.join(charts, f"bench-{arch}.svg"), "w", encoding="utf-8") as handle:
                 handle.write(bench_svg(rows, f"{arch}{note}: swift-offheap vs peers"))
-        scaling = scaling_svg([r for r in summary.get("scaling") or [] if r["arch"] == arch],
-                              f"{arch}: scaling with threads")
-        if scaling:
-            with open(os.path.join(charts, f"scaling-{arch}.svg"), "w", encoding="utf-8") as handle:
-                handle.write(scaling)
+        for key, axis, chart, what in (("scaling", "threads", "scaling", "scaling with threads"),
+                                       ("sizes", "bytes", "sizes", "throughput by request size")):
+            svg = sweep_svg([r for r in summary.get(key) or [] if r["arch"] == arch], f"{arch}: {what}", axis)
+            if svg:
+                with open(os.path.join(charts, f"{chart}-{arch}.svg"), "w", encoding="utf-8") as handle:
+                    handle.write(svg)
         gated = gated_keys()
         ratios = [r for r in summary["ratios"] if r["arch"] == arch and ratio_name(r) in gated]
         if ratios:

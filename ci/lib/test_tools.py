@@ -107,7 +107,9 @@ def healthy_run(run: str) -> None:
     cell(run, "x86_64", "bench", files={"bench.json": run_doc("bench", [
         sharded, result("larson", "glibc", 4e6),
         jemalloc, result("rag", "heap", 2e6), result("rag", "glibc", 1e6)]),
-        "bench-scaling.json": run_doc("bench", sweep)})
+        "bench-scaling.json": run_doc("bench", sweep),
+        "bench-sizes.json": run_doc("bench", [result(f"random-mixed@{b}B", name, ops / b)
+                                              for b in (16, 64, 256) for name, ops in (("sharded", 9e8), ("mimalloc", 6e8))])})
     cell(run, "aarch64", "smoke", "skipped", "not built: .build-aarch64/bin/offheap-smoke missing",
          optional="self-test profile lets it skip")
 
@@ -390,7 +392,7 @@ def main() -> int:
         tests = summary["cells"][0]["figures"]
         if tests.get("swiftTestingTests") != 42 or tests.get("xctestTests") != 5:
             FAILURES.append(f"test counts wrong: {tests}")
-        for chart in ("bench-x86_64.svg", "stress-x86_64.svg", "scaling-x86_64.svg"):
+        for chart in ("bench-x86_64.svg", "stress-x86_64.svg", "scaling-x86_64.svg", "sizes-x86_64.svg"):
             path = os.path.join(run, "charts", chart)
             if not os.path.exists(path) or "<svg" not in open(path).read():
                 FAILURES.append(f"missing chart {chart}")
@@ -399,7 +401,8 @@ def main() -> int:
                      # Resident memory next to throughput; the thread sweep's section and rows.
                      "| +3.0 MiB | +2.0 MiB |", "+3.0 / +5.0 MiB", "### Scaling with threads",
                      "![scaling x86_64](charts/scaling-x86_64.svg)",
-                     "| x86_64 | larson | 4 | heap-unchecked 20.00 Mops/s | mimalloc 16.00 Mops/s | ✅ 1.25 |"):
+                     "| x86_64 | larson | 4 | heap-unchecked 20.00 Mops/s | mimalloc 16.00 Mops/s | ✅ 1.25 |",
+                     "### Throughput by request size", "| x86_64 | random-mixed | 256 | sharded 3.52 Mops/s | "):
             if text not in report:
                 FAILURES.append(f"REPORT.md lacks {text!r}")
         # "Can I merge?" in the first three lines, and no Python or raw JSON in the Markdown.

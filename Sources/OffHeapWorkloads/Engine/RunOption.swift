@@ -19,7 +19,7 @@ public enum RunOption: CaseIterable, Equatable, Sendable {
     case roles, hyaline, noHyaline, hyalineController, hyalineBudget, plantCorruption
     case slotSize, capacity, burstSize, retireDepth, mailboxSize, interval
     // bench
-    case workload, minSize, maxSize, workingSet, ragDimensions, ragVectors, ragQueries, ragTopK
+    case workload, sizes, minSize, maxSize, workingSet, ragDimensions, ragVectors, ragQueries, ragTopK
     case larsonBlocks, larsonRounds, ringSize, churnBlocks, scratchSize, scratchWrites
 
     /// What an option's value is.
@@ -60,6 +60,7 @@ public enum RunOption: CaseIterable, Equatable, Sendable {
         case .mailboxSize: return "mailbox-size"
         case .interval: return "interval"
         case .workload: return "workload"
+        case .sizes: return "sizes"
         case .minSize: return "min-size"
         case .maxSize: return "max-size"
         case .workingSet: return "working-set"
@@ -129,7 +130,7 @@ public enum RunOption: CaseIterable, Equatable, Sendable {
         case .sampleEvery, .plantCorruption: return "n"
         case .hyalineBudget, .capacity, .burstSize, .retireDepth: return "slots"
         case .mailboxSize, .ringSize: return "cells"
-        case .slotSize, .minSize, .maxSize, .scratchSize: return "bytes"
+        case .slotSize, .sizes, .minSize, .maxSize, .scratchSize: return "bytes"
         case .workingSet, .larsonBlocks, .churnBlocks: return "blocks"
         case .ragDimensions: return "dims"
         case .ragVectors: return "vectors"
@@ -156,7 +157,7 @@ public enum RunOption: CaseIterable, Equatable, Sendable {
         case .retireDepth: return 1...(1 << 20)
         case .mailboxSize: return 1...(1 << 16)
         case .interval: return 1...60_000
-        case .minSize, .maxSize: return 8...(1 << 30)
+        case .sizes, .minSize, .maxSize: return 8...(1 << 30)
         case .workingSet: return 1...(1 << 24)
         case .ragDimensions: return 1...(1 << 16)
         case .ragVectors: return 1...(1 << 24)
@@ -197,6 +198,7 @@ public enum RunOption: CaseIterable, Equatable, Sendable {
         case .burstSize: return "--burst-size must be an integer in 1...65536"
         case .retireDepth: return "--retire-depth must be an integer in 1...1048576"
         case .mailboxSize: return "--mailbox-size must be an integer in 1...65536"
+        case .sizes: return "--sizes must be a comma list of distinct integers in 8...1073741824"
         case .minSize: return "--min-size must be an integer in 8...1073741824"
         case .maxSize: return "--max-size must be an integer in 8...1073741824"
         case .workingSet: return "--working-set must be an integer in 1...16777216"
@@ -258,6 +260,9 @@ public enum RunOption: CaseIterable, Equatable, Sendable {
         case .mailboxSize: return "Mailbox cells per publisher."
         case .interval: return "Timeline sampling interval: 100ms, 1s (1ms to 60s)."
         case .workload: return "Workloads to run: a comma list or all."
+        case .sizes:
+            return "A size sweep: the sized workloads (random-mixed, larson, producer-consumer, thread-churn) "
+                + "run once per size, every request that size (16,64,256,1024); rows read WORKLOAD@SIZEB."
         case .minSize: return "Smallest request in bytes (random-mixed, larson, producer-consumer, thread-churn)."
         case .maxSize: return "Largest request in bytes."
         case .workingSet: return "Blocks each random-mixed thread keeps live."
@@ -284,7 +289,7 @@ public enum RunOption: CaseIterable, Equatable, Sendable {
         case .allocator: return RunOption.list(plan.allocators)
         case .threads: return String(command == .stress ? stress.threads : workload.threads)
         case .duration: return (command == .stress ? stress.limit : workload.limit).description
-        case .operations, .json, .hyalineBudget, .noHyaline: return nil
+        case .operations, .json, .hyalineBudget, .noHyaline, .sizes: return nil
         case .seed: return String(command == .stress ? stress.seed : workload.seed)
         case .sampleEvery: return String(command == .stress ? stress.sampleEvery : workload.sampleEvery)
         case .roles: return RunOption.list(stress.roles)

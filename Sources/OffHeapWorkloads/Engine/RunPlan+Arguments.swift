@@ -80,6 +80,7 @@ extension RunPlan {
         switch option {
         case .allocator: allocators = try RunPlan.choices(value, option)
         case .workload: workloads = try RunPlan.choices(value, option)
+        case .sizes: sizeSweep = try RunPlan.integerList(value, .sizes)
         case .roles: stress.roles = try RunPlan.choices(value, option)
         case .hyaline:
             guard let mode = HyalineMode(name: value) else { throw .invalidConfiguration(reason: option.invalidReason) }
@@ -147,18 +148,24 @@ extension RunPlan {
     public static func threadCounts(
         _ text: String, for command: Command
     ) throws(OffHeapError) -> [Int] {
-        var counts: [Int] = []
-        for part in text.split(separator: ",", omittingEmptySubsequences: false) {
-            let count = try integer(String(part), .threads)
-            guard !counts.contains(count) else {
-                throw .invalidConfiguration(reason: "--threads lists a count twice")
-            }
-            counts.append(count)
-        }
+        let counts = try integerList(text, .threads)
         guard command == .bench || counts.count == 1 else {
             throw .invalidConfiguration(reason: "stress takes one --threads count (bench takes a list)")
         }
         return counts
+    }
+
+    /// A comma list of distinct integers, each in `option`'s ``RunOption/range``.
+    public static func integerList(_ text: String, _ option: RunOption) throws(OffHeapError) -> [Int] {
+        var values: [Int] = []
+        for part in text.split(separator: ",", omittingEmptySubsequences: false) {
+            let value = try integer(String(part), option)
+            guard !values.contains(value) else {
+                throw .invalidConfiguration(reason: "a comma list names a value twice")
+            }
+            values.append(value)
+        }
+        return values
     }
 
     /// An integer in `option`'s ``RunOption/range``, or its ``RunOption/invalidReason``.

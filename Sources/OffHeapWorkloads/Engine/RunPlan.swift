@@ -37,6 +37,11 @@ public struct RunPlan: Sendable {
     /// `bench` only: the thread counts every workload runs with, in order (`--threads 1,2,4`);
     /// `nil` runs `workload.threads` alone.
     public var threadSweep: [Int]?
+    /// `bench` only: request sizes the sized workloads (``WorkloadKind/takesRequestSizes``)
+    /// run with, one run each with every request that size (`--sizes 16,64,256,1024`); their
+    /// rows are named `WORKLOAD@SIZEB` and carry the fact `requestBytes`. `nil`: one run
+    /// with `workload.minSize...workload.maxSize`.
+    public var sizeSweep: [Int]?
 
     public init(command: Command) { self.command = command }
 
@@ -100,6 +105,9 @@ public struct RunPlan: Sendable {
             if let threadSweep {
                 entries.append(("threadSweep", .strings(threadSweep.map { String($0) })))
             }
+            if let sizeSweep {
+                entries.append(("sizeSweep", .strings(sizeSweep.map { String($0) })))
+            }
             entries += [
                 ("workloads", .strings(workloads.map { $0.name })),
                 ("minSize", .int(workload.minSize)),
@@ -144,12 +152,27 @@ public struct RunPlan: Sendable {
                 document.results.append(result)
             case .bench:
                 for kind in workloads {
-                    for threads in threadSweep ?? [workload.threads] {
-                        if observeSignals && RunStop.requested { break }
-                        var run = self
-                        run.workload.threads = threads
-                        tick(threadSweep == nil ? "\(kind.name)/\(name)" : "\(kind.name)/\(name)/\(threads)t", 0, 0)
-                        document.results.append(try run.runWorkload(kind, choice, name: name))
+                    var sizes: [Int?] = [nil]
+                    if kind.takesRequestSizes, let sizeSweep { sizes = sizeSweep.map { $0 } }
+                    for size in sizes {
+                        for threads in threadSweep ?? [workload.threads] {
+                            if observeSignals && RunStop.requested { break }
+                            var run = self
+                            run.workload.threads = threads
+                            var label = kind.name
+                            if let size {
+                                run.workload.minSize = size
+                                run.workload.maxSize = size
+                                label += "@\(size)B"
+                            }
+                            tick(threadSweep == nil ? "\(label)/\(name)" : "\(label)/\(name)/\(threads)t", 0, 0)
+                            var result = try run.runWorkload(kind, choice, name: name)
+                            if let size {
+                                result.workload = label
+                                result.facts.append(WorkloadFact(name: "requestBytes", value: Double(size)))
+                            }
+                            document.results.append(result)
+                        }
                     }
                 }
             }

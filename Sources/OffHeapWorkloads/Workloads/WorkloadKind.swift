@@ -37,6 +37,14 @@ public enum WorkloadKind: Equatable, Sendable, CaseIterable {
         return nil
     }
 
+    /// Whether `--min-size`/`--max-size` (and a `--sizes` sweep) set its request sizes.
+    public var takesRequestSizes: Bool {
+        switch self {
+        case .larson, .randomMixed, .producerConsumer, .threadChurn: return true
+        case .rag, .cacheScratch: return false
+        }
+    }
+
     /// Parses `all` or a comma-separated list of workload names.
     public static func parseList(_ text: String) throws(OffHeapError) -> [WorkloadKind] {
         try RunPlan.choices(text, .workload)

@@ -7,10 +7,10 @@ import Testing
     import Glibc
 #endif
 
-/// `ResidentMemory` (the bench rows' `rssPeakBytes` / `rssAfterFreeBytes`) and `bench`'s
-/// thread sweep (`--threads 1,2,4`).
-@Suite("Workload resident memory and thread sweep")
-struct WorkloadResidentMemoryTests {
+/// `bench`'s sweeps (`--threads 1,2,4`, `--sizes 16,64,256,1024`) and `ResidentMemory` (the
+/// bench rows' `rssPeakBytes` / `rssAfterFreeBytes`).
+@Suite("Bench sweeps and resident memory")
+struct BenchSweepTests {
     /// The resident figures of a sanitizer build include its shadow memory and quarantine.
     static let underSanitizer =
         dlsym(UnsafeMutableRawPointer(bitPattern: 0), "__asan_init") != nil
@@ -90,6 +90,30 @@ struct WorkloadResidentMemoryTests {
             let ratio = try #require(ours.relativeToBaseline)
             #expect(abs(ratio - ours.opsPerSecond / glibc.opsPerSecond) < 1e-9)
         }
+    }
+
+    /// `--sizes 16,256`: the sized workloads run once per size with every request that size
+    /// (rows `larson@16B`, `larson@256B`, fact `requestBytes`); RAG, which has its own
+    /// sizes, runs once.
+    @Test func benchSizeSweepRunsSizedWorkloadsOncePerSize() throws {
+        var plan = try RunPlan.parse(["bench", "--sizes", "16,256", "--workload", "larson,rag"]).plan
+        plan.allocators = [.sharded, .system]
+        let threads = plan.workload.threads
+        plan.workload = WorkloadSuiteTests.smallConfig(threads: threads)
+        let document = try plan.run()
+        let names = ["larson@16B", "larson@256B", "rag"]
+        #expect(document.results.map { $0.workload } == names + names)
+        for result in document.results {
+            #expect(result.corruption == 0 && result.errors == 0 && result.operations > 0)
+            let expected: Double? =
+                result.workload == "larson@16B" ? 16 : result.workload == "larson@256B" ? 256 : nil
+            #expect(result.fact("requestBytes") == expected, "\(result.workload)")
+        }
+        #expect(plan.configEntries.contains { $0.0 == "sizeSweep" && $0.1 == .strings(["16", "256"]) })
+        // Sizes outside 8...1 GiB, a size twice, or a sweep for stress are typed errors.
+        #expect(throws: OffHeapError.self) { try RunPlan.parse(["bench", "--sizes", "4"]) }
+        #expect(throws: OffHeapError.self) { try RunPlan.parse(["bench", "--sizes", "16,16"]) }
+        #expect(throws: OffHeapError.self) { try RunPlan.parse(["stress", "--sizes", "16"]) }
     }
 
     @Test func threadCountsParse() throws {
