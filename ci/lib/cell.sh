@@ -342,7 +342,7 @@ cell_valgrind() {
 MUTANTS=(-Xswiftc -DOFFHEAP_MUTANTS)
 DEFECT_CHECKERS="memcheck asan tsan stress checked"
 # shellcheck source=ci/lib/defects.sh
-source "$(dirname "${BASH_SOURCE[0]}")/defects.sh"
+source "$ROOT/ci/lib/defects.sh"
 defects_build() {
     case "$1" in
         memcheck) checker_swift build --product "$DEFECTS_PRODUCT" "${INSTRUMENTED[@]}" --scratch-path "$VALGRIND_SCRATCH" ;;
