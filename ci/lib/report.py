@@ -1070,7 +1070,7 @@ def rss_pair(mine: dict, peer: dict) -> str:
     a, b = mine.get("rssPeakAboveStart"), peer.get("rssPeakAboveStart")
     if a is None or b is None:
         return "–"
-    return f"+{a / 1048576:.1f} / +{b / 1048576:.1f} MiB"
+    return f"{a / 1048576:+.1f} / {b / 1048576:+.1f} MiB"
 
 
 def scaling_lines(summary: dict) -> list[str]:
@@ -1354,7 +1354,7 @@ def write_report(run_dir: str, summary: dict) -> None:
                  "|---|---|---|---|---|---|---|---|---|---|"]
 
         def mib(value) -> str:
-            return "–" if value is None else f"+{value / 1048576:.1f} MiB"
+            return "–" if value is None else f"{value / 1048576:+.1f} MiB"
         for r in summary["benchmarks"]:
             table.append(f"| {r['arch']}{' (emulated)' if r['emulated'] else ''} | {r['workload']} | "
                          f"{r['threads']} | {r['allocator']} | {fmt_ops(r['opsPerSecond'] or 0)} | "
