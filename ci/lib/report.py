@@ -634,13 +634,23 @@ def previous_main_run(summary: dict) -> dict | None:
     return earlier[-1] if earlier else None
 
 
+def keeps_history(summary: dict, wanted: str | None) -> bool:
+    """Whether a run joins reports/history/: OFFHEAP_HISTORY=0 never, =1 always; otherwise a
+    whole profile (no --cells or --arch) on a clean checkout of main, so a one-cell run never
+    becomes the "previous run of main" that the next report compares with."""
+    if wanted in ("0", "1"):
+        return wanted == "1"
+    git = summary.get("git") or {}
+    command = str(summary.get("command") or "").split()
+    partial = any(word.startswith(("--cells", "--arch")) for word in command)
+    return git.get("branch") == "main" and not git.get("dirty") and not partial
+
+
 def record_history(summary: dict) -> str | None:
-    """Keeps this run's history document when it ran on a clean checkout of main
-    (OFFHEAP_HISTORY=0 never, =1 always); returns its path."""
-    wanted = os.environ.get("OFFHEAP_HISTORY")
-    git = summary["git"]
-    if wanted == "0" or (wanted != "1" and (git.get("branch") != "main" or git.get("dirty"))):
+    """Keeps this run's history document when ``keeps_history``; returns its path."""
+    if not keeps_history(summary, os.environ.get("OFFHEAP_HISTORY")):
         return None
+    git = summary["git"]
     os.makedirs(HISTORY_DIR, exist_ok=True)
     stamp = re.sub(r"[^0-9TZ]", "", str(summary["started"]))
     path = os.path.join(HISTORY_DIR, f"{stamp}-{summary['profile']}-{git.get('short') or 'nogit'}.json")

@@ -307,6 +307,17 @@ def history_self_test(tmp: str) -> None:
         FAILURES.append("history: the published copy carries or links cell logs")
     sys.path.insert(0, LIB)
     import report as report_module  # noqa: E402
+    clean_main = {"branch": "main", "dirty": False}
+    for command, git, wanted, want in (("ci/run-matrix.sh --quick", clean_main, None, True),
+                                       ("ci/run-matrix.sh --quick --cells bench", clean_main, None, False),
+                                       ("ci/run-matrix.sh --arch x86_64", clean_main, None, False),
+                                       ("ci/run-matrix.sh --quick", {"branch": "topic", "dirty": False}, None, False),
+                                       ("ci/run-matrix.sh --quick", dict(clean_main, dirty=True), None, False),
+                                       ("ci/run-matrix.sh --cells bench", {}, "1", True),
+                                       ("ci/run-matrix.sh --quick", clean_main, "0", False)):
+        got = report_module.keeps_history({"command": command, "git": git}, wanted)
+        if got != want:
+            FAILURES.append(f"keeps_history({command!r}, {git}, OFFHEAP_HISTORY={wanted}) = {got}, want {want}")
     for high, want in ((0.93, [0, 0.25, 0.5, 0.75, 1.0]), (2.3, [0, 1, 2, 3]),
                        (7.1e7, [0, 2e7, 4e7, 6e7, 8e7])):
         got = report_module.nice_ticks(high)
