@@ -252,7 +252,7 @@ if [[ $under_qemu -eq 1 ]]; then
     # timed loops nor swiftc (no arm64 Swift toolchain).
     [[ $full -eq 0 ]] || run_case python3-test-suite case_python_tests
 elif [[ $full -eq 1 ]]; then
-    for classic in larson xmalloc cache-scratch mstress; do run_case "$classic" case_program classic "$classic"; done
+    for classic in larson xmalloc cache-scratch mstress rptest; do run_case "$classic" case_program classic "$classic"; done
     run_case python3-test-suite case_python_tests
     run_case swiftc case_swiftc
 fi
