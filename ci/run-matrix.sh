@@ -62,7 +62,7 @@ HOSTED_CELLS=(fresh debug-tests release-tests tsan asan valgrind defects fuzz ma
 # tsan/valgrind/asan on aarch64: the checkers on the cross-built variants under QEMU
 # (ci/build-aarch64.sh --variant), checkers: their planted-defect self-test.
 if [ "$HOST_ARCH" = aarch64 ]; then EMBEDDED_CELLS=(build smoke race checkers)
-else EMBEDDED_CELLS=(build smoke race la57 stress bench tsan valgrind asan defects checkers); fi
+else EMBEDDED_CELLS=(build smoke race la57 stress bench tsan valgrind asan defects checkers malloc); fi
 TIMED_CELLS=" bench "   # native only: run alone, after everything else (the emulated aarch64 bench is never compared)
 # Cells that mostly wait (package unpacking, QEMU thread start-up, the self-test's stand-in
 # cells sleeping): the scheduler runs one of them beside the --jobs others instead of giving
@@ -183,6 +183,9 @@ if [ "$engine" = host ]; then
 elif [ "$images_only" = 1 ]; then placement=all
 elif [ "$profile" = quick ]; then placement=sample
 else placement=all; fi
+# aarch64/malloc runs Debian's arm64 programs: only in the arm64 image, outside quick.
+[ "$profile" = quick ] && OPTIONAL_CELLS[aarch64/malloc]="not in the quick profile"
+[ "$placement" = none ] && OPTIONAL_CELLS[aarch64/malloc]="needs the arm64 image (engine host)"
 needed=(cmd:python3 py:statistics cmd:git)
 for item in "${selected[@]}"; do
     mapfile -t -O "${#needed[@]}" needed < <(bash "${MATRIX_CELL_SCRIPT:-ci/lib/cell.sh}" --needs "${item%%/*}" "${item#*/}")
@@ -390,7 +393,7 @@ run_cell() {
 # Priority: longest first (durations of the quick CI runs), so both lanes end together.
 PRIORITY=" x86_64/tsan aarch64/tsan aarch64/build x86_64/asan x86_64/stress aarch64/valgrind
     aarch64/asan x86_64/release-tests x86_64/valgrind x86_64/fresh x86_64/fuzz x86_64/malloc aarch64/defects
-    aarch64/checkers x86_64/embedded aarch64/race x86_64/defects x86_64/la57 aarch64/stress
+    aarch64/checkers aarch64/malloc x86_64/embedded aarch64/race x86_64/defects x86_64/la57 aarch64/stress
     aarch64/bench x86_64/lint x86_64/debug-tests aarch64/smoke aarch64/la57 "
 declare -A DEPS=()
 for item in "${selected[@]}"; do

@@ -36,6 +36,14 @@ cell_needs() {
         fi
         return
     fi
+    if [ "$emulated" = 1 ] && [ "$cell" = malloc ]; then
+        # Debian's arm64 programs under the aarch64 liboffheap-malloc (built by aarch64/build):
+        # in the arm64 image; on the host the cell says it needs the image.
+        if [ "${MATRIX_IN_CONTAINER:-0}" = 1 ]; then
+            printf '%s\n' cmd:gcc file:/usr/include/stdio.h cmd:sqlite3 cmd:python3 py:test.test_json cmd:git
+        fi
+        return
+    fi
     if [ "$emulated" = 1 ]; then
         # In the arm64 image (MATRIX_IN_CONTAINER=1) the static binaries run natively.
         [ "${MATRIX_IN_CONTAINER:-0}" = 1 ] || echo cmd:qemu-aarch64-static
@@ -770,6 +778,13 @@ cell_a64_build() {
         || fail "ci/build-aarch64.sh --variant $variant: $(grep -a -m1 -E 'error:' "$OUT/build.log" | cut -c1-300 || true)"
     echo "$variant $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')" >>"$OUT/variant-seconds.txt"
     cat "$OUT/variant-seconds.txt"
+    # liboffheap-malloc.so for aarch64, for aarch64/malloc (its image has no cross toolchain;
+    # ~2 min of one core here, so not in the quick profile, where aarch64/malloc is skipped).
+    if [ "$PROFILE" != quick ]; then
+    step "ci/build-malloc.sh --arch aarch64 --out .build-malloc/aarch64"
+    ci/build-malloc.sh --arch aarch64 --out .build-malloc/aarch64 2>&1 | tee -a "$OUT/build.log" \
+        || fail "ci/build-malloc.sh --arch aarch64 failed"
+    fi
     ls -l "$A64_BIN" || fail "ci/build-aarch64.sh produced no .build-aarch64/bin"
     file "$A64_BIN"/* 2>/dev/null || true
 }
@@ -986,6 +1001,24 @@ cell_a64_checkers() {
         [ "$rc" != 3 ] || skip "missing dependency for the checkers' self-test"
         fail "a planted defect was not caught: $(awk -F'\t' '$4 == "no" { printf "%s by %s (exit %s); ", $1, $2, $3 }' "$OUT/checkers.tsv" 2>/dev/null)"
     }
+}
+
+# Debian's real arm64 programs (sqlite3 integrity_check, python3 + a CPython test slice, git
+# fsck, gcc) and the C test programs, in the arm64 image, each run on glibc and then with
+# LD_PRELOAD of the aarch64 liboffheap-malloc.so that aarch64/build cross-built
+# (ci/malloc/real-programs.sh --under-qemu): any crash, complaint or difference fails.
+cell_a64_malloc() {
+    local so="$ROOT/.build-malloc/aarch64/liboffheap-malloc.so" rc=0 full=()
+    [ "$PROFILE" != quick ] || skip "not in the quick profile (the aarch64 library build is ~2 min, the programs ~minutes under QEMU)"
+    [ "$IN_CONTAINER" = 1 ] || [ "$(uname -m)" = aarch64 ] \
+        || skip "needs the arm64 image (Debian's arm64 programs run there; --engine host has none)"
+    [ -f "$so" ] || skip "not built: $so missing (aarch64/build runs ci/build-malloc.sh --arch aarch64)"
+    [ "$PROFILE" = quick ] || full=(--full)
+    step "Debian arm64 programs on liboffheap-malloc.so (aarch64), each against glibc (ci/malloc/real-programs.sh --under-qemu${full[*]:+ ${full[*]}})"
+    ci/malloc/real-programs.sh --so "$so" --under-qemu --out "$OUT/real-programs" ${full[@]+"${full[@]}"} || rc=$?
+    cp "$OUT/real-programs/results.tsv" "$OUT/malloc-results.tsv" 2>/dev/null || true
+    rm -rf "$OUT"/real-programs/*.d
+    [ "$rc" = 0 ] || fail "$(awk -F'\t' '$2 != "pass" { print $1 ": " $3 }' "$OUT/malloc-results.tsv" 2>/dev/null | head -n 2 | paste -sd';' - | cut -c1-300)"
 }
 
 cell_a64_la57() {

@@ -2,15 +2,17 @@
 # Real programs timed under each allocator in one run: glibc, jemalloc, mimalloc, tcmalloc
 # (Debian's, by LD_PRELOAD) and liboffheap-malloc (checked and unchecked): sqlite3, Python,
 # gcc, the thread program, and the classic allocator benchmarks of ci/malloc/classic.c
-# (larson, xmalloc, cache-scratch, cache-thrash, mstress).
+# (larson, xmalloc, cache-scratch, cache-thrash, mstress, rptest).
 #
 #   ci/malloc/bench-programs.sh --so .build-malloc/x86_64/liboffheap-malloc.so [--repeats N] [--out DIR]
 #
 # Each program runs N times per allocator (default 5), allocators interleaved within every
 # repeat (a different rotation each time, so drift on a shared machine spreads evenly), each
-# run in a fresh work directory. Wall time and peak RSS (GNU time's %e and %M) per run; the
-# summary gives per program and allocator the median time and median peak RSS, and ours
-# against mimalloc as ratios (time: mimalloc ÷ ours, > 1 is faster; RSS: ours ÷ mimalloc).
+# run in a fresh work directory. Wall time and peak RSS (GNU time's %e and %M) per run, and for
+# classic.c's programs the RSS after they freed everything (their "rss-after-free-kib" line:
+# VmRSS once every block is freed, as mimalloc-bench reports it); the summary gives per program
+# and allocator the medians, and ours against mimalloc as ratios (time: mimalloc ÷ ours, > 1
+# is faster; RSS: ours ÷ mimalloc).
 # Writes DIR/runs.tsv and DIR/summary.md; exit 1 if any run fails.
 # (The case_* functions are called through "$function".)
 # shellcheck disable=SC2317
@@ -74,10 +76,12 @@ case_xmalloc() { "$out/classic" xmalloc >/dev/null; }
 case_cache_scratch() { "$out/classic" cache-scratch >/dev/null; }
 case_cache_thrash() { "$out/classic" cache-thrash >/dev/null; }
 case_mstress() { "$out/classic" mstress >/dev/null; }
+case_rptest() { "$out/classic" rptest >/dev/null; }
 
 programs=(sqlite3:case_sqlite python3:case_python gcc:case_gcc threads:case_threads larson:case_larson
-    xmalloc:case_xmalloc cache-scratch:case_cache_scratch cache-thrash:case_cache_thrash mstress:case_mstress)
-printf 'program\tallocator\trepeat\tseconds\tpeak_kib\n' >"$out/runs.tsv"
+    xmalloc:case_xmalloc cache-scratch:case_cache_scratch cache-thrash:case_cache_thrash mstress:case_mstress
+    rptest:case_rptest)
+printf 'program\tallocator\trepeat\tseconds\tpeak_kib\tafter_free_kib\n' >"$out/runs.tsv"
 failed=0
 for repeat in $(seq 1 "$repeats"); do
     for entry in "${programs[@]}"; do
@@ -96,7 +100,8 @@ for repeat in $(seq 1 "$repeats"); do
                 continue
             fi
             read -r seconds peak <"$out/time.txt"
-            printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$allocator" "$repeat" "$seconds" "$peak" >>"$out/runs.tsv"
+            after="$(sed -n 's/^rss-after-free-kib \([0-9]*\)$/\1/p' "$out/stderr.txt" | tail -n 1)"
+            printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$allocator" "$repeat" "$seconds" "$peak" "${after:--}" >>"$out/runs.tsv"
         done
     done
 done
@@ -106,31 +111,42 @@ python3 - "$out/runs.tsv" "$out/summary.md" <<'PY'
 import statistics, sys
 rows = [line.rstrip("\n").split("\t") for line in open(sys.argv[1])][1:]
 runs = {}
-for program, allocator, _, seconds, peak in rows:
+after = {}
+for program, allocator, _, seconds, peak, after_free in rows:
     runs.setdefault((program, allocator), []).append((float(seconds), int(peak)))
+    if after_free != "-":
+        after.setdefault((program, allocator), []).append(int(after_free))
+after = {k: statistics.median(v) for k, v in after.items()}
 programs = list(dict.fromkeys(r[0] for r in rows))
 allocators = list(dict.fromkeys(r[1] for r in rows))
 med = {k: (statistics.median(s for s, _ in v), statistics.median(p for _, p in v), len(v)) for k, v in runs.items()}
-lines = ["| program | " + " | ".join(allocators) + " | offheap vs mimalloc: time, peak RSS |",
+lines = ["| program | " + " | ".join(allocators) + " | offheap vs mimalloc: time, peak RSS, RSS after free |",
          "|---|" + "---|" * (len(allocators) + 1)]
-time_ratios, rss_ratios = [], []
+time_ratios, rss_ratios, after_ratios = [], [], []
 for program in programs:
     cells = []
     for a in allocators:
         m = med.get((program, a))
-        cells.append(f"{m[0]:.2f} s, {m[1] / 1024:.0f} MiB" if m else "—")
+        freed = after.get((program, a))
+        cells.append((f"{m[0]:.2f} s, {m[1] / 1024:.0f} MiB" + (f" → {freed / 1024:.1f} MiB" if freed is not None else "")) if m else "—")
     ours, peer = med.get((program, "offheap-unchecked")), med.get((program, "mimalloc"))
     ratio = "—"
     if ours and peer and ours[0] > 0:
         time_ratios.append(peer[0] / ours[0]); rss_ratios.append(ours[1] / peer[1])
         ratio = f"{peer[0] / ours[0]:.2f}×, {ours[1] / peer[1]:.2f}×"
+        ours_after, peer_after = after.get((program, "offheap-unchecked")), after.get((program, "mimalloc"))
+        if ours_after is not None and peer_after:
+            ratio += f", {ours_after / peer_after:.2f}×"
+            after_ratios.append(ours_after / peer_after)
     lines.append(f"| {program} | " + " | ".join(cells) + f" | {ratio} |")
 n = max((m[2] for m in med.values()), default=0)
-lines += ["", f"Medians of {n} runs per cell (wall seconds, peak RSS). offheap vs mimalloc compares the "
+lines += ["", f"Medians of {n} runs per cell (wall seconds, peak RSS → RSS after the program freed everything, "
+          "classic.c's programs only). offheap vs mimalloc compares the "
           "unchecked mode: time = mimalloc ÷ ours (> 1 faster), RSS = ours ÷ mimalloc (< 1 smaller)."]
 if time_ratios:
     lines.append(f"Median over the programs: time {statistics.median(time_ratios):.2f}×, "
-                 f"peak RSS {statistics.median(rss_ratios):.2f}×.")
+                 f"peak RSS {statistics.median(rss_ratios):.2f}×"
+                 + (f", RSS after free {statistics.median(after_ratios):.2f}× (classic.c's programs)" if after_ratios else "") + ".")
 open(sys.argv[2], "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))
 PY

@@ -16,6 +16,13 @@
 //                         writes and frees small objects many times.
 //   classic mstress       mimalloc-bench's mstress in spirit: threads allocate, reallocate and
 //                         free mixed sizes, and hand a share of their blocks to the next thread.
+//   classic rptest        rpmalloc's rptest in spirit: RP_THREADS threads, rounds of many blocks
+//                         of random sizes (mostly small, a tail up to 128 KiB); each round half of
+//                         every thread's blocks go to the next thread, which frees them.
+//
+// After the run (every block freed) each mode prints VmRSS from /proc/self/status on stderr as
+// "rss-after-free-kib N": what the allocator keeps once the program has freed everything
+// (bench-programs.sh reports it beside peak RSS, as mimalloc-bench does).
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdint.h>
@@ -53,6 +60,61 @@ static void check_and_free(void *pointer) {
         }
     }
     free(block);
+}
+
+// ---------------------------------------------------------------------------------- rptest
+#define RP_THREADS 4
+#define RP_ROUNDS 200
+#define RP_BLOCKS 2000
+static void *rp_outbox[RP_THREADS][RP_BLOCKS / 2];
+static pthread_barrier_t rp_barrier;
+
+static size_t rp_size(uint32_t r) {
+    uint32_t kind = r % 100;
+    if (kind < 80) return 16 + r % 496;
+    if (kind < 98) return 512 + r % 16000;
+    return 16384 + r % 114688;
+}
+
+static void *rp_worker(void *argument) {
+    int id = (int)(intptr_t)argument;
+    uint32_t seed = 1234u + 77u * (uint32_t)id;
+    void **blocks = malloc(RP_BLOCKS * sizeof *blocks);
+    if (blocks == NULL) abort();
+    for (int round = 0; round < RP_ROUNDS; round++) {
+        for (int i = 0; i < RP_BLOCKS; i++) blocks[i] = make_block(rp_size(next_random(&seed)));
+        for (int i = 0; i < RP_BLOCKS / 2; i++) rp_outbox[id][i] = blocks[RP_BLOCKS / 2 + i];
+        pthread_barrier_wait(&rp_barrier);
+        // The previous thread's half: cross-thread frees, interleaved with our own.
+        int from = (id + RP_THREADS - 1) % RP_THREADS;
+        for (int i = 0; i < RP_BLOCKS / 2; i++) {
+            check_and_free(rp_outbox[from][i]);
+            check_and_free(blocks[i]);
+        }
+        pthread_barrier_wait(&rp_barrier);
+    }
+    free(blocks);
+    return NULL;
+}
+
+static void rptest(void) {
+    pthread_t threads[RP_THREADS];
+    pthread_barrier_init(&rp_barrier, NULL, RP_THREADS);
+    for (int t = 0; t < RP_THREADS; t++) pthread_create(&threads[t], NULL, rp_worker, (void *)(intptr_t)t);
+    for (int t = 0; t < RP_THREADS; t++) pthread_join(threads[t], NULL);
+    pthread_barrier_destroy(&rp_barrier);
+}
+
+// Resident set size now, in KiB (0 when /proc is unavailable).
+static long rss_kib(void) {
+    FILE *status = fopen("/proc/self/status", "r");
+    char line[256];
+    long kib = 0;
+    if (status == NULL) return 0;
+    while (fgets(line, sizeof line, status) != NULL)
+        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1) break;
+    fclose(status);
+    return kib;
 }
 
 // ---------------------------------------------------------------------------------- larson
@@ -241,10 +303,12 @@ int main(int argc, char **argv) {
     else if (strcmp(which, "cache-scratch") == 0) cache(1);
     else if (strcmp(which, "cache-thrash") == 0) cache(0);
     else if (strcmp(which, "mstress") == 0) mstress();
+    else if (strcmp(which, "rptest") == 0) rptest();
     else {
-        fprintf(stderr, "usage: classic larson|xmalloc|cache-scratch|cache-thrash|mstress\n");
+        fprintf(stderr, "usage: classic larson|xmalloc|cache-scratch|cache-thrash|mstress|rptest\n");
         return 2;
     }
+    fprintf(stderr, "rss-after-free-kib %ld\n", rss_kib());
     printf("classic %s: corrupted %lu\n", which, corrupted);
     return corrupted == 0 ? 0 : 1;
 }

@@ -4,7 +4,7 @@
 # Real programs under liboffheap-malloc.so, each compared with the same run on glibc's malloc.
 #
 #   ci/malloc/real-programs.sh --so .build-malloc/x86_64/liboffheap-malloc.so [--out DIR] [--full]
-#                              [--only NAME]... [--arch aarch64]
+#                              [--only NAME]... [--arch aarch64] [--under-qemu] [--stress-ng]
 #
 # Every case runs twice in a fresh work directory: on glibc, then with LD_PRELOAD of the
 # library (OFFHEAP_CHECKED=1; OFFHEAP_VERBOSE_FILE collects every process's exit statistics).
@@ -22,10 +22,16 @@
 # a quarter of the work and no fork storm, which QEMU user mode itself cannot run — and the
 # misuse cases), cross-compiled and run under `qemu-aarch64-static -L /`; Debian's programs
 # are x86-64 binaries here.
+# --under-qemu: this whole run is an emulated arm64 userland (the aarch64/malloc cell: the arm64
+# matrix image through binfmt + qemu-user-static, where Debian's arm64 sqlite3, python3, git
+# and gcc are the programs): the thread program gets QEMU's reduced load (no fork storm).
+# --stress-ng: adds `stress-ng --malloc` with pthreads and --verify (exit status, "successful
+# run" and zero failures compared with glibc's run; a run that does not finish in
+# STRESS_NG_TIMEOUT seconds, default 60, fails).
 # Writes DIR/results.tsv (case, status, detail) and one log per run; exit 1 if any case fails.
 set -uo pipefail
 
-so="" out="${TMPDIR:-/tmp}/offheap-real-programs" full=0 only=" " arch="$(uname -m)"
+so="" out="${TMPDIR:-/tmp}/offheap-real-programs" full=0 only=" " arch="$(uname -m)" under_qemu=0 stress_ng=0
 while [[ $# -gt 0 ]]; do
     case "$1" in
     --so) so="$2"; shift 2 ;;
@@ -33,6 +39,8 @@ while [[ $# -gt 0 ]]; do
     --full) full=1; shift ;;
     --only) only+="$2 "; shift 2 ;;
     --arch) arch="$2"; shift 2 ;;
+    --under-qemu) under_qemu=1; shift ;;
+    --stress-ng) stress_ng=1; shift ;;
     *) echo "real-programs: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -52,6 +60,7 @@ if [[ "$arch" != "$(uname -m)" ]]; then
     [[ "$arch" == aarch64 ]] || { echo "real-programs: cannot run $arch programs here" >&2; exit 2; }
     cc=aarch64-linux-gnu-gcc emulated=1 threads_args=(4 qemu)
 fi
+[[ $under_qemu -eq 0 ]] || threads_args=(4 qemu)
 for program in abi threads misuse classic; do
     "$cc" -O2 -pthread -Wno-alloc-size-larger-than -Wno-free-nonheap-object -o "$out/$program" "$here/$program.c" ||
         { echo "real-programs: cannot build $here/$program.c" >&2; exit 1; }
@@ -165,6 +174,20 @@ case_swiftc() {
     ./main
 }
 
+# stress-ng's malloc stressor: 2 worker processes x 2 pthreads, random sizes up to 64 KiB,
+# realloc, --verify (every block's contents checked). Its output has timings in it: what is
+# compared is the verdict (the summary without figures and PIDs).
+case_stress_ng() {
+    cd "$1" || return 1
+    local rc=0
+    timeout -k 5 "${STRESS_NG_TIMEOUT:-60}" stress-ng --malloc 2 --malloc-ops 200000 --malloc-pthreads 2 \
+        --malloc-bytes 64K --verify --metrics-brief >log.txt 2>&1 || rc=$?
+    [[ $rc -ne 124 && $rc -ne 137 ]] || { echo "stress-ng: timed out after ${STRESS_NG_TIMEOUT:-60} s" >&2; return "$rc"; }
+    grep -E -o 'successful run completed|(passed|failed|skipped|untrustworthy)[^:]*: [0-9]+' log.txt | sed -E 's/: [0-9]+ *$//'
+    grep -q 'successful run completed' log.txt || { tail -n 3 log.txt >&2; return 1; }
+    return "$rc"
+}
+
 # run_case NAME FUNCTION [ARGS...]: FUNCTION WORKDIR ARGS on glibc and preloaded; compares.
 run_case() {
     local name="$1" function="$2" status detail
@@ -223,8 +246,13 @@ run_case sqlite3 case_sqlite
 run_case python3 case_python
 run_case git case_git
 run_case gcc case_gcc
-if [[ $full -eq 1 ]]; then
-    for classic in larson xmalloc cache-scratch mstress; do run_case "$classic" case_program classic "$classic"; done
+[[ $stress_ng -eq 0 ]] || run_case stress-ng case_stress_ng
+if [[ $under_qemu -eq 1 ]]; then
+    # Emulated: the CPython slice (what Debian's arm64 python3 is checked by), not classic.c's
+    # timed loops nor swiftc (no arm64 Swift toolchain).
+    [[ $full -eq 0 ]] || run_case python3-test-suite case_python_tests
+elif [[ $full -eq 1 ]]; then
+    for classic in larson xmalloc cache-scratch mstress rptest; do run_case "$classic" case_program classic "$classic"; done
     run_case python3-test-suite case_python_tests
     run_case swiftc case_swiftc
 fi
