@@ -35,8 +35,11 @@ engine_docker_env() {
 
 docker_answers() { engine_docker_env; timeout 10 docker info >/dev/null 2>&1; }
 
-# podman with the flags this machine needs (crun fails on this cgroup setup).
-PODMAN_ARGS=(--runtime runc --storage-driver overlay)
+# podman with the flags this machine needs (crun fails on this cgroup setup), on a store of
+# its own under ENGINE_STATE: the user's store may hold another graph driver ("database
+# configuration mismatch" when a default-configured podman created it first).
+PODMAN_ARGS=(--runtime runc --storage-driver overlay --root "$ENGINE_STATE/podman/root"
+    --runroot "$ENGINE_STATE/podman/run")
 podman_cmd() { podman "${PODMAN_ARGS[@]}" "$@"; }
 
 # The engine's command as words, for commands run through timeout(1) (which cannot run
