@@ -7,6 +7,7 @@
 #include <string.h>
 
 __thread void *offheap_tls_slots[OFFHEAP_TLS_SLOT_COUNT] __attribute__((tls_model("initial-exec")));
+__thread unsigned offheap_internal_depth __attribute__((tls_model("initial-exec")));
 
 long offheap_read_file(const char *path, void *buffer, size_t capacity) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);

@@ -54,7 +54,7 @@ cell_needs() {
         lint) printf '%s\n' "${TOOLCHAIN_NEEDS[@]}" cmd:python3 cmd:shellcheck py:pip cmd:actionlint cmd:hadolint ;;
         valgrind|defects) printf '%s\n' "${TOOLCHAIN_NEEDS[@]}" cmd:valgrind cmd:objcopy \
             file:/usr/include/valgrind/memcheck.h ;;
-        malloc) printf '%s\n' "${TOOLCHAIN_NEEDS[@]}" cmd:gcc cmd:sqlite3 cmd:python3 py:test.test_json
+        malloc) printf '%s\n' "${TOOLCHAIN_NEEDS[@]}" cmd:gcc cmd:sqlite3 cmd:python3 py:test.test_json cmd:stress-ng
             # The aarch64 library and its C programs under QEMU (outside the quick profile).
             bash "$(dirname "${BASH_SOURCE[0]}")/../build-aarch64.sh" --list-deps
             echo cmd:qemu-aarch64-static ;;
@@ -408,7 +408,8 @@ cell_malloc() {
     [ "$PROFILE" = quick ] || full=(--full)
     step "real programs on liboffheap-malloc.so, each against glibc (ci/malloc/real-programs.sh${full[*]:+ ${full[*]}})"
     local rc=0
-    ci/malloc/real-programs.sh --so "$lib_dir/liboffheap-malloc.so" --out "$OUT/real-programs" ${full[@]+"${full[@]}"} || rc=$?
+    ci/malloc/real-programs.sh --so "$lib_dir/liboffheap-malloc.so" --out "$OUT/real-programs" --stress-ng \
+        ${full[@]+"${full[@]}"} || rc=$?
     cp "$OUT/real-programs/results.tsv" "$OUT/malloc-results.tsv" 2>/dev/null || true
     # The harness can fail: with the heap switched off every call goes to glibc, the outputs
     # still match, and the case must fail because the heap served nothing.

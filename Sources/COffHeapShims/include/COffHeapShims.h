@@ -182,6 +182,15 @@ static inline void offheap_tls_set(unsigned slot, void *_Nullable value) {
     offheap_tls_slots[slot] = value;
 }
 
+/// Depth of the calling thread's library-internal sections: liboffheap-malloc's entry points
+/// (malloc.c) and the allocators' thread-exit processing. While it is non-zero the process
+/// allocator serves malloc and free from glibc, so the heap's own allocations (Swift arrays,
+/// the runtime) never re-enter the heap, which may hold its lock or be tearing the thread's
+/// state down. Unused when the library is not the process allocator.
+extern __thread unsigned offheap_internal_depth __attribute__((tls_model("initial-exec")));
+static inline void offheap_internal_enter(void) { offheap_internal_depth++; }
+static inline void offheap_internal_leave(void) { offheap_internal_depth--; }
+
 // MARK: - Process
 
 /// 1 when the ThreadSanitizer runtime is linked into the process. Its mmap interceptor

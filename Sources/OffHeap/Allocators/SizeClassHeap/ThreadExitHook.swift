@@ -18,6 +18,10 @@ internal final class ThreadExitHook: @unchecked Sendable {
 
     /// Runs on the exiting thread: every heap it used adopts nothing, it abandons its pages.
     static func threadExited(_ raw: UnsafeMutableRawPointer) {
+        // An internal section: as the process allocator, an allocation made while the pages
+        // are abandoned (under the heap's lock) must go to glibc, not back into this heap.
+        offheap_internal_enter()
+        defer { offheap_internal_leave() }
         let entries = raw.assumingMemoryBound(to: ThreadRecordEntry.self)
         for index in 0..<ThreadRecord.entryCount {
             let entry = entries[index]
