@@ -73,9 +73,9 @@ static int checked_mode = 1;
 static int verbose = 0;
 // Initial-exec TLS: no allocation, no __tls_get_addr call (a preloaded object gets static TLS).
 // The depth lives in the core shim (COffHeapShims), so the library's own internal sections
-// (the allocators' thread-exit processing, which runs from a pthread key destructor, not from
-// an entry point here) count too: an allocation made there goes to glibc, never back into a
-// heap that may hold its lock.
+// (the allocators' thread-exit processing, run by ThreadExitRegistry's pthread key destructor,
+// not from an entry point here) count too: an allocation made there goes to glibc, never back
+// into a heap that may hold its lock.
 extern __thread unsigned offheap_internal_depth __attribute__((tls_model("initial-exec")));
 #define inside offheap_internal_depth
 

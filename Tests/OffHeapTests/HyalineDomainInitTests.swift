@@ -9,7 +9,7 @@ struct HyalineDomainInitTests {
     /// clear a row another domain may have claimed since) and its region unmapped once (by
     /// `deinit`, which runs for a class whose init throws after full initialisation).
     @Test func controllerStartFailureCleansUpOnce() throws {
-        let staleBefore = HyalineRuntime.staleRetires.load(ordering: .relaxed)
+        let staleBefore = GenerationTable.staleRetires.load(ordering: .relaxed)
         for _ in 0..<8 {
             #expect(throws: OffHeapError.threadStartFailed(errno: 11)) {
                 _ = try HyalineDomain(
@@ -17,7 +17,7 @@ struct HyalineDomainInitTests {
                     startThread: { _ throws(OffHeapError) in throw .threadStartFailed(errno: 11) })
             }
         }
-        #expect(HyalineRuntime.staleRetires.load(ordering: .relaxed) == staleBefore)
+        #expect(GenerationTable.staleRetires.load(ordering: .relaxed) == staleBefore)
         // Domains made afterwards claim rows and work normally.
         let domain = try HyalineDomain(configuration: .init(maximumReaders: 4))
         #expect(domain.registryRow >= 0)
@@ -31,10 +31,10 @@ struct HyalineDomainInitTests {
         let domain = try HyalineDomain(configuration: .init(maximumReaders: 4))
         let row = domain.registryRow
         try #require(row >= 0)
-        let staleBefore = HyalineRuntime.staleRetires.load(ordering: .relaxed)
+        let staleBefore = GenerationTable.staleRetires.load(ordering: .relaxed)
         #expect(!runtime.retire(row, generation: domain.registryGeneration &+ 1))
-        #expect(runtime.state(row).pointee.load(ordering: .relaxed) & HyalineRuntime.activeBit != 0)
-        #expect(HyalineRuntime.staleRetires.load(ordering: .relaxed) >= staleBefore + 1)
+        #expect(runtime.table.state(row).pointee.load(ordering: .relaxed) & GenerationTable.activeBit != 0)
+        #expect(GenerationTable.staleRetires.load(ordering: .relaxed) >= staleBefore + 1)
     }
 }
 

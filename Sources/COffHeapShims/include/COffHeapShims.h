@@ -142,8 +142,8 @@ int offheap_thread_join(uint64_t handle);
 /// A small kernel-independent id of the calling thread (unique while it lives).
 static inline uint64_t offheap_thread_self(void) { return (uint64_t)pthread_self(); }
 
-/// Thread-exit hooks: a pthread key whose destructor runs `destructor(value)` when a thread
-/// that set a non-NULL value exits. Returns 0 or an errno value.
+/// Thread-exit hook: a pthread key whose destructor runs `destructor(value)` when a thread
+/// that set a non-NULL value exits (one key, ThreadExitRegistry's). Returns 0 or an errno value.
 int offheap_tls_key_create(uint32_t *key, void (*destructor)(void *));
 int offheap_tls_key_set(uint32_t key, const void *_Nullable value);
 

@@ -69,7 +69,7 @@ public final class ShardedFreeList: FixedSizeAllocator, @unchecked Sendable {
     //     → hit: magazine[count] = index, tally += deallocateHit
     //     → miss: deallocateSlow(_:) → ShardedRuntime.flush(_:from:count:into:)
     //         → Self.pushChain → FreeList.pushChain   one CAS           +SharedList.swift
-    //   thread exit: ShardedRuntime.threadExit(record:) → registry.pin → flush → unpin
+    //   thread exit: ThreadExitRegistry → ShardedRuntime.threadExit(recordOffset:) → registry.pin → flush → unpin
 
     // @unchecked Sendable: stored properties are immutable after init; all mutable shared
     // state is `Atomic` in off-heap memory or owned by exactly one thread (see above).
@@ -164,7 +164,7 @@ public final class ShardedFreeList: FixedSizeAllocator, @unchecked Sendable {
         // After `retire` no exiting thread can reach `global`; caches other threads still
         // hold for this pool keep only indices in their own records and are discarded when
         // their stamp no longer matches.
-        runtime.registry.retire(id)
+        runtime.registry.retire(id, generation: UInt32(truncatingIfNeeded: stamp))
         // `statesRegion` unmaps itself (OwnedRegion).
     }
 

@@ -2,8 +2,8 @@ import COffHeapShims
 import Synchronization
 
 /// Process-wide state behind every ``ShardedFreeList``: the instance registry, the pool of
-/// thread records and the pthread key whose destructor hands an exiting thread's magazines
-/// back. All memory comes from `mmap` and lives for the process.
+/// thread records, and the thread-exit teardown (``ThreadExitRegistry``) that hands an
+/// exiting thread's magazines back. All memory comes from `mmap` and lives for the process.
 ///
 /// Invariant of the record pool: `poolHead = index | tag << 32` of the top free record
 /// (`nilIndex`: none); every successful CAS adds one to the tag (no ABA); a record's
@@ -32,7 +32,6 @@ internal final class ShardedRuntime: @unchecked Sendable {
     let records: OwnedRegion
     let poolHead: UnsafeMutablePointer<Atomic<UInt64>>
     let highWater: UnsafeMutablePointer<Atomic<UInt64>>
-    let key: UInt32
 
     private init() throws(OffHeapError) {
         let rowBytes = ShardedFreeList.maximumLiveInstances * ShardedRegistry.rowBytes
@@ -46,12 +45,6 @@ internal final class ShardedRuntime: @unchecked Sendable {
         highWater = poolHead + 1
         poolHead.initialize(to: Atomic(UInt64(Self.nilIndex)))
         highWater.initialize(to: Atomic(UInt64(1)))  // record 0: the sentinel
-        var key: UInt32 = 0
-        let rc = offheap_tls_key_create(&key) { raw in
-            ShardedRuntime.threadExit(record: ShardedThreadRecord(raw))
-        }
-        if rc != 0 { throw .threadStartFailed(errno: rc) }
-        self.key = key
     }
 
     /// The calling thread's record offset from `records.base` (0: none, the sentinel).
@@ -72,9 +65,14 @@ internal final class ShardedRuntime: @unchecked Sendable {
     internal func callingThreadRecord() -> ShardedThreadRecord? {
         if let record = callingThreadRecordIfAny { return record }
         guard let record = acquireRecord() else { return nil }
+        // Without the exit teardown the record and its magazines would leak: bypass instead.
+        let teardown: ThreadExitRegistry.Teardown = { ShardedRuntime.threadExit(recordOffset: $0) }
+        guard ThreadExitRegistry.shared.arm(.shardedFreeList, teardown: teardown) else {
+            releaseRecord(record)
+            return nil
+        }
         ThreadLocalSlot.shardedFreeListCaches.value =
             UnsafeMutableRawPointer(bitPattern: record.raw - records.base)
-        _ = offheap_tls_key_set(key, record.raw)
         return record
     }
 
@@ -141,12 +139,12 @@ internal final class ShardedRuntime: @unchecked Sendable {
             list, first: magazine[start], last: magazine[start + count - 1], count: count)
     }
 
-    /// The pthread key destructor: runs on the exiting thread, after its last use of any pool.
-    static func threadExit(record: ShardedThreadRecord) {
+    /// The thread-exit teardown (``ThreadExitRegistry``), with the slot's value (the
+    /// exiting thread's record offset): runs after the thread's last use of any pool.
+    static func threadExit(recordOffset offset: UnsafeMutableRawPointer) {
         guard let runtime = shared else { return }
-        if runtime.callingThreadRecordIfAny?.raw == record.raw {
-            ThreadLocalSlot.shardedFreeListCaches.value = nil
-        }
+        let record = ShardedThreadRecord(runtime.records.base + Int(bitPattern: offset))
+        ThreadLocalSlot.shardedFreeListCaches.value = nil
         var mask = record.activeMask
         while mask != 0 {
             let id = mask.trailingZeroBitCount

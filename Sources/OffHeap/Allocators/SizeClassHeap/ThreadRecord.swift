@@ -54,8 +54,8 @@ internal enum ThreadRecord {
     /// The calling thread's table, created (and hooked to thread exit) on first use.
     static func current() throws(OffHeapError) -> UnsafeMutablePointer<ThreadRecordEntry> {
         if let raw = slot.value { return raw.assumingMemoryBound(to: ThreadRecordEntry.self) }
-        let hook = ThreadExitHook.shared
-        guard hook.valid else { throw .threadStartFailed(errno: hook.error) }
+        let exits = ThreadExitRegistry.shared
+        guard exits.error == 0 else { throw .threadStartFailed(errno: exits.error) }
         let region = try VirtualMemory.reserve(byteCount: tableByteCount, committed: true)
         let entries = region.base.bindMemory(to: ThreadRecordEntry.self, capacity: entryCount)
         entries.initialize(repeating: ThreadRecordEntry(heapID: 0, heap: nil), count: entryCount)
@@ -65,9 +65,26 @@ internal enum ThreadRecord {
         (region.base + entryCount * MemoryLayout<ThreadRecordEntry>.stride
             + MemoryLayout<SegmentCacheEntry>.stride)
             .bindMemory(to: Atomic<UInt>.self, capacity: 1).initialize(to: Atomic(0))
+        guard exits.arm(.sizeClassHeap, teardown: { raw in ThreadRecord.threadExited(raw) }) else {
+            try? VirtualMemory.release(region)
+            throw .threadStartFailed(errno: exits.error)
+        }
         ThreadTables.shared.insert(region.base)
         slot.value = region.base
-        _ = offheap_tls_key_set(hook.key, region.base)
         return entries
+    }
+
+    /// The thread-exit teardown (``ThreadExitRegistry``), with the exiting thread's table:
+    /// every heap it used adopts nothing, it abandons its pages.
+    static func threadExited(_ raw: UnsafeMutableRawPointer) {
+        let entries = raw.assumingMemoryBound(to: ThreadRecordEntry.self)
+        for index in 0..<entryCount {
+            let entry = entries[index]
+            guard entry.heapID != 0, let heap = entry.heap else { continue }
+            HeapDirectory.shared.detach(heapID: entry.heapID, threadHeap: heap)
+        }
+        if slot.value == raw { slot.value = nil }
+        ThreadTables.shared.remove(raw)
+        _ = offheap_munmap(raw, VirtualMemory.roundUp(tableByteCount, to: VirtualMemory.pageSize))
     }
 }

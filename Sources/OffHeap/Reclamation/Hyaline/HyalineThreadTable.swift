@@ -1,23 +1,17 @@
 import COffHeapShims
 import Synchronization
 
-/// Process-wide state behind the sticky reader slots of every ``HyalineDomain``: a table of
-/// live domains (one row per domain, with a generation) and the pthread key whose destructor
-/// gives an exiting thread's sticky slots back. All memory comes from `mmap`.
+/// Process-wide state behind the sticky reader slots of every ``HyalineDomain``: a
+/// ``GenerationTable`` of live domains (one row per domain). All memory comes from `mmap`.
 ///
-/// Invariant, per row (mirrors `ShardedRegistry`): `state = generation << 32 | active << 31 |
-/// pins` (pins < 2³¹), `slots` = the domain's slot array (its region stays mapped while the
-/// row is active or pinned).
-/// - A domain *claims* a row with one CAS from `active == 0 && pins == 0` to
-///   `generation + 1, active` and then stores `slots` (release) before any thread can stamp
-///   the row's generation into its table.
-/// - A thread that exits *pins* the row with a CAS that requires `active` and the generation
-///   its table entry carries; only while pinned does it store 0 into its slot's owner word
-///   (release: the slot may be leased again). It unpins with one subtract (release).
-/// - A domain's deinit clears `active` with a CAS and waits until `pins == 0` (acquire);
-///   afterwards no exiting thread can touch its region, which may then be unmapped.
-/// All of this is cold (domain init/deinit, a thread's first enter, thread exit); `enter` only
-/// reads the calling thread's own table.
+/// Invariant: ``GenerationTable``'s, with payload words 1 = the domain's slot lines,
+/// 2 = its header, 3 = its records, stored before `claim` returns (so before any thread
+/// stamps the row's generation into its table); the domain's region stays mapped while the
+/// row is active or pinned. A thread that exits pins the row with the generation its entry
+/// carries, and only while pinned stores 0 into its slot's owner word (release: the slot may
+/// be leased again) and pushes its private free records back. A domain's deinit retires the
+/// row (waiting for pins) before it unmaps. All of this is cold (domain init/deinit, a
+/// thread's first enter, thread exit); `enter` only reads the calling thread's own table.
 @usableFromInline
 internal final class HyalineRuntime: @unchecked Sendable {
     // @unchecked Sendable: immutable after init; shared state is `Atomic` off-heap memory.
@@ -25,38 +19,18 @@ internal final class HyalineRuntime: @unchecked Sendable {
     /// Live domains with sticky slots at once; further domains lease a slot per guard.
     @usableFromInline internal static let rowCount = 256
     static let rowBytes = 64
-    static let activeBit: UInt64 = 1 << 31
-    static let pinMask: UInt64 = (1 << 31) - 1
+    static let slotsField = 1, headerField = 2, recordsField = 3
 
-    /// `nil` only when the process could not map the table or create the pthread key.
+    /// `nil` only when the process could not map the table.
     @usableFromInline
     internal static let shared: HyalineRuntime? = try? HyalineRuntime()
 
-    let rows: VirtualRegion
-    let key: UInt32
+    let rows: OwnedRegion
+    let table: GenerationTable
 
     private init() throws(OffHeapError) {
-        rows = try VirtualMemory.reserve(
-            byteCount: Self.rowCount * Self.rowBytes, committed: true)
-        for offset in stride(from: 0, to: Self.rowCount * Self.rowBytes, by: 8) {
-            HyalineDomain.word(rows.base, offset).initialize(to: Atomic(0))
-        }
-        var key: UInt32 = 0
-        let rc = offheap_tls_key_create(&key) { raw in HyalineRuntime.threadExit(table: raw) }
-        if rc != 0 {
-            try? VirtualMemory.release(rows)
-            throw .threadStartFailed(errno: rc)
-        }
-        self.key = key
-    }
-
-    func state(_ row: Int) -> UnsafeMutablePointer<Atomic<UInt64>> {
-        HyalineDomain.word(rows.base, row * Self.rowBytes)
-    }
-
-    /// Word `field` of `row`: 1 the domain's slot lines, 2 its header, 3 its records.
-    func address(_ row: Int, _ field: Int) -> UnsafeMutablePointer<Atomic<UInt64>> {
-        HyalineDomain.word(rows.base, row * Self.rowBytes + field * 8)
+        rows = try OwnedRegion(byteCount: Self.rowCount * Self.rowBytes, committed: true)
+        table = GenerationTable(rows: rows.base, rowCount: Self.rowCount, rowBytes: Self.rowBytes)
     }
 
     /// Claims a free row for a domain (its header, slot lines and records); `nil` when every
@@ -65,85 +39,46 @@ internal final class HyalineRuntime: @unchecked Sendable {
         header: UnsafeMutableRawPointer, slots: UnsafeMutableRawPointer,
         records: UnsafeMutableRawPointer
     ) -> (row: Int, generation: UInt64)? {
-        for row in 0..<Self.rowCount {
-            var current = state(row).pointee.load(ordering: .acquiring)
-            while current & (Self.activeBit | Self.pinMask) == 0 {
-                var generation = UInt32(truncatingIfNeeded: current >> 32) &+ 1
-                if generation == 0 { generation = 1 }
-                let (exchanged, original) = state(row).pointee.compareExchange(
-                    expected: current, desired: UInt64(generation) << 32 | Self.activeBit,
-                    ordering: .acquiringAndReleasing)
-                if exchanged {
-                    for (field, base) in [(1, slots), (2, header), (3, records)] {
-                        address(row, field).pointee.store(
-                            UInt64(UInt(bitPattern: base)), ordering: .releasing)
-                    }
-                    return (row, UInt64(generation))
-                }
-                current = original
-            }
+        let claimed = table.claim { row in
+            table.storePointer(slots, row, Self.slotsField)
+            table.storePointer(header, row, Self.headerField)
+            table.storePointer(records, row, Self.recordsField)
         }
-        return nil
+        guard let claimed else { return nil }
+        return (claimed.row, UInt64(claimed.generation))
     }
-
-    /// Retires of a row that was not active with the caller's generation (a domain retiring
-    /// twice, or after its row was claimed again): refused, counted here for tests.
-    static let staleRetires = Atomic<Int>(0)
 
     /// Deactivates `row` if it is still active with `generation` (the claim's), and waits
     /// for exiting threads that pinned it; returns false, changing nothing, otherwise, so a
     /// second retire can never deactivate another domain's claim of the same row.
     @discardableResult
     func retire(_ row: Int, generation: UInt64) -> Bool {
-        var current = state(row).pointee.load(ordering: .relaxed)
-        while true {
-            guard current & Self.activeBit != 0, current >> 32 == generation else {
-                Self.staleRetires.add(1, ordering: .relaxed)
-                return false
-            }
-            let (exchanged, original) = state(row).pointee.compareExchange(
-                expected: current, desired: current & ~Self.activeBit,
-                ordering: .acquiringAndReleasing)
-            if exchanged { break }
-            current = original
-        }
-        while state(row).pointee.load(ordering: .acquiring) & Self.pinMask != 0 {
-            offheap_yield()
-        }
-        return true
+        table.retire(row, generation: UInt32(truncatingIfNeeded: generation))
     }
 
     /// Pins `row` if it is still active with `generation`; returns the domain's slot lines,
-    /// header and records.
+    /// header and records. Balance with ``unpin(_:)``.
     func pin(_ row: Int, generation: UInt64) -> (
         slots: UnsafeMutableRawPointer, header: UnsafeMutableRawPointer,
         records: UnsafeMutableRawPointer
     )? {
-        var current = state(row).pointee.load(ordering: .acquiring)
-        while current & Self.activeBit != 0, current >> 32 == generation {
-            let (exchanged, original) = state(row).pointee.compareExchange(
-                expected: current, desired: current + 1, ordering: .acquiringAndReleasing)
-            if exchanged {
-                // Set before the domain's init returned, so before any entry carried this
-                // generation; checked anyway rather than trusted.
-                func base(_ field: Int) -> UnsafeMutableRawPointer? {
-                    UnsafeMutableRawPointer(
-                        bitPattern: UInt(address(row, field).pointee.load(ordering: .acquiring)))
-                }
-                guard let slots = base(1), let header = base(2), let records = base(3) else {
-                    unpin(row)
-                    return nil
-                }
-                return (slots, header, records)
-            }
-            current = original
+        // A generation that does not fit 32 bits was never a claim's.
+        guard generation >> 32 == 0,
+            table.pin(row, generation: UInt32(truncatingIfNeeded: generation))
+        else { return nil }
+        // Stored before the domain's init returned, so before any entry carried this
+        // generation; checked anyway rather than trusted.
+        guard let slots = table.pointer(row, Self.slotsField),
+            let header = table.pointer(row, Self.headerField),
+            let records = table.pointer(row, Self.recordsField)
+        else {
+            table.unpin(row)
+            return nil
         }
-        return nil
+        return (slots, header, records)
     }
 
-    func unpin(_ row: Int) {
-        state(row).pointee.subtract(1, ordering: .releasing)
-    }
+    func unpin(_ row: Int) { table.unpin(row) }
 
     /// The calling thread's table, mapped (and hooked to thread exit) on first use.
     func callingThreadTable() -> HyalineThreadTable? {
@@ -152,13 +87,19 @@ internal final class HyalineRuntime: @unchecked Sendable {
             let region = try? VirtualMemory.reserve(
                 byteCount: HyalineThreadTable.byteCount, committed: true)
         else { return nil }
+        // Without the exit teardown the slots it leases would never be given back.
+        let teardown: ThreadExitRegistry.Teardown = { HyalineRuntime.threadExit(table: $0) }
+        guard ThreadExitRegistry.shared.arm(.hyaline, teardown: teardown) else {
+            try? VirtualMemory.release(region)
+            return nil
+        }
         // Fresh anonymous memory is zero: no entry is stamped.
         ThreadLocalSlot.hyaline.value = region.base
-        _ = offheap_tls_key_set(key, region.base)
         return HyalineThreadTable(region.base)
     }
 
-    /// The pthread key destructor: runs on the exiting thread after its last guard ended.
+    /// The thread-exit teardown (``ThreadExitRegistry``), with the exiting thread's table:
+    /// runs after the thread's last guard ended.
     static func threadExit(table raw: UnsafeMutableRawPointer) {
         if ThreadLocalSlot.hyaline.value == raw { ThreadLocalSlot.hyaline.value = nil }
         let table = HyalineThreadTable(raw)
