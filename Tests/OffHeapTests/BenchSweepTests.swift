@@ -75,11 +75,13 @@ struct BenchSweepTests {
         #expect(document.results.map { $0.allocator } == ["heap-unchecked", "heap-unchecked", "glibc", "glibc"])
         for result in document.results {
             #expect(result.corruption == 0 && result.errors == 0)
-            if !Self.underSanitizer {
-                let peak = try #require(result.fact("rssPeakBytes"))
-                let kept = try #require(result.fact("rssAfterFreeBytes"))
-                let base = try #require(result.fact("rssBaseBytes"))
-                #expect(peak >= kept && peak >= base && base > 0)
+            // Present and positive only: the resident set is the whole test process's, which
+            // tests running beside this one move (and their peak resets lower the high-water
+            // mark), so peak ≥ base and peak ≥ kept are checked in a child process of its own
+            // (peakAndAfterFreeSeeTheWorkloadAndThePeakResets). Seen failing in CI here.
+            for name in ["rssPeakBytes", "rssAfterFreeBytes", "rssBaseBytes"] where !Self.underSanitizer {
+                let value = try #require(result.fact(name))
+                #expect(value > 0, "\(name)")
             }
         }
         #expect(plan.configEntries.contains { $0.0 == "threadSweep" && $0.1 == .strings(["1", "2"]) })
