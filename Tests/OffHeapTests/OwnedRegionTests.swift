@@ -81,4 +81,38 @@ struct OwnedRegionTests {
             exit(after == before ? 0 : 1)
         }
     }
+
+    /// A FreeList whose slot reservation fails (the address-space limit leaves room for its
+    /// metadata only) throws a typed error and leaves no mapping behind: the metadata it
+    /// reserved first is unmapped by the failing init. Then, with the limit lifted, a pool
+    /// of the same configuration works.
+    @Test(
+        .enabled(
+            if: !SizeClassHeapResidentMemoryTests.underSanitizer,
+            "a sanitizer runtime maps memory of its own at any time"))
+    func refusedFreeListInitLeavesNoMapping() async {
+        await #expect(processExitsWith: .success) {
+            let configuration = FreeList.Configuration(slotSize: 1 << 20, capacity: 1024)
+            _ = Self.mappedBytes()  // warm up: the read's own buffers are in place
+            let before = Self.mappedBytes()
+            var saved = rlimit()
+            guard getrlimit(__rlimit_resource_t(RLIMIT_AS.rawValue), &saved) == 0 else { exit(5) }
+            var limit = saved
+            limit.rlim_cur = rlim_t(before + (64 << 20))  // metadata fits; 1 GiB of slots not
+            guard setrlimit(__rlimit_resource_t(RLIMIT_AS.rawValue), &limit) == 0 else { exit(5) }
+            do throws(OffHeapError) {
+                _ = try FreeList(configuration: configuration)
+                exit(3)
+            } catch .mappingFailed {
+            } catch {
+                exit(4)
+            }
+            let after = Self.mappedBytes()
+            guard setrlimit(__rlimit_resource_t(RLIMIT_AS.rawValue), &saved) == 0 else { exit(5) }
+            guard let pool = try? FreeList(configuration: configuration),
+                let slot = try? pool.allocate(), (try? pool.deallocate(slot)) != nil
+            else { exit(6) }
+            exit(after == before ? 0 : 1)
+        }
+    }
 }

@@ -68,9 +68,9 @@ public final class FreeList: FixedSizeAllocator, @unchecked Sendable {
     public let configuration: Configuration
     @usableFromInline internal let geometry: Geometry
     /// The slot reservation.
-    @usableFromInline internal let region: VirtualRegion
+    @usableFromInline internal let region: OwnedRegion
     /// Control block + link table + state table (committed, faulted in lazily).
-    @usableFromInline internal let metadata: VirtualRegion
+    @usableFromInline internal let metadata: OwnedRegion
     @usableFromInline internal let base: UnsafeMutableRawPointer
     @usableFromInline internal let stride: UInt
     /// `stride` is a power of two: index = offset >> strideShift.
@@ -116,22 +116,19 @@ public final class FreeList: FixedSizeAllocator, @unchecked Sendable {
             preallocate = true
             populate = pre
         }
-        let metadata = try VirtualMemory.reserve(
-            byteCount: geometry.metadataBytes, committed: true)
-        let region: VirtualRegion
-        do {
-            region = try VirtualMemory.reserve(
-                byteCount: geometry.reservedBytes, committed: preallocate,
-                hugePages: configuration.hugePages, populate: populate)
-        } catch {
-            try? VirtualMemory.release(metadata)
-            throw error
-        }
+        // Owned: if the second reservation throws, the first is unmapped as init fails.
+        let metadata = try OwnedRegion(byteCount: geometry.metadataBytes, committed: true)
+        let region = try OwnedRegion(
+            byteCount: geometry.reservedBytes, committed: preallocate,
+            hugePages: configuration.hugePages, populate: populate)
+        let control = metadata.base
+        let slots = region.base
+        let hugeTLB = region.hugeTLB
         self.configuration = configuration
         self.geometry = geometry
         self.region = region
         self.metadata = metadata
-        self.base = region.base
+        self.base = slots
         self.stride = UInt(geometry.stride)
         if geometry.stride & (geometry.stride - 1) == 0 {
             strideShift = geometry.stride.trailingZeroBitCount
@@ -146,7 +143,6 @@ public final class FreeList: FixedSizeAllocator, @unchecked Sendable {
         slotBytes = UInt(geometry.capacity * geometry.stride)
         checked = configuration.checking == .checked
 
-        let control = metadata.base
         func word(_ offset: Int) -> UnsafeMutablePointer<Atomic<UInt64>> {
             let p = (control + offset).bindMemory(to: Atomic<UInt64>.self, capacity: 1)
             p.initialize(to: Atomic(0))
@@ -169,10 +165,10 @@ public final class FreeList: FixedSizeAllocator, @unchecked Sendable {
         states = (control + geometry.statesOffset).bindMemory(
             to: Atomic<UInt8>.self, capacity: geometry.capacity)
 
-        Instrumentation.createPool(region.base)
-        if preallocate || region.hugeTLB {
+        Instrumentation.createPool(slots)
+        if preallocate || hugeTLB {
             // Everything is mapped read-write already: publish every slot now.
-            Instrumentation.noAccess(region.base, byteCount: geometry.reservedBytes)
+            Instrumentation.noAccess(slots, byteCount: geometry.reservedBytes)
             committedSlabs.pointee.store(UInt64(geometry.slabCount), ordering: .relaxed)
             let count = geometry.capacity
             initializeSlots(0..<count)
@@ -185,8 +181,7 @@ public final class FreeList: FixedSizeAllocator, @unchecked Sendable {
 
     deinit {
         Instrumentation.destroyPool(region.base)
-        try? VirtualMemory.release(region)
-        try? VirtualMemory.release(metadata)
+        // `region` and `metadata` unmap themselves (OwnedRegion).
     }
 
     /// Bytes usable in every slot: the configured size rounded up to the alignment.

@@ -95,7 +95,7 @@ public final class HyalineDomain: @unchecked Sendable {
 
     /// The sizes and policies the domain was created with.
     public let configuration: Configuration
-    @usableFromInline internal let region: VirtualRegion
+    @usableFromInline internal let region: OwnedRegion
     @usableFromInline internal let header: UnsafeMutableRawPointer
     @usableFromInline internal let slots: UnsafeMutableRawPointer
     @usableFromInline internal let records: UnsafeMutableRawPointer
@@ -157,7 +157,7 @@ public final class HyalineDomain: @unchecked Sendable {
         privateRecordLimit = min(256, recordCapacity / (4 * maximumReaders))
         let slotBytes = maximumReaders * Layout.line
         let total = Layout.headerBytes + slotBytes + recordCapacity * Layout.line
-        region = try VirtualMemory.reserve(byteCount: total, committed: true)
+        region = try OwnedRegion(byteCount: total, committed: true)
         header = region.base
         slots = region.base + Layout.headerBytes
         records = slots + slotBytes
@@ -206,7 +206,7 @@ public final class HyalineDomain: @unchecked Sendable {
         if registryRow >= 0 {
             HyalineRuntime.shared?.retire(registryRow, generation: registryGeneration)
         }
-        try? VirtualMemory.release(region)
+        // `region` unmaps itself (OwnedRegion), after the row is retired above.
     }
 
     /// Destroys the domain: new `enter`s and `register`s throw ``OffHeapError/destroyed``,
