@@ -54,5 +54,13 @@ let package = Package(
             swiftSettings: [.swiftLanguageMode(.v6)],
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         )
-    }
+    } + [
+        // Not a benchmark: instructions per hot-path pair under callgrind
+        // (ci/hot-path-counts.sh), so a change can state that the hot paths did not move.
+        .executableTarget(
+            name: "HotPathPairs",
+            dependencies: [.product(name: "OffHeap", package: "swift-offheap")],
+            path: "HotPathPairs",
+            swiftSettings: [.swiftLanguageMode(.v6)]),
+    ]
 )

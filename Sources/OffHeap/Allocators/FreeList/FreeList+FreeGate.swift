@@ -43,7 +43,10 @@ extension FreeList {
 
     @inlinable @inline(__always)
     internal var freeGate: UnsafeMutablePointer<Atomic<UInt64>> {
-        (metadata.base + FreeList.freeGateOffset).assumingMemoryBound(to: Atomic<UInt64>.self)
+        // `head` is the control block's first word (a plain stored pointer, as on the rest
+        // of the hot path; reading `metadata`, an OwnedRegion, cost one more instruction).
+        (UnsafeMutableRawPointer(head) + FreeList.freeGateOffset)
+            .assumingMemoryBound(to: Atomic<UInt64>.self)
     }
 
     /// Enters the gate before a free loads the epoch.
