@@ -62,6 +62,9 @@ if [[ -n "$rev" ]]; then
 fi
 
 scratch="$tree/Benchmarks/.build-hot-path"
+# SwiftPM does not re-plan a path dependency whose only change is a new source file: drop the
+# cached build plan so every run compiles the tree as it is.
+rm -f "$scratch/release.yaml"
 log "building HotPathPairs (release) in ${rev:-the working tree}"
 (cd "$tree/Benchmarks" && swift build -c release --product HotPathPairs --scratch-path "$scratch" >"$work/build.log" 2>&1) ||
     { tail -n 20 "$work/build.log" >&2; die "build failed" 1; }

@@ -10,11 +10,7 @@ extension HeapCore {
         let header = SegmentLayout.header(segment)
         decommitDirtyUnits(segment)
         header.pointee.cachedAt = configuration.clock()
-        header.pointee.prev = nil
-        header.pointee.next = cachedHead
-        if let head = cachedHead { SegmentLayout.header(head).pointee.prev = segment }
-        cachedHead = segment
-        if cachedTail == nil { cachedTail = segment }
+        cached.pushFront(segment)
         cachedCount += 1
         cachedSegmentsCount.store(cachedCount, ordering: .relaxed)
     }
@@ -38,25 +34,13 @@ extension HeapCore {
 
     /// The most recently cached segment, unlinked from the cache.
     func takeCachedSegment() -> UnsafeMutableRawPointer? {
-        guard let segment = cachedHead else { return nil }
+        guard let segment = cached.head else { return nil }
         removeCached(segment)
         return segment
     }
 
     private func removeCached(_ segment: UnsafeMutableRawPointer) {
-        let header = SegmentLayout.header(segment)
-        if let prev = header.pointee.prev {
-            SegmentLayout.header(prev).pointee.next = header.pointee.next
-        } else {
-            cachedHead = header.pointee.next
-        }
-        if let next = header.pointee.next {
-            SegmentLayout.header(next).pointee.prev = header.pointee.prev
-        } else {
-            cachedTail = header.pointee.prev
-        }
-        header.pointee.next = nil
-        header.pointee.prev = nil
+        cached.remove(segment)
         cachedCount -= 1
         cachedSegmentsCount.store(cachedCount, ordering: .relaxed)
     }
@@ -65,7 +49,7 @@ extension HeapCore {
     /// older than the age bound; returns them for unmapping outside the lock.
     func enforceCachePolicy(now: UInt64, releaseAll: Bool = false) -> [UnsafeMutableRawPointer] {
         var evicted: [UnsafeMutableRawPointer] = []
-        while let oldest = cachedTail {
+        while let oldest = cached.tail {
             let age = now &- SegmentLayout.header(oldest).pointee.cachedAt
             let overCount = cachedCount > configuration.maximumCachedSegments
             let overBytes = cachedCount * SegmentLayout.segmentSize > configuration.maximumCachedSegmentBytes
@@ -127,7 +111,7 @@ extension HeapCore {
         for page in empty { releasePage(page) }
 
         lock.lock()
-        var cursor = segments
+        var cursor = segments.head
         while let segment = cursor {
             let header = SegmentLayout.header(segment)
             cursor = header.pointee.next
@@ -157,12 +141,12 @@ extension HeapCore {
         HeapDirectory.shared.remove(heapID: id)
         lock.lock()
         var all: [UnsafeMutableRawPointer] = []
-        var cursor = segments
+        var cursor = segments.head
         while let segment = cursor {
             cursor = SegmentLayout.header(segment).pointee.next
             all.append(segment)
         }
-        segments = nil
+        segments.removeAll()
         all.append(contentsOf: enforceCachePolicy(now: configuration.clock(), releaseAll: true))
         all.append(contentsOf: hugeCache)
         hugeCache.removeAll()

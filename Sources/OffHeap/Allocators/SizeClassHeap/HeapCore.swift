@@ -16,10 +16,9 @@ internal final class HeapCore: @unchecked Sendable {
     let lock = SpinLock()
 
     /// Small segments with at least one page in use (header links).
-    var segments: UnsafeMutableRawPointer?
+    var segments = SegmentList()
     /// Empty segments, most recently cached first.
-    var cachedHead: UnsafeMutableRawPointer?
-    var cachedTail: UnsafeMutableRawPointer?
+    var cached = SegmentList()
     var cachedCount = 0
     /// Abandoned pages per class (page links).
     var abandoned: [PagePointer?]
@@ -353,7 +352,7 @@ internal final class HeapCore: @unchecked Sendable {
 
     /// Claims `units` free units in a linked segment (lock held). Prefers committed units.
     private func findUnits(_ units: Int) -> (UnsafeMutableRawPointer, Int)? {
-        var cursor = segments
+        var cursor = segments.head
         var fallback: (UnsafeMutableRawPointer, Int)?
         while let segment = cursor {
             let header = SegmentLayout.header(segment)
@@ -475,24 +474,11 @@ internal final class HeapCore: @unchecked Sendable {
         assert(
             header.pointee.magic == SegmentLayout.magic && header.pointee.kind == SegmentLayout.kindSmall,
             "linked a segment that is not small")
-        header.pointee.prev = nil
-        header.pointee.next = segments
-        if let head = segments { SegmentLayout.header(head).pointee.prev = segment }
-        segments = segment
+        segments.pushFront(segment)
     }
 
     func unlink(_ segment: UnsafeMutableRawPointer) {
-        let header = SegmentLayout.header(segment)
-        if let prev = header.pointee.prev {
-            SegmentLayout.header(prev).pointee.next = header.pointee.next
-        } else {
-            segments = header.pointee.next
-        }
-        if let next = header.pointee.next {
-            SegmentLayout.header(next).pointee.prev = header.pointee.prev
-        }
-        header.pointee.next = nil
-        header.pointee.prev = nil
+        segments.remove(segment)
     }
 
     /// Maps, formats and publishes a small segment (no lock held).
