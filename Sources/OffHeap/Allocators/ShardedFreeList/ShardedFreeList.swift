@@ -47,7 +47,7 @@ import Synchronization
 ///   therefore always detected. Two threads freeing the same pointer *at the same time* can
 ///   both read "allocated" before either writes "free" (a window of one load and one store);
 ///   that race is undetected and the slot may be handed out twice. Closing it needs an
-///   atomic RMW per free, which the issue rules out for the hit path.
+///   atomic RMW per free, which the hit path (plain loads and stores only) does not pay.
 ///
 /// Capacity note: slots sitting in other threads' magazines are not visible to a thread
 /// whose magazine and the shared list are both empty; such an `allocate()` throws
