@@ -15,7 +15,8 @@
 /// (its registry could not be mapped, or the configuration was refused).
 @_cdecl("offheap_malloc_heap_create")
 func offheapMallocHeapCreate(
-    _ checked: Int32, _ maxCachedSegments: Int, _ maxCachedSegmentBytes: Int
+    _ checked: Int32, _ maxCachedSegments: Int, _ maxCachedSegmentBytes: Int,
+    _ hugeCacheCount: Int, _ hugeCacheBytes: Int
 ) -> UnsafeMutableRawPointer? {
     var configuration = SizeClassHeap.Configuration()
     configuration.checking = checked != 0 ? .checked : .unchecked
@@ -23,6 +24,8 @@ func offheapMallocHeapCreate(
     if maxCachedSegmentBytes >= 0 {
         configuration.maximumCachedSegmentBytes = maxCachedSegmentBytes
     }
+    if hugeCacheCount >= 0 { configuration.hugeCacheCount = hugeCacheCount }
+    if hugeCacheBytes >= 0 { configuration.hugeCacheBytes = hugeCacheBytes }
     do throws(OffHeapError) {
         return Unmanaged.passRetained(try SizeClassHeap(configuration: configuration)).toOpaque()
     } catch {

@@ -24,6 +24,8 @@
 //                                tests compare their children's stderr).
 //   OFFHEAP_SEGMENT_CACHE=N      empty segments kept mapped for reuse (default: the heap's).
 //   OFFHEAP_SEGMENT_CACHE_BYTES=N  the same bound in bytes.
+//   OFFHEAP_HUGE_CACHE=N         freed huge blocks (> 32 KiB) kept mapped for reuse (default: the heap's).
+//   OFFHEAP_HUGE_CACHE_BYTES=N   the same bound in bytes.
 //   OFFHEAP_DISABLE=1            every call goes straight to glibc (a bisecting aid).
 //
 // fork(): atfork handlers hold every lock of the heap across the fork (MallocHeap.swift), so a
@@ -51,7 +53,8 @@ extern void *__libc_memalign(size_t alignment, size_t size);
 
 // MallocHeap.swift.
 void *offheap_malloc_heap_create(int32_t checked, intptr_t max_cached_segments,
-                                 intptr_t max_cached_segment_bytes);
+                                 intptr_t max_cached_segment_bytes, intptr_t huge_cache_count,
+                                 intptr_t huge_cache_bytes);
 void *offheap_malloc_allocate(void *heap, intptr_t byte_count, intptr_t alignment);
 int32_t offheap_malloc_free(void *heap, void *pointer);
 intptr_t offheap_malloc_usable_size(void *heap, void *pointer);
@@ -152,7 +155,9 @@ static void *start_heap(void) {
         const char *file = getenv("OFFHEAP_VERBOSE_FILE");
         verbose = env_int("OFFHEAP_VERBOSE", 0) != 0 || (file != NULL && *file != '\0');
         heap = offheap_malloc_heap_create(checked_mode, env_int("OFFHEAP_SEGMENT_CACHE", -1),
-                                          env_int("OFFHEAP_SEGMENT_CACHE_BYTES", -1));
+                                          env_int("OFFHEAP_SEGMENT_CACHE_BYTES", -1),
+                                          env_int("OFFHEAP_HUGE_CACHE", -1),
+                                          env_int("OFFHEAP_HUGE_CACHE_BYTES", -1));
     }
     if (heap != NULL) {
         atomic_store_explicit(&heap_pointer, heap, memory_order_release);

@@ -83,9 +83,11 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
         /// Bytes of empty pages left committed for quick reuse; beyond this, pages are
         /// decommitted as soon as they empty.
         public var retainedEmptyPageBytes: Int
-        /// Freed huge blocks kept mapped for reuse, by count and bytes.
+        /// Freed huge blocks (over 32 KiB, each its own mapping) kept mapped for reuse, at
+        /// most (256). The byte bound, ``hugeCacheBytes``, is what limits the memory; a small
+        /// count turns a workload of many mid-sized blocks into an mmap and munmap per block.
         public var hugeCacheCount: Int
-        /// Bytes of freed huge blocks kept mapped for reuse, at most.
+        /// Bytes of freed huge blocks kept mapped for reuse, at most (64 MiB).
         public var hugeCacheBytes: Int
         /// Monotonic nanoseconds; injectable so tests can age the cache instantly.
         public var clock: @Sendable () -> UInt64
@@ -97,7 +99,7 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
             maximumCachedSegmentBytes: Int = 512 << 20,
             maximumCachedSegmentAge: UInt64 = 60_000_000_000,
             retainedEmptyPageBytes: Int = 4 << 20,
-            hugeCacheCount: Int = 8,
+            hugeCacheCount: Int = 256,
             hugeCacheBytes: Int = 64 << 20,
             clock: @escaping @Sendable () -> UInt64 = { MonotonicClock.nanoseconds }
         ) {
