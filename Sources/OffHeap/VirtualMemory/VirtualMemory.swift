@@ -112,11 +112,6 @@ public enum VirtualMemory {
                 throw .mappingFailed(errno: offheap_errno())
             }
             region = VirtualRegion(base: base, byteCount: size, hugeTLB: false)
-        } else if let base = reserveAtHint(
-            size: size, alignment: alignment, protection: protection, flags: flags)
-        {
-            // One mmap at an aligned hint (VirtualMemory+AlignedHint.swift).
-            region = VirtualRegion(base: base, byteCount: size, hugeTLB: false)
         } else {
             // Over-reserve by `alignment`, then trim the unaligned head and the tail.
             let (padded, overflow) = size.addingReportingOverflow(alignment)
