@@ -6,9 +6,9 @@ import Testing
 /// (`hits << 8 | count`) and the never-written sentinel record.
 @Suite("ShardedFreeList layout")
 struct ShardedFreeListLayoutTests {
-    /// Slot `i`'s state byte is at `65 · i mod 2^b`: a permutation of the table, and
-    /// neighbouring slots (what refills hand to different threads) on distinct cache lines,
-    /// so two threads cycling through neighbouring slots never write the same line.
+    /// Slot `i`'s state byte is at `129 · i mod 2^b`: a permutation of the table, and
+    /// neighbouring slots (what refills hand to different threads) on distinct cache-line
+    /// pairs, so two threads cycling through neighbouring slots never write the same line.
     @Test(arguments: [1, 63, 64, 65, 300, 4096, 1 << 16])
     func checkedStateBytesOfNeighbouringSlotsLieOnDistinctCacheLines(capacity: Int) throws {
         let pool = try ShardedFreeList(
@@ -21,14 +21,14 @@ struct ShardedFreeListLayoutTests {
             #expect(position >= 0 && position < tableBytes)
             #expect(seen.insert(position).inserted)
         }
-        // Any 64 neighbouring slots (up to the table's size / 65) use 64 distinct lines.
-        let window = min(64, tableBytes / 65)
+        // Any 32 neighbouring slots (up to the table's size / 129) use 32 distinct
+        // 128-byte line pairs.
+        let window = min(32, tableBytes / 129)
         if window > 1 {
             for start in Swift.stride(from: 0, through: capacity - window, by: 13) {
-                let lines = Set((start..<(start + window)).map {
-                    pool.statePosition(UInt32($0)) / 64
-                })
-                #expect(lines.count == window)
+                let positions = (start..<(start + window)).map { pool.statePosition(UInt32($0)) }
+                let pairs = Set(positions.map { $0 / 128 })
+                #expect(pairs.count == window)
             }
         }
         // The bytes really live there: allocated slots read 1 at their spread position.
@@ -127,6 +127,28 @@ struct ShardedFreeListLayoutTests {
             // 8 waves × 8 threads; each thread used each pool 16 or 17 times (×2 operations).
             #expect(stats.hits + stats.misses >= 8 * 8 * 16 * 2)
             try ShardedFreeListTests.drainAndRefill(pool)
+        }
+    }
+
+    /// Large slots (stride ≥ 4 KiB) get 128 bytes of state table each, so every slot's byte
+    /// has a line pair of its own, but for the few where `129 · i` wraps (at most two slots
+    /// a pair): two threads that each churn their own slots, as rag's lanes do, never write
+    /// one line. Slots under 32 bytes keep one byte each (the table is `2^⌈log2 capacity⌉`).
+    @Test(arguments: [(6144, 2052), (4096, 300), (1024, 1000), (16, 4096)])
+    func largeSlotsGetAStateLinePairEach(slotSize: Int, capacity: Int) throws {
+        let pool = try ShardedFreeList(
+            configuration: .init(slotSize: slotSize, capacity: capacity, magazineSize: 8))
+        let tableBytes = Int(pool.stateMask) + 1
+        let stride = Int(pool.stride)
+        let spacing = min(128, max(1, 1 << (Int.bitWidth - 1 - (stride / 32).leadingZeroBitCount)))
+        #expect(tableBytes >= capacity * spacing && tableBytes < 2 * max(capacity * spacing, 64))
+        var perPair: [Int: Int] = [:]
+        for index in 0..<capacity { perPair[pool.statePosition(UInt32(index)) / 128, default: 0] += 1 }
+        let crowded = perPair.values.max() ?? 0
+        if spacing == 128 {
+            #expect(crowded <= 2, "at most two slots share a line pair")
+        } else {
+            #expect(crowded <= 128 / spacing + 2)
         }
     }
 }
