@@ -63,10 +63,9 @@ internal struct GenerationTable: @unchecked Sendable {
     func state(_ row: Int) -> UnsafeMutablePointer<Atomic<UInt64>> { word(row, 0) }
 
     /// Claims the first free row and runs `publish(row)` (which stores the payload) before
-    /// returning; `nil` when every row is claimed or pinned.
-    func claim<E: Error>(
-        _ publish: (Int) throws(E) -> Void
-    ) throws(E) -> (row: Int, generation: UInt32)? {
+    /// returning; `nil` when every row is claimed or pinned. `publish` cannot fail: the row
+    /// is already claimed when it runs.
+    func claim(_ publish: (Int) -> Void) -> (row: Int, generation: UInt32)? {
         for row in 0..<rowCount {
             var current = state(row).pointee.load(ordering: .acquiring)
             while current & (Self.activeBit | Self.pinMask) == 0 {
@@ -76,7 +75,7 @@ internal struct GenerationTable: @unchecked Sendable {
                     expected: current, desired: UInt64(generation) << 32 | Self.activeBit,
                     ordering: .acquiringAndReleasing)
                 if exchanged {
-                    try publish(row)
+                    publish(row)
                     return (row, generation)
                 }
                 current = original
