@@ -468,7 +468,14 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
         guard let segment = UnsafeMutableRawPointer(bitPattern: base),
             registry.owner(ofSegment: base) == id
         else { throw .foreignPointer }
-        guard SegmentLayout.header(segment).pointee.kind == SegmentLayout.kindSmall else {
+        let header = SegmentLayout.header(segment)
+        guard header.pointee.kind == SegmentLayout.kindSmall else {
+            // A huge block's mapping can be shorter than the 4 MiB window the registry names
+            // it by; the rest of the window is not this heap's, and another allocator's
+            // mapping may lie there (glibc's, under liboffheap-malloc).
+            guard address - base < UInt(header.pointee.reservedBytes) else {
+                throw .foreignPointer
+            }
             if free { try core.freeHuge(segment, pointer) }
             return nil
         }
