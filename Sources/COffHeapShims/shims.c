@@ -5,6 +5,7 @@
 #include "COffHeapShims.h"
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 
 __thread void *offheap_tls_slots[OFFHEAP_TLS_SLOT_COUNT] __attribute__((tls_model("initial-exec")));
 __thread unsigned offheap_internal_depth __attribute__((tls_model("initial-exec")));
@@ -237,4 +238,38 @@ __attribute__((no_sanitize_address, no_sanitize_thread))
 #endif
 uint64_t offheap_instr_unchecked_load64(const void *address) {
     return __atomic_load_n((const uint64_t *)address, __ATOMIC_RELAXED);
+}
+
+// membarrier(2) commands (linux/membarrier.h, spelled out: the cross build's headers may lack it).
+#define OFFHEAP_MEMBARRIER_CMD_QUERY 0
+#define OFFHEAP_MEMBARRIER_CMD_PRIVATE_EXPEDITED (1 << 3)
+#define OFFHEAP_MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED (1 << 4)
+
+// 0: not asked yet; 1: registered; 2: unavailable. Written once (CAS from 0), then read-only.
+static int offheap_fence_state;
+
+int offheap_asymmetric_fence_prepare(void) {
+    int state = __atomic_load_n(&offheap_fence_state, __ATOMIC_ACQUIRE);
+    if (state != 0) return state == 1;
+    int available = 0;
+#ifdef SYS_membarrier
+    long commands = syscall(SYS_membarrier, OFFHEAP_MEMBARRIER_CMD_QUERY, 0, 0);
+    // Racing first calls may both register: registering twice is harmless.
+    if (commands > 0 && (commands & OFFHEAP_MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0
+        && syscall(SYS_membarrier, OFFHEAP_MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0)
+        available = 1;
+#endif
+    int expected = 0;
+    __atomic_compare_exchange_n(&offheap_fence_state, &expected, available ? 1 : 2, 0,
+                                __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+    return __atomic_load_n(&offheap_fence_state, __ATOMIC_ACQUIRE) == 1;
+}
+
+int offheap_asymmetric_fence_heavy(void) {
+#ifdef SYS_membarrier
+    return (int)syscall(SYS_membarrier, OFFHEAP_MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+#else
+    errno = ENOSYS;
+    return -1;
+#endif
 }

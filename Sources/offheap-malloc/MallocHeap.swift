@@ -16,7 +16,7 @@
 @_cdecl("offheap_malloc_heap_create")
 func offheapMallocHeapCreate(
     _ checked: Int32, _ maxCachedSegments: Int, _ maxCachedSegmentBytes: Int,
-    _ hugeCacheCount: Int, _ hugeCacheBytes: Int
+    _ hugeCacheCount: Int, _ hugeCacheBytes: Int, _ purgeDelayMilliseconds: Int
 ) -> UnsafeMutableRawPointer? {
     var configuration = SizeClassHeap.Configuration()
     configuration.checking = checked != 0 ? .checked : .unchecked
@@ -26,6 +26,9 @@ func offheapMallocHeapCreate(
     }
     if hugeCacheCount >= 0 { configuration.hugeCacheCount = hugeCacheCount }
     if hugeCacheBytes >= 0 { configuration.hugeCacheBytes = hugeCacheBytes }
+    if purgeDelayMilliseconds >= 0 {
+        configuration.purgeDelay = UInt64(purgeDelayMilliseconds) &* 1_000_000
+    }
     do throws(OffHeapError) {
         return Unmanaged.passRetained(try SizeClassHeap(configuration: configuration)).toOpaque()
     } catch {

@@ -26,6 +26,8 @@
 //   OFFHEAP_SEGMENT_CACHE_BYTES=N  the same bound in bytes.
 //   OFFHEAP_HUGE_CACHE=N         freed huge blocks (> 32 KiB) kept mapped for reuse (default: the heap's).
 //   OFFHEAP_HUGE_CACHE_BYTES=N   the same bound in bytes.
+//   OFFHEAP_PURGE_DELAY=MS       milliseconds free pages stay committed before they are
+//                                decommitted (default: the heap's, 100; 0: at once).
 //   OFFHEAP_DISABLE=1            every call goes straight to glibc (a bisecting aid).
 //
 // fork(): atfork handlers hold every lock of the heap across the fork (MallocHeap.swift), so a
@@ -54,7 +56,7 @@ extern void *__libc_memalign(size_t alignment, size_t size);
 // MallocHeap.swift.
 void *offheap_malloc_heap_create(int32_t checked, intptr_t max_cached_segments,
                                  intptr_t max_cached_segment_bytes, intptr_t huge_cache_count,
-                                 intptr_t huge_cache_bytes);
+                                 intptr_t huge_cache_bytes, intptr_t purge_delay_ms);
 void *offheap_malloc_allocate(void *heap, intptr_t byte_count, intptr_t alignment);
 int32_t offheap_malloc_free(void *heap, void *pointer);
 intptr_t offheap_malloc_usable_size(void *heap, void *pointer);
@@ -157,7 +159,8 @@ static void *start_heap(void) {
         heap = offheap_malloc_heap_create(checked_mode, env_int("OFFHEAP_SEGMENT_CACHE", -1),
                                           env_int("OFFHEAP_SEGMENT_CACHE_BYTES", -1),
                                           env_int("OFFHEAP_HUGE_CACHE", -1),
-                                          env_int("OFFHEAP_HUGE_CACHE_BYTES", -1));
+                                          env_int("OFFHEAP_HUGE_CACHE_BYTES", -1),
+                                          env_int("OFFHEAP_PURGE_DELAY", -1));
     }
     if (heap != NULL) {
         atomic_store_explicit(&heap_pointer, heap, memory_order_release);

@@ -99,4 +99,70 @@ struct SizeClassHeapReleaseTests {
         #expect(stats.committedBytes == 0)
         #expect(stats.inUseBytes == 0)
     }
+
+    /// A heap whose free memory beyond the retained allowance waits `delay` on `clock`.
+    static func delayedPurgeHeap(_ clock: HeapTestClock, delay: UInt64) throws -> SizeClassHeap {
+        try SizeClassHeap(
+            configuration: .init(
+                retainedEmptyPageBytes: 0, purgeDelay: delay,
+                clock: { clock.now.load(ordering: .relaxed) }))
+    }
+
+    @Test func freePagesStayCommittedUntilThePurgeDelayHasPassed() throws {
+        let clock = HeapTestClock()
+        let heap = try Self.delayedPurgeHeap(clock, delay: 10_000_000)
+        // Two segments' worth; the first block keeps its segment linked (not cached).
+        let blocks = try Self.fillSegments(heap, blocks: 488 * 2)
+        let full = heap.statistics.committedBytes
+        for block in blocks.dropFirst().reversed() { try heap.deallocate(block) }
+        // Freed, not yet purged: every page is still committed.
+        #expect(heap.statistics.committedBytes == full)
+        clock.advance(by: 9_000_000)
+        heap.releaseExpiredSegments()
+        #expect(heap.statistics.committedBytes == full)
+        clock.advance(by: 2_000_000)
+        heap.releaseExpiredSegments()
+        let purged = heap.statistics.committedBytes
+        // Only the first block's page and the metadata stay: well under one segment.
+        #expect(purged < full / 4)
+        // Reuse within the delay takes committed units: committing nothing new.
+        for block in try Self.fillSegments(heap, blocks: 100) { try heap.deallocate(block) }
+        #expect(heap.statistics.committedBytes >= purged)
+        #expect(blocks[0].load(as: UInt64.self) == 0)
+        try heap.deallocate(blocks[0])
+        heap.trim()
+        #expect(heap.statistics.committedBytes == 0)
+    }
+
+    @Test func zeroPurgeDelayDecommitsAtOnce() throws {
+        let clock = HeapTestClock()
+        let heap = try Self.delayedPurgeHeap(clock, delay: 0)
+        let blocks = try Self.fillSegments(heap, blocks: 488 * 2)
+        let full = heap.statistics.committedBytes
+        for block in blocks.dropFirst().reversed() { try heap.deallocate(block) }
+        #expect(heap.statistics.committedBytes < full / 4)
+        try heap.deallocate(blocks[0])
+        heap.trim()
+        #expect(heap.statistics.committedBytes == 0)
+    }
+
+    @Test func memoryFreedWithinTheDelayIsReusedWithoutRecommitting() throws {
+        let clock = HeapTestClock()
+        let heap = try Self.delayedPurgeHeap(clock, delay: 10_000_000)
+        let anchor = try heap.allocate(byteCount: 64, alignment: 8)
+        let first = try Self.fillSegments(heap, blocks: 488)
+        let full = heap.statistics.committedBytes
+        // Round after round inside the delay: the same committed units serve every round.
+        for round in 0..<20 {
+            let blocks = round == 0 ? first : try Self.fillSegments(heap, blocks: 488)
+            for (index, block) in blocks.enumerated() {
+                #expect(block.load(as: UInt64.self) == UInt64(index))
+                try heap.deallocate(block)
+            }
+            clock.advance(by: 100_000)
+            #expect(heap.statistics.committedBytes <= full)
+        }
+        #expect(heap.statistics.mappedSegments <= 2)
+        try heap.deallocate(anchor)
+    }
 }

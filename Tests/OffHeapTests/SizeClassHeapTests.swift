@@ -148,9 +148,10 @@ struct SizeClassHeapTests {
     }
 
     @Test func pageEmptiedByLocalFreesIsReleasedToSegment() throws {
-        // Retain nothing: every page that empties (other than the one being allocated from)
-        // is decommitted at once, so committed bytes fall while blocks are freed.
-        let heap = try SizeClassHeap(configuration: .init(retainedEmptyPageBytes: 0))
+        // Retain nothing, no purge delay: every page that empties (other than the one being
+        // allocated from) is decommitted at once, so committed bytes fall while blocks are
+        // freed. (The delayed case: SizeClassHeapReleaseTests.)
+        let heap = try SizeClassHeap(configuration: .init(retainedEmptyPageBytes: 0, purgeDelay: 0))
         var blocks: [UnsafeMutableRawPointer] = []
         for _ in 0..<(8 * 40) { blocks.append(try heap.allocate(byteCount: 8192, alignment: 8)) }
         let before = heap.statistics.committedBytes

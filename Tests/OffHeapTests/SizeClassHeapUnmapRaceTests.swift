@@ -38,7 +38,7 @@ struct SizeClassHeapUnmapRaceTests {
             }
         }
         while phase.load(ordering: .acquiring) != 1 { PlatformThread.yield() }
-        #expect(ThreadRecord.announceFree(table))
+        #expect(ThreadRecord.announceFree(table, light: heap.lightAnnouncements))
         #expect(heap.registry.owner(ofSegment: base) == heap.id)
         phase.store(2, ordering: .releasing)
         // Until the first free has taken the block (and is unmapping, or done). The deadline

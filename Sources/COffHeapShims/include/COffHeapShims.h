@@ -129,6 +129,21 @@ static inline void offheap_sleep_ns(uint64_t ns) {
 
 static inline void offheap_yield(void) { sched_yield(); }
 
+// MARK: - Asymmetric fences (AsymmetricFence.swift)
+
+/// 1 once the process is registered for expedited private membarrier(2) (Linux 4.14+), so
+/// `offheap_asymmetric_fence_heavy` can stand in for a fence on every other thread; 0 when the
+/// kernel (or a seccomp filter, or an emulator) does not offer it. Idempotent, thread-safe;
+/// the answer never changes once given.
+int offheap_asymmetric_fence_prepare(void);
+
+/// Every running thread of the process executes a full memory barrier before this returns
+/// (membarrier PRIVATE_EXPEDITED). Only after `offheap_asymmetric_fence_prepare()` returned 1.
+int offheap_asymmetric_fence_heavy(void);
+
+/// The light side: orders the compiler only (the heavy side's membarrier orders the CPU).
+static inline void offheap_compiler_barrier(void) { __atomic_signal_fence(__ATOMIC_SEQ_CST); }
+
 // MARK: - Threads
 
 typedef void (*offheap_thread_body)(void *_Nullable context);

@@ -3,34 +3,23 @@ import Synchronization
 extension HeapCore {
     // MARK: - Segment cache (lock held unless noted)
 
-    /// Parks an empty segment: its committed free units are decommitted, it stays mapped and
-    /// published (stale pointers into it still read as this heap's and are rejected by their
-    /// page descriptor), stamped with the time it became empty.
-    func cache(_ segment: UnsafeMutableRawPointer) {
+    /// Parks an empty segment: it stays mapped and published (stale pointers into it still
+    /// read as this heap's and are rejected by their page descriptor), stamped with the time
+    /// it became empty; its committed free units are decommitted after the purge delay
+    /// (HeapCore+Purge.swift), at once when the delay is 0.
+    func cache(_ segment: UnsafeMutableRawPointer, now: UInt64) {
         let header = SegmentLayout.header(segment)
-        decommitDirtyUnits(segment)
-        header.pointee.cachedAt = configuration.clock()
+        if configuration.purgeDelay == 0 {
+            decommitDirtyUnits(segment)
+        } else if header.pointee.dirtyMask != 0 {
+            schedulePurge(segment, now: now)
+        }
+        header.pointee.cachedAt = now
         cached.pushFront(segment)
         cachedCount += 1
         cachedSegmentsCount.store(cachedCount, ordering: .relaxed)
     }
 
-    /// Decommits the segment's free units that are still committed (its `dirtyMask`),
-    /// one unit at a time, and updates `dirtyBytes` and `committedBytes` to match.
-    private func decommitDirtyUnits(_ segment: UnsafeMutableRawPointer) {
-        let header = SegmentLayout.header(segment)
-        var dirty = header.pointee.dirtyMask
-        while dirty != 0 {
-            let unit = dirty.trailingZeroBitCount
-            dirty &= dirty - 1
-            try? VirtualMemory.decommit(
-                segment + unit * SegmentLayout.unitSize, byteCount: SegmentLayout.unitSize,
-                mode: .dontNeed)
-            dirtyBytes -= SegmentLayout.unitSize
-            committedBytes.wrappingSubtract(SegmentLayout.unitSize, ordering: .relaxed)
-        }
-        header.pointee.dirtyMask = 0
-    }
 
     /// The most recently cached segment, unlinked from the cache.
     func takeCachedSegment() -> UnsafeMutableRawPointer? {
@@ -57,15 +46,18 @@ extension HeapCore {
                 && age >= configuration.maximumCachedSegmentAge
             guard releaseAll || overCount || overBytes || expired else { break }
             removeCached(oldest)
+            forgetDirtyUnits(oldest)  // unmapped next: no madvise first
             evicted.append(oldest)
         }
         return evicted
     }
 
-    /// Applies the segment-cache bounds now (no lock held).
+    /// Applies the segment-cache bounds and the purge delay now (no lock held).
     func releaseExpired() {
         lock.lock()
-        let evicted = enforceCachePolicy(now: configuration.clock())
+        let now = configuration.clock()
+        purgeExpired(now: now)
+        let evicted = enforceCachePolicy(now: now)
         lock.unlock()
         for segment in evicted { unmapSegment(segment) }
     }
@@ -120,7 +112,7 @@ extension HeapCore {
             // linked segment may be entirely free without a page release having seen it.
             if header.pointee.freeMask == SegmentLayout.usableUnitsMask {
                 unlink(segment)
-                cache(segment)
+                cache(segment, now: 0)  // evicted just below
             }
         }
         var evicted = enforceCachePolicy(now: configuration.clock(), releaseAll: true)

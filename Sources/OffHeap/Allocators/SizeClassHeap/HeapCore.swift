@@ -25,8 +25,10 @@ internal final class HeapCore: @unchecked Sendable {
     var abandonedCount = 0
     /// Frees counted by whoever collected an abandoned page without adopting it.
     var unownedFrees: [UInt64]
-    /// Bytes of free units still committed.
+    /// Bytes of free units still committed (linked and cached segments).
     var dirtyBytes = 0
+    /// No segment's `purgeAt` is earlier than this (`.max`: none scheduled).
+    var nextPurgeAt = UInt64.max
     /// Freed huge segments kept mapped for reuse.
     var hugeCache: [UnsafeMutableRawPointer] = []
     /// Segment bases of allocated huge blocks (so `shutdown` unmaps them).
@@ -155,6 +157,18 @@ internal final class HeapCore: @unchecked Sendable {
         page.pointee.listState = PageMeta.inNoList
     }
 
+    /// Inserts `page` into the list at `head` right behind the head (or as the head of an
+    /// empty list): `current`, the head of `active`, stays where it is.
+    @usableFromInline
+    static func insertBehindHead(_ page: PagePointer, _ head: inout PagePointer?, state: UInt8) {
+        guard let first = head else { return push(page, &head, state: state) }
+        page.pointee.prev = first
+        page.pointee.next = first.pointee.next
+        first.pointee.next?.pointee.prev = page
+        first.pointee.next = page
+        page.pointee.listState = state
+    }
+
     @usableFromInline
     static func unlink(_ page: PagePointer, from queue: UnsafeMutablePointer<ClassQueue>) {
         if page.pointee.listState == PageMeta.inFull {
@@ -267,20 +281,34 @@ internal final class HeapCore: @unchecked Sendable {
             HeapCore.push(page, &queue.pointee.full, state: PageMeta.inFull)
             queue.pointee.current = queue.pointee.active
         }
-        // Sweep the full list: remote frees may have landed there.
-        var cursor = queue.pointee.full
+        // Sweep the full list: remote frees may have landed there (local frees move a page
+        // back to `active` themselves). Unless the last sweeps found nothing: see ClassQueue.
         var found: PagePointer?
-        while let page = cursor {
-            cursor = page.pointee.next
-            queue.pointee.frees.ownerAdd(UInt64(HeapCore.collect(page, checked: checked)))
-            if page.pointee.localFree != nil {
-                HeapCore.unlink(page, &queue.pointee.full)
-                if page.pointee.used == 0 && found != nil {
-                    releasePage(page)
-                } else {
-                    HeapCore.push(page, &queue.pointee.active, state: PageMeta.inActive)
-                    if found == nil { found = page }
+        if queue.pointee.sweepSkip > 0 {
+            queue.pointee.sweepSkip -= 1
+        } else {
+            var visited: Int32 = 0
+            var cursor = queue.pointee.full
+            while let page = cursor {
+                cursor = page.pointee.next
+                visited &+= 1
+                queue.pointee.frees.ownerAdd(UInt64(HeapCore.collect(page, checked: checked)))
+                if page.pointee.localFree != nil {
+                    HeapCore.unlink(page, &queue.pointee.full)
+                    if page.pointee.used == 0 && found != nil {
+                        releasePage(page)
+                    } else {
+                        HeapCore.push(page, &queue.pointee.active, state: PageMeta.inActive)
+                        if found == nil { found = page }
+                    }
                 }
+            }
+            if found != nil {
+                queue.pointee.sweepBackoff = 0
+            } else {
+                let doubled = max(1, queue.pointee.sweepBackoff &* 2)
+                queue.pointee.sweepBackoff = min(doubled, max(1, visited / 8))
+                queue.pointee.sweepSkip = queue.pointee.sweepBackoff
             }
         }
         if let found {
@@ -330,6 +358,7 @@ internal final class HeapCore: @unchecked Sendable {
     func newPage(_ heap: ThreadHeapPointer, _ cls: Int) throws(OffHeapError) -> PagePointer {
         let units = SizeClassTable.unitsPerPage(ofClass: cls)
         lock.lock()
+        if nextPurgeAt != .max { purgeExpired(now: configuration.clock()) }
         var placement = findUnits(units)
         if placement == nil, let segment = takeCachedSegment() {
             link(segment)
@@ -444,15 +473,17 @@ internal final class HeapCore: @unchecked Sendable {
         }
         let bytes = units * SegmentLayout.unitSize
         let mask = ((UInt64(1) << UInt64(units)) - 1) << UInt64(first)
+        let now = configuration.clock()
         lock.lock()
         let keep = dirtyBytes + bytes <= configuration.retainedEmptyPageBytes
         let header = SegmentLayout.header(segment)
         assert(header.pointee.magic == SegmentLayout.magic, "a page's segment without its header")
         assert(header.pointee.freeMask & mask == 0, "released units that were already free")
         header.pointee.freeMask |= mask
-        if keep {
+        if keep || configuration.purgeDelay > 0 {
             header.pointee.dirtyMask |= mask
             dirtyBytes += bytes
+            if !keep { schedulePurge(segment, now: now) }
         } else {
             try? VirtualMemory.decommit(start, byteCount: bytes, mode: .dontNeed)
             committedBytes.wrappingSubtract(bytes, ordering: .relaxed)
@@ -460,9 +491,10 @@ internal final class HeapCore: @unchecked Sendable {
         var evicted: [UnsafeMutableRawPointer] = []
         if header.pointee.freeMask == SegmentLayout.usableUnitsMask {
             unlink(segment)
-            cache(segment)
-            evicted = enforceCachePolicy(now: configuration.clock())
+            cache(segment, now: now)
+            evicted = enforceCachePolicy(now: now)
         }
+        purgeExpired(now: now)
         lock.unlock()
         for segment in evicted { unmapSegment(segment) }
     }

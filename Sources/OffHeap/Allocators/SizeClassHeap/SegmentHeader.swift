@@ -4,8 +4,8 @@ import Synchronization
 ///
 /// Invariant: `magic`, `heapID`, `kind` are written before the segment is published in the
 /// ``SegmentRegistry`` (release) and never change until it is unpublished; readers reach the
-/// header only through a registry hit (acquire). `freeMask`, `dirtyMask`, the list links and
-/// `cachedAt` are guarded by the owning heap's lock. `hugeLive` is the one field a free path
+/// header only through a registry hit (acquire). `freeMask`, `dirtyMask`, the list links,
+/// `cachedAt` and `purgeAt` are guarded by the owning heap's lock. `hugeLive` is the one field a free path
 /// changes concurrently: exchanging it to 0 is how exactly one free of a huge block wins.
 @usableFromInline
 internal struct SegmentHeader: ~Copyable {
@@ -19,6 +19,8 @@ internal struct SegmentHeader: ~Copyable {
     @usableFromInline var next: UnsafeMutableRawPointer?
     @usableFromInline var prev: UnsafeMutableRawPointer?
     @usableFromInline var cachedAt: UInt64
+    /// When the dirty units may be decommitted (HeapCore+Purge.swift); 0: none scheduled.
+    @usableFromInline var purgeAt: UInt64
     /// Bytes of the whole reservation.
     @usableFromInline var reservedBytes: Int
     /// Huge only: offset of the block from the segment base.
@@ -36,6 +38,7 @@ internal struct SegmentHeader: ~Copyable {
         next = nil
         prev = nil
         cachedAt = 0
+        purgeAt = 0
         self.reservedBytes = reservedBytes
         hugeOffset = 0
         hugeLive = Atomic(0)

@@ -36,10 +36,11 @@ import Synchronization
 ///   allocate is always allowed. A thread can use at most 64 live heaps at once; allocating
 ///   from a 65th throws `.tooManyHeapsOnThread(limit: 64)` (frees still work).
 /// - Release: empty pages are released to their segment (up to
-///   ``Configuration/retainedEmptyPageBytes`` stay committed, the rest are decommitted at
-///   once); empty segments wait in a cache bounded by count, bytes and age, then are
-///   unmapped. ``trim()`` returns everything free now; it can collect only the calling
-///   thread's pages and abandoned ones (pages of live threads are theirs).
+///   ``Configuration/retainedEmptyPageBytes`` stay committed, the rest are decommitted once
+///   they have been free for ``Configuration/purgeDelay``); empty segments wait in a cache
+///   bounded by count, bytes and age, then are unmapped. ``trim()`` returns everything free
+///   now; it can collect only the calling thread's pages and abandoned ones (pages of live
+///   threads are theirs).
 public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
     // Hot-path map (grep the names), snmalloc-style:
     //   allocate(byteCount:alignment:)
@@ -56,7 +57,7 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
     //     → ThreadRecord.announceFree → smallPage(_:table:)             segment cache | registry
     //     → owner test (page.owner acquire, heap.thread == token)
     //     → clearAllocatedIfLive (checked) → localFree push, used -= 1
-    //         → used == 0 → pageEmptied → HeapCore.releasePage → cache(segment) → unmapSegment
+    //         → used == 0 → pageFreedInto → HeapCore.releasePage → cache(segment) → unmapSegment
     //     → not owner: deallocateNotOwner → freeRemote (threadFree CAS)
     //     → anything else: deallocateSlowPath → validPage → freeLocal | freeRemote | core.freeHuge
 
@@ -81,8 +82,15 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
         /// Nanoseconds an empty segment may wait before it is unmapped (60 s).
         public var maximumCachedSegmentAge: UInt64
         /// Bytes of empty pages left committed for quick reuse; beyond this, pages are
-        /// decommitted as soon as they empty.
+        /// decommitted once they have stayed free for ``purgeDelay``.
         public var retainedEmptyPageBytes: Int
+        /// Nanoseconds free memory beyond ``retainedEmptyPageBytes`` (and the memory of an
+        /// empty segment entering the cache) stays committed before it is decommitted
+        /// (100 ms; mimalloc 2.1 waits 10 ms, jemalloc's dirty pages decay over 10 s); 0
+        /// decommits at once. A program that frees and reallocates within the delay reuses
+        /// committed memory instead of paying an `madvise` and a page fault per page;
+        /// ``trim()`` decommits at once regardless.
+        public var purgeDelay: UInt64
         /// Freed huge blocks (over 32 KiB, each its own mapping) kept mapped for reuse, at
         /// most (256). The byte bound, ``hugeCacheBytes``, is what limits the memory; a small
         /// count turns a workload of many mid-sized blocks into an mmap and munmap per block.
@@ -99,6 +107,7 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
             maximumCachedSegmentBytes: Int = 512 << 20,
             maximumCachedSegmentAge: UInt64 = 60_000_000_000,
             retainedEmptyPageBytes: Int = 4 << 20,
+            purgeDelay: UInt64 = 100_000_000,
             hugeCacheCount: Int = 256,
             hugeCacheBytes: Int = 64 << 20,
             clock: @escaping @Sendable () -> UInt64 = { MonotonicClock.nanoseconds }
@@ -108,6 +117,7 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
             self.maximumCachedSegmentBytes = maximumCachedSegmentBytes
             self.maximumCachedSegmentAge = maximumCachedSegmentAge
             self.retainedEmptyPageBytes = retainedEmptyPageBytes
+            self.purgeDelay = purgeDelay
             self.hugeCacheCount = hugeCacheCount
             self.hugeCacheBytes = hugeCacheBytes
             self.clock = clock
@@ -140,6 +150,9 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
     /// ``SizeClassLookup``'s table, copied here so the allocate fast path reaches it in one load.
     @usableFromInline let classLookup: UnsafePointer<UInt8>
     @usableFromInline let checked: Bool
+    /// Frees announce themselves with a relaxed store and unmaps pay a membarrier
+    /// (``AsymmetricFence/isAvailable``, fixed per process; ThreadRecord+FreeAnnouncement.swift).
+    @usableFromInline let lightAnnouncements: Bool
 
     /// A new, empty heap. Nothing is mapped until the first allocation.
     ///
@@ -155,6 +168,7 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
         id = HeapDirectory.shared.makeID()
         threadEntryOffset = ThreadRecord.entryOffset(id)
         checked = configuration.checking == .checked
+        lightAnnouncements = AsymmetricFence.isAvailable
         core = HeapCore(id: id, configuration: configuration)
         HeapDirectory.shared.insert(core)
     }
@@ -275,7 +289,7 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
         }
         // Announced before the registry (or segment cache) is read, ended after the last
         // access to the segment: an unmap waits for us (ThreadRecord+FreeAnnouncement.swift).
-        let announced = ThreadRecord.announceFree(table)
+        let announced = ThreadRecord.announceFree(table, light: lightAnnouncements)
         defer { if announced { ThreadRecord.endFree(table) } }
         guard let (page, token) = smallPage(pointer, table: table) else {
             return try deallocateSlowPath(pointer)
@@ -306,7 +320,7 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
         page.pointee.used = used
         let queue = ThreadHeap.queue(heap, Int(page.pointee.classIndex))
         queue.pointee.frees.ownerAdd(1)
-        if used == 0, queue.pointee.current != page { pageEmptied(queue, page) }
+        if used == 0 || page.pointee.listState == PageMeta.inFull { pageFreedInto(queue, page) }
     }
 
     /// The descriptor of an 8-aligned pointer's unit leader in a small segment of this heap,
@@ -423,7 +437,9 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
         assert(page.pointee.used >= 0, "a page's in-use count went below zero (a block freed twice?)")
         let queue = ThreadHeap.queue(heap, Int(page.pointee.classIndex))
         queue.pointee.frees.ownerAdd(1)
-        if page.pointee.used == 0 { pageEmptied(queue, page) }
+        if page.pointee.used == 0 || page.pointee.listState == PageMeta.inFull {
+            pageFreedInto(queue, page)
+        }
     }
 
     /// The calling thread has no fast-path entry for this heap: attach (which also repairs
@@ -440,7 +456,7 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
         {
             ThreadRecord.endFree(table)
             let attached = (try? core.attachThread()) != nil
-            _ = ThreadRecord.announceFree(table)
+            _ = ThreadRecord.announceFree(table, light: lightAnnouncements)
             if attached { return try deallocateSlowPath(pointer) }
             // No entry can be had (64 live heaps on this thread): free remotely.
             let page = try validPage(pointer)
@@ -487,10 +503,17 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
         return page
     }
 
+    /// The owner freed a block into a full page, or emptied a page. A full page goes back to
+    /// `active`, behind `current` (mimalloc's `_mi_page_unfull`), so its free blocks are
+    /// used before a new page is formatted; an empty page other than `current` (which would
+    /// be refilled at once) is released.
     @usableFromInline @inline(never)
-    internal func pageEmptied(_ queue: UnsafeMutablePointer<ClassQueue>, _ page: PagePointer) {
-        // Keep the page being allocated from (it would be refilled at once); release others.
-        guard queue.pointee.current != page else { return }
+    internal func pageFreedInto(_ queue: UnsafeMutablePointer<ClassQueue>, _ page: PagePointer) {
+        if page.pointee.listState == PageMeta.inFull {
+            HeapCore.unlink(page, &queue.pointee.full)
+            HeapCore.insertBehindHead(page, &queue.pointee.active, state: PageMeta.inActive)
+        }
+        guard page.pointee.used == 0, queue.pointee.current != page else { return }
         HeapCore.unlink(page, from: queue)
         core.releasePage(page)
     }
@@ -660,7 +683,7 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
     public func usableSize(of pointer: UnsafeMutableRawPointer) throws(OffHeapError) -> Int {
         // Reads the segment like a free: announced the same way.
         let table = UnsafeMutableRawPointer(try ThreadRecord.current())
-        let announced = ThreadRecord.announceFree(table)
+        let announced = ThreadRecord.announceFree(table, light: lightAnnouncements)
         defer { if announced { ThreadRecord.endFree(table) } }
         return try usableSizeAnnounced(pointer)
     }

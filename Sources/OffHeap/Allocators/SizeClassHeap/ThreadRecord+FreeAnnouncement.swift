@@ -19,7 +19,10 @@ import Synchronization
 // odd value it read; only then does it munmap.
 //
 // Orderings (store-buffering / Dekker): free = [store seq odd (SC); load epoch/registry];
-// unmap = [epoch RMW (SC); fence (SC); load seq]. In the single total order either the
+// unmap = [epoch RMW (SC); fence (SC); load seq]. Where the kernel offers it (nearly always:
+// Linux 4.14+), the pair is made asymmetric (AsymmetricFence.swift): the free stores `seq`
+// odd with a relaxed store and a compiler barrier, and the unmap's fence is a membarrier that
+// puts a full barrier on every running thread, which is what the free's SC store provided. In the single total order either the
 // unmapper's seq load comes after the free's odd store (it reads odd, or a later value:
 // then it waits for the release store of the even value, which orders every read the free
 // made of the segment before the munmap), or the free's epoch/registry load comes after the
@@ -29,9 +32,10 @@ import Synchronization
 // to the segment it unmaps, and two freeing threads that unmap at once cannot wait for each
 // other.
 //
-// Cost: one store with a full barrier (x86-64: `xchg`) and one plain store per free, on a
-// line of the calling thread's own table: no shared cache line, no contention. Unmaps (rare:
-// trim, cache eviction, huge frees that the cache does not keep) scan the live tables.
+// Cost: two plain stores per free (one with a full barrier, x86-64 `xchg`, when membarrier is
+// unavailable), on a line of the calling thread's own table: no shared cache line, no
+// contention. Unmaps (rare: trim, cache eviction, huge frees that the cache does not keep)
+// pay a membarrier (an IPI to each CPU running one of our threads) and scan the live tables.
 extension ThreadRecord {
     /// The announcement word inside the table `raw` (after the segment cache).
     @inlinable @inline(__always)
@@ -42,13 +46,19 @@ extension ThreadRecord {
     }
 
     /// Announces a free on the table `raw`; `false` when the thread was already inside one
-    /// (nested: the outer call ends it).
+    /// (nested: the outer call ends it). `light`: the unmap side uses membarrier
+    /// (``AsymmetricFence/isAvailable``, copied into the heap when it was created).
     @inlinable @inline(__always)
-    static func announceFree(_ raw: UnsafeMutableRawPointer) -> Bool {
+    static func announceFree(_ raw: UnsafeMutableRawPointer, light: Bool) -> Bool {
         let word = freeSequence(raw)
         let current = word.pointee.load(ordering: .relaxed)
         guard current & 1 == 0 else { return false }
-        word.pointee.store(current &+ 1, ordering: .sequentiallyConsistent)
+        if light {
+            word.pointee.store(current &+ 1, ordering: .relaxed)
+            AsymmetricFence.light()
+        } else {
+            word.pointee.store(current &+ 1, ordering: .sequentiallyConsistent)
+        }
         return true
     }
 

@@ -33,7 +33,9 @@ internal final class ThreadTables: @unchecked Sendable {
         let own = ThreadRecord.slot.value
         // Our own free (if any) makes no further access to the segment being unmapped.
         if let own { ThreadRecord.endFree(own) }
-        atomicMemoryFence(ordering: .sequentiallyConsistent)
+        // The heavy side of the announcement's store-buffering pair: a membarrier, or an SC
+        // fence when frees announce with SC stores (ThreadRecord+FreeAnnouncement.swift).
+        AsymmetricFence.heavy()
         lock.lock()
         for table in tables where table != own {
             let word = ThreadRecord.freeSequence(table)
