@@ -20,6 +20,9 @@
 //                         of random sizes (mostly small, a tail up to 128 KiB); each round half of
 //                         every thread's blocks go to the next thread, which frees them.
 //
+// An optional second argument multiplies the work (default 1: the malloc cell's correctness
+// runs); ci/malloc/bench-programs.sh passes a larger one so each run lasts long enough to time.
+//
 // After the run (every block freed) each mode prints VmRSS from /proc/self/status on stderr as
 // "rss-after-free-kib N": what the allocator keeps once the program has freed everything
 // (bench-programs.sh reports it beside peak RSS, as mimalloc-bench does).
@@ -32,6 +35,7 @@
 
 #define THREADS 2
 static unsigned long corrupted = 0;
+static long scale = 1;  // work multiplier (argv[2])
 
 static uint32_t next_random(uint32_t *state) {
     *state ^= *state << 13;
@@ -81,7 +85,7 @@ static void *rp_worker(void *argument) {
     uint32_t seed = 1234u + 77u * (uint32_t)id;
     void **blocks = malloc(RP_BLOCKS * sizeof *blocks);
     if (blocks == NULL) abort();
-    for (int round = 0; round < RP_ROUNDS; round++) {
+    for (long round = 0; round < RP_ROUNDS * scale; round++) {
         for (int i = 0; i < RP_BLOCKS; i++) blocks[i] = make_block(rp_size(next_random(&seed)));
         for (int i = 0; i < RP_BLOCKS / 2; i++) rp_outbox[id][i] = blocks[RP_BLOCKS / 2 + i];
         pthread_barrier_wait(&rp_barrier);
@@ -129,7 +133,7 @@ struct larson_state {
 
 static void *larson_worker(void *argument) {
     struct larson_state *state = argument;
-    for (int i = 0; i < LARSON_REPLACEMENTS; i++) {
+    for (long i = 0; i < LARSON_REPLACEMENTS * scale; i++) {
         int slot = (int)(next_random(&state->seed) % LARSON_SLOTS);
         check_and_free(state->slots[slot]);
         state->slots[slot] = make_block(16 + next_random(&state->seed) % 497);
@@ -175,7 +179,7 @@ static pthread_cond_t xm_ready = PTHREAD_COND_INITIALIZER;
 static void *xm_producer(void *unused) {
     (void)unused;
     uint32_t seed = 12345;
-    for (int b = 0; b < XM_BATCHES; b++) {
+    for (long b = 0; b < XM_BATCHES * scale; b++) {
         struct batch *batch = malloc(sizeof *batch);
         for (int i = 0; i < XM_BATCH; i++) batch->blocks[i] = make_block(16 + next_random(&seed) % 240);
         pthread_mutex_lock(&xm_lock);
@@ -225,7 +229,7 @@ struct cache_argument {
 static void *cache_worker(void *argument) {
     struct cache_argument *arg = argument;
     if (arg->scratch) free(arg->given);
-    for (int i = 0; i < CACHE_ITERATIONS / THREADS; i++) {
+    for (long i = 0; i < CACHE_ITERATIONS / THREADS * scale; i++) {
         volatile char *object = malloc(CACHE_OBJECT);
         if (!object) abort();
         for (int w = 0; w < CACHE_WRITES; w++) object[w % CACHE_OBJECT] = (char)(object[w % CACHE_OBJECT] + w);
@@ -256,7 +260,7 @@ static void *ms_worker(void *argument) {
     int id = (int)(intptr_t)argument;
     uint32_t seed = 77u + (uint32_t)id;
     void **slots = calloc(MS_SLOTS, sizeof *slots);
-    for (int step = 0; step < MS_STEPS / THREADS; step++) {
+    for (long step = 0; step < MS_STEPS / THREADS * scale; step++) {
         int slot = (int)(next_random(&seed) % MS_SLOTS);
         uint32_t r = next_random(&seed);
         size_t size = r % 100 < 90 ? 16 + r % 240 : (r % 100 < 99 ? 256 + r % 8000 : 16384 + r % 200000);
@@ -298,6 +302,11 @@ static void mstress(void) {
 
 int main(int argc, char **argv) {
     const char *which = argc > 1 ? argv[1] : "";
+    if (argc > 2) scale = atol(argv[2]);
+    if (scale < 1) {
+        fprintf(stderr, "classic: the scale must be a positive integer\n");
+        return 2;
+    }
     if (strcmp(which, "larson") == 0) larson();
     else if (strcmp(which, "xmalloc") == 0) xmalloc();
     else if (strcmp(which, "cache-scratch") == 0) cache(1);
@@ -305,7 +314,7 @@ int main(int argc, char **argv) {
     else if (strcmp(which, "mstress") == 0) mstress();
     else if (strcmp(which, "rptest") == 0) rptest();
     else {
-        fprintf(stderr, "usage: classic larson|xmalloc|cache-scratch|cache-thrash|mstress|rptest\n");
+        fprintf(stderr, "usage: classic larson|xmalloc|cache-scratch|cache-thrash|mstress|rptest [SCALE]\n");
         return 2;
     }
     fprintf(stderr, "rss-after-free-kib %ld\n", rss_kib());
