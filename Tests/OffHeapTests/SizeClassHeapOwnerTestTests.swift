@@ -57,7 +57,9 @@ struct SizeClassHeapOwnerTestTests {
             {
                 words[3] = 1
             }
-            // Remote: on the page's remote stack, its local list untouched.
+            // Remote: in this thread's batch, then (flushed) on the page's remote stack; the
+            // local list untouched.
+            if let record = ThreadRecord.lookup(heap.id) { ThreadHeap.flushRemoteBatches(record) }
             if page.pointee.threadFree.load(ordering: .relaxed) != UInt(bitPattern: victim)
                 || page.pointee.localFree != localBefore
             {

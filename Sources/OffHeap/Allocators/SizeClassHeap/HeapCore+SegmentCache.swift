@@ -68,6 +68,7 @@ extension HeapCore {
     /// abandoned pages, committed free units, cached segments and cached huge blocks.
     func trim() {
         if let heap = ThreadRecord.lookup(id) {
+            ThreadHeap.flushRemoteBatches(heap)
             for cls in 0..<SizeClassTable.classCount {
                 let queue = ThreadHeap.queue(heap, cls)
                 for listIsFull in [false, true] {

@@ -271,6 +271,9 @@ internal final class HeapCore: @unchecked Sendable {
     func refill(
         _ heap: ThreadHeapPointer, _ queue: UnsafeMutablePointer<ClassQueue>, _ cls: Int
     ) throws(OffHeapError) -> PagePointer {
+        // This thread's allocation slow path: its batched remote frees go out (a bound on
+        // how long they wait, whatever the thread does next; RemoteBatch.swift).
+        ThreadHeap.flushRemoteBatches(heap)
         // Active pages, current first; exhausted ones move to `full`.
         while let page = queue.pointee.current ?? queue.pointee.active {
             if prepare(page, queue) {
@@ -563,6 +566,8 @@ internal final class HeapCore: @unchecked Sendable {
     /// wait in `abandoned` for another thread (or `trim()`) to collect them. Then recycles
     /// the record. Runs under the directory lock.
     func abandon(_ heap: ThreadHeapPointer) {
+        // Blocks this thread freed into others' pages go first: the record is recycled below.
+        ThreadHeap.flushRemoteBatches(heap)
         for cls in 0..<SizeClassTable.classCount {
             let queue = ThreadHeap.queue(heap, cls)
             for listIsFull in [false, true] {

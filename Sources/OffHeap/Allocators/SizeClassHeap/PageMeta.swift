@@ -9,10 +9,12 @@ import Synchronization
 /// them (an abandoned page's fields are guarded by the heap lock instead, and ownership moves
 /// only under that lock, which orders the old owner's writes before the new owner's reads).
 /// Other threads free into `threadFree`, an MPSC stack whose links live in the dead blocks:
-/// a push is a release CAS, the owner takes the whole stack with one acquiring exchange, so
-/// the links it then reads were written before the pushes it observed. `used` counts blocks
-/// handed out and not yet returned *to the owner*: remote frees lower it only when collected,
-/// so a page can look busier than it is (its release is postponed), never emptier.
+/// a push (one block, or a freeing thread's batch of this page's blocks: RemoteBatch.swift)
+/// is a release CAS, the owner takes the whole stack with one acquiring exchange, so the
+/// links it then reads were written before the pushes it observed. `used` counts blocks
+/// handed out and not yet returned *to the owner*: remote frees lower it only when collected
+/// (a batched one, after its batch is pushed), so a page can look busier than it is (its
+/// release is postponed), never emptier.
 /// `blockSize`, `leader`, `capacity` and `divisor` are set when the page is
 /// formatted, before any block of it exists, and constant while blocks are live.
 @usableFromInline

@@ -518,7 +518,9 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
         core.releasePage(page)
     }
 
-    /// Pushes `block` on the page's remote-free stack (release CAS; see ``PageMeta``).
+    /// Frees `block` into another thread's page: into the calling thread's batch for that
+    /// page (RemoteBatch.swift), or, for a thread with no record in this heap, straight onto
+    /// the page's remote-free stack (release CAS; see ``PageMeta``).
     @usableFromInline @inline(__always)
     internal func freeRemote(
         _ heap: ThreadHeapPointer?, _ page: PagePointer, _ block: UnsafeMutableRawPointer
@@ -528,6 +530,10 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
         #if OFFHEAP_MUTANTS
             if mutantDropsRemoteFree() { return }
         #endif
+        if let heap {
+            heap.pointee.remoteFrees.ownerAdd(1)
+            return ThreadHeap.batchRemoteFree(heap, page, block)
+        }
         var head = page.pointee.threadFree.load(ordering: .relaxed)
         while true {
             Instrumentation.withLinkWord(block) { block.storeBytes(of: head, as: UInt.self) }
@@ -537,11 +543,7 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
             if exchanged { break }
             head = original
         }
-        if let heap {
-            heap.pointee.remoteFrees.ownerAdd(1)
-        } else {
-            core.unattachedRemoteFrees.wrappingAdd(1, ordering: .relaxed)
-        }
+        core.unattachedRemoteFrees.wrappingAdd(1, ordering: .relaxed)
     }
 
     // MARK: - Checked mode

@@ -39,8 +39,9 @@ internal struct ThreadHeap: ~Copyable {
     @usableFromInline let remoteFrees: Atomic<UInt64>
 
     @inlinable static var queuesOffset: Int { (MemoryLayout<ThreadHeap>.stride + 63) & ~63 }
+    /// The record, its class queues, then its remote batches (RemoteBatch.swift).
     @inlinable static var byteCount: Int {
-        (queuesOffset + SizeClassTable.classCount * MemoryLayout<ClassQueue>.stride + 63) & ~63
+        (batchesOffset + RemoteBatch.slotCount * MemoryLayout<RemoteBatch>.stride + 63) & ~63
     }
 
     @inlinable
