@@ -320,7 +320,9 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
         page.pointee.used = used
         let queue = ThreadHeap.queue(heap, Int(page.pointee.classIndex))
         queue.pointee.frees.ownerAdd(1)
-        if used == 0 || page.pointee.listState == PageMeta.inFull { pageFreedInto(queue, page) }
+        if (used == 0 && queue.pointee.current != page) || page.pointee.listState == PageMeta.inFull {
+            pageFreedInto(queue, page)
+        }
     }
 
     /// The descriptor of an 8-aligned pointer's unit leader in a small segment of this heap,
