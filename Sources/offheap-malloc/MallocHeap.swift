@@ -56,6 +56,18 @@ func offheapMallocAllocate(
     }
 }
 
+/// `offheap_malloc_allocate` at malloc's alignment (16), so the alignment checks fold away.
+@_cdecl("offheap_malloc_allocate16")
+func offheapMallocAllocate16(_ heap: UnsafeMutableRawPointer, _ byteCount: Int) -> UnsafeMutableRawPointer? {
+    withHeap(heap) { heap in
+        do throws(OffHeapError) {
+            return try heap.allocate(byteCount: byteCount, alignment: 16)
+        } catch {
+            return nil
+        }
+    }
+}
+
 /// What a free or a size query found, for malloc.c (keep in step with its OFFHEAP_* codes).
 private func code(of error: OffHeapError) -> Int32 {
     switch error.kind {

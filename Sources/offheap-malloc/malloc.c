@@ -58,6 +58,7 @@ void *offheap_malloc_heap_create(int32_t checked, intptr_t max_cached_segments,
                                  intptr_t max_cached_segment_bytes, intptr_t huge_cache_count,
                                  intptr_t huge_cache_bytes, intptr_t purge_delay_ms);
 void *offheap_malloc_allocate(void *heap, intptr_t byte_count, intptr_t alignment);
+void *offheap_malloc_allocate16(void *heap, intptr_t byte_count);
 int32_t offheap_malloc_free(void *heap, void *pointer);
 intptr_t offheap_malloc_usable_size(void *heap, void *pointer);
 void offheap_malloc_statistics(void *heap, uint64_t *out);
@@ -200,11 +201,42 @@ static void *allocate(size_t size, size_t alignment) {
     return block;
 }
 
-EXPORT void *malloc(size_t size) { return allocate(size, MALLOC_ALIGNMENT); }
+// The fast paths of malloc and free: the heap is up (its pointer is published, with release,
+// only once it is fully created, and never by a failed start) and this thread is not inside an
+// entry point. Everything else, and every failure, goes to the general code below.
+static inline void *published_heap(void) {
+    return __builtin_expect(inside == 0, 1) ? atomic_load_explicit(&heap_pointer, memory_order_acquire) : NULL;
+}
+
+EXPORT void *malloc(size_t size) {
+    void *heap = published_heap();
+    if (__builtin_expect(heap != NULL && size - 1 < (size_t)INTPTR_MAX, 1)) {
+        inside = 1;
+        void *block = offheap_malloc_allocate16(heap, (intptr_t)size);
+        inside = 0;
+        if (__builtin_expect(block != NULL, 1)) return block;
+        errno = ENOMEM;
+        return NULL;
+    }
+    return allocate(size, MALLOC_ALIGNMENT);
+}
 
 EXPORT void free(void *pointer) {
+    void *heap = published_heap();
+    if (__builtin_expect(heap != NULL && pointer != NULL, 1)) {
+        inside = 1;
+        int32_t code = offheap_malloc_free(heap, pointer);
+        inside = 0;
+        if (__builtin_expect(code == FREED, 1)) return;
+        if (code == NOT_OURS) {
+            __libc_free(pointer);
+        } else if (checked_mode) {
+            report_and_abort("free", pointer, code);
+        }
+        return;
+    }
     if (pointer == NULL) return;
-    void *heap = running_heap();
+    heap = running_heap();
     if (heap == NULL) {
         __libc_free(pointer);
         return;
