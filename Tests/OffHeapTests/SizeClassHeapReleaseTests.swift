@@ -108,39 +108,31 @@ struct SizeClassHeapReleaseTests {
                 clock: { clock.now.load(ordering: .relaxed) }))
     }
 
-    @Test func freePagesStayCommittedUntilThePurgeDelayHasPassed() throws {
+    /// With a delay, freed pages stay committed until it has passed; with none, they go at once.
+    @Test(arguments: [UInt64(0), 10_000_000])
+    func freePagesAreDecommittedOnceThePurgeDelayHasPassed(delay: UInt64) throws {
         let clock = HeapTestClock()
-        let heap = try Self.delayedPurgeHeap(clock, delay: 10_000_000)
+        let heap = try Self.delayedPurgeHeap(clock, delay: delay)
         // Two segments' worth; the first block keeps its segment linked (not cached).
         let blocks = try Self.fillSegments(heap, blocks: 488 * 2)
         let full = heap.statistics.committedBytes
         for block in blocks.dropFirst().reversed() { try heap.deallocate(block) }
-        // Freed, not yet purged: every page is still committed.
-        #expect(heap.statistics.committedBytes == full)
-        clock.advance(by: 9_000_000)
-        heap.releaseExpiredSegments()
-        #expect(heap.statistics.committedBytes == full)
-        clock.advance(by: 2_000_000)
-        heap.releaseExpiredSegments()
+        if delay > 0 {
+            // Freed, not yet purged: every page is still committed.
+            #expect(heap.statistics.committedBytes == full)
+            clock.advance(by: delay - 1_000_000)
+            heap.releaseExpiredSegments()
+            #expect(heap.statistics.committedBytes == full)
+            clock.advance(by: 2_000_000)
+            heap.releaseExpiredSegments()
+        }
         let purged = heap.statistics.committedBytes
         // Only the first block's page and the metadata stay: well under one segment.
         #expect(purged < full / 4)
-        // Reuse within the delay takes committed units: committing nothing new.
+        // The heap goes on: new blocks, then everything back.
         for block in try Self.fillSegments(heap, blocks: 100) { try heap.deallocate(block) }
         #expect(heap.statistics.committedBytes >= purged)
         #expect(blocks[0].load(as: UInt64.self) == 0)
-        try heap.deallocate(blocks[0])
-        heap.trim()
-        #expect(heap.statistics.committedBytes == 0)
-    }
-
-    @Test func zeroPurgeDelayDecommitsAtOnce() throws {
-        let clock = HeapTestClock()
-        let heap = try Self.delayedPurgeHeap(clock, delay: 0)
-        let blocks = try Self.fillSegments(heap, blocks: 488 * 2)
-        let full = heap.statistics.committedBytes
-        for block in blocks.dropFirst().reversed() { try heap.deallocate(block) }
-        #expect(heap.statistics.committedBytes < full / 4)
         try heap.deallocate(blocks[0])
         heap.trim()
         #expect(heap.statistics.committedBytes == 0)

@@ -51,8 +51,10 @@ gcc -O2 -pthread -o "$out/threads" "$here/threads.c" || exit 1
 gcc -O2 -pthread -o "$out/classic" "$here/classic.c" || exit 1
 export here out   # the cases run in `bash -c`
 
-case_sqlite() {
-    sqlite3 "$1/db.sqlite" <<'SQL' >/dev/null
+# The sqlite3 workload, after the statements in $1 (exported: the cases run in `bash -c`).
+sqlite_workload() {
+    printf '%s\n' "$1"
+    cat <<'SQL'
 CREATE TABLE t(id INTEGER PRIMARY KEY, k TEXT, v BLOB);
 WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 150000)
 INSERT INTO t(k, v) SELECT printf('key-%08d', (x * 7919) % 150000), zeroblob(x % 700) FROM c;
@@ -62,6 +64,8 @@ DELETE FROM t WHERE id % 5 = 0;
 SELECT count(*), sum(length(v)) FROM t;
 SQL
 }
+export -f sqlite_workload
+case_sqlite() { sqlite_workload "" | sqlite3 "$1/db.sqlite" >/dev/null; }
 case_python() {
     python3 -c '
 import json, random
@@ -73,18 +77,7 @@ print(len(sorted({str(x)[:6] for v in data.values() for x in v})))' >/dev/null
 }
 # The same kind of work on an in-memory database with a 200 MB page cache: no file I/O, so
 # the allocator's share of the time is not hidden behind the kernel's.
-case_sqlite_memory() {
-    sqlite3 :memory: <<'SQL' >/dev/null
-PRAGMA cache_size = -200000;
-CREATE TABLE t(id INTEGER PRIMARY KEY, k TEXT, v BLOB);
-WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 150000)
-INSERT INTO t(k, v) SELECT printf('key-%08d', (x * 7919) % 150000), zeroblob(x % 700) FROM c;
-CREATE INDEX t_k ON t(k);
-UPDATE t SET v = zeroblob(1200) WHERE id % 7 = 0;
-DELETE FROM t WHERE id % 5 = 0;
-SELECT count(*), sum(length(v)) FROM t;
-SQL
-}
+case_sqlite_memory() { sqlite_workload "PRAGMA cache_size = -200000;" | sqlite3 :memory: >/dev/null; }
 case_gcc() { gcc -O2 -c "$here/threads.c" -o "$1/threads.o" && gcc -O2 -c "$here/abi.c" -o "$1/abi.o" -Wno-alloc-size-larger-than; }
 case_threads() { "$out/threads" >/dev/null; }
 # The classic allocator benchmarks (ci/malloc/classic.c), fixed work each (its SCALE: 8× the

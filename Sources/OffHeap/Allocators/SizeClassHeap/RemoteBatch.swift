@@ -87,21 +87,32 @@ extension ThreadHeap {
         }
     }
 
-    /// Pushes one batch's chain onto its page's remote-free stack (release CAS) and empties it.
+    /// Pushes one batch's chain onto its page's remote-free stack and empties it.
     @usableFromInline
     static func flush(_ slot: UnsafeMutablePointer<RemoteBatch>) {
         guard let page = slot.pointee.page, let head = slot.pointee.head,
             let tail = slot.pointee.tail
         else { return }
+        RemoteBatch.push(head: head, tail: tail, onto: page)
+        slot.pointee = RemoteBatch(page: nil, head: nil, tail: nil, count: 0, limit: 0)
+    }
+}
+
+extension RemoteBatch {
+    /// Pushes the chain `head` … `tail` (linked through the blocks' first words; `tail`'s
+    /// link is set here) onto the page's remote-free stack with one release CAS.
+    @usableFromInline
+    static func push(
+        head: UnsafeMutableRawPointer, tail: UnsafeMutableRawPointer, onto page: PagePointer
+    ) {
         var top = page.pointee.threadFree.load(ordering: .relaxed)
         while true {
             Instrumentation.withLinkWord(tail) { tail.storeBytes(of: top, as: UInt.self) }
             let (exchanged, original) = page.pointee.threadFree.compareExchange(
                 expected: top, desired: UInt(bitPattern: head),
                 successOrdering: .releasing, failureOrdering: .relaxed)
-            if exchanged { break }
+            if exchanged { return }
             top = original
         }
-        slot.pointee = RemoteBatch(page: nil, head: nil, tail: nil, count: 0, limit: 0)
     }
 }

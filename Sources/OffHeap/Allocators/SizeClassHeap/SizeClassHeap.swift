@@ -536,15 +536,7 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
             heap.pointee.remoteFrees.ownerAdd(1)
             return ThreadHeap.batchRemoteFree(heap, page, block)
         }
-        var head = page.pointee.threadFree.load(ordering: .relaxed)
-        while true {
-            Instrumentation.withLinkWord(block) { block.storeBytes(of: head, as: UInt.self) }
-            let (exchanged, original) = page.pointee.threadFree.compareExchange(
-                expected: head, desired: UInt(bitPattern: block),
-                successOrdering: .releasing, failureOrdering: .relaxed)
-            if exchanged { break }
-            head = original
-        }
+        RemoteBatch.push(head: block, tail: block, onto: page)
         core.unattachedRemoteFrees.wrappingAdd(1, ordering: .relaxed)
     }
 
