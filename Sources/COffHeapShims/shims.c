@@ -252,10 +252,14 @@ int offheap_asymmetric_fence_prepare(void) {
     int state = __atomic_load_n(&offheap_fence_state, __ATOMIC_ACQUIRE);
     if (state != 0) return state == 1;
     int available = 0;
+    // OFFHEAP_MEMBARRIER=0 forces the fallback (SC on both sides): for the checkers' runs of
+    // that path, and for environments where membarrier is slow or misbehaves.
+    const char *setting = getenv("OFFHEAP_MEMBARRIER");
+    int allowed = setting == NULL || setting[0] != '0';
 #ifdef SYS_membarrier
     long commands = syscall(SYS_membarrier, OFFHEAP_MEMBARRIER_CMD_QUERY, 0, 0);
     // Racing first calls may both register: registering twice is harmless.
-    if (commands > 0 && (commands & OFFHEAP_MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0
+    if (allowed && commands > 0 && (commands & OFFHEAP_MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0
         && syscall(SYS_membarrier, OFFHEAP_MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0)
         available = 1;
 #endif

@@ -28,6 +28,8 @@
 //   OFFHEAP_HUGE_CACHE_BYTES=N   the same bound in bytes.
 //   OFFHEAP_PURGE_DELAY=MS       milliseconds free pages stay committed before they are
 //                                decommitted (default: the heap's, 100; 0: at once).
+//   OFFHEAP_MEMBARRIER=0         frees announce themselves with a full barrier instead of
+//                                relying on membarrier(2) at unmap (the library's fallback).
 //   OFFHEAP_DISABLE=1            every call goes straight to glibc (a bisecting aid).
 //
 // fork(): atfork handlers hold every lock of the heap across the fork (MallocHeap.swift), so a

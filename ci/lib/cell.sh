@@ -236,6 +236,13 @@ cell_tsan() {
     echo "$RACE_REPETITIONS" >"$OUT/repetitions"
     "$bundle" --testing-library swift-testing --filter concurrent \
         --repetitions "$RACE_REPETITIONS" 2>&1 | tee "$OUT/tsan-race.log" || rc=1
+    # The fallback where membarrier is unavailable (SC free announcements and SC unmap fence,
+    # ThreadRecord+FreeAnnouncement.swift): the heap's and the fence's suites again with it
+    # forced, a fifth of the repetitions.
+    local fallback_repetitions=$(((RACE_REPETITIONS + 4) / 5))
+    step "OFFHEAP_MEMBARRIER=0: SizeClassHeap and AsymmetricFence suites --repetitions $fallback_repetitions"
+    OFFHEAP_MEMBARRIER=0 "$bundle" --testing-library swift-testing --filter 'SizeClassHeap|AsymmetricFence' \
+        --repetitions "$fallback_repetitions" 2>&1 | tee "$OUT/tsan-no-membarrier.log" || rc=1
     # Swift Testing exits non-zero when the filter matches nothing: that is "not built yet".
     if ! grep -q -E 'Test run with [1-9][0-9]* test' "$OUT/tsan-race.log" \
         && ! grep -q 'WARNING: ThreadSanitizer' "$OUT/tsan-race.log"; then

@@ -133,8 +133,8 @@ static inline void offheap_yield(void) { sched_yield(); }
 
 /// 1 once the process is registered for expedited private membarrier(2) (Linux 4.14+), so
 /// `offheap_asymmetric_fence_heavy` can stand in for a fence on every other thread; 0 when the
-/// kernel (or a seccomp filter, or an emulator) does not offer it. Idempotent, thread-safe;
-/// the answer never changes once given.
+/// kernel (or a seccomp filter, or an emulator) does not offer it, or OFFHEAP_MEMBARRIER=0
+/// is set. Idempotent, thread-safe; the answer never changes once given.
 int offheap_asymmetric_fence_prepare(void);
 
 /// Every running thread of the process executes a full memory barrier before this returns
