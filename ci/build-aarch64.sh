@@ -145,7 +145,7 @@ deps_needed() {
     if [[ "$variant" != plain ]]; then echo file:/lib/ld-linux-aarch64.so.1; fi
 }
 
-usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
+usage() { print_help; }
 
 install=0
 check_only=0

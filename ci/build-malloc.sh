@@ -45,7 +45,7 @@ while [[ $# -gt 0 ]]; do
         shift 2
         ;;
     --check-deps) check_only=1; shift ;;
-    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) print_help; exit 0 ;;
     *) die "unknown option '$1' (see --help)" 2 ;;
     esac
 done

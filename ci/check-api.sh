@@ -34,7 +34,7 @@ while [[ $# -gt 0 ]]; do
         shift 2
         ;;
     -h | --help)
-        sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
+        print_help
         exit 0
         ;;
     *) die "unknown option '$1' (see --help)" 2 ;;

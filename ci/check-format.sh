@@ -36,7 +36,7 @@ while [[ $# -gt 0 ]]; do
     --all-lines) all_lines=1; shift ;;
     --all-files) all_files=1; all_lines=1; shift ;;
     -h | --help)
-        sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
+        print_help
         exit 0
         ;;
     *) die "unknown option '$1' (see --help)" 2 ;;

@@ -25,7 +25,7 @@ case "${1:-}" in
     ;;
 --aarch64) runner=(ci/run-aarch64.sh --timeout 300 offheap-smoke) ;;
 -h | --help)
-    sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
+    print_help
     exit 0
     ;;
 -*) die "unknown option '$1' (see --help)" 2 ;;

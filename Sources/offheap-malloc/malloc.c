@@ -177,19 +177,19 @@ static void *start_heap(void) {
     return heap;
 }
 
-// The heap for a call from outside any entry point, or NULL (use glibc).
-static inline void *ready_heap(void) {
-    if (inside) return NULL;
-    if (__builtin_expect(atomic_load_explicit(&state, memory_order_acquire) == STATE_READY, 1))
-        return atomic_load_explicit(&heap_pointer, memory_order_relaxed);
-    return start_heap();
+// The heap if it is up and this thread is not inside an entry point, without starting it
+// (free-side calls: a pointer from before the heap existed is glibc's). The pointer is
+// published, with release, only once the heap is fully created, and never by a failed start.
+static inline void *published_heap(void) {
+    return __builtin_expect(inside == 0, 1) ? atomic_load_explicit(&heap_pointer, memory_order_acquire) : NULL;
 }
 
-// The heap if it is up, without starting it (free-side calls: a pointer from before the heap
-// existed is glibc's).
-static inline void *running_heap(void) {
-    if (inside || atomic_load_explicit(&state, memory_order_acquire) != STATE_READY) return NULL;
-    return atomic_load_explicit(&heap_pointer, memory_order_relaxed);
+// The heap for a call from outside any entry point, starting it on the first call, or NULL
+// (use glibc).
+static inline void *ready_heap(void) {
+    void *heap = published_heap();
+    if (__builtin_expect(heap != NULL, 1) || inside) return heap;
+    return start_heap();
 }
 
 static void *allocate(size_t size, size_t alignment) {
@@ -203,13 +203,8 @@ static void *allocate(size_t size, size_t alignment) {
     return block;
 }
 
-// The fast paths of malloc and free: the heap is up (its pointer is published, with release,
-// only once it is fully created, and never by a failed start) and this thread is not inside an
-// entry point. Everything else, and every failure, goes to the general code below.
-static inline void *published_heap(void) {
-    return __builtin_expect(inside == 0, 1) ? atomic_load_explicit(&heap_pointer, memory_order_acquire) : NULL;
-}
-
+// malloc's fast path: the heap is up, a size the heap takes at malloc's alignment. Anything
+// else (the first call, a call from inside, size 0 or huge, a failure) takes allocate().
 EXPORT void *malloc(size_t size) {
     void *heap = published_heap();
     if (__builtin_expect(heap != NULL && size - 1 < (size_t)INTPTR_MAX, 1)) {
@@ -224,31 +219,19 @@ EXPORT void *malloc(size_t size) {
 }
 
 EXPORT void free(void *pointer) {
-    void *heap = published_heap();
-    if (__builtin_expect(heap != NULL && pointer != NULL, 1)) {
-        inside = 1;
-        int32_t code = offheap_malloc_free(heap, pointer);
-        inside = 0;
-        if (__builtin_expect(code == FREED, 1)) return;
-        if (code == NOT_OURS) {
-            __libc_free(pointer);
-        } else if (checked_mode) {
-            report_and_abort("free", pointer, code);
-        }
-        return;
-    }
     if (pointer == NULL) return;
-    heap = running_heap();
-    if (heap == NULL) {
+    void *heap = published_heap();
+    if (__builtin_expect(heap == NULL, 0)) {
         __libc_free(pointer);
         return;
     }
-    inside++;
+    inside = 1;
     int32_t code = offheap_malloc_free(heap, pointer);
-    inside--;
+    inside = 0;
+    if (__builtin_expect(code == FREED, 1)) return;
     if (code == NOT_OURS) {
         __libc_free(pointer);
-    } else if (code != FREED && checked_mode) {
+    } else if (checked_mode) {
         report_and_abort("free", pointer, code);
     }
 }
@@ -279,7 +262,7 @@ static intptr_t usable_size(void *heap, void *pointer, const char *function) {
 
 EXPORT void *realloc(void *pointer, size_t size) {
     if (pointer == NULL) return malloc(size);
-    void *heap = running_heap();
+    void *heap = published_heap();
     if (heap == NULL) return __libc_realloc(pointer, size);
     if (size == 0) {
         free(pointer);
@@ -352,7 +335,7 @@ EXPORT void *pvalloc(size_t size) {
 
 EXPORT size_t malloc_usable_size(void *pointer) {
     if (pointer == NULL) return 0;
-    void *heap = running_heap();
+    void *heap = published_heap();
     if (heap != NULL) {
         intptr_t usable = usable_size(heap, pointer, "malloc_usable_size");
         if (usable >= 0) return (size_t)usable;

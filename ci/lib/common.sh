@@ -20,6 +20,9 @@ die() {
     exit "${2:-1}"
 }
 
+# print_help: the calling script's header comment (line 2 up to `set -euo`), for --help.
+print_help() { sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
+
 # has_command NAME: whether NAME is on PATH.
 has_command() { command -v "$1" >/dev/null 2>&1; }
 

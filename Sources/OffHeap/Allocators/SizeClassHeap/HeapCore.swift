@@ -476,13 +476,15 @@ internal final class HeapCore: @unchecked Sendable {
         }
         let bytes = units * SegmentLayout.unitSize
         let mask = ((UInt64(1) << UInt64(units)) - 1) << UInt64(first)
-        let now = configuration.clock()
         lock.lock()
         let keep = dirtyBytes + bytes <= configuration.retainedEmptyPageBytes
         let header = SegmentLayout.header(segment)
         assert(header.pointee.magic == SegmentLayout.magic, "a page's segment without its header")
         assert(header.pointee.freeMask & mask == 0, "released units that were already free")
         header.pointee.freeMask |= mask
+        let emptied = header.pointee.freeMask == SegmentLayout.usableUnitsMask
+        // The clock only when something is scheduled, purged or cached below.
+        let now = !keep || emptied || nextPurgeAt != .max ? configuration.clock() : 0
         if keep || configuration.purgeDelay > 0 {
             header.pointee.dirtyMask |= mask
             dirtyBytes += bytes
@@ -492,7 +494,7 @@ internal final class HeapCore: @unchecked Sendable {
             committedBytes.wrappingSubtract(bytes, ordering: .relaxed)
         }
         var evicted: [UnsafeMutableRawPointer] = []
-        if header.pointee.freeMask == SegmentLayout.usableUnitsMask {
+        if emptied {
             unlink(segment)
             cache(segment, now: now)
             evicted = enforceCachePolicy(now: now)

@@ -7,7 +7,8 @@ import Synchronization
 /// line of the page it drained; snmalloc and jemalloc batch their remote frees too.
 ///
 /// Invariant: only the thread that attached a ``ThreadHeap`` touches its batches (they live
-/// in the record, after the class queues). A batched block is still counted in its page's
+/// in the record, after the class queues) and its `pendingBatches`, the number of batches
+/// holding blocks. A batched block is still counted in its page's
 /// `used`, so the page is not released, nor its segment unmapped, while the block waits: a
 /// flush writes to mapped memory of a page whose descriptor is stable, and needs no free
 /// announcement. The CAS publishes the chain's links (release; the collector's exchange is
@@ -64,7 +65,8 @@ extension ThreadHeap {
     ) {
         let slot = batch(heap, RemoteBatch.slot(of: page))
         if slot.pointee.page != page {
-            if slot.pointee.page != nil { flush(slot) }
+            if slot.pointee.page != nil { flush(heap, slot) }
+            heap.pointee.pendingBatches += 1
             slot.pointee = RemoteBatch(
                 page: page, head: block, tail: block, count: 1,
                 limit: RemoteBatch.limit(blockSize: page.pointee.blockSize))
@@ -75,26 +77,30 @@ extension ThreadHeap {
             slot.pointee.head = block
             slot.pointee.count += 1
         }
-        if slot.pointee.count >= slot.pointee.limit { flush(slot) }
+        if slot.pointee.count >= slot.pointee.limit { flush(heap, slot) }
     }
 
     /// Pushes every waiting batch of the calling thread's record `heap`.
     @usableFromInline
     static func flushRemoteBatches(_ heap: ThreadHeapPointer) {
-        for index in 0..<RemoteBatch.slotCount {
+        var index = 0
+        while heap.pointee.pendingBatches > 0 && index < RemoteBatch.slotCount {
             let slot = batch(heap, index)
-            if slot.pointee.page != nil { flush(slot) }
+            if slot.pointee.page != nil { flush(heap, slot) }
+            index += 1
         }
+        assert(heap.pointee.pendingBatches == 0, "a pending batch no slot holds")
     }
 
     /// Pushes one batch's chain onto its page's remote-free stack and empties it.
     @usableFromInline
-    static func flush(_ slot: UnsafeMutablePointer<RemoteBatch>) {
+    static func flush(_ heap: ThreadHeapPointer, _ slot: UnsafeMutablePointer<RemoteBatch>) {
         guard let page = slot.pointee.page, let head = slot.pointee.head,
             let tail = slot.pointee.tail
         else { return }
         RemoteBatch.push(head: head, tail: tail, onto: page)
         slot.pointee = RemoteBatch(page: nil, head: nil, tail: nil, count: 0, limit: 0)
+        heap.pointee.pendingBatches -= 1
     }
 }
 

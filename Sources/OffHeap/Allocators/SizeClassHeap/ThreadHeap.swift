@@ -37,6 +37,8 @@ internal struct ThreadHeap: ~Copyable {
     @usableFromInline let thread: Atomic<UInt>
     /// Frees this thread pushed onto other threads' pages.
     @usableFromInline let remoteFrees: Atomic<UInt64>
+    /// Remote batches holding blocks (RemoteBatch.swift): a flush with none has nothing to scan.
+    @usableFromInline var pendingBatches: Int
 
     @inlinable static var queuesOffset: Int { (MemoryLayout<ThreadHeap>.stride + 63) & ~63 }
     /// The record, its class queues, then its remote batches (RemoteBatch.swift).
@@ -50,6 +52,7 @@ internal struct ThreadHeap: ~Copyable {
         nextFree = nil
         thread = Atomic(0)
         remoteFrees = Atomic(0)
+        pendingBatches = 0
     }
 
     @inlinable @inline(__always)
