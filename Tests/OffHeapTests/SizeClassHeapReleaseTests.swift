@@ -76,6 +76,37 @@ struct SizeClassHeapReleaseTests {
         for block in blocks { try heap.deallocate(block) }
     }
 
+    /// Units freed in full segments are found again: the segment list keeps the segments
+    /// with free units ahead of the full ones, and the search stops at the first full one
+    /// (HeapCore.segments). Were a segment with a free unit left behind a full one (not
+    /// moved up when it got the unit back, or a segment that filled not moved back), the
+    /// search would stop short of it and map a fourth segment.
+    @Test func unitsFreedInFullSegmentsAreReusedBeforeMappingAnother() throws {
+        let heap = try SizeClassHeap()
+        let blocks = try Self.fillSegments(heap, blocks: 488 * 3)
+        #expect(heap.statistics.mappedSegments == 3)
+        let segmentMask = ~UInt(4 << 20 - 1)
+        let segments = [0, 488, 976].map { UInt(bitPattern: blocks[$0]) & segmentMask }
+        #expect(Set(segments).count == 3)
+        // The first page (8 blocks of 8 KiB, one unit) of the two newer segments empties and
+        // goes back to its segment; every other unit of the three is still in use.
+        for block in blocks[488..<496] + blocks[976..<984] { try heap.deallocate(block) }
+        // Two pages of another class (16 blocks of 4 KiB each) take those two units: the
+        // first fills one segment again, which must not hide the other.
+        var others: [UnsafeMutableRawPointer] = []
+        for _ in 0..<32 { others.append(try heap.allocate(byteCount: 4096, alignment: 8)) }
+        #expect(Set(others.map { UInt(bitPattern: $0) & segmentMask }) == [segments[1], segments[2]])
+        #expect(heap.statistics.mappedSegments == 3)
+        // The next page fills a fresh segment: the three are full again.
+        others.append(try heap.allocate(byteCount: 4096, alignment: 8))
+        #expect(heap.statistics.mappedSegments == 4)
+        for block in others + blocks[..<488] + blocks[496..<976] + blocks[984...] {
+            try heap.deallocate(block)
+        }
+        heap.trim()
+        #expect(heap.statistics.mappedSegments == 0)
+    }
+
     @Test func trimReturnsEverythingAndHeapStaysUsable() throws {
         let heap = try SizeClassHeap()
         var blocks: [UnsafeMutableRawPointer] = []

@@ -15,7 +15,11 @@ internal final class HeapCore: @unchecked Sendable {
     let configuration: SizeClassHeap.Configuration
     let lock = SpinLock()
 
-    /// Small segments with at least one page in use (header links).
+    /// Small segments with at least one page in use (header links). Partitioned: every
+    /// segment with a free unit comes before every full one (`freeMask == 0`), so
+    /// `findUnits` stops at the first full segment instead of walking them all. Kept by
+    /// `link` (a fresh segment goes first), `claim` (a segment it fills goes last) and
+    /// `releasePage` (a full segment that gets a unit back goes first).
     var segments = SegmentList()
     /// Empty segments, most recently cached first.
     var cached = SegmentList()
@@ -389,6 +393,8 @@ internal final class HeapCore: @unchecked Sendable {
         while let segment = cursor {
             let header = SegmentLayout.header(segment)
             let free = header.pointee.freeMask
+            // The rest of the list is full too (`segments` is partitioned).
+            if free == 0 { break }
             var runs = free
             if units == 4 { runs = free & (free >> 1) & (free >> 2) & (free >> 3) }
             if runs != 0 {
@@ -416,6 +422,10 @@ internal final class HeapCore: @unchecked Sendable {
         let dirty = (header.pointee.dirtyMask & mask).nonzeroBitCount
         header.pointee.freeMask &= ~mask
         header.pointee.dirtyMask &= ~mask
+        if header.pointee.freeMask == 0 && segments.tail != segment {
+            segments.remove(segment)
+            segments.append(segment)
+        }
         dirtyBytes -= dirty * SegmentLayout.unitSize
         assert(dirtyBytes >= 0, "more dirty bytes claimed than recorded")
         committedBytes.wrappingAdd((units - dirty) * SegmentLayout.unitSize, ordering: .relaxed)
@@ -481,6 +491,10 @@ internal final class HeapCore: @unchecked Sendable {
         let header = SegmentLayout.header(segment)
         assert(header.pointee.magic == SegmentLayout.magic, "a page's segment without its header")
         assert(header.pointee.freeMask & mask == 0, "released units that were already free")
+        if header.pointee.freeMask == 0 && segments.head != segment {
+            segments.remove(segment)
+            segments.pushFront(segment)
+        }
         header.pointee.freeMask |= mask
         let emptied = header.pointee.freeMask == SegmentLayout.usableUnitsMask
         // The clock only when something is scheduled, purged or cached below.

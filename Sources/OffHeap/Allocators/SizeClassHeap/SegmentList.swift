@@ -22,6 +22,14 @@ internal struct SegmentList {
         head = segment
     }
 
+    mutating func append(_ segment: UnsafeMutableRawPointer) {
+        let header = SegmentLayout.header(segment)
+        header.pointee.next = nil
+        header.pointee.prev = tail
+        if let tail { SegmentLayout.header(tail).pointee.next = segment } else { head = segment }
+        tail = segment
+    }
+
     /// Unlinks `segment`, which must be on this list.
     mutating func remove(_ segment: UnsafeMutableRawPointer) {
         let header = SegmentLayout.header(segment)
