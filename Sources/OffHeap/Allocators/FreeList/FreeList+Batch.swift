@@ -22,6 +22,10 @@ extension FreeList {
         var filled = 0
         while filled < buffer.count {
             let popped: (first: UInt32, count: Int, epoch: UInt64)
+            // Checked mode: the pop and the state CASes below never straddle a reset
+            // (see `popMarked()`).
+            if checked { try enterFreeGate() }
+            defer { if checked { leaveFreeGate() } }
             do {
                 let offset = filled
                 popped = try popChain(upTo: buffer.count - filled) { position, index in

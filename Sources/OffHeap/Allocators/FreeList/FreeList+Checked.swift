@@ -42,7 +42,30 @@ extension FreeList {
         return offset / stride
     }
 
-    /// Checked mode, after a pop: marks slot `index` allocated (state 0 → 1).
+    /// Checked mode: pops one slot and marks it allocated, both inside the free gate.
+    ///
+    /// Why the gate. Ungated, a pop could take slot X just before a `reset()` and reach
+    /// its state CAS after the reset relisted X: the CAS (0 → 1 after a new owner freed X,
+    /// or 2 → 1) then succeeds, and until the epoch check below undoes it, a thread that
+    /// pops X from the rebuilt list finds it allocated in its own epoch and reports
+    /// ``OffHeapError/freeListCorrupted`` for a list that is sound (and X is lost until the
+    /// next reset). Inside the gate a reset waits for the pop and the mark to finish (the
+    /// slot is then a pre-reset allocation, made free by the reset like every other), or
+    /// the allocate backs out with ``OffHeapError/concurrentReset`` before popping. The
+    /// gate is the same one frees use (FreeList+FreeGate.swift): one RMW pair on the head's
+    /// cache line, which the pop's CAS takes exclusive anyway. Unchecked mode has no states
+    /// and stays ungated.
+    @inlinable
+    internal func popMarked() throws(OffHeapError) -> (first: UInt32, count: Int, epoch: UInt64) {
+        try enterFreeGate()
+        defer { leaveFreeGate() }
+        let popped = try popChain(upTo: 1)
+        try markAllocated(popped.first, epoch: popped.epoch)
+        return popped
+    }
+
+    /// Checked mode, after a pop inside the free gate (``popMarked()``): marks slot `index`
+    /// allocated (state 0 → 1).
     ///
     /// A listed slot always has a free state (0, or 2 after a reset), except when a `reset()` overlapped an allocate
     /// that popped the slot before the reset: then the state is stale and the allocation
@@ -71,7 +94,8 @@ extension FreeList {
             throw .concurrentReset
         }
         if epoch.pointee.load(ordering: .relaxed) != observed {
-            // The reset cleared the states and relisted the slot: undo our mark.
+            // The reset cleared the states and relisted the slot: undo our mark. (A defence:
+            // inside the gate no reset runs between our pop and here.)
             _ = states[Int(index)].compareExchange(expected: 1, desired: 0, ordering: .relaxed)
             throw .concurrentReset
         }

@@ -18,9 +18,9 @@ import Synchronization
 // (another reset already holding it: `.concurrentReset`), then waits with acquire loads until
 // the count is 0, and only then locks the head, bumps the epoch and rebuilds the links; it
 // clears RESET (release) just before it publishes the rebuilt head, so a slot popped from
-// the rebuilt list can always be freed. Pops are not gated, but one that finds the list
-// empty while RESET is set throws `.concurrentReset` (the list drained because the waiting
-// reset refuses frees), not an exhaustion error.
+// the rebuilt list can always be freed. Unchecked pops are not gated, but one that finds the
+// list empty while RESET is set throws `.concurrentReset` (the list drained because the
+// waiting reset refuses frees), not an exhaustion error.
 //
 // Orderings. Both sides are read-modify-writes of one word, so each free's enter is either
 // before the reset's fetch-or (the reset then waits for its leave, and the leave's release,
@@ -31,11 +31,16 @@ import Synchronization
 // epoch: the window is closed in both modes, and `poisonAfterStaleLinkWrite()` remains only
 // as a defence.
 //
-// Cost: one uncontended RMW pair per public free (or per batch free). The word shares the
-// head's cache line, which a free's CAS takes exclusive anyway. Pops are not gated (they
-// write no link words; the epoch re-check after their CAS covers them); `grow()` pushes under
-// `growLock`, which `reset()` also holds, and `ShardedFreeList`'s private list is never reset,
-// so neither pays for the gate.
+// Checked-mode allocations enter the gate too, from before their pop to after their state
+// CAS (`popMarked()`, FreeList+Checked.swift): a pop that straddled a reset would otherwise
+// mark a slot the reset had relisted, and the next popper of it would report a corrupted list.
+//
+// Cost: one uncontended RMW pair per public free (or per batch free), and per checked
+// allocation. The word shares the head's cache line, which a free's CAS takes exclusive
+// anyway. Unchecked pops are not gated (they write no link words and no states; the epoch
+// re-check after their CAS covers them); `grow()` pushes under `growLock`, which `reset()`
+// also holds, and `ShardedFreeList`'s private list is never reset, so neither pays for the
+// gate.
 extension FreeList {
     /// Offset of the gate word in the control block (on the head's cache line).
     @usableFromInline internal static let freeGateOffset = 32

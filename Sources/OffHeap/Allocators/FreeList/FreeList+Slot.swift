@@ -37,8 +37,7 @@ extension FreeList {
     /// - Throws: as ``allocate()``.
     @inlinable
     public func allocateSlot() throws(OffHeapError) -> Slot {
-        let popped = try popChain(upTo: 1)
-        if checked { try markAllocated(popped.first, epoch: popped.epoch) }
+        let popped = checked ? try popMarked() : try popChain(upTo: 1)
         let slot = pointer(at: popped.first)
         Instrumentation.allocated(slot, byteCount: Int(bitPattern: stride), pool: base)
         return Slot(pointer: slot, epoch: popped.epoch)

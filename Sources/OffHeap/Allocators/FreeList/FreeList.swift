@@ -33,7 +33,8 @@ import Synchronization
 ///   to `Head.lockedIndex` and bumps `epoch` before republishing, so operations that
 ///   overlap it either fail their CAS or see the lock or new epoch and throw
 ///   ``OffHeapError/concurrentReset``.
-/// - Every public free runs inside the free gate (FreeList+FreeGate.swift: one fetch-add to
+/// - Every public free, and in checked mode every allocation from its pop to its state
+///   CAS, runs inside the free gate (FreeList+FreeGate.swift: one fetch-add to
 ///   enter, one fetch-sub to leave, on the head's cache line) from before its epoch load to
 ///   after its head CAS, and `reset()` closes the gate and waits for it to empty before it
 ///   locks the head: so no free's link store can land in a list rebuilt by a reset that
@@ -50,7 +51,8 @@ public final class FreeList: FixedSizeAllocator, @unchecked Sendable {
     //     → popChain(upTo: 1)            acquire head, CAS head        FreeList+Stack.swift
     //         empty → grow()             growLock, one slab            FreeList+Stack.swift
     //           → VirtualMemory.commit → initializeSlots → linkRun → pushChain
-    //     → markAllocated(_:epoch:)      checked: state CAS 0→1        FreeList+Checked.swift
+    //     checked: popMarked()           the same pop inside the gate  FreeList+Checked.swift
+    //       → markAllocated(_:epoch:)    state CAS 0→1                 FreeList+Checked.swift
     //     → pointer(at:)                 base + index * stride
     //   deallocate(_:)                                                FreeList.swift
     //     → enterFreeGate()              fetch-add on the gate word    FreeList+FreeGate.swift
@@ -198,8 +200,7 @@ public final class FreeList: FixedSizeAllocator, @unchecked Sendable {
     ///   ``OffHeapError/concurrentReset`` when it overlaps ``reset()``.
     @inlinable
     public func allocate() throws(OffHeapError) -> UnsafeMutableRawPointer {
-        let popped = try popChain(upTo: 1)
-        if checked { try markAllocated(popped.first, epoch: popped.epoch) }
+        let popped = checked ? try popMarked() : try popChain(upTo: 1)
         let slot = pointer(at: popped.first)
         Instrumentation.allocated(slot, byteCount: Int(bitPattern: stride), pool: base)
         return slot
