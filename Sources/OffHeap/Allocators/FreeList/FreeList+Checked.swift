@@ -55,7 +55,7 @@ extension FreeList {
     /// gate is the same one frees use (FreeList+FreeGate.swift): one RMW pair on the head's
     /// cache line, which the pop's CAS takes exclusive anyway. Unchecked mode has no states
     /// and stays ungated.
-    @inlinable
+    @inlinable @inline(__always)
     internal func popMarked() throws(OffHeapError) -> (first: UInt32, count: Int, epoch: UInt64) {
         try enterFreeGate()
         defer { leaveFreeGate() }
