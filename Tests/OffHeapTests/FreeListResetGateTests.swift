@@ -97,6 +97,85 @@ struct FreeListResetGateTests {
         #expect(pool.statistics.inUse == 0)
     }
 
+    /// Checked-mode allocations are gated too (`popMarked()`, FreeList+Checked.swift): while
+    /// a reset holds the gate, `allocate()`, `allocateSlot()` and `allocate(into:)` back out
+    /// with `.concurrentReset` before popping, even with free slots listed. Unchecked pops
+    /// write no states and stay ungated.
+    @Test func checkedAllocationsAreRefusedWhileTheGateIsClosed() throws {
+        for checking in [OffHeapChecking.checked, .unchecked] {
+            let pool = try FreeList(
+                configuration:
+                    .init(
+                        slotSize: 64, capacity: 8, growth: .preallocate(populate: false),
+                        checking: checking))
+            #expect(pool.closeFreeGate())
+            let buffer = UnsafeMutableBufferPointer<UnsafeMutableRawPointer>.allocate(capacity: 2)
+            defer { buffer.deallocate() }
+            if checking == .checked {
+                #expect(throws: OffHeapError.concurrentReset) { _ = try pool.allocate() }
+                #expect(throws: OffHeapError.concurrentReset) { _ = try pool.allocateSlot() }
+                #expect(throws: OffHeapError.concurrentReset) { _ = try pool.allocate(into: buffer) }
+                #expect(pool.statistics.inUse == 0)  // nothing was popped
+            } else {
+                _ = try pool.allocate()
+                #expect(pool.statistics.inUse == 1)
+            }
+            pool.openFreeGate()
+            #expect(pool.freeGate.pointee.load(ordering: .relaxed) == 0)
+        }
+    }
+
+    /// Drives the interleaving that made a sound list look corrupted, step by step: a
+    /// checked allocate pops slot 0, a whole `reset()` runs on another thread, then the
+    /// allocate marks slot 0 allocated. Ungated, the reset completed in between and
+    /// relisted slot 0, so the mark landed on a listed slot and the next popper of slot 0
+    /// got `.freeListCorrupted`. Gated, the reset waits until the allocation is done, and
+    /// every slot is then handed out exactly once with no error.
+    @Test func resetWaitsForACheckedAllocateBetweenItsPopAndItsMark() throws {
+        let capacity = 8
+        let pool = try FreeList(
+            configuration:
+                .init(slotSize: 64, capacity: capacity, growth: .preallocate(populate: false)))
+        // The allocate, exactly as `popMarked()` performs it, up to its state CAS.
+        try pool.enterFreeGate()
+        let popped = try pool.popChain(upTo: 1)
+        #expect(popped.first == 0)
+
+        let finished = Atomic<Int>(0)
+        let resetter = try PlatformThread {
+            do throws(OffHeapError) {
+                try pool.reset()
+                finished.store(1, ordering: .releasing)
+            } catch {
+                finished.store(2, ordering: .releasing)
+            }
+        }
+        let deadline = MonotonicClock.nanoseconds + 2_000_000_000
+        while finished.load(ordering: .acquiring) == 0
+            && pool.freeGate.pointee.load(ordering: .acquiring) & FreeList.freeGateReset == 0
+            && MonotonicClock.nanoseconds < deadline
+        {
+            PlatformThread.sleep(nanoseconds: 1_000_000)
+        }
+        PlatformThread.sleep(nanoseconds: 20_000_000)  // a waiting reset stays waiting
+        let resetFinishedBeforeTheMark = finished.load(ordering: .acquiring) != 0
+
+        var markError: OffHeapError?
+        do throws(OffHeapError) { try pool.markAllocated(popped.first, epoch: popped.epoch) } catch {
+            markError = error
+        }
+        pool.leaveFreeGate()
+        resetter.join()
+
+        #expect(!resetFinishedBeforeTheMark)
+        #expect(markError == nil)  // the allocation completed before the reset
+        #expect(finished.load(ordering: .acquiring) == 1)
+        var seen: [Int] = []
+        for _ in 0..<capacity { seen.append(try pool.slotIndex(of: try pool.allocate())) }
+        #expect(Set(seen) == Set(0..<capacity))
+        #expect(throws: OffHeapError.capacityExhausted(capacity: capacity)) { _ = try pool.allocate() }
+    }
+
     /// Many threads allocate a slot, tag it with their owner word (epoch, thread,
     /// generation), hold it, check the tag and free it, while another thread resets in a
     /// loop. A foreign tag of the same epoch is a slot held by two owners at once.
