@@ -39,25 +39,9 @@ struct FreeListResetGateTests {
         #expect(pool.epoch.pointee.load(ordering: .relaxed) == epoch)  // the check passes
         let below = pool.freeCount(below: observed.index)
 
-        // A whole reset from another thread: wait until it is done or waits at the gate.
-        let finished = Atomic<Int>(0)
-        let resetter = try PlatformThread {
-            do throws(OffHeapError) {
-                try pool.reset()
-                finished.store(1, ordering: .releasing)
-            } catch {
-                finished.store(2, ordering: .releasing)
-            }
-        }
-        let deadline = MonotonicClock.nanoseconds + 2_000_000_000
-        while finished.load(ordering: .acquiring) == 0
-            && pool.freeGate.pointee.load(ordering: .acquiring) & FreeList.freeGateReset == 0
-            && MonotonicClock.nanoseconds < deadline
-        {
-            PlatformThread.sleep(nanoseconds: 1_000_000)
-        }
-        PlatformThread.sleep(nanoseconds: 20_000_000)  // a waiting reset stays waiting
-        let resetFinishedBeforeThePush = finished.load(ordering: .acquiring) != 0
+        // A whole reset from another thread.
+        let resetter = try BackgroundReset(pool)
+        let resetFinishedBeforeThePush = resetter.finished
 
         // The free's link store and CAS.
         pool.links[Int(index)].store(
@@ -75,7 +59,7 @@ struct FreeListResetGateTests {
         }
         #expect(!resetFinishedBeforeThePush)
         #expect(pushed)
-        #expect(finished.load(ordering: .acquiring) == 1)
+        #expect(resetter.succeeded)
         #expect(seen.count == capacity)
         #expect(Set(seen) == Set(0..<capacity))
     }
@@ -141,24 +125,8 @@ struct FreeListResetGateTests {
         let popped = try pool.popChain(upTo: 1)
         #expect(popped.first == 0)
 
-        let finished = Atomic<Int>(0)
-        let resetter = try PlatformThread {
-            do throws(OffHeapError) {
-                try pool.reset()
-                finished.store(1, ordering: .releasing)
-            } catch {
-                finished.store(2, ordering: .releasing)
-            }
-        }
-        let deadline = MonotonicClock.nanoseconds + 2_000_000_000
-        while finished.load(ordering: .acquiring) == 0
-            && pool.freeGate.pointee.load(ordering: .acquiring) & FreeList.freeGateReset == 0
-            && MonotonicClock.nanoseconds < deadline
-        {
-            PlatformThread.sleep(nanoseconds: 1_000_000)
-        }
-        PlatformThread.sleep(nanoseconds: 20_000_000)  // a waiting reset stays waiting
-        let resetFinishedBeforeTheMark = finished.load(ordering: .acquiring) != 0
+        let resetter = try BackgroundReset(pool)
+        let resetFinishedBeforeTheMark = resetter.finished
 
         var markError: OffHeapError?
         do throws(OffHeapError) { try pool.markAllocated(popped.first, epoch: popped.epoch) } catch {
@@ -169,7 +137,7 @@ struct FreeListResetGateTests {
 
         #expect(!resetFinishedBeforeTheMark)
         #expect(markError == nil)  // the allocation completed before the reset
-        #expect(finished.load(ordering: .acquiring) == 1)
+        #expect(resetter.succeeded)
         var seen: [Int] = []
         for _ in 0..<capacity { seen.append(try pool.slotIndex(of: try pool.allocate())) }
         #expect(Set(seen) == Set(0..<capacity))
@@ -261,4 +229,35 @@ struct FreeListResetGateTests {
         while let p = try? pool.allocate() { listed.append(try pool.slotIndex(of: p)) }
         #expect(Set(listed) == Set(0..<capacity))
     }
+}
+
+/// A `reset()` on another thread. `init` returns once the reset has finished or waits at
+/// the free gate (at most 2 s), and 20 ms later: a reset that waits stays waiting.
+final class BackgroundReset: @unchecked Sendable {
+    // @unchecked Sendable: `state` is atomic; `thread` is written by `init` only.
+    private let state = Atomic<Int>(0)  // 0 running, 1 done, 2 threw
+    private var thread: PlatformThread?
+
+    init(_ pool: FreeList) throws(OffHeapError) {
+        thread = try PlatformThread { [self] in
+            do throws(OffHeapError) {
+                try pool.reset()
+                state.store(1, ordering: .releasing)
+            } catch {
+                state.store(2, ordering: .releasing)
+            }
+        }
+        let deadline = MonotonicClock.nanoseconds + 2_000_000_000
+        while !finished
+            && pool.freeGate.pointee.load(ordering: .acquiring) & FreeList.freeGateReset == 0
+            && MonotonicClock.nanoseconds < deadline
+        {
+            PlatformThread.sleep(nanoseconds: 1_000_000)
+        }
+        PlatformThread.sleep(nanoseconds: 20_000_000)
+    }
+
+    var finished: Bool { state.load(ordering: .acquiring) != 0 }
+    var succeeded: Bool { state.load(ordering: .acquiring) == 1 }
+    func join() { thread?.join() }
 }
