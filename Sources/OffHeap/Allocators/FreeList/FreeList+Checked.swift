@@ -67,9 +67,9 @@ extension FreeList {
     /// Checked mode, after a pop inside the free gate (``popMarked()``): marks slot `index`
     /// allocated (state 0 → 1).
     ///
-    /// A listed slot always has a free state (0, or 2 after a reset), except when a `reset()` overlapped an allocate
-    /// that popped the slot before the reset: then the state is stale and the allocation
-    /// is refused. The slot stays with the list (or is parked until the next reset), never
+    /// A listed slot always has a free state (0, or 2 after a reset). Should a `reset()`
+    /// still overlap the pop (the gate rules it out; kept as a defence), the state is stale
+    /// and the allocation is refused. The slot stays with the list (or is parked until the next reset), never
     /// handed out twice. A listed slot found *allocated* with no reset since the pop (the
     /// epoch unchanged) means the links are corrupted: ``OffHeapError/freeListCorrupted``.
     /// (A reset that made the slot someone else's bumped the epoch before that owner could

@@ -6,8 +6,9 @@ extension FreeList {
     ///
     /// Not meant to run concurrently with other use of the pool. Misuse is detected, not
     /// silently corrupting, in both checking modes: reset first closes the free gate (no
-    /// free may be between its epoch check and its push: frees already inside are waited
-    /// for, new ones throw ``OffHeapError/concurrentReset``), then takes `growLock`, swaps
+    /// free may be between its epoch check and its push, nor a checked allocation between
+    /// its pop and its state mark: those already inside are waited for, new ones throw
+    /// ``OffHeapError/concurrentReset``), then takes `growLock`, swaps
     /// the head to a locked sentinel and bumps the epoch, so an overlapping
     /// allocate/deallocate either completes before the reset or throws
     /// ``OffHeapError/concurrentReset``; a second reset that overlaps throws

@@ -27,18 +27,20 @@ import Synchronization
 ///   head change only after being popped, which changes the head's tag: so any CAS whose
 ///   expected head is stale fails, and a successful batch pop saw a consistent chain.
 /// - `link[head.index].depth` is the free count; `inUse = accountedSlots - freeCount`.
-/// - Checked mode: `state[i] == 0` for every slot on the list; a slot becomes 1 only by the
-///   popper's CAS 0→1 and 0 again only by one deallocator's CAS 1→0, before its push.
+/// - Checked mode: every slot on the list has a free state (0, or 2 when a reset freed it);
+///   a slot becomes 1 only by the popper's CAS, and 0 again only by one deallocator's CAS
+///   1→0, before its push.
 /// - Growth and ``reset()`` are serialised by `growLock`; reset additionally swaps the head
 ///   to `Head.lockedIndex` and bumps `epoch` before republishing, so operations that
 ///   overlap it either fail their CAS or see the lock or new epoch and throw
 ///   ``OffHeapError/concurrentReset``.
-/// - Every public free, and in checked mode every allocation from its pop to its state
-///   CAS, runs inside the free gate (FreeList+FreeGate.swift: one fetch-add to
+/// - Every public free runs inside the free gate (FreeList+FreeGate.swift: one fetch-add to
 ///   enter, one fetch-sub to leave, on the head's cache line) from before its epoch load to
-///   after its head CAS, and `reset()` closes the gate and waits for it to empty before it
+///   after its head CAS, and so does every checked-mode allocation from before its pop to
+///   after its state CAS; `reset()` closes the gate and waits for it to empty before it
 ///   locks the head: so no free's link store can land in a list rebuilt by a reset that
-///   ran after the free's epoch check, in either checking mode. (Without the gate such a
+///   ran after the free's epoch check, in either checking mode, and no allocation marks a
+///   slot that a reset relisted after the pop. (Without the gate such a
 ///   store could relink the rebuilt list and hand one slot to two owners before the free's
 ///   CAS failed.) A locked head with no reset running ("poisoned", ``needsReset``) is kept
 ///   as a defence: every operation then throws until the next `reset()`.
