@@ -112,4 +112,27 @@ run_logged "$obj/link.log" "$cc" -shared -o "$out_dir/liboffheap-malloc.so" "$ob
     "$obj/malloc.o" ${extra[@]+"${extra[@]}"} -Wl,--version-script="$obj/exports.map" -Wl,-z,now \
     -Wl,--no-undefined -lm -lpthread -ldl ||
     die "linking liboffheap-malloc.so failed (log: $obj/link.log)"
+# malloc's and free's fast paths run without raising the thread's internal depth
+# (MallocHeap.swift): they must make no call, or one could reach malloc and re-enter the heap.
+# Check the compiled code: only jumps (to the slow paths) may leave them.
+objdump_tool=objdump call_pattern=$'\tcall'
+if [[ "$ARCH" == aarch64 ]]; then
+    call_pattern=$'\tblr?\t'
+    [[ "$(uname -m)" == aarch64 ]] || objdump_tool=aarch64-linux-gnu-objdump
+fi
+if has_command "$objdump_tool"; then
+    disassembly="$("$objdump_tool" -d --no-show-raw-insn "$out_dir/liboffheap-malloc.so")"
+    for function in mallocAllocate16 mallocFree; do
+        body="$(awk -v name="[0-9]${function}33_" '
+            $0 ~ "^[0-9a-f]+ <.*" name ".*>:$" { inside = 1; next }
+            inside && /^$/ { exit }
+            inside' <<<"$disassembly")"
+        [[ -n "$body" ]] || die "cannot find the $function fast path in liboffheap-malloc.so" 1
+        if grep -qE "$call_pattern" <<<"$body"; then
+            die "the $function fast path makes a call (it runs outside the internal depth: see MallocHeap.swift)" 1
+        fi
+    done
+else
+    log "warning: $objdump_tool not found; the fast paths' no-call check is skipped"
+fi
 log "ok: $out_dir/liboffheap-malloc.so ($(elapsed_ms "$start") ms)"

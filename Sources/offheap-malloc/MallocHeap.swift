@@ -8,8 +8,16 @@
 // Ownership: the heap object is created once (malloc.c serialises the first call) and never
 // released; its address is the opaque `heap` every entry point takes. Anything the Swift code
 // allocates while it runs (the heap object, its arrays) comes from glibc: malloc.c routes a
-// call made from inside an entry point on the same thread to `__libc_*` (its `inside` flag),
-// so no entry point is ever re-entered on one thread.
+// call made from inside an entry point on the same thread to `__libc_*` (the thread's
+// `offheap_internal_depth`, its `inside`), so no entry point is ever re-entered on one thread.
+//
+// Fast paths: malloc and free call `offheap_malloc_allocate16` and `offheap_malloc_free`
+// without raising the depth. Their fast paths (the heap's `allocateFast` and `deallocateFast`)
+// make no call, so nothing can reach malloc from them; everything else goes through one
+// out-of-line function that raises the depth itself (`internalSection`). The fast path
+// then needs no stack frame.
+
+import COffHeapShims
 
 /// A new heap for the process, retained forever; `nil` if the heap could not be set up
 /// (its registry could not be mapped, or the configuration was refused).
@@ -41,6 +49,15 @@ private func withHeap<R>(_ raw: UnsafeMutableRawPointer, _ body: (SizeClassHeap)
     Unmanaged<SizeClassHeap>.fromOpaque(raw)._withUnsafeGuaranteedRef(body)
 }
 
+/// `body` with the thread's internal depth raised: an allocation made inside goes to glibc,
+/// not back into the heap (malloc.c's `inside`).
+@inline(__always)
+private func internalSection<R>(_ body: () -> R) -> R {
+    offheap_internal_enter()
+    defer { offheap_internal_leave() }
+    return body()
+}
+
 /// A block of at least `byteCount` bytes aligned to `alignment`, or `nil` (out of memory, or a
 /// request the heap refuses: the caller reports ENOMEM / EINVAL).
 @_cdecl("offheap_malloc_allocate")
@@ -57,13 +74,36 @@ func offheapMallocAllocate(
 }
 
 /// `offheap_malloc_allocate` at malloc's alignment (16), so the alignment checks fold away.
+/// Called with the internal depth at 0 (malloc's fast path): the slow path raises it.
 @_cdecl("offheap_malloc_allocate16")
 func offheapMallocAllocate16(_ heap: UnsafeMutableRawPointer, _ byteCount: Int) -> UnsafeMutableRawPointer? {
-    withHeap(heap) { heap in
-        do throws(OffHeapError) {
-            return try heap.allocate(byteCount: byteCount, alignment: 16)
-        } catch {
-            return nil
+    mallocAllocate16(heap, byteCount)
+}
+
+// The fast paths live in Swift functions of their own, which the C entry points jump to:
+// clang's inline helpers (the TLS slot) are not inlined into the C-convention thunk itself.
+
+@inline(never)
+private func mallocAllocate16(_ raw: UnsafeMutableRawPointer, _ byteCount: Int) -> UnsafeMutableRawPointer? {
+    // Not `withHeap`: its closure is not inlined, and this path must stay a leaf.
+    @inline(__always) func fast(_ heap: SizeClassHeap) -> UnsafeMutableRawPointer? {
+        heap.allocateFast(byteCount: byteCount, alignment: 16)
+    }
+    if let block = Unmanaged<SizeClassHeap>.fromOpaque(raw)._withUnsafeGuaranteedRef(fast) {
+        return block
+    }
+    return mallocAllocate16Slow(raw, byteCount)
+}
+
+@inline(never)
+private func mallocAllocate16Slow(_ raw: UnsafeMutableRawPointer, _ byteCount: Int) -> UnsafeMutableRawPointer? {
+    internalSection {
+        withHeap(raw) { heap in
+            do throws(OffHeapError) {
+                return try heap.allocateSlowPath(byteCount: byteCount, alignment: 16)
+            } catch {
+                return nil
+            }
         }
     }
 }
@@ -79,14 +119,34 @@ private func code(of error: OffHeapError) -> Int32 {
 
 /// 0: freed; 1: not this heap's (the caller hands it to the next allocator); 2: a double
 /// free; 3: an invalid pointer (interior, misaligned, or corrupted metadata).
+/// Called with the internal depth at 0 (free's fast path): the slow path raises it.
 @_cdecl("offheap_malloc_free")
 func offheapMallocFree(_ heap: UnsafeMutableRawPointer, _ pointer: UnsafeMutableRawPointer) -> Int32 {
-    withHeap(heap) { heap in
-        do throws(OffHeapError) {
-            try heap.deallocate(pointer)
-            return 0
-        } catch {
-            return code(of: error)
+    mallocFree(heap, pointer)
+}
+
+@inline(never)
+private func mallocFree(_ raw: UnsafeMutableRawPointer, _ pointer: UnsafeMutableRawPointer) -> Int32 {
+    @inline(__always) func fast(_ heap: SizeClassHeap) -> SizeClassHeap.FreeRoute {
+        heap.deallocateFast(pointer)
+    }
+    let route = Unmanaged<SizeClassHeap>.fromOpaque(raw)._withUnsafeGuaranteedRef(fast)
+    if case .freed = route { return 0 }
+    return mallocFreeSlow(raw, pointer, route)
+}
+
+@inline(never)
+private func mallocFreeSlow(
+    _ raw: UnsafeMutableRawPointer, _ pointer: UnsafeMutableRawPointer, _ route: SizeClassHeap.FreeRoute
+) -> Int32 {
+    internalSection {
+        withHeap(raw) { heap in
+            do throws(OffHeapError) {
+                try heap.finishDeallocate(pointer, route)
+                return 0
+            } catch {
+                return code(of: error)
+            }
         }
     }
 }

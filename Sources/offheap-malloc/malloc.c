@@ -208,9 +208,9 @@ static void *allocate(size_t size, size_t alignment) {
 EXPORT void *malloc(size_t size) {
     void *heap = published_heap();
     if (__builtin_expect(heap != NULL && size - 1 < (size_t)INTPTR_MAX, 1)) {
-        inside = 1;
+        // No `inside` here: the Swift fast path makes no call, and its slow path raises the
+        // depth itself (MallocHeap.swift).
         void *block = offheap_malloc_allocate16(heap, (intptr_t)size);
-        inside = 0;
         if (__builtin_expect(block != NULL, 1)) return block;
         errno = ENOMEM;
         return NULL;
@@ -225,9 +225,7 @@ EXPORT void free(void *pointer) {
         __libc_free(pointer);
         return;
     }
-    inside = 1;
-    int32_t code = offheap_malloc_free(heap, pointer);
-    inside = 0;
+    int32_t code = offheap_malloc_free(heap, pointer);  // raises `inside` on its slow path
     if (__builtin_expect(code == FREED, 1)) return;
     if (code == NOT_OURS) {
         __libc_free(pointer);

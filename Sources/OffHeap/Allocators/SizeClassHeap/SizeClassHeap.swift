@@ -53,13 +53,14 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
     //             → full-list sweep → adopt (abandoned page, lock)
     //             → newPage → findUnits / takeCachedSegment → mapSegment → VirtualMemory.reserve
     //             → format (owner store, release) → pop(_:_:)
-    //   deallocate(_:)
-    //     → ThreadRecord.announceFree → smallPage(_:table:)             segment cache | registry
+    //   deallocate(_:) → deallocateFast(_:) (no call) → FreeRoute
+    //     → FreeAnnouncement → smallPage(_:table:)                   segment cache | registry
     //     → owner test (page.owner acquire, heap.thread == token)
-    //     → clearAllocatedIfLive (checked) → localFree push, used -= 1
-    //         → used == 0 → pageFreedInto → HeapCore.releasePage → cache(segment) → unmapSegment
-    //     → not owner: deallocateNotOwner → freeRemote (threadFree CAS)
-    //     → anything else: deallocateSlowPath → validPage → freeLocal | freeRemote | core.freeHuge
+    //     → clearAllocatedIfLive (checked) → announcement ends → localFree push, used -= 1
+    //   finishDeallocate(_:_:) (every other route)
+    //     → .freedInto: pageFreedInto → HeapCore.releasePage → cache(segment) → unmapSegment
+    //     → .notOwner: deallocateNotOwner → freeRemote (threadFree CAS)
+    //     → .declined: deallocateSlowPath → validPage → freeLocal | freeRemote | core.freeHuge
 
     // @unchecked Sendable: all shared state is in `HeapCore` (lock + atomics) or in
     // thread-owned records reached through thread-local storage.
@@ -191,13 +192,19 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
     public func allocate(byteCount: Int, alignment: Int = 16) throws(OffHeapError)
         -> UnsafeMutableRawPointer
     {
-        if UInt(bitPattern: byteCount) <= UInt(SizeClassTable.maxSmallSize),
-            UInt(bitPattern: alignment &- 1) < 16, alignment & (alignment &- 1) == 0,
-            let block = allocateFast(inClass: smallClass(byteCount: byteCount, alignment: alignment))
-        {
-            return block
-        }
+        if let block = allocateFast(byteCount: byteCount, alignment: alignment) { return block }
         return try allocateSlowPath(byteCount: byteCount, alignment: alignment)
+    }
+
+    /// ``allocate(byteCount:alignment:)``'s fast path alone: a small request (≤ 1 KiB,
+    /// alignment ≤ 16) served from the calling thread's current page, or `nil` for anything
+    /// else, which ``allocateSlowPath(byteCount:alignment:)`` then handles. Makes no call.
+    @inlinable @inline(__always)
+    internal func allocateFast(byteCount: Int, alignment: Int) -> UnsafeMutableRawPointer? {
+        guard UInt(bitPattern: byteCount) <= UInt(SizeClassTable.maxSmallSize),
+            UInt(bitPattern: alignment &- 1) < 16, alignment & (alignment &- 1) == 0
+        else { return nil }
+        return allocateFast(inClass: smallClass(byteCount: byteCount, alignment: alignment))
     }
 
     /// Pops a block from the calling thread's current page of class `cls`, or `nil` when
@@ -284,15 +291,25 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
     ///   A rejected call changes nothing.
     @inlinable @inline(__always)
     public func deallocate(_ pointer: UnsafeMutableRawPointer) throws(OffHeapError) {
-        guard let table = ThreadRecord.slot.value else {
-            return try deallocateWithoutTable(pointer)
-        }
-        // Announced before the registry (or segment cache) is read, ended after the last
-        // access to the segment: an unmap waits for us (ThreadRecord+FreeAnnouncement.swift).
-        let announced = ThreadRecord.announceFree(table, light: lightAnnouncements)
-        defer { if announced { ThreadRecord.endFree(table) } }
+        let route = deallocateFast(pointer)
+        if case .freed = route { return }
+        try finishDeallocate(pointer, route)
+    }
+
+    /// ``deallocate(_:)``'s fast path alone: frees `pointer` when the calling thread owns its
+    /// page and (checked mode) the block is live, and otherwise changes nothing and says
+    /// which slow path finishes the free (``finishDeallocate(_:_:)``). Makes no call, so a
+    /// caller that returns at once on ``FreeRoute/freed`` and tail-calls the slow path
+    /// needs no stack frame (liboffheap-malloc's `free`).
+    @inlinable @inline(__always)
+    internal func deallocateFast(_ pointer: UnsafeMutableRawPointer) -> FreeRoute {
+        guard let table = ThreadRecord.slot.value else { return .noTable }
+        // Announced before the registry (or segment cache) is read, and ended once the page
+        // is known to be ours, or by the slow path: an unmap waits for us
+        // (ThreadRecord+FreeAnnouncement.swift).
+        let announcement = FreeAnnouncement(table: table, light: lightAnnouncements)
         guard let (page, token) = smallPage(pointer, table: table) else {
-            return try deallocateSlowPath(pointer)
+            return .declined(announcement)
         }
         // Owner test without the heap-id lookup: the page names its owner's record, and a
         // record carries the token of the thread it is attached to (see `ThreadHeap`).
@@ -300,15 +317,19 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
         // adopt, so the record it names (mapped, initialised, `thread` stored) and the page
         // descriptor are visible before we read them. A plain load on x86-64.
         let owner = page.pointee.owner.load(ordering: .acquiring)
-        guard owner != 0 else { return try deallocateNotOwner(page, pointer) }
+        guard owner != 0 else { return .notOwner(page, announcement) }
         let heap = ThreadHeapPointer(bitPattern: owner).unsafelyUnwrapped
         guard heap.pointee.thread.load(ordering: .relaxed) == token else {
-            return try deallocateNotOwner(page, pointer)
+            return .notOwner(page, announcement)
         }
         assert(page.pointee.blockSize != 0, "a page with an owner has no block size")
         if checked && !SizeClassHeap.clearAllocatedIfLive(page, pointer) {
-            return try deallocateSlowPath(pointer)
+            return .declined(announcement)
         }
+        // The page is the calling thread's: only this thread releases it (a local free, its
+        // own allocation or trim, its exit), so its segment stays mapped without the
+        // announcement, and the rest of the free and `pageFreedInto` run after it ends.
+        announcement.end()
         Instrumentation.freed(
             pointer, byteCount: Int(page.pointee.blockSize), pool: core.instrumentationPool)
         Instrumentation.withLinkWord(pointer) {
@@ -321,7 +342,33 @@ public final class SizeClassHeap: VariableSizeAllocator, @unchecked Sendable {
         let queue = ThreadHeap.queue(heap, Int(page.pointee.classIndex))
         queue.pointee.frees.ownerAdd(1)
         if (used == 0 && queue.pointee.current != page) || page.pointee.listState == PageMeta.inFull {
+            return .freedInto(queue, page)
+        }
+        return .freed
+    }
+
+    /// Finishes a free that ``deallocateFast(_:)`` routed elsewhere: every check with its
+    /// typed error, huge blocks, attach, remote frees, page moves; ends the announcement the
+    /// route carries.
+    ///
+    /// - Throws: as ``deallocate(_:)``.
+    @usableFromInline @inline(never)
+    internal func finishDeallocate(_ pointer: UnsafeMutableRawPointer, _ route: FreeRoute)
+        throws(OffHeapError)
+    {
+        switch route {
+        case .freed:
+            return
+        case .freedInto(let queue, let page):
             pageFreedInto(queue, page)
+        case .notOwner(let page, let announcement):
+            defer { announcement.end() }
+            try deallocateNotOwner(page, pointer)
+        case .declined(let announcement):
+            defer { announcement.end() }
+            try deallocateSlowPath(pointer)
+        case .noTable:
+            try deallocateWithoutTable(pointer)
         }
     }
 

@@ -70,3 +70,27 @@ extension ThreadRecord {
         if current & 1 != 0 { word.pointee.store(current &+ 1, ordering: .releasing) }
     }
 }
+
+/// One open free announcement, as a value a free's fast path hands to the slow path that
+/// finishes the free (``SizeClassHeap/FreeRoute``): the slow path ends it once its last
+/// access to segment memory is done.
+@frozen @usableFromInline
+internal struct FreeAnnouncement {
+    /// The calling thread's table.
+    @usableFromInline let table: UnsafeMutableRawPointer
+    /// `false` when the thread was already inside a free (the outer free ends it).
+    @usableFromInline let opened: Bool
+
+    /// Announces a free on `table` (``ThreadRecord/announceFree(_:light:)``).
+    @inlinable @inline(__always)
+    init(table: UnsafeMutableRawPointer, light: Bool) {
+        self.table = table
+        opened = ThreadRecord.announceFree(table, light: light)
+    }
+
+    /// Ends the announcement if this value opened it.
+    @inlinable @inline(__always)
+    func end() {
+        if opened { ThreadRecord.endFree(table) }
+    }
+}
