@@ -636,6 +636,7 @@ cell_bench() {
         ci/malloc/bench-programs.sh --so "$lib_dir/liboffheap-malloc.so" --repeats "${MATRIX_PROGRAM_REPEATS:-5}" \
             --out "$OUT/programs" || fail "a real program failed under one of the allocators (programs/runs.tsv)"
         cp "$OUT/programs/summary.md" "$OUT/programs-summary.md"
+        cp "$OUT/programs/medians.json" "$OUT/programs-medians.json"
     fi
     if [ "$ran" = 0 ] && [ -f Benchmarks/Package.swift ]; then
         skip "not built: offheap has no bench subcommand (Benchmarks/ runs only outside the quick profile)"

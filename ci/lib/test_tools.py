@@ -382,6 +382,48 @@ def defects_self_test(tmp: str) -> None:
         print("ok   defects: a TSan row gets 3 runs to be reported, other rows and controls one")
 
 
+def programs_self_test(tmp: str) -> None:
+    """The bench cell's real programs (bench-programs.sh's medians.json) become ratio entries
+    that the gate holds: the median over the real programs of mimalloc ÷ ours."""
+    baseline = os.path.join(tmp, "programs-baseline.json")
+    with open(baseline, "w") as handle:
+        json.dump({"schema": "offheap.baseline/1", "threshold": 0.25, "ratios": {
+            "x86_64/real-programs-time/all/offheap-malloc-unchecked:mimalloc": 1.0,
+            "x86_64/real-programs-rss/all/offheap-malloc-unchecked:mimalloc": 0.91}}, handle)
+
+    def medians(times: dict[str, tuple[float, float]]) -> str:
+        """program → (ours, mimalloc) seconds; peak RSS ours 1100 KiB, mimalloc 1000 KiB;
+        a classic benchmark that must not count."""
+        table = {p: {"offheap-unchecked": {"seconds": ours, "peakKiB": 1100, "runs": 5},
+                     "mimalloc": {"seconds": peer, "peakKiB": 1000, "runs": 5}}
+                 for p, (ours, peer) in times.items()}
+        table["larson"] = {"offheap-unchecked": {"seconds": 9.0, "peakKiB": 1, "runs": 5},
+                           "mimalloc": {"seconds": 1.0, "peakKiB": 1, "runs": 5}}
+        return json.dumps({"schema": "offheap.programs/1", "realPrograms": list(times), "medians": table})
+
+    run = os.path.join(tmp, "programs-held")
+    healthy_run(run)
+    cell(run, "x86_64", "bench", files={"programs-medians.json": medians(
+        {"sqlite3": (1.0, 1.1), "python3": (2.0, 2.0), "gcc": (0.5, 0.45)})})
+    check("real programs at parity with mimalloc pass", run, 0, "2 benchmark ratios checked",
+          "--baseline", baseline)
+    summary = json.load(open(os.path.join(run, "summary.json")))
+    got = {r["workload"]: r for r in summary["ratios"] if r["threads"] == "all" and r["peer"] == "mimalloc"}
+    time, rss = got.get("real-programs-time"), got.get("real-programs-rss")
+    if not time or time["ratio"] != 1.0 or time["samples"] != [1.1, 1.0, 0.9]:
+        FAILURES.append(f"real-programs-time entry wrong (larson must not count): {time}")
+    if not rss or rss["ratio"] != round(1000 / 1100, 4):
+        FAILURES.append(f"real-programs-rss entry wrong: {rss}")
+
+    run = os.path.join(tmp, "programs-slow")
+    healthy_run(run)
+    cell(run, "x86_64", "bench", files={"programs-medians.json": medians(
+        {"sqlite3": (1.0, 0.6), "python3": (1.0, 0.7), "gcc": (1.0, 0.8)})})
+    check("real programs 30 % slower than mimalloc fail the gate", run, 1,
+          "benchmark x86_64/real-programs-time/all/offheap-malloc-unchecked:mimalloc: ratio 0.70 median of 3",
+          "--baseline", baseline)
+
+
 def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         baseline = os.path.join(tmp, "baseline.json")
@@ -442,6 +484,7 @@ def main() -> int:
             FAILURES.append("REPORT.md does not show why an optional cell may skip")
 
         matrix_self_test(tmp)
+        programs_self_test(tmp)
         history_self_test(tmp)
         defects_self_test(tmp)
 

@@ -16,7 +16,8 @@
 # is faster; RSS: ours ÷ mimalloc), with their medians over the real programs (issue 15's
 # target) and over the classic benchmarks, separately. The classic programs run with a work
 # multiplier (classic.c's SCALE) so that each lasts a few tenths of a second.
-# Writes DIR/runs.tsv and DIR/summary.md; exit 1 if any run fails.
+# Writes DIR/runs.tsv, DIR/summary.md and DIR/medians.json (per program and allocator: median
+# seconds and peak RSS; the matrix report gates the real programs' ratios); exit 1 if any run fails.
 # (The case_* functions are called through "$function".)
 # shellcheck disable=SC2317
 set -uo pipefail
@@ -123,7 +124,7 @@ for repeat in $(seq 1 "$repeats"); do
 done
 rm -rf "$out/work"
 
-python3 - "$out/runs.tsv" "$out/summary.md" "$real_programs" <<'PY'
+python3 - "$out/runs.tsv" "$out/summary.md" "$real_programs" "$out/medians.json" <<'PY'
 import statistics, sys
 rows = [line.rstrip("\n").split("\t") for line in open(sys.argv[1])][1:]
 real = set(sys.argv[3].split())
@@ -174,5 +175,11 @@ if time_ratios:
                  + (f", RSS after free {statistics.median(after_ratios):.2f}× (classic.c's programs)" if after_ratios else "") + ".")
 open(sys.argv[2], "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))
+# The medians for the matrix report (report.py turns the real programs' into gated ratios).
+import json
+json.dump({"schema": "offheap.programs/1", "realPrograms": [p for p in programs if p in real],
+           "medians": {p: {a: {"seconds": med[(p, a)][0], "peakKiB": med[(p, a)][1], "runs": med[(p, a)][2]}
+                           for a in allocators if (p, a) in med} for p in programs}},
+          open(sys.argv[4], "w"), indent=1)
 PY
 exit "$failed"
