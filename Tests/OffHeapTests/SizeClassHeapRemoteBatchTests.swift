@@ -19,6 +19,61 @@ struct SizeClassHeapRemoteBatchTests {
         return result
     }
 
+    /// Every block freed by another thread (batched, then flushed at its exit) comes back
+    /// to its page's local list exactly once when the owner collects, for every block size
+    /// from the smallest class to 4 KiB (batches of 32 blocks down to 2), in both modes; the
+    /// page's `used` drops by the number collected, and the blocks are handed out again.
+    @Test(arguments: [OffHeapChecking.unchecked, .checked])
+    func collectTakesEveryRemoteFreeExactlyOnce(checking: OffHeapChecking) throws {
+        let heap = try SizeClassHeap(configuration: .init(checking: checking))
+        for size in [8, 16, 24, 40, 64, 256, 1024, 4096] {
+            let count = 300
+            var blocks: [UnsafeMutableRawPointer] = []
+            for _ in 0..<count { blocks.append(try heap.allocate(byteCount: size, alignment: 8)) }
+            var pages: [UInt: (page: PagePointer, blocks: Set<UInt>, used: Int32)] = [:]
+            for block in blocks {
+                let page = try #require(try heap.validPage(block, free: false))
+                let key = UInt(bitPattern: page)
+                pages[key, default: (page, [], 0)].blocks.insert(UInt(bitPattern: block))
+            }
+            for key in pages.keys { pages[key]!.used = pages[key]!.page.pointee.used }
+            let addresses = blocks.map { UInt(bitPattern: $0) }
+            let errors = Atomic<Int>(0)
+            // The freeing thread's exit flushes its batches.
+            let freer = try PlatformThread {
+                for address in addresses {
+                    do throws(OffHeapError) {
+                        try heap.deallocate(UnsafeMutableRawPointer(bitPattern: address)!)
+                    } catch {
+                        errors.wrappingAdd(1, ordering: .relaxed)
+                    }
+                }
+            }
+            freer.join()
+            #expect(errors.load(ordering: .relaxed) == 0)
+            for (_, entry) in pages {
+                let page = entry.page
+                #expect(SizeClassHeapRemoteBatchTests.remoteStack(page) == entry.blocks, "size \(size)")
+                let collected = HeapCore.collect(page, checked: checking == .checked)
+                #expect(collected == entry.blocks.count, "size \(size)")
+                #expect(page.pointee.used == entry.used - Int32(entry.blocks.count), "size \(size)")
+                // The local list holds each freed block once (and maybe never-used blocks).
+                var seen = Set<UInt>()
+                var cursor = page.pointee.localFree
+                while let block = cursor, seen.count <= Int(page.pointee.capacity) {
+                    #expect(seen.insert(UInt(bitPattern: block)).inserted, "size \(size): a block listed twice")
+                    cursor = block.load(as: UnsafeMutableRawPointer?.self)
+                }
+                #expect(entry.blocks.isSubset(of: seen), "size \(size)")
+            }
+            // The blocks are usable again: allocate them back and free them locally.
+            var again: [UnsafeMutableRawPointer] = []
+            for _ in 0..<count { again.append(try heap.allocate(byteCount: size, alignment: 8)) }
+            #expect(Set(again.map { UInt(bitPattern: $0) }).count == count)
+            for block in again { try heap.deallocate(block) }
+        }
+    }
+
     /// The test asks for step n (`asked`), the freeing thread reports it done (`finished`).
     final class Steps: Sendable {
         let asked = Atomic<Int>(0)
