@@ -60,7 +60,7 @@ struct SizeClassHeapOwnerTestTests {
             // Remote: in this thread's batch, then (flushed) on the page's remote stack; the
             // local list untouched.
             if let record = ThreadRecord.lookup(heap.id) { ThreadHeap.flushRemoteBatches(record) }
-            if page.pointee.threadFree.load(ordering: .relaxed) != UInt(bitPattern: victim)
+            if SegmentLayout.threadFree(page).pointee.load(ordering: .relaxed) != UInt(bitPattern: victim)
                 || page.pointee.localFree != localBefore
             {
                 words[3] = 2

@@ -11,7 +11,7 @@ struct SizeClassHeapRemoteBatchTests {
     /// The addresses on a page's remote-free stack (the links live in the dead blocks).
     static func remoteStack(_ page: PagePointer) -> Set<UInt> {
         var result = Set<UInt>()
-        var cursor = page.pointee.threadFree.load(ordering: .acquiring)
+        var cursor = SegmentLayout.threadFree(page).pointee.load(ordering: .acquiring)
         while cursor != 0 {
             result.insert(cursor)
             cursor = UnsafeRawPointer(bitPattern: cursor)!.load(as: UInt.self)

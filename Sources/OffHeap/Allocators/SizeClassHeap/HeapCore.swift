@@ -189,8 +189,8 @@ internal final class HeapCore: @unchecked Sendable {
     /// abandoned page). Returns the number of blocks taken.
     @discardableResult
     static func collect(_ page: PagePointer, checked: Bool) -> Int {
-        guard page.pointee.threadFree.load(ordering: .relaxed) != 0 else { return 0 }
-        let head = page.pointee.threadFree.exchange(0, ordering: .acquiring)
+        guard SegmentLayout.threadFree(page).pointee.load(ordering: .relaxed) != 0 else { return 0 }
+        let head = SegmentLayout.threadFree(page).pointee.exchange(0, ordering: .acquiring)
         guard head != 0 else { return 0 }
         var count = 1
         var tail = UnsafeMutableRawPointer(bitPattern: head)!
@@ -470,7 +470,7 @@ internal final class HeapCore: @unchecked Sendable {
         assert(page.pointee.listState == PageMeta.inNoList, "released a page still in a list")
         assert(page.pointee.blockSize != 0, "released a unit that serves no page")
         assert(
-            page.pointee.threadFree.load(ordering: .relaxed) == 0,
+            SegmentLayout.threadFree(page).pointee.load(ordering: .relaxed) == 0,
             "released a page with remote frees not collected")
         let start = SegmentLayout.pageStart(page)
         let segment = UnsafeMutableRawPointer(
@@ -542,7 +542,9 @@ internal final class HeapCore: @unchecked Sendable {
             to: SegmentHeader(heapID: id, kind: SegmentLayout.kindSmall,
                               reservedBytes: region.byteCount))
         for unit in 0..<SegmentLayout.unitCount {
-            SegmentLayout.pageMeta(segment, unit).initialize(to: PageMeta(unit: UInt8(unit)))
+            let page = SegmentLayout.pageMeta(segment, unit)
+            page.initialize(to: PageMeta(unit: UInt8(unit)))
+            SegmentLayout.threadFree(page).initialize(to: Atomic(0))
         }
         do {
             try SegmentRegistry.shared.publish(segmentBase: UInt(bitPattern: segment), heapID: id)

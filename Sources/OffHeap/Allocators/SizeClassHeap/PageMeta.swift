@@ -8,7 +8,8 @@ import Synchronization
 /// `listState` belong to the thread whose heap record is in `owner`; nobody else touches
 /// them (an abandoned page's fields are guarded by the heap lock instead, and ownership moves
 /// only under that lock, which orders the old owner's writes before the new owner's reads).
-/// Other threads free into `threadFree`, an MPSC stack whose links live in the dead blocks:
+/// Other threads free into the page's `threadFree` stack (``SegmentLayout/threadFree(_:)``:
+/// on a line of its own, not in this descriptor), an MPSC stack whose links live in the dead blocks:
 /// a push (one block, or a freeing thread's batch of this page's blocks: RemoteBatch.swift)
 /// is a release CAS, the owner takes the whole stack with one acquiring exchange, so the
 /// links it then reads were written before the pushes it observed. `used` counts blocks
@@ -32,8 +33,9 @@ internal struct PageMeta: ~Copyable {
     /// the free fast path (message passing: the record and descriptor it names are
     /// initialised before a reader dereferences them).
     @usableFromInline let owner: Atomic<UInt>
-    /// Head of the remote-free stack (a block address), 0 when empty.
-    @usableFromInline let threadFree: Atomic<UInt>
+    /// Unused: keeps the descriptor 64 bytes, the stride `SegmentLayout` shifts by (the
+    /// remote-free stack head that was here has a line of its own).
+    @usableFromInline var reserved: UInt64
     @usableFromInline var used: Int32
     @usableFromInline var carved: Int32
     @usableFromInline var capacity: Int32
@@ -69,6 +71,6 @@ internal struct PageMeta: ~Copyable {
         leader = unit
         listState = PageMeta.inNoList
         owner = Atomic(0)
-        threadFree = Atomic(0)
+        reserved = 0
     }
 }

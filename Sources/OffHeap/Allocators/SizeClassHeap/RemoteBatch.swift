@@ -111,10 +111,10 @@ extension RemoteBatch {
     static func push(
         head: UnsafeMutableRawPointer, tail: UnsafeMutableRawPointer, onto page: PagePointer
     ) {
-        var top = page.pointee.threadFree.load(ordering: .relaxed)
+        var top = SegmentLayout.threadFree(page).pointee.load(ordering: .relaxed)
         while true {
             Instrumentation.withLinkWord(tail) { tail.storeBytes(of: top, as: UInt.self) }
-            let (exchanged, original) = page.pointee.threadFree.compareExchange(
+            let (exchanged, original) = SegmentLayout.threadFree(page).pointee.compareExchange(
                 expected: top, desired: UInt(bitPattern: head),
                 successOrdering: .releasing, failureOrdering: .relaxed)
             if exchanged { return }

@@ -3,7 +3,8 @@ import Synchronization
 /// Geometry of a segment: a 4 MiB, 4 MiB-aligned reservation split into 64 units of 64 KiB.
 ///
 /// ```
-/// unit 0        SegmentHeader, then 64 PageMeta descriptors (one per unit)
+/// unit 0        SegmentHeader, then 64 PageMeta descriptors (one per unit), then 64
+///               remote-free stack heads (one per unit, a cache line each)
 /// unit 1        checked mode: allocated-block bitmaps, 1 KiB per unit (owner-written)
 /// unit 2        checked mode: remotely-freed bitmaps, 1 KiB per unit (atomic OR)
 /// units 3…63    pages: one size class each, 1 or 4 units long
@@ -29,6 +30,28 @@ internal enum SegmentLayout {
 
     @inlinable static var pageMetaOffset: Int {
         (MemoryLayout<SegmentHeader>.stride + 63) & ~63
+    }
+
+    /// The remote-free stack heads, after the descriptors: a line per unit.
+    @inlinable static var threadFreeOffset: Int {
+        pageMetaOffset + unitCount * MemoryLayout<PageMeta>.stride
+    }
+
+    /// The head of the remote-free stack of the page whose descriptor is `page` (a block
+    /// address, 0 when empty; the stack is described at ``PageMeta``).
+    ///
+    /// Not a field of the descriptor: other threads' frees CAS it, and on the descriptor's
+    /// line every push took the line from the owner, whose next allocation from the page
+    /// then missed on `localFree` (half of the producer's allocation time in
+    /// producer-consumer). Each head has its own line, so pushes to one page do not disturb
+    /// the owner's descriptor or another page's stack.
+    @inlinable @inline(__always)
+    static func threadFree(_ page: PagePointer) -> UnsafeMutablePointer<Atomic<UInt>> {
+        let address = UInt(bitPattern: page)
+        let segment = address & ~segmentMask
+        let unit = ((address & segmentMask) &- UInt(pageMetaOffset)) &>> 6
+        return UnsafeMutablePointer(
+            bitPattern: segment &+ UInt(threadFreeOffset) &+ (unit &<< 6)).unsafelyUnwrapped
     }
 
     @inlinable @inline(__always)
