@@ -19,6 +19,27 @@ struct SizeClassHeapRemoteBatchTests {
         return result
     }
 
+    /// Each page's remote-free stack head has a cache line of its own in unit 0, after every
+    /// descriptor: a push never takes the line of the owner's descriptor (`localFree`,
+    /// `used`) nor another page's head.
+    @Test func remoteFreeStackHeadsHaveLinesOfTheirOwn() throws {
+        let heap = try SizeClassHeap()
+        let block = try heap.allocate(byteCount: 64)
+        let page = try #require(try heap.validPage(block, free: false))
+        let base = UInt(bitPattern: page) & ~SegmentLayout.segmentMask
+        let segment = try #require(UnsafeMutableRawPointer(bitPattern: base))
+        let descriptorsEnd = UInt(bitPattern: SegmentLayout.pageMeta(segment, SegmentLayout.unitCount))
+        var lines = Set<UInt>()
+        for unit in 0..<SegmentLayout.unitCount {
+            let head = UInt(bitPattern: SegmentLayout.threadFree(SegmentLayout.pageMeta(segment, unit)))
+            #expect(head % 64 == 0)
+            #expect(head >= descriptorsEnd && head + 64 <= base + UInt(SegmentLayout.unitSize))
+            #expect(lines.insert(head / 64).inserted)
+        }
+        #expect(MemoryLayout<PageMeta>.stride == 64)
+        try heap.deallocate(block)
+    }
+
     /// Every block freed by another thread (batched, then flushed at its exit) comes back
     /// to its page's local list exactly once when the owner collects, for every block size
     /// from the smallest class to 4 KiB (batches of 32 blocks down to 2), in both modes; the

@@ -50,8 +50,8 @@ internal enum SegmentLayout {
         let address = UInt(bitPattern: page)
         let segment = address & ~segmentMask
         let unit = ((address & segmentMask) &- UInt(pageMetaOffset)) &>> 6
-        return UnsafeMutablePointer(
-            bitPattern: segment &+ UInt(threadFreeOffset) &+ (unit &<< 6)).unsafelyUnwrapped
+        let head = segment &+ UInt(threadFreeOffset) &+ (unit &<< 6)
+        return UnsafeMutablePointer(bitPattern: head).unsafelyUnwrapped
     }
 
     @inlinable @inline(__always)
