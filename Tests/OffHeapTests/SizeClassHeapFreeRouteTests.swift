@@ -15,6 +15,22 @@ struct SizeClassHeapFreeRouteTests {
         ThreadRecord.freeSequence(table).pointee.load(ordering: .relaxed) & 1 != 0
     }
 
+    /// `pointer` is declined with the announcement left open, and the slow path then throws
+    /// `error` and ends the announcement.
+    private func expectDeclined(
+        _ heap: SizeClassHeap, _ pointer: UnsafeMutableRawPointer, table: UnsafeMutableRawPointer,
+        then error: OffHeapError
+    ) {
+        let route = heap.deallocateFast(pointer)
+        guard case .declined = route else {
+            Issue.record("the fast path did not decline \(pointer): \(route)")
+            return
+        }
+        #expect(announcing(table))
+        #expect(throws: error) { try heap.finishDeallocate(pointer, route) }
+        #expect(!announcing(table))
+    }
+
     @Test(arguments: [true, false])
     func ownBlockIsFreedWithTheAnnouncementEnded(checked: Bool) throws {
         let heap = try SizeClassHeap(configuration: .init(checking: checked ? .checked : .unchecked))
@@ -38,14 +54,7 @@ struct SizeClassHeapFreeRouteTests {
         let table = UnsafeMutableRawPointer(try ThreadRecord.current())
         let foreign = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 16)
         defer { foreign.deallocate() }
-        let route = heap.deallocateFast(foreign)
-        guard case .declined = route else {
-            Issue.record("a pointer outside the heap was not declined: \(route)")
-            return
-        }
-        #expect(announcing(table))
-        #expect(throws: OffHeapError.foreignPointer) { try heap.finishDeallocate(foreign, route) }
-        #expect(!announcing(table))
+        expectDeclined(heap, foreign, table: table, then: .foreignPointer)
     }
 
     /// Checked mode: a block already freed is declined by the fast path (nothing changes)
@@ -56,14 +65,7 @@ struct SizeClassHeapFreeRouteTests {
         let b = try heap.allocate(byteCount: 40)
         try heap.deallocate(a)
         let table = UnsafeMutableRawPointer(try ThreadRecord.current())
-        let route = heap.deallocateFast(a)
-        guard case .declined = route else {
-            Issue.record("a freed block was not declined by the checked fast path: \(route)")
-            return
-        }
-        #expect(announcing(table))
-        #expect(throws: OffHeapError.doubleFree) { try heap.finishDeallocate(a, route) }
-        #expect(!announcing(table))
+        expectDeclined(heap, a, table: table, then: .doubleFree)
         // Still usable, and `a` was freed once: it comes back once.
         let again = try heap.allocate(byteCount: 40)
         #expect(again == a)
